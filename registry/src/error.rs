@@ -1,0 +1,41 @@
+use crate::validate::InvalidField;
+
+/// Everything the registry library can fail with. The gateway maps each variant to an HTTP
+/// status in one place.
+#[derive(Debug, thiserror::Error)]
+pub enum RegistryError {
+    #[error(transparent)]
+    Invalid(#[from] InvalidField),
+    #[error("{0} not found")]
+    NotFound(&'static str),
+    #[error("the database is unavailable")]
+    Unavailable(#[source] sqlx::Error),
+    #[error("database error")]
+    Database(#[source] sqlx::Error),
+    #[error("migrating the database failed")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    #[error("stored data could not be read: {0}")]
+    Corrupt(String),
+    #[error("unsupported database URL '{0}': use sqlite://PATH or postgres://…")]
+    UnsupportedUrl(String),
+}
+
+impl From<sqlx::Error> for RegistryError {
+    fn from(error: sqlx::Error) -> Self {
+        match error {
+            sqlx::Error::PoolTimedOut
+            | sqlx::Error::PoolClosed
+            | sqlx::Error::Io(_)
+            | sqlx::Error::Tls(_) => RegistryError::Unavailable(error),
+            other => RegistryError::Database(other),
+        }
+    }
+}
+
+impl From<serde_json::Error> for RegistryError {
+    fn from(error: serde_json::Error) -> Self {
+        RegistryError::Corrupt(error.to_string())
+    }
+}
+
+pub type Result<T, E = RegistryError> = std::result::Result<T, E>;

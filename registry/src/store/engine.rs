@@ -1,0 +1,755 @@
+//! The SQL engine shared by both backends. This file is compiled once inside `sqlite.rs` and
+//! once inside `postgres.rs`; there `Db` is the sqlx driver and `Backend` the store type with
+//! `write` and `read` pools. The SQL is the dialect both databases accept (`$n` parameters,
+//! `ON CONFLICT`, `RETURNING`).
+
+use std::collections::{BTreeSet, HashSet};
+
+use async_trait::async_trait;
+use chrono::{DateTime, NaiveDate, Utc};
+use sha2::{Digest, Sha256};
+use sqlx::types::Json;
+use sqlx::Row;
+
+use super::{Backend, Db};
+use crate::clients::{self, ApiClient, NewClient, Role};
+use crate::error::{RegistryError, Result};
+use crate::golden;
+use crate::ids::ChildId;
+use crate::model::{
+    ChildData, ChildStatus, ChildView, EventData, MatchOutcome, MatchResult, OutboxEntry,
+    Provenance, RecordHistory, RecordVersionView, Registration, Sensitivity, SourceRecordView,
+    Timeline, TimelineEntry, ValidRecord,
+};
+use crate::store::{ReadScope, Store};
+use crate::validate::identifier_key;
+
+type Transaction<'a> = sqlx::Transaction<'a, Db>;
+
+/// A record version as stored: what the agency said about the child and its events.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct StoredBody {
+    child: ChildData,
+    events: Vec<EventData>,
+}
+
+/// Serialises with object keys sorted, so equal content always hashes equally.
+fn content_hash(value: &impl serde::Serialize) -> Result<String> {
+    fn sorted(value: serde_json::Value) -> serde_json::Value {
+        match value {
+            serde_json::Value::Object(map) => {
+                let mut entries: Vec<_> = map.into_iter().collect();
+                entries.sort_by(|a, b| a.0.cmp(&b.0));
+                serde_json::Value::Object(
+                    entries.into_iter().map(|(k, v)| (k, sorted(v))).collect(),
+                )
+            }
+            serde_json::Value::Array(items) => {
+                serde_json::Value::Array(items.into_iter().map(sorted).collect())
+            }
+            other => other,
+        }
+    }
+    let canonical = sorted(serde_json::to_value(value)?);
+    Ok(hex::encode(Sha256::digest(serde_json::to_vec(&canonical)?)))
+}
+
+fn is_unique_violation(error: &RegistryError, constraint: &str) -> bool {
+    match error {
+        RegistryError::Database(sqlx::Error::Database(db)) => {
+            db.is_unique_violation() && db.constraint().is_none_or(|name| name == constraint)
+        }
+        _ => false,
+    }
+}
+
+fn parse_child_id(text: &str) -> Result<ChildId> {
+    text.parse()
+        .map_err(|_| RegistryError::Corrupt(format!("stored child ID '{text}' is malformed")))
+}
+
+/// A change-feed entry waiting for its sequence number at commit.
+struct PendingChange {
+    kind: &'static str,
+    child_id: ChildId,
+    payload: serde_json::Value,
+}
+
+struct ExistingRecord {
+    record_key: i64,
+    child_id: ChildId,
+    version: i64,
+    content_hash: String,
+    match_outcome: MatchOutcome,
+    match_probability: Option<f64>,
+}
+
+impl Backend {
+    async fn register_once(
+        &self,
+        record: &ValidRecord,
+        received_from: &str,
+    ) -> Result<Registration> {
+        let now = Utc::now();
+        let body = StoredBody {
+            child: record.child.clone(),
+            events: record.events.clone(),
+        };
+        let hash = content_hash(&body)?;
+        let mut tx = self.write.begin().await?;
+        let mut changes = Vec::new();
+
+        let existing =
+            lock_source_record(&mut tx, &record.source_system, &record.source_record_id).await?;
+        let registration = match existing {
+            Some(existing) if existing.content_hash == hash => {
+                // The same content again: acknowledge without writing anything.
+                tx.rollback().await?;
+                return Ok(Registration {
+                    child_id: existing.child_id,
+                    record_version: existing.version,
+                    match_result: MatchResult {
+                        outcome: existing.match_outcome,
+                        probability: existing.match_probability,
+                        candidates: Vec::new(),
+                    },
+                    created: false,
+                });
+            }
+            Some(existing) => {
+                let version = existing.version + 1;
+                sqlx::query(
+                    "INSERT INTO record_versions (record_key, version, content_hash, body, match_outcome, \
+                     match_probability, received_at, received_from) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+                )
+                .bind(existing.record_key)
+                .bind(version)
+                .bind(&hash)
+                .bind(Json(&body))
+                .bind(existing.match_outcome.as_str())
+                .bind(existing.match_probability)
+                .bind(now)
+                .bind(received_from)
+                .execute(&mut *tx)
+                .await?;
+                sqlx::query("UPDATE source_records SET current_version = $1, updated_at = $2 WHERE record_key = $3")
+                    .bind(version)
+                    .bind(now)
+                    .bind(existing.record_key)
+                    .execute(&mut *tx)
+                    .await?;
+                touch_child(&mut tx, existing.child_id, now).await?;
+                replace_identifiers(&mut tx, existing.record_key, &record.child).await?;
+                changes.push(PendingChange {
+                    kind: "record.updated",
+                    child_id: existing.child_id,
+                    payload: record_payload(record, version),
+                });
+                store_events(
+                    &mut tx,
+                    existing.record_key,
+                    version,
+                    &record.events,
+                    now,
+                    existing.child_id,
+                    record,
+                    &mut changes,
+                )
+                .await?;
+                Registration {
+                    child_id: existing.child_id,
+                    record_version: version,
+                    match_result: MatchResult {
+                        outcome: existing.match_outcome,
+                        probability: existing.match_probability,
+                        candidates: Vec::new(),
+                    },
+                    created: false,
+                }
+            }
+            None => {
+                let linked = children_sharing_identifiers(&mut tx, &record.child).await?;
+                let (child_id, outcome) = match linked.as_slice() {
+                    [only] => {
+                        touch_child(&mut tx, *only, now).await?;
+                        (*only, MatchOutcome::Linked)
+                    }
+                    _ => {
+                        let child_id = insert_child(&mut tx, now).await?;
+                        changes.push(PendingChange {
+                            kind: "child.created",
+                            child_id,
+                            payload: serde_json::json!({}),
+                        });
+                        (child_id, MatchOutcome::New)
+                    }
+                };
+                let record_key: i64 = sqlx::query_scalar(
+                    "INSERT INTO source_records (source_system, source_record_id, child_id, current_version, \
+                     created_at, updated_at) VALUES ($1, $2, $3, 1, $4, $4) RETURNING record_key",
+                )
+                .bind(&record.source_system)
+                .bind(&record.source_record_id)
+                .bind(child_id.to_string())
+                .bind(now)
+                .fetch_one(&mut *tx)
+                .await?;
+                sqlx::query(
+                    "INSERT INTO record_versions (record_key, version, content_hash, body, match_outcome, \
+                     match_probability, received_at, received_from) VALUES ($1, 1, $2, $3, $4, NULL, $5, $6)",
+                )
+                .bind(record_key)
+                .bind(&hash)
+                .bind(Json(&body))
+                .bind(outcome.as_str())
+                .bind(now)
+                .bind(received_from)
+                .execute(&mut *tx)
+                .await?;
+                replace_identifiers(&mut tx, record_key, &record.child).await?;
+                changes.push(PendingChange {
+                    kind: if outcome == MatchOutcome::Linked {
+                        "record.linked"
+                    } else {
+                        "record.registered"
+                    },
+                    child_id,
+                    payload: record_payload(record, 1),
+                });
+                store_events(
+                    &mut tx,
+                    record_key,
+                    1,
+                    &record.events,
+                    now,
+                    child_id,
+                    record,
+                    &mut changes,
+                )
+                .await?;
+                Registration {
+                    child_id,
+                    record_version: 1,
+                    match_result: MatchResult {
+                        outcome,
+                        probability: None,
+                        candidates: if outcome == MatchOutcome::Linked {
+                            vec![child_id]
+                        } else {
+                            Vec::new()
+                        },
+                    },
+                    created: true,
+                }
+            }
+        };
+        append_changes(&mut tx, changes, now).await?;
+        tx.commit().await?;
+        Ok(registration)
+    }
+
+    async fn current_records(&self, child_id: ChildId) -> Result<Vec<SourceRecordView>> {
+        let rows = sqlx::query(
+            "SELECT sr.source_system, sr.source_record_id, sr.current_version, sr.created_at, \
+             v.received_at, v.body FROM source_records sr \
+             JOIN record_versions v ON v.record_key = sr.record_key AND v.version = sr.current_version \
+             WHERE sr.child_id = $1 ORDER BY sr.created_at, sr.record_key",
+        )
+        .bind(child_id.to_string())
+        .fetch_all(&self.read)
+        .await?;
+        rows.into_iter()
+            .map(|row| {
+                let body: Json<StoredBody> = row.try_get("body")?;
+                Ok(SourceRecordView {
+                    source_system: row.try_get("source_system")?,
+                    source_record_id: row.try_get("source_record_id")?,
+                    version: row.try_get("current_version")?,
+                    first_received_at: row.try_get("created_at")?,
+                    received_at: row.try_get("received_at")?,
+                    child: body.0.child,
+                })
+            })
+            .collect()
+    }
+
+    /// The child's row if it exists and `scope` may see it.
+    async fn child_row(
+        &self,
+        child_id: ChildId,
+        scope: &ReadScope,
+    ) -> Result<Option<<Db as sqlx::Database>::Row>> {
+        Ok(sqlx::query(
+            "SELECT c.status, c.merged_into, c.created_at, c.updated_at FROM children c \
+             WHERE c.child_id = $1 AND (CAST($2 AS TEXT) IS NULL OR EXISTS \
+             (SELECT 1 FROM source_records s WHERE s.child_id = c.child_id AND s.source_system = $2))",
+        )
+        .bind(child_id.to_string())
+        .bind(scope.source_system())
+        .fetch_optional(&self.read)
+        .await?)
+    }
+}
+
+fn record_payload(record: &ValidRecord, version: i64) -> serde_json::Value {
+    serde_json::json!({
+        "source_system": record.source_system,
+        "source_record_id": record.source_record_id,
+        "version": version,
+    })
+}
+
+async fn lock_source_record(
+    tx: &mut Transaction<'_>,
+    source_system: &str,
+    source_record_id: &str,
+) -> Result<Option<ExistingRecord>> {
+    let sql = format!(
+        "SELECT sr.record_key, sr.child_id, sr.current_version, v.content_hash, v.match_outcome, \
+         v.match_probability FROM source_records sr \
+         JOIN record_versions v ON v.record_key = sr.record_key AND v.version = sr.current_version \
+         WHERE sr.source_system = $1 AND sr.source_record_id = $2{}",
+        super::LOCK_ROW
+    );
+    let row = sqlx::query(&sql)
+        .bind(source_system)
+        .bind(source_record_id)
+        .fetch_optional(&mut **tx)
+        .await?;
+    let Some(row) = row else { return Ok(None) };
+    let outcome: String = row.try_get("match_outcome")?;
+    Ok(Some(ExistingRecord {
+        record_key: row.try_get("record_key")?,
+        child_id: parse_child_id(&row.try_get::<String, _>("child_id")?)?,
+        version: row.try_get("current_version")?,
+        content_hash: row.try_get("content_hash")?,
+        match_outcome: MatchOutcome::parse(&outcome)
+            .ok_or_else(|| RegistryError::Corrupt(format!("unknown match outcome '{outcome}'")))?,
+        match_probability: row.try_get("match_probability")?,
+    }))
+}
+
+async fn insert_child(tx: &mut Transaction<'_>, now: DateTime<Utc>) -> Result<ChildId> {
+    // 60 random bits: a collision is astronomically rare, but an ID must never be reused, so
+    // the primary key decides and a clash draws again.
+    loop {
+        let child_id = ChildId::random();
+        let inserted = sqlx::query(
+            "INSERT INTO children (child_id, status, merged_into, created_at, updated_at) \
+             VALUES ($1, 'active', NULL, $2, $2) ON CONFLICT (child_id) DO NOTHING",
+        )
+        .bind(child_id.to_string())
+        .bind(now)
+        .execute(&mut **tx)
+        .await?;
+        if inserted.rows_affected() == 1 {
+            return Ok(child_id);
+        }
+    }
+}
+
+async fn touch_child(
+    tx: &mut Transaction<'_>,
+    child_id: ChildId,
+    now: DateTime<Utc>,
+) -> Result<()> {
+    sqlx::query("UPDATE children SET updated_at = $1 WHERE child_id = $2")
+        .bind(now)
+        .bind(child_id.to_string())
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
+}
+
+async fn replace_identifiers(
+    tx: &mut Transaction<'_>,
+    record_key: i64,
+    child: &ChildData,
+) -> Result<()> {
+    sqlx::query("DELETE FROM record_identifiers WHERE record_key = $1")
+        .bind(record_key)
+        .execute(&mut **tx)
+        .await?;
+    let keys: BTreeSet<(String, String)> = child
+        .identifiers
+        .iter()
+        .map(|identifier| (identifier.kind.clone(), identifier_key(&identifier.value)))
+        .filter(|(_, key)| !key.is_empty())
+        .collect();
+    for (kind, key) in keys {
+        sqlx::query(
+            "INSERT INTO record_identifiers (record_key, kind, value_key) VALUES ($1, $2, $3)",
+        )
+        .bind(record_key)
+        .bind(kind)
+        .bind(key)
+        .execute(&mut **tx)
+        .await?;
+    }
+    Ok(())
+}
+
+/// Children holding a record with one of these identifiers (same type and value).
+async fn children_sharing_identifiers(
+    tx: &mut Transaction<'_>,
+    child: &ChildData,
+) -> Result<Vec<ChildId>> {
+    let mut found = BTreeSet::new();
+    for identifier in &child.identifiers {
+        let key = identifier_key(&identifier.value);
+        if key.is_empty() {
+            continue;
+        }
+        let ids: Vec<String> = sqlx::query_scalar(
+            "SELECT DISTINCT sr.child_id FROM record_identifiers ri \
+             JOIN source_records sr ON sr.record_key = ri.record_key \
+             WHERE ri.kind = $1 AND ri.value_key = $2",
+        )
+        .bind(&identifier.kind)
+        .bind(key)
+        .fetch_all(&mut **tx)
+        .await?;
+        for id in ids {
+            found.insert(parse_child_id(&id)?);
+        }
+    }
+    Ok(found.into_iter().collect())
+}
+
+/// Adds the events this version reports that the record did not have, retracts the ones it no
+/// longer reports (kept, never deleted) and reinstates any it reports again.
+#[allow(clippy::too_many_arguments)]
+async fn store_events(
+    tx: &mut Transaction<'_>,
+    record_key: i64,
+    version: i64,
+    events: &[EventData],
+    now: DateTime<Utc>,
+    child_id: ChildId,
+    record: &ValidRecord,
+    changes: &mut Vec<PendingChange>,
+) -> Result<()> {
+    let mut reported = HashSet::new();
+    for event in events {
+        let hash = content_hash(event)?;
+        if !reported.insert(hash.clone()) {
+            continue;
+        }
+        sqlx::query(
+            "INSERT INTO events (record_key, version, retracted_in_version, content_hash, event_type, \
+             event_date, sensitivity, details, received_at) VALUES ($1, $2, NULL, $3, $4, $5, $6, $7, $8) \
+             ON CONFLICT (record_key, content_hash) DO UPDATE SET retracted_in_version = NULL",
+        )
+        .bind(record_key)
+        .bind(version)
+        .bind(&hash)
+        .bind(&event.event_type)
+        .bind(event.date)
+        .bind(event.sensitivity.as_str())
+        .bind(Json(&event.details))
+        .bind(now)
+        .execute(&mut **tx)
+        .await?;
+    }
+    let known: Vec<(i64, String, i64, Option<i64>)> = sqlx::query_as(
+        "SELECT event_key, content_hash, version, retracted_in_version FROM events WHERE record_key = $1",
+    )
+    .bind(record_key)
+    .fetch_all(&mut **tx)
+    .await?;
+    for (event_key, hash, first_version, retracted) in known {
+        if !reported.contains(&hash) && retracted.is_none() {
+            sqlx::query("UPDATE events SET retracted_in_version = $1 WHERE event_key = $2")
+                .bind(version)
+                .bind(event_key)
+                .execute(&mut **tx)
+                .await?;
+        } else if reported.contains(&hash) && first_version == version {
+            changes.push(PendingChange {
+                kind: "event.added",
+                child_id,
+                payload: serde_json::json!({
+                    "source_system": record.source_system,
+                    "source_record_id": record.source_record_id,
+                    "version": version,
+                }),
+            });
+        }
+    }
+    Ok(())
+}
+
+/// Gives the pending changes their sequence numbers. The `outbox_head` row stays locked until
+/// commit, so concurrent writers commit their changes in sequence order, without gaps.
+async fn append_changes(
+    tx: &mut Transaction<'_>,
+    changes: Vec<PendingChange>,
+    now: DateTime<Utc>,
+) -> Result<()> {
+    if changes.is_empty() {
+        return Ok(());
+    }
+    let count = changes.len() as i64;
+    let last: i64 = sqlx::query_scalar(
+        "UPDATE outbox_head SET last_seq = last_seq + $1 WHERE id = 1 RETURNING last_seq",
+    )
+    .bind(count)
+    .fetch_one(&mut **tx)
+    .await?;
+    for (offset, change) in changes.into_iter().enumerate() {
+        sqlx::query("INSERT INTO outbox (seq, kind, child_id, payload, created_at) VALUES ($1, $2, $3, $4, $5)")
+            .bind(last - count + 1 + offset as i64)
+            .bind(change.kind)
+            .bind(change.child_id.to_string())
+            .bind(Json(change.payload))
+            .bind(now)
+            .execute(&mut **tx)
+            .await?;
+    }
+    Ok(())
+}
+
+fn client_from_row(row: &<Db as sqlx::Database>::Row) -> Result<ApiClient> {
+    let role: String = row.try_get("role")?;
+    Ok(ApiClient {
+        client_id: row.try_get("client_id")?,
+        name: row.try_get("name")?,
+        agency: row.try_get("agency")?,
+        role: Role::parse(&role)
+            .ok_or_else(|| RegistryError::Corrupt(format!("unknown role '{role}'")))?,
+        key_prefix: row.try_get("key_prefix")?,
+        created_at: row.try_get("created_at")?,
+        expires_at: row.try_get("expires_at")?,
+        revoked_at: row.try_get("revoked_at")?,
+    })
+}
+
+const CLIENT_COLUMNS: &str =
+    "client_id, name, agency, role, key_prefix, created_at, expires_at, revoked_at";
+
+#[async_trait]
+impl Store for Backend {
+    fn backend(&self) -> &'static str {
+        super::BACKEND_NAME
+    }
+
+    async fn migrate(&self) -> Result<()> {
+        super::MIGRATOR.run(&self.write).await?;
+        Ok(())
+    }
+
+    async fn ping(&self) -> Result<()> {
+        sqlx::query("SELECT 1").execute(&self.read).await?;
+        Ok(())
+    }
+
+    async fn register(&self, record: ValidRecord, received_from: &str) -> Result<Registration> {
+        // Two first registrations of the same source record can race on PostgreSQL; the loser
+        // hits the unique key, and on retry finds the winner's row and updates it.
+        let mut attempt = 0;
+        loop {
+            match self.register_once(&record, received_from).await {
+                Err(error)
+                    if attempt < 3 && is_unique_violation(&error, "source_records_source_key") =>
+                {
+                    attempt += 1;
+                }
+                other => return other,
+            }
+        }
+    }
+
+    async fn child(&self, child_id: ChildId, scope: &ReadScope) -> Result<Option<ChildView>> {
+        let Some(row) = self.child_row(child_id, scope).await? else {
+            return Ok(None);
+        };
+        let status: String = row.try_get("status")?;
+        let merged_into: Option<String> = row.try_get("merged_into")?;
+        let records = self.current_records(child_id).await?;
+        Ok(Some(ChildView {
+            child_id,
+            status: if status == "merged" {
+                ChildStatus::Merged
+            } else {
+                ChildStatus::Active
+            },
+            merged_into: merged_into.as_deref().map(parse_child_id).transpose()?,
+            created_at: row.try_get("created_at")?,
+            updated_at: row.try_get("updated_at")?,
+            summary: golden::summarise(&records),
+            records,
+        }))
+    }
+
+    async fn timeline(&self, child_id: ChildId, scope: &ReadScope) -> Result<Option<Timeline>> {
+        if self.child_row(child_id, scope).await?.is_none() {
+            return Ok(None);
+        }
+        let rows = sqlx::query(
+            "SELECT e.event_type, e.event_date, e.sensitivity, e.details, e.version, e.received_at, \
+             sr.source_system, sr.source_record_id FROM events e \
+             JOIN source_records sr ON sr.record_key = e.record_key \
+             WHERE sr.child_id = $1 AND e.retracted_in_version IS NULL \
+             ORDER BY e.event_date, e.received_at, e.event_key",
+        )
+        .bind(child_id.to_string())
+        .fetch_all(&self.read)
+        .await?;
+        let events = rows
+            .into_iter()
+            .map(|row| {
+                let sensitivity: String = row.try_get("sensitivity")?;
+                let details: Json<serde_json::Value> = row.try_get("details")?;
+                let date: NaiveDate = row.try_get("event_date")?;
+                Ok(TimelineEntry {
+                    event_type: row.try_get("event_type")?,
+                    date,
+                    sensitivity: Sensitivity::parse(&sensitivity).ok_or_else(|| {
+                        RegistryError::Corrupt(format!("unknown sensitivity '{sensitivity}'"))
+                    })?,
+                    details: details.0,
+                    provenance: Provenance {
+                        source_system: row.try_get("source_system")?,
+                        source_record_id: row.try_get("source_record_id")?,
+                        record_version: row.try_get("version")?,
+                        received_at: row.try_get("received_at")?,
+                    },
+                })
+            })
+            .collect::<Result<Vec<_>>>()?;
+        Ok(Some(Timeline { child_id, events }))
+    }
+
+    async fn record_history(
+        &self,
+        source_system: &str,
+        source_record_id: &str,
+        scope: &ReadScope,
+    ) -> Result<Option<RecordHistory>> {
+        let record = sqlx::query(
+            "SELECT sr.record_key, sr.child_id, sr.current_version FROM source_records sr \
+             WHERE sr.source_system = $1 AND sr.source_record_id = $2 AND (CAST($3 AS TEXT) IS NULL OR EXISTS \
+             (SELECT 1 FROM source_records s WHERE s.child_id = sr.child_id AND s.source_system = $3))",
+        )
+        .bind(source_system)
+        .bind(source_record_id)
+        .bind(scope.source_system())
+        .fetch_optional(&self.read)
+        .await?;
+        let Some(record) = record else {
+            return Ok(None);
+        };
+        let record_key: i64 = record.try_get("record_key")?;
+        let rows = sqlx::query(
+            "SELECT version, received_at, received_from, match_outcome, body FROM record_versions \
+             WHERE record_key = $1 ORDER BY version DESC",
+        )
+        .bind(record_key)
+        .fetch_all(&self.read)
+        .await?;
+        let versions = rows
+            .into_iter()
+            .map(|row| {
+                let body: Json<StoredBody> = row.try_get("body")?;
+                let outcome: String = row.try_get("match_outcome")?;
+                Ok(RecordVersionView {
+                    version: row.try_get("version")?,
+                    received_at: row.try_get("received_at")?,
+                    received_from: row.try_get("received_from")?,
+                    match_outcome: MatchOutcome::parse(&outcome).ok_or_else(|| {
+                        RegistryError::Corrupt(format!("unknown match outcome '{outcome}'"))
+                    })?,
+                    child: body.0.child,
+                    events: body.0.events,
+                })
+            })
+            .collect::<Result<Vec<_>>>()?;
+        Ok(Some(RecordHistory {
+            source_system: source_system.to_owned(),
+            source_record_id: source_record_id.to_owned(),
+            child_id: parse_child_id(&record.try_get::<String, _>("child_id")?)?,
+            current_version: record.try_get("current_version")?,
+            versions,
+        }))
+    }
+
+    async fn outbox_after(&self, after: i64, limit: i64) -> Result<Vec<OutboxEntry>> {
+        let rows = sqlx::query(
+            "SELECT seq, kind, child_id, payload, created_at FROM outbox WHERE seq > $1 ORDER BY seq LIMIT $2",
+        )
+        .bind(after)
+        .bind(limit)
+        .fetch_all(&self.read)
+        .await?;
+        rows.into_iter()
+            .map(|row| {
+                let payload: Json<serde_json::Value> = row.try_get("payload")?;
+                Ok(OutboxEntry {
+                    seq: row.try_get("seq")?,
+                    kind: row.try_get("kind")?,
+                    child_id: parse_child_id(&row.try_get::<String, _>("child_id")?)?,
+                    payload: payload.0,
+                    created_at: row.try_get("created_at")?,
+                })
+            })
+            .collect()
+    }
+
+    async fn outbox_head(&self) -> Result<i64> {
+        Ok(
+            sqlx::query_scalar("SELECT last_seq FROM outbox_head WHERE id = 1")
+                .fetch_one(&self.read)
+                .await?,
+        )
+    }
+
+    async fn create_client(&self, client: NewClient) -> Result<(ApiClient, String)> {
+        let key = clients::mint_key();
+        let client_id = clients::new_client_id();
+        let row = sqlx::query(&format!(
+            "INSERT INTO api_clients (client_id, name, agency, role, key_hash, key_prefix, created_at, expires_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING {CLIENT_COLUMNS}"
+        ))
+        .bind(&client_id)
+        .bind(&client.name)
+        .bind(&client.agency)
+        .bind(client.role.as_str())
+        .bind(&key.digest)
+        .bind(&key.prefix)
+        .bind(Utc::now())
+        .bind(client.expires_at)
+        .fetch_one(&self.write)
+        .await?;
+        Ok((client_from_row(&row)?, key.secret))
+    }
+
+    async fn revoke_client(&self, client_id: &str) -> Result<bool> {
+        let result = sqlx::query(
+            "UPDATE api_clients SET revoked_at = COALESCE(revoked_at, $1) WHERE client_id = $2",
+        )
+        .bind(Utc::now())
+        .bind(client_id)
+        .execute(&self.write)
+        .await?;
+        Ok(result.rows_affected() == 1)
+    }
+
+    async fn list_clients(&self) -> Result<Vec<ApiClient>> {
+        let rows = sqlx::query(&format!(
+            "SELECT {CLIENT_COLUMNS} FROM api_clients ORDER BY created_at, client_id"
+        ))
+        .fetch_all(&self.read)
+        .await?;
+        rows.iter().map(client_from_row).collect()
+    }
+
+    async fn client_by_key(&self, secret: &str) -> Result<Option<ApiClient>> {
+        let row = sqlx::query(&format!(
+            "SELECT {CLIENT_COLUMNS} FROM api_clients WHERE key_hash = $1"
+        ))
+        .bind(clients::key_digest(secret))
+        .fetch_optional(&self.read)
+        .await?;
+        row.as_ref().map(client_from_row).transpose()
+    }
+}

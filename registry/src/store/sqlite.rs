@@ -1,0 +1,54 @@
+//! The embedded backend: one SQLite file, WAL journal, `synchronous=FULL` so an acknowledged
+//! write survives power loss, one writer connection and a pool of readers.
+
+use std::path::Path;
+use std::str::FromStr;
+use std::time::Duration;
+
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::SqlitePool;
+
+use crate::error::Result;
+
+// The shared SQL engine is compiled once per backend on purpose, each time for its own driver.
+#[allow(clippy::duplicate_mod)]
+#[path = "engine.rs"]
+mod engine;
+
+type Db = sqlx::Sqlite;
+type Backend = SqliteStore;
+
+const BACKEND_NAME: &str = "sqlite";
+/// SQLite has one writer at a time (our single write connection), so rows need no lock.
+const LOCK_ROW: &str = "";
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../migrations/sqlite");
+
+const READERS: u32 = 8;
+
+pub struct SqliteStore {
+    write: SqlitePool,
+    read: SqlitePool,
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) the database file and applies pending migrations.
+    pub async fn open(path: &Path) -> Result<Self> {
+        let options = SqliteConnectOptions::from_str("sqlite://")?
+            .filename(path)
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Full)
+            .foreign_keys(true)
+            .busy_timeout(Duration::from_secs(10));
+        let write = SqlitePoolOptions::new()
+            .max_connections(1)
+            .connect_with(options.clone())
+            .await?;
+        MIGRATOR.run(&write).await?;
+        let read = SqlitePoolOptions::new()
+            .max_connections(READERS)
+            .connect_with(options.read_only(true))
+            .await?;
+        Ok(SqliteStore { write, read })
+    }
+}

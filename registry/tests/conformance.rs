@@ -1,0 +1,511 @@
+//! One conformance suite for every store backend: each case is written once and run against
+//! SQLite and PostgreSQL. PostgreSQL cases use `CHILD_REGISTRY_TEST_DATABASE_URL` (default
+//! `postgres://postgres@127.0.0.1:5432/test`) and fail, never skip, when it is unreachable.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::sync::Arc;
+
+use chrono::Utc;
+use registry::clients::{NewClient, Role};
+use registry::model::{MatchOutcome, RecordSubmission, ValidRecord};
+use registry::store::{self, postgres as pg};
+use registry::{ReadScope, Store};
+use serde_json::json;
+
+fn postgres_base_url() -> String {
+    std::env::var("CHILD_REGISTRY_TEST_DATABASE_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_owned())
+}
+
+struct Backend {
+    store: Arc<dyn Store>,
+    _dir: Option<tempfile::TempDir>,
+    scratch: Option<String>,
+}
+
+impl Backend {
+    async fn sqlite() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let store = store::open_data_dir(dir.path()).await.unwrap();
+        Backend {
+            store,
+            _dir: Some(dir),
+            scratch: None,
+        }
+    }
+
+    async fn postgres() -> Self {
+        let url = pg::create_scratch_database(&postgres_base_url())
+            .await
+            .expect("PostgreSQL must be reachable at CHILD_REGISTRY_TEST_DATABASE_URL");
+        let store = store::open(&url).await.unwrap();
+        let name = url
+            .rsplit('/')
+            .next()
+            .unwrap_or_default()
+            .split('?')
+            .next()
+            .unwrap_or_default()
+            .to_owned();
+        Backend {
+            store,
+            _dir: None,
+            scratch: Some(name),
+        }
+    }
+
+    async fn finish(self) {
+        drop(self.store);
+        if let Some(name) = self.scratch {
+            pg::drop_scratch_database(&postgres_base_url(), &name)
+                .await
+                .unwrap();
+        }
+    }
+}
+
+fn record(system: &str, id: &str, body: serde_json::Value) -> ValidRecord {
+    let mut submission = json!({"source_system": system, "source_record_id": id});
+    for (key, value) in body.as_object().unwrap() {
+        submission[key] = value.clone();
+    }
+    serde_json::from_value::<RecordSubmission>(submission)
+        .unwrap()
+        .validate(Utc::now().date_naive())
+        .unwrap()
+}
+
+fn halima(events: serde_json::Value) -> serde_json::Value {
+    json!({
+        "child": {"given_name": "Halima", "family_name": "Aguti", "sex": "F", "date_of_birth": "2022-01-01",
+                  "date_of_birth_estimated": true, "district": "Wakiso", "village": "Wairaka",
+                  "identifiers": [{"type": "birth_registration", "value": "UG-BR-2022-123"}]},
+        "events": events
+    })
+}
+
+mod cases {
+    use super::*;
+
+    pub async fn registers_a_new_child(store: Arc<dyn Store>) {
+        let registration = store
+            .register(record("police-ug", "CPU-1", halima(json!([]))), "client-a")
+            .await
+            .unwrap();
+        assert!(registration.created);
+        assert_eq!(registration.record_version, 1);
+        assert_eq!(registration.match_result.outcome, MatchOutcome::New);
+        let child = store
+            .child(registration.child_id, &ReadScope::All)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(child.records.len(), 1);
+        assert_eq!(child.summary.given_name.as_deref(), Some("Halima"));
+        assert_eq!(child.summary.source_systems, vec!["police-ug"]);
+    }
+
+    pub async fn the_same_body_is_idempotent(store: Arc<dyn Store>) {
+        let body = halima(
+            json!([{"type": "police.case_opened", "date": "2024-03-01", "sensitivity": "restricted"}]),
+        );
+        let first = store
+            .register(record("police-ug", "CPU-1", body.clone()), "a")
+            .await
+            .unwrap();
+        let head = store.outbox_head().await.unwrap();
+        let again = store
+            .register(record("police-ug", "CPU-1", body), "a")
+            .await
+            .unwrap();
+        assert!(!again.created);
+        assert_eq!(again.child_id, first.child_id);
+        assert_eq!(again.record_version, 1);
+        assert_eq!(
+            store.outbox_head().await.unwrap(),
+            head,
+            "a repeat writes no change"
+        );
+        let timeline = store
+            .timeline(first.child_id, &ReadScope::All)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(timeline.events.len(), 1);
+    }
+
+    pub async fn a_changed_body_adds_a_version_and_keeps_the_old(store: Arc<dyn Store>) {
+        let first = store
+            .register(record("police-ug", "CPU-1", halima(json!([]))), "a")
+            .await
+            .unwrap();
+        let mut changed = halima(json!([]));
+        changed["child"]["village"] = json!("Kasangati");
+        let second = store
+            .register(record("police-ug", "CPU-1", changed), "b")
+            .await
+            .unwrap();
+        assert!(!second.created);
+        assert_eq!(second.child_id, first.child_id);
+        assert_eq!(second.record_version, 2);
+        let history = store
+            .record_history("police-ug", "CPU-1", &ReadScope::All)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(history.current_version, 2);
+        let versions: Vec<_> = history
+            .versions
+            .iter()
+            .map(|v| (v.version, v.child.village.clone(), v.received_from.clone()))
+            .collect();
+        assert_eq!(
+            versions,
+            vec![
+                (2, Some("Kasangati".to_owned()), "b".to_owned()),
+                (1, Some("Wairaka".to_owned()), "a".to_owned()),
+            ]
+        );
+        let child = store
+            .child(first.child_id, &ReadScope::All)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(child.records[0].version, 2);
+        assert_eq!(child.summary.village.as_deref(), Some("Kasangati"));
+    }
+
+    pub async fn a_shared_identifier_links_the_child(store: Arc<dyn Store>) {
+        let police = store
+            .register(record("police-ug", "CPU-1", halima(json!([]))), "a")
+            .await
+            .unwrap();
+        let mut school = halima(json!([]));
+        school["child"]["given_name"] = json!("Halimah");
+        school["child"]["identifiers"] =
+            json!([{"type": "birth_registration", "value": "ug br 2022 123"}]);
+        let linked = store
+            .register(record("school-ug", "STU-9", school), "b")
+            .await
+            .unwrap();
+        assert!(linked.created);
+        assert_eq!(linked.match_result.outcome, MatchOutcome::Linked);
+        assert_eq!(linked.child_id, police.child_id);
+        let mut other = halima(json!([]));
+        other["child"]["identifiers"] = json!([{"type": "student_id", "value": "UG-BR-2022-123"}]);
+        let separate = store
+            .register(record("school-ug", "STU-10", other), "b")
+            .await
+            .unwrap();
+        assert_eq!(
+            separate.match_result.outcome,
+            MatchOutcome::New,
+            "the identifier type must match too"
+        );
+        let child = store
+            .child(police.child_id, &ReadScope::All)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(child.records.len(), 2);
+        assert_eq!(child.summary.source_systems, vec!["police-ug", "school-ug"]);
+    }
+
+    pub async fn the_timeline_is_ordered_with_provenance(store: Arc<dyn Store>) {
+        let police = store
+            .register(record("police-ug", "CPU-1", halima(json!([
+                {"type": "police.case_opened", "date": "2024-03-01", "sensitivity": "restricted", "details": {"b": 1, "a": 2}},
+                {"type": "police.case_closed", "date": "2024-09-01", "sensitivity": "restricted"}
+            ]))), "a")
+            .await
+            .unwrap();
+        store
+            .register(
+                record(
+                    "school-ug",
+                    "STU-1",
+                    halima(json!([
+                        {"type": "school.enrolled", "date": "2023-02-01"}
+                    ])),
+                ),
+                "b",
+            )
+            .await
+            .unwrap();
+        let timeline = store
+            .timeline(police.child_id, &ReadScope::All)
+            .await
+            .unwrap()
+            .unwrap();
+        let seen: Vec<_> = timeline
+            .events
+            .iter()
+            .map(|e| {
+                (
+                    e.date.to_string(),
+                    e.event_type.clone(),
+                    e.provenance.source_system.clone(),
+                    e.provenance.record_version,
+                )
+            })
+            .collect();
+        assert_eq!(
+            seen,
+            vec![
+                (
+                    "2023-02-01".to_owned(),
+                    "school.enrolled".to_owned(),
+                    "school-ug".to_owned(),
+                    1
+                ),
+                (
+                    "2024-03-01".to_owned(),
+                    "police.case_opened".to_owned(),
+                    "police-ug".to_owned(),
+                    1
+                ),
+                (
+                    "2024-09-01".to_owned(),
+                    "police.case_closed".to_owned(),
+                    "police-ug".to_owned(),
+                    1
+                ),
+            ]
+        );
+        assert_eq!(timeline.events[1].details, json!({"a": 2, "b": 1}));
+        assert_eq!(timeline.events[1].provenance.source_record_id, "CPU-1");
+    }
+
+    pub async fn events_no_longer_reported_are_retracted_not_lost(store: Arc<dyn Store>) {
+        let opened = json!({"type": "police.case_opened", "date": "2024-03-01", "sensitivity": "restricted"});
+        let closed = json!({"type": "police.case_closed", "date": "2024-09-01", "sensitivity": "restricted"});
+        let first = store
+            .register(
+                record("police-ug", "CPU-1", halima(json!([opened.clone()]))),
+                "a",
+            )
+            .await
+            .unwrap();
+        store
+            .register(
+                record("police-ug", "CPU-1", halima(json!([closed.clone()]))),
+                "a",
+            )
+            .await
+            .unwrap();
+        let timeline = store
+            .timeline(first.child_id, &ReadScope::All)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            timeline
+                .events
+                .iter()
+                .map(|e| e.event_type.as_str())
+                .collect::<Vec<_>>(),
+            vec!["police.case_closed"]
+        );
+        assert_eq!(timeline.events[0].provenance.record_version, 2);
+        let third = store
+            .register(
+                record("police-ug", "CPU-1", halima(json!([opened, closed]))),
+                "a",
+            )
+            .await
+            .unwrap();
+        assert_eq!(third.record_version, 3);
+        let timeline = store
+            .timeline(first.child_id, &ReadScope::All)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            timeline.events.len(),
+            2,
+            "the retracted event is reinstated"
+        );
+        let history = store
+            .record_history("police-ug", "CPU-1", &ReadScope::All)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            history.versions.last().unwrap().events.len(),
+            1,
+            "version 1 kept as received"
+        );
+    }
+
+    pub async fn agency_scope_hides_other_children(store: Arc<dyn Store>) {
+        let police = store
+            .register(record("police-ug", "CPU-1", halima(json!([]))), "a")
+            .await
+            .unwrap();
+        let own = ReadScope::SourceSystem("police-ug".into());
+        let school = ReadScope::SourceSystem("school-ug".into());
+        assert!(store.child(police.child_id, &own).await.unwrap().is_some());
+        assert!(store
+            .child(police.child_id, &school)
+            .await
+            .unwrap()
+            .is_none());
+        assert!(store
+            .timeline(police.child_id, &school)
+            .await
+            .unwrap()
+            .is_none());
+        assert!(store
+            .record_history("police-ug", "CPU-1", &school)
+            .await
+            .unwrap()
+            .is_none());
+        assert!(store
+            .child(registry::ChildId::random(), &ReadScope::All)
+            .await
+            .unwrap()
+            .is_none());
+    }
+
+    pub async fn the_change_feed_is_gap_free_and_ordered(store: Arc<dyn Store>) {
+        let first = store
+            .register(
+                record(
+                    "police-ug",
+                    "CPU-1",
+                    halima(json!([
+                        {"type": "police.case_opened", "date": "2024-03-01"}
+                    ])),
+                ),
+                "a",
+            )
+            .await
+            .unwrap();
+        let mut school = halima(json!([]));
+        school["child"]["given_name"] = json!("Halimah");
+        store
+            .register(record("school-ug", "STU-1", school), "a")
+            .await
+            .unwrap();
+        let entries = store.outbox_after(0, 100).await.unwrap();
+        let kinds: Vec<_> = entries.iter().map(|e| (e.seq, e.kind.as_str())).collect();
+        assert_eq!(
+            kinds,
+            vec![
+                (1, "child.created"),
+                (2, "record.registered"),
+                (3, "event.added"),
+                (4, "record.linked")
+            ]
+        );
+        assert!(entries.iter().all(|e| e.child_id == first.child_id));
+        assert_eq!(store.outbox_head().await.unwrap(), 4);
+        assert_eq!(store.outbox_after(2, 1).await.unwrap()[0].seq, 3);
+    }
+
+    pub async fn concurrent_writers_lose_nothing(store: Arc<dyn Store>) {
+        let mut tasks = Vec::new();
+        for i in 0..24 {
+            let store = store.clone();
+            // Every third task repeats the same source record: it must stay one record.
+            let id = if i % 3 == 0 {
+                "CPU-SAME".to_owned()
+            } else {
+                format!("CPU-{i}")
+            };
+            tasks.push(tokio::spawn(async move {
+                let mut body = halima(json!([]));
+                body["child"]["identifiers"] = json!([]);
+                store
+                    .register(record("police-ug", &id, body), "a")
+                    .await
+                    .unwrap()
+            }));
+        }
+        let mut same = Vec::new();
+        for (i, task) in tasks.into_iter().enumerate() {
+            let registration = task.await.unwrap();
+            if i % 3 == 0 {
+                same.push(registration);
+            }
+        }
+        assert!(same
+            .iter()
+            .all(|r| r.child_id == same[0].child_id && r.record_version == 1));
+        assert_eq!(same.iter().filter(|r| r.created).count(), 1);
+        let entries = store.outbox_after(0, 1000).await.unwrap();
+        let seqs: Vec<i64> = entries.iter().map(|e| e.seq).collect();
+        assert_eq!(seqs, (1..=entries.len() as i64).collect::<Vec<_>>());
+        assert_eq!(
+            entries
+                .iter()
+                .filter(|e| e.kind == "record.registered")
+                .count(),
+            17
+        );
+    }
+
+    pub async fn clients_authenticate_until_revoked(store: Arc<dyn Store>) {
+        let (client, key) = store
+            .create_client(NewClient {
+                name: "Uganda Police CPU".into(),
+                agency: Some("police-ug".into()),
+                role: Role::Agency,
+                expires_at: None,
+            })
+            .await
+            .unwrap();
+        let found = store.client_by_key(&key).await.unwrap().unwrap();
+        assert_eq!(found.client_id, client.client_id);
+        assert!(found.is_usable(Utc::now()));
+        assert!(store.client_by_key("crk_wrong").await.unwrap().is_none());
+        assert!(store.revoke_client(&client.client_id).await.unwrap());
+        assert!(!store
+            .client_by_key(&key)
+            .await
+            .unwrap()
+            .unwrap()
+            .is_usable(Utc::now()));
+        assert!(!store.revoke_client("cli_unknown").await.unwrap());
+        assert_eq!(store.list_clients().await.unwrap().len(), 1);
+    }
+}
+
+macro_rules! conformance {
+    ($($case:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $case() {
+                    let backend = super::Backend::sqlite().await;
+                    super::cases::$case(backend.store.clone()).await;
+                    backend.finish().await;
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $case() {
+                    let backend = super::Backend::postgres().await;
+                    super::cases::$case(backend.store.clone()).await;
+                    backend.finish().await;
+                }
+            )*
+        }
+    };
+}
+
+conformance!(
+    registers_a_new_child,
+    the_same_body_is_idempotent,
+    a_changed_body_adds_a_version_and_keeps_the_old,
+    a_shared_identifier_links_the_child,
+    the_timeline_is_ordered_with_provenance,
+    events_no_longer_reported_are_retracted_not_lost,
+    agency_scope_hides_other_children,
+    the_change_feed_is_gap_free_and_ordered,
+    concurrent_writers_lose_nothing,
+    clients_authenticate_until_revoked,
+);
