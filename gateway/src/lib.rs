@@ -1,3 +1,75 @@
-//! The `child-registry` binary's library: HTTP API, authentication, web UI and the CLI commands.
+//! The `child-registry` binary's library: HTTP API, authentication, and the CLI commands.
+//! `build_app` is the one router; tests start exactly what the binary serves.
 
+pub mod auth;
 pub mod commands;
+pub mod error;
+pub mod extract;
+pub mod openapi;
+pub mod routes;
+pub mod state;
+
+use std::time::Duration;
+
+use axum::extract::DefaultBodyLimit;
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::IntoResponse;
+use axum::routing::{get, post};
+use axum::{middleware, Json, Router};
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::set_header::SetResponseHeaderLayer;
+use tower_http::timeout::TimeoutLayer;
+use tower_http::trace::TraceLayer;
+use utoipa::OpenApi;
+
+use crate::error::{ensure_problem_body, problem_response, ApiError};
+pub use crate::state::AppState;
+
+/// The whole HTTP application.
+pub fn build_app(state: AppState) -> Router {
+    let child_data = Router::new()
+        .route("/v1/records", post(routes::records::register_record))
+        .route(
+            "/v1/records/{source_system}/{source_record_id}",
+            get(routes::records::record_history),
+        )
+        .route("/v1/children/{child_id}", get(routes::children::get_child))
+        .route(
+            "/v1/children/{child_id}/timeline",
+            get(routes::children::get_timeline),
+        )
+        // Child data must never sit in a browser or proxy cache.
+        .layer(SetResponseHeaderLayer::overriding(
+            header::CACHE_CONTROL,
+            HeaderValue::from_static("no-store"),
+        ));
+    Router::new()
+        .merge(child_data)
+        .route("/healthz", get(routes::health::healthz))
+        .route("/readyz", get(routes::health::readyz))
+        .route(
+            "/openapi.json",
+            get(|| async { Json(openapi::ApiDoc::openapi()) }),
+        )
+        .fallback(|| async { ApiError::NotFound("no such route".to_owned()).into_response() })
+        .with_state(state)
+        .layer(DefaultBodyLimit::max(extract::BODY_LIMIT))
+        .layer(middleware::map_response(ensure_problem_body))
+        .layer(TimeoutLayer::with_status_code(
+            StatusCode::REQUEST_TIMEOUT,
+            Duration::from_secs(30),
+        ))
+        .layer(CatchPanicLayer::custom(|_| {
+            tracing::error!("a request handler panicked");
+            problem_response(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "internal",
+                "an internal error occurred".to_owned(),
+                None,
+            )
+        }))
+        .layer(TraceLayer::new_for_http())
+        .layer(PropagateRequestIdLayer::x_request_id())
+        .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
+}

@@ -72,7 +72,7 @@ fn required_text(field: &str, value: String, max: usize) -> Result<String, Inval
 
 /// Codes such as source systems, identifier types and event types: lower case ASCII letters,
 /// digits and `._-`, so they are safe in URLs and stable for reports.
-fn code_text(field: &str, value: &str) -> Result<String, InvalidField> {
+pub fn code_text(field: &str, value: &str) -> Result<String, InvalidField> {
     let value = value.trim();
     let valid = !value.is_empty()
         && value.len() <= 64

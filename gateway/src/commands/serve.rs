@@ -1,0 +1,69 @@
+//! `child-registry serve`: the HTTP API.
+
+use std::net::SocketAddr;
+
+use super::store_args::{block_on, StoreArgs};
+use crate::{build_app, AppState};
+
+#[derive(Debug, Clone, clap::Args)]
+pub struct ServeArgs {
+    #[command(flatten)]
+    pub store: StoreArgs,
+    /// Address and port to listen on.
+    #[arg(long, env = "CHILD_REGISTRY_LISTEN", default_value = "127.0.0.1:8080")]
+    pub listen: SocketAddr,
+}
+
+pub fn run(args: ServeArgs) -> anyhow::Result<()> {
+    block_on(async move {
+        let store = args.store.open().await?;
+        serve(AppState::new(store), args.listen, |url| {
+            println!(
+                "child registry listening on {url} ({})",
+                args.store.describe()
+            );
+        })
+        .await
+    })
+}
+
+/// Serves until Ctrl-C or SIGTERM, then drains requests in flight. `on_ready` gets the URL
+/// once the port is bound.
+pub async fn serve(
+    state: AppState,
+    listen: SocketAddr,
+    on_ready: impl FnOnce(&str),
+) -> anyhow::Result<()> {
+    let listener = tokio::net::TcpListener::bind(listen).await?;
+    let url = format!("http://{}", listener.local_addr()?);
+    tracing::info!(%url, backend = state.store.backend(), "listening");
+    on_ready(&url);
+    axum::serve(listener, build_app(state))
+        .with_graceful_shutdown(shutdown_signal())
+        .await?;
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        if tokio::signal::ctrl_c().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = terminate => {},
+    }
+    tracing::info!("shutting down");
+}

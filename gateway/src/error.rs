@@ -1,0 +1,173 @@
+//! Every error the API returns, as `application/problem+json` (RFC 9457). Clients branch on the
+//! stable `code`; people read `detail`. This is the one place library errors become HTTP.
+
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use registry::validate::InvalidField;
+use registry::RegistryError;
+use serde::Serialize;
+use utoipa::ToSchema;
+
+pub const PROBLEM_JSON: &str = "application/problem+json";
+
+/// The body of every error response.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Problem {
+    /// `urn:child-registry:problem:<code>`.
+    #[serde(rename = "type")]
+    pub problem_type: String,
+    pub title: String,
+    pub status: u16,
+    pub detail: String,
+    /// Stable machine-readable reason, e.g. `date_of_birth_in_future`.
+    pub code: String,
+    /// JSON path of the offending field or the name of the offending parameter.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub field: Option<String>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error("{0}")]
+    Invalid(#[from] InvalidField),
+    #[error("{detail}")]
+    BadRequest {
+        code: &'static str,
+        detail: String,
+        field: Option<String>,
+    },
+    #[error("the request body must be JSON (Content-Type: application/json)")]
+    UnsupportedMediaType,
+    #[error("the request body is larger than the limit of {limit} bytes")]
+    PayloadTooLarge { limit: usize },
+    #[error("missing or invalid API key: send 'Authorization: Bearer <key>'")]
+    Unauthenticated,
+    #[error("{0}")]
+    Forbidden(String),
+    #[error("{0}")]
+    NotFound(String),
+    #[error("the service is temporarily unavailable")]
+    Unavailable,
+    #[error("an internal error occurred")]
+    Internal,
+}
+
+impl ApiError {
+    pub fn bad_request(
+        code: &'static str,
+        field: impl Into<String>,
+        detail: impl Into<String>,
+    ) -> Self {
+        ApiError::BadRequest {
+            code,
+            detail: detail.into(),
+            field: Some(field.into()),
+        }
+    }
+
+    fn parts(&self) -> (StatusCode, &str, Option<&str>) {
+        match self {
+            ApiError::Invalid(invalid) => {
+                (StatusCode::BAD_REQUEST, invalid.code, Some(&invalid.field))
+            }
+            ApiError::BadRequest { code, field, .. } => {
+                (StatusCode::BAD_REQUEST, code, field.as_deref())
+            }
+            ApiError::UnsupportedMediaType => (
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "unsupported_media_type",
+                None,
+            ),
+            ApiError::PayloadTooLarge { .. } => {
+                (StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large", None)
+            }
+            ApiError::Unauthenticated => (StatusCode::UNAUTHORIZED, "unauthenticated", None),
+            ApiError::Forbidden(_) => (StatusCode::FORBIDDEN, "forbidden", None),
+            ApiError::NotFound(_) => (StatusCode::NOT_FOUND, "not_found", None),
+            ApiError::Unavailable => (StatusCode::SERVICE_UNAVAILABLE, "unavailable", None),
+            ApiError::Internal => (StatusCode::INTERNAL_SERVER_ERROR, "internal", None),
+        }
+    }
+}
+
+impl From<RegistryError> for ApiError {
+    fn from(error: RegistryError) -> Self {
+        match error {
+            RegistryError::Invalid(invalid) => ApiError::Invalid(invalid),
+            RegistryError::NotFound(what) => ApiError::NotFound(format!("{what} not found")),
+            RegistryError::Unavailable(cause) => {
+                tracing::warn!(error = %cause, "database unavailable");
+                ApiError::Unavailable
+            }
+            other => {
+                tracing::error!(error = ?other, "registry error");
+                ApiError::Internal
+            }
+        }
+    }
+}
+
+pub fn problem_response(
+    status: StatusCode,
+    code: &str,
+    detail: String,
+    field: Option<String>,
+) -> Response {
+    let problem = Problem {
+        problem_type: format!("urn:child-registry:problem:{code}"),
+        title: status.canonical_reason().unwrap_or("Error").to_owned(),
+        status: status.as_u16(),
+        detail,
+        code: code.to_owned(),
+        field,
+    };
+    let body = serde_json::to_vec(&problem).unwrap_or_default();
+    let mut response = (status, body).into_response();
+    response
+        .headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static(PROBLEM_JSON));
+    if status == StatusCode::UNAUTHORIZED {
+        response
+            .headers_mut()
+            .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+    }
+    response
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let detail = self.to_string();
+        let (status, code, field) = self.parts();
+        problem_response(status, code, detail, field.map(str::to_owned))
+    }
+}
+
+/// Gives every error response that a layer or the router produced without a body (405, 408,
+/// 413 from limits, ...) a problem body, so clients see one error format everywhere.
+pub async fn ensure_problem_body(response: Response) -> Response {
+    let status = response.status();
+    let is_problem = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|value| value.as_bytes().starts_with(PROBLEM_JSON.as_bytes()));
+    if !(status.is_client_error() || status.is_server_error()) || is_problem {
+        return response;
+    }
+    let code = match status {
+        StatusCode::NOT_FOUND => "not_found",
+        StatusCode::METHOD_NOT_ALLOWED => "method_not_allowed",
+        StatusCode::REQUEST_TIMEOUT => "timeout",
+        StatusCode::PAYLOAD_TOO_LARGE => "payload_too_large",
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => "unsupported_media_type",
+        status if status.is_server_error() => "internal",
+        _ => "bad_request",
+    };
+    let detail = status.canonical_reason().unwrap_or("Error").to_owned();
+    let mut problem = problem_response(status, code, detail, None);
+    for name in [header::ALLOW, header::RETRY_AFTER] {
+        if let Some(value) = response.headers().get(&name) {
+            problem.headers_mut().insert(name, value.clone());
+        }
+    }
+    problem
+}

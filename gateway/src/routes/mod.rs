@@ -1,0 +1,5 @@
+//! The HTTP routes: each handler translates HTTP into one call on the registry.
+
+pub mod children;
+pub mod health;
+pub mod records;

@@ -1,0 +1,451 @@
+//! The HTTP API end to end: the real router on a real port, on SQLite and PostgreSQL.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use registry::clients::Role;
+use serde_json::{json, Value};
+
+use common::{problem, Backend, TestApp};
+
+fn halima() -> Value {
+    json!({
+        "source_system": "police-ug", "source_record_id": "CPU-51786006",
+        "child": {"given_name": "Halima", "family_name": "Aguti", "other_names": [],
+                  "sex": "F", "date_of_birth": "2022-01-01", "date_of_birth_estimated": true,
+                  "district": "Wakiso", "subcounty": null, "village": "Wairaka",
+                  "mother_name": null, "father_name": null,
+                  "identifiers": [{"type": "birth_registration", "value": "UG-BR-2022-123"}]},
+        "events": [{"type": "police.case_opened", "date": "2024-03-01",
+                    "sensitivity": "restricted", "details": {"offence": "neglect"}}]
+    })
+}
+
+mod cases {
+    use super::*;
+
+    pub async fn registration_is_idempotent_and_versioned(backend: Backend) {
+        let app = TestApp::spawn(backend).await;
+        let police = app.key(Role::Agency, Some("police-ug")).await;
+
+        let first = app.post_json("/v1/records", &police, &halima()).await;
+        assert_eq!(first.status(), 201);
+        let first: Value = first.json().await.unwrap();
+        assert_eq!(first["record_version"], 1);
+        assert_eq!(first["match"]["outcome"], "new");
+        assert_eq!(first["match"]["probability"], Value::Null);
+        let child_id = first["child_id"].as_str().unwrap().to_owned();
+        assert!(child_id.parse::<registry::ChildId>().is_ok());
+
+        let again = app.post_json("/v1/records", &police, &halima()).await;
+        assert_eq!(again.status(), 200);
+        let again: Value = again.json().await.unwrap();
+        assert_eq!(again["child_id"], child_id.as_str());
+        assert_eq!(again["record_version"], 1);
+
+        let mut changed = halima();
+        changed["child"]["village"] = json!("Kasangati");
+        let updated = app.post_json("/v1/records", &police, &changed).await;
+        assert_eq!(updated.status(), 200);
+        let updated: Value = updated.json().await.unwrap();
+        assert_eq!(updated["record_version"], 2);
+        assert_eq!(updated["child_id"], child_id.as_str());
+
+        let history: Value = app
+            .get("/v1/records/police-ug/CPU-51786006", &police)
+            .await
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(history["versions"].as_array().unwrap().len(), 2);
+        assert_eq!(history["versions"][1]["child"]["village"], "Wairaka");
+
+        let timeline: Value = app
+            .get(&format!("/v1/children/{child_id}/timeline"), &police)
+            .await
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(
+            timeline["events"].as_array().unwrap().len(),
+            1,
+            "the repeated event is not duplicated"
+        );
+        app.finish().await;
+    }
+
+    pub async fn children_and_timelines_are_readable(backend: Backend) {
+        let app = TestApp::spawn(backend).await;
+        let police = app.key(Role::Agency, Some("police-ug")).await;
+        let school = app.key(Role::Agency, Some("school-ug")).await;
+        let official = app.key(Role::NationalOfficial, None).await;
+        let registered: Value = app
+            .post_json("/v1/records", &police, &halima())
+            .await
+            .json()
+            .await
+            .unwrap();
+        let child_id = registered["child_id"].as_str().unwrap();
+
+        let mut enrolment = halima();
+        enrolment["source_system"] = json!("school-ug");
+        enrolment["source_record_id"] = json!("STU-2019-004512");
+        enrolment["child"]["given_name"] = json!("Halimah");
+        enrolment["events"] = json!([{"type": "school.enrolled", "date": "2023-02-01"}]);
+        let linked = app.post_json("/v1/records", &school, &enrolment).await;
+        assert_eq!(linked.status(), 201);
+        let linked: Value = linked.json().await.unwrap();
+        assert_eq!(linked["match"]["outcome"], "linked");
+        assert_eq!(linked["child_id"], child_id);
+
+        let response = app
+            .get(&format!("/v1/children/{child_id}"), &official)
+            .await;
+        assert_eq!(response.status(), 200);
+        assert_eq!(response.headers()["cache-control"], "no-store");
+        let child: Value = response.json().await.unwrap();
+        assert_eq!(child["child_id"], child_id);
+        assert_eq!(child["status"], "active");
+        assert_eq!(child["records"].as_array().unwrap().len(), 2);
+        assert_eq!(child["summary"]["family_name"], "Aguti");
+        assert_eq!(
+            child["summary"]["source_systems"],
+            json!(["police-ug", "school-ug"])
+        );
+
+        // Lower case and without hyphens reads the same child.
+        let compact = child_id.replace('-', "").to_lowercase();
+        assert_eq!(
+            app.get(&format!("/v1/children/{compact}"), &official)
+                .await
+                .status(),
+            200
+        );
+
+        let timeline: Value = app
+            .get(&format!("/v1/children/{child_id}/timeline"), &official)
+            .await
+            .json()
+            .await
+            .unwrap();
+        let events = timeline["events"].as_array().unwrap();
+        assert_eq!(events.len(), 2);
+        assert_eq!(events[0]["type"], "school.enrolled");
+        assert_eq!(events[0]["provenance"]["source_system"], "school-ug");
+        assert_eq!(events[1]["type"], "police.case_opened");
+        assert_eq!(events[1]["provenance"]["source_record_id"], "CPU-51786006");
+        assert_eq!(events[1]["provenance"]["record_version"], 1);
+        assert!(events[1]["provenance"]["received_at"].is_string());
+        app.finish().await;
+    }
+
+    pub async fn access_is_scoped_by_role(backend: Backend) {
+        let app = TestApp::spawn(backend).await;
+        let police = app.key(Role::Agency, Some("police-ug")).await;
+        let court = app.key(Role::Agency, Some("court-ug")).await;
+        let official = app.key(Role::NationalOfficial, None).await;
+        let steward = app.key(Role::DataSteward, None).await;
+        let registered: Value = app
+            .post_json("/v1/records", &police, &halima())
+            .await
+            .json()
+            .await
+            .unwrap();
+        let child_id = registered["child_id"].as_str().unwrap();
+
+        // Registering under another agency's source system is forbidden; officials don't register.
+        let body = problem(app.post_json("/v1/records", &court, &halima()).await, 403).await;
+        assert_eq!(body["code"], "forbidden");
+        problem(
+            app.post_json("/v1/records", &official, &halima()).await,
+            403,
+        )
+        .await;
+
+        // An agency without records for the child cannot tell that it exists.
+        problem(
+            app.get(&format!("/v1/children/{child_id}"), &court).await,
+            404,
+        )
+        .await;
+        problem(
+            app.get(&format!("/v1/children/{child_id}/timeline"), &court)
+                .await,
+            404,
+        )
+        .await;
+        problem(
+            app.get("/v1/records/police-ug/CPU-51786006", &court).await,
+            404,
+        )
+        .await;
+        assert_eq!(
+            app.get(&format!("/v1/children/{child_id}"), &police)
+                .await
+                .status(),
+            200
+        );
+        assert_eq!(
+            app.get(&format!("/v1/children/{child_id}"), &steward)
+                .await
+                .status(),
+            200
+        );
+
+        // Missing, malformed and revoked keys.
+        let anonymous = app
+            .http
+            .get(format!("{}/v1/children/{child_id}", app.url))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(anonymous.headers()["www-authenticate"], "Bearer");
+        problem(anonymous, 401).await;
+        problem(
+            app.get(&format!("/v1/children/{child_id}"), "crk_not-a-key")
+                .await,
+            401,
+        )
+        .await;
+        let clients = app.store.list_clients().await.unwrap();
+        let police_client = clients
+            .iter()
+            .find(|c| c.agency.as_deref() == Some("police-ug"))
+            .unwrap();
+        app.store
+            .revoke_client(&police_client.client_id)
+            .await
+            .unwrap();
+        problem(app.post_json("/v1/records", &police, &halima()).await, 401).await;
+        app.finish().await;
+    }
+
+    pub async fn bad_input_gets_a_problem_naming_the_field(backend: Backend) {
+        let app = TestApp::spawn(backend).await;
+        let police = app.key(Role::Agency, Some("police-ug")).await;
+        let official = app.key(Role::NationalOfficial, None).await;
+
+        let send_raw = |body: &'static str, content_type: &'static str| {
+            app.http
+                .post(format!("{}/v1/records", app.url))
+                .bearer_auth(&police)
+                .header("content-type", content_type)
+                .body(body)
+                .send()
+        };
+        let body = problem(
+            send_raw("{\"source_system\": ", "application/json")
+                .await
+                .unwrap(),
+            400,
+        )
+        .await;
+        assert_eq!(body["code"], "malformed_json");
+        let body = problem(send_raw("{}", "text/plain").await.unwrap(), 415).await;
+        assert_eq!(body["code"], "unsupported_media_type");
+
+        let cases: Vec<(Value, &str, &str)> = vec![
+            (
+                {
+                    let mut b = halima();
+                    b["child"]["favourite_colour"] = json!("red");
+                    b
+                },
+                "unknown_field",
+                "child",
+            ),
+            (
+                {
+                    let mut b = halima();
+                    b["child"]["date_of_birth"] = json!("2022-02-30");
+                    b
+                },
+                "invalid_value",
+                "child.date_of_birth",
+            ),
+            (
+                {
+                    let mut b = halima();
+                    b["child"]["date_of_birth"] = json!("2099-01-01");
+                    b
+                },
+                "date_of_birth_in_future",
+                "child.date_of_birth",
+            ),
+            (
+                {
+                    let mut b = halima();
+                    b["child"]["sex"] = json!("female");
+                    b
+                },
+                "invalid_value",
+                "child.sex",
+            ),
+            (
+                {
+                    let mut b = halima();
+                    b["events"][0]["date"] = json!("01/03/2024");
+                    b
+                },
+                "invalid_value",
+                "events[0].date",
+            ),
+            (
+                {
+                    let mut b = halima();
+                    b["events"][0]["sensitivity"] = json!("secret");
+                    b
+                },
+                "invalid_value",
+                "events[0].sensitivity",
+            ),
+            (
+                {
+                    let mut b = halima();
+                    b["child"]["given_name"] = json!("");
+                    b["child"]["family_name"] = json!(null);
+                    b
+                },
+                "name_required",
+                "child.given_name",
+            ),
+            (
+                {
+                    let mut b = halima();
+                    b.as_object_mut().unwrap().remove("source_record_id");
+                    b
+                },
+                "missing_field",
+                "source_record_id",
+            ),
+            (
+                {
+                    let mut b = halima();
+                    b["source_record_id"] = json!("   ");
+                    b
+                },
+                "required",
+                "source_record_id",
+            ),
+            (
+                {
+                    let mut b = halima();
+                    b["child"]["identifiers"][0]["type"] = json!("Birth Reg");
+                    b
+                },
+                "invalid_code",
+                "child.identifiers[0].type",
+            ),
+        ];
+        for (body, code, field) in cases {
+            let response = problem(app.post_json("/v1/records", &police, &body).await, 400).await;
+            assert_eq!(response["code"], code, "{response}");
+            assert!(
+                response["field"].as_str().unwrap().starts_with(field),
+                "{response}"
+            );
+        }
+
+        let oversized = json!({"source_system": "police-ug", "source_record_id": "x".repeat(2 * 1024 * 1024), "child": {}});
+        let body = problem(app.post_json("/v1/records", &police, &oversized).await, 413).await;
+        assert_eq!(body["code"], "payload_too_large");
+
+        // Nothing of the rejected bodies was stored.
+        assert_eq!(app.store.outbox_head().await.unwrap(), 0);
+
+        let body = problem(app.get("/v1/children/7KQ2-M9XA-04TB", &official).await, 400).await;
+        assert_eq!(body["field"], "child_id");
+        let registered: Value = app
+            .post_json("/v1/records", &police, &halima())
+            .await
+            .json()
+            .await
+            .unwrap();
+        let mut wrong_check = registered["child_id"].as_str().unwrap().to_owned();
+        let check = wrong_check.pop().unwrap();
+        wrong_check.push(if check == '0' { '1' } else { '0' });
+        let body = problem(
+            app.get(&format!("/v1/children/{wrong_check}"), &official)
+                .await,
+            400,
+        )
+        .await;
+        assert_eq!(body["code"], "invalid_child_id");
+        assert!(body["detail"].as_str().unwrap().contains("check character"));
+        problem(
+            app.get(
+                &format!("/v1/children/{}", registry::ChildId::random()),
+                &official,
+            )
+            .await,
+            404,
+        )
+        .await;
+        problem(app.get("/v1/nowhere", &official).await, 404).await;
+        let body = problem(
+            app.http
+                .delete(format!("{}/v1/records", app.url))
+                .send()
+                .await
+                .unwrap(),
+            405,
+        )
+        .await;
+        assert_eq!(body["code"], "method_not_allowed");
+        app.finish().await;
+    }
+
+    pub async fn operations_endpoints_answer(backend: Backend) {
+        let app = TestApp::spawn(backend).await;
+        assert_eq!(
+            app.http
+                .get(format!("{}/healthz", app.url))
+                .send()
+                .await
+                .unwrap()
+                .status(),
+            200
+        );
+        let ready: Value = app
+            .http
+            .get(format!("{}/readyz", app.url))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(ready["status"], "ready");
+        let spec: Value = app
+            .http
+            .get(format!("{}/openapi.json", app.url))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        for path in [
+            "/v1/records",
+            "/v1/children/{child_id}",
+            "/v1/children/{child_id}/timeline",
+            "/healthz",
+            "/readyz",
+        ] {
+            assert!(
+                spec["paths"][path].is_object(),
+                "{path} missing from the OpenAPI document"
+            );
+        }
+        assert!(spec["components"]["schemas"]["RecordSubmission"].is_object());
+        app.finish().await;
+    }
+}
+
+on_both_backends!(
+    registration_is_idempotent_and_versioned,
+    children_and_timelines_are_readable,
+    access_is_scoped_by_role,
+    bad_input_gets_a_problem_naming_the_field,
+    operations_endpoints_answer,
+);

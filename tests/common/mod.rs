@@ -1,0 +1,183 @@
+//! Test helpers: start the real app on port 0 against a fresh SQLite directory or a fresh
+//! PostgreSQL database, and talk HTTP to it.
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
+
+use std::sync::Arc;
+
+use gateway::{build_app, AppState};
+use registry::clients::{NewClient, Role};
+use registry::store::{self, postgres as pg};
+use registry::Store;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+pub fn postgres_base_url() -> String {
+    std::env::var("CHILD_REGISTRY_TEST_DATABASE_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_owned())
+}
+
+/// A fresh, migrated registry: a temporary SQLite directory or a scratch PostgreSQL database.
+pub struct TestDatabase {
+    pub backend: Backend,
+    pub dir: tempfile::TempDir,
+    /// `--database-url` for PostgreSQL; `None` means `--data-dir` is `dir`.
+    pub database_url: Option<String>,
+}
+
+impl TestDatabase {
+    pub async fn new(backend: Backend) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let database_url = match backend {
+            Backend::Sqlite => None,
+            Backend::Postgres => Some(
+                pg::create_scratch_database(&postgres_base_url())
+                    .await
+                    .expect("PostgreSQL must be reachable at CHILD_REGISTRY_TEST_DATABASE_URL"),
+            ),
+        };
+        TestDatabase {
+            backend,
+            dir,
+            database_url,
+        }
+    }
+
+    pub async fn open(&self) -> Arc<dyn Store> {
+        match &self.database_url {
+            Some(url) => store::open(url).await.unwrap(),
+            None => store::open_data_dir(self.dir.path()).await.unwrap(),
+        }
+    }
+
+    /// Flags for the binary: `--data-dir DIR` or `--database-url URL`.
+    pub fn cli_flags(&self) -> Vec<String> {
+        match &self.database_url {
+            Some(url) => vec!["--database-url".into(), url.clone()],
+            None => vec!["--data-dir".into(), self.dir.path().display().to_string()],
+        }
+    }
+
+    pub async fn drop_database(&self) {
+        if let Some(url) = &self.database_url {
+            let name = url.rsplit('/').next().unwrap_or_default();
+            pg::drop_scratch_database(&postgres_base_url(), name)
+                .await
+                .unwrap();
+        }
+    }
+}
+
+pub struct TestApp {
+    pub url: String,
+    pub store: Arc<dyn Store>,
+    pub http: reqwest::Client,
+    pub database: TestDatabase,
+    server: tokio::task::JoinHandle<()>,
+}
+
+impl TestApp {
+    pub async fn spawn(backend: Backend) -> Self {
+        let database = TestDatabase::new(backend).await;
+        let store = database.open().await;
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let app = build_app(AppState::new(store.clone()));
+        let server = tokio::spawn(async move {
+            axum::serve(listener, app).await.unwrap();
+        });
+        TestApp {
+            url,
+            store,
+            http: reqwest::Client::new(),
+            database,
+            server,
+        }
+    }
+
+    /// Creates an API client and returns its key.
+    pub async fn key(&self, role: Role, agency: Option<&str>) -> String {
+        let (_, key) = self
+            .store
+            .create_client(NewClient {
+                name: format!("test {role}"),
+                agency: agency.map(str::to_owned),
+                role,
+                expires_at: None,
+            })
+            .await
+            .unwrap();
+        key
+    }
+
+    pub async fn post_json(
+        &self,
+        path: &str,
+        key: &str,
+        body: &serde_json::Value,
+    ) -> reqwest::Response {
+        self.http
+            .post(format!("{}{path}", self.url))
+            .bearer_auth(key)
+            .json(body)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    pub async fn get(&self, path: &str, key: &str) -> reqwest::Response {
+        self.http
+            .get(format!("{}{path}", self.url))
+            .bearer_auth(key)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    pub async fn finish(self) {
+        self.server.abort();
+        drop(self.store);
+        self.database.drop_database().await;
+    }
+}
+
+/// Reads a problem+json response and checks its shape.
+pub async fn problem(response: reqwest::Response, status: u16) -> serde_json::Value {
+    assert_eq!(response.status().as_u16(), status, "unexpected status");
+    let content_type = response
+        .headers()
+        .get("content-type")
+        .map(|v| v.to_str().unwrap().to_owned())
+        .unwrap_or_default();
+    assert_eq!(content_type, "application/problem+json");
+    let body: serde_json::Value = response.json().await.unwrap();
+    assert_eq!(body["status"], status);
+    assert!(body["code"].is_string() && body["type"].is_string() && body["title"].is_string());
+    body
+}
+
+/// Instantiates each listed async test case for SQLite and PostgreSQL.
+#[macro_export]
+macro_rules! on_both_backends {
+    ($($case:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $case() {
+                    super::cases::$case(super::common::Backend::Sqlite).await;
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $case() {
+                    super::cases::$case(super::common::Backend::Postgres).await;
+                }
+            )*
+        }
+    };
+}
