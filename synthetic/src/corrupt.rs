@@ -5,7 +5,7 @@ use chrono::{Datelike, NaiveDate};
 use rand::Rng;
 
 use crate::model::Country;
-use crate::sample::{pick_copy, Rand};
+use crate::sample::Rand;
 
 /// Neighbouring keys on a QWERTY keyboard.
 fn keyboard_neighbours(c: char) -> &'static str {
@@ -191,28 +191,37 @@ pub(crate) fn phonetic(rng: &mut Rand, text: &str, country: Country) -> String {
     replace_one_of(rng, text, rules).unwrap_or_else(|| text.to_string())
 }
 
-/// Applies one randomly chosen applicable rule at one random occurrence (never the first
-/// letter, case-insensitive match, case kept).
+/// Applies one randomly chosen applicable rule at one random occurrence (case-insensitive
+/// match, case kept; never at the first letter unless the rule is an upper-case OCR rule).
+/// Non-ASCII text is left alone. Allocates only the result.
 fn replace_one_of(rng: &mut Rand, text: &str, rules: &[(&str, &str)]) -> Option<String> {
-    let lower = text.to_lowercase();
-    if lower.len() != text.len() {
-        return None; // non-ASCII case mapping changed lengths: leave it
-    }
-    let applicable: Vec<(usize, &str, &str)> = rules
-        .iter()
-        .flat_map(|(from, to)| {
-            let from_lower = from.to_lowercase();
-            lower
-                .match_indices(from_lower.as_str())
-                .filter(|(i, _)| *i > 0 || from.chars().all(char::is_uppercase))
-                .map(move |(i, _)| (i, *from, *to))
-                .collect::<Vec<_>>()
-        })
-        .collect();
-    if applicable.is_empty() {
+    if !text.is_ascii() {
         return None;
     }
-    let (index, from, to) = pick_copy(rng, &applicable);
+    let bytes = text.as_bytes();
+    let applies = |at: usize, from: &str| {
+        let from = from.as_bytes();
+        (at > 0 || from.iter().all(u8::is_ascii_uppercase))
+            && bytes.len() >= at + from.len()
+            && bytes[at..at + from.len()].eq_ignore_ascii_case(from)
+    };
+    let count = rules
+        .iter()
+        .map(|(from, _)| (0..bytes.len()).filter(|&at| applies(at, from)).count())
+        .sum::<usize>();
+    if count == 0 {
+        return None;
+    }
+    let mut nth = rng.gen_range(0..count);
+    let (index, from, to) = rules
+        .iter()
+        .flat_map(|&(from, to)| (0..bytes.len()).map(move |at| (at, from, to)))
+        .filter(|&(at, from, _)| applies(at, from))
+        .find(|_| {
+            let found = nth == 0;
+            nth = nth.saturating_sub(1);
+            found
+        })?;
     let original = &text[index..index + from.len()];
     let all_upper = !text.chars().any(char::is_lowercase);
     let replacement = if all_upper {

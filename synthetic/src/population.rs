@@ -198,9 +198,20 @@ impl<'a> Population<'a> {
             let (given, family) = match (&namesake, index) {
                 (Some(t), 0) => (t.given.clone(), t.family.clone()),
                 _ => {
-                    let family = shared_family
-                        .clone()
-                        .unwrap_or_else(|| child_family(rng, country, area, sex));
+                    // Twins always share a surname (the father's name in Uganda when
+                    // the household otherwise gives each child its own clan name).
+                    let family = if *is_second_twin {
+                        children[index - 1].family.clone()
+                    } else if twins && index == 0 && shared_family.is_none() {
+                        father
+                            .as_ref()
+                            .map(|f| f.family.clone())
+                            .unwrap_or_else(|| child_family(rng, country, area, sex))
+                    } else {
+                        shared_family
+                            .clone()
+                            .unwrap_or_else(|| child_family(rng, country, area, sex))
+                    };
                     let given = if *is_second_twin {
                         twin_given(rng, country, &children[index - 1].given.roman, sex)
                     } else {
@@ -354,8 +365,25 @@ fn adult_name(rng: &mut Rand, country: Country, area: Option<Area>, sex: Sex) ->
     }
 }
 
-/// A twin's given name: often the same first letter or the same first word.
+/// A twin's given name: often the same first letter or the same first word, never the
+/// same name.
 fn twin_given(rng: &mut Rand, country: Country, first: &str, sex: Sex) -> Name {
+    for _ in 0..20 {
+        let name = twin_given_once(rng, country, first, sex);
+        if name.roman != first {
+            return name;
+        }
+    }
+    Name::generated(
+        format!(
+            "{first} {}",
+            if sex == Sex::Female { "Junior" } else { "II" }
+        ),
+        None,
+    )
+}
+
+fn twin_given_once(rng: &mut Rand, country: Country, first: &str, sex: Sex) -> Name {
     match country {
         Country::Uganda if chance(rng, 0.5) => uganda::tables().similar_given(rng, first, sex),
         Country::Cambodia if chance(rng, 0.7) => cambodia::tables().similar_given(rng, first, sex),
