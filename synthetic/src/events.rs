@@ -61,7 +61,7 @@ pub(crate) fn timeline(
     opened: NaiveDate,
     last: NaiveDate,
 ) -> Vec<TimelineEvent> {
-    let count = 1 + weighted(rng, &[0.30, 0.25, 0.20, 0.12, 0.08, 0.05]);
+    let count = 1 + weighted(rng, &[0.38, 0.26, 0.16, 0.10, 0.06, 0.04]);
     let mut dates = Vec::with_capacity(count);
     let mut date = opened;
     dates.push(date);

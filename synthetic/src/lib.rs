@@ -31,6 +31,7 @@ mod sample;
 
 use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
+use rayon::prelude::*;
 
 /// Re-exported: dates in the public API are `chrono::NaiveDate`.
 pub use chrono;
@@ -51,12 +52,15 @@ pub use output::{
 /// least one record. Records are shuffled, then numbered `r0000001`, `r0000002`, ...
 pub fn generate(config: &GeneratorConfig) -> Dataset {
     let mut rng = sample::Rand::seed_from_u64(config.seed);
-    let mut population = population::Population::new(config);
-    let mut writer = records::Writer::new(config);
-    let mut children: Vec<TrueChild> = Vec::with_capacity(config.records / 2 + 1);
-    let mut records: Vec<GeneratedRecord> = Vec::with_capacity(config.records);
 
-    while records.len() < config.records {
+    // 1. The population and which systems see each child when (one random stream).
+    let mut population = population::Population::new(config);
+    let mut plans: Vec<(
+        population::ChildPlan,
+        Vec<(agency::Kind, chrono::NaiveDate)>,
+    )> = Vec::with_capacity(config.records / 2 + 1);
+    let mut planned = 0usize;
+    while planned < config.records {
         let country = match config.country {
             CountryMix::Uganda => Country::Uganda,
             CountryMix::Cambodia => Country::Cambodia,
@@ -69,18 +73,40 @@ pub fn generate(config: &GeneratorConfig) -> Dataset {
             }
         };
         for child in population.household(&mut rng, country) {
-            if records.len() >= config.records {
+            if planned >= config.records {
                 break;
             }
-            for (kind, opened) in records::plan_visits(&mut rng, &child, config.reference_date) {
-                if records.len() >= config.records {
-                    break;
-                }
-                records.push(writer.record(&mut rng, &child, kind, opened));
-            }
-            children.push(child.truth);
+            let mut visits = records::plan_visits(&mut rng, &child, config.reference_date);
+            visits.truncate(config.records - planned);
+            planned += visits.len();
+            plans.push((child, visits));
         }
     }
+
+    // 2. The records, child by child in parallel: each child has its own ChaCha stream, so
+    //    the output does not depend on threads.
+    let writer = records::Writer::new(config);
+    let mut records: Vec<GeneratedRecord> = plans
+        .par_iter()
+        .flat_map_iter(|(child, visits)| {
+            let mut child_rng = sample::Rand::seed_from_u64(config.seed);
+            child_rng.set_stream(child.truth.cluster_id);
+            visits
+                .iter()
+                .map(|&(kind, opened)| writer.record(&mut child_rng, child, kind, opened))
+                .collect::<Vec<_>>()
+        })
+        .collect();
+
+    // 3. Agency numbers in a fixed order, then shuffle and number the records.
+    let mut numbering = agency::Numbering::default();
+    let visits = plans
+        .iter()
+        .flat_map(|(child, visits)| visits.iter().map(|v| (child.truth.country, *v)));
+    for (record, (country, (kind, opened))) in records.iter_mut().zip(visits) {
+        records::Writer::number(&mut numbering, &mut rng, record, kind, country, opened);
+    }
+    let mut children: Vec<TrueChild> = plans.into_iter().map(|(child, _)| child.truth).collect();
 
     // Links to children cut off by the record limit are dropped.
     let last_id = children.last().map_or(0, |c| c.cluster_id);

@@ -20,8 +20,8 @@ pub(crate) struct PersonName {
 impl PersonName {
     fn to_parent(&self) -> Parent {
         Parent {
-            given_name: self.given.roman.clone(),
-            family_name: self.family.roman.clone(),
+            given_name: self.given.roman.to_string(),
+            family_name: self.family.roman.to_string(),
             name_khmer: match (&self.family.khmer, &self.given.khmer) {
                 (Some(f), Some(g)) => Some(format!("{f} {g}")),
                 _ => None,
@@ -258,12 +258,12 @@ impl<'a> Population<'a> {
                 cluster_id,
                 family_id,
                 country,
-                given_name: given.roman.clone(),
-                family_name: family.roman.clone(),
-                other_names: others.iter().map(|n| n.roman.clone()).collect(),
-                nickname: nickname.as_ref().map(|n| n.roman.clone()),
-                given_name_khmer: given.khmer.clone(),
-                family_name_khmer: family.khmer.clone(),
+                given_name: given.roman.to_string(),
+                family_name: family.roman.to_string(),
+                other_names: others.iter().map(|n| n.roman.to_string()).collect(),
+                nickname: nickname.as_ref().map(|n| n.roman.to_string()),
+                given_name_khmer: given.khmer.as_deref().map(str::to_string),
+                family_name_khmer: family.khmer.as_deref().map(str::to_string),
                 sex,
                 date_of_birth: *dob,
                 home: home.clone(),

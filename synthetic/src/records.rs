@@ -72,10 +72,9 @@ struct Style {
     country: Country,
 }
 
-/// Writes records for children, numbering each system's records.
+/// Writes records for children. Shared by the threads that write records.
 pub(crate) struct Writer<'a> {
     config: &'a GeneratorConfig,
-    numbering: Numbering,
     /// Error-rate multiplier.
     c: f64,
 }
@@ -84,8 +83,24 @@ impl<'a> Writer<'a> {
     pub(crate) fn new(config: &'a GeneratorConfig) -> Self {
         Writer {
             config,
-            numbering: Numbering::default(),
             c: config.corruption.max(0.0),
+        }
+    }
+
+    /// Gives a record its system's own number (and, in schools, the student id).
+    pub(crate) fn number(
+        numbering: &mut Numbering,
+        rng: &mut Rand,
+        record: &mut GeneratedRecord,
+        kind: Kind,
+        country: Country,
+        opened: NaiveDate,
+    ) {
+        record.source_record_id = numbering.next(rng, kind, country, opened);
+        for identifier in &mut record.identifiers {
+            if identifier.kind == "student_id" {
+                identifier.value.clone_from(&record.source_record_id);
+            }
         }
     }
 
@@ -95,7 +110,7 @@ impl<'a> Writer<'a> {
 
     /// One record of `child` in system `kind`, opened on `opened`. `record_id` is left empty.
     pub(crate) fn record(
-        &mut self,
+        &self,
         rng: &mut Rand,
         child: &ChildPlan,
         kind: Kind,
@@ -236,8 +251,8 @@ impl<'a> Writer<'a> {
             _ => None,
         };
 
-        // Identifiers and the system's own number.
-        let source_record_id = self.numbering.next(rng, kind, country, opened);
+        // Identifiers (the system's own number and the student id are set by
+        // [`Writer::number`] afterwards, in a fixed order).
         let mut identifiers = Vec::new();
         if let Some(brn) = &truth.birth_registration {
             if chance(rng, p.birth_registration) {
@@ -254,7 +269,7 @@ impl<'a> Writer<'a> {
         if kind == Kind::School {
             identifiers.push(Identifier {
                 kind: "student_id".to_string(),
-                value: source_record_id.clone(),
+                value: String::new(),
             });
         }
 
@@ -272,7 +287,7 @@ impl<'a> Writer<'a> {
             record_id: String::new(),
             cluster_id: truth.cluster_id,
             source_system: system_name(kind, country).to_string(),
-            source_record_id,
+            source_record_id: String::new(),
             given_name: given,
             family_name: family,
             other_names,
@@ -296,7 +311,7 @@ impl<'a> Writer<'a> {
                 return if self.err(rng, p.typo * 0.5) {
                     corrupt::typo(rng, khmer)
                 } else {
-                    khmer.clone()
+                    khmer.to_string()
                 };
             }
         }
@@ -308,7 +323,7 @@ impl<'a> Writer<'a> {
                 corrupt::phonetic(rng, &name.roman, style.country)
             }
         } else {
-            name.roman.clone()
+            name.roman.to_string()
         };
         if self.err(rng, p.typo) {
             text = corrupt::typo(rng, &text);

@@ -9,6 +9,8 @@
 pub(crate) mod cambodia;
 pub(crate) mod uganda;
 
+use std::borrow::Cow;
+
 use crate::model::Sex;
 
 /// Which sex a name is given to.
@@ -81,24 +83,25 @@ pub(crate) fn parse_table(text: &'static str) -> Vec<NameEntry> {
 /// A name as chosen for a child or parent: a table entry or a generated rare name.
 #[derive(Debug, Clone)]
 pub(crate) struct Name {
-    pub(crate) roman: String,
-    pub(crate) khmer: Option<String>,
+    /// Borrowed from the table for table names: cloning a name allocates nothing.
+    pub(crate) roman: Cow<'static, str>,
+    pub(crate) khmer: Option<Cow<'static, str>>,
     pub(crate) entry: Option<&'static NameEntry>,
 }
 
 impl Name {
     pub(crate) fn from_entry(entry: &'static NameEntry) -> Self {
         Name {
-            roman: entry.roman.to_string(),
-            khmer: entry.khmer.map(str::to_string),
+            roman: Cow::Borrowed(entry.roman),
+            khmer: entry.khmer.map(Cow::Borrowed),
             entry: Some(entry),
         }
     }
 
     pub(crate) fn generated(roman: String, khmer: Option<String>) -> Self {
         Name {
-            roman,
-            khmer,
+            roman: Cow::Owned(roman),
+            khmer: khmer.map(Cow::Owned),
             entry: None,
         }
     }
