@@ -326,7 +326,7 @@ impl Numbering {
             }
             (Kind::Court, Country::Cambodia) => format!("KHC-{serial:05}/{year}"),
             (Kind::School, Country::Cambodia) => {
-                let school = 1_000 + scramble(serial / 400, 9_000);
+                let school = rng.gen_range(1_000..10_000);
                 format!("SID-{school:04}-{serial:06}")
             }
             // OSCaR case id: NGO code and serial.

@@ -153,7 +153,9 @@ impl<'a> Population<'a> {
             _ => None,
         };
 
-        let count = 1 + weighted(rng, &[0.70, 0.20, 0.07, 0.03]);
+        // Children of the household who appear in the records (brothers and sisters not
+        // seen by any agency are not generated).
+        let count = 1 + weighted(rng, &[0.82, 0.12, 0.04, 0.02]);
         let twins = chance(rng, self.config.twin_rate);
         let mut births: Vec<(NaiveDate, bool)> = Vec::new();
         let first = match &namesake {

@@ -89,7 +89,7 @@ Sath|u|Sat,Sathe||សាត
 
 /// Given names, most common first; `Srey` (female) and `Kim`/`Sok`/`Chan` compounds included.
 const GIVEN: &str = "
-Dara|u|Darah,Da Ra,Darra||ដារ៉ា
+Dara|m|Darah,Da Ra,Darra||ដារ៉ា
 Sophea|f|Sopheah,Sopha,Sophia|Phea|សុភា
 Srey Neang|f|Sreyneang,Srei Neang,Srey-Neang|Neang|ស្រីនាង
 Bopha|f|Bupha,Bophar,Bopa||បុប្ផា
@@ -233,7 +233,7 @@ pub(crate) fn tables() -> &'static CambodiaNames {
     TABLES.get_or_init(|| {
         let family: &'static [NameEntry] = Box::leak(parse_table(FAMILY).into_boxed_slice());
         CambodiaNames {
-            family_zipf: Zipf::new(family.len(), 1.1, 1.0),
+            family_zipf: Zipf::new(family.len(), 1.0, 4.0),
             family,
             given: SexedTable::new(Box::leak(parse_table(GIVEN).into_boxed_slice()), 0.9),
             nicknames: SexedTable::new(Box::leak(parse_table(NICKNAMES).into_boxed_slice()), 0.5),

@@ -536,7 +536,7 @@ pub(crate) fn tables() -> &'static UgandaNames {
             (Area::Karamoja, KARAMOJA),
         ]
         .into_iter()
-        .map(|(area, text)| (area, SexedTable::new(leak(text), 0.9)))
+        .map(|(area, text)| (area, SexedTable::with_offset(leak(text), 0.9, 2.5)))
         .collect();
         UgandaNames {
             english: SexedTable::new(Box::leak(english.into_boxed_slice()), 1.0),
