@@ -5,6 +5,12 @@ use std::collections::HashMap;
 
 use synthetic::{GeneratedRecord, TrueChild};
 
+/// A labelled test on a record and the child it describes.
+type Check = (
+    &'static str,
+    Box<dyn Fn(&GeneratedRecord, &TrueChild) -> bool>,
+);
+
 fn is_khmer(text: &str) -> bool {
     text.chars().any(|c| ('\u{1780}'..='\u{17FF}').contains(&c))
 }
@@ -26,7 +32,7 @@ fn main() {
     let children: HashMap<u64, &TrueChild> =
         dataset.children.iter().map(|c| (c.cluster_id, c)).collect();
 
-    let checks: Vec<(&str, Box<dyn Fn(&GeneratedRecord, &TrueChild) -> bool>)> = vec![
+    let checks: Vec<Check> = vec![
         ("dob missing", Box::new(|r, _| r.date_of_birth.is_none())),
         ("dob estimated", Box::new(|r, _| r.date_of_birth_estimated)),
         (
