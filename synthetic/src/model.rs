@@ -108,6 +108,9 @@ pub struct TrueChild {
     pub moved_to: Option<Location>,
     pub mother: Option<Parent>,
     pub father: Option<Parent>,
+    /// The mother / father has died (records may write "Late ..." or leave the name out).
+    pub mother_deceased: bool,
+    pub father_deceased: bool,
     /// A caregiver other than the parents (grandmother, aunt), when there is one.
     pub caregiver: Option<Parent>,
     pub birth_registration: Option<String>,

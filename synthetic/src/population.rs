@@ -133,7 +133,14 @@ impl<'a> Population<'a> {
         } else {
             Some(adult_name(rng, country, area, Sex::Male))
         };
-        let caregiver = if chance(rng, 0.18) {
+        // Orphanhood (one parent dead): more frequent in Uganda.
+        let (father_died, mother_died) = match country {
+            Country::Uganda => (0.07, 0.04),
+            Country::Cambodia => (0.04, 0.02),
+        };
+        let father_deceased = father.is_some() && chance(rng, father_died);
+        let mother_deceased = chance(rng, mother_died);
+        let caregiver = if chance(rng, if mother_deceased { 0.8 } else { 0.18 }) {
             Some(adult_name(rng, country, area, Sex::Female))
         } else {
             None
@@ -272,6 +279,8 @@ impl<'a> Population<'a> {
                 moved_to,
                 mother: mother.as_ref().map(PersonName::to_parent),
                 father: father.as_ref().map(PersonName::to_parent),
+                mother_deceased,
+                father_deceased,
                 caregiver: caregiver.as_ref().map(PersonName::to_parent),
                 birth_registration: birth_registration(rng, country, cluster_id, *dob),
                 national_id: national_id(

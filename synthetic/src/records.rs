@@ -171,6 +171,17 @@ impl<'a> Writer<'a> {
             family = None;
         } else if chance(rng, p.family_only) {
             given = None;
+        } else if chance(rng, p.full_name_in_given) {
+            // "OKELLO JOHN" in one field: family name first in both countries' habits.
+            if let (Some(g), Some(f)) = (&given, &family) {
+                let family_first = country == Country::Cambodia || chance(rng, 0.7);
+                given = Some(if family_first {
+                    format!("{f} {g}")
+                } else {
+                    format!("{g} {f}")
+                });
+                family = None;
+            }
         }
 
         // Sex.
@@ -240,16 +251,18 @@ impl<'a> Writer<'a> {
                 Some(self.parent(rng, caregiver, &p, style))
             }
             (_, Some(mother)) if chance(rng, p.mother_present) => {
-                Some(self.parent(rng, mother, &p, style))
+                self.maybe_late(rng, mother, truth.mother_deceased, &p, style)
             }
             _ => None,
         };
         let father_name = match &child.father {
             Some(father) if chance(rng, p.father_present) => {
-                Some(self.parent(rng, father, &p, style))
+                self.maybe_late(rng, father, truth.father_deceased, &p, style)
             }
             _ => None,
         };
+        let mother_name = mother_name.or_else(|| placeholder(rng, &p, style));
+        let father_name = father_name.or_else(|| placeholder(rng, &p, style));
 
         // Identifiers (the system's own number and the student id are set by
         // [`Writer::number`] afterwards, in a fixed order).
@@ -335,6 +348,26 @@ impl<'a> Writer<'a> {
             text = corrupt::ocr(rng, &text);
         }
         apply_case(text, style.case)
+    }
+
+    /// A dead parent's name is often left out; Ugandan clerks write "Late Okello John".
+    fn maybe_late(
+        &self,
+        rng: &mut Rand,
+        person: &PersonName,
+        deceased: bool,
+        p: &Profile,
+        style: Style,
+    ) -> Option<String> {
+        if deceased && chance(rng, 0.4) {
+            return None;
+        }
+        let name = self.parent(rng, person, p, style);
+        if deceased && style.country == Country::Uganda && chance(rng, 0.5) {
+            Some(apply_case(format!("Late {name}"), style.case))
+        } else {
+            Some(name)
+        }
     }
 
     /// A parent's or caregiver's name: full, abbreviated or a single name, in the country's
@@ -428,6 +461,21 @@ impl<'a> Writer<'a> {
         }
         apply_case(text, style.case)
     }
+}
+
+/// What clerks type when they do not know a parent's name.
+fn placeholder(rng: &mut Rand, p: &Profile, style: Style) -> Option<String> {
+    chance(rng, p.parent_placeholder).then(|| {
+        let text = pick_copy(
+            rng,
+            &["UNKNOWN", "N/A", "-", "Not known", "unknown", "NONE"],
+        );
+        if style.case == Case::Lower {
+            text.to_lowercase()
+        } else {
+            text.to_string()
+        }
+    })
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
