@@ -55,12 +55,11 @@ pub fn generate(config: &GeneratorConfig) -> Dataset {
 
     // 1. The population and which systems see each child when (one random stream).
     let mut population = population::Population::new(config);
-    let mut plans: Vec<(
-        population::ChildPlan,
-        Vec<(agency::Kind, chrono::NaiveDate)>,
-    )> = Vec::with_capacity(config.records / 2 + 1);
-    let mut planned = 0usize;
-    while planned < config.records {
+    let mut plans: Vec<population::ChildPlan> = Vec::with_capacity(config.records / 2 + 1);
+    // One task per record: (index into `plans`, system, date the record was opened).
+    let mut tasks: Vec<(usize, agency::Kind, chrono::NaiveDate)> =
+        Vec::with_capacity(config.records);
+    while tasks.len() < config.records {
         let country = match config.country {
             CountryMix::Uganda => Country::Uganda,
             CountryMix::Cambodia => Country::Cambodia,
@@ -73,40 +72,43 @@ pub fn generate(config: &GeneratorConfig) -> Dataset {
             }
         };
         for child in population.household(&mut rng, country) {
-            if planned >= config.records {
+            if tasks.len() >= config.records {
                 break;
             }
-            let mut visits = records::plan_visits(&mut rng, &child, config.reference_date);
-            visits.truncate(config.records - planned);
-            planned += visits.len();
-            plans.push((child, visits));
+            let visits = records::plan_visits(&mut rng, &child, config.reference_date);
+            let room = config.records - tasks.len();
+            let index = plans.len();
+            tasks.extend(
+                visits
+                    .into_iter()
+                    .take(room)
+                    .map(|(kind, opened)| (index, kind, opened)),
+            );
+            plans.push(child);
         }
     }
 
-    // 2. The records, child by child in parallel: each child has its own ChaCha stream, so
-    //    the output does not depend on threads.
+    // 2. The records, in parallel: record number `i` is written from its own ChaCha stream
+    //    (`seed`, stream `i`), so the output does not depend on threads.
     let writer = records::Writer::new(config);
-    let mut records: Vec<GeneratedRecord> = plans
+    let mut records: Vec<GeneratedRecord> = tasks
         .par_iter()
-        .flat_map_iter(|(child, visits)| {
-            let mut child_rng = sample::Rand::seed_from_u64(config.seed);
-            child_rng.set_stream(child.truth.cluster_id);
-            visits
-                .iter()
-                .map(|&(kind, opened)| writer.record(&mut child_rng, child, kind, opened))
-                .collect::<Vec<_>>()
+        .enumerate()
+        .map(|(i, &(child, kind, opened))| {
+            let mut record_rng = sample::Rand::seed_from_u64(config.seed);
+            record_rng.set_stream(i as u64);
+            writer.record(&mut record_rng, &plans[child], kind, opened)
         })
         .collect();
 
     // 3. Agency numbers in a fixed order, then shuffle and number the records.
     let mut numbering = agency::Numbering::default();
-    let visits = plans
-        .iter()
-        .flat_map(|(child, visits)| visits.iter().map(|v| (child.truth.country, *v)));
-    for (record, (country, (kind, opened))) in records.iter_mut().zip(visits) {
+    for (record, &(child, kind, opened)) in records.iter_mut().zip(&tasks) {
+        let country = plans[child].truth.country;
         records::Writer::number(&mut numbering, &mut rng, record, kind, country, opened);
     }
-    let mut children: Vec<TrueChild> = plans.into_iter().map(|(child, _)| child.truth).collect();
+    drop(tasks);
+    let mut children: Vec<TrueChild> = plans.into_iter().map(|child| child.truth).collect();
 
     // Links to children cut off by the record limit are dropped.
     let last_id = children.last().map_or(0, |c| c.cluster_id);

@@ -286,15 +286,20 @@ impl<'a> Writer<'a> {
             });
         }
 
-        let last = (add_years(truth.date_of_birth, 18) - Duration::days(1)).min(reference);
-        let events = timeline(
-            rng,
-            kind,
-            country,
-            truth.date_of_birth,
-            opened,
-            last.max(opened),
-        );
+        // Events come last: they must not shift the random draws of anything above.
+        let events = if self.config.events {
+            let last = (add_years(truth.date_of_birth, 18) - Duration::days(1)).min(reference);
+            timeline(
+                rng,
+                kind,
+                country,
+                truth.date_of_birth,
+                opened,
+                last.max(opened),
+            )
+        } else {
+            Vec::new()
+        };
 
         GeneratedRecord {
             record_id: String::new(),

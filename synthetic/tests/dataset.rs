@@ -56,6 +56,18 @@ fn same_seed_gives_identical_bytes_and_other_seed_differs() {
 }
 
 #[test]
+fn events_do_not_change_the_csv() {
+    let with = generate(&config(2_000, 19, CountryMix::Both));
+    let without = generate(&GeneratorConfig {
+        events: false,
+        ..config(2_000, 19, CountryMix::Both)
+    });
+    assert!(without.records.iter().all(|r| r.events.is_empty()));
+    assert_eq!(csv_bytes(&with), csv_bytes(&without));
+    assert_eq!(with.children, without.children);
+}
+
+#[test]
 fn requested_record_count_is_honoured() {
     for country in [CountryMix::Uganda, CountryMix::Cambodia, CountryMix::Both] {
         for records in [0, 1, 2, 3, 17, 1_000] {

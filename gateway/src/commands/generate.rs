@@ -114,6 +114,8 @@ pub fn run(args: GenerateArgs) -> anyhow::Result<()> {
         country: args.country.into(),
         reference_date: args.reference_date,
         corruption: args.corruption,
+        // Events only go to the JSON lines; the CSV is the same without them.
+        events: args.jsonl.is_some(),
         ..GeneratorConfig::default()
     };
     let dataset = synthetic::generate(&config);
