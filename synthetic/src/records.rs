@@ -201,7 +201,9 @@ impl<'a> Writer<'a> {
         let (date_of_birth, date_of_birth_estimated) = if chance(rng, p.dob_missing) {
             (None, false)
         } else if chance(rng, p.dob_estimated) {
-            (Some(estimate_dob(rng, truth.date_of_birth, opened)), true)
+            let estimate = estimate_dob(rng, truth.date_of_birth, opened);
+            // Not every system has an "estimated" tick box, and clerks forget it.
+            (Some(estimate), chance(rng, p.estimate_flagged))
         } else {
             (
                 Some(self.exact_dob(rng, truth.date_of_birth, &p, reference)),
