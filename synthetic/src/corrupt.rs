@@ -191,6 +191,20 @@ pub(crate) fn phonetic(rng: &mut Rand, text: &str, country: Country) -> String {
     replace_one_of(rng, text, rules).unwrap_or_else(|| text.to_string())
 }
 
+/// Positions where `from` matches `bytes`, case-insensitively; only upper-case (OCR) rules
+/// may apply at the first letter.
+fn matches<'a>(bytes: &'a [u8], from: &'a str) -> impl Iterator<Item = usize> + 'a {
+    let pattern = from.as_bytes();
+    let first = pattern.first().map(u8::to_ascii_lowercase);
+    let at_start = pattern.iter().all(u8::is_ascii_uppercase);
+    let end = (bytes.len() + 1).saturating_sub(pattern.len());
+    (0..end).filter(move |&at| {
+        Some(bytes[at].to_ascii_lowercase()) == first
+            && (at > 0 || at_start)
+            && bytes[at..at + pattern.len()].eq_ignore_ascii_case(pattern)
+    })
+}
+
 /// Applies one randomly chosen applicable rule at one random occurrence (case-insensitive
 /// match, case kept; never at the first letter unless the rule is an upper-case OCR rule).
 /// Non-ASCII text is left alone. Allocates only the result.
@@ -199,29 +213,24 @@ fn replace_one_of(rng: &mut Rand, text: &str, rules: &[(&str, &str)]) -> Option<
         return None;
     }
     let bytes = text.as_bytes();
-    let applies = |at: usize, from: &str| {
-        let from = from.as_bytes();
-        (at > 0 || from.iter().all(u8::is_ascii_uppercase))
-            && bytes.len() >= at + from.len()
-            && bytes[at..at + from.len()].eq_ignore_ascii_case(from)
-    };
-    let count = rules
+    let count: usize = rules
         .iter()
-        .map(|(from, _)| (0..bytes.len()).filter(|&at| applies(at, from)).count())
-        .sum::<usize>();
+        .map(|(from, _)| matches(bytes, from).count())
+        .sum();
     if count == 0 {
         return None;
     }
     let mut nth = rng.gen_range(0..count);
-    let (index, from, to) = rules
-        .iter()
-        .flat_map(|&(from, to)| (0..bytes.len()).map(move |at| (at, from, to)))
-        .filter(|&(at, from, _)| applies(at, from))
-        .find(|_| {
-            let found = nth == 0;
-            nth = nth.saturating_sub(1);
-            found
-        })?;
+    let mut chosen = None;
+    for &(from, to) in rules {
+        let here = matches(bytes, from).count();
+        if nth < here {
+            chosen = matches(bytes, from).nth(nth).map(|at| (at, from, to));
+            break;
+        }
+        nth -= here;
+    }
+    let (index, from, to) = chosen?;
     let original = &text[index..index + from.len()];
     let all_upper = !text.chars().any(char::is_lowercase);
     let replacement = if all_upper {
