@@ -1,8 +1,186 @@
-//! `child-registry demo`: placeholder until the generator lands.
+//! `child-registry demo`: a registry with seeded synthetic Ugandan and Cambodian children,
+//! several agencies and years of timeline events, plus ready-to-use credentials.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use indicatif::{ProgressBar, ProgressStyle};
+use registry::clients::{NewClient, Role};
+use registry::model::{ChildData, EventData, Identifier, RecordSubmission, Sensitivity, Sex};
+use synthetic::{GeneratedRecord, GeneratorConfig};
+
+use super::serve::serve;
+use super::store_args::{block_on, StoreArgs};
+use crate::AppState;
 
 #[derive(Debug, clap::Args)]
-pub struct DemoArgs {}
+pub struct DemoArgs {
+    /// Directory of the demo's embedded SQLite database.
+    #[arg(
+        long,
+        env = "CHILD_REGISTRY_DEMO_DATA_DIR",
+        default_value = "demo-data"
+    )]
+    pub data_dir: PathBuf,
+    /// Use this database instead (e.g. a scratch PostgreSQL database).
+    #[arg(long, env = "CHILD_REGISTRY_DEMO_DATABASE_URL")]
+    pub database_url: Option<String>,
+    /// Address and port to listen on.
+    #[arg(long, env = "CHILD_REGISTRY_LISTEN", default_value = "127.0.0.1:8080")]
+    pub listen: SocketAddr,
+    /// Source records to generate into an empty registry.
+    #[arg(long, env = "CHILD_REGISTRY_DEMO_RECORDS", default_value_t = 3000)]
+    pub records: usize,
+    /// Seed of the generator: the same seed gives the same children.
+    #[arg(long, env = "CHILD_REGISTRY_DEMO_SEED", default_value_t = 2026)]
+    pub seed: u64,
+    /// Load the data and print credentials, then exit instead of serving.
+    #[arg(long)]
+    pub no_serve: bool,
+}
 
-pub fn run(_args: DemoArgs) -> anyhow::Result<()> {
-    anyhow::bail!("`demo` is not built yet")
+/// The `/v1/records` body an agency system would send for a generated record.
+pub fn submission_from_generated(record: &GeneratedRecord) -> RecordSubmission {
+    RecordSubmission {
+        source_system: record.source_system.clone(),
+        source_record_id: record.source_record_id.clone(),
+        child: ChildData {
+            given_name: record.given_name.clone(),
+            family_name: record.family_name.clone(),
+            other_names: record.other_names.clone(),
+            sex: record.sex.as_deref().and_then(|sex| match sex {
+                "F" => Some(Sex::F),
+                "M" => Some(Sex::M),
+                "X" => Some(Sex::X),
+                "unknown" => Some(Sex::Unknown),
+                _ => None,
+            }),
+            date_of_birth: record.date_of_birth,
+            date_of_birth_estimated: record.date_of_birth_estimated,
+            district: record.district.clone(),
+            subcounty: record.subcounty.clone(),
+            village: record.village.clone(),
+            mother_name: record.mother_name.clone(),
+            father_name: record.father_name.clone(),
+            identifiers: record
+                .identifiers
+                .iter()
+                .map(|identifier| Identifier {
+                    kind: identifier.kind.clone(),
+                    value: identifier.value.clone(),
+                })
+                .collect(),
+        },
+        events: record
+            .events
+            .iter()
+            .map(|event| EventData {
+                event_type: event.event_type.clone(),
+                date: event.date,
+                sensitivity: Sensitivity::parse(&event.sensitivity).unwrap_or_default(),
+                details: event.details.clone(),
+            })
+            .collect(),
+    }
+}
+
+const DEMO_CLIENT_PREFIX: &str = "demo: ";
+
+pub fn run(args: DemoArgs) -> anyhow::Result<()> {
+    block_on(async move {
+        let store_args = StoreArgs {
+            data_dir: args.data_dir.clone(),
+            database_url: args.database_url.clone(),
+        };
+        let store = store_args.open().await?;
+
+        if store.outbox_head().await? == 0 {
+            eprintln!(
+                "generating {} synthetic records (seed {}) …",
+                args.records, args.seed
+            );
+            let config = GeneratorConfig {
+                seed: args.seed,
+                records: args.records,
+                ..GeneratorConfig::default()
+            };
+            let dataset = tokio::task::spawn_blocking(move || synthetic::generate(&config)).await?;
+            let progress = ProgressBar::new(dataset.records.len() as u64).with_style(
+                ProgressStyle::with_template(
+                    "registering {bar:40} {pos}/{len} records ({per_sec}, {eta} left)",
+                )?,
+            );
+            let today = chrono::Utc::now().date_naive();
+            for record in &dataset.records {
+                let valid = submission_from_generated(record).validate(today)?;
+                store.register(valid, "demo-loader").await?;
+                progress.inc(1);
+            }
+            progress.finish_and_clear();
+        } else {
+            eprintln!("using the demo data already in {}", store_args.describe());
+        }
+
+        // Fresh keys every run: keys are stored hashed, so old ones cannot be shown again.
+        for client in store.list_clients().await? {
+            if client.name.starts_with(DEMO_CLIENT_PREFIX) && client.revoked_at.is_none() {
+                store.revoke_client(&client.client_id).await?;
+            }
+        }
+        let mut credentials = Vec::new();
+        for (role, name) in [
+            (Role::NationalOfficial, "national official"),
+            (Role::DataSteward, "data steward"),
+        ] {
+            let (client, key) = store
+                .create_client(NewClient {
+                    name: format!("{DEMO_CLIENT_PREFIX}{name}"),
+                    agency: None,
+                    role,
+                    expires_at: None,
+                })
+                .await?;
+            credentials.push((client.role.to_string(), "-".to_owned(), key));
+        }
+        let agencies = store.source_systems().await?;
+        for agency in agencies {
+            let (_, key) = store
+                .create_client(NewClient {
+                    name: format!("{DEMO_CLIENT_PREFIX}{agency}"),
+                    agency: Some(agency.clone()),
+                    role: Role::Agency,
+                    expires_at: None,
+                })
+                .await?;
+            credentials.push(("agency".to_owned(), agency, key));
+        }
+
+        let sample_child = store
+            .outbox_after(0, 1)
+            .await?
+            .first()
+            .map(|entry| entry.child_id.to_string());
+        let print_credentials = |url: &str| {
+            println!();
+            println!(
+                "Child registry demo ({}), API at {url}",
+                store_args.describe()
+            );
+            println!("API keys (send as 'Authorization: Bearer <key>'):");
+            for (role, agency, key) in &credentials {
+                println!("  {role:<18} {agency:<12} {key}");
+            }
+            if let (Some(child), Some((_, _, official))) = (&sample_child, credentials.first()) {
+                println!("Try:");
+                println!("  curl -H 'Authorization: Bearer {official}' {url}/v1/children/{child}");
+                println!("  curl -H 'Authorization: Bearer {official}' {url}/v1/children/{child}/timeline");
+            }
+            println!("API description: {url}/openapi.json");
+        };
+        if args.no_serve {
+            print_credentials(&format!("http://{}", args.listen));
+            return Ok(());
+        }
+        serve(AppState::new(store), args.listen, print_credentials).await
+    })
 }

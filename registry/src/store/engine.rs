@@ -673,6 +673,14 @@ impl Store for Backend {
         }))
     }
 
+    async fn source_systems(&self) -> Result<Vec<String>> {
+        Ok(sqlx::query_scalar(
+            "SELECT DISTINCT source_system FROM source_records ORDER BY source_system",
+        )
+        .fetch_all(&self.read)
+        .await?)
+    }
+
     async fn outbox_after(&self, after: i64, limit: i64) -> Result<Vec<OutboxEntry>> {
         let rows = sqlx::query(
             "SELECT seq, kind, child_id, payload, created_at FROM outbox WHERE seq > $1 ORDER BY seq LIMIT $2",

@@ -65,6 +65,9 @@ pub trait Store: Send + Sync + 'static {
         scope: &ReadScope,
     ) -> Result<Option<RecordHistory>>;
 
+    /// Every source system holding at least one record, sorted.
+    async fn source_systems(&self) -> Result<Vec<String>>;
+
     /// Change-feed entries with `seq > after`, in order, at most `limit`.
     async fn outbox_after(&self, after: i64, limit: i64) -> Result<Vec<OutboxEntry>>;
 
