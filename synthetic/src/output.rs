@@ -49,10 +49,11 @@ impl CsvRows {
             self.buffer.push(b',');
         }
         self.at_line_start = false;
-        if value
-            .iter()
-            .any(|b| matches!(b, b',' | b'"' | b'\n' | b'\r'))
-        {
+        // Branch-free scan (vectorises): most fields need no quotes.
+        let special = value.iter().fold(false, |found, &b| {
+            found | (b == b',') | (b == b'"') | (b == b'\n') | (b == b'\r')
+        });
+        if special {
             self.buffer.push(b'"');
             for &b in value {
                 if b == b'"' {
