@@ -68,6 +68,27 @@ fn events_do_not_change_the_csv() {
 }
 
 #[test]
+fn json_lines_round_trip() {
+    let dataset = generate(&config(500, 29, CountryMix::Both));
+    let mut records = Vec::new();
+    synthetic::write_records_jsonl(&dataset.records, &mut records).unwrap();
+    let back: Vec<synthetic::GeneratedRecord> = records
+        .split(|&b| b == b'\n')
+        .filter(|line| !line.is_empty())
+        .map(|line| serde_json::from_slice(line).unwrap())
+        .collect();
+    assert_eq!(back, dataset.records);
+    let mut children = Vec::new();
+    synthetic::write_children_jsonl(&dataset.children, &mut children).unwrap();
+    let back: Vec<TrueChild> = children
+        .split(|&b| b == b'\n')
+        .filter(|line| !line.is_empty())
+        .map(|line| serde_json::from_slice(line).unwrap())
+        .collect();
+    assert_eq!(back, dataset.children);
+}
+
+#[test]
 fn requested_record_count_is_honoured() {
     for country in [CountryMix::Uganda, CountryMix::Cambodia, CountryMix::Both] {
         for records in [0, 1, 2, 3, 17, 1_000] {
