@@ -1,10 +1,10 @@
 //! The generated data: the truth about each child and the records agencies hold about them.
 
 use chrono::NaiveDate;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// Which country (or both) the generated children live in.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
 pub enum CountryMix {
     Uganda,
     Cambodia,
@@ -13,7 +13,7 @@ pub enum CountryMix {
 }
 
 /// A single country.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum Country {
     Uganda,
     Cambodia,
@@ -30,7 +30,7 @@ impl Country {
 }
 
 /// A child's true sex (records may say otherwise).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum Sex {
     Female,
     Male,
@@ -59,7 +59,7 @@ impl Sex {
 /// Uganda: district → sub-county → village.
 /// Cambodia: district (srok/khan) → commune (khum/sangkat) → village (phum); the
 /// province is kept in `region` only.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Location {
     /// Uganda: sub-region (e.g. "Acholi"); Cambodia: province.
     pub region: String,
@@ -69,7 +69,7 @@ pub struct Location {
 }
 
 /// A parent or caregiver, as the truth knows them.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Parent {
     pub given_name: String,
     pub family_name: String,
@@ -85,7 +85,7 @@ impl Parent {
 }
 
 /// The truth about one child: what every record in its cluster describes.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TrueChild {
     /// Ground-truth cluster: every record with this id describes this child.
     pub cluster_id: u64,
@@ -125,7 +125,7 @@ pub struct TrueChild {
 }
 
 /// An identifier printed on a record.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Identifier {
     /// `birth_registration`, `student_id` or `national_id`.
     pub kind: String,
@@ -133,7 +133,7 @@ pub struct Identifier {
 }
 
 /// Something that happened to the child, as an agency recorded it.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TimelineEvent {
     /// e.g. `police.case_opened`, `court.hearing`, `school.enrolled`, `welfare.case_opened`, `referral`.
     pub event_type: String,
@@ -145,7 +145,7 @@ pub struct TimelineEvent {
 }
 
 /// One record as an agency's system holds it, with the ground truth attached.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct GeneratedRecord {
     /// Unique in the dataset, e.g. `r0000123`; carries no information about the cluster.
     pub record_id: String,
@@ -172,7 +172,7 @@ pub struct GeneratedRecord {
 }
 
 /// Everything [`crate::generate`] produces.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Dataset {
     /// The truth, ordered by `cluster_id`.
     pub children: Vec<TrueChild>,

@@ -197,7 +197,8 @@ impl<'a> Population<'a> {
         let mut children: Vec<ChildPlan> = Vec::with_capacity(births.len());
         for (index, (dob, is_second_twin)) in births.iter().enumerate() {
             let cluster_id = cluster_ids[index];
-            let sex = if *is_second_twin && chance(rng, 0.6) {
+            // Identical twins (about a third) plus same-sex fraternal twins: ~2/3 same sex.
+            let sex = if *is_second_twin && chance(rng, 0.35) {
                 children[index - 1].truth.sex
             } else if chance(rng, 0.49) {
                 Sex::Female

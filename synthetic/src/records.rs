@@ -38,6 +38,16 @@ fn random_date(rng: &mut Rand, (start, end): (NaiveDate, NaiveDate)) -> NaiveDat
     start + Duration::days(rng.gen_range(0..=(end - start).num_days()))
 }
 
+/// When a record is opened: police and court contacts come mostly in adolescence (the later
+/// of two draws), school and welfare records at any age.
+fn visit_date(rng: &mut Rand, kind: Kind, window: (NaiveDate, NaiveDate)) -> NaiveDate {
+    let date = random_date(rng, window);
+    match kind {
+        Kind::Police | Kind::Court => date.max(random_date(rng, window)),
+        Kind::School | Kind::Welfare => date,
+    }
+}
+
 /// Which systems hold records on the child and when each record was opened: 1-4 systems
 /// (most children 1-2), sometimes a second registration in the same system.
 pub(crate) fn plan_visits(
@@ -56,9 +66,9 @@ pub(crate) fn plan_visits(
     while visits.len() < wanted && !available.is_empty() {
         let weights: Vec<f64> = available.iter().map(|(k, _)| kind_weight(*k)).collect();
         let (kind, window) = available.swap_remove(weighted(rng, &weights));
-        visits.push((kind, random_date(rng, window)));
+        visits.push((kind, visit_date(rng, kind, window)));
         if chance(rng, profile(kind, country).re_registration) {
-            visits.push((kind, random_date(rng, window)));
+            visits.push((kind, visit_date(rng, kind, window)));
         }
     }
     visits
