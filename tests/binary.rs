@@ -1,1 +1,143 @@
-//! placeholder
+//! The real `child-registry` binary: CLI commands, and acknowledged writes surviving `kill -9`,
+//! on SQLite and PostgreSQL.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+
+use serde_json::{json, Value};
+
+use common::{Backend, TestDatabase};
+
+const BINARY: &str = env!("CARGO_BIN_EXE_child-registry");
+
+fn run(args: &[String]) -> std::process::Output {
+    Command::new(BINARY).args(args).output().unwrap()
+}
+
+fn args(parts: &[&str], database: &TestDatabase) -> Vec<String> {
+    let mut all: Vec<String> = parts.iter().map(|s| (*s).to_owned()).collect();
+    all.extend(database.cli_flags());
+    all
+}
+
+/// Creates a client through the CLI and returns the key from the last line.
+fn create_client(database: &TestDatabase, role: &str, agency: Option<&str>) -> String {
+    let mut parts = vec!["clients", "create", "--name", "Uganda Police CPU", "--role", role];
+    if let Some(agency) = agency {
+        parts.extend(["--agency", agency]);
+    }
+    let output = run(&args(&parts, database));
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let stdout = String::from_utf8(output.stdout).unwrap();
+    let key = stdout.lines().last().unwrap().trim().to_owned();
+    assert!(key.starts_with("crk_"), "last line is the key: {stdout}");
+    key
+}
+
+struct Server {
+    process: Child,
+    url: String,
+}
+
+impl Server {
+    fn start(database: &TestDatabase) -> Self {
+        let mut process = Command::new(BINARY)
+            .args(args(&["serve", "--listen", "127.0.0.1:0"], database))
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .unwrap();
+        let mut line = String::new();
+        BufReader::new(process.stdout.take().unwrap()).read_line(&mut line).unwrap();
+        let url = line
+            .split_whitespace()
+            .find(|word| word.starts_with("http://"))
+            .unwrap_or_else(|| panic!("no URL in '{line}'"))
+            .to_owned();
+        Server { process, url }
+    }
+
+    /// SIGKILL: no shutdown hook, no flush, nothing but what was already durable.
+    fn kill_hard(mut self) {
+        self.process.kill().unwrap();
+        self.process.wait().unwrap();
+    }
+}
+
+fn record(index: usize) -> Value {
+    json!({
+        "source_system": "police-ug", "source_record_id": format!("CPU-{index:06}"),
+        "child": {"given_name": format!("Given{index}"), "family_name": "Okello", "sex": "M",
+                  "date_of_birth": "2015-06-30", "date_of_birth_estimated": true, "district": "Gulu"},
+        "events": [{"type": "police.case_opened", "date": "2024-01-02", "sensitivity": "restricted"}]
+    })
+}
+
+mod cases {
+    use super::*;
+
+    pub async fn cli_manages_clients(backend: Backend) {
+        let database = TestDatabase::new(backend).await;
+        let migrate = run(&args(&["migrate"], &database));
+        assert!(migrate.status.success(), "{}", String::from_utf8_lossy(&migrate.stderr));
+
+        let bad_role = run(&args(&["clients", "create", "--name", "x", "--role", "king"], &database));
+        assert!(!bad_role.status.success());
+        assert!(String::from_utf8_lossy(&bad_role.stderr).contains("unknown role"));
+        let no_agency = run(&args(&["clients", "create", "--name", "x", "--role", "agency"], &database));
+        assert!(!no_agency.status.success());
+        assert!(String::from_utf8_lossy(&no_agency.stderr).contains("--agency"));
+
+        let key = create_client(&database, "agency", Some("police-ug"));
+        let server = Server::start(&database);
+        let http = reqwest::Client::new();
+        let response = http.post(format!("{}/v1/records", server.url)).bearer_auth(&key).json(&record(1)).send().await.unwrap();
+        assert_eq!(response.status(), 201);
+
+        let list = String::from_utf8(run(&args(&["clients", "list"], &database)).stdout).unwrap();
+        let client_id = list.split_whitespace().next().unwrap().to_owned();
+        assert!(!list.contains(&key), "keys are never listed");
+        let revoke = run(&args(&["clients", "revoke", &client_id], &database));
+        assert!(revoke.status.success());
+        let response = http.post(format!("{}/v1/records", server.url)).bearer_auth(&key).json(&record(2)).send().await.unwrap();
+        assert_eq!(response.status(), 401, "a revoked key stops working at once");
+        server.kill_hard();
+        database.drop_database().await;
+    }
+
+    pub async fn acknowledged_writes_survive_kill_9(backend: Backend) {
+        let database = TestDatabase::new(backend).await;
+        let key = create_client(&database, "agency", Some("police-ug"));
+        let official = create_client(&database, "national_official", None);
+        let http = reqwest::Client::new();
+        let mut acknowledged: Vec<(usize, String)> = Vec::new();
+        for cycle in 0..3 {
+            let server = Server::start(&database);
+            for index in cycle * 15..(cycle + 1) * 15 {
+                let response = http.post(format!("{}/v1/records", server.url)).bearer_auth(&key).json(&record(index)).send().await.unwrap();
+                assert_eq!(response.status(), 201);
+                let body: Value = response.json().await.unwrap();
+                acknowledged.push((index, body["child_id"].as_str().unwrap().to_owned()));
+            }
+            // Killed right after the last response.
+            server.kill_hard();
+        }
+        let server = Server::start(&database);
+        for (index, child_id) in &acknowledged {
+            let response = http.get(format!("{}/v1/children/{child_id}", server.url)).bearer_auth(&official).send().await.unwrap();
+            assert_eq!(response.status(), 200, "record {index} was acknowledged but lost");
+            let child: Value = response.json().await.unwrap();
+            assert_eq!(child["records"][0]["source_record_id"], format!("CPU-{index:06}"));
+            // Registering it again is recognised as the same record: exactly once.
+            let again = http.post(format!("{}/v1/records", server.url)).bearer_auth(&key).json(&record(*index)).send().await.unwrap();
+            assert_eq!(again.status(), 200);
+        }
+        server.kill_hard();
+        database.drop_database().await;
+    }
+}
+
+on_both_backends!(cli_manages_clients, acknowledged_writes_survive_kill_9);
