@@ -25,12 +25,23 @@ fn args(parts: &[&str], database: &TestDatabase) -> Vec<String> {
 
 /// Creates a client through the CLI and returns the key from the last line.
 fn create_client(database: &TestDatabase, role: &str, agency: Option<&str>) -> String {
-    let mut parts = vec!["clients", "create", "--name", "Uganda Police CPU", "--role", role];
+    let mut parts = vec![
+        "clients",
+        "create",
+        "--name",
+        "Uganda Police CPU",
+        "--role",
+        role,
+    ];
     if let Some(agency) = agency {
         parts.extend(["--agency", agency]);
     }
     let output = run(&args(&parts, database));
-    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
     let stdout = String::from_utf8(output.stdout).unwrap();
     let key = stdout.lines().last().unwrap().trim().to_owned();
     assert!(key.starts_with("crk_"), "last line is the key: {stdout}");
@@ -51,7 +62,9 @@ impl Server {
             .spawn()
             .unwrap();
         let mut line = String::new();
-        BufReader::new(process.stdout.take().unwrap()).read_line(&mut line).unwrap();
+        BufReader::new(process.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
         let url = line
             .split_whitespace()
             .find(|word| word.starts_with("http://"))
@@ -82,19 +95,35 @@ mod cases {
     pub async fn cli_manages_clients(backend: Backend) {
         let database = TestDatabase::new(backend).await;
         let migrate = run(&args(&["migrate"], &database));
-        assert!(migrate.status.success(), "{}", String::from_utf8_lossy(&migrate.stderr));
+        assert!(
+            migrate.status.success(),
+            "{}",
+            String::from_utf8_lossy(&migrate.stderr)
+        );
 
-        let bad_role = run(&args(&["clients", "create", "--name", "x", "--role", "king"], &database));
+        let bad_role = run(&args(
+            &["clients", "create", "--name", "x", "--role", "king"],
+            &database,
+        ));
         assert!(!bad_role.status.success());
         assert!(String::from_utf8_lossy(&bad_role.stderr).contains("unknown role"));
-        let no_agency = run(&args(&["clients", "create", "--name", "x", "--role", "agency"], &database));
+        let no_agency = run(&args(
+            &["clients", "create", "--name", "x", "--role", "agency"],
+            &database,
+        ));
         assert!(!no_agency.status.success());
         assert!(String::from_utf8_lossy(&no_agency.stderr).contains("--agency"));
 
         let key = create_client(&database, "agency", Some("police-ug"));
         let server = Server::start(&database);
         let http = reqwest::Client::new();
-        let response = http.post(format!("{}/v1/records", server.url)).bearer_auth(&key).json(&record(1)).send().await.unwrap();
+        let response = http
+            .post(format!("{}/v1/records", server.url))
+            .bearer_auth(&key)
+            .json(&record(1))
+            .send()
+            .await
+            .unwrap();
         assert_eq!(response.status(), 201);
 
         let list = String::from_utf8(run(&args(&["clients", "list"], &database)).stdout).unwrap();
@@ -102,8 +131,18 @@ mod cases {
         assert!(!list.contains(&key), "keys are never listed");
         let revoke = run(&args(&["clients", "revoke", &client_id], &database));
         assert!(revoke.status.success());
-        let response = http.post(format!("{}/v1/records", server.url)).bearer_auth(&key).json(&record(2)).send().await.unwrap();
-        assert_eq!(response.status(), 401, "a revoked key stops working at once");
+        let response = http
+            .post(format!("{}/v1/records", server.url))
+            .bearer_auth(&key)
+            .json(&record(2))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            response.status(),
+            401,
+            "a revoked key stops working at once"
+        );
         server.kill_hard();
         database.drop_database().await;
     }
@@ -117,7 +156,13 @@ mod cases {
         for cycle in 0..3 {
             let server = Server::start(&database);
             for index in cycle * 15..(cycle + 1) * 15 {
-                let response = http.post(format!("{}/v1/records", server.url)).bearer_auth(&key).json(&record(index)).send().await.unwrap();
+                let response = http
+                    .post(format!("{}/v1/records", server.url))
+                    .bearer_auth(&key)
+                    .json(&record(index))
+                    .send()
+                    .await
+                    .unwrap();
                 assert_eq!(response.status(), 201);
                 let body: Value = response.json().await.unwrap();
                 acknowledged.push((index, body["child_id"].as_str().unwrap().to_owned()));
@@ -127,12 +172,30 @@ mod cases {
         }
         let server = Server::start(&database);
         for (index, child_id) in &acknowledged {
-            let response = http.get(format!("{}/v1/children/{child_id}", server.url)).bearer_auth(&official).send().await.unwrap();
-            assert_eq!(response.status(), 200, "record {index} was acknowledged but lost");
+            let response = http
+                .get(format!("{}/v1/children/{child_id}", server.url))
+                .bearer_auth(&official)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(
+                response.status(),
+                200,
+                "record {index} was acknowledged but lost"
+            );
             let child: Value = response.json().await.unwrap();
-            assert_eq!(child["records"][0]["source_record_id"], format!("CPU-{index:06}"));
+            assert_eq!(
+                child["records"][0]["source_record_id"],
+                format!("CPU-{index:06}")
+            );
             // Registering it again is recognised as the same record: exactly once.
-            let again = http.post(format!("{}/v1/records", server.url)).bearer_auth(&key).json(&record(*index)).send().await.unwrap();
+            let again = http
+                .post(format!("{}/v1/records", server.url))
+                .bearer_auth(&key)
+                .json(&record(*index))
+                .send()
+                .await
+                .unwrap();
             assert_eq!(again.status(), 200);
         }
         server.kill_hard();
