@@ -18,16 +18,16 @@ pub enum ClientsCommand {
         #[command(flatten)]
         store: StoreArgs,
         /// The source system an `agency` client registers under, e.g. `police-ug`.
-        #[arg(long)]
+        #[arg(long, env = "CHILD_REGISTRY_CLIENT_AGENCY")]
         agency: Option<String>,
         /// A name people recognise, e.g. "Uganda Police CPU".
-        #[arg(long)]
+        #[arg(long, env = "CHILD_REGISTRY_CLIENT_NAME")]
         name: String,
         /// agency, national_official or data_steward.
-        #[arg(long, value_parser = parse_role)]
+        #[arg(long, env = "CHILD_REGISTRY_CLIENT_ROLE", value_parser = parse_role)]
         role: Role,
         /// The key stops working after this many days.
-        #[arg(long)]
+        #[arg(long, env = "CHILD_REGISTRY_CLIENT_EXPIRES_IN_DAYS")]
         expires_in_days: Option<u32>,
     },
     /// Revoke a client: its key stops working at once.
@@ -35,6 +35,7 @@ pub enum ClientsCommand {
         #[command(flatten)]
         store: StoreArgs,
         /// The client ID printed by `clients create` or `clients list`.
+        #[arg(env = "CHILD_REGISTRY_CLIENT_ID")]
         client_id: String,
     },
     /// List clients (never their keys).

@@ -35,7 +35,7 @@ pub struct DemoArgs {
     #[arg(long, env = "CHILD_REGISTRY_DEMO_SEED", default_value_t = 2026)]
     pub seed: u64,
     /// Load the data and print credentials, then exit instead of serving.
-    #[arg(long)]
+    #[arg(long, env = "CHILD_REGISTRY_DEMO_NO_SERVE")]
     pub no_serve: bool,
 }
 
