@@ -99,6 +99,10 @@ impl From<RegistryError> for ApiError {
                 tracing::warn!(error = %cause, "database unavailable");
                 ApiError::Unavailable
             }
+            RegistryError::BatchFailed(_) | RegistryError::WriterStopped => {
+                tracing::warn!(%error, "registration not committed");
+                ApiError::Unavailable
+            }
             other => {
                 tracing::error!(error = ?other, "registry error");
                 ApiError::Internal

@@ -16,6 +16,10 @@ pub enum RegistryError {
     Migrate(#[from] sqlx::migrate::MigrateError),
     #[error("stored data could not be read: {0}")]
     Corrupt(String),
+    #[error("the registration could not be committed ({0}); it was not stored and can be retried")]
+    BatchFailed(String),
+    #[error("the registry's writer has stopped")]
+    WriterStopped,
     #[error("unsupported database URL '{0}': use sqlite://PATH or postgres://…")]
     UnsupportedUrl(String),
 }

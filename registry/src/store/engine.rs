@@ -10,6 +10,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use sha2::{Digest, Sha256};
 use sqlx::types::Json;
 use sqlx::Row;
+use tokio::sync::{mpsc, oneshot};
 
 use super::{Backend, Db};
 use crate::clients::{self, ApiClient, NewClient, Role};
@@ -84,37 +85,40 @@ struct ExistingRecord {
     match_probability: Option<f64>,
 }
 
-impl Backend {
-    async fn register_once(
-        &self,
-        record: &ValidRecord,
-        received_from: &str,
-    ) -> Result<Registration> {
-        let now = Utc::now();
+/// Registers one record inside the batch transaction `tx`; returns the answer and the changes
+/// to append to the outbox if the batch commits.
+async fn register_in(
+    tx: &mut Transaction<'_>,
+    record: &ValidRecord,
+    received_from: &str,
+    now: DateTime<Utc>,
+) -> Result<(Registration, Vec<PendingChange>)> {
+    {
         let body = StoredBody {
             child: record.child.clone(),
             events: record.events.clone(),
         };
         let hash = content_hash(&body)?;
-        let mut tx = self.write.begin().await?;
         let mut changes = Vec::new();
 
         let existing =
-            lock_source_record(&mut tx, &record.source_system, &record.source_record_id).await?;
+            lock_source_record(tx, &record.source_system, &record.source_record_id).await?;
         let registration = match existing {
             Some(existing) if existing.content_hash == hash => {
                 // The same content again: acknowledge without writing anything.
-                tx.rollback().await?;
-                return Ok(Registration {
-                    child_id: existing.child_id,
-                    record_version: existing.version,
-                    match_result: MatchResult {
-                        outcome: existing.match_outcome,
-                        probability: existing.match_probability,
-                        candidates: Vec::new(),
+                return Ok((
+                    Registration {
+                        child_id: existing.child_id,
+                        record_version: existing.version,
+                        match_result: MatchResult {
+                            outcome: existing.match_outcome,
+                            probability: existing.match_probability,
+                            candidates: Vec::new(),
+                        },
+                        created: false,
                     },
-                    created: false,
-                });
+                    Vec::new(),
+                ));
             }
             Some(existing) => {
                 let version = existing.version + 1;
@@ -130,23 +134,23 @@ impl Backend {
                 .bind(existing.match_probability)
                 .bind(now)
                 .bind(received_from)
-                .execute(&mut *tx)
+                .execute(&mut **tx)
                 .await?;
                 sqlx::query("UPDATE source_records SET current_version = $1, updated_at = $2 WHERE record_key = $3")
                     .bind(version)
                     .bind(now)
                     .bind(existing.record_key)
-                    .execute(&mut *tx)
+                    .execute(&mut **tx)
                     .await?;
-                touch_child(&mut tx, existing.child_id, now).await?;
-                replace_identifiers(&mut tx, existing.record_key, &record.child).await?;
+                touch_child(tx, existing.child_id, now).await?;
+                replace_identifiers(tx, existing.record_key, &record.child).await?;
                 changes.push(PendingChange {
                     kind: "record.updated",
                     child_id: existing.child_id,
                     payload: record_payload(record, version),
                 });
                 store_events(
-                    &mut tx,
+                    tx,
                     existing.record_key,
                     version,
                     &record.events,
@@ -168,14 +172,14 @@ impl Backend {
                 }
             }
             None => {
-                let linked = children_sharing_identifiers(&mut tx, &record.child).await?;
+                let linked = children_sharing_identifiers(tx, &record.child).await?;
                 let (child_id, outcome) = match linked.as_slice() {
                     [only] => {
-                        touch_child(&mut tx, *only, now).await?;
+                        touch_child(tx, *only, now).await?;
                         (*only, MatchOutcome::Linked)
                     }
                     _ => {
-                        let child_id = insert_child(&mut tx, now).await?;
+                        let child_id = insert_child(tx, now).await?;
                         changes.push(PendingChange {
                             kind: "child.created",
                             child_id,
@@ -192,7 +196,7 @@ impl Backend {
                 .bind(&record.source_record_id)
                 .bind(child_id.to_string())
                 .bind(now)
-                .fetch_one(&mut *tx)
+                .fetch_one(&mut **tx)
                 .await?;
                 sqlx::query(
                     "INSERT INTO record_versions (record_key, version, content_hash, body, match_outcome, \
@@ -204,9 +208,9 @@ impl Backend {
                 .bind(outcome.as_str())
                 .bind(now)
                 .bind(received_from)
-                .execute(&mut *tx)
+                .execute(&mut **tx)
                 .await?;
-                replace_identifiers(&mut tx, record_key, &record.child).await?;
+                replace_identifiers(tx, record_key, &record.child).await?;
                 changes.push(PendingChange {
                     kind: if outcome == MatchOutcome::Linked {
                         "record.linked"
@@ -217,7 +221,7 @@ impl Backend {
                     payload: record_payload(record, 1),
                 });
                 store_events(
-                    &mut tx,
+                    tx,
                     record_key,
                     1,
                     &record.events,
@@ -243,11 +247,11 @@ impl Backend {
                 }
             }
         };
-        append_changes(&mut tx, changes, now).await?;
-        tx.commit().await?;
-        Ok(registration)
+        Ok((registration, changes))
     }
+}
 
+impl Backend {
     async fn current_records(&self, child_id: ChildId) -> Result<Vec<SourceRecordView>> {
         let rows = sqlx::query(
             "SELECT sr.source_system, sr.source_record_id, sr.current_version, sr.created_at, \
@@ -288,6 +292,104 @@ impl Backend {
         .bind(scope.source_system())
         .fetch_optional(&self.read)
         .await?)
+    }
+}
+
+/// A registration waiting for the group committer.
+pub(super) struct WriteJob {
+    record: ValidRecord,
+    received_from: String,
+    reply: oneshot::Sender<Result<Registration>>,
+}
+
+/// Registrations arriving together share one transaction, so one durable commit (`fsync`)
+/// serves them all; each caller is answered only after that commit.
+const MAX_BATCH: usize = 64;
+
+/// Starts the task that commits registrations in groups, and returns its queue.
+pub(super) fn spawn_group_committer(pool: sqlx::Pool<Db>) -> mpsc::Sender<WriteJob> {
+    let (sender, mut queue) = mpsc::channel::<WriteJob>(4 * MAX_BATCH);
+    tokio::spawn(async move {
+        while let Some(first) = queue.recv().await {
+            let mut batch = vec![first];
+            while batch.len() < MAX_BATCH {
+                match queue.try_recv() {
+                    Ok(job) => batch.push(job),
+                    Err(_) => break,
+                }
+            }
+            commit_batch(&pool, batch).await;
+        }
+    });
+    sender
+}
+
+async fn commit_batch(pool: &sqlx::Pool<Db>, batch: Vec<WriteJob>) {
+    let now = Utc::now();
+    let mut tx = match pool.begin().await {
+        Ok(tx) => tx,
+        Err(error) => {
+            let error = RegistryError::from(error);
+            tracing::warn!(%error, "cannot start a write transaction");
+            for job in batch {
+                let _ = job
+                    .reply
+                    .send(Err(RegistryError::BatchFailed(error.to_string())));
+            }
+            return;
+        }
+    };
+    let mut answers = Vec::with_capacity(batch.len());
+    let mut changes = Vec::new();
+    for job in &batch {
+        answers.push(register_with_savepoint(&mut tx, job, now, &mut changes).await);
+    }
+    let committed = match append_changes(&mut tx, changes, now).await {
+        Ok(()) => tx.commit().await.map_err(RegistryError::from),
+        Err(error) => Err(error),
+    };
+    if let Err(error) = committed {
+        tracing::warn!(%error, "a registration batch failed to commit");
+        let reason = error.to_string();
+        for answer in &mut answers {
+            if answer.is_ok() {
+                *answer = Err(RegistryError::BatchFailed(reason.clone()));
+            }
+        }
+    }
+    for (job, answer) in batch.into_iter().zip(answers) {
+        // The caller may have gone away (client disconnected); the write stands regardless.
+        let _ = job.reply.send(answer);
+    }
+}
+
+/// One registration in its own savepoint, so a failing record leaves its batch mates intact.
+/// A first registration racing another process for the same source record hits the unique
+/// key; the retry finds the winner's row and updates it.
+async fn register_with_savepoint(
+    tx: &mut Transaction<'_>,
+    job: &WriteJob,
+    now: DateTime<Utc>,
+    changes: &mut Vec<PendingChange>,
+) -> Result<Registration> {
+    let mut attempt = 0;
+    loop {
+        let mut savepoint = sqlx::Connection::begin(&mut **tx).await?;
+        match register_in(&mut savepoint, &job.record, &job.received_from, now).await {
+            Ok((registration, mut own_changes)) => {
+                savepoint.commit().await?;
+                changes.append(&mut own_changes);
+                return Ok(registration);
+            }
+            Err(error) => {
+                savepoint.rollback().await?;
+                if attempt < 3 && is_unique_violation(&error, "source_records_source_key") {
+                    attempt += 1;
+                    continue;
+                }
+                return Err(error);
+            }
+        }
     }
 }
 
@@ -544,19 +646,16 @@ impl Store for Backend {
     }
 
     async fn register(&self, record: ValidRecord, received_from: &str) -> Result<Registration> {
-        // Two first registrations of the same source record can race on PostgreSQL; the loser
-        // hits the unique key, and on retry finds the winner's row and updates it.
-        let mut attempt = 0;
-        loop {
-            match self.register_once(&record, received_from).await {
-                Err(error)
-                    if attempt < 3 && is_unique_violation(&error, "source_records_source_key") =>
-                {
-                    attempt += 1;
-                }
-                other => return other,
-            }
-        }
+        let (reply, answer) = oneshot::channel();
+        self.writer
+            .send(WriteJob {
+                record,
+                received_from: received_from.to_owned(),
+                reply,
+            })
+            .await
+            .map_err(|_| RegistryError::WriterStopped)?;
+        answer.await.map_err(|_| RegistryError::WriterStopped)?
     }
 
     async fn child(&self, child_id: ChildId, scope: &ReadScope) -> Result<Option<ChildView>> {

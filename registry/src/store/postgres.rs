@@ -26,6 +26,7 @@ const CONNECTIONS: u32 = 32;
 pub struct PostgresStore {
     write: PgPool,
     read: PgPool,
+    writer: tokio::sync::mpsc::Sender<engine::WriteJob>,
 }
 
 impl PostgresStore {
@@ -40,6 +41,7 @@ impl PostgresStore {
         MIGRATOR.run(&pool).await?;
         Ok(PostgresStore {
             read: pool.clone(),
+            writer: engine::spawn_group_committer(pool.clone()),
             write: pool,
         })
     }

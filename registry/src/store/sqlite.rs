@@ -28,6 +28,7 @@ const READERS: u32 = 8;
 pub struct SqliteStore {
     write: SqlitePool,
     read: SqlitePool,
+    writer: tokio::sync::mpsc::Sender<engine::WriteJob>,
 }
 
 impl SqliteStore {
@@ -49,6 +50,11 @@ impl SqliteStore {
             .max_connections(READERS)
             .connect_with(options.read_only(true))
             .await?;
-        Ok(SqliteStore { write, read })
+        let writer = engine::spawn_group_committer(write.clone());
+        Ok(SqliteStore {
+            write,
+            read,
+            writer,
+        })
     }
 }
