@@ -395,6 +395,128 @@ mod cases {
         app.finish().await;
     }
 
+    pub async fn stewards_merge_and_unlink(backend: Backend) {
+        let app = TestApp::spawn(backend).await;
+        let police = app.key(Role::Agency, Some("police-ug")).await;
+        let school = app.key(Role::Agency, Some("school-ug")).await;
+        let steward = app.key(Role::DataSteward, None).await;
+        let first: Value = app
+            .post_json("/v1/records", &police, &halima())
+            .await
+            .json()
+            .await
+            .unwrap();
+        let mut enrolment = halima();
+        enrolment["source_system"] = json!("school-ug");
+        enrolment["source_record_id"] = json!("STU-1");
+        enrolment["child"]["identifiers"] = json!([]);
+        let second: Value = app
+            .post_json("/v1/records", &school, &enrolment)
+            .await
+            .json()
+            .await
+            .unwrap();
+        let (a, b) = (
+            first["child_id"].as_str().unwrap(),
+            second["child_id"].as_str().unwrap(),
+        );
+        assert_ne!(a, b);
+
+        let merge = json!({"into": b, "reason": "same birth registration on paper file"});
+        let body = problem(
+            app.post_json(&format!("/v1/children/{a}/merge"), &police, &merge)
+                .await,
+            403,
+        )
+        .await;
+        assert_eq!(body["code"], "forbidden");
+        let body = problem(
+            app.post_json(
+                &format!("/v1/children/{a}/merge"),
+                &steward,
+                &json!({"into": "nope", "reason": "x"}),
+            )
+            .await,
+            400,
+        )
+        .await;
+        assert_eq!(body["field"], "into");
+        let body = problem(
+            app.post_json(
+                &format!("/v1/children/{a}/merge"),
+                &steward,
+                &json!({"into": b, "reason": " "}),
+            )
+            .await,
+            400,
+        )
+        .await;
+        assert_eq!(body["field"], "reason");
+
+        let merged = app
+            .post_json(&format!("/v1/children/{a}/merge"), &steward, &merge)
+            .await;
+        assert_eq!(merged.status(), 200);
+        let merged: Value = merged.json().await.unwrap();
+        assert_eq!(merged["into"], b);
+        let body = problem(
+            app.post_json(&format!("/v1/children/{a}/merge"), &steward, &merge)
+                .await,
+            409,
+        )
+        .await;
+        assert_eq!(body["code"], "already_merged");
+
+        let old: Value = app
+            .get(&format!("/v1/children/{a}"), &steward)
+            .await
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(old["status"], "merged");
+        assert_eq!(old["merged_into"], b);
+        assert_eq!(old["records"].as_array().unwrap().len(), 2);
+        // The police client still reaches the child through its own record.
+        assert_eq!(
+            app.get(&format!("/v1/children/{a}"), &police)
+                .await
+                .status(),
+            200
+        );
+
+        let unlink = json!({"reason": "different mother on the school record"});
+        let unlinked = app
+            .post_json(
+                "/v1/records/police-ug/CPU-51786006/unlink",
+                &steward,
+                &unlink,
+            )
+            .await;
+        assert_eq!(unlinked.status(), 200);
+        let unlinked: Value = unlinked.json().await.unwrap();
+        assert_eq!(unlinked["child_id"], a);
+        assert_eq!(unlinked["returned_to_origin"], true);
+        let body = problem(
+            app.post_json(
+                "/v1/records/police-ug/CPU-51786006/unlink",
+                &steward,
+                &unlink,
+            )
+            .await,
+            409,
+        )
+        .await;
+        assert_eq!(body["code"], "only_record");
+        problem(
+            app.post_json("/v1/records/police-ug/none/unlink", &steward, &unlink)
+                .await,
+            404,
+        )
+        .await;
+        assert!(app.store.invariant_violations().await.unwrap().is_empty());
+        app.finish().await;
+    }
+
     pub async fn operations_endpoints_answer(backend: Backend) {
         let app = TestApp::spawn(backend).await;
         assert_eq!(
@@ -448,4 +570,5 @@ on_both_backends!(
     access_is_scoped_by_role,
     bad_input_gets_a_problem_naming_the_field,
     operations_endpoints_answer,
+    stewards_merge_and_unlink,
 );

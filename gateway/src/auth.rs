@@ -27,6 +27,23 @@ impl Caller {
         }
     }
 
+    /// Link decisions (merge, unlink) are for data stewards.
+    pub fn check_is_steward(&self) -> Result<(), ApiError> {
+        if self.client.role == Role::DataSteward {
+            Ok(())
+        } else {
+            Err(ApiError::Forbidden(format!(
+                "only data stewards merge and unlink; this client is {}",
+                self.client.role
+            )))
+        }
+    }
+
+    /// The name recorded as the author of a decision.
+    pub fn actor(&self) -> String {
+        format!("{} ({})", self.client.client_id, self.client.name)
+    }
+
     /// Only agency systems register, and only under their own source system.
     pub fn check_may_register(&self, source_system: &str) -> Result<(), ApiError> {
         match (self.client.role, &self.client.agency) {

@@ -46,6 +46,8 @@ pub enum ApiError {
     Forbidden(String),
     #[error("{0}")]
     NotFound(String),
+    #[error("{message}")]
+    Conflict { code: &'static str, message: String },
     #[error("the service is temporarily unavailable")]
     Unavailable,
     #[error("an internal error occurred")]
@@ -84,6 +86,7 @@ impl ApiError {
             ApiError::Unauthenticated => (StatusCode::UNAUTHORIZED, "unauthenticated", None),
             ApiError::Forbidden(_) => (StatusCode::FORBIDDEN, "forbidden", None),
             ApiError::NotFound(_) => (StatusCode::NOT_FOUND, "not_found", None),
+            ApiError::Conflict { code, .. } => (StatusCode::CONFLICT, code, None),
             ApiError::Unavailable => (StatusCode::SERVICE_UNAVAILABLE, "unavailable", None),
             ApiError::Internal => (StatusCode::INTERNAL_SERVER_ERROR, "internal", None),
         }
@@ -95,6 +98,7 @@ impl From<RegistryError> for ApiError {
         match error {
             RegistryError::Invalid(invalid) => ApiError::Invalid(invalid),
             RegistryError::NotFound(what) => ApiError::NotFound(format!("{what} not found")),
+            RegistryError::Conflict { code, message } => ApiError::Conflict { code, message },
             RegistryError::Unavailable(cause) => {
                 tracing::warn!(error = %cause, "database unavailable");
                 ApiError::Unavailable

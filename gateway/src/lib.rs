@@ -34,7 +34,15 @@ pub fn build_app(state: AppState) -> Router {
             "/v1/records/{source_system}/{source_record_id}",
             get(routes::records::record_history),
         )
+        .route(
+            "/v1/records/{source_system}/{source_record_id}/unlink",
+            post(routes::records::unlink_record),
+        )
         .route("/v1/children/{child_id}", get(routes::children::get_child))
+        .route(
+            "/v1/children/{child_id}/merge",
+            post(routes::children::merge_child),
+        )
         .route(
             "/v1/children/{child_id}/timeline",
             get(routes::children::get_timeline),

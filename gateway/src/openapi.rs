@@ -13,6 +13,8 @@ use crate::routes;
         routes::records::record_history,
         routes::children::get_child,
         routes::children::get_timeline,
+        routes::children::merge_child,
+        routes::records::unlink_record,
         routes::health::healthz,
         routes::health::readyz,
     ),

@@ -8,6 +8,8 @@ pub enum RegistryError {
     Invalid(#[from] InvalidField),
     #[error("{0} not found")]
     NotFound(&'static str),
+    #[error("{message}")]
+    Conflict { code: &'static str, message: String },
     #[error("the database is unavailable")]
     Unavailable(#[source] sqlx::Error),
     #[error("database error")]

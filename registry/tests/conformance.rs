@@ -9,8 +9,9 @@ use std::sync::Arc;
 use chrono::Utc;
 use registry::clients::{NewClient, Role};
 use registry::model::{MatchOutcome, RecordSubmission, ValidRecord};
+use registry::store::Decision;
 use registry::store::{self, postgres as pg};
-use registry::{ReadScope, Store};
+use registry::{ReadScope, RegistryError, Store};
 use serde_json::json;
 
 fn postgres_base_url() -> String {
@@ -85,8 +86,209 @@ fn halima(events: serde_json::Value) -> serde_json::Value {
     })
 }
 
+fn decision() -> Decision {
+    Decision {
+        actor: "steward-1".into(),
+        reason: "same child: school and police records agree".into(),
+    }
+}
+
+/// A record with no identifiers, so nothing links automatically.
+fn lone(system: &str, id: &str, given: &str) -> ValidRecord {
+    let mut body = halima(json!([{"type": format!("{system}.seen"), "date": "2024-01-01"}]));
+    body["child"]["identifiers"] = json!([]);
+    body["child"]["given_name"] = json!(given);
+    record(system, id, body)
+}
+
 mod cases {
     use super::*;
+
+    pub async fn merges_keep_the_old_id_alive(store: Arc<dyn Store>) {
+        let a = store
+            .register(lone("police-ug", "P1", "Halima"), "a")
+            .await
+            .unwrap()
+            .child_id;
+        let b = store
+            .register(lone("school-ug", "S1", "Halimah"), "a")
+            .await
+            .unwrap()
+            .child_id;
+        let c = store
+            .register(lone("court-ug", "C1", "Alima"), "a")
+            .await
+            .unwrap()
+            .child_id;
+        let merged = store.merge_children(a, b, &decision()).await.unwrap();
+        assert_eq!(
+            (merged.merged, merged.into, merged.records_moved),
+            (a, b, 1)
+        );
+        store.merge_children(b, c, &decision()).await.unwrap();
+        // a → b → c: the chain resolves to c, and c's timeline holds everything.
+        let view = store.child(a, &ReadScope::All).await.unwrap().unwrap();
+        assert_eq!(view.child_id, a);
+        assert_eq!(view.status, registry::model::ChildStatus::Merged);
+        assert_eq!(view.merged_into, Some(c));
+        assert_eq!(view.records.len(), 3);
+        let timeline = store.timeline(a, &ReadScope::All).await.unwrap().unwrap();
+        assert_eq!(timeline.child_id, c);
+        assert_eq!(timeline.events.len(), 3);
+        let error = store.merge_children(a, c, &decision()).await.unwrap_err();
+        assert!(
+            matches!(
+                error,
+                RegistryError::Conflict {
+                    code: "already_merged",
+                    ..
+                }
+            ),
+            "{error:?}"
+        );
+        let error = store.merge_children(c, a, &decision()).await.unwrap_err();
+        assert!(
+            matches!(
+                error,
+                RegistryError::Conflict {
+                    code: "same_child",
+                    ..
+                }
+            ),
+            "{error:?}"
+        );
+        let kinds: Vec<String> = store
+            .outbox_after(0, 100)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|e| e.kind)
+            .collect();
+        assert_eq!(kinds.iter().filter(|k| *k == "child.merged").count(), 2);
+        assert!(store.invariant_violations().await.unwrap().is_empty());
+    }
+
+    pub async fn unlinking_returns_a_record_where_it_came_from(store: Arc<dyn Store>) {
+        let a = store
+            .register(lone("police-ug", "P1", "Halima"), "a")
+            .await
+            .unwrap()
+            .child_id;
+        let b = store
+            .register(lone("school-ug", "S1", "Halimah"), "a")
+            .await
+            .unwrap()
+            .child_id;
+        let error = store
+            .unlink_record("police-ug", "P1", &decision())
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(
+                error,
+                RegistryError::Conflict {
+                    code: "only_record",
+                    ..
+                }
+            ),
+            "{error:?}"
+        );
+        store.merge_children(a, b, &decision()).await.unwrap();
+        let unlinked = store
+            .unlink_record("police-ug", "P1", &decision())
+            .await
+            .unwrap();
+        assert_eq!(
+            (
+                unlinked.child_id,
+                unlinked.previous_child_id,
+                unlinked.returned_to_origin
+            ),
+            (a, b, true)
+        );
+        let view = store.child(a, &ReadScope::All).await.unwrap().unwrap();
+        assert_eq!(view.status, registry::model::ChildStatus::Active);
+        assert_eq!(view.records.len(), 1);
+        // A record that was linked on arrival gets a new child ID.
+        let mut linked = halima(json!([]));
+        linked["child"]["given_name"] = json!("Halimah");
+        let first = store
+            .register(record("court-ug", "C1", halima(json!([]))), "a")
+            .await
+            .unwrap();
+        let second = store
+            .register(record("welfare-ug", "W1", linked), "a")
+            .await
+            .unwrap();
+        assert_eq!(second.child_id, first.child_id);
+        let unlinked = store
+            .unlink_record("welfare-ug", "W1", &decision())
+            .await
+            .unwrap();
+        assert!(!unlinked.returned_to_origin);
+        assert_ne!(unlinked.child_id, first.child_id);
+        assert!(matches!(
+            store
+                .unlink_record("welfare-ug", "nope", &decision())
+                .await
+                .unwrap_err(),
+            RegistryError::NotFound(_)
+        ));
+        assert!(store.invariant_violations().await.unwrap().is_empty());
+    }
+
+    /// A seeded random sequence of registrations, merges and unlinks; the invariants hold after
+    /// every step.
+    pub async fn invariants_hold_after_every_operation(store: Arc<dyn Store>) {
+        use rand::{Rng, SeedableRng};
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(7);
+        let mut records: Vec<(String, String)> = Vec::new();
+        let mut children: Vec<registry::ChildId> = Vec::new();
+        for step in 0..120 {
+            match rng.gen_range(0..10) {
+                0..=4 => {
+                    let system = ["police-ug", "school-ug", "court-ug"][rng.gen_range(0..3)];
+                    let id = format!("R{}", rng.gen_range(0..40));
+                    let mut body = halima(json!([]));
+                    // Shared identifiers now and then, so automatic links happen too.
+                    body["child"]["identifiers"] = json!([{"type": "birth_registration", "value": format!("BR-{}", rng.gen_range(0..15))}]);
+                    let registration = store
+                        .register(record(system, &id, body), "a")
+                        .await
+                        .unwrap();
+                    records.push((system.to_owned(), id));
+                    children.push(registration.child_id);
+                }
+                5..=7 if children.len() >= 2 => {
+                    let from = children[rng.gen_range(0..children.len())];
+                    let into = children[rng.gen_range(0..children.len())];
+                    match store.merge_children(from, into, &decision()).await {
+                        Ok(_) | Err(RegistryError::Conflict { .. }) => {}
+                        Err(other) => panic!("step {step}: merge failed: {other:?}"),
+                    }
+                }
+                _ if !records.is_empty() => {
+                    let (system, id) = &records[rng.gen_range(0..records.len())];
+                    match store.unlink_record(system, id, &decision()).await {
+                        Ok(unlinked) => children.push(unlinked.child_id),
+                        Err(RegistryError::Conflict { .. }) => {}
+                        Err(other) => panic!("step {step}: unlink failed: {other:?}"),
+                    }
+                }
+                _ => {}
+            }
+            let violations = store.invariant_violations().await.unwrap();
+            assert!(violations.is_empty(), "step {step}: {violations:?}");
+        }
+        let seqs: Vec<i64> = store
+            .outbox_after(0, 10_000)
+            .await
+            .unwrap()
+            .iter()
+            .map(|e| e.seq)
+            .collect();
+        assert_eq!(seqs, (1..=seqs.len() as i64).collect::<Vec<_>>());
+    }
 
     pub async fn registers_a_new_child(store: Arc<dyn Store>) {
         let registration = store
@@ -508,4 +710,7 @@ conformance!(
     the_change_feed_is_gap_free_and_ordered,
     concurrent_writers_lose_nothing,
     clients_authenticate_until_revoked,
+    merges_keep_the_old_id_alive,
+    unlinking_returns_a_record_where_it_came_from,
+    invariants_hold_after_every_operation,
 );

@@ -2,10 +2,14 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::Json;
 use registry::model::{RecordHistory, RecordSubmission, Registration};
+use registry::store::{Decision, UnlinkResult};
+use serde::Deserialize;
+use utoipa::ToSchema;
 
 use crate::auth::Caller;
 use crate::error::{ApiError, Problem};
 use crate::extract::ApiJson;
+use crate::routes::children::required_reason;
 use crate::state::AppState;
 
 /// Registers a source record, or updates it. Idempotent: the same body again returns the same
@@ -67,4 +71,43 @@ pub async fn record_history(
                 "no record '{source_record_id}' from '{source_system}'"
             ))
         })
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UnlinkRequest {
+    /// Why: recorded with the decision.
+    pub reason: String,
+}
+
+/// Takes a record away from its child (data stewards): it returns to the child it came from
+/// with a merge, or gets a new child ID.
+#[utoipa::path(
+    post, path = "/v1/records/{source_system}/{source_record_id}/unlink", tag = "records",
+    request_body = UnlinkRequest, security(("api_key" = [])),
+    params(("source_system" = String, Path), ("source_record_id" = String, Path)),
+    responses(
+        (status = 200, body = UnlinkResult),
+        (status = 403, description = "Not a data steward", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such record", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The record is its child's only record", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub async fn unlink_record(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((source_system, source_record_id)): Path<(String, String)>,
+    ApiJson(request): ApiJson<UnlinkRequest>,
+) -> Result<Json<UnlinkResult>, ApiError> {
+    caller.check_is_steward()?;
+    let decision = Decision {
+        actor: caller.actor(),
+        reason: required_reason(request.reason)?,
+    };
+    Ok(Json(
+        state
+            .store
+            .unlink_record(&source_system, &source_record_id, &decision)
+            .await?,
+    ))
 }

@@ -22,7 +22,7 @@ use crate::model::{
     Provenance, RecordHistory, RecordVersionView, Registration, Sensitivity, SourceRecordView,
     Timeline, TimelineEntry, ValidRecord,
 };
-use crate::store::{ReadScope, Store};
+use crate::store::{Decision, MergeResult, ReadScope, Store, UnlinkResult};
 use crate::validate::identifier_key;
 
 type Transaction<'a> = sqlx::Transaction<'a, Db>;
@@ -189,8 +189,8 @@ async fn register_in(
                     }
                 };
                 let record_key: i64 = sqlx::query_scalar(
-                    "INSERT INTO source_records (source_system, source_record_id, child_id, current_version, \
-                     created_at, updated_at) VALUES ($1, $2, $3, 1, $4, $4) RETURNING record_key",
+                    "INSERT INTO source_records (source_system, source_record_id, child_id, origin_child_id, \
+                     current_version, created_at, updated_at) VALUES ($1, $2, $3, $3, 1, $4, $4) RETURNING record_key",
                 )
                 .bind(&record.source_system)
                 .bind(&record.source_record_id)
@@ -411,7 +411,7 @@ async fn lock_source_record(
          v.match_probability FROM source_records sr \
          JOIN record_versions v ON v.record_key = sr.record_key AND v.version = sr.current_version \
          WHERE sr.source_system = $1 AND sr.source_record_id = $2{}",
-        super::LOCK_ROW
+        super::LOCK_RECORD_ROW
     );
     let row = sqlx::query(&sql)
         .bind(source_system)
@@ -659,20 +659,23 @@ impl Store for Backend {
     }
 
     async fn child(&self, child_id: ChildId, scope: &ReadScope) -> Result<Option<ChildView>> {
-        let Some(row) = self.child_row(child_id, scope).await? else {
+        // A merged ID never dies: it answers with the surviving child's data.
+        let Some(survivor) = resolve_survivor(&mut *self.read.acquire().await?, child_id).await?
+        else {
             return Ok(None);
         };
-        let status: String = row.try_get("status")?;
-        let merged_into: Option<String> = row.try_get("merged_into")?;
-        let records = self.current_records(child_id).await?;
+        let Some(row) = self.child_row(survivor, scope).await? else {
+            return Ok(None);
+        };
+        let records = self.current_records(survivor).await?;
         Ok(Some(ChildView {
             child_id,
-            status: if status == "merged" {
-                ChildStatus::Merged
-            } else {
+            status: if survivor == child_id {
                 ChildStatus::Active
+            } else {
+                ChildStatus::Merged
             },
-            merged_into: merged_into.as_deref().map(parse_child_id).transpose()?,
+            merged_into: (survivor != child_id).then_some(survivor),
             created_at: row.try_get("created_at")?,
             updated_at: row.try_get("updated_at")?,
             summary: golden::summarise(&records),
@@ -681,7 +684,11 @@ impl Store for Backend {
     }
 
     async fn timeline(&self, child_id: ChildId, scope: &ReadScope) -> Result<Option<Timeline>> {
-        if self.child_row(child_id, scope).await?.is_none() {
+        let Some(survivor) = resolve_survivor(&mut *self.read.acquire().await?, child_id).await?
+        else {
+            return Ok(None);
+        };
+        if self.child_row(survivor, scope).await?.is_none() {
             return Ok(None);
         }
         let rows = sqlx::query(
@@ -691,7 +698,7 @@ impl Store for Backend {
              WHERE sr.child_id = $1 AND e.retracted_in_version IS NULL \
              ORDER BY e.event_date, e.received_at, e.event_key",
         )
-        .bind(child_id.to_string())
+        .bind(survivor.to_string())
         .fetch_all(&self.read)
         .await?;
         let events = rows
@@ -716,7 +723,10 @@ impl Store for Backend {
                 })
             })
             .collect::<Result<Vec<_>>>()?;
-        Ok(Some(Timeline { child_id, events }))
+        Ok(Some(Timeline {
+            child_id: survivor,
+            events,
+        }))
     }
 
     async fn record_history(
@@ -770,6 +780,29 @@ impl Store for Backend {
             current_version: record.try_get("current_version")?,
             versions,
         }))
+    }
+
+    async fn merge_children(
+        &self,
+        from: ChildId,
+        into: ChildId,
+        decision: &Decision,
+    ) -> Result<MergeResult> {
+        self.merge_in_transaction(from, into, decision).await
+    }
+
+    async fn unlink_record(
+        &self,
+        source_system: &str,
+        source_record_id: &str,
+        decision: &Decision,
+    ) -> Result<UnlinkResult> {
+        self.unlink_in_transaction(source_system, source_record_id, decision)
+            .await
+    }
+
+    async fn invariant_violations(&self) -> Result<Vec<String>> {
+        self.check_invariants().await
     }
 
     async fn source_systems(&self) -> Result<Vec<String>> {
@@ -858,5 +891,305 @@ impl Store for Backend {
         .fetch_optional(&self.read)
         .await?;
         row.as_ref().map(client_from_row).transpose()
+    }
+}
+
+/// Follows `merged_into` to the active child; `None` when the ID was never issued.
+async fn resolve_survivor(
+    connection: &mut <Db as sqlx::Database>::Connection,
+    child_id: ChildId,
+) -> Result<Option<ChildId>> {
+    let mut current = child_id;
+    // A chain longer than this means corrupt data, not a deep history.
+    for _ in 0..1000 {
+        let row: Option<(String, Option<String>)> =
+            sqlx::query_as("SELECT status, merged_into FROM children WHERE child_id = $1")
+                .bind(current.to_string())
+                .fetch_optional(&mut *connection)
+                .await?;
+        match row {
+            None => return Ok(None),
+            Some((status, _)) if status == "active" => return Ok(Some(current)),
+            Some((_, Some(next))) => current = parse_child_id(&next)?,
+            Some((_, None)) => {
+                return Err(RegistryError::Corrupt(format!(
+                    "merged child {current} has no target"
+                )))
+            }
+        }
+    }
+    Err(RegistryError::Corrupt(format!(
+        "merge chain from {child_id} does not end"
+    )))
+}
+
+async fn lock_active_child(tx: &mut Transaction<'_>, child_id: ChildId) -> Result<Option<String>> {
+    let sql = format!(
+        "SELECT status FROM children WHERE child_id = $1{}",
+        super::LOCK_ROWS
+    );
+    Ok(sqlx::query_scalar(&sql)
+        .bind(child_id.to_string())
+        .fetch_optional(&mut **tx)
+        .await?)
+}
+
+async fn record_decision(
+    tx: &mut Transaction<'_>,
+    kind: &str,
+    from: ChildId,
+    to: ChildId,
+    record: Option<(&str, &str)>,
+    decision: &Decision,
+    now: DateTime<Utc>,
+) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO link_history (kind, from_child_id, to_child_id, source_system, source_record_id, \
+         actor, reason, decided_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+    )
+    .bind(kind)
+    .bind(from.to_string())
+    .bind(to.to_string())
+    .bind(record.map(|(system, _)| system))
+    .bind(record.map(|(_, id)| id))
+    .bind(&decision.actor)
+    .bind(&decision.reason)
+    .bind(now)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+impl Backend {
+    pub(super) async fn merge_in_transaction(
+        &self,
+        from: ChildId,
+        into: ChildId,
+        decision: &Decision,
+    ) -> Result<MergeResult> {
+        let now = Utc::now();
+        let mut tx = self.write.begin().await?;
+        let into = resolve_survivor(&mut tx, into)
+            .await?
+            .ok_or(RegistryError::NotFound("child"))?;
+        if from == into {
+            return Err(RegistryError::Conflict {
+                code: "same_child",
+                message: "a child cannot be merged into itself".to_owned(),
+            });
+        }
+        // Lock both rows in a fixed order so two opposite merges cannot deadlock.
+        let (first, second) = if from < into {
+            (from, into)
+        } else {
+            (into, from)
+        };
+        let first_status = lock_active_child(&mut tx, first).await?;
+        let second_status = lock_active_child(&mut tx, second).await?;
+        let (from_status, into_status) = if first == from {
+            (first_status, second_status)
+        } else {
+            (second_status, first_status)
+        };
+        match from_status.as_deref() {
+            None => return Err(RegistryError::NotFound("child")),
+            Some("active") => {}
+            Some(_) => {
+                return Err(RegistryError::Conflict {
+                    code: "already_merged",
+                    message: format!("{from} was already merged"),
+                })
+            }
+        }
+        if into_status.as_deref() != Some("active") {
+            return Err(RegistryError::Conflict {
+                code: "target_not_active",
+                message: format!("{into} is not an active child"),
+            });
+        }
+        let moved: Vec<(String, String)> = sqlx::query_as(
+            "UPDATE source_records SET child_id = $1, updated_at = $2 WHERE child_id = $3 \
+             RETURNING source_system, source_record_id",
+        )
+        .bind(into.to_string())
+        .bind(now)
+        .bind(from.to_string())
+        .fetch_all(&mut *tx)
+        .await?;
+        sqlx::query("UPDATE children SET status = 'merged', merged_into = $1, updated_at = $2 WHERE child_id = $3")
+            .bind(into.to_string())
+            .bind(now)
+            .bind(from.to_string())
+            .execute(&mut *tx)
+            .await?;
+        touch_child(&mut tx, into, now).await?;
+        record_decision(&mut tx, "merge", from, into, None, decision, now).await?;
+        let mut changes = vec![PendingChange {
+            kind: "child.merged",
+            child_id: from,
+            payload: serde_json::json!({"merged_into": into.to_string()}),
+        }];
+        for (source_system, source_record_id) in &moved {
+            changes.push(PendingChange {
+                kind: "record.linked",
+                child_id: into,
+                payload: serde_json::json!({
+                    "source_system": source_system,
+                    "source_record_id": source_record_id,
+                    "from": from.to_string(),
+                }),
+            });
+        }
+        append_changes(&mut tx, changes, now).await?;
+        tx.commit().await?;
+        Ok(MergeResult {
+            merged: from,
+            into,
+            records_moved: moved.len(),
+        })
+    }
+
+    pub(super) async fn unlink_in_transaction(
+        &self,
+        source_system: &str,
+        source_record_id: &str,
+        decision: &Decision,
+    ) -> Result<UnlinkResult> {
+        let now = Utc::now();
+        let mut tx = self.write.begin().await?;
+        let existing = lock_source_record(&mut tx, source_system, source_record_id)
+            .await?
+            .ok_or(RegistryError::NotFound("source record"))?;
+        let current = existing.child_id;
+        let records_of_child: i64 =
+            sqlx::query_scalar("SELECT COUNT(*) FROM source_records WHERE child_id = $1")
+                .bind(current.to_string())
+                .fetch_one(&mut *tx)
+                .await?;
+        if records_of_child < 2 {
+            return Err(RegistryError::Conflict {
+                code: "only_record",
+                message: format!(
+                    "this is the only record of {current}; there is nothing to unlink it from"
+                ),
+            });
+        }
+        let origin: Option<String> =
+            sqlx::query_scalar("SELECT origin_child_id FROM source_records WHERE record_key = $1")
+                .bind(existing.record_key)
+                .fetch_one(&mut *tx)
+                .await?;
+        let origin = origin.as_deref().map(parse_child_id).transpose()?;
+        let mut changes = Vec::new();
+        // A record that came with a merge returns to the child it came from; any other gets a
+        // new child ID.
+        let (target, returned) = match origin.filter(|origin| *origin != current) {
+            Some(origin) => {
+                sqlx::query(
+                    "UPDATE children SET status = 'active', merged_into = NULL, updated_at = $1 WHERE child_id = $2",
+                )
+                .bind(now)
+                .bind(origin.to_string())
+                .execute(&mut *tx)
+                .await?;
+                changes.push(PendingChange {
+                    kind: "child.unmerged",
+                    child_id: origin,
+                    payload: serde_json::json!({"from": current.to_string()}),
+                });
+                (origin, true)
+            }
+            None => {
+                let child_id = insert_child(&mut tx, now).await?;
+                changes.push(PendingChange {
+                    kind: "child.created",
+                    child_id,
+                    payload: serde_json::json!({}),
+                });
+                (child_id, false)
+            }
+        };
+        sqlx::query(
+            "UPDATE source_records SET child_id = $1, updated_at = $2 WHERE record_key = $3",
+        )
+        .bind(target.to_string())
+        .bind(now)
+        .bind(existing.record_key)
+        .execute(&mut *tx)
+        .await?;
+        touch_child(&mut tx, current, now).await?;
+        record_decision(
+            &mut tx,
+            "unlink",
+            current,
+            target,
+            Some((source_system, source_record_id)),
+            decision,
+            now,
+        )
+        .await?;
+        let record_payload = serde_json::json!({
+            "source_system": source_system,
+            "source_record_id": source_record_id,
+        });
+        changes.push(PendingChange {
+            kind: "record.unlinked",
+            child_id: current,
+            payload: serde_json::json!({
+                "source_system": source_system,
+                "source_record_id": source_record_id,
+                "to": target.to_string(),
+            }),
+        });
+        changes.push(PendingChange {
+            kind: "record.linked",
+            child_id: target,
+            payload: record_payload,
+        });
+        append_changes(&mut tx, changes, now).await?;
+        tx.commit().await?;
+        Ok(UnlinkResult {
+            child_id: target,
+            previous_child_id: current,
+            returned_to_origin: returned,
+        })
+    }
+
+    pub(super) async fn check_invariants(&self) -> Result<Vec<String>> {
+        let mut violations = Vec::new();
+        let orphaned: Vec<(String, String)> = sqlx::query_as(
+            "SELECT sr.source_system, sr.source_record_id FROM source_records sr \
+             JOIN children c ON c.child_id = sr.child_id WHERE c.status <> 'active'",
+        )
+        .fetch_all(&self.read)
+        .await?;
+        for (system, id) in orphaned {
+            violations.push(format!(
+                "record {system}/{id} belongs to a child that is not active"
+            ));
+        }
+        let empty: Vec<String> = sqlx::query_scalar(
+            "SELECT c.child_id FROM children c WHERE c.status = 'active' AND NOT EXISTS \
+             (SELECT 1 FROM source_records s WHERE s.child_id = c.child_id)",
+        )
+        .fetch_all(&self.read)
+        .await?;
+        for child in empty {
+            violations.push(format!("active child {child} has no records"));
+        }
+        let merged: Vec<String> =
+            sqlx::query_scalar("SELECT child_id FROM children WHERE status = 'merged'")
+                .fetch_all(&self.read)
+                .await?;
+        for child in merged {
+            let child = parse_child_id(&child)?;
+            match resolve_survivor(&mut *self.read.acquire().await?, child).await {
+                Ok(Some(_)) => {}
+                Ok(None) | Err(_) => violations.push(format!(
+                    "merged child {child} does not lead to an active child"
+                )),
+            }
+        }
+        Ok(violations)
     }
 }

@@ -36,6 +36,30 @@ impl ReadScope {
     }
 }
 
+/// Who decided a manual link change, and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Decision {
+    /// The API client or person that decided.
+    pub actor: String,
+    pub reason: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
+pub struct MergeResult {
+    pub merged: ChildId,
+    pub into: ChildId,
+    pub records_moved: usize,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
+pub struct UnlinkResult {
+    /// The child the record belongs to now.
+    pub child_id: ChildId,
+    pub previous_child_id: ChildId,
+    /// True when the record went back to the child it came from with a merge.
+    pub returned_to_origin: bool,
+}
+
 #[async_trait]
 pub trait Store: Send + Sync + 'static {
     /// `sqlite` or `postgres`.
@@ -64,6 +88,28 @@ pub trait Store: Send + Sync + 'static {
         source_record_id: &str,
         scope: &ReadScope,
     ) -> Result<Option<RecordHistory>>;
+
+    /// Merges child `from` into `into` (resolved to its survivor): every record of `from` moves,
+    /// `from` points to `into` for ever. Never automatic: a person decides.
+    async fn merge_children(
+        &self,
+        from: ChildId,
+        into: ChildId,
+        decision: &Decision,
+    ) -> Result<MergeResult>;
+
+    /// Takes a record away from its child: back to the child it came from with a merge, or to a
+    /// new child ID.
+    async fn unlink_record(
+        &self,
+        source_system: &str,
+        source_record_id: &str,
+        decision: &Decision,
+    ) -> Result<UnlinkResult>;
+
+    /// Broken invariants (records on inactive children, empty active children, merged children
+    /// leading nowhere); empty when the registry is consistent.
+    async fn invariant_violations(&self) -> Result<Vec<String>>;
 
     /// Every source system holding at least one record, sorted.
     async fn source_systems(&self) -> Result<Vec<String>>;

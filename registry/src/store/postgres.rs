@@ -18,7 +18,8 @@ type Db = sqlx::Postgres;
 type Backend = PostgresStore;
 
 const BACKEND_NAME: &str = "postgres";
-const LOCK_ROW: &str = " FOR UPDATE OF sr";
+const LOCK_RECORD_ROW: &str = " FOR UPDATE OF sr";
+const LOCK_ROWS: &str = " FOR UPDATE";
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../migrations/postgres");
 
 const CONNECTIONS: u32 = 32;

@@ -20,7 +20,8 @@ type Backend = SqliteStore;
 
 const BACKEND_NAME: &str = "sqlite";
 /// SQLite has one writer at a time (our single write connection), so rows need no lock.
-const LOCK_ROW: &str = "";
+const LOCK_RECORD_ROW: &str = "";
+const LOCK_ROWS: &str = "";
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../migrations/sqlite");
 
 const READERS: u32 = 8;
