@@ -112,6 +112,7 @@ impl Dataset {
     /// rules that produced it. In link mode only pairs across sides.
     pub fn candidate_pairs(
         &mut self,
+        model: &Model,
         max_block_size: usize,
     ) -> (Vec<CandidatePair>, BlockingStats) {
         let link = self.is_link();
@@ -158,7 +159,7 @@ impl Dataset {
             pairs.dedup();
             stats
                 .pairs_per_rule
-                .push((format!("rule{ri}"), pairs.len() as u64));
+                .push((rule_name(model, ri), pairs.len() as u64));
             all.extend_from_slice(&pairs);
             rule_bits.push(pairs);
         }
@@ -189,6 +190,13 @@ impl Dataset {
         stats.candidate_pairs = pairs.len() as u64;
         (pairs, stats)
     }
+}
+
+fn rule_name(model: &Model, ri: usize) -> String {
+    model
+        .blocking_rules()
+        .get(ri)
+        .map_or_else(|| format!("rule{ri}"), |r| r.name.clone())
 }
 
 /// A scored candidate pair.
@@ -223,7 +231,7 @@ pub fn dedupe(
 ) -> Result<DedupeResult> {
     let t = model.spec().thresholds.clone();
     progress.phase("blocking", 0);
-    let (candidates, blocking) = data.candidate_pairs(t.max_block_size);
+    let (candidates, blocking) = data.candidate_pairs(model, t.max_block_size);
     progress.finish();
     let sides = if data.is_link() {
         Some(&data.sides[..])

@@ -451,7 +451,7 @@ mod tests {
             Some(TextPredicate::Levenshtein(2))
         );
         assert!(TextPredicate::parse("soundex").is_err());
-        assert!(TextPredicate::Levenshtein(1).holds("1804974", "1804947") == false);
+        assert!(!TextPredicate::Levenshtein(1).holds("1804974", "1804947"));
         assert!(TextPredicate::Levenshtein(2).holds("1804974", "1804947"));
     }
 }

@@ -41,10 +41,13 @@ pub struct Model {
     comparators: Vec<Comparator>,
     rules: Vec<BlockingRule>,
     swap: Option<(usize, usize)>,
-    cannot: Vec<(String, Vec<(usize, Vec<u8>)>)>,
+    cannot: Vec<CannotLinkRule>,
     weights: Option<Weights>,
     encoder: rphonetic::DoubleMetaphone,
 }
+
+/// A compiled cannot-link rule: its reason and (comparison, levels) conditions.
+type CannotLinkRule = (String, Vec<(usize, Vec<u8>)>);
 
 #[derive(Debug, Clone)]
 struct Weights {

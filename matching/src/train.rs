@@ -284,7 +284,7 @@ pub fn train(
         }
     }
     // Comparisons no session could estimate: one EM over all candidate pairs.
-    if m_n.iter().any(|&n| n == 0) {
+    if m_n.contains(&0) {
         let all = vec![true; comps.len()];
         let pats = patterns(model, records, pairs, training.em_max_pairs);
         let (m, _) = em_session(&pats, &u, &all, training.em_iterations);
