@@ -11,7 +11,7 @@ use crate::cluster::{cluster, Edge};
 use crate::error::Result;
 use crate::model::{probability, weight_of, Model, PreparedRecord};
 use crate::record::Record;
-use crate::train::{train, CandidatePair};
+use crate::train::{train, CandidatePair, TrainingSession};
 
 /// Progress of long phases, for a caller's progress bar. All methods default
 /// to doing nothing.
@@ -53,7 +53,7 @@ impl Dataset {
     /// An empty dataset for this model.
     pub fn new(model: &Model) -> Self {
         Self {
-            keys: vec![Vec::new(); model.blocking_rules().len()],
+            keys: vec![Vec::new(); model.blocking_rules().len() + model.training_rules().len()],
             ..Self::default()
         }
     }
@@ -77,6 +77,7 @@ impl Dataset {
                 let keys = model
                     .blocking_rules()
                     .iter()
+                    .chain(model.training_rules())
                     .enumerate()
                     .map(|(ri, rule)| {
                         rule.keys(r, model.encoder())
@@ -108,6 +109,52 @@ impl Dataset {
         self.sides.iter().any(|&s| s != 0)
     }
 
+    /// The pairs of one rule (index into prediction then training rules),
+    /// sorted and distinct, and the skipped (blocks, records).
+    fn rule_pairs(&mut self, ri: usize, max_block_size: usize) -> (Vec<u64>, u64, u64) {
+        let link = self.is_link();
+        let sides = &self.sides;
+        let keys = &mut self.keys[ri];
+        keys.par_sort_unstable();
+        keys.dedup();
+        let (mut skipped, mut skipped_records) = (0, 0);
+        let mut blocks: Vec<&[(u64, u32)]> = Vec::new();
+        let mut start = 0;
+        for i in 1..=keys.len() {
+            if i == keys.len() || keys[i].0 != keys[start].0 {
+                if i - start >= 2 {
+                    if i - start > max_block_size {
+                        skipped += 1;
+                        skipped_records += (i - start) as u64;
+                    } else {
+                        blocks.push(&keys[start..i]);
+                    }
+                }
+                start = i;
+            }
+        }
+        let mut pairs: Vec<u64> = blocks
+            .par_iter()
+            .flat_map_iter(|block| {
+                let mut out = Vec::new();
+                for x in 0..block.len() {
+                    for y in x + 1..block.len() {
+                        let (a, b) = (block[x].1, block[y].1);
+                        if a == b || (link && sides[a as usize] == sides[b as usize]) {
+                            continue;
+                        }
+                        let (a, b) = (a.min(b), a.max(b));
+                        out.push((u64::from(a) << 32) | u64::from(b));
+                    }
+                }
+                out
+            })
+            .collect();
+        pairs.par_sort_unstable();
+        pairs.dedup();
+        (pairs, skipped, skipped_records)
+    }
+
     /// The union of the blocking rules' candidate pairs, sorted, each with the
     /// rules that produced it. In link mode only pairs across sides.
     pub fn candidate_pairs(
@@ -115,48 +162,13 @@ impl Dataset {
         model: &Model,
         max_block_size: usize,
     ) -> (Vec<CandidatePair>, BlockingStats) {
-        let link = self.is_link();
-        let sides = &self.sides;
         let mut stats = BlockingStats::default();
         let mut all: Vec<u64> = Vec::new();
         let mut rule_bits: Vec<Vec<u64>> = Vec::new();
-        for (ri, keys) in self.keys.iter_mut().enumerate() {
-            keys.par_sort_unstable();
-            keys.dedup();
-            let mut blocks: Vec<&[(u64, u32)]> = Vec::new();
-            let mut start = 0;
-            for i in 1..=keys.len() {
-                if i == keys.len() || keys[i].0 != keys[start].0 {
-                    if i - start >= 2 {
-                        if i - start > max_block_size {
-                            stats.skipped_blocks += 1;
-                            stats.skipped_block_records += (i - start) as u64;
-                        } else {
-                            blocks.push(&keys[start..i]);
-                        }
-                    }
-                    start = i;
-                }
-            }
-            let mut pairs: Vec<u64> = blocks
-                .par_iter()
-                .flat_map_iter(|block| {
-                    let mut out = Vec::new();
-                    for x in 0..block.len() {
-                        for y in x + 1..block.len() {
-                            let (a, b) = (block[x].1, block[y].1);
-                            if a == b || (link && sides[a as usize] == sides[b as usize]) {
-                                continue;
-                            }
-                            let (a, b) = (a.min(b), a.max(b));
-                            out.push((u64::from(a) << 32) | u64::from(b));
-                        }
-                    }
-                    out
-                })
-                .collect();
-            pairs.par_sort_unstable();
-            pairs.dedup();
+        for ri in 0..model.blocking_rules().len() {
+            let (pairs, skipped, skipped_records) = self.rule_pairs(ri, max_block_size);
+            stats.skipped_blocks += skipped;
+            stats.skipped_block_records += skipped_records;
             stats
                 .pairs_per_rule
                 .push((rule_name(model, ri), pairs.len() as u64));
@@ -181,14 +193,68 @@ impl Dataset {
         let pairs: Vec<CandidatePair> = all
             .iter()
             .zip(bits)
-            .map(|(&p, rules)| CandidatePair {
-                a: (p >> 32) as u32,
-                b: p as u32,
-                rules,
-            })
+            .map(|(&p, rules)| unpack(p, rules))
             .collect();
         stats.candidate_pairs = pairs.len() as u64;
         (pairs, stats)
+    }
+
+    /// The EM sessions: one per training blocking rule of the model, or, when
+    /// it has none, one per prediction rule (from `candidates`).
+    pub fn training_sessions(
+        &mut self,
+        model: &Model,
+        candidates: &[CandidatePair],
+    ) -> Vec<TrainingSession> {
+        let max_block = model.spec().thresholds.max_block_size;
+        let n_pred = model.blocking_rules().len();
+        if model.training_rules().is_empty() {
+            return model
+                .blocking_rules()
+                .iter()
+                .enumerate()
+                .map(|(ri, rule)| {
+                    let bit = 1u32 << ri.min(31);
+                    TrainingSession {
+                        columns: rule.columns().iter().map(|c| c.to_string()).collect(),
+                        pairs: candidates
+                            .iter()
+                            .filter(|p| p.rules & bit != 0)
+                            .copied()
+                            .collect(),
+                    }
+                })
+                .collect();
+        }
+        let rules: Vec<(usize, Vec<String>)> = model
+            .training_rules()
+            .iter()
+            .enumerate()
+            .map(|(i, r)| {
+                (
+                    n_pred + i,
+                    r.columns().iter().map(|c| c.to_string()).collect(),
+                )
+            })
+            .collect();
+        rules
+            .into_iter()
+            .map(|(ri, columns)| {
+                let (pairs, _, _) = self.rule_pairs(ri, max_block);
+                TrainingSession {
+                    columns,
+                    pairs: pairs.into_iter().map(|p| unpack(p, 0)).collect(),
+                }
+            })
+            .collect()
+    }
+}
+
+fn unpack(p: u64, rules: u32) -> CandidatePair {
+    CandidatePair {
+        a: (p >> 32) as u32,
+        b: p as u32,
+        rules,
     }
 }
 
@@ -233,15 +299,16 @@ pub fn dedupe(
     progress.phase("blocking", 0);
     let (candidates, blocking) = data.candidate_pairs(model, t.max_block_size);
     progress.finish();
-    let sides = if data.is_link() {
-        Some(&data.sides[..])
-    } else {
-        None
-    };
     let mut trained_here = false;
     if !model.is_trained() {
         progress.phase("training (u sampling, EM)", 0);
-        let params = train(model, &data.prepared, sides, &candidates)?;
+        let sessions = data.training_sessions(model, &candidates);
+        let sides = if data.is_link() {
+            Some(&data.sides[..])
+        } else {
+            None
+        };
+        let params = train(model, &data.prepared, sides, &sessions, &candidates)?;
         model.set_trained(params)?;
         trained_here = true;
         progress.finish();

@@ -264,13 +264,7 @@ impl Comparator {
             (Value::Missing, _) | (_, Value::Missing) => NULL_LEVEL,
             (Value::Name(a), Value::Name(b)) => name_level(a, b),
             (Value::Text(a), Value::Text(b)) => match &self.kind {
-                ComparatorKind::Text(preds) => {
-                    let idx = preds
-                        .iter()
-                        .position(|p| p.holds(a, b))
-                        .unwrap_or(preds.len());
-                    idx as u8
-                }
+                ComparatorKind::Text(preds) => text_level(preds, a, b),
                 _ => u8::from(a != b),
             },
             (Value::Date(a), Value::Date(b)) => date_level(a, b),
@@ -278,6 +272,33 @@ impl Comparator {
             _ => NULL_LEVEL,
         }
     }
+}
+
+/// The first predicate that holds (its index), or `preds.len()` for `else`.
+/// Each distance is computed at most once.
+pub fn text_level(preds: &[TextPredicate], a: &str, b: &str) -> u8 {
+    let mut lev: Option<usize> = None;
+    let mut jw: Option<f64> = None;
+    let mut jaro_v: Option<f64> = None;
+    for (i, p) in preds.iter().enumerate() {
+        let holds = match *p {
+            TextPredicate::Exact => a == b,
+            TextPredicate::Levenshtein(n) => {
+                if lev.is_none() && a.len().abs_diff(b.len()) > n {
+                    false
+                } else {
+                    *lev.get_or_insert_with(|| levenshtein(a, b)) <= n
+                }
+            }
+            TextPredicate::JaroWinkler(x) => *jw.get_or_insert_with(|| jaro_winkler(a, b)) >= x,
+            TextPredicate::Jaro(x) => *jaro_v.get_or_insert_with(|| jaro(a, b)) >= x,
+            TextPredicate::Prefix(_) => p.holds(a, b),
+        };
+        if holds {
+            return i as u8;
+        }
+    }
+    preds.len() as u8
 }
 
 /// The level of two names (see [`NAME_LABELS`]).

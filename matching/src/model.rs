@@ -7,7 +7,7 @@ use serde::Serialize;
 use crate::blocking::{BlockingRule, KeyExpr};
 use crate::compare::{Comparator, DateValue, NameValue, Value, NULL_LEVEL};
 use crate::error::{MatchError, Result};
-use crate::normalize::normalize;
+use crate::normalize::{normalize, normalize_place};
 use crate::record::Record;
 use crate::spec::{ColumnKind, ComparisonKind, ModelSpec, TfTable, TrainedParams};
 
@@ -40,6 +40,7 @@ pub struct Model {
     spec: ModelSpec,
     comparators: Vec<Comparator>,
     rules: Vec<BlockingRule>,
+    training_rules: Vec<BlockingRule>,
     swap: Option<(usize, usize)>,
     cannot: Vec<CannotLinkRule>,
     weights: Option<Weights>,
@@ -132,20 +133,23 @@ impl Model {
         }
         let known =
             |c: &str| c == spec.unique_id_column || spec.columns.iter().any(|s| s.name == c);
-        let rules = spec
-            .blocking
-            .iter()
-            .map(|r| {
-                Ok(BlockingRule {
-                    name: r.name.clone(),
-                    exprs: r
-                        .keys
-                        .iter()
-                        .map(|k| KeyExpr::parse(k, &known))
-                        .collect::<Result<Vec<_>>>()?,
+        let compile = |rules: &[crate::spec::BlockingRuleSpec]| {
+            rules
+                .iter()
+                .map(|r| {
+                    Ok(BlockingRule {
+                        name: r.name.clone(),
+                        exprs: r
+                            .keys
+                            .iter()
+                            .map(|k| KeyExpr::parse(k, &known))
+                            .collect::<Result<Vec<_>>>()?,
+                    })
                 })
-            })
-            .collect::<Result<Vec<_>>>()?;
+                .collect::<Result<Vec<_>>>()
+        };
+        let rules = compile(&spec.blocking)?;
+        let training_rules = compile(&spec.training.em_blocking)?;
         let index = |n: &str| comparators.iter().position(|c| c.name == n);
         let swap = match &spec.name_swap {
             Some([a, b]) => match (index(a), index(b)) {
@@ -190,6 +194,7 @@ impl Model {
             spec,
             comparators,
             rules,
+            training_rules,
             swap,
             cannot,
             weights: None,
@@ -234,6 +239,11 @@ impl Model {
     /// The compiled blocking rules.
     pub fn blocking_rules(&self) -> &[BlockingRule] {
         &self.rules
+    }
+
+    /// The blocking rules of the EM sessions (empty: the prediction rules).
+    pub fn training_rules(&self) -> &[BlockingRule] {
+        &self.training_rules
     }
 
     pub(crate) fn encoder(&self) -> &rphonetic::DoubleMetaphone {
@@ -338,7 +348,7 @@ impl Model {
                     .map(|c| {
                         record
                             .get(c)
-                            .map(normalize)
+                            .map(normalize_place)
                             .filter(|s| !s.is_empty())
                             .map(Box::from)
                     })

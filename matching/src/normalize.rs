@@ -68,6 +68,41 @@ fn push_folded(out: &mut String, pending_space: &mut bool, c: char) {
     }
 }
 
+/// Generic words of place names in Uganda and Cambodia ("district",
+/// "sub-county", "village"; Khmer "phum" = village, "khum"/"sangkat" =
+/// commune, "srok"/"khan" = district, "khet" = province) that one agency
+/// writes and another leaves out.
+const PLACE_WORDS: [&str; 16] = [
+    "district",
+    "subcounty",
+    "sub",
+    "county",
+    "village",
+    "parish",
+    "division",
+    "town",
+    "council",
+    "municipality",
+    "phum",
+    "khum",
+    "sangkat",
+    "srok",
+    "khan",
+    "khet",
+];
+
+/// Normalise a place name: [`normalize`], then drop generic words such as
+/// "district" or "phum" (kept when nothing else is left).
+pub fn normalize_place(input: &str) -> String {
+    let n = normalize(input);
+    let kept: Vec<&str> = tokens(&n).filter(|t| !PLACE_WORDS.contains(t)).collect();
+    if kept.is_empty() {
+        n
+    } else {
+        kept.join(" ")
+    }
+}
+
 /// The tokens of a normalised string (split on spaces).
 pub fn tokens(normalized: &str) -> impl Iterator<Item = &str> {
     normalized.split(' ').filter(|t| !t.is_empty())
@@ -341,6 +376,13 @@ mod tests {
             phonetic_key(&dm, "chan")
         );
         assert_eq!(phonetic_key(&dm, "sreypov"), phonetic_key(&dm, "sreipov"));
+    }
+
+    #[test]
+    fn place_words_are_dropped() {
+        assert_eq!(normalize_place("Bushenyi District"), "bushenyi");
+        assert_eq!(normalize_place("PHUM KBAL SPEAN"), "kbal spean");
+        assert_eq!(normalize_place("Village"), "village");
     }
 
     #[test]

@@ -219,6 +219,20 @@ pub struct TrainingSpec {
     pub em_max_pairs: usize,
     pub em_iterations: usize,
     pub seed: u64,
+    /// Blocking rules for the EM sessions (one session each). Empty: the
+    /// prediction rules. Rules that pair records on birth date alone let EM
+    /// learn what names look like for the same child, rather than for
+    /// siblings (which share surname, parents and village).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub em_blocking: Vec<BlockingRuleSpec>,
+    /// Estimate u together with m by EM over all candidate pairs (starting
+    /// from the random-pair u), instead of keeping the random-pair u. Among
+    /// children, the non-matching candidates are mostly siblings and
+    /// namesakes, who agree on surname, parents and village far more often
+    /// than random pairs do; weights built on random-pair u count that
+    /// household agreement as evidence of identity.
+    #[serde(default)]
+    pub estimate_u_in_em: bool,
 }
 
 impl Default for TrainingSpec {
@@ -228,6 +242,8 @@ impl Default for TrainingSpec {
             em_max_pairs: 2_000_000,
             em_iterations: 30,
             seed: 42,
+            em_blocking: Vec::new(),
+            estimate_u_in_em: false,
         }
     }
 }
@@ -360,7 +376,7 @@ impl ModelSpec {
                 }
             }
         }
-        for rule in &self.blocking {
+        for rule in self.blocking.iter().chain(&self.training.em_blocking) {
             for key in &rule.keys {
                 crate::blocking::KeyExpr::parse(key, &known)?;
             }

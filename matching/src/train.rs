@@ -27,6 +27,13 @@ pub struct CandidatePair {
     pub rules: u32,
 }
 
+/// The pairs of one EM session and the columns its blocking rule read.
+#[derive(Debug, Clone, Default)]
+pub struct TrainingSession {
+    pub columns: Vec<String>,
+    pub pairs: Vec<CandidatePair>,
+}
+
 /// A small deterministic generator (SplitMix64), enough for sampling pairs.
 #[derive(Debug, Clone)]
 pub struct SplitMix64(u64);
@@ -230,11 +237,62 @@ fn em_session(
     (m, lambda)
 }
 
+/// Two-class EM with m, u and λ all free (u starts from the random-pair
+/// estimate): the classic Fellegi–Sunter EM over the candidate population.
+fn em_full(
+    pats: &[(Vec<u8>, f64)],
+    u_random: &[Vec<f64>],
+    iterations: usize,
+) -> (Vec<Vec<f64>>, Vec<Vec<f64>>, f64) {
+    let mut m: Vec<Vec<f64>> = u_random.iter().map(|l| initial_m(l.len())).collect();
+    let mut u: Vec<Vec<f64>> = u_random.to_vec();
+    let mut lambda = 0.05f64;
+    for _ in 0..iterations {
+        let mut num_m: Vec<Vec<f64>> = u.iter().map(|l| vec![0.0; l.len()]).collect();
+        let mut num_u = num_m.clone();
+        let (mut total_match, mut total) = (0.0, 0.0);
+        for (gamma, count) in pats {
+            let mut pm = lambda;
+            let mut pu = 1.0 - lambda;
+            for (i, &l) in gamma.iter().enumerate() {
+                if l != NULL_LEVEL {
+                    pm *= m[i][l as usize];
+                    pu *= u[i][l as usize];
+                }
+            }
+            let post = if pm + pu > 0.0 { pm / (pm + pu) } else { 0.0 };
+            total_match += post * count;
+            total += count;
+            for (i, &l) in gamma.iter().enumerate() {
+                if l != NULL_LEVEL {
+                    num_m[i][l as usize] += post * count;
+                    num_u[i][l as usize] += (1.0 - post) * count;
+                }
+            }
+        }
+        for i in 0..m.len() {
+            let sm: f64 = num_m[i].iter().sum();
+            if sm > 0.0 {
+                m[i] = num_m[i].iter().map(|x| (x / sm).max(1e-6)).collect();
+            }
+            let su: f64 = num_u[i].iter().sum();
+            if su > 0.0 {
+                u[i] = num_u[i].iter().map(|x| (x / su).max(1e-6)).collect();
+            }
+        }
+        if total > 0.0 {
+            lambda = (total_match / total).clamp(1e-9, 1.0 - 1e-9);
+        }
+    }
+    (m, u, lambda)
+}
+
 /// Train a model on prepared records and their candidate pairs.
 pub fn train(
     model: &Model,
     records: &[PreparedRecord],
     sides: Option<&[u8]>,
+    sessions: &[TrainingSession],
     pairs: &[CandidatePair],
 ) -> Result<TrainedParams> {
     if records.len() < 2 {
@@ -252,27 +310,25 @@ pub fn train(
 
     let mut m_sum: Vec<Vec<f64>> = u.iter().map(|l| vec![0.0; l.len()]).collect();
     let mut m_n = vec![0usize; comps.len()];
-    for (r, rule) in model.blocking_rules().iter().enumerate() {
-        let bit = 1u32 << r.min(31);
-        let session: Vec<CandidatePair> = pairs
-            .iter()
-            .filter(|p| p.rules & bit != 0)
-            .copied()
-            .collect();
-        if session.len() < 10 {
+    for session in sessions {
+        if session.pairs.len() < 10 {
             continue;
         }
-        let rule_cols = rule.columns();
         let included: Vec<bool> = model
             .spec()
             .comparisons
             .iter()
-            .map(|c| !c.kind.columns().iter().any(|col| rule_cols.contains(col)))
+            .map(|c| {
+                !c.kind
+                    .columns()
+                    .iter()
+                    .any(|col| session.columns.iter().any(|s| s == col))
+            })
             .collect();
         if !included.iter().any(|x| *x) {
             continue;
         }
-        let pats = patterns(model, records, &session, training.em_max_pairs);
+        let pats = patterns(model, records, &session.pairs, training.em_max_pairs);
         let (m, _) = em_session(&pats, &u, &included, training.em_iterations);
         for i in 0..comps.len() {
             if included[i] {
@@ -300,6 +356,15 @@ pub fn train(
         .zip(&m_n)
         .map(|(s, &n)| s.iter().map(|x| x / n as f64).collect())
         .collect();
+    let (m, u) = if training.estimate_u_in_em {
+        // u of the candidate population (siblings, namesakes), not of random
+        // pairs: see `TrainingSpec::estimate_u_in_em`.
+        let pats = patterns(model, records, pairs, training.em_max_pairs);
+        let (m_full, u_full, _) = em_full(&pats, &u, training.em_iterations * 3);
+        (m_full, u_full)
+    } else {
+        (m, u)
+    };
 
     let mut comparisons = BTreeMap::new();
     for (i, c) in comps.iter().enumerate() {
@@ -333,7 +398,11 @@ pub fn train(
         .map(|p| {
             with_weights
                 .score_prepared(&records[p.a as usize], &records[p.b as usize])
-                .map(|(w, _)| (w - prior_weight).clamp(-200.0, 200.0).exp2())
+                .map(|(w, cannot)| match cannot {
+                    // Pairs under a cannot-link rule are not matches.
+                    Some(_) => 0.0,
+                    None => (w - prior_weight).clamp(-200.0, 200.0).exp2(),
+                })
                 .unwrap_or(1.0)
         })
         .collect();

@@ -68,7 +68,9 @@ impl Progress for Bars {
     fn phase(&self, name: &str, total: u64) {
         let bar = if total > 0 {
             let b = ProgressBar::new(total);
-            if let Ok(style) = ProgressStyle::with_template("{msg:28} [{bar:30}] {pos}/{len} ({eta})") {
+            if let Ok(style) =
+                ProgressStyle::with_template("{msg:28} [{bar:30}] {pos}/{len} ({eta})")
+            {
                 b.set_style(style.progress_chars("=> "));
             }
             b
@@ -95,7 +97,11 @@ impl Progress for Bars {
     fn finish(&self) {
         if let Ok(mut slot) = self.bar.lock() {
             if let Some(b) = slot.take() {
-                let secs = self.started.lock().map(|s| s.elapsed().as_secs_f64()).unwrap_or(0.0);
+                let secs = self
+                    .started
+                    .lock()
+                    .map(|s| s.elapsed().as_secs_f64())
+                    .unwrap_or(0.0);
                 let msg = b.message();
                 b.finish_and_clear();
                 if !self.quiet {
@@ -110,7 +116,8 @@ impl Progress for Bars {
 pub(crate) fn load_model(path: Option<&Path>) -> anyhow::Result<Model> {
     match path {
         Some(p) => {
-            let text = std::fs::read_to_string(p).with_context(|| format!("reading model {}", p.display()))?;
+            let text = std::fs::read_to_string(p)
+                .with_context(|| format!("reading model {}", p.display()))?;
             Model::from_text(&text).with_context(|| format!("model {}", p.display()))
         }
         None => Ok(Model::new(ModelSpec::canonical_child())?),
@@ -134,17 +141,27 @@ pub(crate) fn load_file(
         chunk_size: 100_000,
     };
     let mut chunks = Vec::new();
-    let report = read_records(model, BufReader::with_capacity(1 << 20, file), options, seen, |chunk| {
-        spinner.inc(chunk.len() as u64);
-        chunks.push(chunk);
-    })
+    let report = read_records(
+        model,
+        BufReader::with_capacity(1 << 20, file),
+        options,
+        seen,
+        |chunk| {
+            spinner.inc(chunk.len() as u64);
+            chunks.push(chunk);
+        },
+    )
     .with_context(|| format!("{}: nothing was written", path.display()))?;
     for chunk in chunks {
         data.extend(model, chunk, side);
     }
     spinner.finish_and_clear();
     if report.skipped > 0 {
-        eprintln!("{}: skipped {} malformed rows; the first:", path.display(), report.skipped);
+        eprintln!(
+            "{}: skipped {} malformed rows; the first:",
+            path.display(),
+            report.skipped
+        );
         for p in &report.problems {
             eprintln!("  {p}");
         }
@@ -153,7 +170,8 @@ pub(crate) fn load_file(
 }
 
 fn read_truth(path: &Path) -> anyhow::Result<HashMap<String, String>> {
-    let mut r = csv::Reader::from_path(path).with_context(|| format!("opening {}", path.display()))?;
+    let mut r =
+        csv::Reader::from_path(path).with_context(|| format!("opening {}", path.display()))?;
     let mut map = HashMap::new();
     for row in r.records() {
         let row = row.with_context(|| format!("reading {}", path.display()))?;
@@ -169,7 +187,14 @@ pub fn run(args: DedupeArgs) -> anyhow::Result<()> {
     let mut model = load_model(args.model.as_deref())?;
     let mut data = Dataset::new(&model);
     let mut seen = HashSet::new();
-    let mut skipped = load_file(&model, &mut data, &args.input, 0, args.skip_bad_rows, &mut seen)?;
+    let mut skipped = load_file(
+        &model,
+        &mut data,
+        &args.input,
+        0,
+        args.skip_bad_rows,
+        &mut seen,
+    )?;
     if let Some(second) = &args.input2 {
         skipped += load_file(&model, &mut data, second, 1, args.skip_bad_rows, &mut seen)?;
     }
@@ -177,16 +202,22 @@ pub fn run(args: DedupeArgs) -> anyhow::Result<()> {
     if data.len() == 0 {
         bail!("no records in the input");
     }
-    eprintln!("read {} records in {:.2} s", data.len(), started.elapsed().as_secs_f64());
+    eprintln!(
+        "read {} records in {:.2} s",
+        data.len(),
+        started.elapsed().as_secs_f64()
+    );
     let bars = Bars::new();
     let result = matching::dedupe(&mut model, &mut data, &bars)?;
-    let out = File::create(&args.output).with_context(|| format!("creating {}", args.output.display()))?;
+    let out = File::create(&args.output)
+        .with_context(|| format!("creating {}", args.output.display()))?;
     write_clusters(BufWriter::new(out), &data.ids, &result.labels)?;
     if let Some(path) = &args.pairs {
         write_pairs(path, &model, &data, &result.scored)?;
     }
     if let Some(path) = &args.save_model {
-        std::fs::write(path, model.to_json()?).with_context(|| format!("writing {}", path.display()))?;
+        std::fs::write(path, model.to_json()?)
+            .with_context(|| format!("writing {}", path.display()))?;
     }
     let clusters = result.labels.iter().collect::<HashSet<_>>().len();
     let elapsed = started.elapsed().as_secs_f64();
@@ -208,15 +239,30 @@ pub fn run(args: DedupeArgs) -> anyhow::Result<()> {
     });
     if let Some(truth_path) = &args.truth {
         let truth = read_truth(truth_path)?;
-        let missing = data.ids.iter().filter(|id| !truth.contains_key(*id)).count();
+        let missing = data
+            .ids
+            .iter()
+            .filter(|id| !truth.contains_key(*id))
+            .count();
         if missing > 0 {
-            bail!("{missing} records have no ground truth in {}", truth_path.display());
+            bail!(
+                "{missing} records have no ground truth in {}",
+                truth_path.display()
+            );
         }
         let t: Vec<&String> = data.ids.iter().filter_map(|id| truth.get(id)).collect();
         let scores = score_clusters(&result.labels, &t);
-        let sides = if data.is_link() { Some(&data.sides[..]) } else { None };
+        let sides = if data.is_link() {
+            Some(&data.sides[..])
+        } else {
+            None
+        };
         let (found, total) = blocking_recall(&result.candidates, &t, sides);
-        let recall = if total == 0 { 1.0 } else { found as f64 / total as f64 };
+        let recall = if total == 0 {
+            1.0
+        } else {
+            found as f64 / total as f64
+        };
         eprintln!(
             "pairwise P {:.4} R {:.4} F1 {:.4}; B-cubed F1 {:.4}; blocking recall {:.4} ({found}/{total}); largest cluster {} (true {})",
             scores.pairwise_precision,
@@ -237,7 +283,12 @@ pub fn run(args: DedupeArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn write_pairs(path: &Path, model: &Model, data: &Dataset, scored: &[matching::batch::ScoredPair]) -> anyhow::Result<()> {
+fn write_pairs(
+    path: &Path,
+    model: &Model,
+    data: &Dataset,
+    scored: &[matching::batch::ScoredPair],
+) -> anyhow::Result<()> {
     let explanations: Vec<matching::PairExplanation> = scored
         .par_iter()
         .map(|p| model.explain_prepared(&data.prepared[p.a as usize], &data.prepared[p.b as usize]))

@@ -9,7 +9,11 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 #[derive(Debug, Parser)]
-#[command(name = "child-registry", version, about = "National child wellbeing registry")]
+#[command(
+    name = "child-registry",
+    version,
+    about = "National child wellbeing registry"
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,

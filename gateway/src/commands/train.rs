@@ -37,7 +37,14 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
         model = matching::Model::new(spec)?;
     }
     let mut data = Dataset::new(&model);
-    load_file(&model, &mut data, &args.input, 0, args.skip_bad_rows, &mut HashSet::new())?;
+    load_file(
+        &model,
+        &mut data,
+        &args.input,
+        0,
+        args.skip_bad_rows,
+        &mut HashSet::new(),
+    )?;
     if data.len() < 2 {
         bail!("need at least two records to train");
     }
@@ -47,7 +54,8 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
     let (pairs, stats) = data.candidate_pairs(&model, max_block);
     bars.finish();
     bars.phase("training (u sampling, EM)", 0);
-    let params = matching::train::train(&model, &data.prepared, None, &pairs)?;
+    let sessions = data.training_sessions(&model, &pairs);
+    let params = matching::train::train(&model, &data.prepared, None, &sessions, &pairs)?;
     bars.finish();
     model.set_trained(params)?;
     std::fs::write(&args.output, model.to_json()?)
