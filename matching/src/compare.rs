@@ -211,10 +211,11 @@ pub const NAME_LABELS: [&str; 6] = [
 ];
 
 /// Labels of the `date` comparison's levels.
-pub const DATE_LABELS: [&str; 6] = [
+pub const DATE_LABELS: [&str; 7] = [
     "exact",
     "day_month_swapped",
     "estimated_close",
+    "estimated_within_2_years",
     "guess_date_same_year",
     "one_part_differs",
     "else",
@@ -353,20 +354,23 @@ pub fn date_level(a: &DateValue, b: &DateValue) -> u8 {
         return 1;
     }
     if a.estimated || b.estimated {
-        return if (a.days() - b.days()).abs() <= 366 {
+        let gap = (a.days() - b.days()).abs();
+        return if gap <= 366 {
             2
+        } else if gap <= 731 {
+            3
         } else {
-            5
+            6
         };
     }
     if a.year == b.year && (a.is_guess_date() || b.is_guess_date()) {
-        return 3;
+        return 4;
     }
     let agreeing = u8::from(same.0) + u8::from(same.1) + u8::from(same.2);
     if agreeing == 2 {
-        return 4;
+        return 5;
     }
-    5
+    6
 }
 
 /// The level of two place hierarchies (coarse to fine): 0 = all agree.
@@ -425,10 +429,11 @@ mod tests {
         assert_eq!(date_level(&d("2015-03-04"), &d("2015-04-03")), 1);
         assert_eq!(date_level(&date("2015-01-01", true), &d("2015-08-17")), 2);
         assert_eq!(date_level(&date("2015-06-30", true), &d("2016-02-17")), 2);
-        assert_eq!(date_level(&date("2012-06-30", true), &d("2016-02-17")), 5);
-        assert_eq!(date_level(&d("2015-01-01"), &d("2015-08-17")), 3);
-        assert_eq!(date_level(&d("2015-03-04"), &d("2015-03-09")), 4);
-        assert_eq!(date_level(&d("2015-03-04"), &d("2011-07-09")), 5);
+        assert_eq!(date_level(&date("2014-06-30", true), &d("2016-02-17")), 3);
+        assert_eq!(date_level(&date("2012-06-30", true), &d("2016-02-17")), 6);
+        assert_eq!(date_level(&d("2015-01-01"), &d("2015-08-17")), 4);
+        assert_eq!(date_level(&d("2015-03-04"), &d("2015-03-09")), 5);
+        assert_eq!(date_level(&d("2015-03-04"), &d("2011-07-09")), 6);
     }
 
     #[test]

@@ -113,6 +113,7 @@ pub enum ComparisonKind {
     /// A date of birth `YYYY-MM-DD` or `YYYYMMDD`, with an optional flag column
     /// saying the date is estimated. Levels: `exact`, `day_month_swapped`,
     /// `estimated_close` (either side estimated and within 366 days),
+    /// `estimated_within_2_years` (either side estimated, within 731 days),
     /// `guess_date_same_year` (same year, one side 1 January or 30 June),
     /// `one_part_differs` (two of year, month, day equal), `else`.
     Date {
