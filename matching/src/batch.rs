@@ -362,7 +362,7 @@ pub fn dedupe(
             Err(_) => (0.0, true),
         }
     };
-    let labels = cluster(data.len(), &edges, score, t.cluster_mean);
+    let labels = cluster(data.len(), &edges, score, t.cluster_mean, t.cluster_min);
     progress.finish();
     Ok(DedupeResult {
         labels,

@@ -11,7 +11,7 @@ use std::collections::BTreeSet;
 
 use crate::compare::DateValue;
 use crate::error::{MatchError, Result};
-use crate::normalize::{normalize, phonetic_key, tokens};
+use crate::normalize::{normalize, normalize_place, phonetic_key, tokens};
 use crate::record::Record;
 
 /// Longest run of tokens of one name that produce keys (the rest are middle names).
@@ -30,6 +30,8 @@ pub enum KeyExpr {
     Day(String),
     MonthDay(String),
     SortedTokens(Vec<String>),
+    Place(String),
+    PlacePhonetic(String),
 }
 
 impl KeyExpr {
@@ -81,6 +83,8 @@ impl KeyExpr {
             "day" => KeyExpr::Day(cols(1)?[0].clone()),
             "month_day" => KeyExpr::MonthDay(cols(1)?[0].clone()),
             "sorted_tokens" => KeyExpr::SortedTokens(cols(1)?),
+            "place" => KeyExpr::Place(cols(1)?[0].clone()),
+            "place_phonetic" => KeyExpr::PlacePhonetic(cols(1)?[0].clone()),
             other => return Err(bad(&format!("unknown function `{other}`"))),
         };
         for c in expr.columns() {
@@ -98,7 +102,9 @@ impl KeyExpr {
             | KeyExpr::Year(c)
             | KeyExpr::Month(c)
             | KeyExpr::Day(c)
-            | KeyExpr::MonthDay(c) => vec![c.as_str()],
+            | KeyExpr::MonthDay(c)
+            | KeyExpr::Place(c)
+            | KeyExpr::PlacePhonetic(c) => vec![c.as_str()],
             KeyExpr::Phonetic(cs) | KeyExpr::SortedTokens(cs) => {
                 cs.iter().map(String::as_str).collect()
             }
@@ -155,6 +161,20 @@ impl KeyExpr {
                     let (lo, hi) = (d.month.min(d.day), d.month.max(d.day));
                     format!("{lo}/{hi}")
                 })
+                .into_iter()
+                .collect(),
+            KeyExpr::Place(c) => record
+                .get(c)
+                .map(normalize_place)
+                .filter(|s| !s.is_empty())
+                .into_iter()
+                .collect(),
+            KeyExpr::PlacePhonetic(c) => record
+                .get(c)
+                .map(normalize_place)
+                .map(|s| s.replace(' ', ""))
+                .filter(|s| !s.is_empty())
+                .map(|s| phonetic_key(dm, &s))
                 .into_iter()
                 .collect(),
             KeyExpr::SortedTokens(cs) => {

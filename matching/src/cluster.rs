@@ -14,7 +14,8 @@
 //!    (a) no pair across them is under a cannot-link rule (twins: same birth
 //!    date, different given name; conflicting identifiers) and (b) the mean
 //!    match probability over *all* pairs across them, scored on demand, is at
-//!    least `cluster_mean`. A chain a–b–c where a and c disagree stops at the
+//!    least `cluster_mean`, and (c) no pair across them scores below
+//!    `cluster_min`. A chain a–b–c where a and c disagree stops at the
 //!    weak link instead of pulling a and c together.
 //!
 //! This is the "centre/average-linkage refinement" family of methods; it keeps
@@ -79,7 +80,13 @@ const MAX_CROSS_PAIRS: usize = 4096;
 /// under a cannot-link rule. `score(a, b)` returns the probability of any pair
 /// and whether it is under a cannot-link rule. Returns a cluster label per
 /// record (labels are `0..k`, in order of first appearance).
-pub fn cluster<F>(n: usize, edges: &[Edge], score: F, cluster_mean: f64) -> Vec<u32>
+pub fn cluster<F>(
+    n: usize,
+    edges: &[Edge],
+    score: F,
+    cluster_mean: f64,
+    cluster_min: f64,
+) -> Vec<u32>
 where
     F: Fn(u32, u32) -> (f64, bool) + Sync,
 {
@@ -106,7 +113,7 @@ where
         .collect();
     let refined: Vec<Vec<(u32, u32)>> = components
         .into_par_iter()
-        .map(|(nodes, es)| refine(&nodes, es, &score, cluster_mean))
+        .map(|(nodes, es)| refine(&nodes, es, &score, cluster_mean, cluster_min))
         .collect();
     let mut final_uf = UnionFind::new(n);
     for merges in refined {
@@ -125,7 +132,13 @@ where
 }
 
 /// Decide one component: the merges (pairs of records) to apply.
-fn refine<F>(nodes: &[u32], mut edges: Vec<Edge>, score: &F, cluster_mean: f64) -> Vec<(u32, u32)>
+fn refine<F>(
+    nodes: &[u32],
+    mut edges: Vec<Edge>,
+    score: &F,
+    cluster_mean: f64,
+    cluster_min: f64,
+) -> Vec<(u32, u32)>
 where
     F: Fn(u32, u32) -> (f64, bool) + Sync,
 {
@@ -170,7 +183,7 @@ where
             }
             let key = (x.min(y), x.max(y));
             let (p, cannot) = *cache.entry(key).or_insert_with(|| score(key.0, key.1));
-            if cannot {
+            if cannot || p < cluster_min {
                 blocked = true;
                 break 'outer;
             }
@@ -227,7 +240,7 @@ mod tests {
                 (0.01, false)
             }
         };
-        let labels = cluster(6, &edges, score, 0.5);
+        let labels = cluster(6, &edges, score, 0.5, 0.0);
         assert_eq!(labels[0], labels[1]);
         assert_eq!(labels[1], labels[2]);
         assert_eq!(labels[3], labels[4]);
@@ -257,7 +270,7 @@ mod tests {
             (1, 2) => (0.97, false),
             _ => (0.0, false),
         };
-        let labels = cluster(3, &edges, score, 0.5);
+        let labels = cluster(3, &edges, score, 0.5, 0.0);
         assert_eq!(labels[0], labels[2]);
         assert_ne!(labels[0], labels[1]);
     }

@@ -17,6 +17,9 @@ pub const NULL_LEVEL: u8 = u8::MAX;
 pub const NAME_JW_HIGH: f64 = 0.92;
 /// Jaro–Winkler threshold of the `phonetic_or_jaro_winkler` name level.
 pub const NAME_JW_LOW: f64 = 0.85;
+/// Jaro–Winkler threshold of the phonetic level for a Khmer-script name
+/// against a Latin one.
+pub const CROSS_SCRIPT_JW: f64 = 0.75;
 /// Jaro–Winkler threshold for two place names to count as the same place.
 pub const PLACE_JW: f64 = 0.92;
 
@@ -40,6 +43,8 @@ pub struct NameValue {
     pub canon: Box<str>,
     /// Sorted Double Metaphone keys of the tokens, joined by spaces.
     pub phonetic: Box<str>,
+    /// Written in Khmer script (and romanised by [`crate::normalize::romanise_khmer`]).
+    pub khmer: bool,
 }
 
 impl NameValue {
@@ -60,6 +65,7 @@ impl NameValue {
         phon.sort();
         phon.dedup();
         Some(Self {
+            khmer: raw.chars().any(crate::normalize::is_khmer),
             canon: canon.join(" ").into(),
             phonetic: phon.join(" ").into(),
             norm: norm.into(),
@@ -319,6 +325,11 @@ pub fn name_level(a: &NameValue, b: &NameValue) -> u8 {
     }
     if tokens_overlap(a, b) {
         return 4;
+    }
+    // Romanisation is lossy: across scripts, a looser similarity still
+    // counts as a (weak) phonetic agreement rather than a different name.
+    if a.khmer != b.khmer && jw >= CROSS_SCRIPT_JW {
+        return 3;
     }
     5
 }

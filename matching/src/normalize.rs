@@ -141,16 +141,24 @@ pub fn is_khmer(c: char) -> bool {
 /// Independent vowels: ឥ i, ឦ ei, ឧ o, ឩ ou, ឪ ov, ឫ rue, ឬ rue, ឭ lue,
 /// ឮ lue, ឯ ae, ឰ ai, ឱ ao, ឲ ao, ឳ au. The coeng sign (្) subscripts the
 /// next consonant, which is written as usual; diacritics such as ់ ៉ ៊ ៍ ៎ ៏
-/// ័ are dropped; Khmer digits become ASCII digits. A consonant followed by no
-/// vowel and by another consonant of the same word gets the inherent vowel
-/// "o" only when it is the first letter of a syllable pair (ស + ម → "som" is
-/// not attempted: inherent vowels are omitted, which keeps "សម" → "sm" close to
-/// "som" under Jaro–Winkler and identical under the phonetic key).
+/// ័ are dropped; Khmer digits become ASCII digits. A consonant directly
+/// followed by another base consonant is read with the inherent vowel "a"
+/// (ចន្ទា → "chanta", as in "Chanda"); the register's o/ea alternation is not
+/// attempted: the phonetic key and Jaro–Winkler absorb it.
 pub fn romanise_khmer(input: &str) -> String {
     let mut out = String::with_capacity(input.len() * 2);
-    for c in input.chars() {
+    let chars: Vec<char> = input.chars().collect();
+    for (i, &c) in chars.iter().enumerate() {
         if let Some(latin) = khmer_char(c) {
             out.push_str(latin);
+            // The inherent vowel: a consonant directly followed by another
+            // base consonant (no vowel sign, no coeng between) is read with
+            // "a": ចន្ទា → "chanta" (written "Chanda"), រស្មី → "rasmei".
+            let after_coeng = i > 0 && chars[i - 1] == COENG;
+            let next_is_consonant = chars.get(i + 1).is_some_and(|n| is_khmer_consonant(*n));
+            if is_khmer_consonant(c) && c != 'អ' && !after_coeng && next_is_consonant {
+                out.push('a');
+            }
         } else if is_khmer(c) {
             // Signs without a sound of their own.
         } else {
@@ -158,6 +166,12 @@ pub fn romanise_khmer(input: &str) -> String {
         }
     }
     out
+}
+
+const COENG: char = '\u{17D2}';
+
+fn is_khmer_consonant(c: char) -> bool {
+    matches!(c, '\u{1780}'..='\u{17A2}')
 }
 
 fn khmer_char(c: char) -> Option<&'static str> {
@@ -358,6 +372,8 @@ mod tests {
         assert_eq!(normalize("សុខ ដារ៉ា"), "sokh dara");
         assert_eq!(romanise_khmer("ស្រី"), "srei");
         assert_eq!(romanise_khmer("ភីរុណ"), "pheiron");
+        assert_eq!(romanise_khmer("ចន្ទា"), "chanta");
+        assert_eq!(romanise_khmer("រស្មី"), "rasmei");
     }
 
     #[test]

@@ -156,7 +156,9 @@ impl ComparisonKind {
 /// of each token of the columns, so swapped names share keys), `prefix(col,
 /// N)`, `initial(col)`, `year(col)`, `month(col)`, `day(col)`,
 /// `month_day(col)` (month and day, order-free, so transposed dates block
-/// together), `sorted_tokens(col, ...)` (all tokens of the columns, sorted).
+/// together), `sorted_tokens(col, ...)` (all tokens of the columns, sorted),
+/// `place(col)` (a place name without generic words such as "district" or
+/// "phum"), `place_phonetic(col)` (its Double Metaphone key).
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct BlockingRuleSpec {
@@ -194,6 +196,9 @@ pub struct Thresholds {
     /// In clustering, two groups merge only if the mean probability over all
     /// their cross pairs is at least this.
     pub cluster_mean: f64,
+    /// In clustering, two groups merge only if every cross pair's probability
+    /// is at least this (a pair the model finds clearly different vetoes it).
+    pub cluster_min: f64,
     /// Blocks larger than this are skipped (their keys are too common to be
     /// useful); reported in the blocking statistics.
     pub max_block_size: usize,
@@ -205,6 +210,7 @@ impl Default for Thresholds {
             link: 0.9,
             review: 0.5,
             cluster_mean: 0.5,
+            cluster_min: 0.0,
             max_block_size: 2000,
         }
     }
