@@ -32,6 +32,7 @@ pub enum KeyExpr {
     SortedTokens(Vec<String>),
     Place(String),
     PlacePhonetic(String),
+    PhoneticAll(String),
 }
 
 impl KeyExpr {
@@ -84,6 +85,7 @@ impl KeyExpr {
             "month_day" => KeyExpr::MonthDay(cols(1)?[0].clone()),
             "sorted_tokens" => KeyExpr::SortedTokens(cols(1)?),
             "place" => KeyExpr::Place(cols(1)?[0].clone()),
+            "phonetic_all" => KeyExpr::PhoneticAll(cols(1)?[0].clone()),
             "place_phonetic" => KeyExpr::PlacePhonetic(cols(1)?[0].clone()),
             other => return Err(bad(&format!("unknown function `{other}`"))),
         };
@@ -104,6 +106,7 @@ impl KeyExpr {
             | KeyExpr::Day(c)
             | KeyExpr::MonthDay(c)
             | KeyExpr::Place(c)
+            | KeyExpr::PhoneticAll(c)
             | KeyExpr::PlacePhonetic(c) => vec![c.as_str()],
             KeyExpr::Phonetic(cs) | KeyExpr::SortedTokens(cs) => {
                 cs.iter().map(String::as_str).collect()
@@ -163,6 +166,14 @@ impl KeyExpr {
                 })
                 .into_iter()
                 .collect(),
+            KeyExpr::PhoneticAll(c) => {
+                let mut codes = phon_tokens(c);
+                if codes.is_empty() {
+                    return Vec::new();
+                }
+                codes.sort();
+                vec![codes.join(" ")]
+            }
             KeyExpr::Place(c) => record
                 .get(c)
                 .map(normalize_place)

@@ -79,7 +79,7 @@ pub struct ComparisonExplanation {
 /// Why two records are (not) the same child: the data of a match-weight waterfall.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct PairExplanation {
-    /// log₂ prior odds that a candidate pair is a match.
+    /// log₂ prior odds that two random records are a match.
     pub prior_weight: f64,
     pub prior_probability: f64,
     pub comparisons: Vec<ComparisonExplanation>,

@@ -259,7 +259,7 @@ impl Default for TrainingSpec {
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct TrainedParams {
-    /// Probability that a candidate pair (one sharing a blocking key) is a match.
+    /// Probability that two records drawn at random are a match.
     pub prior: f64,
     /// m and u per level, per comparison name.
     pub comparisons: BTreeMap<String, Vec<LevelParams>>,

@@ -406,13 +406,28 @@ pub fn train(
                 .unwrap_or(1.0)
         })
         .collect();
-    let mut lambda = 0.1f64;
-    for _ in 0..100 {
+    // The prior is the probability that two *random* records match (as in
+    // Splink): the weights use u from random pairs, so the agreement that put
+    // a pair among the candidates is already counted as evidence. Found by a
+    // fixed point: λ = (expected matches among the candidates) / (all pairs);
+    // pairs outside the candidates are taken as non-matches.
+    let n = records.len() as f64;
+    let total_pairs = match sides {
+        Some(s) => {
+            let left = s.iter().filter(|&&x| x == 0).count() as f64;
+            left * (n - left)
+        }
+        None => n * (n - 1.0) / 2.0,
+    }
+    .max(1.0);
+    let scale = step as f64;
+    let mut lambda = (pairs.len() as f64 / total_pairs * 0.1).clamp(1e-12, 0.5);
+    for _ in 0..200 {
         let s: f64 = bayes
             .iter()
             .map(|&k| lambda * k / (lambda * k + 1.0 - lambda))
             .sum();
-        lambda = (s / bayes.len() as f64).clamp(1e-9, 1.0 - 1e-9);
+        lambda = (s * scale / total_pairs).clamp(1e-15, 1.0 - 1e-9);
     }
     trained.prior = lambda;
     Ok(trained)
