@@ -58,6 +58,15 @@ pub fn read_records<R: Read>(
         .iter()
         .map(|h| Arc::from(h.trim().trim_start_matches('\u{feff}').to_lowercase()))
         .collect();
+    for (i, n) in names.iter().enumerate() {
+        if names[..i].contains(n) {
+            return Err(MatchError::BadRow {
+                line: 1,
+                field: n.to_string(),
+                message: "column appears twice in the header".into(),
+            });
+        }
+    }
     let spec = model.spec();
     let id_col = names
         .iter()
@@ -91,7 +100,7 @@ pub fn read_records<R: Read>(
                         if Arc::ptr_eq(name, &names[id_col]) {
                             continue;
                         }
-                        record.set(name.clone(), value);
+                        record.push(name.clone(), value);
                     }
                     match model.validate(&record) {
                         Err((field, message)) => Some(MatchError::BadRow {

@@ -57,6 +57,12 @@ impl Record {
         }
     }
 
+    /// Append a column's value without checking for an earlier value of the
+    /// same column (readers that know their columns are distinct).
+    pub fn push(&mut self, column: Arc<str>, value: impl Into<String>) {
+        self.fields.push((column, value.into()));
+    }
+
     /// A column's value; `None` when absent or blank.
     pub fn get(&self, column: &str) -> Option<&str> {
         self.fields

@@ -3,7 +3,7 @@
 
 use std::collections::{HashMap, HashSet};
 use std::fs::File;
-use std::io::{BufReader, BufWriter, Write};
+use std::io::{BufReader, BufWriter};
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::time::Instant;
@@ -199,7 +199,7 @@ pub fn run(args: DedupeArgs) -> anyhow::Result<()> {
         skipped += load_file(&model, &mut data, second, 1, args.skip_bad_rows, &mut seen)?;
     }
     drop(seen);
-    if data.len() == 0 {
+    if data.is_empty() {
         bail!("no records in the input");
     }
     eprintln!(
@@ -327,9 +327,4 @@ fn write_pairs(
     }
     w.flush()?;
     Ok(())
-}
-
-#[allow(dead_code)]
-fn flush(w: &mut impl Write) -> std::io::Result<()> {
-    w.flush()
 }
