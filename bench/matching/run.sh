@@ -40,24 +40,22 @@ PY
   rm -f "$OUT/report.json"
 }
 
-ours() { "$BIN" dedupe --report "$OUT/report.json" "$@"; }
-splink() { python3 bench/matching/splink_dedupe.py "$@"; }
 
 run FEBRL3 ours "$DATA/febrl3_truth.csv" "$OUT/f3.csv" \
-  ours --model matching/models/febrl.toml --input "$DATA/febrl3.csv" --output "$OUT/f3.csv" --truth "$DATA/febrl3_truth.csv"
+  "$BIN" dedupe --report "$OUT/report.json" --model matching/models/febrl.toml --input "$DATA/febrl3.csv" --output "$OUT/f3.csv" --truth "$DATA/febrl3_truth.csv"
 run FEBRL3 splink "$DATA/febrl3_truth.csv" "$OUT/f3s.csv" \
-  splink --kind febrl --input "$DATA/febrl3.csv" --output "$OUT/f3s.csv"
+  python3 bench/matching/splink_dedupe.py --kind febrl --input "$DATA/febrl3.csv" --output "$OUT/f3s.csv"
 run FEBRL4 ours "$DATA/febrl4_truth.csv" "$OUT/f4.csv" \
-  ours --model matching/models/febrl.toml --input "$DATA/febrl4a.csv" --input2 "$DATA/febrl4b.csv" --output "$OUT/f4.csv" --truth "$DATA/febrl4_truth.csv"
+  "$BIN" dedupe --report "$OUT/report.json" --model matching/models/febrl.toml --input "$DATA/febrl4a.csv" --input2 "$DATA/febrl4b.csv" --output "$OUT/f4.csv" --truth "$DATA/febrl4_truth.csv"
 run FEBRL4 splink "$DATA/febrl4_truth.csv" "$OUT/f4s.csv" \
-  splink --kind febrl --input "$DATA/febrl4a.csv" --input2 "$DATA/febrl4b.csv" --output "$OUT/f4s.csv"
+  python3 bench/matching/splink_dedupe.py --kind febrl --input "$DATA/febrl4a.csv" --input2 "$DATA/febrl4b.csv" --output "$OUT/f4s.csv"
 
 for n in $SIZES; do
   f=$OUT/children_$n.csv t=$OUT/children_${n}_truth.csv
   [ -f "$f" ] || "$BIN" generate --records "$n" --seed "$SEED" --output "$f" --truth "$t" >&2
-  run "children $n" ours "$t" "$OUT/c$n.csv" ours --input "$f" --output "$OUT/c$n.csv" --truth "$t"
+  run "children $n" ours "$t" "$OUT/c$n.csv" "$BIN" dedupe --report "$OUT/report.json" --input "$f" --output "$OUT/c$n.csv" --truth "$t"
   if [ "$n" -le "$SPLINK_MAX" ]; then
-    run "children $n" splink "$t" "$OUT/c${n}s.csv" splink --kind child --input "$f" --output "$OUT/c${n}s.csv"
+    run "children $n" splink "$t" "$OUT/c${n}s.csv" python3 bench/matching/splink_dedupe.py --kind child --input "$f" --output "$OUT/c${n}s.csv"
   fi
 done
 

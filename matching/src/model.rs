@@ -390,8 +390,11 @@ impl Model {
                 let cg = self.comparators[gi].level(&a.values[gi], &b.values[fi]);
                 let cf = self.comparators[fi].level(&a.values[fi], &b.values[gi]);
                 if rank(cg) + rank(cf) + 1 < straight {
-                    g.levels[gi] = cg;
-                    g.levels[fi] = cf;
+                    // Which crosswise level goes to which comparison must not
+                    // depend on the order of the two records: the better one
+                    // goes to the given name.
+                    g.levels[gi] = if rank(cg) <= rank(cf) { cg } else { cf };
+                    g.levels[fi] = if rank(cg) <= rank(cf) { cf } else { cg };
                     g.swapped = true;
                 }
             }
@@ -424,13 +427,14 @@ impl Model {
     }
 
     /// (weight, tf adjustment) of comparison `i` at level `l`.
-    fn level_weight(
+    #[allow(clippy::too_many_arguments)]
+    fn level_weight<'a>(
         &self,
         w: &Weights,
         i: usize,
         l: u8,
-        a: &PreparedRecord,
-        b: &PreparedRecord,
+        a: &'a PreparedRecord,
+        b: &'a PreparedRecord,
         swapped: bool,
     ) -> (f64, f64) {
         if l == NULL_LEVEL {
@@ -443,17 +447,33 @@ impl Model {
         let Some(table) = &w.tf[i] else {
             return (base, 0.0);
         };
-        // The value that agreed (exactly): read it from side a.
-        let value = match (swapped, self.swap) {
-            (true, Some((gi, fi))) if i == gi => &a.values[fi],
-            (true, Some((gi, fi))) if i == fi => &a.values[gi],
-            _ => &a.values[i],
+        // The value that agreed exactly. Straight: side a's value. Crosswise:
+        // a name of side a that side b also has (the more frequent one when
+        // both do), so the result does not depend on the order of a and b.
+        let key_of = |v: &'a Value| -> Option<&'a str> {
+            match v {
+                Value::Name(n) => Some(&n.norm),
+                Value::Text(t) => Some(t),
+                _ => None,
+            }
         };
-        let _ = b;
-        let key = match value {
-            Value::Name(n) => &*n.norm,
-            Value::Text(t) => &**t,
-            _ => return (base, 0.0),
+        let key = match (swapped, self.swap) {
+            (true, Some((gi, fi))) if i == gi || i == fi => {
+                let theirs = [key_of(&b.values[gi]), key_of(&b.values[fi])];
+                [key_of(&a.values[gi]), key_of(&a.values[fi])]
+                    .into_iter()
+                    .flatten()
+                    .filter(|k| theirs.contains(&Some(*k)))
+                    .max_by(|x, y| {
+                        let fx = table.get(*x).copied().unwrap_or(0.0);
+                        let fy = table.get(*y).copied().unwrap_or(0.0);
+                        fx.total_cmp(&fy).then(x.cmp(y))
+                    })
+            }
+            _ => key_of(&a.values[i]),
+        };
+        let Some(key) = key else {
+            return (base, 0.0);
         };
         let freq = table
             .get(key)

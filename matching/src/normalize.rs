@@ -240,11 +240,18 @@ fn khmer_char(c: char) -> Option<&'static str> {
     })
 }
 
-/// A phonetic key for one normalised token: Double Metaphone (primary code),
+/// A phonetic key for one normalised token: Double Metaphone (primary code)
+/// for Latin letters (a token in another script, after Khmer romanisation,
+/// is its own key),
 /// after folding the romanisation variants that Khmer names show in Latin
 /// letters (final "kh" ≈ "k", "ea" ≈ "a", "ou" ≈ "o", doubled letters).
 pub fn phonetic_key(encoder: &rphonetic::DoubleMetaphone, token: &str) -> String {
     let folded = fold_romanisation(token);
+    // Double Metaphone is defined for Latin letters (and the implementation
+    // panics on some non-ASCII input): other scripts keep the folded token.
+    if !folded.is_ascii() || folded.is_empty() {
+        return folded;
+    }
     let code = encoder.double_metaphone(&folded).primary();
     if code.is_empty() {
         folded
