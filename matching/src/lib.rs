@@ -24,18 +24,27 @@
 //! - [`evaluate`]: pairwise and B-cubed scores, blocking recall.
 //!
 //! # Online use (one record at a time)
+//! Train once in batch (`child-registry train`, or [`dedupe`] on an untrained
+//! model), keep the JSON model file, then per arriving record:
 //! ```
-//! use matching::{Model, Record, ChildFields};
+//! use matching::{ChildFields, Decision, Model, ModelSpec, Record};
 //! # fn main() -> Result<(), matching::MatchError> {
-//! let mut model = Model::new(matching::ModelSpec::canonical_child())?;
-//! # let text = matching::spec::CANONICAL_CHILD_TOML; let _ = text;
-//! let a = Record::child(&ChildFields { record_id: "a", given_name: "Dara", family_name: "Sok",
+//! let model = Model::new(ModelSpec::canonical_child())?; // or Model::from_text(&json)?
+//! let arriving = Record::child(&ChildFields { record_id: "a", given_name: "Dara", family_name: "Sok",
 //!     date_of_birth: "2016-03-02", ..Default::default() });
-//! let keys = model.blocking_keys(&a); // store these; candidates share one
-//! assert!(!keys.is_empty());
-//! # let _ = &mut model;
+//! // 1. Blocking keys (`rule:key` strings): store them for every record;
+//! //    candidates are the records sharing at least one key.
+//! let keys = model.blocking_keys(&arriving);
+//! assert!(keys.iter().any(|k| k.starts_with("names_year:")));
+//! // 2. With a trained model, score and explain each candidate:
+//! //    let e = model.compare(&arriving, &candidate)?;   // PairExplanation
+//! //    match model.decide(&e) { Decision::Link => .., Decision::Review => .., Decision::NoMatch => .. }
+//! assert!(model.compare(&arriving, &arriving).is_err()); // untrained: an error, not a guess
+//! # let _ = Decision::Link;
 //! # Ok(()) }
 //! ```
+//! For many candidates, [`Model::prepare`] each record once and use
+//! [`Model::explain_prepared`] / [`Model::score_prepared`].
 
 pub mod batch;
 pub mod blocking;
