@@ -140,7 +140,8 @@ pub(crate) fn load_file(
         skip_bad_rows,
         chunk_size: 100_000,
     };
-    let mut chunks = Vec::new();
+    // Each chunk is prepared (in parallel) as soon as it is read, so the raw
+    // records of the whole file are never held at once.
     let report = read_records(
         model,
         BufReader::with_capacity(1 << 20, file),
@@ -148,13 +149,10 @@ pub(crate) fn load_file(
         seen,
         |chunk| {
             spinner.inc(chunk.len() as u64);
-            chunks.push(chunk);
+            data.extend(model, chunk, side);
         },
     )
     .with_context(|| format!("{}: nothing was written", path.display()))?;
-    for chunk in chunks {
-        data.extend(model, chunk, side);
-    }
     spinner.finish_and_clear();
     if report.skipped > 0 {
         eprintln!(
