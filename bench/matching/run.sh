@@ -1,0 +1,72 @@
+#!/usr/bin/env bash
+# Batch-dedupe benchmark: ours (`child-registry dedupe`) and Splink 5 on the
+# same files, in the same run, on this machine. Prints a Markdown table.
+#
+#   bash bench/matching/run.sh                       # FEBRL3, FEBRL4, children 10k/200k/1M
+#   SIZES="10000" SPLINK_MAX=10000 bash bench/matching/run.sh
+#
+# Needs: cargo, python3 with `pip install splink` (Splink 5, DuckDB), GNU time.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+ROOT=$(pwd)
+DATA=${DATA:-$ROOT/../shared/data}
+SIZES=${SIZES:-"10000 200000 1000000"}
+SPLINK_MAX=${SPLINK_MAX:-200000}
+SEED=${SEED:-20261123}
+OUT=${OUT:-$ROOT/target/bench-matching}
+export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$ROOT/target}
+mkdir -p "$OUT"
+cargo build --release -p gateway >&2
+BIN=$CARGO_TARGET_DIR/release/child-registry
+RESULTS=$OUT/results.jsonl
+: > "$RESULTS"
+
+# run NAME ENGINE TRUTH CMD... : time the command, score its clusters, append a JSON line.
+run() {
+  local name=$1 engine=$2 truth=$3 clusters=$4; shift 4
+  echo "== $name / $engine" >&2
+  /usr/bin/time -f "%e %M" -o "$OUT/time.txt" "$@" >&2
+  read -r wall rss_kb < "$OUT/time.txt"
+  local score report="{}"
+  score=$(python3 bench/matching/score.py --predicted "$clusters" --truth "$truth")
+  [ -f "$OUT/report.json" ] && [ "$engine" = ours ] && report=$(cat "$OUT/report.json")
+  python3 - "$name" "$engine" "$wall" "$rss_kb" "$score" "$report" >> "$RESULTS" <<'PY'
+import json, sys
+name, engine, wall, rss, score, report = sys.argv[1:]
+score = json.loads(score); report = json.loads(report)
+print(json.dumps({"set": name, "engine": engine, "wall_s": float(wall), "peak_rss_mib": int(rss) / 1024,
+                  "candidate_pairs": report.get("candidate_pairs"), "blocking_recall": report.get("blocking_recall"), **score}))
+PY
+  rm -f "$OUT/report.json"
+}
+
+
+run FEBRL3 ours "$DATA/febrl3_truth.csv" "$OUT/f3.csv" \
+  "$BIN" dedupe --report "$OUT/report.json" --model matching/models/febrl.toml --input "$DATA/febrl3.csv" --output "$OUT/f3.csv" --truth "$DATA/febrl3_truth.csv"
+run FEBRL3 splink "$DATA/febrl3_truth.csv" "$OUT/f3s.csv" \
+  python3 bench/matching/splink_dedupe.py --kind febrl --input "$DATA/febrl3.csv" --output "$OUT/f3s.csv"
+run FEBRL4 ours "$DATA/febrl4_truth.csv" "$OUT/f4.csv" \
+  "$BIN" dedupe --report "$OUT/report.json" --model matching/models/febrl.toml --input "$DATA/febrl4a.csv" --input2 "$DATA/febrl4b.csv" --output "$OUT/f4.csv" --truth "$DATA/febrl4_truth.csv"
+run FEBRL4 splink "$DATA/febrl4_truth.csv" "$OUT/f4s.csv" \
+  python3 bench/matching/splink_dedupe.py --kind febrl --input "$DATA/febrl4a.csv" --input2 "$DATA/febrl4b.csv" --output "$OUT/f4s.csv"
+
+for n in $SIZES; do
+  f=$OUT/children_$n.csv t=$OUT/children_${n}_truth.csv
+  [ -f "$f" ] || "$BIN" generate --records "$n" --seed "$SEED" --output "$f" --truth "$t" >&2
+  run "children $n" ours "$t" "$OUT/c$n.csv" "$BIN" dedupe --report "$OUT/report.json" --input "$f" --output "$OUT/c$n.csv" --truth "$t"
+  if [ "$n" -le "$SPLINK_MAX" ]; then
+    run "children $n" splink "$t" "$OUT/c${n}s.csv" python3 bench/matching/splink_dedupe.py --kind child --input "$f" --output "$OUT/c${n}s.csv"
+  fi
+done
+
+python3 - "$RESULTS" <<'PY'
+import json, sys
+rows = [json.loads(l) for l in open(sys.argv[1])]
+print("| set | engine | pairwise F1 | P | R | B-cubed F1 | blocking recall | candidate pairs | largest cluster (true) | wall s | peak RSS MiB |")
+print("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+fmt = lambda v, f: "—" if v is None else format(v, f)
+for r in rows:
+    print(f"| {r['set']} | {r['engine']} | {r['pairwise_f1']:.4f} | {r['pairwise_precision']:.4f} | {r['pairwise_recall']:.4f} | "
+          f"{r['bcubed_f1']:.4f} | {fmt(r['blocking_recall'], '.4f')} | {fmt(r['candidate_pairs'], ',')} | "
+          f"{r['largest_predicted_cluster']} ({r['largest_true_cluster']}) | {r['wall_s']:.1f} | {r['peak_rss_mib']:.0f} |")
+PY

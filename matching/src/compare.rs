@@ -1,0 +1,580 @@
+//! Comparators: each turns two prepared values into a level (0 = best agreement).
+//!
+//! Values are prepared once per record ([`Value`]): normalised text, phonetic
+//! keys, nickname-folded forms, parsed dates. Comparing is then cheap and
+//! allocation-free for the common cases.
+
+use strsim::{jaro, levenshtein};
+
+use crate::error::{MatchError, Result};
+use crate::normalize::{fold_romanisation, nickname_canonical, normalize, phonetic_key, tokens};
+use crate::spec::ComparisonKind;
+
+/// The level index used for "one side missing": it carries no evidence.
+pub const NULL_LEVEL: u8 = u8::MAX;
+
+/// Jaro–Winkler threshold of the `jaro_winkler_high` name level.
+pub const NAME_JW_HIGH: f64 = 0.92;
+/// Jaro–Winkler threshold of the `phonetic_or_jaro_winkler` name level.
+pub const NAME_JW_LOW: f64 = 0.85;
+/// Jaro–Winkler threshold of the phonetic level for a Khmer-script name
+/// against a Latin one.
+pub const CROSS_SCRIPT_JW: f64 = 0.75;
+/// Jaro–Winkler threshold for two place names to count as the same place.
+pub const PLACE_JW: f64 = 0.92;
+
+/// A prepared value of one comparison for one record.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Value {
+    Missing,
+    Name(NameValue),
+    Text(Box<str>),
+    Date(DateValue),
+    Location(Vec<Option<Box<str>>>),
+}
+
+/// A name, prepared: normalised form, folded form, phonetic keys.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NameValue {
+    /// Normalised (see [`normalize`]).
+    pub norm: Box<str>,
+    /// Tokens with nicknames replaced by their canonical name, romanisation
+    /// variants folded, sorted, joined by spaces.
+    pub canon: Box<str>,
+    /// Sorted Double Metaphone keys of the tokens, joined by spaces.
+    pub phonetic: Box<str>,
+    /// Written in Khmer script (and romanised by [`crate::normalize::romanise_khmer`]).
+    pub khmer: bool,
+}
+
+impl NameValue {
+    /// Prepare a raw name. `None` when it normalises to nothing.
+    pub fn new(encoder: &rphonetic::DoubleMetaphone, raw: &str) -> Option<Self> {
+        let norm = normalize(raw);
+        if norm.is_empty() {
+            return None;
+        }
+        let mut canon: Vec<String> = tokens(&norm)
+            .map(|t| match nickname_canonical(t) {
+                Some(c) => c.to_string(),
+                None => fold_romanisation(t),
+            })
+            .collect();
+        canon.sort();
+        let mut phon: Vec<String> = tokens(&norm).map(|t| phonetic_key(encoder, t)).collect();
+        phon.sort();
+        phon.dedup();
+        Some(Self {
+            khmer: raw.chars().any(crate::normalize::is_khmer),
+            canon: canon.join(" ").into(),
+            phonetic: phon.join(" ").into(),
+            norm: norm.into(),
+        })
+    }
+}
+
+/// A parsed date, and whether the source said it was estimated.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DateValue {
+    pub year: u16,
+    pub month: u8,
+    pub day: u8,
+    pub estimated: bool,
+}
+
+impl DateValue {
+    /// Parse `YYYY-MM-DD` or `YYYYMMDD`; `None` for anything else or an
+    /// impossible date.
+    pub fn parse(raw: &str, estimated: bool) -> Option<Self> {
+        let raw = raw.trim();
+        let digits: String = raw.chars().filter(|c| c.is_ascii_digit()).collect();
+        let well_formed = match raw.len() {
+            8 => raw.chars().all(|c| c.is_ascii_digit()),
+            10 => {
+                let b = raw.as_bytes();
+                b[4] == b'-' && b[7] == b'-' && digits.len() == 8
+            }
+            _ => false,
+        };
+        if !well_formed || digits.len() != 8 {
+            return None;
+        }
+        let year: u16 = digits[0..4].parse().ok()?;
+        let month: u8 = digits[4..6].parse().ok()?;
+        let day: u8 = digits[6..8].parse().ok()?;
+        if !(1..=12).contains(&month) || day == 0 || day > days_in_month(year, month) {
+            return None;
+        }
+        Some(Self {
+            year,
+            month,
+            day,
+            estimated,
+        })
+    }
+
+    /// Days since 1970-01-01 (proleptic Gregorian).
+    pub fn days(&self) -> i64 {
+        let y = i64::from(self.year) - i64::from(self.month <= 2);
+        let era = y.div_euclid(400);
+        let yoe = y - era * 400;
+        let m = i64::from(self.month);
+        let doy = (153 * (if m > 2 { m - 3 } else { m + 9 }) + 2) / 5 + i64::from(self.day) - 1;
+        let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+        era * 146_097 + doe - 719_468
+    }
+
+    /// 1 January or 30 June: the dates agencies write for a guessed birth date.
+    pub fn is_guess_date(&self) -> bool {
+        (self.month == 1 && self.day == 1) || (self.month == 6 && self.day == 30)
+    }
+}
+
+fn days_in_month(year: u16, month: u8) -> u8 {
+    match month {
+        4 | 6 | 9 | 11 => 30,
+        2 if (year % 4 == 0 && year % 100 != 0) || year % 400 == 0 => 29,
+        2 => 28,
+        _ => 31,
+    }
+}
+
+/// One predicate of a `text` comparison's level.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum TextPredicate {
+    Exact,
+    Levenshtein(usize),
+    JaroWinkler(f64),
+    Jaro(f64),
+    Prefix(usize),
+}
+
+impl TextPredicate {
+    /// Parse `exact`, `levenshtein<=N`, `jaro_winkler>=X`, `jaro>=X`, `prefix=N`.
+    pub fn parse(s: &str) -> Result<Self> {
+        let bad = || MatchError::InvalidModel(format!("unknown text level `{s}`"));
+        let s = s.trim();
+        if s == "exact" {
+            return Ok(Self::Exact);
+        }
+        if let Some(n) = s.strip_prefix("levenshtein<=") {
+            return n.trim().parse().map(Self::Levenshtein).map_err(|_| bad());
+        }
+        if let Some(x) = s.strip_prefix("jaro_winkler>=") {
+            return x.trim().parse().map(Self::JaroWinkler).map_err(|_| bad());
+        }
+        if let Some(x) = s.strip_prefix("jaro>=") {
+            return x.trim().parse().map(Self::Jaro).map_err(|_| bad());
+        }
+        if let Some(n) = s.strip_prefix("prefix=") {
+            return n.trim().parse().map(Self::Prefix).map_err(|_| bad());
+        }
+        Err(bad())
+    }
+
+    fn holds(&self, a: &str, b: &str) -> bool {
+        match *self {
+            Self::Exact => a == b,
+            Self::Levenshtein(n) => a.len().abs_diff(b.len()) <= n && levenshtein(a, b) <= n,
+            Self::JaroWinkler(x) => jaro_winkler(a, b) >= x,
+            Self::Jaro(x) => jaro(a, b) >= x,
+            Self::Prefix(n) => {
+                let pa: String = a.chars().take(n).collect();
+                let pb: String = b.chars().take(n).collect();
+                pa.chars().count() == n && pa == pb
+            }
+        }
+    }
+}
+
+/// A comparison compiled from its spec: its level labels and comparator.
+#[derive(Debug, Clone)]
+pub struct Comparator {
+    pub name: String,
+    pub labels: Vec<String>,
+    pub tf: bool,
+    pub kind: ComparatorKind,
+}
+
+/// The comparator behind a comparison.
+#[derive(Debug, Clone)]
+pub enum ComparatorKind {
+    Name,
+    Text(Vec<TextPredicate>),
+    Date,
+    Location(usize),
+    Exact,
+}
+
+/// Labels of the `name` comparison's levels.
+pub const NAME_LABELS: [&str; 6] = [
+    "exact",
+    "alias",
+    "jaro_winkler_high",
+    "phonetic_or_jaro_winkler",
+    "token_overlap",
+    "else",
+];
+
+/// Labels of the `date` comparison's levels.
+pub const DATE_LABELS: [&str; 7] = [
+    "exact",
+    "day_month_swapped",
+    "estimated_close",
+    "estimated_within_2_years",
+    "guess_date_same_year",
+    "one_part_differs",
+    "else",
+];
+
+impl Comparator {
+    /// Compile a comparison spec.
+    pub fn new(name: &str, kind: &ComparisonKind) -> Result<Self> {
+        let owned = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        let (labels, tf, kind) = match kind {
+            ComparisonKind::Name { tf, .. } => (owned(&NAME_LABELS), *tf, ComparatorKind::Name),
+            ComparisonKind::Text { levels, tf, .. } => {
+                let preds = levels
+                    .iter()
+                    .map(|l| TextPredicate::parse(l))
+                    .collect::<Result<Vec<_>>>()?;
+                let mut labels: Vec<String> = levels.clone();
+                labels.push("else".into());
+                (labels, *tf, ComparatorKind::Text(preds))
+            }
+            ComparisonKind::Date { .. } => (owned(&DATE_LABELS), false, ComparatorKind::Date),
+            ComparisonKind::Location { columns } => {
+                let mut labels: Vec<String> = columns.iter().rev().cloned().collect();
+                labels.push("else".into());
+                (labels, false, ComparatorKind::Location(columns.len()))
+            }
+            ComparisonKind::Exact { .. } => {
+                (owned(&["exact", "else"]), false, ComparatorKind::Exact)
+            }
+        };
+        Ok(Self {
+            name: name.to_string(),
+            labels,
+            tf,
+            kind,
+        })
+    }
+
+    /// Number of levels, `else` included (the null level is not counted).
+    pub fn num_levels(&self) -> usize {
+        self.labels.len()
+    }
+
+    /// The level of a pair of prepared values.
+    pub fn level(&self, a: &Value, b: &Value) -> u8 {
+        match (a, b) {
+            (Value::Missing, _) | (_, Value::Missing) => NULL_LEVEL,
+            (Value::Name(a), Value::Name(b)) => name_level(a, b),
+            (Value::Text(a), Value::Text(b)) => match &self.kind {
+                ComparatorKind::Text(preds) => text_level(preds, a, b),
+                _ => u8::from(a != b),
+            },
+            (Value::Date(a), Value::Date(b)) => date_level(a, b),
+            (Value::Location(a), Value::Location(b)) => location_level(a, b),
+            _ => NULL_LEVEL,
+        }
+    }
+}
+
+/// The first predicate that holds (its index), or `preds.len()` for `else`.
+/// Each distance is computed at most once.
+pub fn text_level(preds: &[TextPredicate], a: &str, b: &str) -> u8 {
+    let mut lev: Option<usize> = None;
+    let mut jw: Option<f64> = None;
+    let mut jaro_v: Option<f64> = None;
+    for (i, p) in preds.iter().enumerate() {
+        let holds = match *p {
+            TextPredicate::Exact => a == b,
+            TextPredicate::Levenshtein(n) => {
+                if lev.is_none() && a.len().abs_diff(b.len()) > n {
+                    false
+                } else {
+                    *lev.get_or_insert_with(|| levenshtein(a, b)) <= n
+                }
+            }
+            TextPredicate::JaroWinkler(x) => *jw.get_or_insert_with(|| jaro_winkler(a, b)) >= x,
+            TextPredicate::Jaro(x) => *jaro_v.get_or_insert_with(|| jaro(a, b)) >= x,
+            TextPredicate::Prefix(_) => p.holds(a, b),
+        };
+        if holds {
+            return i as u8;
+        }
+    }
+    preds.len() as u8
+}
+
+/// Jaro–Winkler similarity (prefix scale 0.1, up to 4 characters), equal to
+/// `strsim::jaro_winkler`; ASCII strings up to 64 bytes take an
+/// allocation-free path (the hot loop of scoring).
+pub fn jaro_winkler(a: &str, b: &str) -> f64 {
+    if !(a.is_ascii() && b.is_ascii() && a.len() <= 64 && b.len() <= 64) {
+        return strsim::jaro_winkler(a, b);
+    }
+    let (a, b) = (a.as_bytes(), b.as_bytes());
+    if a.is_empty() && b.is_empty() {
+        return 1.0;
+    }
+    if a.is_empty() || b.is_empty() {
+        return 0.0;
+    }
+    let j = ascii_jaro(a, b);
+    if j <= 0.7 {
+        return j;
+    }
+    let prefix = a.iter().zip(b).take(4).take_while(|(x, y)| x == y).count() as f64;
+    j + 0.1 * prefix * (1.0 - j)
+}
+
+fn ascii_jaro(a: &[u8], b: &[u8]) -> f64 {
+    let window = (a.len().max(b.len()) / 2).saturating_sub(1);
+    let mut b_used = [false; 64];
+    let mut a_matched = [0u8; 64];
+    let mut matches = 0usize;
+    for (i, &ca) in a.iter().enumerate() {
+        let lo = i.saturating_sub(window);
+        let hi = (i + window + 1).min(b.len());
+        for j in lo..hi {
+            if !b_used[j] && b[j] == ca {
+                b_used[j] = true;
+                a_matched[matches] = ca;
+                matches += 1;
+                break;
+            }
+        }
+    }
+    if matches == 0 {
+        return 0.0;
+    }
+    let mut transpositions = 0usize;
+    let mut k = 0usize;
+    for (j, &cb) in b.iter().enumerate() {
+        if b_used[j] {
+            if a_matched[k] != cb {
+                transpositions += 1;
+            }
+            k += 1;
+        }
+    }
+    let m = matches as f64;
+    (m / a.len() as f64 + m / b.len() as f64 + (m - (transpositions / 2) as f64) / m) / 3.0
+}
+
+/// The level of two names (see [`NAME_LABELS`]).
+pub fn name_level(a: &NameValue, b: &NameValue) -> u8 {
+    if a.norm == b.norm {
+        return 0;
+    }
+    if a.canon == b.canon {
+        return 1;
+    }
+    let mut jw = jaro_winkler(&a.norm, &b.norm);
+    if jw < NAME_JW_HIGH && (a.canon != a.norm || b.canon != b.norm) {
+        jw = jw.max(jaro_winkler(&a.canon, &b.canon));
+    }
+    if jw >= NAME_JW_HIGH {
+        return 2;
+    }
+    if jw >= NAME_JW_LOW || a.phonetic == b.phonetic {
+        return 3;
+    }
+    if tokens_overlap(a, b) {
+        return 4;
+    }
+    // Romanisation is lossy: across scripts, a looser similarity still
+    // counts as a (weak) phonetic agreement rather than a different name.
+    if a.khmer != b.khmer && jw >= CROSS_SCRIPT_JW {
+        return 3;
+    }
+    5
+}
+
+fn tokens_overlap(a: &NameValue, b: &NameValue) -> bool {
+    for ta in tokens(&a.canon) {
+        for tb in tokens(&b.canon) {
+            if ta == tb {
+                return true;
+            }
+            // An initial: "j" against "john".
+            let single = |t: &str| t.chars().nth(1).is_none();
+            if (single(ta) || single(tb)) && ta.chars().next() == tb.chars().next() {
+                return true;
+            }
+        }
+    }
+    for pa in tokens(&a.phonetic) {
+        if pa.len() >= 2 && tokens(&b.phonetic).any(|pb| pb == pa) {
+            return true;
+        }
+    }
+    false
+}
+
+/// The level of two dates (see [`DATE_LABELS`]).
+pub fn date_level(a: &DateValue, b: &DateValue) -> u8 {
+    let same = (a.year == b.year, a.month == b.month, a.day == b.day);
+    if same == (true, true, true) {
+        return 0;
+    }
+    if a.year == b.year && a.month == b.day && a.day == b.month {
+        return 1;
+    }
+    if a.estimated || b.estimated {
+        let gap = (a.days() - b.days()).abs();
+        return if gap <= 366 {
+            2
+        } else if gap <= 731 {
+            3
+        } else {
+            6
+        };
+    }
+    if a.year == b.year && (a.is_guess_date() || b.is_guess_date()) {
+        return 4;
+    }
+    let agreeing = u8::from(same.0) + u8::from(same.1) + u8::from(same.2);
+    if agreeing == 2 {
+        return 5;
+    }
+    6
+}
+
+/// The level of two place hierarchies (coarse to fine): 0 = all agree.
+pub fn location_level(a: &[Option<Box<str>>], b: &[Option<Box<str>>]) -> u8 {
+    let n = a.len().min(b.len());
+    let mut depth = 0usize;
+    for i in 0..n {
+        match (&a[i], &b[i]) {
+            (Some(x), Some(y)) if x == y || jaro_winkler(x, y) >= PLACE_JW => depth = i + 1,
+            _ => break,
+        }
+    }
+    if depth == 0 {
+        match (a.first(), b.first()) {
+            (Some(Some(_)), Some(Some(_))) => n as u8,
+            _ => NULL_LEVEL,
+        }
+    } else {
+        (n - depth) as u8
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn name(s: &str) -> NameValue {
+        let dm = rphonetic::DoubleMetaphone::default();
+        NameValue::new(&dm, s).unwrap_or_else(|| panic!("{s} is a name"))
+    }
+
+    fn date(s: &str, est: bool) -> DateValue {
+        DateValue::parse(s, est).unwrap_or_else(|| panic!("{s} is a date"))
+    }
+
+    #[test]
+    fn name_levels_on_real_variations() {
+        assert_eq!(name_level(&name("Nakato"), &name("NAKATO")), 0);
+        assert_eq!(name_level(&name("Bob"), &name("Robert")), 1);
+        assert_eq!(name_level(&name("Mary Nakato"), &name("Nakato Mary")), 1);
+        assert_eq!(name_level(&name("Sokh"), &name("Sok")), 1);
+        assert_eq!(name_level(&name("Nakatto"), &name("Nakato")), 1);
+        assert_eq!(name_level(&name("Nakato"), &name("Nakaot")), 2);
+        assert_eq!(name_level(&name("Ochieng"), &name("Otieno")), 5);
+        assert_eq!(name_level(&name("Mary Nakato"), &name("Nakato")), 4);
+        assert_eq!(name_level(&name("Kimberly"), &name("Kimberley")), 2);
+        assert_eq!(name_level(&name("Catherine"), &name("Kathryn")), 1);
+        assert_eq!(name_level(&name("សុខ"), &name("Sok")), 1);
+        assert_eq!(name_level(&name("J"), &name("John")), 4);
+    }
+
+    #[test]
+    fn date_levels_cover_transposition_and_estimates() {
+        let d = |s| date(s, false);
+        assert_eq!(date_level(&d("2015-03-04"), &d("2015-03-04")), 0);
+        assert_eq!(date_level(&d("2015-03-04"), &d("2015-04-03")), 1);
+        assert_eq!(date_level(&date("2015-01-01", true), &d("2015-08-17")), 2);
+        assert_eq!(date_level(&date("2015-06-30", true), &d("2016-02-17")), 2);
+        assert_eq!(date_level(&date("2014-06-30", true), &d("2016-02-17")), 3);
+        assert_eq!(date_level(&date("2012-06-30", true), &d("2016-02-17")), 6);
+        assert_eq!(date_level(&d("2015-01-01"), &d("2015-08-17")), 4);
+        assert_eq!(date_level(&d("2015-03-04"), &d("2015-03-09")), 5);
+        assert_eq!(date_level(&d("2015-03-04"), &d("2011-07-09")), 6);
+    }
+
+    #[test]
+    fn dates_parse_strictly() {
+        assert!(DateValue::parse("2015-02-29", false).is_none());
+        assert!(DateValue::parse("2016-02-29", false).is_some());
+        assert!(DateValue::parse("20160229", false).is_some());
+        assert!(DateValue::parse("2016/02/29", false).is_none());
+        assert!(DateValue::parse("2016-13-01", false).is_none());
+        assert_eq!(date("1970-01-02", false).days(), 1);
+    }
+
+    #[test]
+    fn location_levels_are_hierarchical() {
+        let loc = |v: &[&str]| -> Vec<Option<Box<str>>> {
+            v.iter()
+                .map(|s| {
+                    if s.is_empty() {
+                        None
+                    } else {
+                        Some(Box::from(*s))
+                    }
+                })
+                .collect()
+        };
+        let a = loc(&["kampala", "nakawa", "kiswa"]);
+        assert_eq!(location_level(&a, &loc(&["kampala", "nakawa", "kiswa"])), 0);
+        assert_eq!(location_level(&a, &loc(&["kampala", "nakawa", "mbuya"])), 1);
+        assert_eq!(location_level(&a, &loc(&["kampala", "", "kiswa"])), 2);
+        assert_eq!(location_level(&a, &loc(&["gulu", "nakawa", "kiswa"])), 3);
+        assert_eq!(
+            location_level(&a, &loc(&["", "nakawa", "kiswa"])),
+            NULL_LEVEL
+        );
+    }
+
+    #[test]
+    fn fast_jaro_winkler_equals_strsim() {
+        let words = [
+            "martha",
+            "marhta",
+            "dixon",
+            "dicksonx",
+            "jellyfish",
+            "smellyfish",
+            "a",
+            "ab",
+            "nakato",
+            "nakaot",
+            "sok",
+            "sokh",
+            "chan dara",
+            "dara chan",
+            "",
+        ];
+        for a in words {
+            for b in words {
+                let (x, y) = (jaro_winkler(a, b), strsim::jaro_winkler(a, b));
+                assert!((x - y).abs() < 1e-12, "{a} {b}: {x} vs {y}");
+            }
+        }
+    }
+
+    #[test]
+    fn text_predicates_parse() {
+        assert_eq!(
+            TextPredicate::parse("levenshtein<=2").ok(),
+            Some(TextPredicate::Levenshtein(2))
+        );
+        assert!(TextPredicate::parse("soundex").is_err());
+        assert!(!TextPredicate::Levenshtein(1).holds("1804974", "1804947"));
+        assert!(TextPredicate::Levenshtein(2).holds("1804974", "1804947"));
+    }
+}

@@ -1,0 +1,638 @@
+//! A compiled model: prepares records, gives blocking keys, scores and explains pairs.
+
+use std::collections::HashMap;
+
+use serde::Serialize;
+
+use crate::blocking::{BlockingRule, KeyExpr};
+use crate::compare::{Comparator, DateValue, NameValue, Value, NULL_LEVEL};
+use crate::error::{MatchError, Result};
+use crate::normalize::{normalize, normalize_place};
+use crate::record::Record;
+use crate::spec::{ColumnKind, ComparisonKind, ModelSpec, TfTable, TrainedParams};
+
+/// Most levels a comparison may have.
+pub const MAX_COMPARISONS: usize = 32;
+
+/// A record prepared for comparison: one value per comparison.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PreparedRecord {
+    pub values: Vec<Value>,
+}
+
+/// The levels of one pair (one per comparison) and whether the name order was swapped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Gamma {
+    pub levels: [u8; MAX_COMPARISONS],
+    pub len: usize,
+    pub swapped: bool,
+}
+
+impl Gamma {
+    pub fn as_slice(&self) -> &[u8] {
+        &self.levels[..self.len]
+    }
+}
+
+/// A matching model ready to use: the spec, compiled comparators and weights.
+#[derive(Debug, Clone)]
+pub struct Model {
+    spec: ModelSpec,
+    comparators: Vec<Comparator>,
+    rules: Vec<BlockingRule>,
+    training_rules: Vec<BlockingRule>,
+    swap: Option<(usize, usize)>,
+    cannot: Vec<CannotLinkRule>,
+    weights: Option<Weights>,
+    encoder: rphonetic::DoubleMetaphone,
+}
+
+/// A compiled cannot-link rule: its reason and (comparison, levels) conditions.
+type CannotLinkRule = (String, Vec<(usize, Vec<u8>)>);
+
+#[derive(Debug, Clone)]
+struct Weights {
+    prior_weight: f64,
+    /// log2(m/u) per comparison per level.
+    level: Vec<Vec<f64>>,
+    m: Vec<Vec<f64>>,
+    u: Vec<Vec<f64>>,
+    tf: Vec<Option<HashMap<String, f64>>>,
+    tf_floor: Vec<f64>,
+}
+
+/// One comparison's part of an explanation.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ComparisonExplanation {
+    pub comparison: String,
+    /// The level label, or `null` (missing on a side: no evidence).
+    pub level: String,
+    pub level_index: Option<u8>,
+    /// log₂ Bayes factor of this comparison (term-frequency adjusted when applicable).
+    pub weight: f64,
+    /// The part of `weight` due to the term-frequency adjustment.
+    pub tf_adjustment: f64,
+    pub m: Option<f64>,
+    pub u: Option<f64>,
+}
+
+/// Why two records are (not) the same child: the data of a match-weight waterfall.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct PairExplanation {
+    /// log₂ prior odds that two random records are a match.
+    pub prior_weight: f64,
+    pub prior_probability: f64,
+    pub comparisons: Vec<ComparisonExplanation>,
+    /// The given and family names were compared crosswise.
+    pub names_swapped: bool,
+    /// Prior plus all comparison weights.
+    pub match_weight: f64,
+    /// 2^w / (1 + 2^w).
+    pub match_probability: f64,
+    /// Set when a cannot-link rule holds: the pair is never linked.
+    pub cannot_link: Option<String>,
+}
+
+/// What to do with a scored pair, by the model's thresholds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Decision {
+    Link,
+    Review,
+    NoMatch,
+}
+
+/// The probability of a match weight.
+pub fn probability(weight: f64) -> f64 {
+    let odds = weight.clamp(-1000.0, 1000.0).exp2();
+    if odds.is_infinite() {
+        1.0
+    } else {
+        odds / (1.0 + odds)
+    }
+}
+
+/// The match weight of a probability.
+pub fn weight_of(probability: f64) -> f64 {
+    let p = probability.clamp(1e-300, 1.0 - 1e-16);
+    (p / (1.0 - p)).log2()
+}
+
+impl Model {
+    /// Compile a spec.
+    pub fn new(spec: ModelSpec) -> Result<Self> {
+        let comparators = spec
+            .comparisons
+            .iter()
+            .map(|c| Comparator::new(&c.name, &c.kind))
+            .collect::<Result<Vec<_>>>()?;
+        if comparators.len() > MAX_COMPARISONS {
+            return Err(MatchError::InvalidModel(format!(
+                "at most {MAX_COMPARISONS} comparisons"
+            )));
+        }
+        let known =
+            |c: &str| c == spec.unique_id_column || spec.columns.iter().any(|s| s.name == c);
+        let compile = |rules: &[crate::spec::BlockingRuleSpec]| {
+            rules
+                .iter()
+                .map(|r| {
+                    Ok(BlockingRule {
+                        name: r.name.clone(),
+                        exprs: r
+                            .keys
+                            .iter()
+                            .map(|k| KeyExpr::parse(k, &known))
+                            .collect::<Result<Vec<_>>>()?,
+                    })
+                })
+                .collect::<Result<Vec<_>>>()
+        };
+        let rules = compile(&spec.blocking)?;
+        let training_rules = compile(&spec.training.em_blocking)?;
+        let index = |n: &str| comparators.iter().position(|c| c.name == n);
+        let swap = match &spec.name_swap {
+            Some([a, b]) => match (index(a), index(b)) {
+                (Some(i), Some(j)) => Some((i, j)),
+                _ => {
+                    return Err(MatchError::InvalidModel(
+                        "name_swap: unknown comparison".into(),
+                    ))
+                }
+            },
+            None => None,
+        };
+        let mut cannot = Vec::new();
+        for rule in &spec.cannot_link {
+            let mut conds = Vec::new();
+            for cond in &rule.all {
+                let ci = index(&cond.comparison).ok_or_else(|| {
+                    MatchError::InvalidModel(format!(
+                        "cannot_link: unknown comparison `{}`",
+                        cond.comparison
+                    ))
+                })?;
+                let mut levels = Vec::new();
+                for label in &cond.levels {
+                    let li = comparators[ci]
+                        .labels
+                        .iter()
+                        .position(|l| l == label)
+                        .ok_or_else(|| {
+                            MatchError::InvalidModel(format!(
+                                "cannot_link: comparison `{}` has no level `{label}`",
+                                cond.comparison
+                            ))
+                        })?;
+                    levels.push(li as u8);
+                }
+                conds.push((ci, levels));
+            }
+            cannot.push((rule.reason.clone(), conds));
+        }
+        let mut model = Self {
+            spec,
+            comparators,
+            rules,
+            training_rules,
+            swap,
+            cannot,
+            weights: None,
+            encoder: rphonetic::DoubleMetaphone::default(),
+        };
+        if let Some(trained) = model.spec.trained.clone() {
+            model.set_trained(trained)?;
+        }
+        Ok(model)
+    }
+
+    /// Load a model from TOML or JSON text.
+    pub fn from_text(text: &str) -> Result<Self> {
+        Self::new(ModelSpec::from_text(text)?)
+    }
+
+    /// The model as pretty JSON (with its trained parameters, if any).
+    pub fn to_json(&self) -> Result<String> {
+        self.spec.to_json()
+    }
+
+    /// The model as TOML.
+    pub fn to_toml(&self) -> Result<String> {
+        self.spec.to_toml()
+    }
+
+    /// The spec (including trained parameters).
+    pub fn spec(&self) -> &ModelSpec {
+        &self.spec
+    }
+
+    /// Whether the model has learned weights.
+    pub fn is_trained(&self) -> bool {
+        self.weights.is_some()
+    }
+
+    /// The compiled comparators.
+    pub fn comparators(&self) -> &[Comparator] {
+        &self.comparators
+    }
+
+    /// The compiled blocking rules.
+    pub fn blocking_rules(&self) -> &[BlockingRule] {
+        &self.rules
+    }
+
+    /// The blocking rules of the EM sessions (empty: the prediction rules).
+    pub fn training_rules(&self) -> &[BlockingRule] {
+        &self.training_rules
+    }
+
+    pub(crate) fn encoder(&self) -> &rphonetic::DoubleMetaphone {
+        &self.encoder
+    }
+
+    /// Install learned parameters.
+    pub fn set_trained(&mut self, trained: TrainedParams) -> Result<()> {
+        let mut level = Vec::new();
+        let mut ms = Vec::new();
+        let mut us = Vec::new();
+        let mut tf = Vec::new();
+        let mut tf_floor = Vec::new();
+        for c in &self.comparators {
+            let params = trained.comparisons.get(&c.name).ok_or_else(|| {
+                MatchError::InvalidModel(format!("trained parameters lack comparison `{}`", c.name))
+            })?;
+            if params.len() != c.num_levels() {
+                return Err(MatchError::InvalidModel(format!(
+                    "comparison `{}` has {} levels but {} trained",
+                    c.name,
+                    c.num_levels(),
+                    params.len()
+                )));
+            }
+            let m: Vec<f64> = params.iter().map(|p| p.m.clamp(1e-9, 1.0)).collect();
+            let u: Vec<f64> = params.iter().map(|p| p.u.clamp(1e-9, 1.0)).collect();
+            level.push(m.iter().zip(&u).map(|(m, u)| (m / u).log2()).collect());
+            ms.push(m);
+            us.push(u);
+            match trained.term_frequencies.get(&c.name).filter(|_| c.tf) {
+                Some(table) => {
+                    tf.push(Some(tf_map(table)));
+                    tf_floor.push(1.0 / table.total.max(1) as f64);
+                }
+                None => {
+                    tf.push(None);
+                    tf_floor.push(0.0);
+                }
+            }
+        }
+        let prior = trained.prior.clamp(1e-12, 1.0 - 1e-9);
+        self.weights = Some(Weights {
+            prior_weight: weight_of(prior),
+            level,
+            m: ms,
+            u: us,
+            tf,
+            tf_floor,
+        });
+        self.spec.trained = Some(trained);
+        Ok(())
+    }
+
+    /// Prepare a record for comparison.
+    pub fn prepare(&self, record: &Record) -> PreparedRecord {
+        let values = self
+            .spec
+            .comparisons
+            .iter()
+            .map(|c| self.prepare_value(&c.kind, record))
+            .collect();
+        PreparedRecord { values }
+    }
+
+    fn prepare_value(&self, kind: &ComparisonKind, record: &Record) -> Value {
+        match kind {
+            ComparisonKind::Name { column, .. } => record
+                .get(column)
+                .and_then(|v| NameValue::new(&self.encoder, v))
+                .map_or(Value::Missing, Value::Name),
+            ComparisonKind::Text { column, .. } | ComparisonKind::Exact { column } => {
+                let n = record.get(column).map(normalize).unwrap_or_default();
+                if n.is_empty() {
+                    Value::Missing
+                } else if column_is_sex(&self.spec, column) {
+                    match canonical_sex(&n) {
+                        "u" => Value::Missing,
+                        sex => Value::Text(sex.into()),
+                    }
+                } else {
+                    Value::Text(n.into())
+                }
+            }
+            ComparisonKind::Date {
+                column,
+                estimated_column,
+            } => {
+                let est = estimated_column
+                    .as_deref()
+                    .and_then(|c| record.get(c))
+                    .and_then(parse_flag)
+                    .unwrap_or(false);
+                record
+                    .get(column)
+                    .and_then(|v| DateValue::parse(v, est))
+                    .map_or(Value::Missing, Value::Date)
+            }
+            ComparisonKind::Location { columns } => {
+                let v: Vec<Option<Box<str>>> = columns
+                    .iter()
+                    .map(|c| {
+                        record
+                            .get(c)
+                            .map(normalize_place)
+                            .filter(|s| !s.is_empty())
+                            .map(Box::from)
+                    })
+                    .collect();
+                if v.iter().all(Option::is_none) {
+                    Value::Missing
+                } else {
+                    Value::Location(v)
+                }
+            }
+        }
+    }
+
+    /// The record's blocking keys, as `rule:key` strings. Two records are
+    /// candidates when they share a key: store these in the database.
+    pub fn blocking_keys(&self, record: &Record) -> Vec<String> {
+        let mut out = Vec::new();
+        for rule in &self.rules {
+            for key in rule.keys(record, &self.encoder) {
+                out.push(format!("{}:{key}", rule.name));
+            }
+        }
+        out
+    }
+
+    /// The levels of a pair of prepared records.
+    pub fn gamma(&self, a: &PreparedRecord, b: &PreparedRecord) -> Gamma {
+        let mut g = Gamma {
+            levels: [NULL_LEVEL; MAX_COMPARISONS],
+            len: self.comparators.len(),
+            swapped: false,
+        };
+        for (i, c) in self.comparators.iter().enumerate() {
+            g.levels[i] = c.level(&a.values[i], &b.values[i]);
+        }
+        if let Some((gi, fi)) = self.swap {
+            let straight = rank(g.levels[gi]) + rank(g.levels[fi]);
+            if straight > 0 {
+                let cg = self.comparators[gi].level(&a.values[gi], &b.values[fi]);
+                let cf = self.comparators[fi].level(&a.values[fi], &b.values[gi]);
+                if rank(cg) + rank(cf) + 1 < straight {
+                    // Which crosswise level goes to which comparison must not
+                    // depend on the order of the two records: the better one
+                    // goes to the given name.
+                    g.levels[gi] = if rank(cg) <= rank(cf) { cg } else { cf };
+                    g.levels[fi] = if rank(cg) <= rank(cf) { cf } else { cg };
+                    g.swapped = true;
+                }
+            }
+        }
+        g
+    }
+
+    /// The match weight of a pair (prior + comparison weights), and the
+    /// cannot-link rule that holds, if any. Requires a trained model.
+    pub fn score_prepared(
+        &self,
+        a: &PreparedRecord,
+        b: &PreparedRecord,
+    ) -> Result<(f64, Option<usize>)> {
+        let w = self.weights.as_ref().ok_or_else(untrained)?;
+        let g = self.gamma(a, b);
+        let mut total = w.prior_weight;
+        for (i, &l) in g.as_slice().iter().enumerate() {
+            total += self.level_weight(w, i, l, a, b, g.swapped).0;
+        }
+        Ok((total, self.cannot_link_rule(&g)))
+    }
+
+    pub(crate) fn cannot_link_rule(&self, g: &Gamma) -> Option<usize> {
+        self.cannot.iter().position(|(_, conds)| {
+            conds
+                .iter()
+                .all(|(ci, levels)| levels.contains(&g.levels[*ci]))
+        })
+    }
+
+    /// (weight, tf adjustment) of comparison `i` at level `l`.
+    #[allow(clippy::too_many_arguments)]
+    fn level_weight<'a>(
+        &self,
+        w: &Weights,
+        i: usize,
+        l: u8,
+        a: &'a PreparedRecord,
+        b: &'a PreparedRecord,
+        swapped: bool,
+    ) -> (f64, f64) {
+        if l == NULL_LEVEL {
+            return (0.0, 0.0);
+        }
+        let base = w.level[i][l as usize];
+        if l != 0 {
+            return (base, 0.0);
+        }
+        let Some(table) = &w.tf[i] else {
+            return (base, 0.0);
+        };
+        // The value that agreed exactly. Straight: side a's value. Crosswise:
+        // a name of side a that side b also has (the more frequent one when
+        // both do), so the result does not depend on the order of a and b.
+        let key_of = |v: &'a Value| -> Option<&'a str> {
+            match v {
+                Value::Name(n) => Some(&n.norm),
+                Value::Text(t) => Some(t),
+                _ => None,
+            }
+        };
+        let key = match (swapped, self.swap) {
+            (true, Some((gi, fi))) if i == gi || i == fi => {
+                let theirs = [key_of(&b.values[gi]), key_of(&b.values[fi])];
+                [key_of(&a.values[gi]), key_of(&a.values[fi])]
+                    .into_iter()
+                    .flatten()
+                    .filter(|k| theirs.contains(&Some(*k)))
+                    .max_by(|x, y| {
+                        let fx = table.get(*x).copied().unwrap_or(0.0);
+                        let fy = table.get(*y).copied().unwrap_or(0.0);
+                        fx.total_cmp(&fy).then(x.cmp(y))
+                    })
+            }
+            _ => key_of(&a.values[i]),
+        };
+        let Some(key) = key else {
+            return (base, 0.0);
+        };
+        let freq = table
+            .get(key)
+            .copied()
+            .unwrap_or(w.tf_floor[i])
+            .max(w.tf_floor[i]);
+        if freq <= 0.0 {
+            return (base, 0.0);
+        }
+        let u = w.u[i][0];
+        let adj = (u / freq).log2();
+        (base + adj, adj)
+    }
+
+    /// Score and explain a pair of records. Requires a trained model.
+    pub fn compare(&self, a: &Record, b: &Record) -> Result<PairExplanation> {
+        self.explain_prepared(&self.prepare(a), &self.prepare(b))
+    }
+
+    /// Score and explain a pair of prepared records.
+    pub fn explain_prepared(
+        &self,
+        a: &PreparedRecord,
+        b: &PreparedRecord,
+    ) -> Result<PairExplanation> {
+        let w = self.weights.as_ref().ok_or_else(untrained)?;
+        let g = self.gamma(a, b);
+        let mut total = w.prior_weight;
+        let mut comparisons = Vec::with_capacity(g.len);
+        for (i, &l) in g.as_slice().iter().enumerate() {
+            let (weight, adj) = self.level_weight(w, i, l, a, b, g.swapped);
+            total += weight;
+            let c = &self.comparators[i];
+            let (label, idx, m, u) = if l == NULL_LEVEL {
+                ("null".to_string(), None, None, None)
+            } else {
+                (
+                    c.labels[l as usize].clone(),
+                    Some(l),
+                    Some(w.m[i][l as usize]),
+                    Some(w.u[i][l as usize]),
+                )
+            };
+            comparisons.push(ComparisonExplanation {
+                comparison: c.name.clone(),
+                level: label,
+                level_index: idx,
+                weight,
+                tf_adjustment: adj,
+                m,
+                u,
+            });
+        }
+        Ok(PairExplanation {
+            prior_weight: w.prior_weight,
+            prior_probability: probability(w.prior_weight),
+            comparisons,
+            names_swapped: g.swapped,
+            match_weight: total,
+            match_probability: probability(total),
+            cannot_link: self.cannot_link_rule(&g).map(|r| self.cannot[r].0.clone()),
+        })
+    }
+
+    /// What to do with an explained pair under the model's thresholds. A pair
+    /// under a cannot-link rule is never linked.
+    pub fn decide(&self, explanation: &PairExplanation) -> Decision {
+        let t = &self.spec.thresholds;
+        if explanation.cannot_link.is_some() {
+            Decision::NoMatch
+        } else if explanation.match_probability >= t.link {
+            Decision::Link
+        } else if explanation.match_probability >= t.review {
+            Decision::Review
+        } else {
+            Decision::NoMatch
+        }
+    }
+
+    /// Check a record's values against the column types; the first problem as
+    /// (column, message).
+    pub fn validate(&self, record: &Record) -> std::result::Result<(), (String, String)> {
+        for col in &self.spec.columns {
+            let value = record.get(&col.name);
+            let Some(v) = value else {
+                if col.required {
+                    return Err((col.name.clone(), "required value is missing".into()));
+                }
+                continue;
+            };
+            let ok = match col.kind {
+                ColumnKind::Text | ColumnKind::LooseDate => true,
+                ColumnKind::Date => DateValue::parse(v, false).is_some(),
+                ColumnKind::Flag => parse_flag(v).is_some(),
+                ColumnKind::Sex => {
+                    matches!(canonical_sex(&v.to_lowercase()), "m" | "f" | "u")
+                }
+            };
+            if !ok {
+                let expected = match col.kind {
+                    ColumnKind::Date => "a date YYYY-MM-DD",
+                    ColumnKind::Flag => "1, 0, true or false",
+                    ColumnKind::Sex => "m, f, male, female or unknown",
+                    _ => "text",
+                };
+                return Err((col.name.clone(), format!("`{v}` is not {expected}")));
+            }
+        }
+        if record.id.trim().is_empty() {
+            return Err((
+                self.spec.unique_id_column.clone(),
+                "record id is empty".into(),
+            ));
+        }
+        Ok(())
+    }
+}
+
+fn untrained() -> MatchError {
+    MatchError::Training("the model has no trained weights (train it first)".into())
+}
+
+fn rank(level: u8) -> u32 {
+    if level == NULL_LEVEL {
+        6
+    } else {
+        u32::from(level)
+    }
+}
+
+fn tf_map(table: &TfTable) -> HashMap<String, f64> {
+    let total = table.total.max(1) as f64;
+    table
+        .counts
+        .iter()
+        .map(|(k, &c)| (k.clone(), c as f64 / total))
+        .collect()
+}
+
+fn column_is_sex(spec: &ModelSpec, column: &str) -> bool {
+    spec.columns
+        .iter()
+        .any(|c| c.name == column && c.kind == ColumnKind::Sex)
+}
+
+fn canonical_sex(normalized: &str) -> &str {
+    match normalized.trim() {
+        "m" | "male" | "boy" => "m",
+        "f" | "female" | "girl" => "f",
+        "u" | "unknown" | "x" => "u",
+        other => other,
+    }
+}
+
+/// Parse an estimated-date flag.
+pub fn parse_flag(v: &str) -> Option<bool> {
+    match v.trim().to_ascii_lowercase().as_str() {
+        "1" | "true" | "yes" | "y" | "t" => Some(true),
+        "0" | "false" | "no" | "n" | "f" => Some(false),
+        _ => None,
+    }
+}

@@ -1,0 +1,417 @@
+//! Text normalisation for names and places.
+//!
+//! Steps, in order: Unicode NFKC; Khmer script romanised to Latin letters
+//! (see [`romanise_khmer`]); canonical decomposition with combining marks
+//! (diacritics) removed; lower-casing; every run of punctuation or spacing
+//! becomes one space; leading/trailing spaces trimmed. The result is
+//! idempotent: `normalize(normalize(s)) == normalize(s)`.
+
+use unicode_normalization::char::is_combining_mark;
+use unicode_normalization::UnicodeNormalization;
+
+/// Normalise a free-text value (a name, a village) for comparison.
+pub fn normalize(input: &str) -> String {
+    let mut current = normalize_once(input);
+    // A few exotic characters change again on a second pass (lower-casing can
+    // produce a compatibility form); iterate to the fixed point so the
+    // function is idempotent, which the property tests check.
+    for _ in 0..3 {
+        let next = normalize_once(&current);
+        if next == current {
+            break;
+        }
+        current = next;
+    }
+    current
+}
+
+fn normalize_once(input: &str) -> String {
+    if input.is_ascii() {
+        return normalize_ascii(input);
+    }
+    let nfkc: String = input.nfkc().collect();
+    let latin = if nfkc.chars().any(is_khmer) {
+        romanise_khmer(&nfkc)
+    } else {
+        nfkc
+    };
+    let lower = latin.to_lowercase();
+    let mut out = String::with_capacity(lower.len());
+    let mut pending_space = false;
+    for c in lower.nfd().filter(|c| !is_combining_mark(*c)) {
+        push_folded(&mut out, &mut pending_space, c);
+    }
+    out
+}
+
+fn normalize_ascii(input: &str) -> String {
+    let mut out = String::with_capacity(input.len());
+    let mut pending_space = false;
+    for c in input.chars() {
+        push_folded(&mut out, &mut pending_space, c.to_ascii_lowercase());
+    }
+    out
+}
+
+fn push_folded(out: &mut String, pending_space: &mut bool, c: char) {
+    if c.is_alphanumeric() {
+        if *pending_space && !out.is_empty() {
+            out.push(' ');
+        }
+        *pending_space = false;
+        out.push(c);
+    } else if c == '\'' || c == '\u{2019}' || c == '`' {
+        // Apostrophes inside names are dropped, not turned into spaces:
+        // "O'Brien" and "OBrien" are the same name.
+    } else {
+        *pending_space = true;
+    }
+}
+
+/// Generic words of place names in Uganda and Cambodia ("district",
+/// "sub-county", "village"; Khmer "phum" = village, "khum"/"sangkat" =
+/// commune, "srok"/"khan" = district, "khet" = province) that one agency
+/// writes and another leaves out.
+const PLACE_WORDS: [&str; 16] = [
+    "district",
+    "subcounty",
+    "sub",
+    "county",
+    "village",
+    "parish",
+    "division",
+    "town",
+    "council",
+    "municipality",
+    "phum",
+    "khum",
+    "sangkat",
+    "srok",
+    "khan",
+    "khet",
+];
+
+/// Normalise a place name: [`normalize`], then drop generic words such as
+/// "district" or "phum" (kept when nothing else is left).
+pub fn normalize_place(input: &str) -> String {
+    let n = normalize(input);
+    let kept: Vec<&str> = tokens(&n).filter(|t| !PLACE_WORDS.contains(t)).collect();
+    if kept.is_empty() {
+        n
+    } else {
+        kept.join(" ")
+    }
+}
+
+/// The tokens of a normalised string (split on spaces).
+pub fn tokens(normalized: &str) -> impl Iterator<Item = &str> {
+    normalized.split(' ').filter(|t| !t.is_empty())
+}
+
+/// True for characters of the Khmer blocks (U+1780–U+17FF, U+19E0–U+19FF).
+pub fn is_khmer(c: char) -> bool {
+    matches!(c, '\u{1780}'..='\u{17FF}' | '\u{19E0}'..='\u{19FF}')
+}
+
+/// Romanise Khmer script to Latin letters.
+///
+/// The table follows the everyday romanisation used on Cambodian identity and
+/// school documents (close to the UNGEGN system, simplified): the goal is that
+/// a name typed in Khmer by one agency and in Latin letters by another ends up
+/// close enough for the Jaro–Winkler and phonetic levels, not a scholarly
+/// transliteration. Both registers of a consonant map to the same Latin letters
+/// (ក and គ are both "k"); the register's effect on the vowel is ignored.
+///
+/// | Khmer | Latin | Khmer | Latin | Khmer | Latin |
+/// |---|---|---|---|---|---|
+/// | ក គ | k | ខ ឃ | kh | ង | ng |
+/// | ច ជ | ch | ឆ ឈ | chh | ញ | nh |
+/// | ដ ឌ | d | ឋ ឍ ថ ធ | th | ណ ន | n |
+/// | ត ទ | t | ប | b | ផ ភ | ph |
+/// | ព | p | ម | m | យ | y |
+/// | រ | r | ល ឡ | l | វ | v |
+/// | ស | s | ហ | h | អ | (vowel carrier) |
+/// | ា | a | ិ | i | ី | ei |
+/// | ឹ | oe | ឺ | eu | ុ | o |
+/// | ូ | ou | ួ | uo | ើ | aeu |
+/// | ឿ | oea | ៀ | ie | េ | e |
+/// | ែ | ae | ៃ | ai | ោ | ao |
+/// | ៅ | au | ំ | m | ះ | h |
+///
+/// Independent vowels: ឥ i, ឦ ei, ឧ o, ឩ ou, ឪ ov, ឫ rue, ឬ rue, ឭ lue,
+/// ឮ lue, ឯ ae, ឰ ai, ឱ ao, ឲ ao, ឳ au. The coeng sign (្) subscripts the
+/// next consonant, which is written as usual; diacritics such as ់ ៉ ៊ ៍ ៎ ៏
+/// ័ are dropped; Khmer digits become ASCII digits. A consonant directly
+/// followed by another base consonant is read with the inherent vowel "a"
+/// (ចន្ទា → "chanta", as in "Chanda"); the register's o/ea alternation is not
+/// attempted: the phonetic key and Jaro–Winkler absorb it.
+pub fn romanise_khmer(input: &str) -> String {
+    let mut out = String::with_capacity(input.len() * 2);
+    let chars: Vec<char> = input.chars().collect();
+    for (i, &c) in chars.iter().enumerate() {
+        if let Some(latin) = khmer_char(c) {
+            out.push_str(latin);
+            // The inherent vowel: a consonant directly followed by another
+            // base consonant (no vowel sign, no coeng between) is read with
+            // "a": ចន្ទា → "chanta" (written "Chanda"), រស្មី → "rasmei".
+            let after_coeng = i > 0 && chars[i - 1] == COENG;
+            let next_is_consonant = chars.get(i + 1).is_some_and(|n| is_khmer_consonant(*n));
+            if is_khmer_consonant(c) && c != 'អ' && !after_coeng && next_is_consonant {
+                out.push('a');
+            }
+        } else if is_khmer(c) {
+            // Signs without a sound of their own.
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+const COENG: char = '\u{17D2}';
+
+fn is_khmer_consonant(c: char) -> bool {
+    matches!(c, '\u{1780}'..='\u{17A2}')
+}
+
+fn khmer_char(c: char) -> Option<&'static str> {
+    Some(match c {
+        'ក' | 'គ' => "k",
+        'ខ' | 'ឃ' => "kh",
+        'ង' => "ng",
+        'ច' | 'ជ' => "ch",
+        'ឆ' | 'ឈ' => "chh",
+        'ញ' => "nh",
+        'ដ' | 'ឌ' => "d",
+        'ឋ' | 'ឍ' | 'ថ' | 'ធ' => "th",
+        'ណ' | 'ន' => "n",
+        'ត' | 'ទ' => "t",
+        'ប' => "b",
+        'ផ' | 'ភ' => "ph",
+        'ព' => "p",
+        'ម' => "m",
+        'យ' => "y",
+        'រ' => "r",
+        'ល' | 'ឡ' => "l",
+        'វ' => "v",
+        'ស' => "s",
+        'ហ' => "h",
+        'អ' => "",
+        'ា' => "a",
+        'ិ' => "i",
+        'ី' => "ei",
+        'ឹ' => "oe",
+        'ឺ' => "eu",
+        'ុ' => "o",
+        'ូ' => "ou",
+        'ួ' => "uo",
+        'ើ' => "aeu",
+        'ឿ' => "oea",
+        'ៀ' => "ie",
+        'េ' => "e",
+        'ែ' => "ae",
+        'ៃ' => "ai",
+        'ោ' => "ao",
+        'ៅ' => "au",
+        'ំ' => "m",
+        'ះ' => "h",
+        'ឥ' => "i",
+        'ឦ' => "ei",
+        'ឧ' => "o",
+        'ឩ' => "ou",
+        'ឪ' => "ov",
+        'ឫ' | 'ឬ' => "rue",
+        'ឭ' | 'ឮ' => "lue",
+        'ឯ' => "ae",
+        'ឰ' => "ai",
+        'ឱ' | 'ឲ' => "ao",
+        'ឳ' => "au",
+        '០' => "0",
+        '១' => "1",
+        '២' => "2",
+        '៣' => "3",
+        '៤' => "4",
+        '៥' => "5",
+        '៦' => "6",
+        '៧' => "7",
+        '៨' => "8",
+        '៩' => "9",
+        _ => return None,
+    })
+}
+
+/// A phonetic key for one normalised token: Double Metaphone (primary code)
+/// for Latin letters (a token in another script, after Khmer romanisation,
+/// is its own key),
+/// after folding the romanisation variants that Khmer names show in Latin
+/// letters (final "kh" ≈ "k", "ea" ≈ "a", "ou" ≈ "o", doubled letters).
+pub fn phonetic_key(encoder: &rphonetic::DoubleMetaphone, token: &str) -> String {
+    let folded = fold_romanisation(token);
+    // Double Metaphone is defined for Latin letters (and the implementation
+    // panics on some non-ASCII input): other scripts keep the folded token.
+    if !folded.is_ascii() || folded.is_empty() {
+        return folded;
+    }
+    let code = encoder.double_metaphone(&folded).primary();
+    if code.is_empty() {
+        folded
+    } else {
+        code
+    }
+}
+
+/// Fold common spelling variants of romanised names: doubled letters, "kh" at
+/// the end of a word, "ea"/"ie"/"ou"/"oa" vowel digraphs, a trailing "h" after
+/// a vowel. Input is a normalised token.
+pub fn fold_romanisation(token: &str) -> String {
+    let mut s = String::with_capacity(token.len());
+    let mut prev: Option<char> = None;
+    for c in token.chars() {
+        if prev == Some(c) && c.is_alphabetic() {
+            continue;
+        }
+        s.push(c);
+        prev = Some(c);
+    }
+    let mut s = s
+        .replace("ea", "a")
+        .replace("ie", "i")
+        .replace("ou", "o")
+        .replace("oa", "o")
+        .replace("ph", "f");
+    if s.len() > 3 && s.ends_with("kh") {
+        s.truncate(s.len() - 1);
+    }
+    if s.len() > 3 && s.ends_with('h') {
+        let before = s[..s.len() - 1].chars().last();
+        if matches!(before, Some('a' | 'e' | 'i' | 'o' | 'u')) {
+            s.truncate(s.len() - 1);
+        }
+    }
+    s
+}
+
+/// Common nicknames and short forms mapped to one canonical given name.
+///
+/// English-language forms (used in Uganda's registers) and a few Luganda and
+/// Khmer short forms. Returns the canonical form for a normalised single
+/// token, or `None` when the token is not a known nickname.
+pub fn nickname_canonical(token: &str) -> Option<&'static str> {
+    Some(match token {
+        "bob" | "bobby" | "rob" | "robbie" | "bert" => "robert",
+        "liz" | "lizzy" | "lizzie" | "beth" | "betty" | "eliza" | "elisabeth" => "elizabeth",
+        "maggie" | "meg" | "peggy" | "maggy" => "margaret",
+        "bill" | "billy" | "will" | "willy" | "liam" => "william",
+        "jim" | "jimmy" | "jamie" => "james",
+        "joe" | "joey" | "jose" => "joseph",
+        "kate" | "katie" | "cathy" | "kathy" | "katherine" | "kathryn" | "cate" => "catherine",
+        "pat" | "paddy" | "patty" | "patsy" | "tricia" => "patrick",
+        "chris" | "kit" => "christopher",
+        "sam" | "sammy" => "samuel",
+        "dan" | "danny" => "daniel",
+        "ben" | "benji" | "benny" => "benjamin",
+        "jon" | "johnny" | "jack" => "john",
+        "emma" | "manu" | "emmy" => "emmanuel",
+        "nick" | "nicky" => "nicholas",
+        "flo" | "flora" => "florence",
+        "jose " | "josie" | "jo" => "josephine",
+        "becky" | "becca" => "rebecca",
+        "sue" | "susie" | "suzan" => "susan",
+        "debbie" | "debby" | "debra" => "deborah",
+        "dick" | "rick" | "ricky" => "richard",
+        "ed" | "eddie" | "eddy" | "ted" | "teddy" => "edward",
+        "tim" | "timmy" => "timothy",
+        "mike" | "mick" | "mickey" => "michael",
+        "tony" => "anthony",
+        "alex" | "sandra" => "alexander",
+        "fred" | "freddie" | "freddy" => "frederick",
+        "ron" | "ronnie" => "ronald",
+        "vicky" | "vicki" => "victoria",
+        "jenny" | "jen" => "jennifer",
+        "steve" | "stevie" => "stephen",
+        "tom" | "tommy" => "thomas",
+        "andy" | "drew" => "andrew",
+        "charlie" | "chuck" => "charles",
+        "dave" | "davie" => "david",
+        "matt" | "matty" => "matthew",
+        "pete" => "peter",
+        "phil" => "philip",
+        "ray" => "raymond",
+        "sarah" | "sally" | "sara" => "sarah",
+        "annie" | "ann" | "anne" | "anna" => "ann",
+        "mary" | "molly" | "mariam" | "maria" => "mary",
+        "christine" | "tina" | "christina" => "christine",
+        "grace" | "gracie" => "grace",
+        "esther" | "essie" => "esther",
+        "isaac" | "ike" => "isaac",
+        "abe" | "abraham" | "ibrahim" => "abraham",
+        "moses" | "musa" => "moses",
+        "joshua" | "josh" => "joshua",
+        "gabe" | "gabby" => "gabriel",
+        "dorothy" | "dot" | "dolly" => "dorothy",
+        "harriet" | "hattie" => "harriet",
+        "winnie" | "winifred" => "winifred",
+        "sophie" | "sophia" => "sophia",
+        "agnes" | "aggie" => "agnes",
+        "julie" | "juliet" | "julia" => "julia",
+        "lucy" | "lucia" => "lucy",
+        "nana" | "nasa" => "nabirye",
+        _ => return None,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn strips_diacritics_case_and_punctuation() {
+        assert_eq!(normalize("  José-María  O'Brien "), "jose maria obrien");
+        assert_eq!(normalize("NAKATO,   Mary"), "nakato mary");
+        assert_eq!(normalize("Ｍａｒｙ"), "mary");
+    }
+
+    #[test]
+    fn romanises_khmer_names() {
+        assert_eq!(romanise_khmer("ដារ៉ា"), "dara");
+        assert_eq!(romanise_khmer("ចាន់"), "chan");
+        assert_eq!(romanise_khmer("សុខ"), "sokh");
+        assert_eq!(normalize("សុខ ដារ៉ា"), "sokh dara");
+        assert_eq!(romanise_khmer("ស្រី"), "srei");
+        assert_eq!(romanise_khmer("ភីរុណ"), "pheiron");
+        assert_eq!(romanise_khmer("ចន្ទា"), "chanta");
+        assert_eq!(romanise_khmer("រស្មី"), "rasmei");
+    }
+
+    #[test]
+    fn khmer_and_latin_share_a_phonetic_key() {
+        let dm = rphonetic::DoubleMetaphone::default();
+        assert_eq!(
+            phonetic_key(&dm, &normalize("សុខ")),
+            phonetic_key(&dm, "sok")
+        );
+        assert_eq!(
+            phonetic_key(&dm, &normalize("ដារ៉ា")),
+            phonetic_key(&dm, "dara")
+        );
+        assert_eq!(
+            phonetic_key(&dm, &normalize("ចាន់")),
+            phonetic_key(&dm, "chan")
+        );
+        assert_eq!(phonetic_key(&dm, "sreypov"), phonetic_key(&dm, "sreipov"));
+    }
+
+    #[test]
+    fn place_words_are_dropped() {
+        assert_eq!(normalize_place("Bushenyi District"), "bushenyi");
+        assert_eq!(normalize_place("PHUM KBAL SPEAN"), "kbal spean");
+        assert_eq!(normalize_place("Village"), "village");
+    }
+
+    #[test]
+    fn nicknames_map_to_canonical_names() {
+        assert_eq!(nickname_canonical("bob"), Some("robert"));
+        assert_eq!(nickname_canonical("maggie"), Some("margaret"));
+        assert_eq!(nickname_canonical("okello"), None);
+    }
+}

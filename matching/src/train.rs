@@ -1,0 +1,434 @@
+//! Training: u from random pairs, m by expectation–maximisation over blocked
+//! pairs, term-frequency tables, and the prior.
+//!
+//! As in Splink's documented workflow, m is estimated in one EM session per
+//! blocking rule, on the pairs that rule produced, with u fixed; the
+//! comparisons that read the rule's own columns are left out of that session
+//! (blocking made them agree, so their agreement says nothing there). Each
+//! comparison's m is the mean over the sessions that estimated it. The prior
+//! (probability that a candidate pair is a match) is then found by EM over
+//! all candidate pairs with m, u and the term frequencies fixed.
+
+use std::collections::{BTreeMap, HashMap};
+
+use rayon::prelude::*;
+
+use crate::compare::{Value, NULL_LEVEL};
+use crate::error::{MatchError, Result};
+use crate::model::{Model, PreparedRecord};
+use crate::spec::{LevelParams, TfTable, TrainedParams};
+
+/// A candidate pair: record indices (`a < b`) and the bit set of the blocking
+/// rules that produced it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CandidatePair {
+    pub a: u32,
+    pub b: u32,
+    pub rules: u32,
+}
+
+/// The pairs of one EM session and the columns its blocking rule read.
+#[derive(Debug, Clone, Default)]
+pub struct TrainingSession {
+    pub columns: Vec<String>,
+    pub pairs: Vec<CandidatePair>,
+}
+
+/// A small deterministic generator (SplitMix64), enough for sampling pairs.
+#[derive(Debug, Clone)]
+pub struct SplitMix64(u64);
+
+impl SplitMix64 {
+    pub fn new(seed: u64) -> Self {
+        Self(seed)
+    }
+
+    pub fn next_u64(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+
+    /// Uniform in `0..n` (n > 0).
+    pub fn below(&mut self, n: u64) -> u64 {
+        ((u128::from(self.next_u64()) * u128::from(n)) >> 64) as u64
+    }
+}
+
+/// Count normalised values of the term-frequency comparisons.
+pub fn term_frequencies(model: &Model, records: &[PreparedRecord]) -> BTreeMap<String, TfTable> {
+    let mut out = BTreeMap::new();
+    for (i, c) in model.comparators().iter().enumerate() {
+        if !c.tf {
+            continue;
+        }
+        let mut counts: HashMap<&str, u64> = HashMap::new();
+        let mut total = 0u64;
+        for r in records {
+            let key = match &r.values[i] {
+                Value::Name(n) => &*n.norm,
+                Value::Text(t) => &**t,
+                _ => continue,
+            };
+            *counts.entry(key).or_default() += 1;
+            total += 1;
+        }
+        let counts = counts
+            .into_iter()
+            .filter(|(_, c)| *c >= 2)
+            .map(|(k, c)| (k.to_string(), c))
+            .collect();
+        out.insert(c.name.clone(), TfTable { total, counts });
+    }
+    out
+}
+
+/// u per comparison and level, from random pairs (smoothed: never zero).
+/// `sides`: when given, only pairs across sides are drawn (linking two files).
+pub fn estimate_u(
+    model: &Model,
+    records: &[PreparedRecord],
+    sides: Option<&[u8]>,
+) -> Vec<Vec<f64>> {
+    let n = records.len() as u64;
+    let comps = model.comparators();
+    let samples = model
+        .spec()
+        .training
+        .u_sample_pairs
+        .min((n * n.saturating_sub(1) / 2) as usize);
+    let seed = model.spec().training.seed;
+    let chunks = 64usize;
+    let per_chunk = samples.div_ceil(chunks).max(1);
+    let counts: Vec<Vec<u64>> = (0..chunks)
+        .into_par_iter()
+        .map(|chunk| {
+            let mut rng =
+                SplitMix64::new(seed ^ (chunk as u64).wrapping_mul(0x2545_F491_4F6C_DD1D));
+            let mut counts: Vec<Vec<u64>> = comps.iter().map(|c| vec![0; c.num_levels()]).collect();
+            let mut drawn = 0;
+            let mut attempts = 0;
+            while drawn < per_chunk && attempts < per_chunk * 20 && n >= 2 {
+                attempts += 1;
+                let a = rng.below(n) as usize;
+                let b = rng.below(n) as usize;
+                if a == b {
+                    continue;
+                }
+                if let Some(s) = sides {
+                    if s[a] == s[b] {
+                        continue;
+                    }
+                }
+                drawn += 1;
+                let g = model.gamma(&records[a], &records[b]);
+                for (i, &l) in g.as_slice().iter().enumerate() {
+                    if l != NULL_LEVEL {
+                        counts[i][l as usize] += 1;
+                    }
+                }
+            }
+            counts
+        })
+        .reduce(
+            || comps.iter().map(|c| vec![0; c.num_levels()]).collect(),
+            |mut acc, c| {
+                for (x, y) in acc.iter_mut().zip(c) {
+                    for (p, q) in x.iter_mut().zip(y) {
+                        *p += q;
+                    }
+                }
+                acc
+            },
+        );
+    counts
+        .into_iter()
+        .map(|levels| {
+            let total: u64 = levels.iter().sum();
+            let k = levels.len() as f64;
+            levels
+                .iter()
+                .map(|&c| (c as f64 + 0.5) / (total as f64 + 0.5 * k))
+                .collect()
+        })
+        .collect()
+}
+
+/// Level patterns of a set of pairs, with their counts.
+fn patterns(
+    model: &Model,
+    records: &[PreparedRecord],
+    pairs: &[CandidatePair],
+    max_pairs: usize,
+) -> Vec<(Vec<u8>, f64)> {
+    let step = (pairs.len() / max_pairs.max(1)).max(1);
+    let map: HashMap<Vec<u8>, u64> = pairs
+        .par_iter()
+        .step_by(step)
+        .fold(HashMap::new, |mut map: HashMap<Vec<u8>, u64>, p| {
+            let g = model.gamma(&records[p.a as usize], &records[p.b as usize]);
+            *map.entry(g.as_slice().to_vec()).or_default() += 1;
+            map
+        })
+        .reduce(HashMap::new, |mut a, b| {
+            for (k, v) in b {
+                *a.entry(k).or_default() += v;
+            }
+            a
+        });
+    let mut v: Vec<(Vec<u8>, f64)> = map.into_iter().map(|(k, c)| (k, c as f64)).collect();
+    v.sort_by(|a, b| a.0.cmp(&b.0));
+    v
+}
+
+fn initial_m(levels: usize) -> Vec<f64> {
+    let raw: Vec<f64> = (0..levels).map(|l| 0.25f64.powi(l as i32)).collect();
+    let s: f64 = raw.iter().sum();
+    raw.iter().map(|x| x / s).collect()
+}
+
+/// EM with u fixed, over the comparisons in `included`: returns m and λ.
+fn em_session(
+    pats: &[(Vec<u8>, f64)],
+    u: &[Vec<f64>],
+    included: &[bool],
+    iterations: usize,
+) -> (Vec<Vec<f64>>, f64) {
+    let mut m: Vec<Vec<f64>> = u.iter().map(|l| initial_m(l.len())).collect();
+    let mut lambda = 0.3f64;
+    for _ in 0..iterations {
+        let mut num: Vec<Vec<f64>> = u.iter().map(|l| vec![0.0; l.len()]).collect();
+        let mut total_match = 0.0;
+        let mut total = 0.0;
+        for (gamma, count) in pats {
+            let mut pm = lambda;
+            let mut pu = 1.0 - lambda;
+            for (i, &l) in gamma.iter().enumerate() {
+                if !included[i] || l == NULL_LEVEL {
+                    continue;
+                }
+                pm *= m[i][l as usize];
+                pu *= u[i][l as usize];
+            }
+            let post = if pm + pu > 0.0 { pm / (pm + pu) } else { 0.0 };
+            total_match += post * count;
+            total += count;
+            for (i, &l) in gamma.iter().enumerate() {
+                if included[i] && l != NULL_LEVEL {
+                    num[i][l as usize] += post * count;
+                }
+            }
+        }
+        for (i, levels) in num.iter().enumerate() {
+            if !included[i] {
+                continue;
+            }
+            let s: f64 = levels.iter().sum();
+            if s > 0.0 {
+                m[i] = levels.iter().map(|x| (x / s).max(1e-6)).collect();
+            }
+        }
+        if total > 0.0 {
+            lambda = (total_match / total).clamp(1e-9, 1.0 - 1e-9);
+        }
+    }
+    (m, lambda)
+}
+
+/// Two-class EM with m, u and λ all free (u starts from the random-pair
+/// estimate): the classic Fellegi–Sunter EM over the candidate population.
+fn em_full(
+    pats: &[(Vec<u8>, f64)],
+    u_random: &[Vec<f64>],
+    iterations: usize,
+) -> (Vec<Vec<f64>>, Vec<Vec<f64>>, f64) {
+    let mut m: Vec<Vec<f64>> = u_random.iter().map(|l| initial_m(l.len())).collect();
+    let mut u: Vec<Vec<f64>> = u_random.to_vec();
+    let mut lambda = 0.05f64;
+    for _ in 0..iterations {
+        let mut num_m: Vec<Vec<f64>> = u.iter().map(|l| vec![0.0; l.len()]).collect();
+        let mut num_u = num_m.clone();
+        let (mut total_match, mut total) = (0.0, 0.0);
+        for (gamma, count) in pats {
+            let mut pm = lambda;
+            let mut pu = 1.0 - lambda;
+            for (i, &l) in gamma.iter().enumerate() {
+                if l != NULL_LEVEL {
+                    pm *= m[i][l as usize];
+                    pu *= u[i][l as usize];
+                }
+            }
+            let post = if pm + pu > 0.0 { pm / (pm + pu) } else { 0.0 };
+            total_match += post * count;
+            total += count;
+            for (i, &l) in gamma.iter().enumerate() {
+                if l != NULL_LEVEL {
+                    num_m[i][l as usize] += post * count;
+                    num_u[i][l as usize] += (1.0 - post) * count;
+                }
+            }
+        }
+        for i in 0..m.len() {
+            let sm: f64 = num_m[i].iter().sum();
+            if sm > 0.0 {
+                m[i] = num_m[i].iter().map(|x| (x / sm).max(1e-6)).collect();
+            }
+            let su: f64 = num_u[i].iter().sum();
+            if su > 0.0 {
+                u[i] = num_u[i].iter().map(|x| (x / su).max(1e-6)).collect();
+            }
+        }
+        if total > 0.0 {
+            lambda = (total_match / total).clamp(1e-9, 1.0 - 1e-9);
+        }
+    }
+    (m, u, lambda)
+}
+
+/// Train a model on prepared records and their candidate pairs.
+pub fn train(
+    model: &Model,
+    records: &[PreparedRecord],
+    sides: Option<&[u8]>,
+    sessions: &[TrainingSession],
+    pairs: &[CandidatePair],
+) -> Result<TrainedParams> {
+    if records.len() < 2 {
+        return Err(MatchError::Training("need at least two records".into()));
+    }
+    if pairs.is_empty() {
+        return Err(MatchError::Training(
+            "blocking produced no candidate pairs".into(),
+        ));
+    }
+    let training = &model.spec().training;
+    let comps = model.comparators();
+    let u = estimate_u(model, records, sides);
+    let tf = term_frequencies(model, records);
+
+    let mut m_sum: Vec<Vec<f64>> = u.iter().map(|l| vec![0.0; l.len()]).collect();
+    let mut m_n = vec![0usize; comps.len()];
+    for session in sessions {
+        if session.pairs.len() < 10 {
+            continue;
+        }
+        let included: Vec<bool> = model
+            .spec()
+            .comparisons
+            .iter()
+            .map(|c| {
+                !c.kind
+                    .columns()
+                    .iter()
+                    .any(|col| session.columns.iter().any(|s| s == col))
+            })
+            .collect();
+        if !included.iter().any(|x| *x) {
+            continue;
+        }
+        let pats = patterns(model, records, &session.pairs, training.em_max_pairs);
+        let (m, _) = em_session(&pats, &u, &included, training.em_iterations);
+        for i in 0..comps.len() {
+            if included[i] {
+                for (s, x) in m_sum[i].iter_mut().zip(&m[i]) {
+                    *s += x;
+                }
+                m_n[i] += 1;
+            }
+        }
+    }
+    // Comparisons no session could estimate: one EM over all candidate pairs.
+    if m_n.contains(&0) {
+        let all = vec![true; comps.len()];
+        let pats = patterns(model, records, pairs, training.em_max_pairs);
+        let (m, _) = em_session(&pats, &u, &all, training.em_iterations);
+        for i in 0..comps.len() {
+            if m_n[i] == 0 {
+                m_sum[i] = m[i].clone();
+                m_n[i] = 1;
+            }
+        }
+    }
+    let m: Vec<Vec<f64>> = m_sum
+        .iter()
+        .zip(&m_n)
+        .map(|(s, &n)| s.iter().map(|x| x / n as f64).collect())
+        .collect();
+    let (m, u) = if training.estimate_u_in_em {
+        // u of the candidate population (siblings, namesakes), not of random
+        // pairs: see `TrainingSpec::estimate_u_in_em`.
+        let pats = patterns(model, records, pairs, training.em_max_pairs);
+        let (m_full, u_full, _) = em_full(&pats, &u, training.em_iterations * 3);
+        (m_full, u_full)
+    } else {
+        (m, u)
+    };
+
+    let mut comparisons = BTreeMap::new();
+    for (i, c) in comps.iter().enumerate() {
+        comparisons.insert(
+            c.name.clone(),
+            c.labels
+                .iter()
+                .enumerate()
+                .map(|(l, label)| LevelParams {
+                    label: label.clone(),
+                    m: m[i][l],
+                    u: u[i][l],
+                })
+                .collect(),
+        );
+    }
+    let mut trained = TrainedParams {
+        prior: 0.5,
+        comparisons,
+        term_frequencies: tf,
+        trained_on_records: records.len() as u64,
+    };
+    // The prior: EM over candidate pairs with every weight fixed.
+    let mut with_weights = model.clone();
+    with_weights.set_trained(trained.clone())?;
+    let step = (pairs.len() / training.em_max_pairs.max(1)).max(1);
+    let prior_weight = crate::model::weight_of(0.5);
+    let bayes: Vec<f64> = pairs
+        .par_iter()
+        .step_by(step)
+        .map(|p| {
+            with_weights
+                .score_prepared(&records[p.a as usize], &records[p.b as usize])
+                .map(|(w, cannot)| match cannot {
+                    // Pairs under a cannot-link rule are not matches.
+                    Some(_) => 0.0,
+                    None => (w - prior_weight).clamp(-200.0, 200.0).exp2(),
+                })
+                .unwrap_or(1.0)
+        })
+        .collect();
+    // The prior is the probability that two *random* records match (as in
+    // Splink): the weights use u from random pairs, so the agreement that put
+    // a pair among the candidates is already counted as evidence. Found by a
+    // fixed point: λ = (expected matches among the candidates) / (all pairs);
+    // pairs outside the candidates are taken as non-matches.
+    let n = records.len() as f64;
+    let total_pairs = match sides {
+        Some(s) => {
+            let left = s.iter().filter(|&&x| x == 0).count() as f64;
+            left * (n - left)
+        }
+        None => n * (n - 1.0) / 2.0,
+    }
+    .max(1.0);
+    let scale = step as f64;
+    let mut lambda = (pairs.len() as f64 / total_pairs * 0.1).clamp(1e-12, 0.5);
+    for _ in 0..200 {
+        let s: f64 = bayes
+            .iter()
+            .map(|&k| lambda * k / (lambda * k + 1.0 - lambda))
+            .sum();
+        lambda = (s * scale / total_pairs).clamp(1e-15, 1.0 - 1e-9);
+    }
+    trained.prior = lambda;
+    Ok(trained)
+}

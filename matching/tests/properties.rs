@@ -1,0 +1,120 @@
+//! Property tests: normalisation is idempotent, comparisons are symmetric,
+//! probabilities stay in [0, 1].
+
+use matching::compare::{date_level, DateValue, NameValue};
+use matching::model::probability;
+use matching::normalize::{normalize, normalize_place};
+use matching::{ChildFields, Model, ModelSpec, Record};
+use proptest::prelude::*;
+
+fn trained_child_model() -> Model {
+    // A small hand-trained model: enough to exercise scoring.
+    let mut spec = ModelSpec::canonical_child();
+    let mut comparisons = std::collections::BTreeMap::new();
+    let model = Model::new(spec.clone()).unwrap_or_else(|e| panic!("{e}"));
+    for c in model.comparators() {
+        let k = c.num_levels();
+        let levels = c
+            .labels
+            .iter()
+            .enumerate()
+            .map(|(i, l)| matching::spec::LevelParams {
+                label: l.clone(),
+                m: if i + 1 == k {
+                    0.05
+                } else {
+                    0.95 / (k - 1) as f64
+                },
+                u: if i + 1 == k {
+                    0.9
+                } else {
+                    0.1 / (k - 1) as f64
+                },
+            })
+            .collect();
+        comparisons.insert(c.name.clone(), levels);
+    }
+    spec.trained = Some(matching::spec::TrainedParams {
+        prior: 1e-4,
+        comparisons,
+        term_frequencies: Default::default(),
+        trained_on_records: 0,
+    });
+    Model::new(spec).unwrap_or_else(|e| panic!("{e}"))
+}
+
+fn name_strategy() -> impl Strategy<Value = String> {
+    prop_oneof![
+        "[A-Za-z' -]{0,16}",
+        "[\u{1780}-\u{17DD}]{0,8}",
+        "[a-zA-Zéèàçñü ]{0,12}",
+        any::<String>(),
+    ]
+}
+
+fn date_strategy() -> impl Strategy<Value = String> {
+    (1990u16..2027, 1u8..13, 1u8..29).prop_map(|(y, m, d)| format!("{y:04}-{m:02}-{d:02}"))
+}
+
+fn child(id: &str, g: &str, f: &str, dob: &str, est: bool, village: &str, mother: &str) -> Record {
+    Record::child(&ChildFields {
+        record_id: id,
+        given_name: g,
+        family_name: f,
+        date_of_birth: dob,
+        date_of_birth_estimated: Some(est),
+        district: "kampala",
+        village,
+        mother_name: mother,
+        ..Default::default()
+    })
+}
+
+proptest! {
+    #[test]
+    fn normalisation_is_idempotent(s in name_strategy()) {
+        let once = normalize(&s);
+        prop_assert_eq!(normalize(&once), once.clone());
+        let place = normalize_place(&s);
+        prop_assert_eq!(normalize_place(&place), place);
+    }
+
+    #[test]
+    fn name_levels_are_symmetric(a in name_strategy(), b in name_strategy()) {
+        let dm = rphonetic::DoubleMetaphone::default();
+        if let (Some(x), Some(y)) = (NameValue::new(&dm, &a), NameValue::new(&dm, &b)) {
+            prop_assert_eq!(matching::compare::name_level(&x, &y), matching::compare::name_level(&y, &x));
+        }
+    }
+
+    #[test]
+    fn date_levels_are_symmetric(a in date_strategy(), b in date_strategy(), ea: bool, eb: bool) {
+        if let (Some(x), Some(y)) = (DateValue::parse(&a, ea), DateValue::parse(&b, eb)) {
+            prop_assert_eq!(date_level(&x, &y), date_level(&y, &x));
+        }
+    }
+
+    #[test]
+    fn pair_scores_are_symmetric_probabilities(
+        g1 in name_strategy(), f1 in name_strategy(), g2 in name_strategy(), f2 in name_strategy(),
+        d1 in date_strategy(), d2 in date_strategy(), e1: bool, e2: bool,
+        v1 in "[a-z]{0,6}", v2 in "[a-z]{0,6}", m1 in name_strategy(), m2 in name_strategy(),
+    ) {
+        let model = trained_child_model();
+        let a = child("a", &g1, &f1, &d1, e1, &v1, &m1);
+        let b = child("b", &g2, &f2, &d2, e2, &v2, &m2);
+        let ab = model.compare(&a, &b).unwrap_or_else(|e| panic!("{e}"));
+        let ba = model.compare(&b, &a).unwrap_or_else(|e| panic!("{e}"));
+        prop_assert!((0.0..=1.0).contains(&ab.match_probability));
+        prop_assert!((ab.match_weight - ba.match_weight).abs() < 1e-9, "{} vs {}", ab.match_weight, ba.match_weight);
+        let levels = |e: &matching::PairExplanation| e.comparisons.iter().map(|c| c.level.clone()).collect::<Vec<_>>();
+        prop_assert_eq!(levels(&ab), levels(&ba));
+        prop_assert_eq!(ab.cannot_link, ba.cannot_link);
+    }
+
+    #[test]
+    fn probability_is_in_unit_interval(w in -2000.0f64..2000.0) {
+        let p = probability(w);
+        prop_assert!((0.0..=1.0).contains(&p));
+    }
+}
