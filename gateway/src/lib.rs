@@ -35,6 +35,7 @@ pub fn build_app(state: AppState) -> Router {
             get(routes::records::record_history),
         )
         .route("/v1/children/{child_id}", get(routes::children::get_child))
+        .route("/v1/search", get(routes::search::search))
         .route(
             "/v1/children/{child_id}/timeline",
             get(routes::children::get_timeline),

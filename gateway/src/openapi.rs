@@ -13,6 +13,7 @@ use crate::routes;
         routes::records::record_history,
         routes::children::get_child,
         routes::children::get_timeline,
+        routes::search::search,
         routes::health::healthz,
         routes::health::readyz,
     ),
