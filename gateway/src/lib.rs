@@ -39,6 +39,7 @@ pub fn build_app(state: AppState) -> Router {
             post(routes::records::unlink_record),
         )
         .route("/v1/children/{child_id}", get(routes::children::get_child))
+        .route("/v1/search", get(routes::search::search))
         .route(
             "/v1/children/{child_id}/merge",
             post(routes::children::merge_child),

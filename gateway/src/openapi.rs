@@ -15,6 +15,7 @@ use crate::routes;
         routes::children::get_timeline,
         routes::children::merge_child,
         routes::records::unlink_record,
+        routes::search::search,
         routes::health::healthz,
         routes::health::readyz,
     ),

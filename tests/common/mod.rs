@@ -76,7 +76,9 @@ pub struct TestApp {
     pub store: Arc<dyn Store>,
     pub http: reqwest::Client,
     pub database: TestDatabase,
+    pub search: Arc<search::SearchIndex>,
     server: tokio::task::JoinHandle<()>,
+    follower: tokio::task::JoinHandle<()>,
 }
 
 impl TestApp {
@@ -85,7 +87,13 @@ impl TestApp {
         let store = database.open().await;
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("http://{}", listener.local_addr().unwrap());
-        let app = build_app(AppState::new(store.clone()));
+        let (search, follower) = gateway::commands::reindex::start_search(
+            store.clone(),
+            &database.dir.path().join("search-index"),
+        )
+        .await
+        .unwrap();
+        let app = build_app(AppState::new(store.clone()).with_search(search.clone()));
         let server = tokio::spawn(async move {
             axum::serve(listener, app).await.unwrap();
         });
@@ -94,7 +102,9 @@ impl TestApp {
             store,
             http: reqwest::Client::new(),
             database,
+            search,
             server,
+            follower,
         }
     }
 
@@ -139,6 +149,7 @@ impl TestApp {
 
     pub async fn finish(self) {
         self.server.abort();
+        self.follower.abort();
         drop(self.store);
         self.database.drop_database().await;
     }

@@ -9,6 +9,7 @@ use registry::clients::{NewClient, Role};
 use registry::model::{ChildData, EventData, Identifier, RecordSubmission, Sensitivity, Sex};
 use synthetic::{GeneratedRecord, GeneratorConfig};
 
+use super::reindex::start_search;
 use super::serve::serve;
 use super::store_args::{block_on, StoreArgs};
 use crate::AppState;
@@ -181,6 +182,13 @@ pub fn run(args: DemoArgs) -> anyhow::Result<()> {
             print_credentials(&format!("http://{}", args.listen));
             return Ok(());
         }
-        serve(AppState::new(store), args.listen, print_credentials).await
+        let (index, _follower) =
+            start_search(store.clone(), &args.data_dir.join("search-index")).await?;
+        serve(
+            AppState::new(store).with_search(index),
+            args.listen,
+            print_credentials,
+        )
+        .await
     })
 }

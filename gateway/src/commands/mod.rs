@@ -5,6 +5,7 @@ pub mod dedupe;
 pub mod demo;
 pub mod generate;
 pub mod migrate;
+pub mod reindex;
 pub mod serve;
 pub mod store_args;
 pub mod train;
@@ -34,6 +35,8 @@ pub enum Command {
     Clients(clients::ClientsArgs),
     /// Apply pending database migrations.
     Migrate(migrate::MigrateArgs),
+    /// Rebuild the search index from the database (stop the server first).
+    Reindex(reindex::ReindexArgs),
     /// Generate seeded synthetic child records (canonical child CSV) with ground truth.
     Generate(generate::GenerateArgs),
     /// Train a matching model (EM) from a canonical child CSV.
@@ -50,6 +53,7 @@ pub fn main() -> ExitCode {
         Command::Demo(args) => demo::run(args),
         Command::Clients(args) => clients::run(args),
         Command::Migrate(args) => migrate::run(args),
+        Command::Reindex(args) => reindex::run(args),
         Command::Generate(args) => generate::run(args),
         Command::Train(args) => train::run(args),
         Command::Dedupe(args) => dedupe::run(args),

@@ -1,7 +1,9 @@
 //! `child-registry serve`: the HTTP API.
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
 
+use super::reindex::{index_dir, start_search};
 use super::store_args::{block_on, StoreArgs};
 use crate::{build_app, AppState};
 
@@ -12,17 +14,27 @@ pub struct ServeArgs {
     /// Address and port to listen on.
     #[arg(long, env = "CHILD_REGISTRY_LISTEN", default_value = "127.0.0.1:8080")]
     pub listen: SocketAddr,
+    /// Directory of the search index (default: `search-index` in --data-dir for the embedded
+    /// database, `child-registry-index` with --database-url).
+    #[arg(long, env = "CHILD_REGISTRY_INDEX_DIR")]
+    pub index_dir: Option<PathBuf>,
 }
 
 pub fn run(args: ServeArgs) -> anyhow::Result<()> {
     block_on(async move {
         let store = args.store.open().await?;
-        serve(AppState::new(store), args.listen, |url| {
-            println!(
-                "child registry listening on {url} ({})",
-                args.store.describe()
-            );
-        })
+        let dir = index_dir(&args.store, args.index_dir.as_deref());
+        let (index, _follower) = start_search(store.clone(), &dir).await?;
+        serve(
+            AppState::new(store).with_search(index),
+            args.listen,
+            |url| {
+                println!(
+                    "child registry listening on {url} ({})",
+                    args.store.describe()
+                );
+            },
+        )
         .await
     })
 }

@@ -3,3 +3,4 @@
 pub mod children;
 pub mod health;
 pub mod records;
+pub mod search;

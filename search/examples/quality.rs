@@ -1,0 +1,176 @@
+//! Search quality and raw query speed on generated children.
+//!
+//! Every generated child with two or more agency records has one record held out; the child
+//! is indexed from its other records (children with one record are indexed whole, as
+//! distractors). Each held-out record becomes the query an official would type from that
+//! paper: given and family name plus birth date. Reports recall@1 and recall@5 (is the true
+//! child first / in the top 5) and the raw tantivy query latency of the same queries.
+//!
+//! `cargo run --release -p search --example quality -- [records] [seed]`
+#![allow(clippy::unwrap_used)]
+
+use std::collections::BTreeMap;
+use std::time::Instant;
+
+use chrono::{TimeZone, Utc};
+use registry::model::{ChildData, ChildStatus, ChildView, Identifier, Sex, SourceRecordView};
+use registry::{ChildId, ReadScope};
+use search::{SearchIndex, SearchRequest};
+use synthetic::{GeneratedRecord, GeneratorConfig};
+
+fn child_data(record: &GeneratedRecord) -> ChildData {
+    ChildData {
+        given_name: record.given_name.clone(),
+        family_name: record.family_name.clone(),
+        other_names: record.other_names.clone(),
+        sex: record.sex.as_deref().and_then(|sex| match sex {
+            "F" => Some(Sex::F),
+            "M" => Some(Sex::M),
+            "X" => Some(Sex::X),
+            "unknown" => Some(Sex::Unknown),
+            _ => None,
+        }),
+        date_of_birth: record.date_of_birth,
+        date_of_birth_estimated: record.date_of_birth_estimated,
+        district: record.district.clone(),
+        subcounty: record.subcounty.clone(),
+        village: record.village.clone(),
+        mother_name: record.mother_name.clone(),
+        father_name: record.father_name.clone(),
+        identifiers: record
+            .identifiers
+            .iter()
+            .map(|identifier| Identifier {
+                kind: identifier.kind.clone(),
+                value: identifier.value.clone(),
+            })
+            .collect(),
+    }
+}
+
+fn child_view(cluster: u64, records: &[&GeneratedRecord]) -> ChildView {
+    let at = Utc.with_ymd_and_hms(2025, 1, 1, 0, 0, 0).unwrap();
+    let records: Vec<SourceRecordView> = records
+        .iter()
+        .map(|record| SourceRecordView {
+            source_system: record.source_system.clone(),
+            source_record_id: record.source_record_id.clone(),
+            version: 1,
+            received_at: at,
+            first_received_at: at,
+            child: child_data(record),
+        })
+        .collect();
+    ChildView {
+        child_id: ChildId::from_value(cluster).unwrap(),
+        status: ChildStatus::Active,
+        merged_into: None,
+        created_at: at,
+        updated_at: at,
+        summary: registry::golden::summarise(&records),
+        records,
+    }
+}
+
+fn query_text(record: &GeneratedRecord, with_birth: bool) -> String {
+    let mut parts: Vec<String> = [&record.given_name, &record.family_name]
+        .into_iter()
+        .flatten()
+        .cloned()
+        .collect();
+    if with_birth {
+        if let Some(date) = record.date_of_birth {
+            parts.push(date.to_string());
+        }
+    }
+    parts.join(" ")
+}
+
+fn percentile(sorted: &[f64], p: f64) -> f64 {
+    let rank = ((p / 100.0) * (sorted.len() as f64 - 1.0)).round() as usize;
+    sorted[rank.min(sorted.len() - 1)]
+}
+
+fn main() {
+    let mut args = std::env::args().skip(1);
+    let records: usize = args.next().map_or(20_000, |n| n.parse().unwrap());
+    let seed: u64 = args.next().map_or(7, |n| n.parse().unwrap());
+    let started = Instant::now();
+    let dataset = synthetic::generate(&GeneratorConfig {
+        seed,
+        records,
+        ..GeneratorConfig::default()
+    });
+    let mut clusters: BTreeMap<u64, Vec<&GeneratedRecord>> = BTreeMap::new();
+    for record in &dataset.records {
+        clusters.entry(record.cluster_id).or_default().push(record);
+    }
+    let mut queries: Vec<(&GeneratedRecord, ChildId)> = Vec::new();
+    let mut views = Vec::with_capacity(clusters.len());
+    for (cluster, records) in &clusters {
+        let indexed = if records.len() >= 2 {
+            queries.push((records[0], ChildId::from_value(*cluster).unwrap()));
+            &records[1..]
+        } else {
+            &records[..]
+        };
+        views.push(child_view(*cluster, indexed));
+    }
+    let generated = started.elapsed();
+
+    let index = SearchIndex::in_ram().unwrap();
+    let started = Instant::now();
+    let children = views.len();
+    for (position, chunk) in views.chunks(50_000).enumerate() {
+        let changes = chunk
+            .iter()
+            .map(|view| (view.child_id, Some(view.clone())))
+            .collect();
+        index.apply(changes, position as i64 + 1).unwrap();
+    }
+    let indexed = started.elapsed();
+    println!(
+        "{records} records (seed {seed}): {children} children indexed in {:.1} s (generated in {:.1} s), {} queries",
+        indexed.as_secs_f64(),
+        generated.as_secs_f64(),
+        queries.len()
+    );
+
+    for with_birth in [true, false] {
+        let mut first = 0usize;
+        let mut top5 = 0usize;
+        let mut latencies = Vec::with_capacity(queries.len());
+        let mut misses = Vec::new();
+        for (record, truth) in &queries {
+            let text = query_text(record, with_birth);
+            let request = SearchRequest::text(&text, 5);
+            let began = Instant::now();
+            let results = index.search_blocking(&request, &ReadScope::All).unwrap();
+            latencies.push(began.elapsed().as_secs_f64() * 1000.0);
+            match results.hits.iter().position(|hit| hit.child_id == *truth) {
+                Some(0) => {
+                    first += 1;
+                    top5 += 1;
+                }
+                Some(_) => top5 += 1,
+                None => misses.push(text),
+            }
+        }
+        latencies.sort_by(f64::total_cmp);
+        let n = queries.len() as f64;
+        println!(
+            "query = names{}: recall@1 {:.2}%  recall@5 {:.2}%  | raw query p50 {:.2} ms  p99 {:.2} ms  mean {:.2} ms",
+            if with_birth { " + birth date" } else { " only" },
+            100.0 * first as f64 / n,
+            100.0 * top5 as f64 / n,
+            percentile(&latencies, 50.0),
+            percentile(&latencies, 99.0),
+            latencies.iter().sum::<f64>() / n,
+        );
+        if std::env::var_os("SHOW_MISSES").is_some() {
+            for miss in misses.iter().take(30) {
+                println!("  miss: {miss}");
+            }
+        }
+    }
+}

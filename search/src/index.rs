@@ -1,0 +1,282 @@
+//! The index handle: one writer, one shared reader, a fresh searcher per query.
+
+use std::collections::BTreeSet;
+use std::path::Path;
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::{Arc, Mutex};
+
+use registry::model::ChildView;
+use registry::{ChildId, ReadScope};
+use serde::{Deserialize, Serialize};
+use tantivy::collector::{Count, TopDocs};
+use tantivy::directory::MmapDirectory;
+use tantivy::query::EnableScoring;
+use tantivy::schema::Value;
+use tantivy::{
+    DocAddress, DocSet, Index, IndexReader, IndexSettings, IndexWriter, ReloadPolicy,
+    TantivyDocument, TantivyError, Term,
+};
+
+use crate::document::{child_document, StoredChild};
+use crate::error::{Result, SearchError};
+use crate::query::{encode_cursor, plan, MatchedField, SearchRequest, MAX_OFFSET};
+use crate::schema::{Fields, SCHEMA_VERSION};
+use crate::{SearchHit, SearchResults};
+
+/// Memory the writer may use before it flushes a segment.
+const WRITER_MEMORY: usize = 64 * 1024 * 1024;
+
+/// What each commit records: the outbox position it reflects and the schema that wrote it.
+#[derive(Debug, Serialize, Deserialize)]
+struct CommitPayload {
+    schema: u32,
+    outbox_seq: i64,
+}
+
+/// The search index of the registry's active children.
+pub struct SearchIndex {
+    index: Index,
+    fields: Fields,
+    reader: IndexReader,
+    writer: Mutex<IndexWriter<TantivyDocument>>,
+    /// Outbox position of the last commit.
+    position: AtomicI64,
+}
+
+/// A child to put in the index (`Some`) or take out of it (`None`: merged or gone).
+pub type Change = (ChildId, Option<ChildView>);
+
+impl SearchIndex {
+    /// Opens the index in `dir`, creating it when absent. An index written with another schema
+    /// is deleted and starts empty at outbox position 0, so the follower rebuilds it.
+    pub fn open(dir: &Path) -> Result<Arc<SearchIndex>> {
+        std::fs::create_dir_all(dir)?;
+        let (schema, fields) = Fields::schema();
+        let directory = MmapDirectory::open(dir)?;
+        let index = if Index::exists(&directory).map_err(TantivyError::from)? {
+            let existing = Index::open(directory)?;
+            if existing.schema() == schema && payload(&existing)?.is_some() {
+                existing
+            } else {
+                tracing::warn!(dir = %dir.display(), "search index has another schema: rebuilding");
+                drop(existing);
+                clear_dir(dir)?;
+                Index::create_in_dir(dir, schema)?
+            }
+        } else {
+            Index::create(directory, schema, IndexSettings::default())?
+        };
+        SearchIndex::with_index(index, fields)
+    }
+
+    /// An index in memory, for tests and measurements.
+    pub fn in_ram() -> Result<Arc<SearchIndex>> {
+        let (schema, fields) = Fields::schema();
+        SearchIndex::with_index(Index::create_in_ram(schema), fields)
+    }
+
+    fn with_index(index: Index, fields: Fields) -> Result<Arc<SearchIndex>> {
+        Fields::register_tokenizers(&index);
+        let writer = index.writer(WRITER_MEMORY).map_err(|error| match error {
+            TantivyError::LockFailure(..) => SearchError::Locked,
+            other => other.into(),
+        })?;
+        let reader = index
+            .reader_builder()
+            .reload_policy(ReloadPolicy::Manual)
+            .try_into()?;
+        let position = payload(&index)?.map_or(0, |payload| payload.outbox_seq);
+        Ok(Arc::new(SearchIndex {
+            index,
+            fields,
+            reader,
+            writer: Mutex::new(writer),
+            position: AtomicI64::new(position),
+        }))
+    }
+
+    /// The outbox position the committed index reflects.
+    pub fn position(&self) -> i64 {
+        self.position.load(Ordering::Acquire)
+    }
+
+    /// Children in the index, as the current searcher sees them.
+    pub fn num_children(&self) -> u64 {
+        self.reader.searcher().num_docs()
+    }
+
+    fn writer(&self) -> std::sync::MutexGuard<'_, IndexWriter<TantivyDocument>> {
+        // A panic while holding the writer leaves nothing half-done that a commit could
+        // publish: uncommitted changes are only published by `commit`.
+        self.writer
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Replaces or removes each child, then commits with `position` in the payload and makes
+    /// the commit visible to searches. Blocking: call it off the async runtime.
+    pub fn apply(&self, changes: Vec<Change>, position: i64) -> Result<()> {
+        let mut writer = self.writer();
+        for (child_id, view) in changes {
+            writer.delete_term(Term::from_field_text(
+                self.fields.child_id,
+                &child_id.to_string(),
+            ));
+            if let Some(document) = view
+                .as_ref()
+                .and_then(|view| child_document(&self.fields, view))
+            {
+                writer.add_document(document)?;
+            }
+        }
+        self.commit(&mut writer, position)
+    }
+
+    /// Empties the index and sets its position back to 0 (the start of `reindex`).
+    pub fn clear(&self) -> Result<()> {
+        let mut writer = self.writer();
+        writer.delete_all_documents()?;
+        self.commit(&mut writer, 0)
+    }
+
+    fn commit(&self, writer: &mut IndexWriter<TantivyDocument>, position: i64) -> Result<()> {
+        let payload = serde_json::to_string(&CommitPayload {
+            schema: SCHEMA_VERSION,
+            outbox_seq: position,
+        })
+        .map_err(|error| SearchError::Payload(error.to_string()))?;
+        let mut prepared = writer.prepare_commit()?;
+        prepared.set_payload(&payload);
+        prepared.commit()?;
+        self.position.store(position, Ordering::Release);
+        self.reader.reload()?;
+        Ok(())
+    }
+
+    /// Waits for background segment merges to finish (end of a bulk load).
+    pub fn wait_merging_threads(&self) -> Result<()> {
+        let mut writer = self.writer();
+        // `wait_merging_threads` consumes the writer: swap in a fresh one.
+        let fresh = self.index.writer(WRITER_MEMORY)?;
+        let old = std::mem::replace(&mut *writer, fresh);
+        drop(writer);
+        old.wait_merging_threads()?;
+        Ok(())
+    }
+
+    /// Runs a search off the async runtime.
+    pub async fn search(
+        self: &Arc<Self>,
+        request: SearchRequest,
+        scope: ReadScope,
+    ) -> Result<SearchResults> {
+        let index = Arc::clone(self);
+        tokio::task::spawn_blocking(move || index.search_blocking(&request, &scope)).await?
+    }
+
+    /// Runs a search on this thread (CPU-bound: not on the async runtime).
+    pub fn search_blocking(
+        &self,
+        request: &SearchRequest,
+        scope: &ReadScope,
+    ) -> Result<SearchResults> {
+        let searcher = self.reader.searcher();
+        let plan = plan(&self.fields, request, scope);
+        let query = plan.query();
+        let offset = request.offset.min(MAX_OFFSET);
+        let (top, total) = searcher.search(
+            &query,
+            &(TopDocs::with_limit(request.limit).and_offset(offset), Count),
+        )?;
+
+        // Which groups each hit matched: one scorer per group and segment, advanced in doc order.
+        let mut matched: Vec<BTreeSet<MatchedField>> = vec![BTreeSet::new(); top.len()];
+        if !top.is_empty() {
+            let mut order: Vec<(usize, DocAddress)> = top
+                .iter()
+                .map(|(_, address)| *address)
+                .enumerate()
+                .collect();
+            order.sort_by_key(|(_, address)| *address);
+            for (field, group) in &plan.groups {
+                let weight = group.weight(EnableScoring::disabled_from_searcher(&searcher))?;
+                let mut current: Option<(u32, Box<dyn tantivy::query::Scorer>)> = None;
+                for (hit, address) in &order {
+                    if current.as_ref().map(|(segment, _)| *segment) != Some(address.segment_ord) {
+                        let reader = searcher.segment_reader(address.segment_ord);
+                        current = Some((address.segment_ord, weight.scorer(reader, 1.0)?));
+                    }
+                    if let Some((_, scorer)) = current.as_mut() {
+                        let target = address.doc_id;
+                        let found = match scorer.doc() {
+                            doc if doc < target => scorer.seek(target) == target,
+                            doc => doc == target,
+                        };
+                        if found {
+                            matched[*hit].insert(*field);
+                        }
+                    }
+                }
+            }
+        }
+
+        let mut hits = Vec::with_capacity(top.len());
+        for ((score, address), matched_fields) in top.into_iter().zip(matched) {
+            let document: TantivyDocument = searcher.doc(address)?;
+            let stored = document
+                .get_first(self.fields.stored)
+                .and_then(|value| value.as_str())
+                .and_then(|json| serde_json::from_str::<StoredChild>(json).ok());
+            let Some(stored) = stored else {
+                tracing::error!(?address, "search document without readable stored fields");
+                continue;
+            };
+            let Ok(child_id) = stored.child_id.parse::<ChildId>() else {
+                tracing::error!(child_id = %stored.child_id, "search document with a malformed child ID");
+                continue;
+            };
+            hits.push(SearchHit {
+                child_id,
+                display_name: stored.display_name,
+                other_names: stored.other_names,
+                date_of_birth: stored.date_of_birth,
+                date_of_birth_estimated: stored.date_of_birth_estimated,
+                sex: stored.sex,
+                district: stored.district,
+                agencies: stored.agencies,
+                score,
+                matched_fields: matched_fields.into_iter().collect(),
+            });
+        }
+        let next = offset + request.limit;
+        let next_cursor = (next < total && next <= MAX_OFFSET).then(|| encode_cursor(next));
+        Ok(SearchResults {
+            hits,
+            total,
+            next_cursor,
+        })
+    }
+}
+
+fn payload(index: &Index) -> Result<Option<CommitPayload>> {
+    let metas = index.load_metas()?;
+    match metas.payload {
+        None => Ok(None),
+        Some(text) => serde_json::from_str::<CommitPayload>(&text)
+            .map(|payload| (payload.schema == SCHEMA_VERSION).then_some(payload))
+            .or(Ok(None)),
+    }
+}
+
+/// Removes an outdated index's files (only inside the index directory).
+fn clear_dir(dir: &Path) -> Result<()> {
+    for entry in std::fs::read_dir(dir)? {
+        let path = entry?.path();
+        if path.is_dir() {
+            std::fs::remove_dir_all(&path)?;
+        } else {
+            std::fs::remove_file(&path)?;
+        }
+    }
+    Ok(())
+}

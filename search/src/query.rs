@@ -1,0 +1,615 @@
+//! `GET /v1/search` parameters, their validation, and the tantivy query they become.
+//!
+//! Tantivy scores a fuzzy match like an exact one (tantivy issue #563), so each kind of match
+//! is its own clause with its own weight: an exact name word scores BM25 (rare names count
+//! more) times 2, plus the fuzzy clause's constant and the phonetic clause's constant, which
+//! the exact word matches too. A misspelt word gets only the fuzzy and perhaps the phonetic
+//! constant, so exact matches always rank above fuzzy ones for the same words.
+
+use chrono::{Datelike, NaiveDate};
+use registry::model::Sex;
+use registry::validate::identifier_key;
+use registry::{ChildId, ReadScope};
+use serde::{Deserialize, Serialize};
+use tantivy::query::{
+    BooleanQuery, BoostQuery, ConstScoreQuery, EmptyQuery, FuzzyTermQuery, Occur, Query,
+    RangeQuery, TermQuery,
+};
+use tantivy::schema::{Field, IndexRecordOption};
+use tantivy::Term;
+use utoipa::{IntoParams, ToSchema};
+
+use crate::document::{birth_terms, day_number, sex_term};
+use crate::normalize::{normalize, phonetic_key, words};
+use crate::schema::Fields;
+
+/// Most hits one page may hold.
+pub const MAX_LIMIT: usize = 100;
+pub const DEFAULT_LIMIT: usize = 20;
+/// How deep a cursor may page (offset of the first hit).
+pub const MAX_OFFSET: usize = 10_000;
+/// Longest `q` accepted, in characters.
+pub const MAX_QUERY_CHARS: usize = 200;
+
+/// Query-string parameters of `GET /v1/search`, as received.
+#[derive(Debug, Clone, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct SearchParams {
+    /// Free text: names in any order and spelling (Latin or Khmer script), a birth year
+    /// (`2015`), year-month (`2015-03`) or date, a child ID (hyphens optional) or another
+    /// identifier.
+    pub q: Option<String>,
+    /// Only children whose district is this (case and accents ignored).
+    pub district: Option<String>,
+    /// `F`, `M`, `X` or `unknown`.
+    pub sex: Option<String>,
+    /// Born on or after: `YYYY-MM-DD`, `YYYY-MM` or `YYYY`.
+    pub born_from: Option<String>,
+    /// Born on or before: `YYYY-MM-DD`, `YYYY-MM` or `YYYY`.
+    pub born_to: Option<String>,
+    /// Only children holding a record from this source system.
+    pub source_system: Option<String>,
+    /// Hits per page, 1 to 100 (default 20).
+    pub limit: Option<String>,
+    /// `next_cursor` of the previous page.
+    pub cursor: Option<String>,
+}
+
+/// A search request that passed validation.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct SearchRequest {
+    pub text: String,
+    pub district: Option<String>,
+    pub sex: Option<Sex>,
+    pub born_from: Option<NaiveDate>,
+    pub born_to: Option<NaiveDate>,
+    pub source_system: Option<String>,
+    pub limit: usize,
+    pub offset: usize,
+}
+
+impl SearchRequest {
+    /// A free-text request for the first page of `limit` hits.
+    pub fn text(text: &str, limit: usize) -> Self {
+        SearchRequest {
+            text: text.to_owned(),
+            limit,
+            ..SearchRequest::default()
+        }
+    }
+}
+
+/// Why a search request was refused; `field` names the parameter.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{detail}")]
+pub struct InvalidParameter {
+    pub code: &'static str,
+    pub field: &'static str,
+    pub detail: String,
+}
+
+fn invalid(code: &'static str, field: &'static str, detail: impl Into<String>) -> InvalidParameter {
+    InvalidParameter {
+        code,
+        field,
+        detail: detail.into(),
+    }
+}
+
+/// Reads `YYYY-MM-DD`, `YYYY-MM` or `YYYY` as the first (`end == false`) or last day it names.
+fn parse_date_bound(text: &str, end: bool) -> Option<NaiveDate> {
+    let parts: Vec<&str> = text.trim().split('-').collect();
+    let number = |part: &str, digits: usize| -> Option<u32> {
+        (part.len() == digits && part.bytes().all(|b| b.is_ascii_digit()))
+            .then(|| part.parse().ok())
+            .flatten()
+    };
+    match parts.as_slice() {
+        [year] => {
+            let year = number(year, 4)? as i32;
+            if end {
+                NaiveDate::from_ymd_opt(year, 12, 31)
+            } else {
+                NaiveDate::from_ymd_opt(year, 1, 1)
+            }
+        }
+        [year, month] => {
+            let (year, month) = (number(year, 4)? as i32, number(month, 2)?);
+            let first = NaiveDate::from_ymd_opt(year, month, 1)?;
+            if end {
+                let next = first.checked_add_months(chrono::Months::new(1))?;
+                next.pred_opt()
+            } else {
+                Some(first)
+            }
+        }
+        [year, month, day] => {
+            NaiveDate::from_ymd_opt(number(year, 4)? as i32, number(month, 2)?, number(day, 2)?)
+        }
+        _ => None,
+    }
+}
+
+fn non_empty(value: Option<String>) -> Option<String> {
+    value
+        .map(|text| text.trim().to_owned())
+        .filter(|text| !text.is_empty())
+}
+
+impl SearchParams {
+    pub fn parse(self) -> Result<SearchRequest, InvalidParameter> {
+        let text = non_empty(self.q).unwrap_or_default();
+        if text.chars().count() > MAX_QUERY_CHARS {
+            return Err(invalid(
+                "query_too_long",
+                "q",
+                format!("q is longer than {MAX_QUERY_CHARS} characters"),
+            ));
+        }
+        let district = non_empty(self.district);
+        let sex = match non_empty(self.sex) {
+            None => None,
+            Some(sex) => Some(match sex.to_ascii_lowercase().as_str() {
+                "f" => Sex::F,
+                "m" => Sex::M,
+                "x" => Sex::X,
+                "unknown" => Sex::Unknown,
+                _ => {
+                    return Err(invalid(
+                        "invalid_sex",
+                        "sex",
+                        format!("sex must be F, M, X or unknown, not '{sex}'"),
+                    ))
+                }
+            }),
+        };
+        let date = |value: Option<String>, field: &'static str, end: bool| match non_empty(value) {
+            None => Ok(None),
+            Some(text) => parse_date_bound(&text, end).map(Some).ok_or_else(|| {
+                invalid(
+                    "invalid_date",
+                    field,
+                    format!("{field} must be a date (YYYY-MM-DD, YYYY-MM or YYYY), not '{text}'"),
+                )
+            }),
+        };
+        let born_from = date(self.born_from, "born_from", false)?;
+        let born_to = date(self.born_to, "born_to", true)?;
+        if let (Some(from), Some(to)) = (born_from, born_to) {
+            if from > to {
+                return Err(invalid(
+                    "invalid_date_range",
+                    "born_from",
+                    format!("born_from ({from}) is after born_to ({to})"),
+                ));
+            }
+        }
+        let source_system = non_empty(self.source_system);
+        let limit = match non_empty(self.limit) {
+            None => DEFAULT_LIMIT,
+            Some(text) => match text.parse::<usize>() {
+                Ok(limit) if (1..=MAX_LIMIT).contains(&limit) => limit,
+                _ => {
+                    return Err(invalid(
+                        "limit_out_of_range",
+                        "limit",
+                        format!("limit must be a whole number from 1 to {MAX_LIMIT}, not '{text}'"),
+                    ))
+                }
+            },
+        };
+        let offset = match non_empty(self.cursor) {
+            None => 0,
+            Some(text) => decode_cursor(&text).ok_or_else(|| {
+                invalid(
+                    "invalid_cursor",
+                    "cursor",
+                    "cursor must be the next_cursor of a previous page",
+                )
+            })?,
+        };
+        let has_words = text.chars().any(char::is_alphanumeric);
+        let has_filter = district.is_some()
+            || sex.is_some()
+            || born_from.is_some()
+            || born_to.is_some()
+            || source_system.is_some();
+        if !has_words && !has_filter {
+            return Err(invalid(
+                "empty_query",
+                "q",
+                "give a search text in q or at least one filter",
+            ));
+        }
+        Ok(SearchRequest {
+            text,
+            district,
+            sex,
+            born_from,
+            born_to,
+            source_system,
+            limit,
+            offset,
+        })
+    }
+}
+
+/// Cursors are opaque to clients; today they carry the offset of the next page's first hit.
+pub(crate) fn encode_cursor(offset: usize) -> String {
+    format!("o{offset}")
+}
+
+fn decode_cursor(text: &str) -> Option<usize> {
+    text.strip_prefix('o')?
+        .parse::<usize>()
+        .ok()
+        .filter(|offset| *offset <= MAX_OFFSET)
+}
+
+/// Which part of a child's document a hit matched.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum MatchedField {
+    /// The child ID, exactly.
+    ChildId,
+    /// An identifier another system gave the child (birth registration, student number).
+    Identifier,
+    /// A name word, exactly (after normalisation).
+    Name,
+    /// A name word within the typo allowance.
+    NameFuzzy,
+    /// A name word that sounds the same.
+    NamePhonetic,
+    ParentName,
+    Location,
+    BirthDate,
+}
+
+/// The query for a request: one sub-query per [`MatchedField`] (so hits can say what matched)
+/// and the filters every hit must pass.
+pub(crate) struct QueryPlan {
+    pub groups: Vec<(MatchedField, Box<dyn Query>)>,
+    pub filters: Vec<Box<dyn Query>>,
+}
+
+/// Weights of the clauses (see the module comment).
+mod weight {
+    pub const CHILD_ID: f32 = 1000.0;
+    pub const IDENTIFIER: f32 = 50.0;
+    pub const NAME_EXACT_BM25: f32 = 2.0;
+    pub const NAME_FUZZY: f32 = 2.0;
+    pub const NAME_PHONETIC: f32 = 1.5;
+    pub const PARENT_EXACT_BM25: f32 = 0.3;
+    pub const PARENT_FUZZY: f32 = 0.3;
+    pub const LOCATION_BM25: f32 = 0.3;
+    pub const BIRTH_DAY: f32 = 6.0;
+    pub const BIRTH_MONTH: f32 = 3.0;
+    pub const BIRTH_YEAR: f32 = 2.0;
+}
+
+/// Edit distance allowed for a word of this many characters.
+pub(crate) fn typo_allowance(word: &str) -> u8 {
+    match word.chars().count() {
+        0..=3 => 0,
+        4..=7 => 1,
+        _ => 2,
+    }
+}
+
+/// A date typed in free text: `2015`, `2015-03`, `2015-03-07`, `07/03/2015` or `07.03.2015`,
+/// as the birth term it names and how precise it is.
+fn birth_term(token: &str) -> Option<(String, f32)> {
+    let digits_only = |text: &str| !text.is_empty() && text.bytes().all(|b| b.is_ascii_digit());
+    let plausible_year = |year: i32| (1900..=2100).contains(&year);
+    let dashed: Vec<&str> = token.split('-').collect();
+    match dashed.as_slice() {
+        [year] if year.len() == 4 && digits_only(year) => {
+            let value: i32 = year.parse().ok()?;
+            return plausible_year(value).then(|| (year.to_string(), weight::BIRTH_YEAR));
+        }
+        [year, month] if year.len() == 4 && digits_only(year) && digits_only(month) => {
+            let date = NaiveDate::from_ymd_opt(year.parse().ok()?, month.parse().ok()?, 1)?;
+            return plausible_year(date.year())
+                .then(|| (birth_terms(date)[1].clone(), weight::BIRTH_MONTH));
+        }
+        [year, month, day] if year.len() == 4 => {
+            let date = NaiveDate::from_ymd_opt(
+                year.parse().ok()?,
+                month.parse().ok()?,
+                day.parse().ok()?,
+            )?;
+            return Some((birth_terms(date)[2].clone(), weight::BIRTH_DAY));
+        }
+        _ => {}
+    }
+    let parts: Vec<&str> = token.split(['/', '.']).collect();
+    if let [day, month, year] = parts.as_slice() {
+        if year.len() == 4 && [day, month, year].iter().all(|part| digits_only(part)) {
+            let date = NaiveDate::from_ymd_opt(
+                year.parse().ok()?,
+                month.parse().ok()?,
+                day.parse().ok()?,
+            )?;
+            return Some((birth_terms(date)[2].clone(), weight::BIRTH_DAY));
+        }
+    }
+    None
+}
+
+fn term_query(field: Field, text: &str) -> Box<dyn Query> {
+    Box::new(TermQuery::new(
+        Term::from_field_text(field, text),
+        IndexRecordOption::WithFreqs,
+    ))
+}
+
+fn constant(query: Box<dyn Query>, score: f32) -> Box<dyn Query> {
+    Box::new(ConstScoreQuery::new(query, score))
+}
+
+fn boosted(query: Box<dyn Query>, boost: f32) -> Box<dyn Query> {
+    Box::new(BoostQuery::new(query, boost))
+}
+
+fn fuzzy(field: Field, word: &str, distance: u8) -> Box<dyn Query> {
+    Box::new(FuzzyTermQuery::new(
+        Term::from_field_text(field, word),
+        distance,
+        true,
+    ))
+}
+
+/// Filters a hit must pass, including the caller's scope: applied inside the query, so
+/// counts and pages only ever contain children the caller may see.
+fn filters(fields: &Fields, request: &SearchRequest, scope: &ReadScope) -> Vec<Box<dyn Query>> {
+    let mut filters: Vec<Box<dyn Query>> = Vec::new();
+    if let ReadScope::SourceSystem(system) = scope {
+        filters.push(term_query(fields.agencies, system));
+    }
+    if let Some(system) = &request.source_system {
+        filters.push(term_query(fields.agencies, system));
+    }
+    if let Some(district) = &request.district {
+        filters.push(term_query(fields.district, &normalize(district)));
+    }
+    if let Some(sex) = request.sex {
+        filters.push(term_query(fields.sex, sex_term(sex)));
+    }
+    if request.born_from.is_some() || request.born_to.is_some() {
+        let bound = |date: Option<NaiveDate>| match date {
+            Some(date) => {
+                std::ops::Bound::Included(Term::from_field_i64(fields.birth_day, day_number(date)))
+            }
+            None => std::ops::Bound::Unbounded,
+        };
+        filters.push(Box::new(RangeQuery::new(
+            bound(request.born_from),
+            bound(request.born_to),
+        )));
+    }
+    filters
+}
+
+pub(crate) fn plan(fields: &Fields, request: &SearchRequest, scope: &ReadScope) -> QueryPlan {
+    let mut clauses: Vec<(MatchedField, Box<dyn Query>)> = Vec::new();
+    for token in request.text.split_whitespace() {
+        if let Ok(child_id) = token.parse::<ChildId>() {
+            clauses.push((
+                MatchedField::ChildId,
+                constant(
+                    term_query(fields.child_id, &child_id.to_string()),
+                    weight::CHILD_ID,
+                ),
+            ));
+            continue;
+        }
+        if let Some((term, score)) = birth_term(token) {
+            clauses.push((
+                MatchedField::BirthDate,
+                constant(term_query(fields.birth, &term), score),
+            ));
+            continue;
+        }
+        let key = identifier_key(token);
+        if key.chars().count() >= 4 && key.chars().any(|c| c.is_ascii_digit()) {
+            clauses.push((
+                MatchedField::Identifier,
+                constant(term_query(fields.ids, &key), weight::IDENTIFIER),
+            ));
+        }
+        for word in words(token) {
+            clauses.push((
+                MatchedField::Name,
+                boosted(term_query(fields.names, &word), weight::NAME_EXACT_BM25),
+            ));
+            let distance = typo_allowance(&word);
+            if distance > 0 {
+                clauses.push((
+                    MatchedField::NameFuzzy,
+                    boosted(fuzzy(fields.names, &word, distance), weight::NAME_FUZZY),
+                ));
+            }
+            let key = phonetic_key(&word);
+            if key.chars().count() >= 2 {
+                clauses.push((
+                    MatchedField::NamePhonetic,
+                    constant(
+                        term_query(fields.names_phonetic, &key),
+                        weight::NAME_PHONETIC,
+                    ),
+                ));
+            }
+            clauses.push((
+                MatchedField::ParentName,
+                boosted(term_query(fields.parents, &word), weight::PARENT_EXACT_BM25),
+            ));
+            if distance > 0 {
+                clauses.push((
+                    MatchedField::ParentName,
+                    boosted(fuzzy(fields.parents, &word, distance), weight::PARENT_FUZZY),
+                ));
+            }
+            clauses.push((
+                MatchedField::Location,
+                boosted(term_query(fields.location, &word), weight::LOCATION_BM25),
+            ));
+        }
+    }
+    let mut groups: Vec<(MatchedField, Vec<Box<dyn Query>>)> = Vec::new();
+    for (field, clause) in clauses {
+        match groups.iter_mut().find(|(existing, _)| *existing == field) {
+            Some((_, group)) => group.push(clause),
+            None => groups.push((field, vec![clause])),
+        }
+    }
+    QueryPlan {
+        groups: groups
+            .into_iter()
+            .map(|(field, queries)| {
+                let query: Box<dyn Query> = Box::new(BooleanQuery::union(queries));
+                (field, query)
+            })
+            .collect(),
+        filters: filters(fields, request, scope),
+    }
+}
+
+impl QueryPlan {
+    /// The whole query: at least one group must match (when there is text), every filter must.
+    pub fn query(&self) -> Box<dyn Query> {
+        let mut clauses: Vec<(Occur, Box<dyn Query>)> = Vec::new();
+        if !self.groups.is_empty() {
+            let text = BooleanQuery::union(
+                self.groups
+                    .iter()
+                    .map(|(_, query)| query.box_clone())
+                    .collect(),
+            );
+            clauses.push((Occur::Must, Box::new(text)));
+        }
+        for filter in &self.filters {
+            clauses.push((Occur::Must, constant(filter.box_clone(), 0.0)));
+        }
+        if clauses.is_empty() {
+            return Box::new(EmptyQuery);
+        }
+        Box::new(BooleanQuery::new(clauses))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn params(pairs: &[(&str, &str)]) -> SearchParams {
+        let mut params = SearchParams::default();
+        for (name, value) in pairs {
+            let value = Some((*value).to_owned());
+            match *name {
+                "q" => params.q = value,
+                "district" => params.district = value,
+                "sex" => params.sex = value,
+                "born_from" => params.born_from = value,
+                "born_to" => params.born_to = value,
+                "source_system" => params.source_system = value,
+                "limit" => params.limit = value,
+                "cursor" => params.cursor = value,
+                other => panic!("no parameter {other}"),
+            }
+        }
+        params
+    }
+
+    fn refused(pairs: &[(&str, &str)]) -> (&'static str, &'static str) {
+        let error = params(pairs).parse().unwrap_err();
+        (error.code, error.field)
+    }
+
+    #[test]
+    fn bad_input_is_refused_naming_the_parameter() {
+        assert_eq!(refused(&[]), ("empty_query", "q"));
+        assert_eq!(refused(&[("q", "  ")]), ("empty_query", "q"));
+        assert_eq!(refused(&[("q", "--")]), ("empty_query", "q"));
+        assert_eq!(
+            refused(&[("q", "a"), ("limit", "0")]),
+            ("limit_out_of_range", "limit")
+        );
+        assert_eq!(
+            refused(&[("q", "a"), ("limit", "101")]),
+            ("limit_out_of_range", "limit")
+        );
+        assert_eq!(
+            refused(&[("q", "a"), ("limit", "ten")]),
+            ("limit_out_of_range", "limit")
+        );
+        assert_eq!(
+            refused(&[("q", "a"), ("born_from", "2015-13")]),
+            ("invalid_date", "born_from")
+        );
+        assert_eq!(
+            refused(&[("born_to", "yesterday")]),
+            ("invalid_date", "born_to")
+        );
+        assert_eq!(
+            refused(&[("born_from", "2016"), ("born_to", "2015")]),
+            ("invalid_date_range", "born_from")
+        );
+        assert_eq!(refused(&[("sex", "female")]), ("invalid_sex", "sex"));
+        assert_eq!(
+            refused(&[("q", "a"), ("cursor", "x")]),
+            ("invalid_cursor", "cursor")
+        );
+    }
+
+    #[test]
+    fn filters_alone_are_a_query() {
+        let request = params(&[
+            ("district", "Gulu"),
+            ("born_from", "2015"),
+            ("born_to", "2016-02"),
+        ])
+        .parse()
+        .unwrap();
+        assert_eq!(request.born_from, NaiveDate::from_ymd_opt(2015, 1, 1));
+        assert_eq!(request.born_to, NaiveDate::from_ymd_opt(2016, 2, 29));
+        assert_eq!(request.limit, DEFAULT_LIMIT);
+    }
+
+    #[test]
+    fn cursors_round_trip() {
+        let request = params(&[("q", "x"), ("cursor", &encode_cursor(40))])
+            .parse()
+            .unwrap();
+        assert_eq!(request.offset, 40);
+    }
+
+    #[test]
+    fn dates_in_free_text() {
+        assert_eq!(
+            birth_term("2015"),
+            Some(("2015".to_owned(), weight::BIRTH_YEAR))
+        );
+        assert_eq!(
+            birth_term("2015-03"),
+            Some(("2015-03".to_owned(), weight::BIRTH_MONTH))
+        );
+        assert_eq!(
+            birth_term("07/03/2015"),
+            Some(("2015-03-07".to_owned(), weight::BIRTH_DAY))
+        );
+        assert_eq!(
+            birth_term("2015-3-7"),
+            Some(("2015-03-07".to_owned(), weight::BIRTH_DAY))
+        );
+        assert_eq!(birth_term("1234"), None);
+        assert_eq!(birth_term("halima"), None);
+    }
+
+    #[test]
+    fn typo_allowance_grows_with_length() {
+        assert_eq!(typo_allowance("sok"), 0);
+        assert_eq!(typo_allowance("dara"), 1);
+        assert_eq!(typo_allowance("nakato"), 1);
+        assert_eq!(typo_allowance("namukasa"), 2);
+    }
+}

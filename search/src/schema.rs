@@ -1,0 +1,80 @@
+//! The index schema, built once, and the tokenizer it names.
+
+use tantivy::schema::{
+    Field, IndexRecordOption, Schema, TextFieldIndexing, TextOptions, FAST, INDEXED, STORED, STRING,
+};
+use tantivy::tokenizer::{RemoveLongFilter, SimpleTokenizer, TextAnalyzer};
+use tantivy::Index;
+
+/// Bumped whenever the schema or what goes into a document changes: an index written with
+/// another version is rebuilt from the registry at start.
+pub const SCHEMA_VERSION: u32 = 1;
+
+/// Tokenizer of the name-like text fields. Text is normalised ([`crate::normalize`]) before
+/// it reaches the index and before query terms are built, so this only splits words.
+pub const NAME_TOKENIZER: &str = "child_name";
+
+/// The fields of a child document.
+#[derive(Debug, Clone)]
+pub struct Fields {
+    /// The child ID, hyphenated (`7KQ2-M9XA-04TB-S`): one term, used to replace and delete.
+    pub child_id: Field,
+    /// The compact child ID and every identifier value, as identifier keys (`UGBR2022123`).
+    pub ids: Field,
+    /// Every name word any agency used, normalised.
+    pub names: Field,
+    /// Phonetic keys of the name words.
+    pub names_phonetic: Field,
+    /// Mother's and father's name words, normalised.
+    pub parents: Field,
+    /// District, subcounty and village words, normalised.
+    pub location: Field,
+    /// The summary district, normalised as one term (filter).
+    pub district: Field,
+    /// `F`, `M`, `X` or `unknown`.
+    pub sex: Field,
+    /// Birth dates agencies recorded, as year, year-month and full date terms.
+    pub birth: Field,
+    /// The summary birth date as days since 0001-01-01 (range filter).
+    pub birth_day: Field,
+    /// Source systems holding a record about the child (scope and filter).
+    pub agencies: Field,
+    /// What a hit shows, as JSON.
+    pub stored: Field,
+}
+
+impl Fields {
+    pub fn schema() -> (Schema, Fields) {
+        let mut builder = Schema::builder();
+        let name_text = TextOptions::default().set_indexing_options(
+            TextFieldIndexing::default()
+                .set_tokenizer(NAME_TOKENIZER)
+                .set_index_option(IndexRecordOption::WithFreqs),
+        );
+        let fields = Fields {
+            child_id: builder.add_text_field("child_id", STRING),
+            ids: builder.add_text_field("ids", STRING),
+            names: builder.add_text_field("names", name_text.clone()),
+            names_phonetic: builder.add_text_field("names_phonetic", STRING),
+            parents: builder.add_text_field("parents", name_text.clone()),
+            location: builder.add_text_field("location", name_text),
+            district: builder.add_text_field("district", STRING),
+            sex: builder.add_text_field("sex", STRING),
+            birth: builder.add_text_field("birth", STRING),
+            birth_day: builder.add_i64_field("birth_day", INDEXED | FAST),
+            agencies: builder.add_text_field("agencies", STRING),
+            stored: builder.add_text_field("stored", STORED),
+        };
+        (builder.build(), fields)
+    }
+
+    /// Registers the tokenizers the schema names; every opened or created index needs it.
+    pub fn register_tokenizers(index: &Index) {
+        index.tokenizers().register(
+            NAME_TOKENIZER,
+            TextAnalyzer::builder(SimpleTokenizer::default())
+                .filter(RemoveLongFilter::limit(64))
+                .build(),
+        );
+    }
+}

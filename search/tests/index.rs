@@ -1,0 +1,340 @@
+//! The index in memory: documents from registry children, queries as the API runs them.
+#![allow(clippy::unwrap_used)]
+
+use std::sync::Arc;
+
+use chrono::{NaiveDate, TimeZone, Utc};
+use registry::model::{ChildData, ChildStatus, ChildView, Identifier, Sex, SourceRecordView};
+use registry::{ChildId, ReadScope};
+use search::{MatchedField, SearchIndex, SearchParams, SearchRequest};
+
+fn date(text: &str) -> NaiveDate {
+    text.parse().unwrap()
+}
+
+fn person(given: &str, family: &str, sex: Sex, born: &str, district: &str) -> ChildData {
+    ChildData {
+        given_name: Some(given.to_owned()),
+        family_name: Some(family.to_owned()),
+        sex: Some(sex),
+        date_of_birth: Some(date(born)),
+        district: Some(district.to_owned()),
+        ..ChildData::default()
+    }
+}
+
+fn child(id: u64, records: &[(&str, ChildData)]) -> ChildView {
+    let at = Utc.with_ymd_and_hms(2025, 1, 1, 0, 0, 0).unwrap();
+    let records: Vec<SourceRecordView> = records
+        .iter()
+        .enumerate()
+        .map(|(n, (system, data))| SourceRecordView {
+            source_system: (*system).to_owned(),
+            source_record_id: format!("R{id}-{n}"),
+            version: 1,
+            received_at: at,
+            first_received_at: at,
+            child: data.clone(),
+        })
+        .collect();
+    ChildView {
+        child_id: ChildId::from_value(id).unwrap(),
+        status: ChildStatus::Active,
+        merged_into: None,
+        created_at: at,
+        updated_at: at,
+        summary: registry::golden::summarise(&records),
+        records,
+    }
+}
+
+fn children() -> Vec<ChildView> {
+    let mut halima = person("Halima", "Aguti", Sex::F, "2012-03-04", "Wakiso");
+    halima.mother_name = Some("Sarah Nakato".to_owned());
+    halima.identifiers = vec![Identifier {
+        kind: "birth_registration".to_owned(),
+        value: "UG-BR-2012-123".to_owned(),
+    }];
+    let school_halima = person("Halimah", "Aguti", Sex::F, "2012-03-04", "Wakiso");
+    vec![
+        child(1, &[("police-ug", halima), ("school-ug", school_halima)]),
+        child(
+            2,
+            &[(
+                "police-ug",
+                person("Halima", "Akello", Sex::F, "2014-06-01", "Gulu"),
+            )],
+        ),
+        child(
+            3,
+            &[(
+                "welfare-ug",
+                person("Okello", "Opio", Sex::M, "2012-09-30", "Gulu"),
+            )],
+        ),
+        child(
+            4,
+            &[(
+                "school-kh",
+                person("Dara", "Sok", Sex::M, "2016-01-15", "Battambang"),
+            )],
+        ),
+        child(
+            5,
+            &[(
+                "school-kh",
+                person("Sophea", "Chan", Sex::F, "2015-11-02", "Kampot"),
+            )],
+        ),
+        child(
+            6,
+            &[(
+                "court-kh",
+                person("Dara", "Meas", Sex::M, "2010-05-05", "Kampot"),
+            )],
+        ),
+    ]
+}
+
+fn index() -> Arc<SearchIndex> {
+    let index = SearchIndex::in_ram().unwrap();
+    let changes = children()
+        .into_iter()
+        .map(|view| (view.child_id, Some(view)))
+        .collect();
+    index.apply(changes, 42).unwrap();
+    index
+}
+
+fn id(value: u64) -> ChildId {
+    ChildId::from_value(value).unwrap()
+}
+
+fn ids(index: &SearchIndex, text: &str) -> Vec<ChildId> {
+    index
+        .search_blocking(&SearchRequest::text(text, 10), &ReadScope::All)
+        .unwrap()
+        .hits
+        .into_iter()
+        .map(|hit| hit.child_id)
+        .collect()
+}
+
+fn top(index: &SearchIndex, text: &str) -> Option<ChildId> {
+    ids(index, text).first().copied()
+}
+
+#[test]
+fn exact_names_in_either_order() {
+    let index = index();
+    assert_eq!(index.position(), 42);
+    assert_eq!(index.num_children(), 6);
+    assert_eq!(top(&index, "Halima Aguti"), Some(id(1)));
+    assert_eq!(top(&index, "aguti halima"), Some(id(1)));
+    assert_eq!(top(&index, "HALÍMA AGUTI"), Some(id(1)));
+}
+
+#[test]
+fn typos_and_respellings_are_found_but_rank_below_exact() {
+    let index = index();
+    assert_eq!(top(&index, "Halema Agutti"), Some(id(1)));
+    assert_eq!(top(&index, "Okelo Opio"), Some(id(3)));
+    // "Akello" exactly beats the fuzzy "Okello" match.
+    assert_eq!(top(&index, "Akello"), Some(id(2)));
+    assert_eq!(top(&index, "Sopheap Chan"), Some(id(5)));
+}
+
+#[test]
+fn khmer_script_finds_latin_spelling() {
+    let index = index();
+    assert_eq!(top(&index, "សុខ ដារ៉ា"), Some(id(4)));
+    assert_eq!(top(&index, "សុខដារ៉ា"), Some(id(4)));
+}
+
+#[test]
+fn birth_year_and_month_narrow_the_ranking() {
+    let index = index();
+    assert_eq!(top(&index, "Dara 2010"), Some(id(6)));
+    assert_eq!(top(&index, "Dara 2016-01"), Some(id(4)));
+    assert_eq!(top(&index, "Halima 2014"), Some(id(2)));
+}
+
+#[test]
+fn child_ids_and_identifiers_hit_first() {
+    let index = index();
+    let wanted = id(3);
+    for text in [
+        wanted.to_string(),
+        wanted.compact(),
+        wanted.to_string().to_lowercase(),
+        format!("Halima {}", wanted.compact()),
+    ] {
+        let results = index
+            .search_blocking(&SearchRequest::text(&text, 10), &ReadScope::All)
+            .unwrap();
+        assert_eq!(results.hits[0].child_id, wanted, "{text}");
+        assert!(results.hits[0]
+            .matched_fields
+            .contains(&MatchedField::ChildId));
+    }
+    assert_eq!(top(&index, "ug-br-2012-123"), Some(id(1)));
+}
+
+#[test]
+fn hits_say_what_matched() {
+    let index = index();
+    let results = index
+        .search_blocking(
+            &SearchRequest::text("Halimah Nakato 2012", 10),
+            &ReadScope::All,
+        )
+        .unwrap();
+    let hit = &results.hits[0];
+    assert_eq!(hit.child_id, id(1));
+    // The summary's given name is a tie between the two records: the later one wins.
+    assert_eq!(hit.display_name, "Halimah Aguti");
+    assert_eq!(hit.other_names, ["Halima"]);
+    assert_eq!(hit.agencies, ["police-ug", "school-ug"]);
+    assert_eq!(hit.date_of_birth, Some(date("2012-03-04")));
+    for field in [
+        MatchedField::Name,
+        MatchedField::ParentName,
+        MatchedField::BirthDate,
+    ] {
+        assert!(
+            hit.matched_fields.contains(&field),
+            "{field:?} in {:?}",
+            hit.matched_fields
+        );
+    }
+}
+
+fn filtered(index: &SearchIndex, pairs: &[(&str, &str)], scope: &ReadScope) -> Vec<ChildId> {
+    let mut params = SearchParams::default();
+    for (name, value) in pairs {
+        let value = Some((*value).to_owned());
+        match *name {
+            "q" => params.q = value,
+            "district" => params.district = value,
+            "sex" => params.sex = value,
+            "born_from" => params.born_from = value,
+            "born_to" => params.born_to = value,
+            "source_system" => params.source_system = value,
+            "limit" => params.limit = value,
+            _ => unreachable!(),
+        }
+    }
+    let mut found: Vec<ChildId> = index
+        .search_blocking(&params.parse().unwrap(), scope)
+        .unwrap()
+        .hits
+        .into_iter()
+        .map(|hit| hit.child_id)
+        .collect();
+    found.sort();
+    found
+}
+
+#[test]
+fn filters_and_scope_apply_inside_the_query() {
+    let index = index();
+    let all = ReadScope::All;
+    assert_eq!(
+        filtered(&index, &[("district", "gulu")], &all),
+        [id(2), id(3)]
+    );
+    assert_eq!(
+        filtered(&index, &[("q", "halima"), ("district", "Gulu")], &all),
+        [id(2)]
+    );
+    assert_eq!(
+        filtered(&index, &[("sex", "m"), ("district", "Kampot")], &all),
+        [id(6)]
+    );
+    assert_eq!(
+        filtered(
+            &index,
+            &[("born_from", "2012-03"), ("born_to", "2012")],
+            &all
+        ),
+        [id(1), id(3)]
+    );
+    assert_eq!(
+        filtered(&index, &[("source_system", "school-ug")], &all),
+        [id(1)]
+    );
+    let police = ReadScope::SourceSystem("police-ug".to_owned());
+    assert_eq!(
+        filtered(&index, &[("q", "halima")], &police),
+        [id(1), id(2)]
+    );
+    assert_eq!(filtered(&index, &[("q", "opio")], &police), []);
+    let school = ReadScope::SourceSystem("school-ug".to_owned());
+    assert_eq!(filtered(&index, &[("q", "halima")], &school), [id(1)]);
+}
+
+#[test]
+fn pages_follow_the_cursor() {
+    let index = index();
+    let mut request = SearchRequest::text("dara halima", 1);
+    let mut seen = Vec::new();
+    loop {
+        let page = index.search_blocking(&request, &ReadScope::All).unwrap();
+        assert_eq!(page.total, 4);
+        seen.extend(page.hits.iter().map(|hit| hit.child_id));
+        let Some(cursor) = page.next_cursor else {
+            break;
+        };
+        request = SearchParams {
+            q: Some("dara halima".to_owned()),
+            limit: Some("1".to_owned()),
+            cursor: Some(cursor),
+            ..SearchParams::default()
+        }
+        .parse()
+        .unwrap();
+    }
+    seen.sort();
+    assert_eq!(seen, [id(1), id(2), id(4), id(6)]);
+}
+
+#[test]
+fn replacing_and_removing_children() {
+    let index = index();
+    let mut renamed = children().remove(2);
+    renamed.records[0].child.given_name = Some("Patrick".to_owned());
+    renamed.summary = registry::golden::summarise(&renamed.records);
+    index.apply(vec![(id(3), Some(renamed))], 43).unwrap();
+    assert_eq!(index.num_children(), 6);
+    assert_eq!(top(&index, "Patrick Opio"), Some(id(3)));
+    assert!(!ids(&index, "Okello").contains(&id(3)));
+
+    let mut merged = children().remove(1);
+    merged.status = ChildStatus::Merged;
+    index
+        .apply(vec![(id(2), Some(merged)), (id(4), None)], 44)
+        .unwrap();
+    assert_eq!(index.num_children(), 4);
+    assert_eq!(index.position(), 44);
+    assert!(!ids(&index, "Akello").contains(&id(2)));
+}
+
+#[test]
+fn the_position_survives_reopening() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let index = SearchIndex::open(dir.path()).unwrap();
+        assert_eq!(index.position(), 0);
+        let changes = children()
+            .into_iter()
+            .map(|view| (view.child_id, Some(view)))
+            .collect();
+        index.apply(changes, 7).unwrap();
+    }
+    let index = SearchIndex::open(dir.path()).unwrap();
+    assert_eq!(index.position(), 7);
+    assert_eq!(index.num_children(), 6);
+    assert_eq!(top(&index, "Sophea"), Some(id(5)));
+    index.clear().unwrap();
+    assert_eq!((index.position(), index.num_children()), (0, 0));
+}

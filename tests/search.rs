@@ -1,0 +1,316 @@
+//! Search end to end: register over HTTP, find over HTTP, on SQLite and PostgreSQL.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use registry::clients::Role;
+use serde_json::{json, Value};
+
+use common::{problem, Backend, TestApp};
+
+fn record(system: &str, id: &str, given: &str, family: &str, born: &str, district: &str) -> Value {
+    json!({
+        "source_system": system, "source_record_id": id,
+        "child": {"given_name": given, "family_name": family, "sex": "F",
+                  "date_of_birth": born, "district": district,
+                  "mother_name": "Sarah Nakato"},
+    })
+}
+
+/// Searches until `accept` holds or a second has passed; returns the last body.
+async fn search_until(
+    app: &TestApp,
+    key: &str,
+    query: &str,
+    accept: impl Fn(&Value) -> bool,
+) -> (Value, Duration) {
+    let started = Instant::now();
+    loop {
+        let response = app.get(&format!("/v1/search?{query}"), key).await;
+        assert_eq!(response.status(), 200, "{query}");
+        assert_eq!(response.headers()["cache-control"], "no-store");
+        let body: Value = response.json().await.unwrap();
+        if accept(&body) || started.elapsed() > Duration::from_secs(1) {
+            return (body, started.elapsed());
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+fn hit_ids(body: &Value) -> Vec<String> {
+    body["hits"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|hit| hit["child_id"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+async fn register(app: &TestApp, key: &str, body: Value) -> String {
+    let response = app.post_json("/v1/records", key, &body).await;
+    assert!(response.status().is_success(), "{}", response.status());
+    let body: Value = response.json().await.unwrap();
+    body["child_id"].as_str().unwrap().to_owned()
+}
+
+mod cases {
+    use super::*;
+
+    pub async fn registered_children_are_found_within_a_second(backend: Backend) {
+        let app = TestApp::spawn(backend).await;
+        let police = app.key(Role::Agency, Some("police-ug")).await;
+        let official = app.key(Role::NationalOfficial, None).await;
+        let halima = register(
+            &app,
+            &police,
+            record(
+                "police-ug",
+                "CPU-1",
+                "Halima",
+                "Aguti",
+                "2012-03-04",
+                "Wakiso",
+            ),
+        )
+        .await;
+
+        let (body, waited) = search_until(&app, &official, "q=Halima+Aguti", |body| {
+            hit_ids(body).contains(&halima)
+        })
+        .await;
+        assert_eq!(hit_ids(&body), [halima.clone()], "found within {waited:?}");
+        assert!(waited < Duration::from_secs(1), "took {waited:?}");
+        let hit = &body["hits"][0];
+        assert_eq!(hit["display_name"], "Halima Aguti");
+        assert_eq!(hit["date_of_birth"], "2012-03-04");
+        assert_eq!(hit["district"], "Wakiso");
+        assert_eq!(hit["agencies"], json!(["police-ug"]));
+        assert!(hit["score"].as_f64().unwrap() > 0.0);
+        assert!(hit["matched_fields"]
+            .as_array()
+            .unwrap()
+            .contains(&json!("name")));
+        assert_eq!(body["total"], 1);
+        assert_eq!(body["next_cursor"], Value::Null);
+
+        // Typo, swapped order, year, child ID with and without hyphens.
+        for query in [
+            "q=Halema+Agutti".to_owned(),
+            "q=aguti+halima".to_owned(),
+            "q=Aguti+2012".to_owned(),
+            format!("q={halima}"),
+            format!("q={}", halima.replace('-', "").to_lowercase()),
+        ] {
+            let (body, _) = search_until(&app, &official, &query, |_| true).await;
+            assert_eq!(hit_ids(&body).first(), Some(&halima), "{query}");
+        }
+
+        // An update is searchable by its new name; the old name no longer finds the child.
+        register(
+            &app,
+            &police,
+            record(
+                "police-ug",
+                "CPU-1",
+                "Patience",
+                "Aguti",
+                "2012-03-04",
+                "Wakiso",
+            ),
+        )
+        .await;
+        let (body, _) = search_until(&app, &official, "q=Patience", |body| {
+            hit_ids(body).contains(&halima)
+        })
+        .await;
+        assert_eq!(hit_ids(&body), [halima.clone()]);
+        app.finish().await;
+    }
+
+    pub async fn khmer_script_finds_latin_spelling(backend: Backend) {
+        let app = TestApp::spawn(backend).await;
+        let school = app.key(Role::Agency, Some("school-kh")).await;
+        let official = app.key(Role::NationalOfficial, None).await;
+        let dara = register(
+            &app,
+            &school,
+            record(
+                "school-kh",
+                "S-1",
+                "Dara",
+                "Sok",
+                "2016-01-15",
+                "Battambang",
+            ),
+        )
+        .await;
+        let (body, _) = search_until(
+            &app,
+            &official,
+            "q=%E1%9E%9F%E1%9E%BB%E1%9E%81+%E1%9E%8A%E1%9E%B6%E1%9E%9A%E1%9F%89%E1%9E%B6",
+            |body| hit_ids(body).contains(&dara),
+        )
+        .await;
+        assert_eq!(
+            hit_ids(&body).first(),
+            Some(&dara),
+            "សុខ ដារ៉ា finds Sok Dara"
+        );
+        app.finish().await;
+    }
+
+    pub async fn filters_scope_and_pages(backend: Backend) {
+        let app = TestApp::spawn(backend).await;
+        let police = app.key(Role::Agency, Some("police-ug")).await;
+        let school = app.key(Role::Agency, Some("school-ug")).await;
+        let official = app.key(Role::NationalOfficial, None).await;
+        let a = register(
+            &app,
+            &police,
+            record("police-ug", "P-1", "Grace", "Akello", "2012-03-04", "Gulu"),
+        )
+        .await;
+        let b = register(
+            &app,
+            &police,
+            record("police-ug", "P-2", "Grace", "Atim", "2015-07-01", "Lira"),
+        )
+        .await;
+        let c = register(
+            &app,
+            &school,
+            record("school-ug", "S-9", "Grace", "Nambi", "2013-05-05", "Gulu"),
+        )
+        .await;
+        let (body, _) = search_until(&app, &official, "q=grace", |body| body["total"] == 3).await;
+        assert_eq!(body["total"], 3);
+
+        let sorted = |body: &Value| {
+            let mut ids = hit_ids(body);
+            ids.sort();
+            ids
+        };
+        let expect = |ids: &[&String]| {
+            let mut ids: Vec<String> = ids.iter().map(|id| (*id).clone()).collect();
+            ids.sort();
+            ids
+        };
+        let (body, _) = search_until(&app, &official, "q=grace&district=gulu", |_| true).await;
+        assert_eq!(sorted(&body), expect(&[&a, &c]));
+        let (body, _) = search_until(&app, &official, "district=Lira", |_| true).await;
+        assert_eq!(sorted(&body), expect(&[&b]));
+        let (body, _) = search_until(
+            &app,
+            &official,
+            "q=grace&born_from=2013&born_to=2015-06",
+            |_| true,
+        )
+        .await;
+        assert_eq!(sorted(&body), expect(&[&c]));
+        let (body, _) =
+            search_until(&app, &official, "q=grace&source_system=school-ug", |_| true).await;
+        assert_eq!(sorted(&body), expect(&[&c]));
+        let (body, _) = search_until(&app, &official, "sex=F&district=gulu", |_| true).await;
+        assert_eq!(sorted(&body), expect(&[&a, &c]));
+
+        // Scope is applied before counting and paging.
+        let (body, _) = search_until(&app, &police, "q=grace", |_| true).await;
+        assert_eq!(sorted(&body), expect(&[&a, &b]));
+        assert_eq!(body["total"], 2);
+        let (body, _) = search_until(&app, &school, "q=grace", |_| true).await;
+        assert_eq!(sorted(&body), expect(&[&c]));
+        let (body, _) = search_until(&app, &school, "q=akello", |_| true).await;
+        assert_eq!(body["total"], 0);
+
+        // Pages.
+        let mut seen = Vec::new();
+        let mut query = "q=grace&limit=2".to_owned();
+        loop {
+            let (body, _) = search_until(&app, &official, &query, |_| true).await;
+            assert!(body["hits"].as_array().unwrap().len() <= 2);
+            seen.extend(hit_ids(&body));
+            match body["next_cursor"].as_str() {
+                Some(cursor) => query = format!("q=grace&limit=2&cursor={cursor}"),
+                None => break,
+            }
+        }
+        seen.sort();
+        assert_eq!(seen, expect(&[&a, &b, &c]));
+        app.finish().await;
+    }
+
+    pub async fn bad_input_is_a_problem(backend: Backend) {
+        let app = TestApp::spawn(backend).await;
+        let official = app.key(Role::NationalOfficial, None).await;
+        for (query, code, field) in [
+            ("", "empty_query", "q"),
+            ("q=+", "empty_query", "q"),
+            ("q=a&limit=0", "limit_out_of_range", "limit"),
+            ("q=a&limit=101", "limit_out_of_range", "limit"),
+            ("q=a&born_from=2015-02-30", "invalid_date", "born_from"),
+            ("born_to=soon", "invalid_date", "born_to"),
+            ("sex=girl", "invalid_sex", "sex"),
+            ("q=a&cursor=zz", "invalid_cursor", "cursor"),
+        ] {
+            let response = app.get(&format!("/v1/search?{query}"), &official).await;
+            let body = problem(response, 400).await;
+            assert_eq!(body["code"], code, "{query}");
+            assert_eq!(body["field"], field, "{query}");
+        }
+        let response = app
+            .http
+            .get(format!("{}/v1/search?q=x", app.url))
+            .send()
+            .await
+            .unwrap();
+        problem(response, 401).await;
+        app.finish().await;
+    }
+
+    pub async fn the_index_resumes_and_rebuilds(backend: Backend) {
+        let app = TestApp::spawn(backend).await;
+        let police = app.key(Role::Agency, Some("police-ug")).await;
+        let official = app.key(Role::NationalOfficial, None).await;
+        let first = register(
+            &app,
+            &police,
+            record(
+                "police-ug",
+                "P-1",
+                "Brenda",
+                "Achieng",
+                "2011-01-01",
+                "Tororo",
+            ),
+        )
+        .await;
+        search_until(&app, &official, "q=brenda", |body| {
+            !hit_ids(body).is_empty()
+        })
+        .await;
+        let position = app.search.position();
+        assert_eq!(position, app.store.outbox_head().await.unwrap());
+
+        // A rebuild from the database gives the same answers.
+        app.search.clear().unwrap();
+        assert_eq!(app.search.num_children(), 0);
+        search::follower::catch_up(app.store.as_ref(), &app.search, 3)
+            .await
+            .unwrap();
+        assert_eq!(app.search.position(), position);
+        assert_eq!(app.search.num_children(), 1);
+        let (body, _) = search_until(&app, &official, "q=brenda", |_| true).await;
+        assert_eq!(hit_ids(&body), [first]);
+        app.finish().await;
+    }
+}
+
+on_both_backends!(
+    registered_children_are_found_within_a_second,
+    khmer_script_finds_latin_spelling,
+    filters_scope_and_pages,
+    bad_input_is_a_problem,
+    the_index_resumes_and_rebuilds,
+);
