@@ -282,16 +282,16 @@ mod weight {
     pub const PARENT_EXACT_BM25: f32 = 0.3;
     pub const PARENT_FUZZY: f32 = 0.3;
     pub const LOCATION_BM25: f32 = 0.3;
-    pub const BIRTH_DAY: f32 = 6.0;
-    pub const BIRTH_MONTH: f32 = 3.0;
-    pub const BIRTH_YEAR: f32 = 2.0;
+    pub const BIRTH_DAY: f32 = 8.0;
+    pub const BIRTH_MONTH: f32 = 4.0;
+    pub const BIRTH_YEAR: f32 = 3.0;
 }
 
 /// Edit distance allowed for a word of this many characters.
 pub(crate) fn typo_allowance(word: &str) -> u8 {
     match word.chars().count() {
-        0..=3 => 0,
-        4..=7 => 1,
+        0..=2 => 0,
+        3..=7 => 1,
         _ => 2,
     }
 }
@@ -404,10 +404,21 @@ pub(crate) fn plan(fields: &Fields, request: &SearchRequest, scope: &ReadScope) 
             continue;
         }
         if let Some((term, score)) = birth_term(token) {
-            clauses.push((
-                MatchedField::BirthDate,
-                constant(term_query(fields.birth, &term), score),
-            ));
+            // A full date also gives credit for its month and year (a day typed wrong, an
+            // estimate written as the first of the month), a year-month for its year.
+            let mut terms = vec![(term.clone(), score)];
+            if score >= weight::BIRTH_MONTH {
+                terms.push((term[..4].to_owned(), weight::BIRTH_YEAR));
+            }
+            if score >= weight::BIRTH_DAY {
+                terms.push((term[..7].to_owned(), weight::BIRTH_MONTH));
+            }
+            for (term, score) in terms {
+                clauses.push((
+                    MatchedField::BirthDate,
+                    constant(term_query(fields.birth, &term), score),
+                ));
+            }
             continue;
         }
         let key = identifier_key(token);
@@ -607,7 +618,8 @@ mod tests {
 
     #[test]
     fn typo_allowance_grows_with_length() {
-        assert_eq!(typo_allowance("sok"), 0);
+        assert_eq!(typo_allowance("ok"), 0);
+        assert_eq!(typo_allowance("sok"), 1);
         assert_eq!(typo_allowance("dara"), 1);
         assert_eq!(typo_allowance("nakato"), 1);
         assert_eq!(typo_allowance("namukasa"), 2);
