@@ -2,9 +2,10 @@
 //!
 //! Tantivy scores a fuzzy match like an exact one (tantivy issue #563), so each kind of match
 //! is its own clause with its own weight: an exact name word scores BM25 (rare names count
-//! more) times 2, plus the fuzzy clause's constant and the phonetic clause's constant, which
-//! the exact word matches too. A misspelt word gets only the fuzzy and perhaps the phonetic
-//! constant, so exact matches always rank above fuzzy ones for the same words.
+//! more), plus the fuzzy clause's constant and the phonetic clause's constant, which the exact
+//! word matches too. A misspelt word gets only the fuzzy and perhaps the phonetic constant,
+//! so exact matches always rank above fuzzy ones for the same words. The weights were tuned
+//! on the recall measurement in `BENCHMARKS.md` (`examples/quality.rs`).
 
 use chrono::{Datelike, NaiveDate};
 use registry::model::Sex;
@@ -276,9 +277,9 @@ pub(crate) struct QueryPlan {
 mod weight {
     pub const CHILD_ID: f32 = 1000.0;
     pub const IDENTIFIER: f32 = 50.0;
-    pub const NAME_EXACT_BM25: f32 = 2.0;
-    pub const NAME_FUZZY: f32 = 2.0;
-    pub const NAME_PHONETIC: f32 = 1.5;
+    pub const NAME_EXACT_BM25: f32 = 1.0;
+    pub const NAME_FUZZY: f32 = 3.0;
+    pub const NAME_PHONETIC: f32 = 3.0;
     pub const PARENT_EXACT_BM25: f32 = 0.3;
     pub const PARENT_FUZZY: f32 = 0.3;
     pub const LOCATION_BM25: f32 = 0.3;
