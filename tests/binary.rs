@@ -57,6 +57,8 @@ impl Server {
     fn start(database: &TestDatabase) -> Self {
         let mut process = Command::new(BINARY)
             .args(args(&["serve", "--listen", "127.0.0.1:0"], database))
+            .arg("--index-dir")
+            .arg(database.dir.path().join("search-index"))
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()

@@ -7,6 +7,8 @@ pub enum SearchError {
     Index(#[from] tantivy::TantivyError),
     #[error("the search index is in use by another process (is a server running on it?)")]
     Locked,
+    #[error("the search index no longer takes changes")]
+    Closed,
     #[error("registry: {0}")]
     Registry(#[from] RegistryError),
     #[error("search index directory: {0}")]

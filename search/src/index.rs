@@ -35,10 +35,10 @@ struct CommitPayload {
 
 /// The search index of the registry's active children.
 pub struct SearchIndex {
-    index: Index,
     fields: Fields,
     reader: IndexReader,
-    writer: Mutex<IndexWriter<TantivyDocument>>,
+    /// `None` once [`SearchIndex::finish_writing`] ran.
+    writer: Mutex<Option<IndexWriter<TantivyDocument>>>,
     /// Outbox position of the last commit.
     position: AtomicI64,
 }
@@ -87,10 +87,9 @@ impl SearchIndex {
             .try_into()?;
         let position = payload(&index)?.map_or(0, |payload| payload.outbox_seq);
         Ok(Arc::new(SearchIndex {
-            index,
             fields,
             reader,
-            writer: Mutex::new(writer),
+            writer: Mutex::new(Some(writer)),
             position: AtomicI64::new(position),
         }))
     }
@@ -105,7 +104,7 @@ impl SearchIndex {
         self.reader.searcher().num_docs()
     }
 
-    fn writer(&self) -> std::sync::MutexGuard<'_, IndexWriter<TantivyDocument>> {
+    fn writer(&self) -> std::sync::MutexGuard<'_, Option<IndexWriter<TantivyDocument>>> {
         // A panic while holding the writer leaves nothing half-done that a commit could
         // publish: uncommitted changes are only published by `commit`.
         self.writer
@@ -116,7 +115,8 @@ impl SearchIndex {
     /// Replaces or removes each child, then commits with `position` in the payload and makes
     /// the commit visible to searches. Blocking: call it off the async runtime.
     pub fn apply(&self, changes: Vec<Change>, position: i64) -> Result<()> {
-        let mut writer = self.writer();
+        let mut guard = self.writer();
+        let writer = guard.as_mut().ok_or(SearchError::Closed)?;
         for (child_id, view) in changes {
             writer.delete_term(Term::from_field_text(
                 self.fields.child_id,
@@ -129,14 +129,15 @@ impl SearchIndex {
                 writer.add_document(document)?;
             }
         }
-        self.commit(&mut writer, position)
+        self.commit(writer, position)
     }
 
     /// Empties the index and sets its position back to 0 (the start of `reindex`).
     pub fn clear(&self) -> Result<()> {
-        let mut writer = self.writer();
+        let mut guard = self.writer();
+        let writer = guard.as_mut().ok_or(SearchError::Closed)?;
         writer.delete_all_documents()?;
-        self.commit(&mut writer, 0)
+        self.commit(writer, 0)
     }
 
     fn commit(&self, writer: &mut IndexWriter<TantivyDocument>, position: i64) -> Result<()> {
@@ -153,14 +154,13 @@ impl SearchIndex {
         Ok(())
     }
 
-    /// Waits for background segment merges to finish (end of a bulk load).
-    pub fn wait_merging_threads(&self) -> Result<()> {
-        let mut writer = self.writer();
-        // `wait_merging_threads` consumes the writer: swap in a fresh one.
-        let fresh = self.index.writer(WRITER_MEMORY)?;
-        let old = std::mem::replace(&mut *writer, fresh);
-        drop(writer);
-        old.wait_merging_threads()?;
+    /// Waits for background segment merges and releases the writer (end of a bulk load);
+    /// the index stays searchable but takes no more changes.
+    pub fn finish_writing(&self) -> Result<()> {
+        let writer = self.writer().take();
+        if let Some(writer) = writer {
+            writer.wait_merging_threads()?;
+        }
         Ok(())
     }
 

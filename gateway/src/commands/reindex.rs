@@ -71,7 +71,7 @@ pub fn run(args: ReindexArgs) -> anyhow::Result<()> {
         tokio::task::spawn_blocking(move || clearing.clear()).await??;
         search::follower::catch_up(store.as_ref(), &index, REINDEX_BATCH).await?;
         let merging = Arc::clone(&index);
-        tokio::task::spawn_blocking(move || merging.wait_merging_threads()).await??;
+        tokio::task::spawn_blocking(move || merging.finish_writing()).await??;
         println!(
             "reindexed {} children up to outbox position {} in {:.1} s into {}",
             index.num_children(),
