@@ -273,6 +273,67 @@ mod cases {
         app.finish().await;
     }
 
+    pub async fn merged_children_leave_the_index(backend: Backend) {
+        let app = TestApp::spawn(backend).await;
+        let police = app.key(Role::Agency, Some("police-ug")).await;
+        let school = app.key(Role::Agency, Some("school-ug")).await;
+        let steward = app.key(Role::DataSteward, None).await;
+        let first = register(
+            &app,
+            &police,
+            record(
+                "police-ug",
+                "CPU-1",
+                "Halima",
+                "Aguti",
+                "2012-03-04",
+                "Wakiso",
+            ),
+        )
+        .await;
+        let second = register(
+            &app,
+            &school,
+            record(
+                "school-ug",
+                "STU-1",
+                "Halimah",
+                "Agutti",
+                "2012-03-04",
+                "Wakiso",
+            ),
+        )
+        .await;
+        let (body, _) =
+            search_until(&app, &steward, "q=Aguti", |body| hit_ids(body).len() == 2).await;
+        assert_eq!(hit_ids(&body).len(), 2, "{body}");
+
+        let merged = app
+            .post_json(
+                &format!("/v1/children/{first}/merge"),
+                &steward,
+                &json!({"into": second, "reason": "same child"}),
+            )
+            .await;
+        assert_eq!(merged.status(), 200);
+        let (body, _) = search_until(&app, &steward, "q=Aguti", |body| {
+            hit_ids(body) == [second.clone()]
+        })
+        .await;
+        assert_eq!(
+            hit_ids(&body),
+            std::slice::from_ref(&second),
+            "only the survivor is indexed"
+        );
+        // The survivor is found by every name either record used.
+        let (body, _) = search_until(&app, &steward, "q=Halima+Aguti", |body| {
+            hit_ids(body).first() == Some(&second)
+        })
+        .await;
+        assert_eq!(hit_ids(&body).first(), Some(&second));
+        app.finish().await;
+    }
+
     pub async fn the_index_resumes_and_rebuilds(backend: Backend) {
         let app = TestApp::spawn(backend).await;
         let police = app.key(Role::Agency, Some("police-ug")).await;
@@ -312,6 +373,7 @@ mod cases {
 }
 
 on_both_backends!(
+    merged_children_leave_the_index,
     registered_children_are_found_within_a_second,
     khmer_script_finds_latin_spelling,
     filters_scope_and_pages,
