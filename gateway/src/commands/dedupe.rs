@@ -18,32 +18,32 @@ use rayon::prelude::*;
 #[derive(Debug, clap::Args)]
 pub struct DedupeArgs {
     /// Records to deduplicate (canonical child CSV unless the model says otherwise).
-    #[arg(long)]
+    #[arg(long, env = "CHILD_REGISTRY_DEDUPE_INPUT")]
     pub input: PathBuf,
     /// A second file to link with the first (clusters span both files).
-    #[arg(long)]
+    #[arg(long, env = "CHILD_REGISTRY_DEDUPE_INPUT2")]
     pub input2: Option<PathBuf>,
     /// Model file (TOML or JSON). Default: the built-in canonical child model.
     /// A model without trained weights is trained (EM) on the input first.
-    #[arg(long)]
+    #[arg(long, env = "CHILD_REGISTRY_DEDUPE_MODEL")]
     pub model: Option<PathBuf>,
     /// Where to write `record_id,cluster_id`.
-    #[arg(long)]
+    #[arg(long, env = "CHILD_REGISTRY_DEDUPE_OUTPUT")]
     pub output: PathBuf,
     /// Also write scored pairs (at or above the review threshold) with their explanation.
-    #[arg(long)]
+    #[arg(long, env = "CHILD_REGISTRY_DEDUPE_PAIRS")]
     pub pairs: Option<PathBuf>,
     /// Skip malformed rows (and count them) instead of stopping before any output.
-    #[arg(long)]
+    #[arg(long, env = "CHILD_REGISTRY_DEDUPE_SKIP_BAD_ROWS")]
     pub skip_bad_rows: bool,
     /// Ground truth `record_id,cluster_id`: report accuracy and blocking recall.
-    #[arg(long)]
+    #[arg(long, env = "CHILD_REGISTRY_DEDUPE_TRUTH")]
     pub truth: Option<PathBuf>,
     /// Write a JSON run report (timings, blocking, accuracy when `--truth`).
-    #[arg(long)]
+    #[arg(long, env = "CHILD_REGISTRY_DEDUPE_REPORT")]
     pub report: Option<PathBuf>,
     /// Save the model used (trained here if it had no weights) to this file.
-    #[arg(long)]
+    #[arg(long, env = "CHILD_REGISTRY_DEDUPE_SAVE_MODEL")]
     pub save_model: Option<PathBuf>,
 }
 

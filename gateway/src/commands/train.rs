@@ -14,17 +14,17 @@ use matching::Progress;
 #[derive(Debug, clap::Args)]
 pub struct TrainArgs {
     /// Training records (canonical child CSV unless the model config says otherwise).
-    #[arg(long)]
+    #[arg(long, env = "CHILD_REGISTRY_TRAIN_INPUT")]
     pub input: PathBuf,
     /// Model configuration (TOML or JSON; any trained weights in it are replaced).
     /// Default: the built-in canonical child model.
-    #[arg(long)]
+    #[arg(long, env = "CHILD_REGISTRY_TRAIN_MODEL_CONFIG")]
     pub model_config: Option<PathBuf>,
     /// Where to write the trained model (JSON).
-    #[arg(long)]
+    #[arg(long, env = "CHILD_REGISTRY_TRAIN_OUTPUT")]
     pub output: PathBuf,
     /// Skip malformed rows (and count them) instead of stopping.
-    #[arg(long)]
+    #[arg(long, env = "CHILD_REGISTRY_TRAIN_SKIP_BAD_ROWS")]
     pub skip_bad_rows: bool,
 }
 
