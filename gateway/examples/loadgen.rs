@@ -117,10 +117,18 @@ async fn main() {
     };
     let generated = synthetic::generate(&config).records;
     let (first_half, second_half) = generated.split_at(args.records);
-    let baseline_set: Arc<Vec<RecordSubmission>> =
-        Arc::new(first_half.iter().map(submission_from_generated).collect());
-    let http_set: Arc<Vec<RecordSubmission>> =
-        Arc::new(second_half.iter().map(submission_from_generated).collect());
+    let baseline_set: Arc<Vec<RecordSubmission>> = Arc::new(
+        first_half
+            .iter()
+            .map(|record| submission_from_generated(record).unwrap())
+            .collect(),
+    );
+    let http_set: Arc<Vec<RecordSubmission>> = Arc::new(
+        second_half
+            .iter()
+            .map(|record| submission_from_generated(record).unwrap())
+            .collect(),
+    );
     let today = chrono::Utc::now().date_naive();
 
     println!("| backend | clients | store baseline rec/s | HTTP rec/s | HTTP / baseline | p50 ms | p99 ms |");

@@ -13,39 +13,15 @@ use std::collections::BTreeMap;
 use std::time::Instant;
 
 use chrono::{TimeZone, Utc};
-use registry::model::{ChildData, ChildStatus, ChildView, Identifier, Sex, SourceRecordView};
+use registry::model::{ChildData, ChildStatus, ChildView, RecordSubmission, SourceRecordView};
 use registry::{ChildId, ReadScope};
 use search::{SearchIndex, SearchRequest};
 use synthetic::{GeneratedRecord, GeneratorConfig};
 
 fn child_data(record: &GeneratedRecord) -> ChildData {
-    ChildData {
-        given_name: record.given_name.clone(),
-        family_name: record.family_name.clone(),
-        other_names: record.other_names.clone(),
-        sex: record.sex.as_deref().and_then(|sex| match sex {
-            "F" => Some(Sex::F),
-            "M" => Some(Sex::M),
-            "X" => Some(Sex::X),
-            "unknown" => Some(Sex::Unknown),
-            _ => None,
-        }),
-        date_of_birth: record.date_of_birth,
-        date_of_birth_estimated: record.date_of_birth_estimated,
-        district: record.district.clone(),
-        subcounty: record.subcounty.clone(),
-        village: record.village.clone(),
-        mother_name: record.mother_name.clone(),
-        father_name: record.father_name.clone(),
-        identifiers: record
-            .identifiers
-            .iter()
-            .map(|identifier| Identifier {
-                kind: identifier.kind.clone(),
-                value: identifier.value.clone(),
-            })
-            .collect(),
-    }
+    serde_json::from_value::<RecordSubmission>(record.api_body())
+        .unwrap()
+        .child
 }
 
 fn child_view(cluster: u64, records: &[&GeneratedRecord]) -> ChildView {

@@ -171,6 +171,41 @@ pub struct GeneratedRecord {
     pub events: Vec<TimelineEvent>,
 }
 
+impl GeneratedRecord {
+    /// The JSON body an agency system would send to the registry's `POST /v1/records` for
+    /// this record (the ground truth is left out).
+    pub fn api_body(&self) -> serde_json::Value {
+        serde_json::json!({
+            "source_system": self.source_system,
+            "source_record_id": self.source_record_id,
+            "child": {
+                "given_name": self.given_name,
+                "family_name": self.family_name,
+                "other_names": self.other_names,
+                "sex": self.sex,
+                "date_of_birth": self.date_of_birth,
+                "date_of_birth_estimated": self.date_of_birth_estimated,
+                "district": self.district,
+                "subcounty": self.subcounty,
+                "village": self.village,
+                "mother_name": self.mother_name,
+                "father_name": self.father_name,
+                "identifiers": self.identifiers.iter()
+                    .map(|identifier| serde_json::json!({"type": identifier.kind, "value": identifier.value}))
+                    .collect::<Vec<_>>(),
+            },
+            "events": self.events.iter()
+                .map(|event| serde_json::json!({
+                    "type": event.event_type,
+                    "date": event.date,
+                    "sensitivity": event.sensitivity,
+                    "details": event.details,
+                }))
+                .collect::<Vec<_>>(),
+        })
+    }
+}
+
 /// Everything [`crate::generate`] produces.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Dataset {

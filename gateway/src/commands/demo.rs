@@ -6,7 +6,7 @@ use std::path::PathBuf;
 
 use indicatif::{ProgressBar, ProgressStyle};
 use registry::clients::{NewClient, Role};
-use registry::model::{ChildData, EventData, Identifier, RecordSubmission, Sensitivity, Sex};
+use registry::model::RecordSubmission;
 use synthetic::{GeneratedRecord, GeneratorConfig};
 
 use super::reindex::start_search;
@@ -41,48 +41,8 @@ pub struct DemoArgs {
 }
 
 /// The `/v1/records` body an agency system would send for a generated record.
-pub fn submission_from_generated(record: &GeneratedRecord) -> RecordSubmission {
-    RecordSubmission {
-        source_system: record.source_system.clone(),
-        source_record_id: record.source_record_id.clone(),
-        child: ChildData {
-            given_name: record.given_name.clone(),
-            family_name: record.family_name.clone(),
-            other_names: record.other_names.clone(),
-            sex: record.sex.as_deref().and_then(|sex| match sex {
-                "F" => Some(Sex::F),
-                "M" => Some(Sex::M),
-                "X" => Some(Sex::X),
-                "unknown" => Some(Sex::Unknown),
-                _ => None,
-            }),
-            date_of_birth: record.date_of_birth,
-            date_of_birth_estimated: record.date_of_birth_estimated,
-            district: record.district.clone(),
-            subcounty: record.subcounty.clone(),
-            village: record.village.clone(),
-            mother_name: record.mother_name.clone(),
-            father_name: record.father_name.clone(),
-            identifiers: record
-                .identifiers
-                .iter()
-                .map(|identifier| Identifier {
-                    kind: identifier.kind.clone(),
-                    value: identifier.value.clone(),
-                })
-                .collect(),
-        },
-        events: record
-            .events
-            .iter()
-            .map(|event| EventData {
-                event_type: event.event_type.clone(),
-                date: event.date,
-                sensitivity: Sensitivity::parse(&event.sensitivity).unwrap_or_default(),
-                details: event.details.clone(),
-            })
-            .collect(),
-    }
+pub fn submission_from_generated(record: &GeneratedRecord) -> anyhow::Result<RecordSubmission> {
+    Ok(serde_json::from_value(record.api_body())?)
 }
 
 const DEMO_CLIENT_PREFIX: &str = "demo: ";
@@ -113,7 +73,7 @@ pub fn run(args: DemoArgs) -> anyhow::Result<()> {
             );
             let today = chrono::Utc::now().date_naive();
             for record in &dataset.records {
-                let valid = submission_from_generated(record).validate(today)?;
+                let valid = submission_from_generated(record)?.validate(today)?;
                 store.register(valid, "demo-loader").await?;
                 progress.inc(1);
             }
@@ -191,4 +151,27 @@ pub fn run(args: DemoArgs) -> anyhow::Result<()> {
         )
         .await
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_generated_record_is_a_valid_registration() {
+        let config = GeneratorConfig {
+            records: 3000,
+            seed: 5,
+            ..GeneratorConfig::default()
+        };
+        let today = config.reference_date;
+        for record in synthetic::generate(&config).records {
+            let submission = submission_from_generated(&record).unwrap();
+            assert_eq!(submission.events.len(), record.events.len());
+            assert_eq!(submission.child.identifiers.len(), record.identifiers.len());
+            if let Err(invalid) = submission.validate(today) {
+                panic!("{}: {invalid}", record.record_id);
+            }
+        }
+    }
 }
