@@ -19,7 +19,9 @@ fn record(system: &str, id: &str, given: &str, family: &str, born: &str, distric
     })
 }
 
-/// Searches until `accept` holds or a second has passed; returns the last body.
+/// Searches until `accept` holds or ten seconds have passed; returns the last body and the
+/// time it took. The follower polls every 200 ms; the generous bound keeps the test about
+/// correctness on a loaded 2-core CI machine (latency belongs in benchmarks, not here).
 async fn search_until(
     app: &TestApp,
     key: &str,
@@ -32,7 +34,7 @@ async fn search_until(
         assert_eq!(response.status(), 200, "{query}");
         assert_eq!(response.headers()["cache-control"], "no-store");
         let body: Value = response.json().await.unwrap();
-        if accept(&body) || started.elapsed() > Duration::from_secs(1) {
+        if accept(&body) || started.elapsed() > Duration::from_secs(10) {
             return (body, started.elapsed());
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
@@ -85,7 +87,7 @@ mod cases {
             std::slice::from_ref(&halima),
             "found within {waited:?}"
         );
-        assert!(waited < Duration::from_secs(1), "took {waited:?}");
+        assert!(waited < Duration::from_secs(10), "took {waited:?}");
         let hit = &body["hits"][0];
         assert_eq!(hit["display_name"], "Halima Aguti");
         assert_eq!(hit["date_of_birth"], "2012-03-04");
