@@ -42,18 +42,17 @@ struct Args {
 struct Database {
     store: Arc<dyn Store>,
     _dir: tempfile::TempDir,
-    scratch: Option<String>,
+    scratch: Option<pg::ScratchDatabase>,
 }
 
 async fn fresh(backend: &str, postgres_url: &str) -> Database {
     let dir = tempfile::tempdir().unwrap();
     if backend == "postgres" {
-        let url = pg::create_scratch_database(postgres_url).await.unwrap();
-        let name = url.rsplit('/').next().unwrap().to_owned();
+        let scratch = pg::ScratchDatabase::create(postgres_url).await.unwrap();
         Database {
-            store: store::open(&url).await.unwrap(),
+            store: store::open(&scratch.url).await.unwrap(),
             _dir: dir,
-            scratch: Some(name),
+            scratch: Some(scratch),
         }
     } else {
         Database {
@@ -199,10 +198,8 @@ async fn main() {
                 percentile(&latencies, 0.99)
             );
             drop(database.store);
-            if let Some(name) = database.scratch {
-                pg::drop_scratch_database(&args.postgres_url, &name)
-                    .await
-                    .unwrap();
+            if let Some(scratch) = database.scratch {
+                scratch.drop_database().await.unwrap();
             }
         }
     }

@@ -22,7 +22,7 @@ fn postgres_base_url() -> String {
 struct Backend {
     store: Arc<dyn Store>,
     _dir: Option<tempfile::TempDir>,
-    scratch: Option<String>,
+    scratch: Option<pg::ScratchDatabase>,
 }
 
 impl Backend {
@@ -37,31 +37,21 @@ impl Backend {
     }
 
     async fn postgres() -> Self {
-        let url = pg::create_scratch_database(&postgres_base_url())
+        let scratch = pg::ScratchDatabase::create(&postgres_base_url())
             .await
             .expect("PostgreSQL must be reachable at CHILD_REGISTRY_TEST_DATABASE_URL");
-        let store = store::open(&url).await.unwrap();
-        let name = url
-            .rsplit('/')
-            .next()
-            .unwrap_or_default()
-            .split('?')
-            .next()
-            .unwrap_or_default()
-            .to_owned();
+        let store = store::open(&scratch.url).await.unwrap();
         Backend {
             store,
             _dir: None,
-            scratch: Some(name),
+            scratch: Some(scratch),
         }
     }
 
     async fn finish(self) {
         drop(self.store);
-        if let Some(name) = self.scratch {
-            pg::drop_scratch_database(&postgres_base_url(), &name)
-                .await
-                .unwrap();
+        if let Some(scratch) = self.scratch {
+            scratch.drop_database().await.unwrap();
         }
     }
 }

@@ -24,17 +24,17 @@ pub fn postgres_base_url() -> String {
 pub struct TestDatabase {
     pub backend: Backend,
     pub dir: tempfile::TempDir,
-    /// `--database-url` for PostgreSQL; `None` means `--data-dir` is `dir`.
-    pub database_url: Option<String>,
+    /// The PostgreSQL database; `None` means SQLite in `dir`.
+    pub scratch: Option<pg::ScratchDatabase>,
 }
 
 impl TestDatabase {
     pub async fn new(backend: Backend) -> Self {
         let dir = tempfile::tempdir().unwrap();
-        let database_url = match backend {
+        let scratch = match backend {
             Backend::Sqlite => None,
             Backend::Postgres => Some(
-                pg::create_scratch_database(&postgres_base_url())
+                pg::ScratchDatabase::create(&postgres_base_url())
                     .await
                     .expect("PostgreSQL must be reachable at CHILD_REGISTRY_TEST_DATABASE_URL"),
             ),
@@ -42,31 +42,28 @@ impl TestDatabase {
         TestDatabase {
             backend,
             dir,
-            database_url,
+            scratch,
         }
     }
 
     pub async fn open(&self) -> Arc<dyn Store> {
-        match &self.database_url {
-            Some(url) => store::open(url).await.unwrap(),
+        match &self.scratch {
+            Some(scratch) => store::open(&scratch.url).await.unwrap(),
             None => store::open_data_dir(self.dir.path()).await.unwrap(),
         }
     }
 
     /// Flags for the binary: `--data-dir DIR` or `--database-url URL`.
     pub fn cli_flags(&self) -> Vec<String> {
-        match &self.database_url {
-            Some(url) => vec!["--database-url".into(), url.clone()],
+        match &self.scratch {
+            Some(scratch) => vec!["--database-url".into(), scratch.url.clone()],
             None => vec!["--data-dir".into(), self.dir.path().display().to_string()],
         }
     }
 
     pub async fn drop_database(&self) {
-        if let Some(url) = &self.database_url {
-            let name = url.rsplit('/').next().unwrap_or_default();
-            pg::drop_scratch_database(&postgres_base_url(), name)
-                .await
-                .unwrap();
+        if let Some(scratch) = &self.scratch {
+            scratch.drop_database().await.unwrap();
         }
     }
 }

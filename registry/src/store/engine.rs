@@ -570,11 +570,7 @@ async fn store_events(
             changes.push(PendingChange {
                 kind: "event.added",
                 child_id,
-                payload: serde_json::json!({
-                    "source_system": record.source_system,
-                    "source_record_id": record.source_record_id,
-                    "version": version,
-                }),
+                payload: record_payload(record, version),
             });
         }
     }

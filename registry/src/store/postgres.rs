@@ -48,26 +48,41 @@ impl PostgresStore {
     }
 }
 
-/// Creates an empty database with a random name on the server of `base_url` and returns its
-/// URL: each test and benchmark run gets a registry of its own.
-pub async fn create_scratch_database(base_url: &str) -> Result<String> {
-    let options = PgConnectOptions::from_str(base_url)?;
-    let mut connection = options.connect().await?;
-    let name = format!("child_registry_scratch_{:016x}", rand::random::<u64>());
-    sqlx::query(&format!("CREATE DATABASE {name}"))
-        .execute(&mut connection)
-        .await?;
-    connection.close().await?;
-    Ok(url_with_database(base_url, &name))
+/// An empty database with a random name on a PostgreSQL server: each test and benchmark run
+/// gets a registry of its own.
+pub struct ScratchDatabase {
+    /// The URL to open the scratch database with.
+    pub url: String,
+    name: String,
+    base_url: String,
 }
 
-/// Drops a database made by [`create_scratch_database`].
-pub async fn drop_scratch_database(base_url: &str, name: &str) -> Result<()> {
-    let options = PgConnectOptions::from_str(base_url)?;
-    let mut connection = options.connect().await?;
-    sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-        .execute(&mut connection)
-        .await?;
+impl ScratchDatabase {
+    /// Creates the database on the server of `base_url`.
+    pub async fn create(base_url: &str) -> Result<Self> {
+        let name = format!("child_registry_scratch_{:016x}", rand::random::<u64>());
+        run_on_server(base_url, &format!("CREATE DATABASE {name}")).await?;
+        Ok(ScratchDatabase {
+            url: url_with_database(base_url, &name),
+            name,
+            base_url: base_url.to_owned(),
+        })
+    }
+
+    /// Drops the database, closing any connection still open to it.
+    pub async fn drop_database(&self) -> Result<()> {
+        run_on_server(
+            &self.base_url,
+            &format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name),
+        )
+        .await
+    }
+}
+
+/// Runs one statement that cannot run inside a transaction (`CREATE/DROP DATABASE`).
+async fn run_on_server(base_url: &str, statement: &str) -> Result<()> {
+    let mut connection = PgConnectOptions::from_str(base_url)?.connect().await?;
+    sqlx::query(statement).execute(&mut connection).await?;
     connection.close().await?;
     Ok(())
 }
