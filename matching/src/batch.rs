@@ -314,7 +314,7 @@ pub fn dedupe(
         progress.finish();
     }
     progress.phase("scoring candidate pairs", candidates.len() as u64);
-    let review_w = weight_of(t.review.min(t.link));
+    let review_w = weight_of(t.review.min(t.cluster_edge()));
     let model_ref = &*model;
     let prepared = &data.prepared;
     let scored: Vec<ScoredPair> = candidates
@@ -340,7 +340,7 @@ pub fn dedupe(
         .collect();
     progress.finish();
     progress.phase("clustering", 0);
-    let link_w = weight_of(t.link);
+    let link_w = weight_of(t.cluster_edge());
     let edges: Vec<Edge> = scored
         .iter()
         .filter(|s| s.weight >= link_w && !s.cannot_link)

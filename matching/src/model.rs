@@ -206,6 +206,18 @@ impl Model {
         Ok(model)
     }
 
+    /// The trained model for the canonical child CSV shipped with this crate
+    /// (`matching/models/child-trained.json`, made by
+    /// `bench/matching/train_default.sh`): the built-in child model's
+    /// comparisons and blocking rules with weights learned on a seeded
+    /// synthetic population, and thresholds chosen for online use (automatic
+    /// links at `thresholds.link`, a steward's review from
+    /// `thresholds.review`). Lets a registry match from its first record;
+    /// retrain on the registry's own records once it holds enough of them.
+    pub fn default_child() -> Result<Self> {
+        Self::from_text(crate::spec::DEFAULT_CHILD_TRAINED_JSON)
+    }
+
     /// Load a model from TOML or JSON text.
     pub fn from_text(text: &str) -> Result<Self> {
         Self::new(ModelSpec::from_text(text)?)

@@ -188,9 +188,17 @@ pub struct LevelCondition {
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct Thresholds {
-    /// Pairs at or above this probability are linked automatically (and are
-    /// the edges clustering starts from).
+    /// Pairs at or above this probability are linked automatically online
+    /// ([`crate::Model::decide`]); also the edges batch clustering starts
+    /// from unless `cluster_link` is set.
     pub link: f64,
+    /// Batch clustering starts from pairs at or above this probability
+    /// (default: `link`). Online automatic links need a much higher
+    /// probability than batch clustering edges, because clustering checks
+    /// every merge against all cross pairs while an online link is final
+    /// until a steward undoes it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cluster_link: Option<f64>,
     /// Pairs between `review` and `link` go to a steward's review queue.
     pub review: f64,
     /// In clustering, two groups merge only if the mean probability over all
@@ -204,10 +212,18 @@ pub struct Thresholds {
     pub max_block_size: usize,
 }
 
+impl Thresholds {
+    /// The probability at which batch clustering starts an edge.
+    pub fn cluster_edge(&self) -> f64 {
+        self.cluster_link.unwrap_or(self.link)
+    }
+}
+
 impl Default for Thresholds {
     fn default() -> Self {
         Self {
             link: 0.9,
+            cluster_link: None,
             review: 0.5,
             cluster_mean: 0.5,
             cluster_min: 0.0,
@@ -404,5 +420,8 @@ impl ModelSpec {
 
 /// The built-in model for the canonical child CSV (`matching/models/child.toml`).
 pub const CANONICAL_CHILD_TOML: &str = include_str!("../models/child.toml");
+/// The trained child model shipped with the crate (`matching/models/child-trained.json`);
+/// see [`crate::Model::default_child`].
+pub const DEFAULT_CHILD_TRAINED_JSON: &str = include_str!("../models/child-trained.json");
 /// The built-in model for FEBRL (`matching/models/febrl.toml`).
 pub const FEBRL_TOML: &str = include_str!("../models/febrl.toml");
