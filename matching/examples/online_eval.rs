@@ -133,6 +133,7 @@ fn main() {
         );
     }
     if let Some(link) = args.get(4).and_then(|s| s.parse::<f64>().ok()) {
+        #[allow(clippy::type_complexity)]
         let show = |title: &str, filter: &dyn Fn(&(u32, u32, f64, bool, bool)) -> bool| {
             println!("\n== {title}");
             for s in scored.iter().filter(|s| filter(s)).take(12) {
