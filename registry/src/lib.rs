@@ -1,14 +1,16 @@
 //! The registry: child IDs, source records, golden records, timelines and the change feed,
 //! stored in SQLite (embedded) or PostgreSQL (production).
 
+pub mod audit;
 pub mod clients;
 pub mod error;
 pub mod golden;
 pub mod ids;
 pub mod model;
 pub mod store;
+pub mod users;
 pub mod validate;
 
 pub use error::{RegistryError, Result};
 pub use ids::ChildId;
-pub use store::{ReadScope, Store};
+pub use store::{AccessStore, ReadScope, Store};

@@ -1,14 +1,17 @@
 //! The `child-registry` command line: one subcommand per file.
 
+pub mod audit;
 pub mod clients;
 pub mod dedupe;
 pub mod demo;
 pub mod generate;
 pub mod migrate;
 pub mod reindex;
+pub mod security_args;
 pub mod serve;
 pub mod store_args;
 pub mod train;
+pub mod users;
 
 use std::process::ExitCode;
 
@@ -43,6 +46,10 @@ pub enum Command {
     Train(train::TrainArgs),
     /// Deduplicate one file, or link two, and write `record_id,cluster_id` for every record.
     Dedupe(dedupe::DedupeArgs),
+    /// Manage people who log in (officials, stewards, admins, auditors).
+    Users(users::UsersArgs),
+    /// Check the audit log's chain.
+    Audit(audit::AuditArgs),
 }
 
 pub fn main() -> ExitCode {
@@ -57,6 +64,8 @@ pub fn main() -> ExitCode {
         Command::Generate(args) => generate::run(args),
         Command::Train(args) => train::run(args),
         Command::Dedupe(args) => dedupe::run(args),
+        Command::Users(args) => users::run(args),
+        Command::Audit(args) => audit::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

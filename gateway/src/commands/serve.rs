@@ -4,6 +4,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use super::reindex::{index_dir, start_search};
+use super::security_args::SecurityArgs;
 use super::store_args::{block_on, StoreArgs};
 use crate::{build_app, AppState};
 
@@ -18,15 +19,21 @@ pub struct ServeArgs {
     /// database, `child-registry-index` with --database-url).
     #[arg(long, env = "CHILD_REGISTRY_INDEX_DIR")]
     pub index_dir: Option<PathBuf>,
+    #[command(flatten)]
+    pub security: SecurityArgs,
 }
 
 pub fn run(args: ServeArgs) -> anyhow::Result<()> {
     block_on(async move {
+        let audit_key = args.security.audit.resolve(&args.store.data_dir)?;
         let store = args.store.open().await?;
         let dir = index_dir(&args.store, args.index_dir.as_deref());
         let (index, _follower) = start_search(store.clone(), &dir).await?;
         serve(
-            AppState::new(store).with_search(index),
+            AppState::new(store)
+                .with_search(index)
+                .with_audit_key(audit_key)
+                .with_security(args.security.config(false)),
             args.listen,
             |url| {
                 println!(
@@ -50,9 +57,13 @@ pub async fn serve(
     let url = format!("http://{}", listener.local_addr()?);
     tracing::info!(%url, backend = state.store.backend(), "listening");
     on_ready(&url);
-    axum::serve(listener, build_app(state))
-        .with_graceful_shutdown(shutdown_signal())
-        .await?;
+    // The peer address feeds the per-address rate limit and the audit log.
+    axum::serve(
+        listener,
+        build_app(state).into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown_signal())
+    .await?;
     Ok(())
 }
 

@@ -1,6 +1,8 @@
 //! The HTTP routes: each handler translates HTTP into one call on the registry.
 
+pub mod audit;
 pub mod children;
 pub mod health;
 pub mod records;
 pub mod search;
+pub mod session;

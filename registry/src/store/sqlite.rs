@@ -15,6 +15,11 @@ use crate::error::Result;
 #[path = "engine.rs"]
 mod engine;
 
+// People, sessions and the audit log, likewise compiled once per backend.
+#[allow(clippy::duplicate_mod)]
+#[path = "access.rs"]
+mod access;
+
 type Db = sqlx::Sqlite;
 type Backend = SqliteStore;
 
