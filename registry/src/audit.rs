@@ -282,10 +282,9 @@ pub fn verify_chain<'a>(
     entries: impl IntoIterator<Item = &'a AuditEntry>,
     head: (i64, &str),
 ) -> Result<i64, ChainBroken> {
-    let mut expected_seq = 1;
     let mut prev_hash = GENESIS_HASH.to_owned();
     let mut count = 0;
-    for entry in entries {
+    for (expected_seq, entry) in (1i64..).zip(entries) {
         let broken = |problem: String| ChainBroken {
             seq: entry.seq,
             problem,
@@ -311,8 +310,7 @@ pub fn verify_chain<'a>(
             ));
         }
         prev_hash = entry.entry_hash.clone();
-        expected_seq += 1;
-        count += 1;
+        count = expected_seq;
     }
     let (last_seq, last_hash) = head;
     if last_seq != count || last_hash != prev_hash {

@@ -326,10 +326,7 @@ mod cases {
             .execute("DELETE FROM audit_log WHERE seq = 1")
             .await
             .is_err());
-        assert!(backend
-            .execute("DELETE FROM audit_children")
-            .await
-            .is_err());
+        assert!(backend.execute("DELETE FROM audit_children").await.is_err());
     }
 }
 

@@ -152,7 +152,7 @@ impl AccessStore for Backend {
         .await?;
         let user = row.as_ref().map(user_from_row).transpose()?;
         if let Some(user) = &user {
-            self.end_sessions_of(&mut *tx, &user.user_id).await?;
+            self.end_sessions_of(&mut tx, &user.user_id).await?;
         }
         tx.commit().await?;
         Ok(user)
@@ -171,7 +171,7 @@ impl AccessStore for Backend {
         .await?;
         let user = row.as_ref().map(user_from_row).transpose()?;
         if let Some(user) = &user {
-            self.end_sessions_of(&mut *tx, &user.user_id).await?;
+            self.end_sessions_of(&mut tx, &user.user_id).await?;
         }
         tx.commit().await?;
         Ok(user)
