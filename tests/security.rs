@@ -912,6 +912,72 @@ mod cases {
         assert!(stderr.contains("audit entry 2"), "{stderr}");
         database.drop_database().await;
     }
+
+    pub async fn district_stewards_decide_only_in_their_district(backend: Backend) {
+        let app = TestApp::spawn_with(backend, |state| {
+            state.with_security(SecurityConfig {
+                secure_cookies: true,
+                ..SecurityConfig::default()
+            })
+        })
+        .await;
+        let police = app.key(Role::Agency, Some("police-ug")).await;
+        let school = app.key(Role::Agency, Some("school-ug")).await;
+        let wakiso = register(&app, &police, &child_a()).await;
+        let gulu = register(&app, &school, &child_b()).await;
+        create_person(&app, "wakiso.steward", Role::DataSteward, Some("Wakiso")).await;
+        let response = login(&app, "wakiso.steward", PASSWORD).await;
+        let set_cookie = response.headers()["set-cookie"]
+            .to_str()
+            .unwrap()
+            .to_owned();
+        assert!(set_cookie.contains("; Secure"), "{set_cookie}");
+        let cookie = session_cookie(&response);
+        let body: Value = response.json().await.unwrap();
+        let steward = Person {
+            cookie,
+            csrf: body["csrf_token"].as_str().unwrap().to_owned(),
+        };
+        let auth = Auth::Session(&steward);
+        let get = |path: String| {
+            let auth = &auth;
+            let app = &app;
+            async move { send(app, reqwest::Method::GET, &path, None, auth).await }
+        };
+        assert_eq!(get(format!("/v1/children/{wakiso}")).await.status(), 200);
+        problem(get(format!("/v1/children/{gulu}")).await, 404).await;
+        assert_eq!(
+            get(format!("/v1/children/{wakiso}/access-log"))
+                .await
+                .status(),
+            200
+        );
+        problem(get(format!("/v1/children/{gulu}/access-log")).await, 404).await;
+        // Merging across the district boundary, either way, is a 404: the other child does
+        // not exist for this steward.
+        for (from, into) in [(&wakiso, &gulu), (&gulu, &wakiso)] {
+            let body = json!({"into": into, "reason": "same child"});
+            let merge = send(
+                &app,
+                reqwest::Method::POST,
+                &format!("/v1/children/{from}/merge"),
+                Some(&body),
+                &auth,
+            )
+            .await;
+            problem(merge, 404).await;
+        }
+        let unlink = send(
+            &app,
+            reqwest::Method::POST,
+            "/v1/records/school-ug/S-B/unlink",
+            Some(&json!({"reason": "not this child"})),
+            &auth,
+        )
+        .await;
+        problem(unlink, 404).await;
+        app.finish().await;
+    }
 }
 
 async fn wait_for_hits(app: &TestApp, key: &str, count: usize) {
@@ -937,4 +1003,5 @@ on_both_backends!(
     rate_limits_answer_429_with_retry_after,
     redaction_by_role_and_purpose_is_recorded,
     cli_manages_people_and_verify_finds_tampering,
+    district_stewards_decide_only_in_their_district,
 );
