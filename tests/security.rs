@@ -1005,3 +1005,102 @@ on_both_backends!(
     cli_manages_people_and_verify_finds_tampering,
     district_stewards_decide_only_in_their_district,
 );
+
+/// `serve --tls-cert --tls-key`: HTTPS with a Secure session cookie (TLS is the same on both
+/// backends, so SQLite only).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serve_speaks_tls_and_marks_cookies_secure() {
+    use std::io::{BufRead, BufReader};
+    let database = common::TestDatabase::new(Backend::Sqlite).await;
+    let dir = database.dir.path();
+    let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
+    let generated = Command::new("openssl")
+        .args([
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "1",
+            "-subj",
+            "/CN=localhost",
+        ])
+        .arg("-keyout")
+        .arg(&key)
+        .arg("-out")
+        .arg(&cert)
+        .output()
+        .unwrap();
+    assert!(
+        generated.status.success(),
+        "{}",
+        String::from_utf8_lossy(&generated.stderr)
+    );
+    let mut flags = database.cli_flags();
+    flags.extend([
+        "--audit-key-file".to_owned(),
+        dir.join("audit.key").display().to_string(),
+    ]);
+    let mut create = Command::new(BINARY)
+        .args([
+            "users",
+            "create",
+            "--username",
+            "amina",
+            "--role",
+            "national_official",
+        ])
+        .args(&flags)
+        .stdin(Stdio::piped())
+        .spawn()
+        .unwrap();
+    create
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(format!("{PASSWORD}\n").as_bytes())
+        .unwrap();
+    assert!(create.wait().unwrap().success());
+
+    let mut server = Command::new(BINARY)
+        .args(["serve", "--listen", "127.0.0.1:0", "--tls-cert"])
+        .arg(&cert)
+        .arg("--tls-key")
+        .arg(&key)
+        .arg("--index-dir")
+        .arg(dir.join("search-index"))
+        .args(&flags)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(server.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let url = line
+        .split_whitespace()
+        .find(|word| word.starts_with("https://"))
+        .unwrap_or_else(|| panic!("no https URL in '{line}'"))
+        .to_owned();
+    let client = reqwest::Client::builder()
+        .danger_accept_invalid_certs(true)
+        .build()
+        .unwrap();
+    let health = client.get(format!("{url}/healthz")).send().await.unwrap();
+    assert_eq!(health.status(), 200);
+    let login = client
+        .post(format!("{url}/v1/session"))
+        .json(&json!({"username": "amina", "password": PASSWORD}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(login.status(), 201);
+    let set_cookie = login.headers()["set-cookie"].to_str().unwrap().to_owned();
+    assert!(set_cookie.contains("; Secure"), "{set_cookie}");
+    let plain = reqwest::get(url.replace("https://", "http://") + "/healthz").await;
+    assert!(plain.is_err() || !plain.unwrap().status().is_success());
+    server.kill().unwrap();
+    server.wait().unwrap();
+}

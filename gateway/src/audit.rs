@@ -5,9 +5,9 @@
 //! state.audit(&caller, AuditAction::MatchDecision, AuditTarget::child(child_id), &meta).await?;
 //! ```
 
-use std::net::{IpAddr, SocketAddr};
+use std::net::IpAddr;
 
-use axum::extract::{ConnectInfo, FromRequestParts};
+use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use registry::audit::{Actor, AuditDraft};
 use registry::ChildId;
@@ -59,10 +59,7 @@ impl<S: Send + Sync> FromRequestParts<S> for RequestMeta {
         Ok(RequestMeta {
             request_id: header_text("x-request-id"),
             purpose,
-            peer: parts
-                .extensions
-                .get::<ConnectInfo<SocketAddr>>()
-                .map(|ConnectInfo(address)| address.ip()),
+            peer: crate::tls::peer_address(&parts.extensions),
         })
     }
 }

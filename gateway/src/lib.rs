@@ -12,6 +12,7 @@ pub mod redact;
 pub mod routes;
 pub mod session;
 pub mod state;
+pub mod tls;
 
 use std::time::Duration;
 

@@ -5,10 +5,10 @@
 //! key or session cookie (not a header value kept in memory), and three limits (credential,
 //! address, logins per address) apply to one request.
 
-use std::net::{IpAddr, SocketAddr};
+use std::net::IpAddr;
 use std::num::NonZeroU32;
 
-use axum::extract::{ConnectInfo, Request, State};
+use axum::extract::{Request, State};
 use axum::http::Method;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
@@ -74,10 +74,7 @@ fn check_request(state: &AppState, request: &Request) -> Result<(), ApiError> {
         return Ok(());
     }
     let limits = &state.rate_limits;
-    let address = request
-        .extensions()
-        .get::<ConnectInfo<SocketAddr>>()
-        .map(|ConnectInfo(address)| address.ip());
+    let address = crate::tls::peer_address(request.extensions());
     if let Some(address) = address {
         if request.method() == Method::POST && request.uri().path() == "/v1/session" {
             check(&limits.logins, &address)?;

@@ -152,6 +152,7 @@ pub fn run(args: DemoArgs) -> anyhow::Result<()> {
                 .with_search(index)
                 .with_audit_key(audit_key),
             args.listen,
+            None,
             print_credentials,
         )
         .await
