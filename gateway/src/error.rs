@@ -40,8 +40,16 @@ pub enum ApiError {
     UnsupportedMediaType,
     #[error("the request body is larger than the limit of {limit} bytes")]
     PayloadTooLarge { limit: usize },
-    #[error("missing or invalid API key: send 'Authorization: Bearer <key>'")]
+    #[error("missing or invalid credentials: send 'Authorization: Bearer <key>' or log in")]
     Unauthenticated,
+    #[error("wrong username or password, or the account is locked or disabled")]
+    InvalidCredentials,
+    #[error(
+        "a cookie-authenticated write needs the session's CSRF token in the X-CSRF-Token header"
+    )]
+    CsrfRejected,
+    #[error("too many requests; retry after {retry_after_seconds} s")]
+    TooManyRequests { retry_after_seconds: u64 },
     #[error("{0}")]
     Forbidden(String),
     #[error("{0}")]
@@ -84,12 +92,23 @@ impl ApiError {
                 (StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large", None)
             }
             ApiError::Unauthenticated => (StatusCode::UNAUTHORIZED, "unauthenticated", None),
+            ApiError::InvalidCredentials => (StatusCode::UNAUTHORIZED, "invalid_credentials", None),
+            ApiError::CsrfRejected => (StatusCode::FORBIDDEN, "csrf_token_invalid", None),
+            ApiError::TooManyRequests { .. } => {
+                (StatusCode::TOO_MANY_REQUESTS, "too_many_requests", None)
+            }
             ApiError::Forbidden(_) => (StatusCode::FORBIDDEN, "forbidden", None),
             ApiError::NotFound(_) => (StatusCode::NOT_FOUND, "not_found", None),
             ApiError::Conflict { code, .. } => (StatusCode::CONFLICT, code, None),
             ApiError::Unavailable => (StatusCode::SERVICE_UNAVAILABLE, "unavailable", None),
             ApiError::Internal => (StatusCode::INTERNAL_SERVER_ERROR, "internal", None),
         }
+    }
+}
+
+impl From<registry::users::PasswordRejected> for ApiError {
+    fn from(rejected: registry::users::PasswordRejected) -> Self {
+        ApiError::bad_request("weak_password", "password", rejected.to_string())
     }
 }
 
@@ -146,7 +165,17 @@ impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let detail = self.to_string();
         let (status, code, field) = self.parts();
-        problem_response(status, code, detail, field.map(str::to_owned))
+        let mut response = problem_response(status, code, detail, field.map(str::to_owned));
+        if let ApiError::TooManyRequests {
+            retry_after_seconds,
+        } = self
+        {
+            response.headers_mut().insert(
+                header::RETRY_AFTER,
+                HeaderValue::from(retry_after_seconds.max(1)),
+            );
+        }
+        response
     }
 }
 
@@ -167,6 +196,7 @@ pub async fn ensure_problem_body(response: Response) -> Response {
         StatusCode::REQUEST_TIMEOUT => "timeout",
         StatusCode::PAYLOAD_TOO_LARGE => "payload_too_large",
         StatusCode::UNSUPPORTED_MEDIA_TYPE => "unsupported_media_type",
+        StatusCode::TOO_MANY_REQUESTS => "too_many_requests",
         status if status.is_server_error() => "internal",
         _ => "bad_request",
     };

@@ -1,13 +1,18 @@
 //! The `child-registry` binary's library: HTTP API, authentication, and the CLI commands.
 //! `build_app` is the one router; tests start exactly what the binary serves.
 
+pub mod audit;
 pub mod auth;
 pub mod commands;
 pub mod error;
 pub mod extract;
 pub mod openapi;
+pub mod rate_limit;
+pub mod redact;
 pub mod routes;
+pub mod session;
 pub mod state;
+pub mod tls;
 
 use std::time::Duration;
 
@@ -64,6 +69,11 @@ pub fn build_app(state: AppState) -> Router {
             "/v1/match-candidates/{id}/decision",
             post(routes::match_candidates::decide_candidate),
         )
+        // People, roles and the audit log (issue 7).
+        .route(
+            "/v1/children/{child_id}/access-log",
+            get(routes::audit::access_log),
+        )
         // Child data must never sit in a browser or proxy cache.
         .layer(SetResponseHeaderLayer::overriding(
             header::CACHE_CONTROL,
@@ -71,6 +81,12 @@ pub fn build_app(state: AppState) -> Router {
         ));
     Router::new()
         .merge(child_data)
+        .route(
+            "/v1/session",
+            post(routes::session::login)
+                .get(routes::session::who_am_i)
+                .delete(routes::session::logout),
+        )
         .route("/healthz", get(routes::health::healthz))
         .route("/readyz", get(routes::health::readyz))
         .route(
@@ -78,6 +94,10 @@ pub fn build_app(state: AppState) -> Router {
             get(|| async { Json(openapi::ApiDoc::openapi()) }),
         )
         .fallback(|| async { ApiError::NotFound("no such route".to_owned()).into_response() })
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            rate_limit::limit_rate,
+        ))
         .with_state(state)
         .layer(DefaultBodyLimit::max(extract::BODY_LIMIT))
         .layer(middleware::map_response(ensure_problem_body))

@@ -1,7 +1,11 @@
 use std::sync::Arc;
 
+use registry::audit::AuditKey;
 use registry::Store;
 use search::SearchIndex;
+
+use crate::rate_limit::RateLimits;
+use crate::session::SecurityConfig;
 
 /// What every handler shares.
 #[derive(Clone)]
@@ -9,18 +13,38 @@ pub struct AppState {
     pub store: Arc<dyn Store>,
     /// The search index; `None` answers searches with 503.
     pub search: Option<Arc<SearchIndex>>,
+    /// Keys the audit chain. `new` draws a random one (tests); servers set the configured key
+    /// with [`AppState::with_audit_key`].
+    pub audit_key: Arc<AuditKey>,
+    pub security: Arc<SecurityConfig>,
+    pub rate_limits: Arc<RateLimits>,
 }
 
 impl AppState {
     pub fn new(store: Arc<dyn Store>) -> Self {
+        let security = SecurityConfig::default();
         AppState {
             store,
             search: None,
+            audit_key: Arc::new(AuditKey::random()),
+            rate_limits: Arc::new(RateLimits::new(&security)),
+            security: Arc::new(security),
         }
     }
 
     pub fn with_search(mut self, index: Arc<SearchIndex>) -> Self {
         self.search = Some(index);
+        self
+    }
+
+    pub fn with_audit_key(mut self, key: AuditKey) -> Self {
+        self.audit_key = Arc::new(key);
+        self
+    }
+
+    pub fn with_security(mut self, security: SecurityConfig) -> Self {
+        self.rate_limits = Arc::new(RateLimits::new(&security));
+        self.security = Arc::new(security);
         self
     }
 }

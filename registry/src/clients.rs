@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use utoipa::ToSchema;
 
-/// What a caller may do. People get the same role names.
+/// What a caller may do. API clients and people share these role names.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize, Serialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Role {
@@ -19,8 +19,15 @@ pub enum Role {
     Agency,
     /// Reads every child nationwide.
     NationalOfficial,
-    /// Works the review queue and decides links; reads every child.
+    /// Works the review queue and decides links; reads every child (or, for a person given a
+    /// district, the children with a record in that district).
     DataSteward,
+    /// A person who reads the children with a record in their district.
+    DistrictOfficial,
+    /// Manages people and API clients; never sees child data.
+    Admin,
+    /// Reads the audit log; sees no child data beyond what the log names.
+    Auditor,
 }
 
 impl Role {
@@ -29,19 +36,29 @@ impl Role {
             Role::Agency => "agency",
             Role::NationalOfficial => "national_official",
             Role::DataSteward => "data_steward",
+            Role::DistrictOfficial => "district_official",
+            Role::Admin => "admin",
+            Role::Auditor => "auditor",
         }
     }
 
     pub fn parse(text: &str) -> Option<Self> {
-        match text {
-            "agency" => Some(Role::Agency),
-            "national_official" => Some(Role::NationalOfficial),
-            "data_steward" => Some(Role::DataSteward),
-            _ => None,
-        }
+        Role::ALL.into_iter().find(|role| role.as_str() == text)
     }
 
-    pub const ALL: [Role; 3] = [Role::Agency, Role::NationalOfficial, Role::DataSteward];
+    pub const ALL: [Role; 6] = [
+        Role::Agency,
+        Role::NationalOfficial,
+        Role::DataSteward,
+        Role::DistrictOfficial,
+        Role::Admin,
+        Role::Auditor,
+    ];
+
+    /// Whether the role reads child records at all (admins and auditors never do).
+    pub fn reads_child_data(self) -> bool {
+        !matches!(self, Role::Admin | Role::Auditor)
+    }
 }
 
 impl std::fmt::Display for Role {

@@ -1,6 +1,7 @@
 //! The registry: child IDs, source records, golden records, timelines and the change feed,
 //! stored in SQLite (embedded) or PostgreSQL (production).
 
+pub mod audit;
 pub mod clients;
 pub mod error;
 pub mod golden;
@@ -10,8 +11,9 @@ pub mod model;
 pub mod rescore;
 pub mod review;
 pub mod store;
+pub mod users;
 pub mod validate;
 
 pub use error::{RegistryError, Result};
 pub use ids::ChildId;
-pub use store::{ReadScope, Store};
+pub use store::{AccessStore, ReadScope, Store};

@@ -80,6 +80,14 @@ pub struct TestApp {
 
 impl TestApp {
     pub async fn spawn(backend: Backend) -> Self {
+        Self::spawn_with(backend, |state| state).await
+    }
+
+    /// Starts the app with its state adjusted first (security settings, audit key).
+    pub async fn spawn_with(
+        backend: Backend,
+        configure: impl FnOnce(AppState) -> AppState,
+    ) -> Self {
         let database = TestDatabase::new(backend).await;
         let store = database.open().await;
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -90,9 +98,16 @@ impl TestApp {
         )
         .await
         .unwrap();
-        let app = build_app(AppState::new(store.clone()).with_search(search.clone()));
+        let app = build_app(configure(
+            AppState::new(store.clone()).with_search(search.clone()),
+        ));
         let server = tokio::spawn(async move {
-            axum::serve(listener, app).await.unwrap();
+            axum::serve(
+                listener,
+                app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+            )
+            .await
+            .unwrap();
         });
         TestApp {
             url,

@@ -98,7 +98,7 @@ pub fn run(args: DemoArgs) -> anyhow::Result<()> {
                     name: format!("{DEMO_CLIENT_PREFIX}{name}"),
                     agency: None,
                     role,
-                    expires_at: None,
+                    expires_at: Some(chrono::Utc::now() + chrono::Duration::days(30)),
                 })
                 .await?;
             credentials.push((client.role.to_string(), "-".to_owned(), key));
@@ -110,7 +110,7 @@ pub fn run(args: DemoArgs) -> anyhow::Result<()> {
                     name: format!("{DEMO_CLIENT_PREFIX}{agency}"),
                     agency: Some(agency.clone()),
                     role: Role::Agency,
-                    expires_at: None,
+                    expires_at: Some(chrono::Utc::now() + chrono::Duration::days(30)),
                 })
                 .await?;
             credentials.push(("agency".to_owned(), agency, key));
@@ -144,9 +144,15 @@ pub fn run(args: DemoArgs) -> anyhow::Result<()> {
         }
         let (index, _follower) =
             start_search(store.clone(), &args.data_dir.join("search-index")).await?;
+        // The demo keeps its audit key beside its data, so `audit verify --data-dir` works.
+        let audit_key =
+            registry::audit::AuditKey::load_or_create(&args.data_dir.join("audit.key"))?;
         serve(
-            AppState::new(store).with_search(index),
+            AppState::new(store)
+                .with_search(index)
+                .with_audit_key(audit_key),
             args.listen,
+            None,
             print_credentials,
         )
         .await

@@ -1,5 +1,6 @@
 //! The `child-registry` command line: one subcommand per file.
 
+pub mod audit;
 pub mod clients;
 pub mod dedupe;
 pub mod demo;
@@ -7,9 +8,11 @@ pub mod generate;
 pub mod migrate;
 pub mod reindex;
 pub mod rescore;
+pub mod security_args;
 pub mod serve;
 pub mod store_args;
 pub mod train;
+pub mod users;
 
 use std::process::ExitCode;
 
@@ -47,6 +50,10 @@ pub enum Command {
     /// Report what a stored model version would change in the automatic links; `--apply`
     /// activates it.
     Rescore(rescore::RescoreArgs),
+    /// Manage people who log in (officials, stewards, admins, auditors).
+    Users(users::UsersArgs),
+    /// Check the audit log's chain.
+    Audit(audit::AuditArgs),
 }
 
 pub fn main() -> ExitCode {
@@ -62,6 +69,8 @@ pub fn main() -> ExitCode {
         Command::Train(args) => train::run(args),
         Command::Dedupe(args) => dedupe::run(args),
         Command::Rescore(args) => rescore::run(args),
+        Command::Users(args) => users::run(args),
+        Command::Audit(args) => audit::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -2,13 +2,15 @@ use axum::extract::State;
 use axum::Json;
 use registry::model::{ChildView, Timeline};
 use registry::store::{Decision, MergeResult};
-use registry::ChildId;
+use registry::{ChildId, ReadScope};
 use serde::Deserialize;
 use utoipa::ToSchema;
 
-use crate::auth::Caller;
+use crate::audit::{AuditAction, AuditTarget, RequestMeta};
+use crate::auth::{ChildReader, Steward};
 use crate::error::{ApiError, Problem};
 use crate::extract::{ApiJson, ChildIdPath};
+use crate::redact;
 use crate::state::AppState;
 
 /// The child: a summary ("golden") view and every current source record.
@@ -24,15 +26,26 @@ use crate::state::AppState;
 )]
 pub async fn get_child(
     State(state): State<AppState>,
-    caller: Caller,
+    ChildReader(caller): ChildReader,
+    meta: RequestMeta,
     ChildIdPath(child_id): ChildIdPath,
 ) -> Result<Json<ChildView>, ApiError> {
+    let view = state.store.child(child_id, &caller.read_scope()).await?;
+    let target = AuditTarget::child(child_id);
+    let Some(view) = view else {
+        // Attempts on children outside the caller's scope are recorded too.
+        let target = target.with_details(serde_json::json!({"outcome": "not_found"}));
+        state
+            .audit(&caller, AuditAction::ChildRead, target, &meta)
+            .await?;
+        return Err(ApiError::NotFound(format!("no child {child_id}")));
+    };
+    let view = redact::child(&caller, view);
+    let target = target.with_children(view.merged_into);
     state
-        .store
-        .child(child_id, &caller.read_scope())
-        .await?
-        .map(Json)
-        .ok_or_else(|| ApiError::NotFound(format!("no child {child_id}")))
+        .audit(&caller, AuditAction::ChildRead, target, &meta)
+        .await?;
+    Ok(Json(view))
 }
 
 /// Every event any agency reported about the child, ordered by date, with provenance.
@@ -48,15 +61,28 @@ pub async fn get_child(
 )]
 pub async fn get_timeline(
     State(state): State<AppState>,
-    caller: Caller,
+    ChildReader(caller): ChildReader,
+    meta: RequestMeta,
     ChildIdPath(child_id): ChildIdPath,
 ) -> Result<Json<Timeline>, ApiError> {
+    let timeline = state.store.timeline(child_id, &caller.read_scope()).await?;
+    let target = AuditTarget::child(child_id);
+    let Some(timeline) = timeline else {
+        let target = target.with_details(serde_json::json!({"outcome": "not_found"}));
+        state
+            .audit(&caller, AuditAction::TimelineRead, target, &meta)
+            .await?;
+        return Err(ApiError::NotFound(format!("no child {child_id}")));
+    };
+    let (timeline, redaction) = redact::timeline(&caller, timeline, meta.purpose.is_some());
+    let target = target
+        .with_children([timeline.child_id])
+        .flagged(redaction.confidential_shown)
+        .with_details(serde_json::json!({"confidential_shown": redaction.confidential_shown}));
     state
-        .store
-        .timeline(child_id, &caller.read_scope())
-        .await?
-        .map(Json)
-        .ok_or_else(|| ApiError::NotFound(format!("no child {child_id}")))
+        .audit(&caller, AuditAction::TimelineRead, target, &meta)
+        .await?;
+    Ok(Json(timeline))
 }
 
 /// A steward's decision that two child IDs are one child.
@@ -98,19 +124,37 @@ pub fn required_reason(reason: String) -> Result<String, ApiError> {
 )]
 pub async fn merge_child(
     State(state): State<AppState>,
-    caller: Caller,
+    Steward(caller): Steward,
+    meta: RequestMeta,
     ChildIdPath(child_id): ChildIdPath,
     ApiJson(request): ApiJson<MergeRequest>,
 ) -> Result<Json<MergeResult>, ApiError> {
-    caller.check_is_steward()?;
     let decision = Decision {
         actor: caller.actor(),
         reason: required_reason(request.reason)?,
     };
-    Ok(Json(
-        state
-            .store
-            .merge_children(child_id, request.into, &decision)
-            .await?,
-    ))
+    // A district-scoped steward decides only about children of the district.
+    let scope = caller.read_scope();
+    if scope != ReadScope::All {
+        for child in [child_id, request.into] {
+            if state.store.child(child, &scope).await?.is_none() {
+                return Err(ApiError::NotFound(format!("no child {child}")));
+            }
+        }
+    }
+    let merged = state
+        .store
+        .merge_children(child_id, request.into, &decision)
+        .await?;
+    let target = AuditTarget::child(child_id)
+        .with_children([merged.into])
+        .with_details(serde_json::json!({
+            "into": merged.into.to_string(),
+            "records_moved": merged.records_moved,
+            "reason": decision.reason,
+        }));
+    state
+        .audit(&caller, AuditAction::Merge, target, &meta)
+        .await?;
+    Ok(Json(merged))
 }

@@ -11,7 +11,8 @@ use registry::store::Decision;
 use serde::Deserialize;
 use utoipa::{IntoParams, ToSchema};
 
-use crate::auth::Caller;
+use crate::audit::{AuditAction, AuditTarget, RequestMeta};
+use crate::auth::{Caller, Steward};
 use crate::error::{ApiError, Problem};
 use crate::extract::ApiJson;
 use crate::routes::children::required_reason;
@@ -95,6 +96,28 @@ impl CandidateParams {
     }
 }
 
+/// A district-scoped steward works only on candidates where either side is in the district.
+fn within_scope(caller: &Caller, candidate: &MatchCandidate) -> bool {
+    let Some(district) = &caller.district else {
+        return true;
+    };
+    [
+        candidate.record.child.district.as_deref(),
+        candidate.candidate.summary.district.as_deref(),
+    ]
+    .into_iter()
+    .flatten()
+    .any(|side| side.eq_ignore_ascii_case(district))
+}
+
+/// The children a page of candidates names, for the audit log.
+fn named_children(candidates: &[MatchCandidate]) -> Vec<registry::ChildId> {
+    candidates
+        .iter()
+        .flat_map(|c| [c.record.child_id, c.candidate.current_child_id])
+        .collect()
+}
+
 fn candidate_id(path: Result<Path<String>, PathRejection>) -> Result<i64, ApiError> {
     let Path(text) = path.map_err(|rejection| {
         ApiError::bad_request("invalid_candidate_id", "id", rejection.body_text())
@@ -126,14 +149,41 @@ fn candidate_id(path: Result<Path<String>, PathRejection>) -> Result<i64, ApiErr
 )]
 pub async fn list_candidates(
     State(state): State<AppState>,
-    caller: Caller,
+    Steward(caller): Steward,
+    meta: RequestMeta,
     params: Result<Query<CandidateParams>, QueryRejection>,
 ) -> Result<Json<CandidatePage>, ApiError> {
-    caller.check_is_steward()?;
     let Query(params) = params.map_err(|rejection| {
         ApiError::bad_request("invalid_query_string", "query", rejection.body_text())
     })?;
-    Ok(Json(state.store.match_candidates(&params.parse()?).await?))
+    let mut query = params.parse()?;
+    if let Some(district) = &caller.district {
+        // The store filters by district; a scoped steward's district is the filter, and asking
+        // for another district finds nothing.
+        if query
+            .district
+            .as_ref()
+            .is_some_and(|asked| !asked.eq_ignore_ascii_case(district))
+        {
+            return Ok(Json(CandidatePage {
+                candidates: Vec::new(),
+                next_cursor: None,
+            }));
+        }
+        query.district = Some(district.clone());
+    }
+    let page = state.store.match_candidates(&query).await?;
+    let target = AuditTarget::none()
+        .with_children(named_children(&page.candidates))
+        .with_details(serde_json::json!({
+            "status": query.status.as_str(),
+            "district": query.district,
+            "candidates": page.candidates.iter().map(|c| c.id).collect::<Vec<_>>(),
+        }));
+    state
+        .audit(&caller, AuditAction::MatchCandidatesRead, target, &meta)
+        .await?;
+    Ok(Json(page))
 }
 
 /// The state of the review queue: how many wait, for how long, who decided what.
@@ -147,10 +197,19 @@ pub async fn list_candidates(
 )]
 pub async fn candidate_stats(
     State(state): State<AppState>,
-    caller: Caller,
+    Steward(caller): Steward,
+    meta: RequestMeta,
 ) -> Result<Json<CandidateStats>, ApiError> {
-    caller.check_is_steward()?;
-    Ok(Json(state.store.match_candidate_stats().await?))
+    let stats = state.store.match_candidate_stats().await?;
+    state
+        .audit(
+            &caller,
+            AuditAction::MatchStatsRead,
+            AuditTarget::none(),
+            &meta,
+        )
+        .await?;
+    Ok(Json(stats))
 }
 
 /// One match candidate with its decisions.
@@ -167,16 +226,31 @@ pub async fn candidate_stats(
 )]
 pub async fn get_candidate(
     State(state): State<AppState>,
-    caller: Caller,
+    Steward(caller): Steward,
+    meta: RequestMeta,
     path: Result<Path<String>, PathRejection>,
 ) -> Result<Json<MatchCandidate>, ApiError> {
-    caller.check_is_steward()?;
     let id = candidate_id(path)?;
+    let candidate = scoped_candidate(&state, &caller, id).await?;
+    let target = AuditTarget::named(format!("match-candidate/{id}"))
+        .with_children(named_children(std::slice::from_ref(&candidate)));
+    state
+        .audit(&caller, AuditAction::MatchCandidatesRead, target, &meta)
+        .await?;
+    Ok(Json(candidate))
+}
+
+/// The candidate if it exists and the steward's scope covers it (else 404: no oracle).
+async fn scoped_candidate(
+    state: &AppState,
+    caller: &Caller,
+    id: i64,
+) -> Result<MatchCandidate, ApiError> {
     state
         .store
         .match_candidate(id)
         .await?
-        .map(Json)
+        .filter(|candidate| within_scope(caller, candidate))
         .ok_or_else(|| ApiError::NotFound(format!("no match candidate {id}")))
 }
 
@@ -206,20 +280,30 @@ pub struct DecisionRequest {
 )]
 pub async fn decide_candidate(
     State(state): State<AppState>,
-    caller: Caller,
+    Steward(caller): Steward,
+    meta: RequestMeta,
     path: Result<Path<String>, PathRejection>,
     ApiJson(request): ApiJson<DecisionRequest>,
 ) -> Result<Json<DecisionOutcome>, ApiError> {
-    caller.check_is_steward()?;
     let id = candidate_id(path)?;
     let decision = Decision {
         actor: caller.actor(),
         reason: required_reason(request.reason)?,
     };
-    Ok(Json(
-        state
-            .store
-            .decide_match_candidate(id, request.decision, &decision)
-            .await?,
-    ))
+    let candidate = scoped_candidate(&state, &caller, id).await?;
+    let outcome = state
+        .store
+        .decide_match_candidate(id, request.decision, &decision)
+        .await?;
+    let target = AuditTarget::named(format!("match-candidate/{id}"))
+        .with_children(named_children(std::slice::from_ref(&candidate)))
+        .with_details(serde_json::json!({
+            "decision": request.decision.as_str(),
+            "status": outcome.status.as_str(),
+            "reason": decision.reason,
+        }));
+    state
+        .audit(&caller, AuditAction::MatchDecision, target, &meta)
+        .await?;
+    Ok(Json(outcome))
 }

@@ -1,7 +1,9 @@
 //! The HTTP routes: each handler translates HTTP into one call on the registry.
 
+pub mod audit;
 pub mod children;
 pub mod health;
 pub mod match_candidates;
 pub mod records;
 pub mod search;
+pub mod session;

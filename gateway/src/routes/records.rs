@@ -6,9 +6,11 @@ use registry::store::{Decision, UnlinkResult};
 use serde::Deserialize;
 use utoipa::ToSchema;
 
-use crate::auth::Caller;
+use crate::audit::{AuditAction, AuditTarget, RequestMeta};
+use crate::auth::{Caller, ChildReader, Steward};
 use crate::error::{ApiError, Problem};
 use crate::extract::ApiJson;
+use crate::redact;
 use crate::routes::children::required_reason;
 use crate::state::AppState;
 
@@ -30,13 +32,25 @@ use crate::state::AppState;
 pub async fn register_record(
     State(state): State<AppState>,
     caller: Caller,
+    meta: RequestMeta,
     ApiJson(submission): ApiJson<RecordSubmission>,
 ) -> Result<(StatusCode, Json<Registration>), ApiError> {
     let record = submission.validate(chrono::Utc::now().date_naive())?;
     caller.check_may_register(&record.source_system)?;
-    let registration = state
-        .store
-        .register(record, &caller.client.client_id)
+    let target = AuditTarget::record(&record.source_system, &record.source_record_id, None);
+    let registration = state.store.register(record, &caller.id).await?;
+    // Audited after the write commits (the group committer's transaction is not ours to
+    // extend). Should this entry fail, the caller gets a 503 and retries; the registration is
+    // idempotent, so the retry is stored once and audited then.
+    let target = target
+        .with_children([registration.child_id])
+        .with_details(serde_json::json!({
+            "version": registration.record_version,
+            "created": registration.created,
+            "outcome": registration.match_result.outcome.as_str(),
+        }));
+    state
+        .audit(&caller, AuditAction::RecordRegistered, target, &meta)
         .await?;
     let status = if registration.created {
         StatusCode::CREATED
@@ -58,19 +72,33 @@ pub async fn register_record(
 )]
 pub async fn record_history(
     State(state): State<AppState>,
-    caller: Caller,
+    ChildReader(caller): ChildReader,
+    meta: RequestMeta,
     Path((source_system, source_record_id)): Path<(String, String)>,
 ) -> Result<Json<RecordHistory>, ApiError> {
-    state
+    let history = state
         .store
         .record_history(&source_system, &source_record_id, &caller.read_scope())
-        .await?
-        .map(Json)
-        .ok_or_else(|| {
-            ApiError::NotFound(format!(
-                "no record '{source_record_id}' from '{source_system}'"
-            ))
-        })
+        .await?;
+    let child_id = history.as_ref().map(|history| history.child_id);
+    let (history, redaction) = match history {
+        Some(history) => redact::record_history(&caller, history, meta.purpose.is_some()),
+        None => (None, redact::Redaction::default()),
+    };
+    let target = AuditTarget::record(&source_system, &source_record_id, child_id)
+        .flagged(redaction.confidential_shown)
+        .with_details(serde_json::json!({
+            "outcome": if history.is_some() { "read" } else { "not_found" },
+            "confidential_shown": redaction.confidential_shown,
+        }));
+    state
+        .audit(&caller, AuditAction::RecordRead, target, &meta)
+        .await?;
+    history.map(Json).ok_or_else(|| {
+        ApiError::NotFound(format!(
+            "no record '{source_record_id}' from '{source_system}'"
+        ))
+    })
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -95,19 +123,45 @@ pub struct UnlinkRequest {
 )]
 pub async fn unlink_record(
     State(state): State<AppState>,
-    caller: Caller,
+    Steward(caller): Steward,
+    meta: RequestMeta,
     Path((source_system, source_record_id)): Path<(String, String)>,
     ApiJson(request): ApiJson<UnlinkRequest>,
 ) -> Result<Json<UnlinkResult>, ApiError> {
-    caller.check_is_steward()?;
     let decision = Decision {
         actor: caller.actor(),
         reason: required_reason(request.reason)?,
     };
-    Ok(Json(
-        state
+    // A district-scoped steward decides only about children of the district.
+    let scope = caller.read_scope();
+    if scope != registry::ReadScope::All
+        && state
             .store
-            .unlink_record(&source_system, &source_record_id, &decision)
-            .await?,
-    ))
+            .record_history(&source_system, &source_record_id, &scope)
+            .await?
+            .is_none()
+    {
+        return Err(ApiError::NotFound(format!(
+            "no record '{source_record_id}' from '{source_system}'"
+        )));
+    }
+    let unlinked = state
+        .store
+        .unlink_record(&source_system, &source_record_id, &decision)
+        .await?;
+    let target = AuditTarget::record(
+        &source_system,
+        &source_record_id,
+        Some(unlinked.previous_child_id),
+    )
+    .with_children([unlinked.child_id])
+    .with_details(serde_json::json!({
+        "to": unlinked.child_id.to_string(),
+        "returned_to_origin": unlinked.returned_to_origin,
+        "reason": decision.reason,
+    }));
+    state
+        .audit(&caller, AuditAction::Unlink, target, &meta)
+        .await?;
+    Ok(Json(unlinked))
 }

@@ -574,16 +574,33 @@ impl Backend {
         child_id: ChildId,
         scope: &ReadScope,
     ) -> Result<Option<<Db as sqlx::Database>::Row>> {
-        Ok(sqlx::query(
+        Ok(sqlx::query(&format!(
             "SELECT c.status, c.merged_into, c.created_at, c.updated_at FROM children c \
-             WHERE c.child_id = $1 AND (CAST($2 AS TEXT) IS NULL OR EXISTS \
-             (SELECT 1 FROM source_records s WHERE s.child_id = c.child_id AND s.source_system = $2))",
-        )
+             WHERE c.child_id = $1 AND {}",
+            visible_child("c.child_id", 2)
+        ))
         .bind(child_id.to_string())
-        .bind(scope.source_system())
+        .bind(scope.kind())
+        .bind(scope.value())
         .fetch_optional(&self.read)
         .await?)
     }
+}
+
+/// The one "the caller may see this child" condition. `child_column` names the child ID column
+/// of the outer query; parameter `$kind_param` is the scope's kind and the next one its value
+/// (bind `ReadScope::kind` then `ReadScope::value`). A district is the one the child's current
+/// version of a record gives, compared without regard to case.
+pub(super) fn visible_child(child_column: &str, kind_param: usize) -> String {
+    let kind = format!("CAST(${kind_param} AS TEXT)");
+    let value = format!("CAST(${} AS TEXT)", kind_param + 1);
+    format!(
+        "({kind} = 'all' OR ({kind} = 'source_system' AND EXISTS (SELECT 1 FROM source_records vs \
+         WHERE vs.child_id = {child_column} AND vs.source_system = {value})) \
+         OR ({kind} = 'district' AND EXISTS (SELECT 1 FROM source_records vs \
+         JOIN record_versions vv ON vv.record_key = vs.record_key AND vv.version = vs.current_version \
+         WHERE vs.child_id = {child_column} AND LOWER(vv.body -> 'child' ->> 'district') = LOWER({value}))))"
+    )
 }
 
 /// A registration waiting for the group committer.
@@ -1068,14 +1085,15 @@ impl Store for Backend {
         source_record_id: &str,
         scope: &ReadScope,
     ) -> Result<Option<RecordHistory>> {
-        let record = sqlx::query(
+        let record = sqlx::query(&format!(
             "SELECT sr.record_key, sr.child_id, sr.current_version FROM source_records sr \
-             WHERE sr.source_system = $1 AND sr.source_record_id = $2 AND (CAST($3 AS TEXT) IS NULL OR EXISTS \
-             (SELECT 1 FROM source_records s WHERE s.child_id = sr.child_id AND s.source_system = $3))",
-        )
+             WHERE sr.source_system = $1 AND sr.source_record_id = $2 AND {}",
+            visible_child("sr.child_id", 3)
+        ))
         .bind(source_system)
         .bind(source_record_id)
-        .bind(scope.source_system())
+        .bind(scope.kind())
+        .bind(scope.value())
         .fetch_optional(&self.read)
         .await?;
         let Some(record) = record else {

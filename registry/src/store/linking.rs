@@ -53,20 +53,52 @@ fn max_block(matcher: &Matcher) -> i64 {
 /// The active model; an empty registry installs the bundled default as version 1.
 pub(super) async fn load_active_matcher(pool: &sqlx::Pool<Db>) -> Result<Matcher> {
     let mut tx = pool.begin().await?;
-    let active: Option<(i64, String)> = sqlx::query_as(
-        "SELECT m.version, m.spec FROM match_model_active a JOIN match_models m ON m.version = a.version",
+    let active: Option<(i64, String, String)> = sqlx::query_as(
+        "SELECT m.version, m.spec, m.origin FROM match_model_active a \
+         JOIN match_models m ON m.version = a.version",
     )
     .fetch_optional(&mut *tx)
     .await?;
-    if let Some((version, spec)) = active {
-        tx.commit().await?;
-        return Matcher::from_stored(version, &spec);
-    }
     let model = matching::Model::default_child()
         .map_err(|error| RegistryError::Corrupt(format!("the bundled model: {error}")))?;
     let spec = model
         .to_json()
         .map_err(|error| RegistryError::Corrupt(format!("the bundled model: {error}")))?;
+    if let Some((version, stored, origin)) = active {
+        match Matcher::from_stored(version, &stored) {
+            Ok(matcher) => {
+                tx.commit().await?;
+                return Ok(matcher);
+            }
+            // A bundled model from an older release that this engine cannot read (its file
+            // format changed) is replaced by this release's bundled model, as a new version.
+            // A model trained on the registry's own data is never replaced silently.
+            Err(error) if origin == "bundled" => {
+                tracing::warn!(%error, version, "replacing an unreadable bundled model");
+                let next: i64 =
+                    sqlx::query_scalar("SELECT COALESCE(MAX(version), 0) + 1 FROM match_models")
+                        .fetch_one(&mut *tx)
+                        .await?;
+                let now = Utc::now();
+                sqlx::query(
+                    "INSERT INTO match_models (version, spec, origin, note, created_at, activated_at) \
+                     VALUES ($1, $2, 'bundled', 'the model shipped with this release (replaced an unreadable one)', $3, $3)",
+                )
+                .bind(next)
+                .bind(&spec)
+                .bind(now)
+                .execute(&mut *tx)
+                .await?;
+                sqlx::query("UPDATE match_model_active SET version = $1 WHERE id = 1")
+                    .bind(next)
+                    .execute(&mut *tx)
+                    .await?;
+                tx.commit().await?;
+                return Matcher::new(next, model);
+            }
+            Err(error) => return Err(error),
+        }
+    }
     let now = Utc::now();
     // Two gateways starting together may both get here: the first insert wins and both use it.
     sqlx::query(

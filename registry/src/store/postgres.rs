@@ -17,6 +17,11 @@ mod engine;
 #[path = "linking.rs"]
 mod linking;
 
+// People, sessions and the audit log, likewise compiled once per backend.
+#[allow(clippy::duplicate_mod)]
+#[path = "access.rs"]
+mod access;
+
 type Db = sqlx::Postgres;
 type Backend = PostgresStore;
 

@@ -1,0 +1,74 @@
+-- People, their sessions, and the tamper-evident audit log (issue 7).
+
+CREATE TABLE users (
+    user_id             TEXT PRIMARY KEY,
+    username            TEXT NOT NULL,
+    role                TEXT NOT NULL,
+    district            TEXT,
+    password_hash       TEXT NOT NULL,
+    created_at          TIMESTAMPTZ NOT NULL,
+    password_changed_at TIMESTAMPTZ NOT NULL,
+    disabled_at         TIMESTAMPTZ,
+    failed_logins       BIGINT NOT NULL DEFAULT 0,
+    locked_until        TIMESTAMPTZ,
+    CONSTRAINT users_username UNIQUE (username)
+);
+
+-- A session is known by the SHA-256 digest of its cookie; the CSRF token likewise.
+CREATE TABLE sessions (
+    token_hash   TEXT PRIMARY KEY,
+    user_id      TEXT NOT NULL REFERENCES users (user_id),
+    csrf_hash    TEXT NOT NULL,
+    created_at   TIMESTAMPTZ NOT NULL,
+    last_seen_at TIMESTAMPTZ NOT NULL,
+    expires_at   TIMESTAMPTZ NOT NULL
+);
+CREATE INDEX sessions_user ON sessions (user_id);
+
+-- Append-only and hash-chained: entry_hash = HMAC(key, prev_hash || canonical entry).
+CREATE TABLE audit_log (
+    seq        BIGINT PRIMARY KEY,
+    at         TIMESTAMPTZ NOT NULL,
+    actor_kind TEXT NOT NULL,
+    actor_id   TEXT NOT NULL,
+    actor_role TEXT,
+    action     TEXT NOT NULL,
+    target     TEXT,
+    details    TEXT NOT NULL,
+    purpose    TEXT,
+    flagged    BOOLEAN NOT NULL,
+    request_id TEXT,
+    prev_hash  TEXT NOT NULL,
+    entry_hash TEXT NOT NULL
+);
+-- Which children each entry names (a read, a write, the hits of a search): the access log.
+CREATE TABLE audit_children (
+    child_id TEXT NOT NULL,
+    seq      BIGINT NOT NULL REFERENCES audit_log (seq),
+    PRIMARY KEY (child_id, seq)
+);
+-- The chain's end: serialises appends (row lock) and lets `audit verify` see a deleted last entry.
+CREATE TABLE audit_head (
+    id        INTEGER PRIMARY KEY CHECK (id = 1),
+    last_seq  BIGINT NOT NULL,
+    last_hash TEXT NOT NULL
+);
+INSERT INTO audit_head (id, last_seq, last_hash)
+VALUES (1, 0, '0000000000000000000000000000000000000000000000000000000000000000');
+
+CREATE FUNCTION audit_append_only() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    RAISE EXCEPTION 'the audit log is append-only';
+END
+$$;
+CREATE TRIGGER audit_log_append_only BEFORE UPDATE OR DELETE ON audit_log
+    FOR EACH ROW EXECUTE FUNCTION audit_append_only();
+CREATE TRIGGER audit_log_no_truncate BEFORE TRUNCATE ON audit_log
+    FOR EACH STATEMENT EXECUTE FUNCTION audit_append_only();
+CREATE TRIGGER audit_children_append_only BEFORE UPDATE OR DELETE ON audit_children
+    FOR EACH ROW EXECUTE FUNCTION audit_append_only();
+CREATE TRIGGER audit_children_no_truncate BEFORE TRUNCATE ON audit_children
+    FOR EACH STATEMENT EXECUTE FUNCTION audit_append_only();
+
+-- API keys expire: keys created without an expiry get one a year from this migration.
+UPDATE api_clients SET expires_at = now() + INTERVAL '365 days' WHERE expires_at IS NULL;
