@@ -92,6 +92,36 @@ fn main() {
             )
         })
         .collect();
+    // The level distribution of the true pairs among the candidates: what
+    // EM's m should approach.
+    {
+        let comps = m.comparators();
+        let mut counts: Vec<Vec<u64>> = comps.iter().map(|c| vec![0; c.num_levels() + 1]).collect();
+        for p in candidates
+            .iter()
+            .filter(|p| cluster[p.a as usize] == cluster[p.b as usize])
+        {
+            let g = m.gamma(&data.prepared[p.a as usize], &data.prepared[p.b as usize]);
+            for (i, &l) in g.as_slice().iter().enumerate() {
+                let slot = if l == u8::MAX {
+                    comps[i].num_levels()
+                } else {
+                    l as usize
+                };
+                counts[i][slot] += 1;
+            }
+        }
+        for (c, n) in comps.iter().zip(&counts) {
+            let known: u64 = n[..c.num_levels()].iter().sum();
+            let parts: Vec<String> = c
+                .labels
+                .iter()
+                .zip(n)
+                .map(|(l, k)| format!("{l}={:.3}", *k as f64 / known.max(1) as f64))
+                .collect();
+            println!("true-pair m  {:<14} {}", c.name, parts.join(" "));
+        }
+    }
     let mut by_later: HashMap<u32, Vec<usize>> = HashMap::new();
     for (i, s) in scored.iter().enumerate() {
         by_later.entry(s.1).or_default().push(i);
