@@ -28,6 +28,10 @@ use std::fs::File;
 use matching::csvio::{read_records, ReadOptions};
 use matching::{Dataset, Model};
 
+/// A scored candidate pair: earlier record, later record, probability,
+/// under a cannot-link rule, same child.
+type Scored = (u32, u32, f64, bool, bool);
+
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     if args.len() < 4 {
@@ -77,7 +81,7 @@ fn main() {
         in_candidates as f64 / true_pairs.max(1) as f64
     );
     // (probability, cannot_link, same child) per candidate pair, with the later record.
-    let scored: Vec<(u32, u32, f64, bool, bool)> = candidates
+    let scored: Vec<Scored> = candidates
         .iter()
         .map(|p| {
             let (w, cannot) = m
@@ -135,8 +139,7 @@ fn main() {
     for link in [
         0.5, 0.8, 0.9, 0.95, 0.99, 0.995, 0.999, 0.9995, 0.9999, 0.99999,
     ] {
-        let linked: Vec<&(u32, u32, f64, bool, bool)> =
-            scored.iter().filter(|s| s.2 >= link && !s.3).collect();
+        let linked: Vec<&Scored> = scored.iter().filter(|s| s.2 >= link && !s.3).collect();
         let tp = linked.iter().filter(|s| s.4).count() as f64;
         let (mut rec_links, mut rec_ok, mut rec_review) = (0u64, 0u64, 0u64);
         for idx in by_later.values() {
@@ -163,7 +166,7 @@ fn main() {
         );
     }
     if let Some(link) = args.get(4).and_then(|s| s.parse::<f64>().ok()) {
-        let show = |title: &str, filter: &dyn Fn(&(u32, u32, f64, bool, bool)) -> bool| {
+        let show = |title: &str, filter: &dyn Fn(&Scored) -> bool| {
             println!("\n== {title}");
             for s in scored.iter().filter(|s| filter(s)).take(12) {
                 let (a, b) = (&raw[s.0 as usize], &raw[s.1 as usize]);
