@@ -395,6 +395,212 @@ mod cases {
         app.finish().await;
     }
 
+    /// A generated child as a welfare or police system would send it.
+    fn child_record(system: &str, id: &str, child: Value) -> Value {
+        json!({"source_system": system, "source_record_id": id, "child": child,
+               "events": [{"type": format!("{system}.contact"), "date": "2025-02-01"}]})
+    }
+
+    fn bopha() -> Value {
+        json!({"given_name": "Bopha", "family_name": "Chenda", "sex": "F",
+               "date_of_birth": "2014-02-03", "district": "Kandal", "subcounty": "Ta Khmau",
+               "village": "Prek Ho", "mother_name": "Srey Chenda", "father_name": "Vuthy Chenda"})
+    }
+
+    pub async fn duplicates_link_and_doubts_reach_the_review_queue(backend: Backend) {
+        let app = TestApp::spawn(backend).await;
+        let police = app.key(Role::Agency, Some("police-kh")).await;
+        let school = app.key(Role::Agency, Some("school-kh")).await;
+        let welfare = app.key(Role::Agency, Some("welfare-kh")).await;
+        let steward = app.key(Role::DataSteward, None).await;
+
+        let first: Value = app
+            .post_json(
+                "/v1/records",
+                &police,
+                &child_record("police-kh", "P-1", bopha()),
+            )
+            .await
+            .json()
+            .await
+            .unwrap();
+        let child_id = first["child_id"].as_str().unwrap().to_owned();
+        // The same child from the school, name order swapped: linked at once.
+        let mut swapped = bopha();
+        swapped["given_name"] = json!("CHENDA");
+        swapped["family_name"] = json!("BOPHA");
+        let linked = app
+            .post_json(
+                "/v1/records",
+                &school,
+                &child_record("school-kh", "S-1", swapped),
+            )
+            .await;
+        assert_eq!(linked.status(), 201);
+        let linked: Value = linked.json().await.unwrap();
+        assert_eq!(linked["match"]["outcome"], "linked");
+        assert_eq!(linked["child_id"], child_id.as_str());
+        assert!(linked["match"]["probability"].as_f64().unwrap() > 0.9);
+        assert_eq!(linked["match"]["candidates"], json!([child_id]));
+
+        // Same name and district, an estimated birth date in that year, nothing else: a
+        // steward decides.
+        let doubtful = json!({"given_name": "Bopha", "family_name": "Chenda", "sex": "F",
+                              "date_of_birth": "2014-07-01", "date_of_birth_estimated": true,
+                              "district": "Kandal"});
+        let review: Value = app
+            .post_json(
+                "/v1/records",
+                &welfare,
+                &child_record("welfare-kh", "W-1", doubtful),
+            )
+            .await
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(review["match"]["outcome"], "review", "{review}");
+        let own_child = review["child_id"].as_str().unwrap().to_owned();
+        assert_ne!(own_child, child_id);
+        assert_eq!(review["match"]["candidates"], json!([child_id]));
+
+        // Only stewards see the queue.
+        let body = problem(app.get("/v1/match-candidates", &welfare).await, 403).await;
+        assert_eq!(body["code"], "forbidden");
+        for (query, field) in [
+            ("status=maybe", "status"),
+            ("sort=newest", "sort"),
+            ("limit=0", "limit"),
+            ("limit=101", "limit"),
+            ("cursor=-4", "cursor"),
+        ] {
+            let body = problem(
+                app.get(&format!("/v1/match-candidates?{query}"), &steward)
+                    .await,
+                400,
+            )
+            .await;
+            assert_eq!(body["field"], field, "{query}");
+        }
+        let page: Value = app
+            .get(
+                "/v1/match-candidates?status=open&district=kandal&sort=probability",
+                &steward,
+            )
+            .await
+            .json()
+            .await
+            .unwrap();
+        let candidates = page["candidates"].as_array().unwrap();
+        assert_eq!(candidates.len(), 1, "{page}");
+        let candidate = &candidates[0];
+        assert_eq!(candidate["record"]["source_record_id"], "W-1");
+        assert_eq!(candidate["record"]["child"]["date_of_birth"], "2014-07-01");
+        assert_eq!(candidate["candidate"]["child_id"], child_id.as_str());
+        assert_eq!(candidate["candidate"]["summary"]["village"], "Prek Ho");
+        let waterfall = candidate["explanation"]["comparisons"].as_array().unwrap();
+        assert!(waterfall
+            .iter()
+            .all(|step| step["comparison"].is_string() && step["weight"].is_number()));
+        let id = candidate["id"].as_i64().unwrap();
+        let other_district: Value = app
+            .get("/v1/match-candidates?district=Battambang", &steward)
+            .await
+            .json()
+            .await
+            .unwrap();
+        assert!(other_district["candidates"].as_array().unwrap().is_empty());
+
+        problem(app.get("/v1/match-candidates/abc", &steward).await, 400).await;
+        problem(app.get("/v1/match-candidates/999999", &steward).await, 404).await;
+        let decide = format!("/v1/match-candidates/{id}/decision");
+        let body = problem(
+            app.post_json(
+                &decide,
+                &steward,
+                &json!({"decision": "perhaps", "reason": "x"}),
+            )
+            .await,
+            400,
+        )
+        .await;
+        assert_eq!(body["field"], "decision");
+        let body = problem(
+            app.post_json(
+                &decide,
+                &steward,
+                &json!({"decision": "link", "reason": ""}),
+            )
+            .await,
+            400,
+        )
+        .await;
+        assert_eq!(body["field"], "reason");
+        problem(
+            app.post_json(
+                &decide,
+                &welfare,
+                &json!({"decision": "link", "reason": "same"}),
+            )
+            .await,
+            403,
+        )
+        .await;
+
+        let decided: Value = app
+            .post_json(
+                &decide,
+                &steward,
+                &json!({"decision": "link", "reason": "mother confirmed at the welfare office"}),
+            )
+            .await
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(decided["status"], "linked");
+        assert_eq!(decided["child_id"], child_id.as_str());
+        let merged: Value = app
+            .get(&format!("/v1/children/{own_child}"), &steward)
+            .await
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(merged["merged_into"], child_id.as_str());
+        assert_eq!(merged["records"].as_array().unwrap().len(), 3);
+        let body = problem(
+            app.post_json(
+                &decide,
+                &steward,
+                &json!({"decision": "defer", "reason": "again"}),
+            )
+            .await,
+            409,
+        )
+        .await;
+        assert_eq!(body["code"], "candidate_decided");
+
+        let stats: Value = app
+            .get("/v1/match-candidates/stats", &steward)
+            .await
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(stats["open"], 0);
+        assert_eq!(stats["decisions_by_steward"][0]["links"], 1);
+        assert_eq!(stats["defer_share"], 0.0);
+        let single: Value = app
+            .get(&format!("/v1/match-candidates/{id}"), &steward)
+            .await
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(single["status"], "linked");
+        assert_eq!(
+            single["decisions"][0]["reason"],
+            "mother confirmed at the welfare office"
+        );
+        app.finish().await;
+    }
+
     pub async fn stewards_merge_and_unlink(backend: Backend) {
         let app = TestApp::spawn(backend).await;
         let police = app.key(Role::Agency, Some("police-ug")).await;
@@ -410,6 +616,10 @@ mod cases {
         enrolment["source_system"] = json!("school-ug");
         enrolment["source_record_id"] = json!("STU-1");
         enrolment["child"]["identifiers"] = json!([]);
+        // Another child (the model would link a copy of Halima's record on its own).
+        enrolment["child"]["given_name"] = json!("Nakato");
+        enrolment["child"]["family_name"] = json!("Namubiru");
+        enrolment["child"]["date_of_birth"] = json!("2019-05-05");
         let second: Value = app
             .post_json("/v1/records", &school, &enrolment)
             .await
@@ -571,4 +781,5 @@ on_both_backends!(
     bad_input_gets_a_problem_naming_the_field,
     operations_endpoints_answer,
     stewards_merge_and_unlink,
+    duplicates_link_and_doubts_reach_the_review_queue,
 );

@@ -82,11 +82,24 @@ impl Server {
     }
 }
 
+/// A distinct generated child per index (given names and birth dates differ, so the matching
+/// model keeps them apart).
 fn record(index: usize) -> Value {
+    let given = format!(
+        "{}{}",
+        ["Akell", "Bwon", "Cirem", "Dolu", "Ewot", "Faud", "Gimar", "Hakul"][index % 8],
+        ["a", "o", "ina", "eke", "umi", "ar"][(index / 8) % 6]
+    );
+    let born = format!(
+        "20{:02}-{:02}-{:02}",
+        8 + index % 9,
+        1 + index % 12,
+        1 + index % 28
+    );
     json!({
         "source_system": "police-ug", "source_record_id": format!("CPU-{index:06}"),
-        "child": {"given_name": format!("Given{index}"), "family_name": "Okello", "sex": "M",
-                  "date_of_birth": "2015-06-30", "date_of_birth_estimated": true, "district": "Gulu"},
+        "child": {"given_name": given, "family_name": "Okello", "sex": "M",
+                  "date_of_birth": born, "district": "Gulu"},
         "events": [{"type": "police.case_opened", "date": "2024-01-02", "sensitivity": "restricted"}]
     })
 }
@@ -203,6 +216,103 @@ mod cases {
         server.kill_hard();
         database.drop_database().await;
     }
+    pub async fn the_model_is_retrained_and_rescored(backend: Backend) {
+        let database = TestDatabase::new(backend).await;
+        let store = database.open().await;
+        let today = chrono::Utc::now().date_naive();
+        let generated = synthetic::generate(&synthetic::GeneratorConfig {
+            records: 600,
+            seed: 11,
+            events: false,
+            ..Default::default()
+        });
+        for record in &generated.records {
+            let submission = gateway::commands::demo::submission_from_generated(record).unwrap();
+            store
+                .register(submission.validate(today).unwrap(), "test")
+                .await
+                .unwrap();
+        }
+        let versions = store.model_versions().await.unwrap();
+        assert_eq!(
+            versions.len(),
+            1,
+            "an empty registry starts with the bundled model"
+        );
+        assert!(versions[0].active && versions[0].origin == "bundled");
+        drop(store);
+
+        let output = run(&args(&["train", "--note", "first retraining"], &database));
+        assert!(
+            output.status.success(),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        let stdout = String::from_utf8(output.stdout).unwrap();
+        assert_eq!(stdout.trim(), "2", "train prints the new version");
+
+        let output = run(&args(
+            &["rescore", "--model-version", "2", "--dry-run", "--json"],
+            &database,
+        ));
+        assert!(
+            output.status.success(),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        let report: Value = serde_json::from_slice(&output.stdout).unwrap();
+        assert_eq!(report["model_version"], 2);
+        assert_eq!(report["applied"], false);
+        let scored = report["records_scored"].as_i64().unwrap();
+        let counted = ["make", "break", "review", "unchanged"]
+            .iter()
+            .map(|key| report[key].as_i64().unwrap())
+            .sum::<i64>();
+        assert_eq!(
+            scored, counted,
+            "every scored record is counted once: {report}"
+        );
+        assert_eq!(scored + report["manual_kept"].as_i64().unwrap(), 600);
+
+        let store = database.open().await;
+        assert!(store
+            .model_versions()
+            .await
+            .unwrap()
+            .iter()
+            .any(|v| v.version == 1 && v.active));
+        drop(store);
+        let output = run(&args(
+            &["rescore", "--model-version", "2", "--apply"],
+            &database,
+        ));
+        assert!(
+            output.status.success(),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        let store = database.open().await;
+        let versions = store.model_versions().await.unwrap();
+        assert!(versions
+            .iter()
+            .any(|v| v.version == 2 && v.active && v.note == "first retraining"));
+        assert!(store.invariant_violations().await.unwrap().is_empty());
+        drop(store);
+
+        let output = run(&args(
+            &["rescore", "--model-version", "9", "--dry-run"],
+            &database,
+        ));
+        assert!(!output.status.success());
+        assert!(String::from_utf8_lossy(&output.stderr).contains("model version"));
+        let output = run(&args(&["rescore", "--model-version", "2"], &database));
+        assert!(!output.status.success(), "--dry-run or --apply is required");
+        database.drop_database().await;
+    }
 }
 
-on_both_backends!(cli_manages_clients, acknowledged_writes_survive_kill_9);
+on_both_backends!(
+    cli_manages_clients,
+    acknowledged_writes_survive_kill_9,
+    the_model_is_retrained_and_rescored,
+);

@@ -296,13 +296,15 @@ mod cases {
         let second = register(
             &app,
             &school,
+            // The school has another birth date and district: too little for the model to
+            // link on its own, so a steward merges them.
             record(
                 "school-ug",
                 "STU-1",
                 "Halimah",
                 "Agutti",
-                "2012-03-04",
-                "Wakiso",
+                "2013-09-10",
+                "Mukono",
             ),
         )
         .await;

@@ -48,6 +48,22 @@ pub fn build_app(state: AppState) -> Router {
             "/v1/children/{child_id}/timeline",
             get(routes::children::get_timeline),
         )
+        .route(
+            "/v1/match-candidates",
+            get(routes::match_candidates::list_candidates),
+        )
+        .route(
+            "/v1/match-candidates/stats",
+            get(routes::match_candidates::candidate_stats),
+        )
+        .route(
+            "/v1/match-candidates/{id}",
+            get(routes::match_candidates::get_candidate),
+        )
+        .route(
+            "/v1/match-candidates/{id}/decision",
+            post(routes::match_candidates::decide_candidate),
+        )
         // Child data must never sit in a browser or proxy cache.
         .layer(SetResponseHeaderLayer::overriding(
             header::CACHE_CONTROL,

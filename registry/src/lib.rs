@@ -5,7 +5,10 @@ pub mod clients;
 pub mod error;
 pub mod golden;
 pub mod ids;
+pub mod linkage;
 pub mod model;
+pub mod rescore;
+pub mod review;
 pub mod store;
 pub mod validate;
 

@@ -8,7 +8,8 @@ use std::sync::Arc;
 
 use chrono::Utc;
 use registry::clients::{NewClient, Role};
-use registry::model::{MatchOutcome, RecordSubmission, ValidRecord};
+use registry::model::{MatchOutcome, RecordSubmission, Registration, ValidRecord};
+use registry::review::{CandidateDecision, CandidateQuery, CandidateSort, CandidateStatus};
 use registry::store::Decision;
 use registry::store::{self, postgres as pg};
 use registry::{ReadScope, RegistryError, Store};
@@ -76,6 +77,16 @@ fn halima(events: serde_json::Value) -> serde_json::Value {
     })
 }
 
+fn open_query() -> CandidateQuery {
+    CandidateQuery {
+        status: CandidateStatus::Open,
+        district: None,
+        sort: CandidateSort::Oldest,
+        limit: 50,
+        offset: 0,
+    }
+}
+
 fn decision() -> Decision {
     Decision {
         actor: "steward-1".into(),
@@ -83,12 +94,43 @@ fn decision() -> Decision {
     }
 }
 
-/// A record with no identifiers, so nothing links automatically.
+/// A record with no identifiers about a child of its own: each given name is a different
+/// child (other family, birth date and village), so nothing links automatically.
 fn lone(system: &str, id: &str, given: &str) -> ValidRecord {
+    let (family, born, village) = match given {
+        "Halima" => ("Aguti", "2022-01-01", "Wairaka"),
+        "Halimah" => ("Nakimuli", "2018-06-15", "Bweyogerere"),
+        _ => ("Ssempala", "2014-11-30", "Kasangati"),
+    };
     let mut body = halima(json!([{"type": format!("{system}.seen"), "date": "2024-01-01"}]));
     body["child"]["identifiers"] = json!([]);
     body["child"]["given_name"] = json!(given);
+    body["child"]["family_name"] = json!(family);
+    body["child"]["date_of_birth"] = json!(born);
+    body["child"]["date_of_birth_estimated"] = json!(false);
+    body["child"]["village"] = json!(village);
     record(system, id, body)
+}
+
+/// A generated child (no identifiers): only the matching model can link its records.
+fn person(
+    system: &str,
+    id: &str,
+    given: &str,
+    family: &str,
+    born: &str,
+    village: &str,
+) -> ValidRecord {
+    record(
+        system,
+        id,
+        json!({
+            "child": {"given_name": given, "family_name": family, "sex": "F", "date_of_birth": born,
+                      "district": "Kandal", "subcounty": "Ta Khmau", "village": village,
+                      "mother_name": format!("Srey {family}"), "father_name": format!("Vuthy {family}")},
+            "events": [{"type": format!("{system}.seen"), "date": "2024-05-01"}]
+        }),
+    )
 }
 
 mod cases {
@@ -232,24 +274,61 @@ mod cases {
     pub async fn invariants_hold_after_every_operation(store: Arc<dyn Store>) {
         use rand::{Rng, SeedableRng};
         let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(7);
+        // A few generated children, each reported with variations, so registrations link,
+        // go to review or make new children.
+        let people = [
+            ("Sreyleak", "Chea", "2013-03-14", "Prek Ho"),
+            ("Sreyleak", "Chea", "2015-08-02", "Prek Ho"),
+            ("Vanna", "Sok", "2012-12-01", "Krang Yov"),
+            ("Rotha", "Lim", "2016-06-06", "Svay Rolum"),
+            ("Rotha", "Lim", "2016-06-06", "Koki"),
+            ("Kanika", "Yem", "2011-10-10", "Prek Ho"),
+        ];
         let mut records: Vec<(String, String)> = Vec::new();
         let mut children: Vec<registry::ChildId> = Vec::new();
-        for step in 0..120 {
-            match rng.gen_range(0..10) {
-                0..=4 => {
-                    let system = ["police-ug", "school-ug", "court-ug"][rng.gen_range(0..3)];
+        let mut decisions = 0;
+        for step in 0..150 {
+            match rng.gen_range(0..12) {
+                0..=5 => {
+                    let system = ["police-kh", "school-kh", "court-kh"][rng.gen_range(0..3)];
                     let id = format!("R{}", rng.gen_range(0..40));
-                    let mut body = halima(json!([]));
-                    // Shared identifiers now and then, so automatic links happen too.
-                    body["child"]["identifiers"] = json!([{"type": "birth_registration", "value": format!("BR-{}", rng.gen_range(0..15))}]);
-                    let registration = store
-                        .register(record(system, &id, body), "a")
-                        .await
-                        .unwrap();
+                    let (given, family, born, village) = people[rng.gen_range(0..people.len())];
+                    let mut body = person(system, &id, given, family, born, village);
+                    match rng.gen_range(0..4) {
+                        0 => body.child.date_of_birth = None,
+                        1 => body.child.given_name = Some(format!("{given}a")),
+                        2 => body.child.mother_name = None,
+                        _ => {}
+                    }
+                    if rng.gen_bool(0.2) {
+                        body.child.identifiers = vec![registry::model::Identifier {
+                            kind: "birth_registration".into(),
+                            value: format!("BR-{}", rng.gen_range(0..8)),
+                        }];
+                    }
+                    let registration = store.register(body, "a").await.unwrap();
                     records.push((system.to_owned(), id));
                     children.push(registration.child_id);
                 }
-                5..=7 if children.len() >= 2 => {
+                6..=7 => {
+                    let open = store.match_candidates(&open_query()).await.unwrap();
+                    if let Some(candidate) = open.candidates.first() {
+                        let choice = [
+                            CandidateDecision::Link,
+                            CandidateDecision::NotAMatch,
+                            CandidateDecision::Defer,
+                        ][rng.gen_range(0..3)];
+                        match store
+                            .decide_match_candidate(candidate.id, choice, &decision())
+                            .await
+                        {
+                            Ok(_) => decisions += 1,
+                            Err(RegistryError::Conflict { .. }) => {}
+                            Err(other) => panic!("step {step}: decision failed: {other:?}"),
+                        }
+                    }
+                }
+                8..=9 if children.len() >= 2 => {
                     let from = children[rng.gen_range(0..children.len())];
                     let into = children[rng.gen_range(0..children.len())];
                     match store.merge_children(from, into, &decision()).await {
@@ -270,6 +349,10 @@ mod cases {
             let violations = store.invariant_violations().await.unwrap();
             assert!(violations.is_empty(), "step {step}: {violations:?}");
         }
+        assert!(
+            decisions > 0,
+            "the sequence must exercise steward decisions"
+        );
         let seqs: Vec<i64> = store
             .outbox_after(0, 10_000)
             .await
@@ -384,7 +467,11 @@ mod cases {
         assert!(linked.created);
         assert_eq!(linked.match_result.outcome, MatchOutcome::Linked);
         assert_eq!(linked.child_id, police.child_id);
+        // Another child whose student number happens to read like Halima's birth registration.
         let mut other = halima(json!([]));
+        other["child"]["given_name"] = json!("Nakato");
+        other["child"]["family_name"] = json!("Namubiru");
+        other["child"]["date_of_birth"] = json!("2017-08-19");
         other["child"]["identifiers"] = json!([{"type": "student_id", "value": "UG-BR-2022-123"}]);
         let separate = store
             .register(record("school-ug", "STU-10", other), "b")
@@ -629,13 +716,334 @@ mod cases {
         let entries = store.outbox_after(0, 1000).await.unwrap();
         let seqs: Vec<i64> = entries.iter().map(|e| e.seq).collect();
         assert_eq!(seqs, (1..=entries.len() as i64).collect::<Vec<_>>());
+        // 17 distinct records of one child: the first makes the child, the others join it.
         assert_eq!(
             entries
                 .iter()
-                .filter(|e| e.kind == "record.registered")
+                .filter(|e| e.kind == "record.registered" || e.kind == "record.linked")
                 .count(),
             17
         );
+        assert_eq!(
+            entries.iter().filter(|e| e.kind == "child.created").count(),
+            1
+        );
+    }
+
+    pub async fn a_duplicate_from_another_agency_links_automatically(store: Arc<dyn Store>) {
+        let first = store
+            .register(
+                person(
+                    "police-kh",
+                    "P-100",
+                    "Sreyneang",
+                    "Kosal",
+                    "2015-04-12",
+                    "Prek Ho",
+                ),
+                "a",
+            )
+            .await
+            .unwrap();
+        assert_eq!(first.match_result.outcome, MatchOutcome::New);
+        // The school writes the family name first and in capitals.
+        let second = store
+            .register(
+                person(
+                    "school-kh",
+                    "S-200",
+                    "KOSAL",
+                    "SREYNEANG",
+                    "2015-04-12",
+                    "Prek Ho",
+                ),
+                "a",
+            )
+            .await
+            .unwrap();
+        assert_eq!(second.match_result.outcome, MatchOutcome::Linked);
+        assert_eq!(second.child_id, first.child_id);
+        let probability = second.match_result.probability.unwrap();
+        let matcher = store.matcher(None).await.unwrap();
+        assert!(probability >= matcher.link_threshold(), "{probability}");
+        assert_eq!(second.match_result.candidates, vec![first.child_id]);
+        // A different child in the same village stays apart.
+        let other = store
+            .register(
+                person(
+                    "school-kh",
+                    "S-201",
+                    "Dara",
+                    "Vannak",
+                    "2012-09-30",
+                    "Prek Ho",
+                ),
+                "a",
+            )
+            .await
+            .unwrap();
+        assert_eq!(other.match_result.outcome, MatchOutcome::New);
+        assert_ne!(other.child_id, first.child_id);
+        let view = store
+            .child(first.child_id, &ReadScope::All)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(view.records.len(), 2);
+        assert!(store.invariant_violations().await.unwrap().is_empty());
+    }
+
+    /// Registers a child and a second record the model is unsure about; returns both.
+    async fn uncertain_pair(store: &Arc<dyn Store>) -> (Registration, Registration) {
+        let first = store
+            .register(
+                person(
+                    "police-kh",
+                    "P-300",
+                    "Bopha",
+                    "Chenda",
+                    "2014-02-03",
+                    "Prek Ho",
+                ),
+                "a",
+            )
+            .await
+            .unwrap();
+        // Same name, district and an estimated birth date in the same year, nothing else.
+        let second = store
+            .register(
+                record(
+                    "welfare-kh",
+                    "W-400",
+                    json!({"child": {"given_name": "Bopha", "family_name": "Chenda", "sex": "F",
+                                     "date_of_birth": "2014-07-01", "date_of_birth_estimated": true,
+                                     "district": "Kandal"}}),
+                ),
+                "a",
+            )
+            .await
+            .unwrap();
+        (first, second)
+    }
+
+    pub async fn a_possible_match_goes_to_review_and_a_steward_decides(store: Arc<dyn Store>) {
+        let (first, second) = uncertain_pair(&store).await;
+        assert_eq!(
+            second.match_result.outcome,
+            MatchOutcome::Review,
+            "{second:?}"
+        );
+        assert_ne!(second.child_id, first.child_id);
+        assert_eq!(second.match_result.candidates, vec![first.child_id]);
+        let open = store.match_candidates(&open_query()).await.unwrap();
+        assert_eq!(open.candidates.len(), 1);
+        let candidate = &open.candidates[0];
+        assert_eq!(candidate.record.source_record_id, "W-400");
+        assert_eq!(candidate.record.child_id, second.child_id);
+        assert_eq!(candidate.candidate.child_id, first.child_id);
+        assert_eq!(
+            candidate.candidate.summary.given_name.as_deref(),
+            Some("Bopha")
+        );
+        let comparisons = candidate.explanation["comparisons"].as_array().unwrap();
+        assert!(comparisons
+            .iter()
+            .any(|c| c["comparison"] == "date_of_birth"));
+        assert!((candidate.probability - second.match_result.probability.unwrap()).abs() < 1e-9);
+
+        let deferred = store
+            .decide_match_candidate(candidate.id, CandidateDecision::Defer, &decision())
+            .await
+            .unwrap();
+        assert_eq!(deferred.status, CandidateStatus::Deferred);
+        assert!(store
+            .match_candidates(&open_query())
+            .await
+            .unwrap()
+            .candidates
+            .is_empty());
+        let linked = store
+            .decide_match_candidate(candidate.id, CandidateDecision::Link, &decision())
+            .await
+            .unwrap();
+        assert_eq!(linked.status, CandidateStatus::Linked);
+        assert_eq!(linked.child_id, Some(first.child_id));
+        let view = store
+            .child(second.child_id, &ReadScope::All)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(view.merged_into, Some(first.child_id));
+        assert_eq!(view.records.len(), 2);
+        let again = store
+            .decide_match_candidate(candidate.id, CandidateDecision::NotAMatch, &decision())
+            .await;
+        assert!(matches!(
+            again,
+            Err(RegistryError::Conflict {
+                code: "candidate_decided",
+                ..
+            })
+        ));
+        let stats = store.match_candidate_stats().await.unwrap();
+        assert_eq!((stats.open, stats.deferred), (0, 0));
+        assert_eq!(stats.decisions_by_steward.len(), 1);
+        assert_eq!(stats.decisions_by_steward[0].decisions, 2);
+        assert!((stats.defer_share - 0.5).abs() < 1e-9);
+        let full = store.match_candidate(candidate.id).await.unwrap().unwrap();
+        assert_eq!(full.decisions.len(), 2);
+        assert!(store.invariant_violations().await.unwrap().is_empty());
+    }
+
+    pub async fn not_a_match_is_remembered(store: Arc<dyn Store>) {
+        let (first, second) = uncertain_pair(&store).await;
+        let candidate = store
+            .match_candidates(&open_query())
+            .await
+            .unwrap()
+            .candidates[0]
+            .clone();
+        store
+            .decide_match_candidate(candidate.id, CandidateDecision::NotAMatch, &decision())
+            .await
+            .unwrap();
+        // The welfare office now sends everything the police have: the model alone would link
+        // them, but a steward said they are different children.
+        let update = store
+            .register(
+                person(
+                    "welfare-kh",
+                    "W-400",
+                    "Bopha",
+                    "Chenda",
+                    "2014-02-03",
+                    "Prek Ho",
+                ),
+                "a",
+            )
+            .await
+            .unwrap();
+        assert_eq!(update.child_id, second.child_id);
+        assert_ne!(update.match_result.outcome, MatchOutcome::Linked);
+        assert!(store
+            .match_candidates(&open_query())
+            .await
+            .unwrap()
+            .candidates
+            .is_empty());
+        let stats = store.match_candidate_stats().await.unwrap();
+        assert_eq!(stats.open, 0);
+        assert_ne!(update.child_id, first.child_id);
+    }
+
+    pub async fn an_automatic_link_moves_but_a_manual_one_stays(store: Arc<dyn Store>) {
+        let first = store
+            .register(
+                person(
+                    "police-kh",
+                    "P-500",
+                    "Sophea",
+                    "Rith",
+                    "2016-11-20",
+                    "Krang Yov",
+                ),
+                "a",
+            )
+            .await
+            .unwrap();
+        let second = store
+            .register(
+                person(
+                    "school-kh",
+                    "S-600",
+                    "Sophea",
+                    "Rith",
+                    "2016-11-20",
+                    "Krang Yov",
+                ),
+                "a",
+            )
+            .await
+            .unwrap();
+        assert_eq!(second.child_id, first.child_id);
+        // The school corrects its record: it was another pupil altogether.
+        let corrected = store
+            .register(
+                person(
+                    "school-kh",
+                    "S-600",
+                    "Makara",
+                    "Pich",
+                    "2011-01-08",
+                    "Svay Rolum",
+                ),
+                "a",
+            )
+            .await
+            .unwrap();
+        assert_ne!(corrected.child_id, first.child_id);
+        assert_eq!(corrected.match_result.outcome, MatchOutcome::New);
+        assert!(store.invariant_violations().await.unwrap().is_empty());
+        // A steward links them by hand anyway; now no update moves the record.
+        store
+            .merge_children(corrected.child_id, first.child_id, &decision())
+            .await
+            .unwrap();
+        let after = store
+            .register(
+                person(
+                    "school-kh",
+                    "S-600",
+                    "Makara",
+                    "Pich",
+                    "2011-01-09",
+                    "Svay Rolum",
+                ),
+                "a",
+            )
+            .await
+            .unwrap();
+        assert_eq!(after.child_id, first.child_id);
+        assert!(store.invariant_violations().await.unwrap().is_empty());
+    }
+
+    pub async fn the_same_child_registered_at_once_stays_one(store: Arc<dyn Store>) {
+        let givens = [
+            "Chantrea",
+            "Kunthea",
+            "Leakhena",
+            "Mealea",
+            "Nary",
+            "Phalla",
+            "Rachana",
+            "Sokunthea",
+        ];
+        let families = ["Heng", "Kim", "Mao", "Nhem", "Ouk", "Pen", "Sam", "Touch"];
+        let mut tasks = Vec::new();
+        for (i, (given, family)) in givens.iter().zip(families.iter()).enumerate() {
+            for agency in ["police-kh", "school-kh"] {
+                let store = store.clone();
+                let body = person(
+                    agency,
+                    &format!("{agency}-{i}"),
+                    given,
+                    family,
+                    &format!("201{}-0{}-1{}", i % 9, 1 + i % 8, i % 9),
+                    "Prek Ho",
+                );
+                tasks.push(tokio::spawn(async move {
+                    store.register(body, "a").await.unwrap()
+                }));
+            }
+        }
+        let mut children = Vec::new();
+        for task in tasks {
+            children.push(task.await.unwrap().child_id);
+        }
+        for pair in children.chunks(2) {
+            assert_eq!(pair[0], pair[1], "both agencies' records are one child");
+        }
+        assert!(store.invariant_violations().await.unwrap().is_empty());
     }
 
     pub async fn clients_authenticate_until_revoked(store: Arc<dyn Store>) {
@@ -703,4 +1111,65 @@ conformance!(
     merges_keep_the_old_id_alive,
     unlinking_returns_a_record_where_it_came_from,
     invariants_hold_after_every_operation,
+    a_duplicate_from_another_agency_links_automatically,
+    a_possible_match_goes_to_review_and_a_steward_decides,
+    not_a_match_is_remembered,
+    an_automatic_link_moves_but_a_manual_one_stays,
+    the_same_child_registered_at_once_stays_one,
 );
+
+/// Two gateways on one PostgreSQL database (two stores, two group committers) register the same
+/// children at the same moment: the blocking-key locks make the second wait for the first and
+/// link to it, instead of both making a new child.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn two_gateways_registering_the_same_child_make_one() {
+    let backend = Backend::postgres().await;
+    let scratch_url = backend.scratch.as_ref().unwrap().url.clone();
+    let second = store::open(&scratch_url).await.unwrap();
+    let givens = [
+        "Chantrea",
+        "Kunthea",
+        "Leakhena",
+        "Mealea",
+        "Nary",
+        "Phalla",
+        "Rachana",
+        "Sokunthea",
+    ];
+    let families = ["Heng", "Kim", "Mao", "Nhem", "Ouk", "Pen", "Sam", "Touch"];
+    let mut tasks = Vec::new();
+    for (i, (given, family)) in givens.iter().zip(families.iter()).enumerate() {
+        let born = format!("201{}-0{}-1{}", i % 9, 1 + i % 8, i % 9);
+        for (agency, store) in [
+            ("police-kh", backend.store.clone()),
+            ("school-kh", second.clone()),
+        ] {
+            let body = person(
+                agency,
+                &format!("{agency}-{i}"),
+                given,
+                family,
+                &born,
+                "Prek Ho",
+            );
+            tasks.push(tokio::spawn(async move {
+                store.register(body, "a").await.unwrap()
+            }));
+        }
+    }
+    let mut children = Vec::new();
+    for task in tasks {
+        children.push(task.await.unwrap().child_id);
+    }
+    for pair in children.chunks(2) {
+        assert_eq!(pair[0], pair[1], "both gateways' records are one child");
+    }
+    assert!(backend
+        .store
+        .invariant_violations()
+        .await
+        .unwrap()
+        .is_empty());
+    drop(second);
+    backend.finish().await;
+}

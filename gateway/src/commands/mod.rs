@@ -6,6 +6,7 @@ pub mod demo;
 pub mod generate;
 pub mod migrate;
 pub mod reindex;
+pub mod rescore;
 pub mod serve;
 pub mod store_args;
 pub mod train;
@@ -43,6 +44,9 @@ pub enum Command {
     Train(train::TrainArgs),
     /// Deduplicate one file, or link two, and write `record_id,cluster_id` for every record.
     Dedupe(dedupe::DedupeArgs),
+    /// Report what a stored model version would change in the automatic links; `--apply`
+    /// activates it.
+    Rescore(rescore::RescoreArgs),
 }
 
 pub fn main() -> ExitCode {
@@ -57,6 +61,7 @@ pub fn main() -> ExitCode {
         Command::Generate(args) => generate::run(args),
         Command::Train(args) => train::run(args),
         Command::Dedupe(args) => dedupe::run(args),
+        Command::Rescore(args) => rescore::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

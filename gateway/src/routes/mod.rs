@@ -2,5 +2,6 @@
 
 pub mod children;
 pub mod health;
+pub mod match_candidates;
 pub mod records;
 pub mod search;

@@ -4,6 +4,7 @@
 //! `ON CONFLICT`, `RETURNING`).
 
 use std::collections::{BTreeSet, HashSet};
+use std::sync::Arc;
 
 use async_trait::async_trait;
 use chrono::{DateTime, NaiveDate, Utc};
@@ -12,20 +13,26 @@ use sqlx::types::Json;
 use sqlx::Row;
 use tokio::sync::{mpsc, oneshot};
 
+use super::linking::{self, MatcherCell};
 use super::{Backend, Db};
 use crate::clients::{self, ApiClient, NewClient, Role};
 use crate::error::{RegistryError, Result};
 use crate::golden;
 use crate::ids::ChildId;
+use crate::linkage::{self, ChildScore, Matcher, Plan, StoredMatchRecord};
 use crate::model::{
     ChildData, ChildStatus, ChildView, EventData, MatchOutcome, MatchResult, OutboxEntry,
     Provenance, RecordHistory, RecordVersionView, Registration, Sensitivity, SourceRecordView,
     Timeline, TimelineEntry, ValidRecord,
 };
+use crate::review::{
+    CandidateDecision, CandidatePage, CandidateQuery, CandidateStats, DecisionOutcome,
+    MatchCandidate, ModelVersion,
+};
 use crate::store::{Decision, MergeResult, ReadScope, Store, UnlinkResult};
 use crate::validate::identifier_key;
 
-type Transaction<'a> = sqlx::Transaction<'a, Db>;
+pub(super) type Transaction<'a> = sqlx::Transaction<'a, Db>;
 
 /// A record version as stored: what the agency said about the child and its events.
 #[derive(serde::Serialize, serde::Deserialize)]
@@ -64,20 +71,22 @@ fn is_unique_violation(error: &RegistryError, constraint: &str) -> bool {
     }
 }
 
-fn parse_child_id(text: &str) -> Result<ChildId> {
+pub(super) fn parse_child_id(text: &str) -> Result<ChildId> {
     text.parse()
         .map_err(|_| RegistryError::Corrupt(format!("stored child ID '{text}' is malformed")))
 }
 
 /// A change-feed entry waiting for its sequence number at commit.
-struct PendingChange {
-    kind: &'static str,
-    child_id: ChildId,
-    payload: serde_json::Value,
+pub(super) struct PendingChange {
+    pub(super) kind: &'static str,
+    pub(super) child_id: ChildId,
+    pub(super) payload: serde_json::Value,
 }
 
 struct ExistingRecord {
     record_key: i64,
+    /// `new`, `identifier`, `automatic` or `manual`.
+    link_method: &'static str,
     child_id: ChildId,
     version: i64,
     content_hash: String,
@@ -85,174 +94,450 @@ struct ExistingRecord {
     match_probability: Option<f64>,
 }
 
+/// Where a record goes and why: the evidence stored with its link.
+struct Placement {
+    child_id: ChildId,
+    outcome: MatchOutcome,
+    method: &'static str,
+    probability: Option<f64>,
+    explanation: Option<serde_json::Value>,
+    /// Children a steward should compare the record with.
+    review: Vec<ChildScore>,
+    candidates: Vec<ChildId>,
+}
+
+/// What the evidence says about a record, before any row is written.
+enum Verdict {
+    /// Exactly one child holds one of the record's identifiers.
+    Identifier(ChildId),
+    Scored(Plan),
+}
+
+/// Compares a record with the children it could be: those sharing an identifier, else those
+/// sharing a blocking key. `own` is the record itself (on an update) and `excluded` the
+/// children it must never be linked to automatically.
+async fn judge(
+    tx: &mut Transaction<'_>,
+    matcher: &Matcher,
+    child: &ChildData,
+    own: Option<(i64, ChildId)>,
+    excluded: &HashSet<ChildId>,
+) -> Result<Verdict> {
+    let own_child = own.map(|(_, child_id)| child_id);
+    let sharing: Vec<ChildId> = children_sharing_identifiers(tx, child)
+        .await?
+        .into_iter()
+        .filter(|id| Some(*id) != own_child && !excluded.contains(id))
+        .collect();
+    if let [only] = sharing.as_slice() {
+        return Ok(Verdict::Identifier(*only));
+    }
+    if sharing.len() > 1 {
+        // Several children claim the same identifier: only a person can sort that out.
+        let records = linking::records_of_children(tx, &sharing).await?;
+        let scores = linkage::score_children(matcher, child, &records)?;
+        return Ok(Verdict::Scored(Plan::Review(scores)));
+    }
+    let candidates: Vec<_> =
+        linking::candidate_records(tx, matcher, child, own.map(|(key, _)| key))
+            .await?
+            .into_iter()
+            .filter(|record| {
+                Some(record.child_id) != own_child && !excluded.contains(&record.child_id)
+            })
+            .collect();
+    let scores = linkage::score_children(matcher, child, &candidates)?;
+    Ok(Verdict::Scored(linkage::plan(
+        scores,
+        matcher.link_threshold(),
+        matcher.review_threshold(),
+    )))
+}
+
+/// Places a record that is new to the registry.
+async fn place_new(
+    tx: &mut Transaction<'_>,
+    matcher: &Matcher,
+    child: &ChildData,
+    mode: MatchMode,
+    now: DateTime<Utc>,
+    changes: &mut Vec<PendingChange>,
+) -> Result<Placement> {
+    let verdict = match mode {
+        MatchMode::Match => judge(tx, matcher, child, None, &HashSet::new()).await?,
+        MatchMode::TrustedNew => Verdict::Scored(Plan::New),
+    };
+    let placement = match verdict {
+        Verdict::Identifier(child_id) => Placement {
+            child_id,
+            outcome: MatchOutcome::Linked,
+            method: "identifier",
+            probability: None,
+            explanation: None,
+            review: Vec::new(),
+            candidates: vec![child_id],
+        },
+        Verdict::Scored(Plan::Link(score)) => Placement {
+            child_id: score.child_id,
+            outcome: MatchOutcome::Linked,
+            method: "automatic",
+            probability: Some(score.probability),
+            explanation: Some(serde_json::to_value(&score.explanation)?),
+            review: Vec::new(),
+            candidates: vec![score.child_id],
+        },
+        Verdict::Scored(Plan::Review(scores)) => {
+            let (child_id, review) = (insert_child(tx, now).await?, scores);
+            Placement {
+                child_id,
+                outcome: MatchOutcome::Review,
+                method: "new",
+                probability: review.first().map(|score| score.probability),
+                explanation: None,
+                candidates: review.iter().map(|score| score.child_id).collect(),
+                review,
+            }
+        }
+        Verdict::Scored(Plan::New) => {
+            let child_id = insert_child(tx, now).await?;
+            Placement {
+                child_id,
+                outcome: MatchOutcome::New,
+                method: "new",
+                probability: None,
+                explanation: None,
+                candidates: Vec::new(),
+                review: Vec::new(),
+            }
+        }
+    };
+    if placement.method == "new" {
+        changes.push(PendingChange {
+            kind: "child.created",
+            child_id: placement.child_id,
+            payload: serde_json::json!({}),
+        });
+    } else {
+        touch_child(tx, placement.child_id, now).await?;
+    }
+    Ok(placement)
+}
+
+/// Re-matches an updated record. A manual link never moves. An automatic link whose record no
+/// longer looks like its child's other records moves to the one child it now matches, or to a
+/// new child. A record that founded its child stays (moving it would merge two existing
+/// children automatically); possible matches go to review instead.
+async fn replace_updated(
+    tx: &mut Transaction<'_>,
+    matcher: &Matcher,
+    existing: &ExistingRecord,
+    child: &ChildData,
+    now: DateTime<Utc>,
+    changes: &mut Vec<PendingChange>,
+) -> Result<Placement> {
+    let stay = |outcome, review: Vec<ChildScore>| Placement {
+        child_id: existing.child_id,
+        outcome,
+        method: existing.link_method,
+        probability: existing.match_probability,
+        explanation: None,
+        candidates: review.iter().map(|score| score.child_id).collect(),
+        review,
+    };
+    if existing.link_method == "manual" {
+        return Ok(stay(existing.match_outcome, Vec::new()));
+    }
+    let excluded = linking::not_a_match_children(tx, existing.record_key).await?;
+    let siblings: Vec<_> = linking::records_of_children(tx, &[existing.child_id])
+        .await?
+        .into_iter()
+        .filter(|record| record.record_key != existing.record_key)
+        .collect();
+    let verdict = judge(
+        tx,
+        matcher,
+        child,
+        Some((existing.record_key, existing.child_id)),
+        &excluded,
+    )
+    .await?;
+    let movable = existing.link_method != "new" && !siblings.is_empty();
+    if movable {
+        let own = linkage::score_children(matcher, child, &siblings)?;
+        let still_belongs = existing.link_method == "identifier"
+            && children_sharing_identifiers(tx, child)
+                .await?
+                .contains(&existing.child_id)
+            || own.first().is_some_and(|score| {
+                score.probability >= matcher.review_threshold() && !score.vetoed
+            });
+        if !still_belongs {
+            let (target, placement) = match verdict {
+                Verdict::Identifier(child_id) => (
+                    child_id,
+                    Placement {
+                        child_id,
+                        outcome: MatchOutcome::Linked,
+                        method: "identifier",
+                        probability: None,
+                        explanation: None,
+                        candidates: vec![child_id],
+                        review: Vec::new(),
+                    },
+                ),
+                Verdict::Scored(Plan::Link(score)) => (
+                    score.child_id,
+                    Placement {
+                        child_id: score.child_id,
+                        outcome: MatchOutcome::Linked,
+                        method: "automatic",
+                        probability: Some(score.probability),
+                        explanation: Some(serde_json::to_value(&score.explanation)?),
+                        candidates: vec![score.child_id],
+                        review: Vec::new(),
+                    },
+                ),
+                Verdict::Scored(plan) => {
+                    let child_id = insert_child(tx, now).await?;
+                    changes.push(PendingChange {
+                        kind: "child.created",
+                        child_id,
+                        payload: serde_json::json!({}),
+                    });
+                    let review = match plan {
+                        Plan::Review(scores) => scores,
+                        _ => Vec::new(),
+                    };
+                    (
+                        child_id,
+                        Placement {
+                            child_id,
+                            outcome: if review.is_empty() {
+                                MatchOutcome::New
+                            } else {
+                                MatchOutcome::Review
+                            },
+                            method: "new",
+                            probability: review.first().map(|score| score.probability),
+                            explanation: None,
+                            candidates: review.iter().map(|score| score.child_id).collect(),
+                            review,
+                        },
+                    )
+                }
+            };
+            sqlx::query(
+                "UPDATE source_records SET child_id = $1, origin_child_id = $1, updated_at = $2 WHERE record_key = $3",
+            )
+            .bind(target.to_string())
+            .bind(now)
+            .bind(existing.record_key)
+            .execute(&mut **tx)
+            .await?;
+            touch_child(tx, existing.child_id, now).await?;
+            touch_child(tx, target, now).await?;
+            changes.push(PendingChange {
+                kind: "record.unlinked",
+                child_id: existing.child_id,
+                payload: serde_json::json!({
+                    "to": target.to_string(),
+                    "automatic": true,
+                }),
+            });
+            changes.push(PendingChange {
+                kind: "record.linked",
+                child_id: target,
+                payload: serde_json::json!({
+                    "from": existing.child_id.to_string(),
+                    "automatic": true,
+                }),
+            });
+            return Ok(placement);
+        }
+    }
+    touch_child(tx, existing.child_id, now).await?;
+    match verdict {
+        Verdict::Scored(Plan::Review(scores)) => Ok(stay(MatchOutcome::Review, scores)),
+        Verdict::Scored(Plan::Link(score)) => Ok(stay(MatchOutcome::Review, vec![score])),
+        Verdict::Identifier(child_id) => {
+            // Another child holds this record's identifier now: a steward decides.
+            let records = linking::records_of_children(tx, &[child_id]).await?;
+            let scores = linkage::score_children(matcher, child, &records)?;
+            Ok(stay(MatchOutcome::Review, scores))
+        }
+        Verdict::Scored(Plan::New) => Ok(stay(existing.match_outcome, Vec::new())),
+    }
+}
+
+/// Stores where the record went and why, its blocking keys, and any review candidates.
+#[allow(clippy::too_many_arguments)]
+async fn store_placement(
+    tx: &mut Transaction<'_>,
+    matcher: &Matcher,
+    record_key: i64,
+    version: i64,
+    record: &ValidRecord,
+    placement: &Placement,
+    now: DateTime<Utc>,
+) -> Result<()> {
+    sqlx::query(
+        "UPDATE source_records SET link_method = $1, link_model_version = $2, link_probability = $3, \
+         link_explanation = $4 WHERE record_key = $5",
+    )
+    .bind(placement.method)
+    .bind(placement.probability.map(|_| matcher.version()))
+    .bind(placement.probability.filter(|_| placement.method == "automatic"))
+    .bind(placement.explanation.as_ref().map(Json))
+    .bind(record_key)
+    .execute(&mut **tx)
+    .await?;
+    linking::write_blocking_keys(tx, record_key, &record.child, matcher).await?;
+    linking::insert_candidates(
+        tx,
+        record_key,
+        version,
+        record.child.district.as_deref(),
+        &placement.review,
+        matcher.version(),
+        now,
+    )
+    .await
+}
+
+/// Whether a new record is matched against the registry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum MatchMode {
+    Match,
+    /// A bulk load of an already deduplicated registry: every new record is its own child.
+    TrustedNew,
+}
+
 /// Registers one record inside the batch transaction `tx`; returns the answer and the changes
 /// to append to the outbox if the batch commits.
 async fn register_in(
     tx: &mut Transaction<'_>,
+    matcher: &Matcher,
+    mode: MatchMode,
     record: &ValidRecord,
     received_from: &str,
     now: DateTime<Utc>,
 ) -> Result<(Registration, Vec<PendingChange>)> {
-    {
-        let body = StoredBody {
-            child: record.child.clone(),
-            events: record.events.clone(),
-        };
-        let hash = content_hash(&body)?;
-        let mut changes = Vec::new();
+    let body = StoredBody {
+        child: record.child.clone(),
+        events: record.events.clone(),
+    };
+    let hash = content_hash(&body)?;
+    let mut changes = Vec::new();
 
-        let existing =
-            lock_source_record(tx, &record.source_system, &record.source_record_id).await?;
-        let registration = match existing {
-            Some(existing) if existing.content_hash == hash => {
-                // The same content again: acknowledge without writing anything.
-                return Ok((
-                    Registration {
-                        child_id: existing.child_id,
-                        record_version: existing.version,
-                        match_result: MatchResult {
-                            outcome: existing.match_outcome,
-                            probability: existing.match_probability,
-                            candidates: Vec::new(),
-                        },
-                        created: false,
-                    },
-                    Vec::new(),
-                ));
-            }
-            Some(existing) => {
-                let version = existing.version + 1;
-                sqlx::query(
-                    "INSERT INTO record_versions (record_key, version, content_hash, body, match_outcome, \
-                     match_probability, received_at, received_from) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-                )
-                .bind(existing.record_key)
-                .bind(version)
-                .bind(&hash)
-                .bind(Json(&body))
-                .bind(existing.match_outcome.as_str())
-                .bind(existing.match_probability)
-                .bind(now)
-                .bind(received_from)
-                .execute(&mut **tx)
-                .await?;
-                sqlx::query("UPDATE source_records SET current_version = $1, updated_at = $2 WHERE record_key = $3")
-                    .bind(version)
-                    .bind(now)
-                    .bind(existing.record_key)
-                    .execute(&mut **tx)
-                    .await?;
-                touch_child(tx, existing.child_id, now).await?;
-                replace_identifiers(tx, existing.record_key, &record.child).await?;
-                changes.push(PendingChange {
-                    kind: "record.updated",
-                    child_id: existing.child_id,
-                    payload: record_payload(record, version),
-                });
-                store_events(
-                    tx,
-                    existing.record_key,
-                    version,
-                    &record.events,
-                    now,
-                    existing.child_id,
-                    record,
-                    &mut changes,
-                )
-                .await?;
+    let existing = lock_source_record(tx, &record.source_system, &record.source_record_id).await?;
+    let (record_key, version, placement, created) = match existing {
+        Some(existing) if existing.content_hash == hash => {
+            // The same content again: acknowledge without writing anything.
+            return Ok((
                 Registration {
                     child_id: existing.child_id,
-                    record_version: version,
+                    record_version: existing.version,
                     match_result: MatchResult {
                         outcome: existing.match_outcome,
                         probability: existing.match_probability,
                         candidates: Vec::new(),
                     },
                     created: false,
-                }
-            }
-            None => {
-                let linked = children_sharing_identifiers(tx, &record.child).await?;
-                let (child_id, outcome) = match linked.as_slice() {
-                    [only] => {
-                        touch_child(tx, *only, now).await?;
-                        (*only, MatchOutcome::Linked)
-                    }
-                    _ => {
-                        let child_id = insert_child(tx, now).await?;
-                        changes.push(PendingChange {
-                            kind: "child.created",
-                            child_id,
-                            payload: serde_json::json!({}),
-                        });
-                        (child_id, MatchOutcome::New)
-                    }
-                };
-                let record_key: i64 = sqlx::query_scalar(
-                    "INSERT INTO source_records (source_system, source_record_id, child_id, origin_child_id, \
-                     current_version, created_at, updated_at) VALUES ($1, $2, $3, $3, 1, $4, $4) RETURNING record_key",
-                )
-                .bind(&record.source_system)
-                .bind(&record.source_record_id)
-                .bind(child_id.to_string())
-                .bind(now)
-                .fetch_one(&mut **tx)
-                .await?;
-                sqlx::query(
-                    "INSERT INTO record_versions (record_key, version, content_hash, body, match_outcome, \
-                     match_probability, received_at, received_from) VALUES ($1, 1, $2, $3, $4, NULL, $5, $6)",
-                )
-                .bind(record_key)
-                .bind(&hash)
-                .bind(Json(&body))
-                .bind(outcome.as_str())
-                .bind(now)
-                .bind(received_from)
-                .execute(&mut **tx)
-                .await?;
-                replace_identifiers(tx, record_key, &record.child).await?;
-                changes.push(PendingChange {
-                    kind: if outcome == MatchOutcome::Linked {
-                        "record.linked"
-                    } else {
-                        "record.registered"
-                    },
-                    child_id,
-                    payload: record_payload(record, 1),
-                });
-                store_events(
-                    tx,
-                    record_key,
-                    1,
-                    &record.events,
-                    now,
-                    child_id,
-                    record,
-                    &mut changes,
-                )
-                .await?;
-                Registration {
-                    child_id,
-                    record_version: 1,
-                    match_result: MatchResult {
-                        outcome,
-                        probability: None,
-                        candidates: if outcome == MatchOutcome::Linked {
-                            vec![child_id]
-                        } else {
-                            Vec::new()
-                        },
-                    },
-                    created: true,
-                }
-            }
-        };
-        Ok((registration, changes))
-    }
+                },
+                Vec::new(),
+            ));
+        }
+        Some(existing) => {
+            let version = existing.version + 1;
+            let placement =
+                replace_updated(tx, matcher, &existing, &record.child, now, &mut changes).await?;
+            sqlx::query(
+                "UPDATE source_records SET current_version = $1, updated_at = $2 WHERE record_key = $3",
+            )
+            .bind(version)
+            .bind(now)
+            .bind(existing.record_key)
+            .execute(&mut **tx)
+            .await?;
+            changes.push(PendingChange {
+                kind: "record.updated",
+                child_id: placement.child_id,
+                payload: record_payload(record, version),
+            });
+            (existing.record_key, version, placement, false)
+        }
+        None => {
+            let placement = place_new(tx, matcher, &record.child, mode, now, &mut changes).await?;
+            let record_key: i64 = sqlx::query_scalar(
+                "INSERT INTO source_records (source_system, source_record_id, child_id, origin_child_id, \
+                 current_version, created_at, updated_at) VALUES ($1, $2, $3, $3, 1, $4, $4) RETURNING record_key",
+            )
+            .bind(&record.source_system)
+            .bind(&record.source_record_id)
+            .bind(placement.child_id.to_string())
+            .bind(now)
+            .fetch_one(&mut **tx)
+            .await?;
+            changes.push(PendingChange {
+                kind: if placement.outcome == MatchOutcome::Linked {
+                    "record.linked"
+                } else {
+                    "record.registered"
+                },
+                child_id: placement.child_id,
+                payload: record_payload(record, 1),
+            });
+            (record_key, 1, placement, true)
+        }
+    };
+    sqlx::query(
+        "INSERT INTO record_versions (record_key, version, content_hash, body, match_outcome, \
+         match_probability, received_at, received_from) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+    )
+    .bind(record_key)
+    .bind(version)
+    .bind(&hash)
+    .bind(Json(&body))
+    .bind(placement.outcome.as_str())
+    .bind(placement.probability)
+    .bind(now)
+    .bind(received_from)
+    .execute(&mut **tx)
+    .await?;
+    replace_identifiers(tx, record_key, &record.child).await?;
+    store_placement(tx, matcher, record_key, version, record, &placement, now).await?;
+    store_events(
+        tx,
+        record_key,
+        version,
+        &record.events,
+        now,
+        placement.child_id,
+        record,
+        &mut changes,
+    )
+    .await?;
+    Ok((
+        Registration {
+            child_id: placement.child_id,
+            record_version: version,
+            match_result: MatchResult {
+                outcome: placement.outcome,
+                probability: placement.probability,
+                candidates: placement.candidates,
+            },
+            created,
+        },
+        changes,
+    ))
 }
 
-impl Backend {
-    async fn current_records(&self, child_id: ChildId) -> Result<Vec<SourceRecordView>> {
+/// The child's current source records, oldest first.
+pub(super) async fn current_records_in(
+    connection: &mut <Db as sqlx::Database>::Connection,
+    child_id: ChildId,
+) -> Result<Vec<SourceRecordView>> {
+    {
         let rows = sqlx::query(
             "SELECT sr.source_system, sr.source_record_id, sr.current_version, sr.created_at, \
              v.received_at, v.body FROM source_records sr \
@@ -260,7 +545,7 @@ impl Backend {
              WHERE sr.child_id = $1 ORDER BY sr.created_at, sr.record_key",
         )
         .bind(child_id.to_string())
-        .fetch_all(&self.read)
+        .fetch_all(&mut *connection)
         .await?;
         rows.into_iter()
             .map(|row| {
@@ -275,6 +560,12 @@ impl Backend {
                 })
             })
             .collect()
+    }
+}
+
+impl Backend {
+    async fn current_records(&self, child_id: ChildId) -> Result<Vec<SourceRecordView>> {
+        current_records_in(&mut *self.read.acquire().await?, child_id).await
     }
 
     /// The child's row if it exists and `scope` may see it.
@@ -302,12 +593,18 @@ pub(super) struct WriteJob {
     reply: oneshot::Sender<Result<Registration>>,
 }
 
+/// Records per transaction in a bulk load.
+const BULK_CHUNK: usize = 1000;
+
 /// Registrations arriving together share one transaction, so one durable commit (`fsync`)
 /// serves them all; each caller is answered only after that commit.
 const MAX_BATCH: usize = 64;
 
 /// Starts the task that commits registrations in groups, and returns its queue.
-pub(super) fn spawn_group_committer(pool: sqlx::Pool<Db>) -> mpsc::Sender<WriteJob> {
+pub(super) fn spawn_group_committer(
+    pool: sqlx::Pool<Db>,
+    matcher: MatcherCell,
+) -> mpsc::Sender<WriteJob> {
     let (sender, mut queue) = mpsc::channel::<WriteJob>(4 * MAX_BATCH);
     tokio::spawn(async move {
         while let Some(first) = queue.recv().await {
@@ -318,13 +615,13 @@ pub(super) fn spawn_group_committer(pool: sqlx::Pool<Db>) -> mpsc::Sender<WriteJ
                     Err(_) => break,
                 }
             }
-            commit_batch(&pool, batch).await;
+            commit_batch(&pool, &linking::current_matcher(&matcher), batch).await;
         }
     });
     sender
 }
 
-async fn commit_batch(pool: &sqlx::Pool<Db>, batch: Vec<WriteJob>) {
+async fn commit_batch(pool: &sqlx::Pool<Db>, matcher: &Matcher, batch: Vec<WriteJob>) {
     let now = Utc::now();
     let mut tx = match pool.begin().await {
         Ok(tx) => tx,
@@ -339,10 +636,28 @@ async fn commit_batch(pool: &sqlx::Pool<Db>, batch: Vec<WriteJob>) {
             return;
         }
     };
+    // Registrations that could match each other (sharing a blocking key or an identifier)
+    // must not both miss each other in two concurrent transactions (two gateways on one
+    // PostgreSQL): the batch takes every key's lock first, in one global order.
+    let mut keys: Vec<i64> = batch
+        .iter()
+        .flat_map(|job| linking::lock_keys(matcher, &job.record.child))
+        .collect();
+    keys.sort_unstable();
+    keys.dedup();
+    if let Err(error) = super::lock_match_keys(&mut tx, &keys).await {
+        tracing::warn!(%error, "cannot take the matching locks");
+        for job in batch {
+            let _ = job
+                .reply
+                .send(Err(RegistryError::BatchFailed(error.to_string())));
+        }
+        return;
+    }
     let mut answers = Vec::with_capacity(batch.len());
     let mut changes = Vec::new();
     for job in &batch {
-        answers.push(register_with_savepoint(&mut tx, job, now, &mut changes).await);
+        answers.push(register_with_savepoint(&mut tx, matcher, job, now, &mut changes).await);
     }
     let committed = match append_changes(&mut tx, changes, now).await {
         Ok(()) => tx.commit().await.map_err(RegistryError::from),
@@ -368,6 +683,7 @@ async fn commit_batch(pool: &sqlx::Pool<Db>, batch: Vec<WriteJob>) {
 /// key; the retry finds the winner's row and updates it.
 async fn register_with_savepoint(
     tx: &mut Transaction<'_>,
+    matcher: &Matcher,
     job: &WriteJob,
     now: DateTime<Utc>,
     changes: &mut Vec<PendingChange>,
@@ -375,7 +691,16 @@ async fn register_with_savepoint(
     let mut attempt = 0;
     loop {
         let mut savepoint = sqlx::Connection::begin(&mut **tx).await?;
-        match register_in(&mut savepoint, &job.record, &job.received_from, now).await {
+        match register_in(
+            &mut savepoint,
+            matcher,
+            MatchMode::Match,
+            &job.record,
+            &job.received_from,
+            now,
+        )
+        .await
+        {
             Ok((registration, mut own_changes)) => {
                 savepoint.commit().await?;
                 changes.append(&mut own_changes);
@@ -407,8 +732,8 @@ async fn lock_source_record(
     source_record_id: &str,
 ) -> Result<Option<ExistingRecord>> {
     let sql = format!(
-        "SELECT sr.record_key, sr.child_id, sr.current_version, v.content_hash, v.match_outcome, \
-         v.match_probability FROM source_records sr \
+        "SELECT sr.record_key, sr.child_id, sr.current_version, sr.link_method, v.content_hash, \
+         v.match_outcome, v.match_probability FROM source_records sr \
          JOIN record_versions v ON v.record_key = sr.record_key AND v.version = sr.current_version \
          WHERE sr.source_system = $1 AND sr.source_record_id = $2{}",
         super::LOCK_RECORD_ROW
@@ -420,8 +745,20 @@ async fn lock_source_record(
         .await?;
     let Some(row) = row else { return Ok(None) };
     let outcome: String = row.try_get("match_outcome")?;
+    let link_method: String = row.try_get("link_method")?;
     Ok(Some(ExistingRecord {
         record_key: row.try_get("record_key")?,
+        link_method: match link_method.as_str() {
+            "new" => "new",
+            "identifier" => "identifier",
+            "automatic" => "automatic",
+            "manual" => "manual",
+            other => {
+                return Err(RegistryError::Corrupt(format!(
+                    "unknown link method '{other}'"
+                )))
+            }
+        },
         child_id: parse_child_id(&row.try_get::<String, _>("child_id")?)?,
         version: row.try_get("current_version")?,
         content_hash: row.try_get("content_hash")?,
@@ -579,7 +916,7 @@ async fn store_events(
 
 /// Gives the pending changes their sequence numbers. The `outbox_head` row stays locked until
 /// commit, so concurrent writers commit their changes in sequence order, without gaps.
-async fn append_changes(
+pub(super) async fn append_changes(
     tx: &mut Transaction<'_>,
     changes: Vec<PendingChange>,
     now: DateTime<Utc>,
@@ -888,10 +1225,109 @@ impl Store for Backend {
         .await?;
         row.as_ref().map(client_from_row).transpose()
     }
+
+    async fn match_candidates(&self, query: &CandidateQuery) -> Result<CandidatePage> {
+        self.list_candidates(query).await
+    }
+
+    async fn match_candidate(&self, id: i64) -> Result<Option<MatchCandidate>> {
+        self.candidate(id).await
+    }
+
+    async fn decide_match_candidate(
+        &self,
+        id: i64,
+        choice: CandidateDecision,
+        decision: &Decision,
+    ) -> Result<DecisionOutcome> {
+        self.decide_candidate(id, choice, decision).await
+    }
+
+    async fn match_candidate_stats(&self) -> Result<CandidateStats> {
+        self.candidate_stats().await
+    }
+
+    async fn model_versions(&self) -> Result<Vec<ModelVersion>> {
+        self.list_model_versions().await
+    }
+
+    async fn add_model_version(&self, spec: &str, origin: &str, note: &str) -> Result<i64> {
+        self.insert_model_version(spec, origin, note).await
+    }
+
+    async fn matcher(&self, version: Option<i64>) -> Result<Arc<Matcher>> {
+        match version {
+            None => Ok(linking::current_matcher(&self.matcher)),
+            Some(version) => Ok(Arc::new(self.stored_matcher(version).await?)),
+        }
+    }
+
+    async fn activate_model_version(&self, version: i64) -> Result<()> {
+        self.activate_version(version).await
+    }
+
+    async fn bulk_load(&self, records: Vec<ValidRecord>, received_from: &str) -> Result<u64> {
+        let matcher = linking::current_matcher(&self.matcher);
+        let mut loaded = 0;
+        for chunk in records.chunks(BULK_CHUNK) {
+            let now = Utc::now();
+            let mut tx = self.write.begin().await?;
+            let mut changes = Vec::new();
+            for record in chunk {
+                let (_, mut own) = register_in(
+                    &mut tx,
+                    &matcher,
+                    MatchMode::TrustedNew,
+                    record,
+                    received_from,
+                    now,
+                )
+                .await?;
+                changes.append(&mut own);
+            }
+            append_changes(&mut tx, changes, now).await?;
+            tx.commit().await?;
+            loaded += chunk.len() as u64;
+        }
+        Ok(loaded)
+    }
+
+    async fn match_records(&self) -> Result<Vec<StoredMatchRecord>> {
+        self.all_match_records().await
+    }
+
+    async fn queue_candidates(
+        &self,
+        record_key: i64,
+        scores: &[ChildScore],
+        model_version: i64,
+    ) -> Result<()> {
+        let mut tx = self.write.begin().await?;
+        let (version, district): (i64, Option<Json<ChildData>>) = sqlx::query_as(
+            "SELECT current_version, match_child FROM source_records WHERE record_key = $1",
+        )
+        .bind(record_key)
+        .fetch_optional(&mut *tx)
+        .await?
+        .ok_or(RegistryError::NotFound("source record"))?;
+        let district = district.and_then(|child| child.0.district);
+        linking::insert_candidates(
+            &mut tx,
+            record_key,
+            version,
+            district.as_deref(),
+            scores,
+            model_version,
+            Utc::now(),
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
 }
 
 /// Follows `merged_into` to the active child; `None` when the ID was never issued.
-async fn resolve_survivor(
+pub(super) async fn resolve_survivor(
     connection: &mut <Db as sqlx::Database>::Connection,
     child_id: ChildId,
 ) -> Result<Option<ChildId>> {
@@ -965,86 +1401,11 @@ impl Backend {
     ) -> Result<MergeResult> {
         let now = Utc::now();
         let mut tx = self.write.begin().await?;
-        let into = resolve_survivor(&mut tx, into)
-            .await?
-            .ok_or(RegistryError::NotFound("child"))?;
-        if from == into {
-            return Err(RegistryError::Conflict {
-                code: "same_child",
-                message: "a child cannot be merged into itself".to_owned(),
-            });
-        }
-        // Lock both rows in a fixed order so two opposite merges cannot deadlock.
-        let (first, second) = if from < into {
-            (from, into)
-        } else {
-            (into, from)
-        };
-        let first_status = lock_active_child(&mut tx, first).await?;
-        let second_status = lock_active_child(&mut tx, second).await?;
-        let (from_status, into_status) = if first == from {
-            (first_status, second_status)
-        } else {
-            (second_status, first_status)
-        };
-        match from_status.as_deref() {
-            None => return Err(RegistryError::NotFound("child")),
-            Some("active") => {}
-            Some(_) => {
-                return Err(RegistryError::Conflict {
-                    code: "already_merged",
-                    message: format!("{from} was already merged"),
-                })
-            }
-        }
-        if into_status.as_deref() != Some("active") {
-            return Err(RegistryError::Conflict {
-                code: "target_not_active",
-                message: format!("{into} is not an active child"),
-            });
-        }
-        let moved: Vec<(String, String)> = sqlx::query_as(
-            "UPDATE source_records SET child_id = $1, updated_at = $2 WHERE child_id = $3 \
-             RETURNING source_system, source_record_id",
-        )
-        .bind(into.to_string())
-        .bind(now)
-        .bind(from.to_string())
-        .fetch_all(&mut *tx)
-        .await?;
-        sqlx::query("UPDATE children SET status = 'merged', merged_into = $1, updated_at = $2 WHERE child_id = $3")
-            .bind(into.to_string())
-            .bind(now)
-            .bind(from.to_string())
-            .execute(&mut *tx)
-            .await?;
-        touch_child(&mut tx, into, now).await?;
-        record_decision(&mut tx, "merge", from, into, None, decision, now).await?;
-        let mut changes = vec![PendingChange {
-            kind: "child.merged",
-            child_id: from,
-            payload: serde_json::json!({"merged_into": into.to_string()}),
-        }];
-        for (source_system, source_record_id) in &moved {
-            changes.push(PendingChange {
-                kind: "record.linked",
-                child_id: into,
-                payload: serde_json::json!({
-                    "source_system": source_system,
-                    "source_record_id": source_record_id,
-                    "from": from.to_string(),
-                }),
-            });
-        }
+        let (merged, changes) = merge_in(&mut tx, from, into, decision, now).await?;
         append_changes(&mut tx, changes, now).await?;
         tx.commit().await?;
-        Ok(MergeResult {
-            merged: from,
-            into,
-            records_moved: moved.len(),
-        })
+        Ok(merged)
     }
-
     pub(super) async fn unlink_in_transaction(
         &self,
         source_system: &str,
@@ -1106,7 +1467,8 @@ impl Backend {
             }
         };
         sqlx::query(
-            "UPDATE source_records SET child_id = $1, updated_at = $2 WHERE record_key = $3",
+            "UPDATE source_records SET child_id = $1, updated_at = $2, link_method = 'manual' \
+             WHERE record_key = $3",
         )
         .bind(target.to_string())
         .bind(now)
@@ -1187,5 +1549,100 @@ impl Backend {
             }
         }
         Ok(violations)
+    }
+}
+
+/// Merges `from` into `into` (resolved to its survivor) inside `tx`; returns the result and the
+/// change-feed entries to append.
+pub(super) async fn merge_in(
+    tx: &mut Transaction<'_>,
+    from: ChildId,
+    into: ChildId,
+    decision: &Decision,
+    now: DateTime<Utc>,
+) -> Result<(MergeResult, Vec<PendingChange>)> {
+    {
+        let into = resolve_survivor(tx, into)
+            .await?
+            .ok_or(RegistryError::NotFound("child"))?;
+
+        if from == into {
+            return Err(RegistryError::Conflict {
+                code: "same_child",
+                message: "a child cannot be merged into itself".to_owned(),
+            });
+        }
+        // Lock both rows in a fixed order so two opposite merges cannot deadlock.
+        let (first, second) = if from < into {
+            (from, into)
+        } else {
+            (into, from)
+        };
+        let first_status = lock_active_child(tx, first).await?;
+        let second_status = lock_active_child(tx, second).await?;
+        let (from_status, into_status) = if first == from {
+            (first_status, second_status)
+        } else {
+            (second_status, first_status)
+        };
+        match from_status.as_deref() {
+            None => return Err(RegistryError::NotFound("child")),
+            Some("active") => {}
+            Some(_) => {
+                return Err(RegistryError::Conflict {
+                    code: "already_merged",
+                    message: format!("{from} was already merged"),
+                })
+            }
+        }
+        if into_status.as_deref() != Some("active") {
+            return Err(RegistryError::Conflict {
+                code: "target_not_active",
+                message: format!("{into} is not an active child"),
+            });
+        }
+        // A person decided: the moved records' links are manual now, and no model moves them.
+        let moved: Vec<(String, String)> = sqlx::query_as(
+            "UPDATE source_records SET child_id = $1, updated_at = $2, link_method = 'manual' \
+             WHERE child_id = $3 RETURNING source_system, source_record_id",
+        )
+        .bind(into.to_string())
+        .bind(now)
+        .bind(from.to_string())
+        .fetch_all(&mut **tx)
+        .await?;
+        sqlx::query("UPDATE children SET status = 'merged', merged_into = $1, updated_at = $2 WHERE child_id = $3")
+            .bind(into.to_string())
+            .bind(now)
+            .bind(from.to_string())
+            .execute(&mut **tx)
+            .await?;
+        touch_child(tx, into, now).await?;
+        record_decision(tx, "merge", from, into, None, decision, now).await?;
+        let mut changes = vec![PendingChange {
+            kind: "child.merged",
+            child_id: from,
+            payload: serde_json::json!({"merged_into": into.to_string()}),
+        }];
+        for (source_system, source_record_id) in &moved {
+            changes.push(PendingChange {
+                kind: "record.linked",
+                child_id: into,
+                payload: serde_json::json!({
+                    "source_system": source_system,
+                    "source_record_id": source_record_id,
+                    "from": from.to_string(),
+                }),
+            });
+        }
+        linking::supersede_settled_candidates(tx, from, into, now).await?;
+        Ok((
+            MergeResult {
+                merged: from,
+                into,
+                records_moved: moved.len(),
+            },
+            changes,
+        ))
     }
 }

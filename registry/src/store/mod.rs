@@ -15,7 +15,12 @@ use async_trait::async_trait;
 use crate::clients::{ApiClient, NewClient};
 use crate::error::{RegistryError, Result};
 use crate::ids::ChildId;
+use crate::linkage::StoredMatchRecord;
 use crate::model::{ChildView, OutboxEntry, RecordHistory, Registration, Timeline, ValidRecord};
+use crate::review::{
+    CandidateDecision, CandidatePage, CandidateQuery, CandidateStats, DecisionOutcome,
+    MatchCandidate, ModelVersion,
+};
 
 /// Which children a read may see. Enforced inside the store's queries, never by filtering
 /// results afterwards.
@@ -131,6 +136,53 @@ pub trait Store: Send + Sync + 'static {
     /// The client holding this key, if the key is known (revoked and expired clients included;
     /// the caller decides).
     async fn client_by_key(&self, secret: &str) -> Result<Option<ApiClient>>;
+
+    /// Match candidates in the review queue.
+    async fn match_candidates(&self, query: &CandidateQuery) -> Result<CandidatePage>;
+
+    async fn match_candidate(&self, id: i64) -> Result<Option<MatchCandidate>>;
+
+    /// A steward's decision: `link` merges the record's child into the candidate child,
+    /// `not_a_match` is remembered for ever, `defer` sets it aside.
+    async fn decide_match_candidate(
+        &self,
+        id: i64,
+        choice: CandidateDecision,
+        decision: &Decision,
+    ) -> Result<DecisionOutcome>;
+
+    async fn match_candidate_stats(&self) -> Result<CandidateStats>;
+
+    /// Every stored model version, the active one marked.
+    async fn model_versions(&self) -> Result<Vec<ModelVersion>>;
+
+    /// Stores a model file (JSON) as the next version, not yet active.
+    async fn add_model_version(&self, spec: &str, origin: &str, note: &str) -> Result<i64>;
+
+    /// The model a version holds, ready to score.
+    async fn matcher(
+        &self,
+        version: Option<i64>,
+    ) -> Result<std::sync::Arc<crate::linkage::Matcher>>;
+
+    /// Makes a stored version the active model (blocking keys are rebuilt for it).
+    async fn activate_model_version(&self, version: i64) -> Result<()>;
+
+    /// Loads records of an already deduplicated registry (a migration, a benchmark): each new
+    /// record becomes its own child without matching; blocking keys are stored so later
+    /// registrations match against them. Committed in chunks; returns how many were loaded.
+    async fn bulk_load(&self, records: Vec<ValidRecord>, received_from: &str) -> Result<u64>;
+
+    /// Every source record's current child fields and child, for training and rescoring.
+    async fn match_records(&self) -> Result<Vec<StoredMatchRecord>>;
+
+    /// Queues review candidates for a stored record (its current version).
+    async fn queue_candidates(
+        &self,
+        record_key: i64,
+        scores: &[crate::linkage::ChildScore],
+        model_version: i64,
+    ) -> Result<()>;
 }
 
 /// Where the registry keeps its data: a `sqlite://` file or a `postgres://` server.

@@ -13,6 +13,9 @@ use crate::error::Result;
 #[allow(clippy::duplicate_mod)]
 #[path = "engine.rs"]
 mod engine;
+#[allow(clippy::duplicate_mod)]
+#[path = "linking.rs"]
+mod linking;
 
 type Db = sqlx::Postgres;
 type Backend = PostgresStore;
@@ -20,6 +23,20 @@ type Backend = PostgresStore;
 const BACKEND_NAME: &str = "postgres";
 const LOCK_RECORD_ROW: &str = " FOR UPDATE OF sr";
 const LOCK_ROWS: &str = " FOR UPDATE";
+
+/// Transaction-scoped advisory locks on the batch's blocking keys and identifiers, taken in
+/// ascending order (the caller sorts) so two batches never deadlock. Another gateway
+/// registering a record that could match waits until this batch commits, then sees it.
+async fn lock_match_keys(tx: &mut sqlx::Transaction<'_, Db>, keys: &[i64]) -> Result<()> {
+    if keys.is_empty() {
+        return Ok(());
+    }
+    sqlx::query("SELECT pg_advisory_xact_lock(key) FROM UNNEST($1::BIGINT[]) WITH ORDINALITY AS k(key, n) ORDER BY n")
+        .bind(keys)
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
+}
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../migrations/postgres");
 
 const CONNECTIONS: u32 = 32;
@@ -28,6 +45,7 @@ pub struct PostgresStore {
     write: PgPool,
     read: PgPool,
     writer: tokio::sync::mpsc::Sender<engine::WriteJob>,
+    matcher: linking::MatcherCell,
 }
 
 impl PostgresStore {
@@ -40,10 +58,14 @@ impl PostgresStore {
             .connect_with(options)
             .await?;
         MIGRATOR.run(&pool).await?;
+        let matcher = linking::load_active_matcher(&pool).await?;
+        linking::refresh_blocking_keys(&pool, &matcher).await?;
+        let matcher = std::sync::Arc::new(std::sync::RwLock::new(std::sync::Arc::new(matcher)));
         Ok(PostgresStore {
             read: pool.clone(),
-            writer: engine::spawn_group_committer(pool.clone()),
+            writer: engine::spawn_group_committer(pool.clone(), matcher.clone()),
             write: pool,
+            matcher,
         })
     }
 }

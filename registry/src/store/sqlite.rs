@@ -14,6 +14,9 @@ use crate::error::Result;
 #[allow(clippy::duplicate_mod)]
 #[path = "engine.rs"]
 mod engine;
+#[allow(clippy::duplicate_mod)]
+#[path = "linking.rs"]
+mod linking;
 
 type Db = sqlx::Sqlite;
 type Backend = SqliteStore;
@@ -22,6 +25,11 @@ const BACKEND_NAME: &str = "sqlite";
 /// SQLite has one writer at a time (our single write connection), so rows need no lock.
 const LOCK_RECORD_ROW: &str = "";
 const LOCK_ROWS: &str = "";
+
+/// One writer connection already serialises every registration.
+async fn lock_match_keys(_tx: &mut sqlx::Transaction<'_, Db>, _keys: &[i64]) -> Result<()> {
+    Ok(())
+}
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../migrations/sqlite");
 
 const READERS: u32 = 8;
@@ -30,6 +38,7 @@ pub struct SqliteStore {
     write: SqlitePool,
     read: SqlitePool,
     writer: tokio::sync::mpsc::Sender<engine::WriteJob>,
+    matcher: linking::MatcherCell,
 }
 
 impl SqliteStore {
@@ -51,11 +60,15 @@ impl SqliteStore {
             .max_connections(READERS)
             .connect_with(options.read_only(true))
             .await?;
-        let writer = engine::spawn_group_committer(write.clone());
+        let matcher = linking::load_active_matcher(&write).await?;
+        linking::refresh_blocking_keys(&write, &matcher).await?;
+        let matcher = std::sync::Arc::new(std::sync::RwLock::new(std::sync::Arc::new(matcher)));
+        let writer = engine::spawn_group_committer(write.clone(), matcher.clone());
         Ok(SqliteStore {
             write,
             read,
             writer,
+            matcher,
         })
     }
 }

@@ -1,0 +1,402 @@
+//! Online matching figures, on loopback only.
+//!
+//! `accuracy`: registers a generated data set record by record (16 concurrent clients, straight
+//! through the store) and scores the registry's clustering against the ground truth, beside
+//! batch `dedupe` with the same model on the same records.
+//!
+//! `throughput`: bulk-loads `--preload` distinct generated children, then registers `--records`
+//! other generated records over HTTP with `--concurrency` clients, with matching, and reports
+//! records/s and latency percentiles; the baseline is the same registrations into an empty
+//! registry in the same run.
+//!
+//! cargo run --release -p gateway --example online_matching -- accuracy --records 10000
+//! cargo run --release -p gateway --example online_matching -- throughput --preload 1000000 --records 20000
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use clap::{Parser, Subcommand};
+use gateway::commands::demo::submission_from_generated;
+use gateway::{build_app, AppState};
+use matching::{ChildFields, Dataset, NoProgress, Record};
+use registry::clients::{NewClient, Role};
+use registry::model::{MatchOutcome, RecordSubmission};
+use registry::store::{self, postgres as pg};
+use registry::Store;
+use synthetic::GeneratedRecord;
+
+#[derive(Parser)]
+struct Args {
+    #[command(subcommand)]
+    mode: Mode,
+    /// Comma-separated backends.
+    #[arg(
+        long,
+        global = true,
+        default_value = "sqlite,postgres",
+        value_delimiter = ','
+    )]
+    backends: Vec<String>,
+    #[arg(
+        long,
+        global = true,
+        env = "CHILD_REGISTRY_TEST_DATABASE_URL",
+        default_value = "postgres://postgres@127.0.0.1:5432/test"
+    )]
+    postgres_url: String,
+    #[arg(long, global = true, default_value_t = 16)]
+    concurrency: usize,
+}
+
+#[derive(Subcommand)]
+enum Mode {
+    Accuracy {
+        #[arg(long, default_value_t = 10_000)]
+        records: usize,
+        #[arg(long, default_value_t = 7)]
+        seed: u64,
+    },
+    Throughput {
+        /// Distinct children bulk-loaded before measuring.
+        #[arg(long, default_value_t = 100_000)]
+        preload: usize,
+        /// Registrations measured over HTTP.
+        #[arg(long, default_value_t = 10_000)]
+        records: usize,
+    },
+}
+
+struct Database {
+    store: Arc<dyn Store>,
+    _dir: tempfile::TempDir,
+    scratch: Option<pg::ScratchDatabase>,
+}
+
+impl Database {
+    async fn fresh(backend: &str, postgres_url: &str) -> Database {
+        let dir = tempfile::tempdir().unwrap();
+        if backend == "postgres" {
+            let scratch = pg::ScratchDatabase::create(postgres_url).await.unwrap();
+            Database {
+                store: store::open(&scratch.url).await.unwrap(),
+                _dir: dir,
+                scratch: Some(scratch),
+            }
+        } else {
+            Database {
+                store: store::open_data_dir(dir.path()).await.unwrap(),
+                _dir: dir,
+                scratch: None,
+            }
+        }
+    }
+
+    async fn finish(self) {
+        drop(self.store);
+        if let Some(scratch) = self.scratch {
+            scratch.drop_database().await.unwrap();
+        }
+    }
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> f64 {
+    let index = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[index].as_secs_f64() * 1000.0
+}
+
+/// Runs `work` on every item with `concurrency` workers; wall time and sorted latencies.
+async fn drive<T, F, Fut, R>(
+    items: Arc<Vec<T>>,
+    concurrency: usize,
+    work: F,
+) -> (Duration, Vec<Duration>, Vec<(usize, R)>)
+where
+    T: Clone + Send + Sync + 'static,
+    R: Send + 'static,
+    F: Fn(T) -> Fut + Clone + Send + 'static,
+    Fut: std::future::Future<Output = R> + Send,
+{
+    let next = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let started = Instant::now();
+    let mut workers = Vec::new();
+    for _ in 0..concurrency {
+        let (next, items, work) = (next.clone(), items.clone(), work.clone());
+        workers.push(tokio::spawn(async move {
+            let mut out = Vec::new();
+            loop {
+                let index = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                let Some(item) = items.get(index) else { break };
+                let begun = Instant::now();
+                let result = work(item.clone()).await;
+                out.push((begun.elapsed(), index, result));
+            }
+            out
+        }));
+    }
+    let mut latencies = Vec::new();
+    let mut results = Vec::new();
+    for worker in workers {
+        for (latency, index, result) in worker.await.unwrap() {
+            latencies.push(latency);
+            results.push((index, result));
+        }
+    }
+    let wall = started.elapsed();
+    latencies.sort();
+    (wall, latencies, results)
+}
+
+fn match_record(record: &GeneratedRecord) -> Record {
+    let born = record
+        .date_of_birth
+        .map(|d| d.format("%Y-%m-%d").to_string())
+        .unwrap_or_default();
+    Record::child(&ChildFields {
+        record_id: &record.record_id,
+        source_system: &record.source_system,
+        source_record_id: &record.source_record_id,
+        given_name: record.given_name.as_deref().unwrap_or_default(),
+        family_name: record.family_name.as_deref().unwrap_or_default(),
+        sex: record.sex.as_deref().unwrap_or_default(),
+        date_of_birth: &born,
+        date_of_birth_estimated: Some(record.date_of_birth_estimated),
+        district: record.district.as_deref().unwrap_or_default(),
+        subcounty: record.subcounty.as_deref().unwrap_or_default(),
+        village: record.village.as_deref().unwrap_or_default(),
+        mother_name: record.mother_name.as_deref().unwrap_or_default(),
+        father_name: record.father_name.as_deref().unwrap_or_default(),
+    })
+}
+
+async fn accuracy(args: &Args, records: usize, seed: u64) {
+    let generated = synthetic::generate(&synthetic::GeneratorConfig {
+        records,
+        seed,
+        events: false,
+        ..Default::default()
+    })
+    .records;
+    let truth: Vec<u64> = generated.iter().map(|r| r.cluster_id).collect();
+
+    // Batch dedupe with the bundled model on the same records.
+    let started = Instant::now();
+    let mut model = matching::Model::default_child().unwrap();
+    let mut data = Dataset::new(&model);
+    data.extend(&model, generated.iter().map(match_record).collect(), 0);
+    let batch = matching::dedupe(&mut model, &mut data, &NoProgress).unwrap();
+    let batch_scores = matching::evaluate::score_clusters(&batch.labels, &truth);
+    println!(
+        "batch dedupe: pairwise P {:.4} R {:.4} F1 {:.4} ({:.1} s)",
+        batch_scores.pairwise_precision,
+        batch_scores.pairwise_recall,
+        batch_scores.pairwise_f1,
+        started.elapsed().as_secs_f64()
+    );
+
+    let today = chrono::Utc::now().date_naive();
+    let submissions: Arc<Vec<RecordSubmission>> = Arc::new(
+        generated
+            .iter()
+            .map(|r| submission_from_generated(r).unwrap())
+            .collect(),
+    );
+    println!("| backend | records | online P | online R | online F1 | batch F1 | online − batch | review share | auto-link precision | rec/s |");
+    println!("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |");
+    for backend in &args.backends {
+        let database = Database::fresh(backend, &args.postgres_url).await;
+        let store = database.store.clone();
+        let (wall, _, results) = drive(submissions.clone(), args.concurrency, move |submission| {
+            let store = store.clone();
+            async move {
+                store
+                    .register(submission.validate(today).unwrap(), "bench")
+                    .await
+                    .unwrap()
+            }
+        })
+        .await;
+        let mut by_index: Vec<Option<registry::model::Registration>> = vec![None; records];
+        for (index, registration) in results {
+            by_index[index] = Some(registration);
+        }
+        // Where every record is now (later registrations may have moved nothing, but a child
+        // founded by one record is the cluster of all records on it).
+        let mut predicted = Vec::with_capacity(records);
+        for record in &generated {
+            let history = database
+                .store
+                .record_history(
+                    &record.source_system,
+                    &record.source_record_id,
+                    &registry::ReadScope::All,
+                )
+                .await
+                .unwrap()
+                .unwrap();
+            predicted.push(history.child_id);
+        }
+        let online = matching::evaluate::score_clusters(&predicted, &truth);
+        // Automatic-link precision: a linked record is right when the child's founding record
+        // (the one that created it) is the same true child.
+        let mut founder: HashMap<registry::ChildId, u64> = HashMap::new();
+        for (index, registration) in by_index.iter().enumerate() {
+            let registration = registration.as_ref().unwrap();
+            if registration.match_result.outcome != MatchOutcome::Linked {
+                founder.insert(registration.child_id, truth[index]);
+            }
+        }
+        let (mut linked, mut right, mut review) = (0, 0, 0);
+        for (index, registration) in by_index.iter().enumerate() {
+            let registration = registration.as_ref().unwrap();
+            match registration.match_result.outcome {
+                MatchOutcome::Linked => {
+                    linked += 1;
+                    if founder.get(&registration.child_id) == Some(&truth[index]) {
+                        right += 1;
+                    }
+                }
+                MatchOutcome::Review => review += 1,
+                MatchOutcome::New => {}
+            }
+        }
+        println!(
+            "| {backend} | {records} | {:.4} | {:.4} | {:.4} | {:.4} | {:+.4} | {:.2}% | {:.4} | {:.0} |",
+            online.pairwise_precision,
+            online.pairwise_recall,
+            online.pairwise_f1,
+            batch_scores.pairwise_f1,
+            online.pairwise_f1 - batch_scores.pairwise_f1,
+            100.0 * review as f64 / records as f64,
+            if linked == 0 { 1.0 } else { right as f64 / linked as f64 },
+            records as f64 / wall.as_secs_f64()
+        );
+        database.finish().await;
+    }
+}
+
+async fn throughput(args: &Args, preload: usize, records: usize) {
+    // Distinct children for the preload (one record each), other children for the measurement.
+    let mut seen = HashSet::new();
+    let population = synthetic::generate(&synthetic::GeneratorConfig {
+        records: preload * 2 + records * 2,
+        seed: 1234,
+        events: false,
+        ..Default::default()
+    })
+    .records;
+    let mut preload_set = Vec::with_capacity(preload);
+    let mut rest = Vec::new();
+    for record in population {
+        if preload_set.len() < preload && seen.insert(record.cluster_id) {
+            preload_set.push(record);
+        } else if !seen.contains(&record.cluster_id) && rest.len() < records {
+            rest.push(record);
+        }
+    }
+    let today = chrono::Utc::now().date_naive();
+    let preload_set: Vec<_> = preload_set
+        .iter()
+        .map(|r| {
+            submission_from_generated(r)
+                .unwrap()
+                .validate(today)
+                .unwrap()
+        })
+        .collect();
+    let measured: Arc<Vec<RecordSubmission>> = Arc::new(
+        rest.iter()
+            .map(|r| submission_from_generated(r).unwrap())
+            .collect(),
+    );
+    println!("| backend | preloaded children | bulk load rec/s | clients | rec/s (empty registry) | rec/s (preloaded) | ratio | p50 ms | p99 ms | linked / review / new |");
+    println!("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |");
+    for backend in &args.backends {
+        let mut rates = Vec::new();
+        let mut last = None;
+        for load in [0, preload] {
+            let database = Database::fresh(backend, &args.postgres_url).await;
+            let started = Instant::now();
+            let loaded = database
+                .store
+                .bulk_load(preload_set[..load].to_vec(), "bulk")
+                .await
+                .unwrap();
+            let bulk_rate = loaded as f64 / started.elapsed().as_secs_f64().max(1e-9);
+            let mut keys = HashMap::new();
+            for submission in measured.iter() {
+                if !keys.contains_key(&submission.source_system) {
+                    let (_, key) = database
+                        .store
+                        .create_client(NewClient {
+                            name: "load".into(),
+                            agency: Some(submission.source_system.clone()),
+                            role: Role::Agency,
+                            expires_at: None,
+                        })
+                        .await
+                        .unwrap();
+                    keys.insert(submission.source_system.clone(), key);
+                }
+            }
+            let keys = Arc::new(keys);
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+            let url = format!("http://{}/v1/records", listener.local_addr().unwrap());
+            let app = build_app(AppState::new(database.store.clone()));
+            let server = tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+            let http = reqwest::Client::builder()
+                .pool_max_idle_per_host(args.concurrency)
+                .build()
+                .unwrap();
+            let (wall, latencies, results) =
+                drive(measured.clone(), args.concurrency, move |submission| {
+                    let (http, url, keys) = (http.clone(), url.clone(), keys.clone());
+                    async move {
+                        let response = http
+                            .post(&url)
+                            .bearer_auth(&keys[&submission.source_system])
+                            .json(&submission)
+                            .send()
+                            .await
+                            .unwrap();
+                        assert!(response.status().is_success(), "{}", response.status());
+                        let body: serde_json::Value = response.json().await.unwrap();
+                        body["match"]["outcome"].as_str().unwrap_or("").to_owned()
+                    }
+                })
+                .await;
+            server.abort();
+            let mut outcomes: HashMap<String, usize> = HashMap::new();
+            for (_, outcome) in results {
+                *outcomes.entry(outcome).or_default() += 1;
+            }
+            rates.push(records as f64 / wall.as_secs_f64());
+            last = Some((bulk_rate, latencies, outcomes));
+            database.finish().await;
+        }
+        let (bulk_rate, latencies, outcomes) = last.unwrap();
+        println!(
+            "| {backend} | {preload} | {bulk_rate:.0} | {} | {:.0} | {:.0} | {:.2} | {:.2} | {:.2} | {} / {} / {} |",
+            args.concurrency,
+            rates[0],
+            rates[1],
+            rates[1] / rates[0],
+            percentile(&latencies, 0.5),
+            percentile(&latencies, 0.99),
+            outcomes.get("linked").unwrap_or(&0),
+            outcomes.get("review").unwrap_or(&0),
+            outcomes.get("new").unwrap_or(&0),
+        );
+    }
+}
+
+#[tokio::main]
+async fn main() {
+    let args = Args::parse();
+    match args.mode {
+        Mode::Accuracy { records, seed } => accuracy(&args, records, seed).await,
+        Mode::Throughput { preload, records } => throughput(&args, preload, records).await,
+    }
+}

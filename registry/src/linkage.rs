@@ -1,0 +1,314 @@
+//! Online record linkage: how an arriving record is compared with the children the registry
+//! already holds, and what the registry does with the scores. The SQL that finds candidates and
+//! stores the outcome lives in the store; the decisions live here, free of I/O, so they are
+//! tested on their own.
+
+use std::collections::BTreeMap;
+
+use matching::{ChildFields, Model, PairExplanation, PreparedRecord, Record};
+use sha2::{Digest, Sha256};
+
+use crate::error::{RegistryError, Result};
+use crate::ids::ChildId;
+use crate::model::{ChildData, Sex};
+
+/// The active model and its stored version.
+#[derive(Debug)]
+pub struct Matcher {
+    version: i64,
+    model: Model,
+}
+
+impl Matcher {
+    /// A matcher for a trained model; an untrained model cannot decide and is refused.
+    pub fn new(version: i64, model: Model) -> Result<Self> {
+        if !model.is_trained() {
+            return Err(RegistryError::Conflict {
+                code: "model_untrained",
+                message: format!("model version {version} has no trained weights"),
+            });
+        }
+        Ok(Matcher { version, model })
+    }
+
+    /// The model file text (JSON) as stored in the registry.
+    pub fn from_stored(version: i64, spec: &str) -> Result<Self> {
+        let model = Model::from_text(spec).map_err(|error| {
+            RegistryError::Corrupt(format!("stored model version {version}: {error}"))
+        })?;
+        Self::new(version, model)
+    }
+
+    pub fn version(&self) -> i64 {
+        self.version
+    }
+
+    pub fn model(&self) -> &Model {
+        &self.model
+    }
+
+    /// Records at or above this probability join a child automatically.
+    pub fn link_threshold(&self) -> f64 {
+        self.model.spec().thresholds.link
+    }
+
+    /// Records between this and the link threshold go to a data steward.
+    pub fn review_threshold(&self) -> f64 {
+        self.model.spec().thresholds.review
+    }
+
+    /// The record's blocking keys under this model: records sharing a key are compared.
+    pub fn blocking_keys(&self, child: &ChildData) -> Vec<String> {
+        let mut keys = self.model.blocking_keys(&to_match_record(child));
+        keys.sort();
+        keys.dedup();
+        keys
+    }
+
+    pub fn prepare(&self, child: &ChildData) -> PreparedRecord {
+        self.model.prepare(&to_match_record(child))
+    }
+
+    /// The explained comparison of two prepared records.
+    pub fn explain(&self, a: &PreparedRecord, b: &PreparedRecord) -> Result<PairExplanation> {
+        self.model
+            .explain_prepared(a, b)
+            .map_err(|error| RegistryError::Corrupt(format!("scoring failed: {error}")))
+    }
+}
+
+/// The matching engine's view of a child record: the canonical child columns.
+pub fn to_match_record(child: &ChildData) -> Record {
+    to_match_record_with_id("", child)
+}
+
+/// As [`to_match_record`], with a record ID (training needs records told apart).
+pub fn to_match_record_with_id(record_id: &str, child: &ChildData) -> Record {
+    let date_of_birth = child
+        .date_of_birth
+        .map(|date| date.format("%Y-%m-%d").to_string())
+        .unwrap_or_default();
+    let sex = match child.sex {
+        Some(Sex::F) => "F",
+        Some(Sex::M) => "M",
+        Some(Sex::X) => "X",
+        Some(Sex::Unknown) | None => "",
+    };
+    Record::child(&ChildFields {
+        record_id,
+        source_system: "",
+        source_record_id: "",
+        given_name: child.given_name.as_deref().unwrap_or_default(),
+        family_name: child.family_name.as_deref().unwrap_or_default(),
+        sex,
+        date_of_birth: &date_of_birth,
+        date_of_birth_estimated: Some(child.date_of_birth_estimated),
+        district: child.district.as_deref().unwrap_or_default(),
+        subcounty: child.subcounty.as_deref().unwrap_or_default(),
+        village: child.village.as_deref().unwrap_or_default(),
+        mother_name: child.mother_name.as_deref().unwrap_or_default(),
+        father_name: child.father_name.as_deref().unwrap_or_default(),
+    })
+}
+
+/// A lock key for a blocking key or identifier: registrations that could match each other take
+/// the same lock, so two gateways registering the same child at once are serialised.
+pub fn lock_key(text: &str) -> i64 {
+    let digest = Sha256::digest(text.as_bytes());
+    let mut bytes = [0u8; 8];
+    bytes.copy_from_slice(&digest[..8]);
+    i64::from_be_bytes(bytes)
+}
+
+/// One stored record that shares a blocking key with the arriving one.
+#[derive(Debug, Clone)]
+pub struct CandidateRecord {
+    pub record_key: i64,
+    pub child_id: ChildId,
+    pub child: ChildData,
+}
+
+/// A stored record as the model sees it, with where it sits now and how it got there.
+#[derive(Debug, Clone)]
+pub struct StoredMatchRecord {
+    pub record_key: i64,
+    pub source_system: String,
+    pub source_record_id: String,
+    pub child_id: ChildId,
+    /// `new`, `identifier`, `automatic` or `manual`.
+    pub link_method: String,
+    pub child: ChildData,
+}
+
+/// How strongly the arriving record matches one existing child: its best-scoring record.
+#[derive(Debug, Clone)]
+pub struct ChildScore {
+    pub child_id: ChildId,
+    pub probability: f64,
+    pub explanation: PairExplanation,
+    /// A cannot-link rule held against one of the child's records (e.g. conflicting
+    /// identifiers): the child may be reviewed, never linked automatically.
+    pub vetoed: bool,
+    pub district: Option<String>,
+}
+
+/// Scores the arriving record against every candidate record, keeping each child's best pair.
+pub fn score_children(
+    matcher: &Matcher,
+    arriving: &ChildData,
+    candidates: &[CandidateRecord],
+) -> Result<Vec<ChildScore>> {
+    let prepared = matcher.prepare(arriving);
+    let mut best: BTreeMap<ChildId, ChildScore> = BTreeMap::new();
+    for candidate in candidates {
+        let explanation = matcher.explain(&prepared, &matcher.prepare(&candidate.child))?;
+        let vetoed = explanation.cannot_link.is_some();
+        let probability = explanation.match_probability;
+        match best.get_mut(&candidate.child_id) {
+            Some(score) => {
+                score.vetoed |= vetoed;
+                if probability > score.probability {
+                    score.probability = probability;
+                    score.explanation = explanation;
+                    score.district = candidate.child.district.clone();
+                }
+            }
+            None => {
+                best.insert(
+                    candidate.child_id,
+                    ChildScore {
+                        child_id: candidate.child_id,
+                        probability,
+                        explanation,
+                        vetoed,
+                        district: candidate.child.district.clone(),
+                    },
+                );
+            }
+        }
+    }
+    let mut scores: Vec<ChildScore> = best.into_values().collect();
+    scores.sort_by(|a, b| b.probability.total_cmp(&a.probability));
+    Ok(scores)
+}
+
+/// What the registry does with an arriving record.
+#[derive(Debug, Clone)]
+pub enum Plan {
+    /// Nothing close: a new child.
+    New,
+    /// Exactly one child above the automatic threshold: the record joins it.
+    Link(ChildScore),
+    /// Possible matches (or several certain ones): a new child now, and a review candidate per
+    /// child, best first.
+    Review(Vec<ChildScore>),
+}
+
+/// Applies the thresholds. Two children above the automatic threshold are never chosen
+/// between automatically: that would be merging them by proxy.
+pub fn plan(scores: Vec<ChildScore>, link: f64, review: f64) -> Plan {
+    let certain = scores
+        .iter()
+        .filter(|score| score.probability >= link && !score.vetoed)
+        .count();
+    let mut possible: Vec<ChildScore> = scores
+        .into_iter()
+        .filter(|score| score.probability >= review)
+        .collect();
+    if certain == 1 && possible.len() == 1 {
+        return Plan::Link(possible.remove(0));
+    }
+    if certain == 1 {
+        // One certain child and others merely possible: link to the certain one; the possible
+        // ones are weaker evidence than the link and would only add noise to the queue.
+        if let Some(position) = possible
+            .iter()
+            .position(|score| score.probability >= link && !score.vetoed)
+        {
+            return Plan::Link(possible.swap_remove(position));
+        }
+    }
+    if possible.is_empty() {
+        Plan::New
+    } else {
+        Plan::Review(possible)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+
+    use super::*;
+
+    fn score(child: ChildId, probability: f64, vetoed: bool) -> ChildScore {
+        ChildScore {
+            child_id: child,
+            probability,
+            explanation: PairExplanation {
+                prior_weight: 0.0,
+                prior_probability: 0.5,
+                comparisons: Vec::new(),
+                names_swapped: false,
+                match_weight: 0.0,
+                match_probability: probability,
+                cannot_link: None,
+            },
+            vetoed,
+            district: None,
+        }
+    }
+
+    #[test]
+    fn one_certain_child_is_linked() {
+        let a = ChildId::random();
+        match plan(vec![score(a, 0.9995, false)], 0.999, 0.5) {
+            Plan::Link(chosen) => assert_eq!(chosen.child_id, a),
+            other => panic!("expected a link, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn two_certain_children_go_to_review() {
+        let (a, b) = (ChildId::random(), ChildId::random());
+        match plan(
+            vec![score(a, 0.9999, false), score(b, 0.9995, false)],
+            0.999,
+            0.5,
+        ) {
+            Plan::Review(children) => assert_eq!(children.len(), 2),
+            other => panic!("expected review, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_vetoed_child_is_reviewed_not_linked() {
+        let a = ChildId::random();
+        assert!(matches!(
+            plan(vec![score(a, 0.99999, true)], 0.999, 0.5),
+            Plan::Review(_)
+        ));
+    }
+
+    #[test]
+    fn nothing_close_is_new() {
+        let a = ChildId::random();
+        assert!(matches!(
+            plan(vec![score(a, 0.2, false)], 0.999, 0.5),
+            Plan::New
+        ));
+        assert!(matches!(plan(Vec::new(), 0.999, 0.5), Plan::New));
+    }
+
+    #[test]
+    fn lock_keys_are_stable_and_distinct() {
+        assert_eq!(
+            lock_key("names_year:sok_2016"),
+            lock_key("names_year:sok_2016")
+        );
+        assert_ne!(
+            lock_key("names_year:sok_2016"),
+            lock_key("names_year:sok_2017")
+        );
+    }
+}

@@ -1,0 +1,173 @@
+//! Model lifecycle: what a new model version would do to the registry's automatic links,
+//! before it is activated. Manual decisions are never touched.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+use crate::error::Result;
+use crate::ids::ChildId;
+use crate::linkage::{self, CandidateRecord, ChildScore, Matcher, Plan, StoredMatchRecord};
+use crate::review::{RescoreChange, RescoreReport};
+use crate::store::{Decision, Store};
+
+/// The report and the work `apply` would do.
+#[derive(Debug)]
+pub struct RescorePlan {
+    pub report: RescoreReport,
+    /// Records that would leave their child (automatic links the model no longer believes).
+    breaks: Vec<(String, String)>,
+    /// Records to queue for review against these children.
+    reviews: Vec<(i64, Vec<ChildScore>)>,
+}
+
+/// Scores every record under `matcher` as if it had just arrived, and compares with where it
+/// is now.
+pub fn plan(matcher: &Matcher, records: &[StoredMatchRecord]) -> Result<RescorePlan> {
+    let max_block = matcher.model().spec().thresholds.max_block_size;
+    let mut by_child: HashMap<ChildId, Vec<usize>> = HashMap::new();
+    let mut blocks: HashMap<String, Vec<usize>> = HashMap::new();
+    for (index, record) in records.iter().enumerate() {
+        by_child.entry(record.child_id).or_default().push(index);
+        for key in matcher.blocking_keys(&record.child) {
+            blocks.entry(key).or_default().push(index);
+        }
+    }
+    blocks.retain(|_, members| members.len() <= max_block);
+    let as_candidate = |index: usize| CandidateRecord {
+        record_key: records[index].record_key,
+        child_id: records[index].child_id,
+        child: records[index].child.clone(),
+    };
+    let mut report = RescoreReport {
+        model_version: matcher.version(),
+        records_scored: 0,
+        make: 0,
+        r#break: 0,
+        review: 0,
+        unchanged: 0,
+        manual_kept: 0,
+        changes: Vec::new(),
+        applied: false,
+    };
+    let (mut breaks, mut reviews) = (Vec::new(), Vec::new());
+    let mut counted_pairs: BTreeSet<(ChildId, ChildId)> = BTreeSet::new();
+    for (index, record) in records.iter().enumerate() {
+        if record.link_method == "manual" {
+            report.manual_kept += 1;
+            continue;
+        }
+        report.records_scored += 1;
+        let siblings: Vec<CandidateRecord> = by_child[&record.child_id]
+            .iter()
+            .filter(|&&other| other != index)
+            .map(|&other| as_candidate(other))
+            .collect();
+        let change = |kind: &str, other: Option<ChildId>, probability: f64| RescoreChange {
+            source_system: record.source_system.clone(),
+            source_record_id: record.source_record_id.clone(),
+            child_id: record.child_id,
+            change: kind.to_owned(),
+            other_child_id: other,
+            probability,
+        };
+        if record.link_method == "automatic" && !siblings.is_empty() {
+            let own = linkage::score_children(matcher, &record.child, &siblings)?;
+            let best = own.first();
+            if best.is_some_and(|score| {
+                score.probability >= matcher.review_threshold() && !score.vetoed
+            }) {
+                report.unchanged += 1;
+            } else {
+                report.r#break += 1;
+                report
+                    .changes
+                    .push(change("break", None, best.map_or(0.0, |s| s.probability)));
+                breaks.push((
+                    record.source_system.clone(),
+                    record.source_record_id.clone(),
+                ));
+            }
+            continue;
+        }
+        if !siblings.is_empty() {
+            // The record founded its child or came by identifier: it anchors the child.
+            report.unchanged += 1;
+            continue;
+        }
+        let mut members: BTreeMap<usize, ()> = BTreeMap::new();
+        for key in matcher.blocking_keys(&record.child) {
+            for &other in blocks.get(&key).map(Vec::as_slice).unwrap_or_default() {
+                if records[other].child_id != record.child_id {
+                    members.insert(other, ());
+                }
+            }
+        }
+        let candidates: Vec<CandidateRecord> =
+            members.keys().map(|&other| as_candidate(other)).collect();
+        let scores = linkage::score_children(matcher, &record.child, &candidates)?;
+        match linkage::plan(scores, matcher.link_threshold(), matcher.review_threshold()) {
+            Plan::New => report.unchanged += 1,
+            Plan::Link(score) => {
+                let pair = ordered(record.child_id, score.child_id);
+                if counted_pairs.insert(pair) {
+                    report.make += 1;
+                    report
+                        .changes
+                        .push(change("make", Some(score.child_id), score.probability));
+                    reviews.push((record.record_key, vec![score]));
+                } else {
+                    report.unchanged += 1;
+                }
+            }
+            Plan::Review(scores) => {
+                let fresh: Vec<ChildScore> = scores
+                    .into_iter()
+                    .filter(|score| counted_pairs.insert(ordered(record.child_id, score.child_id)))
+                    .collect();
+                if let Some(best) = fresh.first() {
+                    report.review += 1;
+                    report
+                        .changes
+                        .push(change("review", Some(best.child_id), best.probability));
+                    reviews.push((record.record_key, fresh));
+                } else {
+                    report.unchanged += 1;
+                }
+            }
+        }
+    }
+    Ok(RescorePlan {
+        report,
+        breaks,
+        reviews,
+    })
+}
+
+fn ordered(a: ChildId, b: ChildId) -> (ChildId, ChildId) {
+    if a <= b {
+        (a, b)
+    } else {
+        (b, a)
+    }
+}
+
+/// Activates the version and carries out the plan: records the model no longer links leave
+/// their child (recorded as a decision of the rescore), and links it would make go to review,
+/// because two existing children are never merged automatically.
+pub async fn apply(store: &dyn Store, mut plan: RescorePlan) -> Result<RescoreReport> {
+    let version = plan.report.model_version;
+    store.activate_model_version(version).await?;
+    for (record_key, scores) in &plan.reviews {
+        store.queue_candidates(*record_key, scores, version).await?;
+    }
+    let decision = Decision {
+        actor: format!("rescore (model version {version})"),
+        reason: "the new model version no longer links this record to its child".to_owned(),
+    };
+    for (source_system, source_record_id) in &plan.breaks {
+        store
+            .unlink_record(source_system, source_record_id, &decision)
+            .await?;
+    }
+    plan.report.applied = true;
+    Ok(plan.report)
+}

@@ -1,0 +1,738 @@
+//! The SQL side of online matching, shared by both backends like `engine.rs`: the stored model
+//! versions, blocking keys, candidate look-up, the review queue and steward decisions.
+
+use std::collections::{BTreeSet, HashSet};
+use std::sync::{Arc, RwLock};
+
+use chrono::{DateTime, Utc};
+use sqlx::types::Json;
+use sqlx::Row;
+
+use super::engine::{
+    append_changes, current_records_in, merge_in, parse_child_id, resolve_survivor, Transaction,
+};
+use super::{Backend, Db};
+use crate::error::{RegistryError, Result};
+use crate::golden;
+use crate::ids::ChildId;
+use crate::linkage::{self, CandidateRecord, ChildScore, Matcher, StoredMatchRecord};
+use crate::model::ChildData;
+use crate::review::{
+    percentile, CandidateChild, CandidateDecision, CandidateDecisionView, CandidatePage,
+    CandidateQuery, CandidateRecord as CandidateRecordView, CandidateSort, CandidateStats,
+    CandidateStatus, DecisionOutcome, MatchCandidate, ModelVersion, StewardDecisions,
+};
+use crate::store::Decision;
+
+/// The active model, shared by the writer and readers; replaced whole when a version is
+/// activated.
+pub(super) type MatcherCell = Arc<RwLock<Arc<Matcher>>>;
+
+pub(super) fn current_matcher(cell: &MatcherCell) -> Arc<Matcher> {
+    match cell.read() {
+        Ok(guard) => Arc::clone(&guard),
+        // A writer panicked while swapping: the Arc inside is still a whole model.
+        Err(poisoned) => Arc::clone(&poisoned.into_inner()),
+    }
+}
+
+pub(super) fn replace_matcher(cell: &MatcherCell, matcher: Matcher) {
+    let matcher = Arc::new(matcher);
+    match cell.write() {
+        Ok(mut guard) => *guard = matcher,
+        Err(poisoned) => *poisoned.into_inner() = matcher,
+    }
+}
+
+/// A block bigger than this says little (a very common name in a year): like batch dedupe,
+/// skip it rather than score hundreds of namesakes for every registration.
+fn max_block(matcher: &Matcher) -> i64 {
+    matcher.model().spec().thresholds.max_block_size as i64
+}
+
+/// The active model; an empty registry installs the bundled default as version 1.
+pub(super) async fn load_active_matcher(pool: &sqlx::Pool<Db>) -> Result<Matcher> {
+    let mut tx = pool.begin().await?;
+    let active: Option<(i64, String)> = sqlx::query_as(
+        "SELECT m.version, m.spec FROM match_model_active a JOIN match_models m ON m.version = a.version",
+    )
+    .fetch_optional(&mut *tx)
+    .await?;
+    if let Some((version, spec)) = active {
+        tx.commit().await?;
+        return Matcher::from_stored(version, &spec);
+    }
+    let model = matching::Model::default_child()
+        .map_err(|error| RegistryError::Corrupt(format!("the bundled model: {error}")))?;
+    let spec = model
+        .to_json()
+        .map_err(|error| RegistryError::Corrupt(format!("the bundled model: {error}")))?;
+    let now = Utc::now();
+    // Two gateways starting together may both get here: the first insert wins and both use it.
+    sqlx::query(
+        "INSERT INTO match_models (version, spec, origin, note, created_at, activated_at) \
+         VALUES (1, $1, 'bundled', 'the model shipped with this release', $2, $2) \
+         ON CONFLICT DO NOTHING",
+    )
+    .bind(&spec)
+    .bind(now)
+    .execute(&mut *tx)
+    .await?;
+    sqlx::query(
+        "INSERT INTO match_model_active (id, version) VALUES (1, 1) ON CONFLICT DO NOTHING",
+    )
+    .execute(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    let (version, spec): (i64, String) = sqlx::query_as(
+        "SELECT m.version, m.spec FROM match_model_active a JOIN match_models m ON m.version = a.version",
+    )
+    .fetch_one(pool)
+    .await?;
+    Matcher::from_stored(version, &spec)
+}
+
+/// Gives every record the blocking keys of the active model (records registered before
+/// matching existed, or under another model version). Returns how many records it keyed.
+pub(super) async fn refresh_blocking_keys(pool: &sqlx::Pool<Db>, matcher: &Matcher) -> Result<u64> {
+    let mut keyed = 0;
+    loop {
+        let mut tx = pool.begin().await?;
+        let rows: Vec<(i64, Option<Json<ChildData>>)> = sqlx::query_as(
+            "SELECT record_key, match_child FROM source_records \
+             WHERE blocking_model_version IS NULL OR blocking_model_version <> $1 \
+             ORDER BY record_key LIMIT 2000",
+        )
+        .bind(matcher.version())
+        .fetch_all(&mut *tx)
+        .await?;
+        if rows.is_empty() {
+            tx.commit().await?;
+            return Ok(keyed);
+        }
+        for (record_key, child) in rows {
+            let child = child.map(|json| json.0).unwrap_or_default();
+            write_blocking_keys(&mut tx, record_key, &child, matcher).await?;
+            keyed += 1;
+        }
+        tx.commit().await?;
+    }
+}
+
+/// Replaces a record's blocking keys and stored match fields with those of `child`.
+pub(super) async fn write_blocking_keys(
+    tx: &mut Transaction<'_>,
+    record_key: i64,
+    child: &ChildData,
+    matcher: &Matcher,
+) -> Result<()> {
+    sqlx::query("DELETE FROM blocking_keys WHERE record_key = $1")
+        .bind(record_key)
+        .execute(&mut **tx)
+        .await?;
+    let keys = matcher.blocking_keys(child);
+    if !keys.is_empty() {
+        // One statement for all keys: a registration is round trips on PostgreSQL.
+        let mut insert =
+            sqlx::QueryBuilder::<Db>::new("INSERT INTO blocking_keys (record_key, blocking_key) ");
+        insert.push_values(keys, |mut row, key| {
+            row.push_bind(record_key).push_bind(key);
+        });
+        insert.push(" ON CONFLICT DO NOTHING");
+        insert.build().execute(&mut **tx).await?;
+    }
+    sqlx::query(
+        "UPDATE source_records SET match_child = $1, blocking_model_version = $2 WHERE record_key = $3",
+    )
+    .bind(Json(child))
+    .bind(matcher.version())
+    .bind(record_key)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+/// The lock keys a registration of `child` needs: its blocking keys and identifiers. Two
+/// registrations that could match each other share at least one.
+pub(super) fn lock_keys(matcher: &Matcher, child: &ChildData) -> Vec<i64> {
+    let mut keys: Vec<i64> = matcher
+        .blocking_keys(child)
+        .iter()
+        .map(|key| linkage::lock_key(key))
+        .collect();
+    for identifier in &child.identifiers {
+        let value = crate::validate::identifier_key(&identifier.value);
+        if !value.is_empty() {
+            keys.push(linkage::lock_key(&format!(
+                "identifier:{}:{value}",
+                identifier.kind
+            )));
+        }
+    }
+    keys
+}
+
+/// Records sharing a blocking key with `child`, except `exclude_record` (the record itself on
+/// an update).
+pub(super) async fn candidate_records(
+    tx: &mut Transaction<'_>,
+    matcher: &Matcher,
+    child: &ChildData,
+    exclude_record: Option<i64>,
+) -> Result<Vec<CandidateRecord>> {
+    let limit = max_block(matcher);
+    let mut seen = HashSet::new();
+    let mut candidates = Vec::new();
+    for key in matcher.blocking_keys(child) {
+        let rows: Vec<(i64, String, Option<Json<ChildData>>)> = sqlx::query_as(
+            "SELECT sr.record_key, sr.child_id, sr.match_child FROM blocking_keys bk \
+             JOIN source_records sr ON sr.record_key = bk.record_key \
+             WHERE bk.blocking_key = $1 LIMIT $2",
+        )
+        .bind(&key)
+        .bind(limit + 1)
+        .fetch_all(&mut **tx)
+        .await?;
+        if rows.len() as i64 > limit {
+            tracing::debug!(block = %key, "skipping an oversized block");
+            continue;
+        }
+        for (record_key, child_id, stored) in rows {
+            if Some(record_key) == exclude_record || !seen.insert(record_key) {
+                continue;
+            }
+            candidates.push(CandidateRecord {
+                record_key,
+                child_id: parse_child_id(&child_id)?,
+                child: stored.map(|json| json.0).unwrap_or_default(),
+            });
+        }
+    }
+    Ok(candidates)
+}
+
+/// Every current record of these children.
+pub(super) async fn records_of_children(
+    tx: &mut Transaction<'_>,
+    children: &[ChildId],
+) -> Result<Vec<CandidateRecord>> {
+    let mut records = Vec::new();
+    for child_id in children {
+        let rows: Vec<(i64, Option<Json<ChildData>>)> = sqlx::query_as(
+            "SELECT record_key, match_child FROM source_records WHERE child_id = $1 ORDER BY record_key",
+        )
+        .bind(child_id.to_string())
+        .fetch_all(&mut **tx)
+        .await?;
+        records.extend(
+            rows.into_iter()
+                .map(|(record_key, stored)| CandidateRecord {
+                    record_key,
+                    child_id: *child_id,
+                    child: stored.map(|json| json.0).unwrap_or_default(),
+                }),
+        );
+    }
+    Ok(records)
+}
+
+/// The children holding a record a steward said is not the same child as `record_key`.
+pub(super) async fn not_a_match_children(
+    tx: &mut Transaction<'_>,
+    record_key: i64,
+) -> Result<HashSet<ChildId>> {
+    let ids: Vec<String> = sqlx::query_scalar(
+        "SELECT DISTINCT sr.child_id FROM not_a_match n JOIN source_records sr ON \
+         sr.record_key = CASE WHEN n.record_key_low = $1 THEN n.record_key_high ELSE n.record_key_low END \
+         WHERE n.record_key_low = $1 OR n.record_key_high = $1",
+    )
+    .bind(record_key)
+    .fetch_all(&mut **tx)
+    .await?;
+    ids.iter().map(|id| parse_child_id(id)).collect()
+}
+
+/// Queues a review candidate per child (one pending candidate per record and child).
+pub(super) async fn insert_candidates(
+    tx: &mut Transaction<'_>,
+    record_key: i64,
+    record_version: i64,
+    record_district: Option<&str>,
+    scores: &[ChildScore],
+    model_version: i64,
+    now: DateTime<Utc>,
+) -> Result<()> {
+    for score in scores {
+        sqlx::query(
+            "INSERT INTO match_candidates (record_key, record_version, candidate_child_id, probability, \
+             explanation, model_version, record_district, candidate_district, status, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'open', $9) ON CONFLICT DO NOTHING",
+        )
+        .bind(record_key)
+        .bind(record_version)
+        .bind(score.child_id.to_string())
+        .bind(score.probability)
+        .bind(Json(&score.explanation))
+        .bind(model_version)
+        .bind(record_district)
+        .bind(score.district.as_deref())
+        .bind(now)
+        .execute(&mut **tx)
+        .await?;
+    }
+    Ok(())
+}
+
+/// After `from` was merged into `into`, pending candidates between the two are settled.
+pub(super) async fn supersede_settled_candidates(
+    tx: &mut Transaction<'_>,
+    from: ChildId,
+    into: ChildId,
+    now: DateTime<Utc>,
+) -> Result<()> {
+    sqlx::query(
+        "UPDATE match_candidates SET status = 'superseded', decided_at = $1 \
+         WHERE status IN ('open', 'deferred') AND candidate_child_id IN ($2, $3) \
+         AND record_key IN (SELECT record_key FROM source_records WHERE child_id = $3)",
+    )
+    .bind(now)
+    .bind(from.to_string())
+    .bind(into.to_string())
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+/// version, origin, note, created_at, activated_at
+type ModelVersionRow = (i64, String, String, DateTime<Utc>, Option<DateTime<Utc>>);
+/// record_key, source_system, source_record_id, child_id, link_method, match_child
+type MatchRecordRow = (i64, String, String, String, String, Option<Json<ChildData>>);
+
+const CANDIDATE_COLUMNS: &str = "mc.candidate_key, mc.status, mc.probability, mc.model_version, \
+     mc.created_at, mc.explanation, mc.record_version, mc.candidate_child_id, sr.source_system, \
+     sr.source_record_id, sr.child_id, v.body";
+
+impl Backend {
+    async fn candidate_from_row(
+        &self,
+        row: &<Db as sqlx::Database>::Row,
+    ) -> Result<MatchCandidate> {
+        let status: String = row.try_get("status")?;
+        let candidate_key: i64 = row.try_get("candidate_key")?;
+        let body: Json<serde_json::Value> = row.try_get("body")?;
+        let child: ChildData = serde_json::from_value(
+            body.0
+                .get("child")
+                .cloned()
+                .unwrap_or(serde_json::Value::Null),
+        )?;
+        let explanation: Json<serde_json::Value> = row.try_get("explanation")?;
+        let candidate_child = parse_child_id(&row.try_get::<String, _>("candidate_child_id")?)?;
+        let mut connection = self.read.acquire().await?;
+        let current = resolve_survivor(&mut connection, candidate_child)
+            .await?
+            .ok_or_else(|| {
+                RegistryError::Corrupt(format!("candidate child {candidate_child} is unknown"))
+            })?;
+        let records = current_records_in(&mut connection, current).await?;
+        let decisions: Vec<(String, String, String, DateTime<Utc>)> = sqlx::query_as(
+            "SELECT decision, actor, reason, decided_at FROM match_decisions \
+             WHERE candidate_key = $1 ORDER BY decision_key",
+        )
+        .bind(candidate_key)
+        .fetch_all(&mut *connection)
+        .await?;
+        Ok(MatchCandidate {
+            id: candidate_key,
+            status: CandidateStatus::parse(&status).ok_or_else(|| {
+                RegistryError::Corrupt(format!("unknown candidate status '{status}'"))
+            })?,
+            probability: row.try_get("probability")?,
+            model_version: row.try_get("model_version")?,
+            created_at: row.try_get("created_at")?,
+            record: CandidateRecordView {
+                source_system: row.try_get("source_system")?,
+                source_record_id: row.try_get("source_record_id")?,
+                version: row.try_get("record_version")?,
+                child_id: parse_child_id(&row.try_get::<String, _>("child_id")?)?,
+                child,
+            },
+            candidate: CandidateChild {
+                child_id: candidate_child,
+                current_child_id: current,
+                summary: golden::summarise(&records),
+            },
+            explanation: explanation.0,
+            decisions: decisions
+                .into_iter()
+                .map(|(decision, decided_by, reason, decided_at)| {
+                    Ok(CandidateDecisionView {
+                        decision: match decision.as_str() {
+                            "link" => CandidateDecision::Link,
+                            "not_a_match" => CandidateDecision::NotAMatch,
+                            "defer" => CandidateDecision::Defer,
+                            other => {
+                                return Err(RegistryError::Corrupt(format!(
+                                    "unknown decision '{other}'"
+                                )))
+                            }
+                        },
+                        decided_by,
+                        reason,
+                        decided_at,
+                    })
+                })
+                .collect::<Result<Vec<_>>>()?,
+        })
+    }
+
+    pub(super) async fn list_candidates(&self, query: &CandidateQuery) -> Result<CandidatePage> {
+        let order = match query.sort {
+            CandidateSort::Oldest => "mc.created_at, mc.candidate_key",
+            CandidateSort::Probability => "mc.probability DESC, mc.candidate_key",
+        };
+        let sql = format!(
+            "SELECT {CANDIDATE_COLUMNS} FROM match_candidates mc \
+             JOIN source_records sr ON sr.record_key = mc.record_key \
+             JOIN record_versions v ON v.record_key = mc.record_key AND v.version = mc.record_version \
+             WHERE mc.status = $1 AND (CAST($2 AS TEXT) IS NULL OR LOWER(mc.record_district) = LOWER($2) \
+             OR LOWER(mc.candidate_district) = LOWER($2)) \
+             ORDER BY {order} LIMIT $3 OFFSET $4"
+        );
+        let rows = sqlx::query(&sql)
+            .bind(query.status.as_str())
+            .bind(query.district.as_deref())
+            .bind(query.limit + 1)
+            .bind(query.offset)
+            .fetch_all(&self.read)
+            .await?;
+        let more = rows.len() as i64 > query.limit;
+        let mut candidates = Vec::with_capacity(rows.len());
+        for row in rows.iter().take(query.limit as usize) {
+            candidates.push(self.candidate_from_row(row).await?);
+        }
+        Ok(CandidatePage {
+            next_cursor: more.then(|| (query.offset + query.limit).to_string()),
+            candidates,
+        })
+    }
+
+    pub(super) async fn candidate(&self, id: i64) -> Result<Option<MatchCandidate>> {
+        let sql = format!(
+            "SELECT {CANDIDATE_COLUMNS} FROM match_candidates mc \
+             JOIN source_records sr ON sr.record_key = mc.record_key \
+             JOIN record_versions v ON v.record_key = mc.record_key AND v.version = mc.record_version \
+             WHERE mc.candidate_key = $1"
+        );
+        let row = sqlx::query(&sql)
+            .bind(id)
+            .fetch_optional(&self.read)
+            .await?;
+        match row {
+            Some(row) => Ok(Some(self.candidate_from_row(&row).await?)),
+            None => Ok(None),
+        }
+    }
+
+    pub(super) async fn decide_candidate(
+        &self,
+        id: i64,
+        choice: CandidateDecision,
+        decision: &Decision,
+    ) -> Result<DecisionOutcome> {
+        let now = Utc::now();
+        let mut tx = self.write.begin().await?;
+        let sql = format!(
+            "SELECT mc.status, mc.record_key, mc.candidate_child_id, sr.child_id FROM match_candidates mc \
+             JOIN source_records sr ON sr.record_key = mc.record_key WHERE mc.candidate_key = $1{}",
+            super::LOCK_ROWS
+        );
+        let row: Option<(String, i64, String, String)> = sqlx::query_as(&sql)
+            .bind(id)
+            .fetch_optional(&mut *tx)
+            .await?;
+        let (status, record_key, candidate_child, record_child) =
+            row.ok_or(RegistryError::NotFound("match candidate"))?;
+        let status = CandidateStatus::parse(&status).ok_or_else(|| {
+            RegistryError::Corrupt(format!("unknown candidate status '{status}'"))
+        })?;
+        if !status.is_pending() {
+            return Err(RegistryError::Conflict {
+                code: "candidate_decided",
+                message: format!("this candidate was already decided ({})", status.as_str()),
+            });
+        }
+        let record_child = parse_child_id(&record_child)?;
+        let candidate_child = resolve_survivor(&mut tx, parse_child_id(&candidate_child)?)
+            .await?
+            .ok_or_else(|| RegistryError::Corrupt("candidate child is unknown".to_owned()))?;
+        sqlx::query(
+            "INSERT INTO match_decisions (candidate_key, decision, actor, reason, decided_at) \
+             VALUES ($1, $2, $3, $4, $5)",
+        )
+        .bind(id)
+        .bind(choice.as_str())
+        .bind(&decision.actor)
+        .bind(&decision.reason)
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
+        let (status, child_id) = match choice {
+            CandidateDecision::Defer => (CandidateStatus::Deferred, None),
+            CandidateDecision::Link if record_child == candidate_child => {
+                // Already together (merged some other way since): nothing left to do.
+                (CandidateStatus::Superseded, Some(candidate_child))
+            }
+            CandidateDecision::Link => {
+                let (merged, changes) =
+                    merge_in(&mut tx, record_child, candidate_child, decision, now).await?;
+                append_changes(&mut tx, changes, now).await?;
+                (CandidateStatus::Linked, Some(merged.into))
+            }
+            CandidateDecision::NotAMatch => {
+                if record_child == candidate_child {
+                    return Err(RegistryError::Conflict {
+                        code: "already_linked",
+                        message: format!(
+                            "the record already belongs to {candidate_child}; unlink it instead"
+                        ),
+                    });
+                }
+                remember_not_a_match(
+                    &mut tx,
+                    record_key,
+                    record_child,
+                    candidate_child,
+                    decision,
+                    now,
+                )
+                .await?;
+                (CandidateStatus::NotAMatch, None)
+            }
+        };
+        sqlx::query(
+            "UPDATE match_candidates SET status = $1, decided_at = $2, decided_by = $3, reason = $4 \
+             WHERE candidate_key = $5",
+        )
+        .bind(status.as_str())
+        .bind(now)
+        .bind(&decision.actor)
+        .bind(&decision.reason)
+        .bind(id)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(DecisionOutcome {
+            id,
+            status,
+            child_id,
+        })
+    }
+
+    pub(super) async fn candidate_stats(&self) -> Result<CandidateStats> {
+        let now = Utc::now();
+        let pending: Vec<(String, DateTime<Utc>)> = sqlx::query_as(
+            "SELECT status, created_at FROM match_candidates WHERE status IN ('open', 'deferred')",
+        )
+        .fetch_all(&self.read)
+        .await?;
+        let mut ages: Vec<f64> = pending
+            .iter()
+            .map(|(_, created)| (now - *created).num_seconds().max(0) as f64 / 3600.0)
+            .collect();
+        ages.sort_by(f64::total_cmp);
+        let deferred = pending
+            .iter()
+            .filter(|(status, _)| status == "deferred")
+            .count() as i64;
+        let rows: Vec<(String, String, i64)> = sqlx::query_as(
+            "SELECT actor, decision, COUNT(*) FROM match_decisions GROUP BY actor, decision ORDER BY actor",
+        )
+        .fetch_all(&self.read)
+        .await?;
+        let mut by_steward: Vec<StewardDecisions> = Vec::new();
+        let (mut total, mut defers) = (0, 0);
+        for (actor, decision, count) in rows {
+            if by_steward.last().is_none_or(|last| last.steward != actor) {
+                by_steward.push(StewardDecisions {
+                    steward: actor.clone(),
+                    decisions: 0,
+                    links: 0,
+                    not_a_match: 0,
+                    defers: 0,
+                });
+            }
+            if let Some(entry) = by_steward.last_mut() {
+                entry.decisions += count;
+                match decision.as_str() {
+                    "link" => entry.links += count,
+                    "not_a_match" => entry.not_a_match += count,
+                    _ => {
+                        entry.defers += count;
+                        defers += count;
+                    }
+                }
+            }
+            total += count;
+        }
+        Ok(CandidateStats {
+            open: pending.len() as i64 - deferred,
+            deferred,
+            age_hours_p50: percentile(&ages, 0.5),
+            age_hours_p90: percentile(&ages, 0.9),
+            age_hours_p99: percentile(&ages, 0.99),
+            age_hours_max: ages.last().copied(),
+            decisions_by_steward: by_steward,
+            defer_share: if total == 0 {
+                0.0
+            } else {
+                defers as f64 / total as f64
+            },
+        })
+    }
+
+    pub(super) async fn list_model_versions(&self) -> Result<Vec<ModelVersion>> {
+        let active = current_matcher(&self.matcher).version();
+        let rows: Vec<ModelVersionRow> = sqlx::query_as(
+                "SELECT version, origin, note, created_at, activated_at FROM match_models ORDER BY version",
+            )
+            .fetch_all(&self.read)
+            .await?;
+        Ok(rows
+            .into_iter()
+            .map(
+                |(version, origin, note, created_at, activated_at)| ModelVersion {
+                    version,
+                    origin,
+                    note,
+                    created_at,
+                    activated_at,
+                    active: version == active,
+                },
+            )
+            .collect())
+    }
+
+    pub(super) async fn insert_model_version(
+        &self,
+        spec: &str,
+        origin: &str,
+        note: &str,
+    ) -> Result<i64> {
+        // Refuse a model the registry could not run before storing it.
+        Matcher::from_stored(0, spec)?;
+        let mut tx = self.write.begin().await?;
+        let next: i64 =
+            sqlx::query_scalar("SELECT COALESCE(MAX(version), 0) + 1 FROM match_models")
+                .fetch_one(&mut *tx)
+                .await?;
+        sqlx::query(
+            "INSERT INTO match_models (version, spec, origin, note, created_at, activated_at) \
+             VALUES ($1, $2, $3, $4, $5, NULL)",
+        )
+        .bind(next)
+        .bind(spec)
+        .bind(origin)
+        .bind(note)
+        .bind(Utc::now())
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(next)
+    }
+
+    pub(super) async fn stored_matcher(&self, version: i64) -> Result<Matcher> {
+        let spec: Option<String> =
+            sqlx::query_scalar("SELECT spec FROM match_models WHERE version = $1")
+                .bind(version)
+                .fetch_optional(&self.read)
+                .await?;
+        let spec = spec.ok_or(RegistryError::NotFound("model version"))?;
+        Matcher::from_stored(version, &spec)
+    }
+
+    /// Makes `version` the active model and re-keys every record for it.
+    pub(super) async fn activate_version(&self, version: i64) -> Result<()> {
+        let matcher = self.stored_matcher(version).await?;
+        let mut tx = self.write.begin().await?;
+        sqlx::query("UPDATE match_model_active SET version = $1 WHERE id = 1")
+            .bind(version)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query("UPDATE match_models SET activated_at = $1 WHERE version = $2")
+            .bind(Utc::now())
+            .bind(version)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        refresh_blocking_keys(&self.write, &matcher).await?;
+        replace_matcher(&self.matcher, matcher);
+        Ok(())
+    }
+
+    /// Every current record's child fields, for training a model on the registry's own data.
+    pub(super) async fn all_match_records(&self) -> Result<Vec<StoredMatchRecord>> {
+        let rows: Vec<MatchRecordRow> = sqlx::query_as(
+                "SELECT record_key, source_system, source_record_id, child_id, link_method, match_child \
+                 FROM source_records ORDER BY record_key",
+            )
+            .fetch_all(&self.read)
+            .await?;
+        rows.into_iter()
+            .map(
+                |(record_key, source_system, source_record_id, child_id, link_method, stored)| {
+                    Ok(StoredMatchRecord {
+                        record_key,
+                        source_system,
+                        source_record_id,
+                        child_id: parse_child_id(&child_id)?,
+                        link_method,
+                        child: stored.map(|json| json.0).unwrap_or_default(),
+                    })
+                },
+            )
+            .collect()
+    }
+}
+
+/// Remembers that every record of `record_child` and every record of `candidate_child` are
+/// different children, so no model links them again.
+async fn remember_not_a_match(
+    tx: &mut Transaction<'_>,
+    record_key: i64,
+    record_child: ChildId,
+    candidate_child: ChildId,
+    decision: &Decision,
+    now: DateTime<Utc>,
+) -> Result<()> {
+    let mut left: BTreeSet<i64> = records_of_children(tx, &[record_child])
+        .await?
+        .iter()
+        .map(|record| record.record_key)
+        .collect();
+    left.insert(record_key);
+    let right: Vec<i64> = records_of_children(tx, &[candidate_child])
+        .await?
+        .iter()
+        .map(|record| record.record_key)
+        .collect();
+    for &a in &left {
+        for &b in &right {
+            if a == b {
+                continue;
+            }
+            sqlx::query(
+                "INSERT INTO not_a_match (record_key_low, record_key_high, decided_by, reason, decided_at) \
+                 VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING",
+            )
+            .bind(a.min(b))
+            .bind(a.max(b))
+            .bind(&decision.actor)
+            .bind(&decision.reason)
+            .bind(now)
+            .execute(&mut **tx)
+            .await?;
+        }
+    }
+    Ok(())
+}
