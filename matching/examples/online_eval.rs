@@ -28,6 +28,10 @@ use std::fs::File;
 use matching::csvio::{read_records, ReadOptions};
 use matching::{Dataset, Model};
 
+/// A scored candidate pair: earlier record, later record, probability,
+/// under a cannot-link rule, same child.
+type Scored = (u32, u32, f64, bool, bool);
+
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     if args.len() < 4 {
@@ -77,7 +81,7 @@ fn main() {
         in_candidates as f64 / true_pairs.max(1) as f64
     );
     // (probability, cannot_link, same child) per candidate pair, with the later record.
-    let scored: Vec<(u32, u32, f64, bool, bool)> = candidates
+    let scored: Vec<Scored> = candidates
         .iter()
         .map(|p| {
             let (w, cannot) = m
@@ -92,6 +96,36 @@ fn main() {
             )
         })
         .collect();
+    // The level distribution of the true pairs among the candidates: what
+    // EM's m should approach.
+    {
+        let comps = m.comparators();
+        let mut counts: Vec<Vec<u64>> = comps.iter().map(|c| vec![0; c.num_levels() + 1]).collect();
+        for p in candidates
+            .iter()
+            .filter(|p| cluster[p.a as usize] == cluster[p.b as usize])
+        {
+            let g = m.gamma(&data.prepared[p.a as usize], &data.prepared[p.b as usize]);
+            for (i, &l) in g.as_slice().iter().enumerate() {
+                let slot = if l == u8::MAX {
+                    comps[i].num_levels()
+                } else {
+                    l as usize
+                };
+                counts[i][slot] += 1;
+            }
+        }
+        for (c, n) in comps.iter().zip(&counts) {
+            let known: u64 = n[..c.num_levels()].iter().sum();
+            let parts: Vec<String> = c
+                .labels
+                .iter()
+                .zip(n)
+                .map(|(l, k)| format!("{l}={:.3}", *k as f64 / known.max(1) as f64))
+                .collect();
+            println!("true-pair m  {:<14} {}", c.name, parts.join(" "));
+        }
+    }
     let mut by_later: HashMap<u32, Vec<usize>> = HashMap::new();
     for (i, s) in scored.iter().enumerate() {
         by_later.entry(s.1).or_default().push(i);
@@ -105,8 +139,7 @@ fn main() {
     for link in [
         0.5, 0.8, 0.9, 0.95, 0.99, 0.995, 0.999, 0.9995, 0.9999, 0.99999,
     ] {
-        let linked: Vec<&(u32, u32, f64, bool, bool)> =
-            scored.iter().filter(|s| s.2 >= link && !s.3).collect();
+        let linked: Vec<&Scored> = scored.iter().filter(|s| s.2 >= link && !s.3).collect();
         let tp = linked.iter().filter(|s| s.4).count() as f64;
         let (mut rec_links, mut rec_ok, mut rec_review) = (0u64, 0u64, 0u64);
         for idx in by_later.values() {
@@ -133,8 +166,7 @@ fn main() {
         );
     }
     if let Some(link) = args.get(4).and_then(|s| s.parse::<f64>().ok()) {
-        #[allow(clippy::type_complexity)]
-        let show = |title: &str, filter: &dyn Fn(&(u32, u32, f64, bool, bool)) -> bool| {
+        let show = |title: &str, filter: &dyn Fn(&Scored) -> bool| {
             println!("\n== {title}");
             for s in scored.iter().filter(|s| filter(s)).take(12) {
                 let (a, b) = (&raw[s.0 as usize], &raw[s.1 as usize]);

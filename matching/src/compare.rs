@@ -217,7 +217,7 @@ pub const NAME_LABELS: [&str; 6] = [
 ];
 
 /// Labels of the `date` comparison's levels.
-pub const DATE_LABELS: [&str; 7] = [
+pub const DATE_LABELS: [&str; 8] = [
     "exact",
     "day_month_swapped",
     "estimated_close",
@@ -225,7 +225,12 @@ pub const DATE_LABELS: [&str; 7] = [
     "guess_date_same_year",
     "one_part_differs",
     "else",
+    "years_apart",
 ];
+
+/// Days beyond which two birth dates are `years_apart`: more than three
+/// years, further than any estimate we have seen agencies make for a child.
+pub const DATE_YEARS_APART_DAYS: i64 = 3 * 366;
 
 impl Comparator {
     /// Compile a comparison spec.
@@ -376,6 +381,14 @@ pub fn name_level(a: &NameValue, b: &NameValue) -> u8 {
     if jw < NAME_JW_HIGH && (a.canon != a.norm || b.canon != b.norm) {
         jw = jw.max(jaro_winkler(&a.canon, &b.canon));
     }
+    // Multi-part names that share one part but not the other ("Srey Mom" /
+    // "Srey Kimthy", "Mary Nakato" / "Mary Auma") are two names with a common
+    // element, typically sisters or twins: the whole-string similarity is high
+    // only because of the shared part, so they are no better than a token
+    // overlap.
+    if conflicting_parts(a, b) {
+        return 4;
+    }
     if jw >= NAME_JW_HIGH {
         return 2;
     }
@@ -391,6 +404,28 @@ pub fn name_level(a: &NameValue, b: &NameValue) -> u8 {
         return 3;
     }
     5
+}
+
+/// Both names have two or more parts, they share a part exactly, and each
+/// has a part that resembles no part of the other (Jaro–Winkler below
+/// [`NAME_JW_LOW`] and more than one edit away: short parts such as "Mom" /
+/// "Mon" have a low Jaro–Winkler for a single typo).
+fn conflicting_parts(a: &NameValue, b: &NameValue) -> bool {
+    let (ta, tb): (Vec<&str>, Vec<&str>) = (tokens(&a.canon).collect(), tokens(&b.canon).collect());
+    if ta.len() < 2 || tb.len() < 2 || !ta.iter().any(|t| tb.contains(t)) {
+        return false;
+    }
+    let unmatched = |xs: &[&str], ys: &[&str]| {
+        xs.iter().any(|x| {
+            x.chars().nth(1).is_some()
+                && ys.iter().all(|y| {
+                    y.chars().nth(1).is_some()
+                        && jaro_winkler(x, y) < NAME_JW_LOW
+                        && levenshtein(x, y) > 1
+                })
+        })
+    };
+    unmatched(&ta, &tb) && unmatched(&tb, &ta)
 }
 
 fn tokens_overlap(a: &NameValue, b: &NameValue) -> bool {
@@ -419,6 +454,14 @@ pub fn date_level(a: &DateValue, b: &DateValue) -> u8 {
     let same = (a.year == b.year, a.month == b.month, a.day == b.day);
     if same == (true, true, true) {
         return 0;
+    }
+    // Birth dates years apart are strong evidence of two children (a
+    // namesake, an older sibling), much stronger than a near miss; one
+    // `else` level would average the two. A slip in the year digit alone
+    // (2012 / 2021) stays `one_part_differs`.
+    let gap = (a.days() - b.days()).abs();
+    if gap > DATE_YEARS_APART_DAYS && !(same.1 && same.2) {
+        return 7;
     }
     if a.year == b.year && a.month == b.day && a.day == b.month {
         return 1;
@@ -490,6 +533,11 @@ mod tests {
         assert_eq!(name_level(&name("Catherine"), &name("Kathryn")), 1);
         assert_eq!(name_level(&name("សុខ"), &name("Sok")), 1);
         assert_eq!(name_level(&name("J"), &name("John")), 4);
+        // Sisters: one shared part, one different part.
+        assert_eq!(name_level(&name("Srey Mom"), &name("Srey Kimthy")), 4);
+        assert_eq!(name_level(&name("Mary Nakato"), &name("Mary Auma")), 4);
+        // A misspelt part is not a conflict.
+        assert_eq!(name_level(&name("Srey Mom"), &name("Srey Mon")), 2);
     }
 
     #[test]
@@ -500,10 +548,13 @@ mod tests {
         assert_eq!(date_level(&date("2015-01-01", true), &d("2015-08-17")), 2);
         assert_eq!(date_level(&date("2015-06-30", true), &d("2016-02-17")), 2);
         assert_eq!(date_level(&date("2014-06-30", true), &d("2016-02-17")), 3);
-        assert_eq!(date_level(&date("2012-06-30", true), &d("2016-02-17")), 6);
+        assert_eq!(date_level(&date("2012-06-30", true), &d("2016-02-17")), 7);
+        assert_eq!(date_level(&date("2014-01-01", true), &d("2016-07-17")), 6);
         assert_eq!(date_level(&d("2015-01-01"), &d("2015-08-17")), 4);
         assert_eq!(date_level(&d("2015-03-04"), &d("2015-03-09")), 5);
-        assert_eq!(date_level(&d("2015-03-04"), &d("2011-07-09")), 6);
+        assert_eq!(date_level(&d("2015-03-04"), &d("2011-07-09")), 7);
+        assert_eq!(date_level(&d("2015-03-04"), &d("2014-07-09")), 6);
+        assert_eq!(date_level(&d("2012-03-04"), &d("2021-03-04")), 5);
     }
 
     #[test]

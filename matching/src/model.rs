@@ -403,10 +403,13 @@ impl Model {
                 let cf = self.comparators[fi].level(&a.values[fi], &b.values[gi]);
                 if rank(cg) + rank(cf) + 1 < straight {
                     // Which crosswise level goes to which comparison must not
-                    // depend on the order of the two records: the better one
-                    // goes to the given name.
-                    g.levels[gi] = if rank(cg) <= rank(cf) { cg } else { cf };
-                    g.levels[fi] = if rank(cg) <= rank(cf) { cf } else { cg };
+                    // depend on the order of the two records: the worse one
+                    // goes to the given name. Siblings written in opposite
+                    // name orders share the family name crosswise ("Ratana
+                    // Sath" / "Sath Pov"); counting the shared name as an
+                    // agreeing *given* name would make them one child.
+                    g.levels[gi] = if rank(cg) >= rank(cf) { cg } else { cf };
+                    g.levels[fi] = if rank(cg) >= rank(cf) { cf } else { cg };
                     g.swapped = true;
                 }
             }

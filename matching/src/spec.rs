@@ -115,7 +115,8 @@ pub enum ComparisonKind {
     /// `estimated_close` (either side estimated and within 366 days),
     /// `estimated_within_2_years` (either side estimated, within 731 days),
     /// `guess_date_same_year` (same year, one side 1 January or 30 June),
-    /// `one_part_differs` (two of year, month, day equal), `else`.
+    /// `one_part_differs` (two of year, month, day equal), `else`,
+    /// `years_apart` (more than three years apart; not a year-digit slip).
     Date {
         column: String,
         #[serde(default, skip_serializing_if = "Option::is_none")]

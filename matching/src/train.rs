@@ -169,7 +169,12 @@ fn patterns(
         .step_by(step)
         .fold(HashMap::new, |mut map: HashMap<Vec<u8>, u64>, p| {
             let g = model.gamma(&records[p.a as usize], &records[p.b as usize]);
-            *map.entry(g.as_slice().to_vec()).or_default() += 1;
+            // Pairs under a cannot-link rule (twins, different given names)
+            // are non-matches by the model's own definition: left out, they
+            // cannot teach EM that one child's records often disagree there.
+            if model.cannot_link_rule(&g).is_none() {
+                *map.entry(g.as_slice().to_vec()).or_default() += 1;
+            }
             map
         })
         .reduce(HashMap::new, |mut a, b| {
