@@ -793,8 +793,26 @@ mod cases {
         assert!(store.invariant_violations().await.unwrap().is_empty());
     }
 
+    /// Stores and activates a version of the active model with a wider review band (the
+    /// bundled model's is narrow, tuned for a small queue), so a plain doubtful pair reaches
+    /// review whatever the bundled weights are. Exercises model versions on the way.
+    async fn widen_review_band(store: &Arc<dyn Store>) {
+        let active = store.matcher(None).await.unwrap();
+        let mut spec = active.model().spec().clone();
+        spec.thresholds.review = 0.9;
+        let json = matching::Model::new(spec).unwrap().to_json().unwrap();
+        let version = store
+            .add_model_version(&json, "test", "wider review band")
+            .await
+            .unwrap();
+        assert_eq!(version, active.version() + 1);
+        store.activate_model_version(version).await.unwrap();
+        assert_eq!(store.matcher(None).await.unwrap().version(), version);
+    }
+
     /// Registers a child and a second record the model is unsure about; returns both.
     async fn uncertain_pair(store: &Arc<dyn Store>) -> (Registration, Registration) {
+        widen_review_band(store).await;
         let first = store
             .register(
                 person(

@@ -56,7 +56,11 @@ pub struct PostgresStore {
 impl PostgresStore {
     /// Connects and applies pending migrations.
     pub async fn connect(url: &str) -> Result<Self> {
-        let options = PgConnectOptions::from_str(url)?;
+        // Plan each statement for its actual parameters and the tables' current size. A generic
+        // plan cached while a registry is young (tables nearly empty) would keep scanning whole
+        // tables for blocking-key look-ups once they hold millions of rows.
+        let options =
+            PgConnectOptions::from_str(url)?.options([("plan_cache_mode", "force_custom_plan")]);
         let pool = PgPoolOptions::new()
             .max_connections(CONNECTIONS)
             .acquire_timeout(Duration::from_secs(10))
