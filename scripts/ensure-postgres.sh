@@ -43,9 +43,11 @@ fi
 psql -h "$host" -p "$port" -U postgres -d postgres -Atc "SELECT 1 FROM pg_database WHERE datname = 'test'" | grep -q 1 \
     || psql -h "$host" -p "$port" -U postgres -d postgres -qc 'CREATE DATABASE test'
 
-# Scratch databases left by interrupted test runs.
+# Scratch databases left by interrupted test runs: only those nobody is connected to, so a
+# benchmark or another test run using its own scratch database is left alone.
 for name in $(psql -h "$host" -p "$port" -U postgres -d postgres -Atc \
-    "SELECT datname FROM pg_database WHERE datname LIKE 'child_registry_scratch_%'"); do
-    psql -h "$host" -p "$port" -U postgres -d postgres -qc "DROP DATABASE IF EXISTS $name WITH (FORCE)" >/dev/null || true
+    "SELECT d.datname FROM pg_database d WHERE d.datname LIKE 'child_registry_scratch_%' \
+     AND NOT EXISTS (SELECT 1 FROM pg_stat_activity a WHERE a.datname = d.datname)"); do
+    psql -h "$host" -p "$port" -U postgres -d postgres -qc "DROP DATABASE IF EXISTS $name" >/dev/null || true
 done
 echo "PostgreSQL ready on $host:$port" >&2
