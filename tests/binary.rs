@@ -75,6 +75,29 @@ impl Server {
         Server { process, url }
     }
 
+    /// Like [`Server::start`], logging at debug level into `log`.
+    fn start_logging(database: &TestDatabase, log: &std::path::Path) -> Self {
+        let mut process = Command::new(BINARY)
+            .args(args(&["serve", "--listen", "127.0.0.1:0"], database))
+            .arg("--index-dir")
+            .arg(database.dir.path().join("search-index"))
+            .env("CHILD_REGISTRY_LOG", "debug")
+            .stdout(Stdio::piped())
+            .stderr(std::fs::File::create(log).unwrap())
+            .spawn()
+            .unwrap();
+        let mut line = String::new();
+        BufReader::new(process.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        let url = line
+            .split_whitespace()
+            .find(|word| word.starts_with("http://"))
+            .unwrap_or_else(|| panic!("no URL in '{line}'"))
+            .to_owned();
+        Server { process, url }
+    }
+
     /// SIGKILL: no shutdown hook, no flush, nothing but what was already durable.
     fn kill_hard(mut self) {
         self.process.kill().unwrap();
@@ -309,10 +332,90 @@ mod cases {
         assert!(!output.status.success(), "--dry-run or --apply is required");
         database.drop_database().await;
     }
+
+    /// Debug logs of a whole working session (register, read, search, bad input, failed
+    /// login) hold none of the child's personal data.
+    pub async fn logs_hold_no_personal_data(backend: Backend) {
+        let database = TestDatabase::new(backend).await;
+        let agency = create_client(&database, "agency", Some("police-kh"));
+        let official = create_client(&database, "national_official", None);
+        let log = database.dir.path().join("server.log");
+        let server = Server::start_logging(&database, &log);
+        let http = reqwest::Client::new();
+        let child = json!({"given_name": "Sreyneath", "family_name": "Vannaroth", "sex": "F",
+                           "date_of_birth": "2016-05-17", "district": "Kandal", "village": "Phum Thmey",
+                           "mother_name": "Chanthou Vannaroth"});
+        let body = json!({"source_system": "police-kh", "source_record_id": "PK-77", "child": child,
+                          "events": [{"type": "police.case_opened", "date": "2024-03-01",
+                                      "sensitivity": "restricted", "details": {"note": "Sreyneath seen"}}]});
+        let created: Value = http
+            .post(format!("{}/v1/records", server.url))
+            .bearer_auth(&agency)
+            .json(&body)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let child_id = created["child_id"].as_str().unwrap().to_owned();
+        for path in [
+            format!("/v1/children/{child_id}"),
+            format!("/v1/children/{child_id}/timeline"),
+            "/v1/search?q=Sreyneath+Vannaroth".to_owned(),
+            "/v1/search?q=2016-05".to_owned(),
+        ] {
+            let response = http
+                .get(format!("{}{path}", server.url))
+                .bearer_auth(&official)
+                .send()
+                .await
+                .unwrap();
+            assert!(response.status().is_success(), "{path}");
+        }
+        let mut bad = body.clone();
+        bad["child"]["date_of_birth"] = json!("2016-13-40");
+        let response = http
+            .post(format!("{}/v1/records", server.url))
+            .bearer_auth(&agency)
+            .json(&bad)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 400);
+        let response = http
+            .post(format!("{}/v1/session", server.url))
+            .json(&json!({"username": "nobody", "password": "Sreyneath Vannaroth"}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 401);
+        server.kill_hard();
+        let text = std::fs::read_to_string(&log).unwrap();
+        assert!(
+            text.lines().count() > 5,
+            "debug logging was on and wrote something: {text}"
+        );
+        for personal in [
+            "sreyneath",
+            "vannaroth",
+            "chanthou",
+            "2016-05-17",
+            "2016-13-40",
+            "phum thmey",
+        ] {
+            assert!(
+                !text.to_lowercase().contains(personal),
+                "'{personal}' reached the log:\n{text}"
+            );
+        }
+        database.drop_database().await;
+    }
 }
 
 on_both_backends!(
     cli_manages_clients,
     acknowledged_writes_survive_kill_9,
     the_model_is_retrained_and_rescored,
+    logs_hold_no_personal_data,
 );

@@ -114,7 +114,17 @@ pub fn build_app(state: AppState) -> Router {
                 None,
             )
         }))
-        .layer(TraceLayer::new_for_http())
+        // A span per request with its method and path only: a query string can carry a child's
+        // name (`/v1/search?q=…`), and no child's personal data goes to logs or traces.
+        .layer(
+            TraceLayer::new_for_http().make_span_with(|request: &axum::http::Request<_>| {
+                tracing::debug_span!(
+                    "request",
+                    method = %request.method(),
+                    path = %request.uri().path(),
+                )
+            }),
+        )
         .layer(PropagateRequestIdLayer::x_request_id())
         .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
 }
