@@ -55,37 +55,30 @@ struct Server {
 
 impl Server {
     fn start(database: &TestDatabase) -> Self {
-        let mut process = Command::new(BINARY)
-            .args(args(&["serve", "--listen", "127.0.0.1:0"], database))
-            .arg("--index-dir")
-            .arg(database.dir.path().join("search-index"))
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .unwrap();
-        let mut line = String::new();
-        BufReader::new(process.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        let url = line
-            .split_whitespace()
-            .find(|word| word.starts_with("http://"))
-            .unwrap_or_else(|| panic!("no URL in '{line}'"))
-            .to_owned();
-        Server { process, url }
+        Self::launch(database, |command| {
+            command.stderr(Stdio::inherit());
+        })
     }
 
     /// Like [`Server::start`], logging at debug level into `log`.
     fn start_logging(database: &TestDatabase, log: &std::path::Path) -> Self {
-        let mut process = Command::new(BINARY)
+        Self::launch(database, |command| {
+            command
+                .env("CHILD_REGISTRY_LOG", "debug")
+                .stderr(std::fs::File::create(log).unwrap());
+        })
+    }
+
+    /// Starts `serve` on a free port (set up further by `configure`) and reads its URL.
+    fn launch(database: &TestDatabase, configure: impl FnOnce(&mut Command)) -> Self {
+        let mut command = Command::new(BINARY);
+        command
             .args(args(&["serve", "--listen", "127.0.0.1:0"], database))
             .arg("--index-dir")
             .arg(database.dir.path().join("search-index"))
-            .env("CHILD_REGISTRY_LOG", "debug")
-            .stdout(Stdio::piped())
-            .stderr(std::fs::File::create(log).unwrap())
-            .spawn()
-            .unwrap();
+            .stdout(Stdio::piped());
+        configure(&mut command);
+        let mut process = command.spawn().unwrap();
         let mut line = String::new();
         BufReader::new(process.stdout.take().unwrap())
             .read_line(&mut line)

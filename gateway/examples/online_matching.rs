@@ -16,17 +16,17 @@
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use clap::{Parser, Subcommand};
 use gateway::commands::demo::submission_from_generated;
 use gateway::{build_app, AppState};
 use matching::{ChildFields, Dataset, NoProgress, Record};
-use registry::clients::{NewClient, Role};
 use registry::model::{MatchOutcome, RecordSubmission};
-use registry::store::{self, postgres as pg};
-use registry::Store;
 use synthetic::GeneratedRecord;
+
+mod support;
+use support::{drive, percentile, Database};
 
 #[derive(Parser)]
 struct Args {
@@ -67,86 +67,6 @@ enum Mode {
         #[arg(long, default_value_t = 10_000)]
         records: usize,
     },
-}
-
-struct Database {
-    store: Arc<dyn Store>,
-    _dir: tempfile::TempDir,
-    scratch: Option<pg::ScratchDatabase>,
-}
-
-impl Database {
-    async fn fresh(backend: &str, postgres_url: &str) -> Database {
-        let dir = tempfile::tempdir().unwrap();
-        if backend == "postgres" {
-            let scratch = pg::ScratchDatabase::create(postgres_url).await.unwrap();
-            Database {
-                store: store::open(&scratch.url).await.unwrap(),
-                _dir: dir,
-                scratch: Some(scratch),
-            }
-        } else {
-            Database {
-                store: store::open_data_dir(dir.path()).await.unwrap(),
-                _dir: dir,
-                scratch: None,
-            }
-        }
-    }
-
-    async fn finish(self) {
-        drop(self.store);
-        if let Some(scratch) = self.scratch {
-            scratch.drop_database().await.unwrap();
-        }
-    }
-}
-
-fn percentile(sorted: &[Duration], p: f64) -> f64 {
-    let index = ((sorted.len() as f64 - 1.0) * p).round() as usize;
-    sorted[index].as_secs_f64() * 1000.0
-}
-
-/// Runs `work` on every item with `concurrency` workers; wall time and sorted latencies.
-async fn drive<T, F, Fut, R>(
-    items: Arc<Vec<T>>,
-    concurrency: usize,
-    work: F,
-) -> (Duration, Vec<Duration>, Vec<(usize, R)>)
-where
-    T: Clone + Send + Sync + 'static,
-    R: Send + 'static,
-    F: Fn(T) -> Fut + Clone + Send + 'static,
-    Fut: std::future::Future<Output = R> + Send,
-{
-    let next = Arc::new(std::sync::atomic::AtomicUsize::new(0));
-    let started = Instant::now();
-    let mut workers = Vec::new();
-    for _ in 0..concurrency {
-        let (next, items, work) = (next.clone(), items.clone(), work.clone());
-        workers.push(tokio::spawn(async move {
-            let mut out = Vec::new();
-            loop {
-                let index = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                let Some(item) = items.get(index) else { break };
-                let begun = Instant::now();
-                let result = work(item.clone()).await;
-                out.push((begun.elapsed(), index, result));
-            }
-            out
-        }));
-    }
-    let mut latencies = Vec::new();
-    let mut results = Vec::new();
-    for worker in workers {
-        for (latency, index, result) in worker.await.unwrap() {
-            latencies.push(latency);
-            results.push((index, result));
-        }
-    }
-    let wall = started.elapsed();
-    latencies.sort();
-    (wall, latencies, results)
 }
 
 fn match_record(record: &GeneratedRecord) -> Record {
@@ -325,23 +245,7 @@ async fn throughput(args: &Args, preload: usize, records: usize) {
                 .await
                 .unwrap();
             let bulk_rate = loaded as f64 / started.elapsed().as_secs_f64().max(1e-9);
-            let mut keys = HashMap::new();
-            for submission in measured.iter() {
-                if !keys.contains_key(&submission.source_system) {
-                    let (_, key) = database
-                        .store
-                        .create_client(NewClient {
-                            name: "load".into(),
-                            agency: Some(submission.source_system.clone()),
-                            role: Role::Agency,
-                            expires_at: None,
-                        })
-                        .await
-                        .unwrap();
-                    keys.insert(submission.source_system.clone(), key);
-                }
-            }
-            let keys = Arc::new(keys);
+            let keys = support::agency_keys(&database.store, &measured).await;
             let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
             let url = format!("http://{}/v1/records", listener.local_addr().unwrap());
             let app = build_app(AppState::new(database.store.clone()));
