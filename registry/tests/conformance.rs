@@ -133,6 +133,46 @@ fn person(
     )
 }
 
+/// Registers eight generated children twice at the same moment, once through each store (a
+/// police and a school system), and checks that each child's two records are one child.
+async fn register_twice_at_once(police: Arc<dyn Store>, school: Arc<dyn Store>) {
+    let givens = [
+        "Chantrea",
+        "Kunthea",
+        "Leakhena",
+        "Mealea",
+        "Nary",
+        "Phalla",
+        "Rachana",
+        "Sokunthea",
+    ];
+    let families = ["Heng", "Kim", "Mao", "Nhem", "Ouk", "Pen", "Sam", "Touch"];
+    let mut tasks = Vec::new();
+    for (i, (given, family)) in givens.iter().zip(families.iter()).enumerate() {
+        let born = format!("201{}-0{}-1{}", i % 9, 1 + i % 8, i % 9);
+        for (agency, store) in [("police-kh", police.clone()), ("school-kh", school.clone())] {
+            let body = person(
+                agency,
+                &format!("{agency}-{i}"),
+                given,
+                family,
+                &born,
+                "Prek Ho",
+            );
+            tasks.push(tokio::spawn(async move {
+                store.register(body, "a").await.unwrap()
+            }));
+        }
+    }
+    let mut children = Vec::new();
+    for task in tasks {
+        children.push(task.await.unwrap().child_id);
+    }
+    for pair in children.chunks(2) {
+        assert_eq!(pair[0], pair[1], "both agencies' records are one child");
+    }
+}
+
 mod cases {
     use super::*;
 
@@ -1026,41 +1066,7 @@ mod cases {
     }
 
     pub async fn the_same_child_registered_at_once_stays_one(store: Arc<dyn Store>) {
-        let givens = [
-            "Chantrea",
-            "Kunthea",
-            "Leakhena",
-            "Mealea",
-            "Nary",
-            "Phalla",
-            "Rachana",
-            "Sokunthea",
-        ];
-        let families = ["Heng", "Kim", "Mao", "Nhem", "Ouk", "Pen", "Sam", "Touch"];
-        let mut tasks = Vec::new();
-        for (i, (given, family)) in givens.iter().zip(families.iter()).enumerate() {
-            for agency in ["police-kh", "school-kh"] {
-                let store = store.clone();
-                let body = person(
-                    agency,
-                    &format!("{agency}-{i}"),
-                    given,
-                    family,
-                    &format!("201{}-0{}-1{}", i % 9, 1 + i % 8, i % 9),
-                    "Prek Ho",
-                );
-                tasks.push(tokio::spawn(async move {
-                    store.register(body, "a").await.unwrap()
-                }));
-            }
-        }
-        let mut children = Vec::new();
-        for task in tasks {
-            children.push(task.await.unwrap().child_id);
-        }
-        for pair in children.chunks(2) {
-            assert_eq!(pair[0], pair[1], "both agencies' records are one child");
-        }
+        register_twice_at_once(store.clone(), store.clone()).await;
         assert!(store.invariant_violations().await.unwrap().is_empty());
     }
 
@@ -1144,44 +1150,7 @@ async fn two_gateways_registering_the_same_child_make_one() {
     let backend = Backend::postgres().await;
     let scratch_url = backend.scratch.as_ref().unwrap().url.clone();
     let second = store::open(&scratch_url).await.unwrap();
-    let givens = [
-        "Chantrea",
-        "Kunthea",
-        "Leakhena",
-        "Mealea",
-        "Nary",
-        "Phalla",
-        "Rachana",
-        "Sokunthea",
-    ];
-    let families = ["Heng", "Kim", "Mao", "Nhem", "Ouk", "Pen", "Sam", "Touch"];
-    let mut tasks = Vec::new();
-    for (i, (given, family)) in givens.iter().zip(families.iter()).enumerate() {
-        let born = format!("201{}-0{}-1{}", i % 9, 1 + i % 8, i % 9);
-        for (agency, store) in [
-            ("police-kh", backend.store.clone()),
-            ("school-kh", second.clone()),
-        ] {
-            let body = person(
-                agency,
-                &format!("{agency}-{i}"),
-                given,
-                family,
-                &born,
-                "Prek Ho",
-            );
-            tasks.push(tokio::spawn(async move {
-                store.register(body, "a").await.unwrap()
-            }));
-        }
-    }
-    let mut children = Vec::new();
-    for task in tasks {
-        children.push(task.await.unwrap().child_id);
-    }
-    for pair in children.chunks(2) {
-        assert_eq!(pair[0], pair[1], "both gateways' records are one child");
-    }
+    register_twice_at_once(backend.store.clone(), second.clone()).await;
     assert!(backend
         .store
         .invariant_violations()
