@@ -2,7 +2,7 @@
 
 use std::collections::HashMap;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::blocking::{BlockingRule, KeyExpr};
 use crate::compare::{Comparator, DateValue, NameValue, Value, NULL_LEVEL};
@@ -62,7 +62,7 @@ struct Weights {
 }
 
 /// One comparison's part of an explanation.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ComparisonExplanation {
     pub comparison: String,
     /// The level label, or `null` (missing on a side: no evidence).
@@ -77,7 +77,7 @@ pub struct ComparisonExplanation {
 }
 
 /// Why two records are (not) the same child: the data of a match-weight waterfall.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct PairExplanation {
     /// log₂ prior odds that two random records are a match.
     pub prior_weight: f64,

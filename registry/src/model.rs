@@ -301,3 +301,23 @@ pub struct RecordHistory {
     pub current_version: i64,
     pub versions: Vec<RecordVersionView>,
 }
+
+/// How many active children there are, overall and by district, agency and month registered,
+/// among the children a caller may see.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, ToSchema)]
+pub struct RegistrationCounts {
+    pub children: i64,
+    /// Children with a current record in the district (a child with records in two districts
+    /// counts in both).
+    pub by_district: Vec<Count>,
+    /// Children an agency holds records for.
+    pub by_agency: Vec<Count>,
+    /// Children by the month (`YYYY-MM`, UTC) their child ID was issued.
+    pub by_month: Vec<Count>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+pub struct Count {
+    pub key: String,
+    pub children: i64,
+}

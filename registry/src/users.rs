@@ -20,6 +20,9 @@ pub struct User {
     pub user_id: String,
     pub username: String,
     pub role: Role,
+    /// The source system an `agency` person works for (a school's registrar sees what the
+    /// school's API client sees).
+    pub agency: Option<String>,
     /// The district a `district_official` (or a district-scoped steward) works in.
     pub district: Option<String>,
     pub created_at: DateTime<Utc>,
@@ -41,6 +44,7 @@ impl User {
 pub struct NewUser {
     pub username: String,
     pub role: Role,
+    pub agency: Option<String>,
     pub district: Option<String>,
     pub password_hash: String,
 }
@@ -77,6 +81,38 @@ pub enum PasswordRejected {
     Common,
     #[error("the password must not contain the username")]
     ContainsUsername,
+}
+
+/// Why a person's role and scope do not fit together.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ScopeRejected {
+    #[error("a district official needs a district, e.g. Wakiso")]
+    DistrictMissing,
+    #[error("only district officials and data stewards are scoped to a district")]
+    DistrictNotAllowed,
+    #[error("a person of the agency role needs the agency (source system) they work for")]
+    AgencyMissing,
+    #[error("only people of the agency role work for an agency")]
+    AgencyNotAllowed,
+}
+
+/// Checks that a person's agency and district fit their role: a district official works in a
+/// district, an agency person for an agency; nobody else carries either (stewards may be
+/// scoped to a district).
+pub fn check_scope(
+    role: Role,
+    agency: Option<&str>,
+    district: Option<&str>,
+) -> Result<(), ScopeRejected> {
+    let has = |value: Option<&str>| value.is_some_and(|value| !value.trim().is_empty());
+    match role {
+        Role::DistrictOfficial if !has(district) => Err(ScopeRejected::DistrictMissing),
+        Role::Agency if !has(agency) => Err(ScopeRejected::AgencyMissing),
+        _ if role != Role::Agency && agency.is_some() => Err(ScopeRejected::AgencyNotAllowed),
+        Role::DistrictOfficial | Role::DataSteward => Ok(()),
+        _ if district.is_some() => Err(ScopeRejected::DistrictNotAllowed),
+        _ => Ok(()),
+    }
 }
 
 /// Common passwords and the words they are built from, lower case, one a line. Written for
@@ -201,6 +237,29 @@ pub fn valid_username(username: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn scopes_fit_roles() {
+        assert_eq!(check_scope(Role::NationalOfficial, None, None), Ok(()));
+        assert_eq!(check_scope(Role::DataSteward, None, Some("Wakiso")), Ok(()));
+        assert_eq!(check_scope(Role::Agency, Some("school-ug"), None), Ok(()));
+        assert_eq!(
+            check_scope(Role::DistrictOfficial, None, None),
+            Err(ScopeRejected::DistrictMissing)
+        );
+        assert_eq!(
+            check_scope(Role::Agency, Some(" "), None),
+            Err(ScopeRejected::AgencyMissing)
+        );
+        assert_eq!(
+            check_scope(Role::Admin, Some("school-ug"), None),
+            Err(ScopeRejected::AgencyNotAllowed)
+        );
+        assert_eq!(
+            check_scope(Role::Auditor, None, Some("Wakiso")),
+            Err(ScopeRejected::DistrictNotAllowed)
+        );
+    }
 
     #[test]
     fn the_policy_refuses_short_common_and_predictable_passwords() {

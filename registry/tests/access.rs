@@ -142,6 +142,7 @@ async fn new_user(store: &dyn Store, username: &str, role: Role, district: Optio
         .create_user(NewUser {
             username: username.into(),
             role,
+            agency: None,
             district: district.map(str::to_owned),
             password_hash,
         })
@@ -159,6 +160,7 @@ mod cases {
             .create_user(NewUser {
                 username: "amina".into(),
                 role: Role::Auditor,
+                agency: None,
                 district: None,
                 password_hash: "x".into(),
             })

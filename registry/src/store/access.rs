@@ -17,7 +17,7 @@ use crate::users::{self, NewUser, SessionRecord, User};
 type DbRow = <Db as sqlx::Database>::Row;
 
 const USER_COLUMNS: &str =
-    "user_id, username, role, district, created_at, disabled_at, failed_logins, locked_until";
+    "user_id, username, role, agency, district, created_at, disabled_at, failed_logins, locked_until";
 
 const AUDIT_COLUMNS: &str = "seq, at, actor_kind, actor_id, actor_role, action, target, details, \
      purpose, flagged, request_id, prev_hash, entry_hash";
@@ -29,6 +29,7 @@ fn user_from_row(row: &DbRow) -> Result<User> {
         username: row.try_get("username")?,
         role: Role::parse(&role)
             .ok_or_else(|| RegistryError::Corrupt(format!("unknown role '{role}'")))?,
+        agency: row.try_get("agency")?,
         district: row.try_get("district")?,
         created_at: row.try_get("created_at")?,
         disabled_at: row.try_get("disabled_at")?,
@@ -95,13 +96,15 @@ impl AccessStore for Backend {
     async fn create_user(&self, user: NewUser) -> Result<User> {
         let now = Utc::now();
         let row = sqlx::query(&format!(
-            "INSERT INTO users (user_id, username, role, district, password_hash, created_at, \
-             password_changed_at, failed_logins) VALUES ($1, $2, $3, $4, $5, $6, $6, 0) \
+            "INSERT INTO users (user_id, username, role, agency, district, password_hash, \
+             created_at, password_changed_at, failed_logins) VALUES ($1, $2, $3, $4, $5, $6, $7, \
+             $7, 0) \
              RETURNING {USER_COLUMNS}"
         ))
         .bind(users::new_user_id())
         .bind(&user.username)
         .bind(user.role.as_str())
+        .bind(&user.agency)
         .bind(&user.district)
         .bind(&user.password_hash)
         .bind(now)

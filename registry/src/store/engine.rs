@@ -21,8 +21,8 @@ use crate::golden;
 use crate::ids::ChildId;
 use crate::linkage::{self, ChildScore, Matcher, Plan, StoredMatchRecord};
 use crate::model::{
-    ChildData, ChildStatus, ChildView, EventData, MatchOutcome, MatchResult, OutboxEntry,
-    Provenance, RecordHistory, RecordVersionView, Registration, Sensitivity, SourceRecordView,
+    ChildData, ChildStatus, ChildView, Count, EventData, MatchOutcome, MatchResult, OutboxEntry,
+    Provenance, RecordHistory, RegistrationCounts, RecordVersionView, Registration, Sensitivity, SourceRecordView,
     Timeline, TimelineEntry, ValidRecord,
 };
 use crate::review::{
@@ -1162,6 +1162,62 @@ impl Store for Backend {
         )
         .fetch_all(&self.read)
         .await?)
+    }
+
+    async fn registration_counts(&self, scope: &ReadScope) -> Result<RegistrationCounts> {
+        let counts = |rows: Vec<(Option<String>, i64)>| {
+            rows.into_iter()
+                .map(|(key, children)| Count {
+                    key: key.unwrap_or_default(),
+                    children,
+                })
+                .collect::<Vec<_>>()
+        };
+        let children: i64 = sqlx::query_scalar(&format!(
+            "SELECT COUNT(*) FROM children c WHERE c.status = 'active' AND {}",
+            visible_child("c.child_id", 1)
+        ))
+        .bind(scope.kind())
+        .bind(scope.value())
+        .fetch_one(&self.read)
+        .await?;
+        let by_district = sqlx::query_as(&format!(
+            "SELECT MIN(vv.body -> 'child' ->> 'district'), COUNT(DISTINCT sr.child_id) \
+             FROM source_records sr JOIN children c ON c.child_id = sr.child_id AND c.status = 'active' \
+             JOIN record_versions vv ON vv.record_key = sr.record_key AND vv.version = sr.current_version \
+             WHERE {} GROUP BY LOWER(vv.body -> 'child' ->> 'district') ORDER BY 2 DESC, 1",
+            visible_child("c.child_id", 1)
+        ))
+        .bind(scope.kind())
+        .bind(scope.value())
+        .fetch_all(&self.read)
+        .await?;
+        let by_agency = sqlx::query_as(&format!(
+            "SELECT sr.source_system, COUNT(DISTINCT sr.child_id) FROM source_records sr \
+             JOIN children c ON c.child_id = sr.child_id AND c.status = 'active' \
+             WHERE {} GROUP BY sr.source_system ORDER BY 2 DESC, 1",
+            visible_child("c.child_id", 1)
+        ))
+        .bind(scope.kind())
+        .bind(scope.value())
+        .fetch_all(&self.read)
+        .await?;
+        let by_month = sqlx::query_as(&format!(
+            "SELECT {}, COUNT(*) FROM children c WHERE c.status = 'active' AND {} \
+             GROUP BY 1 ORDER BY 1",
+            super::MONTH_CREATED,
+            visible_child("c.child_id", 1)
+        ))
+        .bind(scope.kind())
+        .bind(scope.value())
+        .fetch_all(&self.read)
+        .await?;
+        Ok(RegistrationCounts {
+            children,
+            by_district: counts(by_district),
+            by_agency: counts(by_agency),
+            by_month: counts(by_month),
+        })
     }
 
     async fn outbox_after(&self, after: i64, limit: i64) -> Result<Vec<OutboxEntry>> {

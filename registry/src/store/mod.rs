@@ -18,7 +18,9 @@ use crate::clients::{ApiClient, NewClient};
 use crate::error::{RegistryError, Result};
 use crate::ids::ChildId;
 use crate::linkage::StoredMatchRecord;
-use crate::model::{ChildView, OutboxEntry, RecordHistory, Registration, Timeline, ValidRecord};
+use crate::model::{
+    ChildView, OutboxEntry, RecordHistory, Registration, RegistrationCounts, Timeline, ValidRecord,
+};
 use crate::review::{
     CandidateDecision, CandidatePage, CandidateQuery, CandidateStats, DecisionOutcome,
     MatchCandidate, ModelVersion,
@@ -136,6 +138,9 @@ pub trait Store: AccessStore + Send + Sync + 'static {
 
     /// Every source system holding at least one record, sorted.
     async fn source_systems(&self) -> Result<Vec<String>>;
+
+    /// Active children by district, agency and month, within the scope (the dashboard).
+    async fn registration_counts(&self, scope: &ReadScope) -> Result<RegistrationCounts>;
 
     /// Change-feed entries with `seq > after`, in order, at most `limit`.
     async fn outbox_after(&self, after: i64, limit: i64) -> Result<Vec<OutboxEntry>>;

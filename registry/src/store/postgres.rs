@@ -27,6 +27,8 @@ type Backend = PostgresStore;
 
 const BACKEND_NAME: &str = "postgres";
 const LOCK_RECORD_ROW: &str = " FOR UPDATE OF sr";
+/// The month (`YYYY-MM`, UTC) of `c.created_at`.
+const MONTH_CREATED: &str = "to_char(c.created_at AT TIME ZONE 'UTC', 'YYYY-MM')";
 const LOCK_ROWS: &str = " FOR UPDATE";
 
 /// Transaction-scoped advisory locks on the batch's blocking keys and identifiers, taken in

@@ -29,6 +29,8 @@ type Backend = SqliteStore;
 const BACKEND_NAME: &str = "sqlite";
 /// SQLite has one writer at a time (our single write connection), so rows need no lock.
 const LOCK_RECORD_ROW: &str = "";
+/// The month (`YYYY-MM`, UTC) of `c.created_at`.
+const MONTH_CREATED: &str = "substr(c.created_at, 1, 7)";
 const LOCK_ROWS: &str = "";
 
 /// One writer connection already serialises every registration.
