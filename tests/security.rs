@@ -34,6 +34,7 @@ async fn create_person(app: &TestApp, username: &str, role: Role, district: Opti
         .create_user(NewUser {
             username: username.into(),
             role,
+            agency: None,
             district: district.map(str::to_owned),
             password_hash,
         })
@@ -612,7 +613,8 @@ mod cases {
         for _ in 0..5 {
             problem(login(&app, "lena", "a wrong guess again").await, 401).await;
         }
-        problem(login(&app, "lena", PASSWORD).await, 401).await;
+        let locked = problem(login(&app, "lena", PASSWORD).await, 401).await;
+        assert_eq!(locked["code"], "account_locked", "{locked}");
         let (lena, _) = app
             .store
             .user_with_password_hash("lena")

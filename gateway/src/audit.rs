@@ -45,22 +45,30 @@ impl<S: Send + Sync> FromRequestParts<S> for RequestMeta {
                 .filter(|value| !value.is_empty())
                 .map(str::to_owned)
         };
-        let purpose = header_text(PURPOSE_HEADER);
-        if purpose
-            .as_ref()
-            .is_some_and(|purpose| purpose.chars().count() > MAX_PURPOSE_CHARS)
-        {
+        let mut meta = RequestMeta {
+            request_id: header_text("x-request-id"),
+            purpose: None,
+            peer: crate::tls::peer_address(&parts.extensions),
+        };
+        meta.state_purpose(header_text(PURPOSE_HEADER).as_deref(), "X-Purpose")?;
+        Ok(meta)
+    }
+}
+
+impl RequestMeta {
+    /// Records why confidential content is asked for (`X-Purpose`, or the web UI's purpose
+    /// field named `field`): trimmed, absent when empty, at most 500 characters.
+    pub fn state_purpose(&mut self, purpose: Option<&str>, field: &str) -> Result<(), ApiError> {
+        let purpose = purpose.map(str::trim).filter(|purpose| !purpose.is_empty());
+        if purpose.is_some_and(|purpose| purpose.chars().count() > MAX_PURPOSE_CHARS) {
             return Err(ApiError::bad_request(
                 "invalid_purpose",
-                "X-Purpose",
+                field,
                 format!("a purpose has at most {MAX_PURPOSE_CHARS} characters"),
             ));
         }
-        Ok(RequestMeta {
-            request_id: header_text("x-request-id"),
-            purpose,
-            peer: crate::tls::peer_address(&parts.extensions),
-        })
+        self.purpose = purpose.map(str::to_owned);
+        Ok(())
     }
 }
 

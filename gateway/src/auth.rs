@@ -56,7 +56,7 @@ impl Caller {
             id: user.user_id,
             name: user.username,
             role: user.role,
-            agency: None,
+            agency: user.agency,
             district: user.district,
             credential: Credential::Session { token_hash },
         }
@@ -238,6 +238,29 @@ impl FromRequestParts<AppState> for AuditReader {
         } else {
             Err(ApiError::Forbidden(format!(
                 "only auditors and data stewards read the audit log; this caller is {}",
+                caller.role
+            )))
+        }
+    }
+}
+
+/// An administrator: people and API clients.
+#[derive(Debug, Clone)]
+pub struct Admin(pub Caller);
+
+impl FromRequestParts<AppState> for Admin {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let caller = Caller::from_request_parts(parts, state).await?;
+        if caller.role == Role::Admin {
+            Ok(Admin(caller))
+        } else {
+            Err(ApiError::Forbidden(format!(
+                "only administrators manage people and API clients; this caller is {}",
                 caller.role
             )))
         }

@@ -44,6 +44,8 @@ pub enum ApiError {
     Unauthenticated,
     #[error("wrong username or password, or the account is locked or disabled")]
     InvalidCredentials,
+    #[error("too many failed logins: the account is locked until {until} (UTC)")]
+    AccountLocked { until: chrono::DateTime<chrono::Utc> },
     #[error(
         "a cookie-authenticated write needs the session's CSRF token in the X-CSRF-Token header"
     )]
@@ -75,6 +77,11 @@ impl ApiError {
         }
     }
 
+    /// The HTTP status this error answers with.
+    pub fn status(&self) -> StatusCode {
+        self.parts().0
+    }
+
     fn parts(&self) -> (StatusCode, &str, Option<&str>) {
         match self {
             ApiError::Invalid(invalid) => {
@@ -93,6 +100,7 @@ impl ApiError {
             }
             ApiError::Unauthenticated => (StatusCode::UNAUTHORIZED, "unauthenticated", None),
             ApiError::InvalidCredentials => (StatusCode::UNAUTHORIZED, "invalid_credentials", None),
+            ApiError::AccountLocked { .. } => (StatusCode::UNAUTHORIZED, "account_locked", None),
             ApiError::CsrfRejected => (StatusCode::FORBIDDEN, "csrf_token_invalid", None),
             ApiError::TooManyRequests { .. } => {
                 (StatusCode::TOO_MANY_REQUESTS, "too_many_requests", None)
@@ -183,11 +191,12 @@ impl IntoResponse for ApiError {
 /// 413 from limits, ...) a problem body, so clients see one error format everywhere.
 pub async fn ensure_problem_body(response: Response) -> Response {
     let status = response.status();
-    let is_problem = response
-        .headers()
-        .get(header::CONTENT_TYPE)
-        .is_some_and(|value| value.as_bytes().starts_with(PROBLEM_JSON.as_bytes()));
-    if !(status.is_client_error() || status.is_server_error()) || is_problem {
+    let content_type = response.headers().get(header::CONTENT_TYPE);
+    let is_problem =
+        content_type.is_some_and(|value| value.as_bytes().starts_with(PROBLEM_JSON.as_bytes()));
+    // The web UI's error pages are for people and already say what went wrong.
+    let is_page = content_type.is_some_and(|value| value.as_bytes().starts_with(b"text/html"));
+    if !(status.is_client_error() || status.is_server_error()) || is_problem || is_page {
         return response;
     }
     let code = match status {

@@ -13,6 +13,7 @@ pub mod routes;
 pub mod session;
 pub mod state;
 pub mod tls;
+pub mod ui;
 
 use std::time::Duration;
 
@@ -81,6 +82,7 @@ pub fn build_app(state: AppState) -> Router {
         ));
     Router::new()
         .merge(child_data)
+        .merge(ui::router())
         .route(
             "/v1/session",
             post(routes::session::login)

@@ -7,6 +7,7 @@ use std::path::PathBuf;
 use indicatif::{ProgressBar, ProgressStyle};
 use registry::clients::{NewClient, Role};
 use registry::model::RecordSubmission;
+use registry::users::{self, NewUser};
 use synthetic::{GeneratedRecord, GeneratorConfig};
 
 use super::reindex::start_search;
@@ -116,6 +117,8 @@ pub fn run(args: DemoArgs) -> anyhow::Result<()> {
             credentials.push(("agency".to_owned(), agency, key));
         }
 
+        let people = demo_people(store.as_ref()).await?;
+
         let sample_child = store
             .outbox_after(0, 1)
             .await?
@@ -127,6 +130,13 @@ pub fn run(args: DemoArgs) -> anyhow::Result<()> {
                 "Child registry demo ({}), API at {url}",
                 store_args.describe()
             );
+            println!("Web UI: {url}/ (log in as one of these people; passwords are new each run)");
+            for person in &people {
+                println!(
+                    "  person {:<20} {:<16} {}",
+                    person.role, person.username, person.password
+                );
+            }
             println!("API keys (send as 'Authorization: Bearer <key>'):");
             for (role, agency, key) in &credentials {
                 println!("  {role:<18} {agency:<12} {key}");
@@ -157,6 +167,59 @@ pub fn run(args: DemoArgs) -> anyhow::Result<()> {
         )
         .await
     })
+}
+
+/// A demo person and the password they log in with this run.
+struct DemoPerson {
+    role: Role,
+    username: String,
+    password: String,
+}
+
+/// One person per kind of user of the web UI. Passwords are drawn fresh each run (and the
+/// accounts unlocked), since only their digests are stored.
+async fn demo_people(store: &dyn registry::Store) -> anyhow::Result<Vec<DemoPerson>> {
+    let agencies = store.source_systems().await?;
+    let school = agencies
+        .iter()
+        .find(|agency| agency.starts_with("school"))
+        .cloned();
+    let mut wanted = vec![
+        (Role::NationalOfficial, "official", None, None),
+        (Role::DataSteward, "steward", None, None),
+        (Role::Admin, "admin", None, None),
+        (Role::Auditor, "auditor", None, None),
+    ];
+    if let Some(school) = school {
+        wanted.push((Role::Agency, "teacher", Some(school), None));
+    }
+    let mut people = Vec::new();
+    for (role, username, agency, district) in wanted {
+        let password = format!("demo-{}", &users::new_secret()[..16]);
+        let hash = {
+            let password = password.clone();
+            tokio::task::spawn_blocking(move || users::hash_password(&password))
+                .await?
+                .map_err(|error| anyhow::anyhow!("hashing a demo password failed: {error}"))?
+        };
+        if store.set_user_password(username, &hash).await?.is_none() {
+            store
+                .create_user(NewUser {
+                    username: username.to_owned(),
+                    role,
+                    agency,
+                    district,
+                    password_hash: hash,
+                })
+                .await?;
+        }
+        people.push(DemoPerson {
+            role,
+            username: username.to_owned(),
+            password,
+        });
+    }
+    Ok(people)
 }
 
 #[cfg(test)]

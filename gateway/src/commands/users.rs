@@ -28,9 +28,12 @@ pub enum UsersCommand {
         audit: AuditKeyArgs,
         #[arg(long, env = "CHILD_REGISTRY_USERNAME")]
         username: String,
-        /// national_official, district_official, data_steward, admin or auditor.
+        /// national_official, district_official, data_steward, agency, admin or auditor.
         #[arg(long, env = "CHILD_REGISTRY_USER_ROLE", value_parser = super::clients::parse_role)]
         role: Role,
+        /// The source system a person of the `agency` role works for (e.g. school-ug).
+        #[arg(long, env = "CHILD_REGISTRY_USER_AGENCY")]
+        agency: Option<String>,
         /// The district a district official works in (optional for data stewards).
         #[arg(long, env = "CHILD_REGISTRY_USER_DISTRICT")]
         district: Option<String>,
@@ -94,25 +97,13 @@ pub fn run(args: UsersArgs) -> anyhow::Result<()> {
                 audit,
                 username,
                 role,
+                agency,
                 district,
             } => {
                 if !users::valid_username(&username) {
                     anyhow::bail!("a username has 3 to 64 letters, digits, '.', '-', '_' or '@'");
                 }
-                match (role, &district) {
-                    (Role::Agency, _) => anyhow::bail!(
-                        "agencies are systems: create an API client with `clients create`"
-                    ),
-                    (Role::DistrictOfficial, None) => {
-                        anyhow::bail!(
-                            "a district official needs --district, e.g. --district Wakiso"
-                        )
-                    }
-                    (Role::DistrictOfficial | Role::DataSteward, Some(_)) | (_, None) => {}
-                    (_, Some(_)) => anyhow::bail!(
-                        "only district officials and data stewards are scoped to a district"
-                    ),
-                }
+                users::check_scope(role, agency.as_deref(), district.as_deref())?;
                 let key = audit.resolve(&store.data_dir)?;
                 let password_hash = hashed_password(&username).await?;
                 let store = store.open().await?;
@@ -120,6 +111,7 @@ pub fn run(args: UsersArgs) -> anyhow::Result<()> {
                     .create_user(NewUser {
                         username,
                         role,
+                        agency,
                         district,
                         password_hash,
                     })
@@ -129,12 +121,20 @@ pub fn run(args: UsersArgs) -> anyhow::Result<()> {
                     &key,
                     AuditAction::UserCreated,
                     &user.username,
-                    serde_json::json!({"user_id": user.user_id, "role": user.role, "district": user.district}),
+                    serde_json::json!({
+                        "user_id": user.user_id,
+                        "role": user.role,
+                        "agency": user.agency,
+                        "district": user.district,
+                    }),
                 )
                 .await?;
                 println!("user_id: {}", user.user_id);
                 println!("username: {}", user.username);
                 println!("role: {}", user.role);
+                if let Some(agency) = &user.agency {
+                    println!("agency: {agency}");
+                }
                 if let Some(district) = &user.district {
                     println!("district: {district}");
                 }

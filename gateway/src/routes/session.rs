@@ -63,7 +63,7 @@ pub struct WhoAmI {
     post, path = "/v1/session", tag = "session", request_body = LoginRequest,
     responses(
         (status = 201, description = "Logged in; the cookie is set", body = SessionCreated),
-        (status = 401, description = "Wrong username or password, locked or disabled account", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "Wrong username or password or disabled account (`invalid_credentials`), or an account locked after five failures (`account_locked`)", body = Problem, content_type = "application/problem+json"),
         (status = 429, description = "Too many attempts from this address", body = Problem, content_type = "application/problem+json"),
     )
 )]
@@ -72,6 +72,27 @@ pub async fn login(
     meta: RequestMeta,
     ApiJson(request): ApiJson<LoginRequest>,
 ) -> Result<Response, ApiError> {
+    let (body, token) = start_session(&state, &meta, request).await?;
+    let mut headers = HeaderMap::new();
+    headers.insert(
+        header::SET_COOKIE,
+        set_session_cookie(&token, &state.security),
+    );
+    headers.insert(
+        header::CACHE_CONTROL,
+        axum::http::HeaderValue::from_static("no-store"),
+    );
+    Ok((StatusCode::CREATED, headers, Json(body)).into_response())
+}
+
+/// Checks a person's password and opens a session: the session and its token (for the
+/// cookie). Wrong passwords count towards the lock; every attempt is audited. The web UI's
+/// login form uses this too.
+pub async fn start_session(
+    state: &AppState,
+    meta: &RequestMeta,
+    request: LoginRequest,
+) -> Result<(SessionCreated, String), ApiError> {
     let now = Utc::now();
     let found = state
         .store
@@ -106,7 +127,7 @@ pub async fn login(
                     anonymous,
                     AuditAction::LoginFailed,
                     failure("unknown_user", None),
-                    &meta,
+                    meta,
                 )
                 .await?;
             return Err(ApiError::InvalidCredentials);
@@ -138,10 +159,15 @@ pub async fn login(
                 actor,
                 AuditAction::LoginFailed,
                 failure(reason, Some(&user)),
-                &meta,
+                meta,
             )
             .await?;
-        return Err(ApiError::InvalidCredentials);
+        // A locked account is said to be locked (and until when), so a person knows to wait
+        // rather than keep guessing; a disabled account gets no more than a wrong password.
+        return Err(match user.locked_until {
+            Some(until) if until > now && reason != "disabled" => ApiError::AccountLocked { until },
+            _ => ApiError::InvalidCredentials,
+        });
     }
     state.store.record_successful_login(&user.user_id).await?;
     let token = users::new_secret();
@@ -161,25 +187,16 @@ pub async fn login(
             &caller,
             AuditAction::Login,
             AuditTarget::named(user.username.clone()),
-            &meta,
+            meta,
         )
         .await?;
-    let mut headers = HeaderMap::new();
-    headers.insert(
-        header::SET_COOKIE,
-        set_session_cookie(&token, &state.security),
-    );
-    headers.insert(
-        header::CACHE_CONTROL,
-        axum::http::HeaderValue::from_static("no-store"),
-    );
     let body = SessionCreated {
         user,
         csrf_token,
         expires_at: session.expires_at,
         idle_timeout_seconds: state.security.session_idle.num_seconds(),
     };
-    Ok((StatusCode::CREATED, headers, Json(body)).into_response())
+    Ok((body, token))
 }
 
 /// Who the caller is: the person of the session cookie or the API client of the key.
