@@ -22,8 +22,8 @@ use crate::ids::ChildId;
 use crate::linkage::{self, ChildScore, Matcher, Plan, StoredMatchRecord};
 use crate::model::{
     ChildData, ChildStatus, ChildView, Count, EventData, MatchOutcome, MatchResult, OutboxEntry,
-    Provenance, RecordHistory, RegistrationCounts, RecordVersionView, Registration, Sensitivity, SourceRecordView,
-    Timeline, TimelineEntry, ValidRecord,
+    Provenance, RecordHistory, RecordVersionView, Registration, RegistrationCounts, Sensitivity,
+    SourceRecordView, Timeline, TimelineEntry, ValidRecord,
 };
 use crate::review::{
     CandidateDecision, CandidatePage, CandidateQuery, CandidateStats, DecisionOutcome,
