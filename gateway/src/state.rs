@@ -18,6 +18,8 @@ pub struct AppState {
     pub audit_key: Arc<AuditKey>,
     pub security: Arc<SecurityConfig>,
     pub rate_limits: Arc<RateLimits>,
+    /// The web UI dashboard's counts, kept a minute per scope.
+    pub dashboard_counts: Arc<crate::ui::dashboard::CountsCache>,
 }
 
 impl AppState {
@@ -29,6 +31,7 @@ impl AppState {
             audit_key: Arc::new(AuditKey::random()),
             rate_limits: Arc::new(RateLimits::new(&security)),
             security: Arc::new(security),
+            dashboard_counts: Arc::default(),
         }
     }
 

@@ -29,7 +29,7 @@ use crate::users::{NewUser, SessionRecord, User};
 
 /// Which children a read may see. Enforced inside the store's queries (one SQL clause built by
 /// the engine's `visible_child`), never by filtering results afterwards.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum ReadScope {
     /// Every child.
     All,
