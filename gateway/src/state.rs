@@ -4,6 +4,7 @@ use registry::audit::AuditKey;
 use registry::Store;
 use search::SearchIndex;
 
+use crate::metrics::Metrics;
 use crate::rate_limit::RateLimits;
 use crate::session::SecurityConfig;
 
@@ -18,7 +19,14 @@ pub struct AppState {
     pub audit_key: Arc<AuditKey>,
     pub security: Arc<SecurityConfig>,
     pub rate_limits: Arc<RateLimits>,
+    pub metrics: Arc<Metrics>,
+    /// `/readyz` answers 503 while the search index is more than this many change-feed
+    /// entries behind the database.
+    pub ready_max_index_lag: i64,
 }
+
+/// The default of `serve --ready-max-index-lag`.
+pub const DEFAULT_READY_MAX_INDEX_LAG: i64 = 500;
 
 impl AppState {
     pub fn new(store: Arc<dyn Store>) -> Self {
@@ -29,7 +37,16 @@ impl AppState {
             audit_key: Arc::new(AuditKey::random()),
             rate_limits: Arc::new(RateLimits::new(&security)),
             security: Arc::new(security),
+            // The metric names and options are fixed: a failure here is a programming error
+            // that every test would catch.
+            metrics: Arc::new(Metrics::new().expect("the metrics are well-formed")),
+            ready_max_index_lag: DEFAULT_READY_MAX_INDEX_LAG,
         }
+    }
+
+    pub fn with_ready_max_index_lag(mut self, entries: i64) -> Self {
+        self.ready_max_index_lag = entries;
+        self
     }
 
     pub fn with_search(mut self, index: Arc<SearchIndex>) -> Self {
