@@ -10,6 +10,6 @@ cd "$(dirname "$0")/.."
 
 export CHILD_REGISTRY_TEST_DATABASE_URL="${CHILD_REGISTRY_TEST_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/test}"
 export CHILD_REGISTRY_CRASH_CYCLES="${CYCLES:-20}"
-bash scripts/ensure-postgres.sh >/dev/null
+bash scripts/ensure-postgres.sh >/dev/null 2>&1
 cargo test -p gateway --test ops --locked acknowledged_registrations_survive_kill_9 \
-    -- --nocapture --test-threads 1 2>&1 | grep -E '^(CRASH-REPORT|test result)|panicked'
+    -- --nocapture --test-threads 1 2>&1 | grep -oE 'CRASH-REPORT.*|test result.*|panicked.*'
