@@ -770,3 +770,95 @@ async fn two_gateways_share_one_postgres() {
     }
     database.drop_database().await;
 }
+
+/// With `--otlp-endpoint`, request and registry-operation spans reach the collector, continue
+/// the caller's trace, and hold no child ID and no name.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn traces_reach_the_collector_without_personal_data() {
+    let received = Arc::new(Mutex::new(Vec::<u8>::new()));
+    let collector = {
+        let received = Arc::clone(&received);
+        axum::Router::new().route(
+            "/v1/traces",
+            axum::routing::post(move |body: axum::body::Bytes| async move {
+                received.lock().unwrap().extend_from_slice(&body);
+                axum::http::StatusCode::OK
+            }),
+        )
+    };
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let endpoint = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, collector).await.unwrap() });
+
+    let database = TestDatabase::new(Backend::Sqlite).await;
+    let agency = create_client(&database, "agency", Some("police-ug"));
+    let official = create_client(&database, "national_official", None);
+    let server = Server::launch(&database, |command| {
+        command.args(["--otlp-endpoint", &endpoint]);
+    });
+    let http = reqwest::Client::new();
+    let body = &generated_bodies(43, 1, "police-ug", "TRACE")[0];
+    let response = http
+        .post(format!("{}/v1/records", server.url))
+        .bearer_auth(&agency)
+        .json(body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 201);
+    let created: Value = response.json().await.unwrap();
+    let child_id = created["child_id"].as_str().unwrap().to_owned();
+    let trace_id = "4bf92f3577b34da6a3ce929d0e0e4736";
+    let response = http
+        .get(format!("{}/v1/children/{child_id}", server.url))
+        .bearer_auth(&official)
+        .header("traceparent", format!("00-{trace_id}-00f067aa0ba902b7-01"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let q = search_text(body);
+    let response = http
+        .get(format!("{}/v1/search", server.url))
+        .query(&[("q", q.as_str())])
+        .bearer_auth(&official)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    // The last spans are exported at shutdown.
+    assert!(server.terminate().success());
+
+    let exported = received.lock().unwrap().clone();
+    let contains = |needle: &[u8]| {
+        exported
+            .windows(needle.len())
+            .any(|window| window == needle)
+    };
+    for expected in [
+        b"child-registry".as_slice(),
+        b"GET /v1/children/{child_id}",
+        b"POST /v1/records",
+        b"store.register",
+        b"store.child",
+    ] {
+        assert!(
+            contains(expected),
+            "{} not exported",
+            String::from_utf8_lossy(expected)
+        );
+    }
+    assert!(
+        contains(&hex::decode(trace_id).unwrap()),
+        "the caller's trace is continued"
+    );
+    let given = body["child"]["given_name"].as_str().unwrap();
+    let family = body["child"]["family_name"].as_str().unwrap();
+    for personal in [child_id.as_str(), given, family, q.as_str()] {
+        assert!(
+            !contains(personal.as_bytes()),
+            "'{personal}' in the exported traces"
+        );
+    }
+    database.drop_database().await;
+}
