@@ -200,3 +200,13 @@ admin-valid-days = Valid for (days)
 admin-new-key = New API key (copy it now: it is not shown again)
 admin-key-once = The client was created. Its key is shown once, below.
 admin-done = Done.
+
+# The matching model's comparisons, named as the waterfall shows them.
+comparison-given_name = Given name
+comparison-family_name = Family name
+comparison-date_of_birth = Date of birth
+comparison-sex = Sex
+comparison-location = Place
+comparison-mother_name = Mother
+comparison-father_name = Father
+comparison-identifiers = Identifiers

@@ -188,3 +188,13 @@ admin-valid-days = មានសុពលភាព (ថ្ងៃ)
 admin-new-key = សោ API ថ្មី (ចម្លងវាឥឡូវនេះ៖ វានឹងមិនបង្ហាញម្តងទៀតទេ)
 admin-key-once = កម្មវិធីភ្ញៀវត្រូវបានបង្កើត។ សោរបស់វាត្រូវបានបង្ហាញតែម្តងគត់ ខាងក្រោម។
 admin-done = រួចរាល់។
+
+# The matching model's comparisons, named as the waterfall shows them.
+comparison-given_name = នាមខ្លួន
+comparison-family_name = នាមត្រកូល
+comparison-date_of_birth = ថ្ងៃខែឆ្នាំកំណើត
+comparison-sex = ភេទ
+comparison-location = ទីកន្លែង
+comparison-mother_name = ម្តាយ
+comparison-father_name = ឪពុក
+comparison-identifiers = អត្តសញ្ញាណ

@@ -132,8 +132,13 @@ pub fn run(args: DemoArgs) -> anyhow::Result<()> {
             );
             println!("Web UI: {url}/ (log in as one of these people; passwords are new each run)");
             for person in &people {
+                let agency = person
+                    .agency
+                    .as_ref()
+                    .map(|agency| format!(" (staff of {agency})"))
+                    .unwrap_or_default();
                 println!(
-                    "  person {:<20} {:<16} {}",
+                    "  person {:<20} {:<16} {}{agency}",
                     person.role, person.username, person.password
                 );
             }
@@ -174,6 +179,7 @@ struct DemoPerson {
     role: Role,
     username: String,
     password: String,
+    agency: Option<String>,
 }
 
 /// One person per kind of user of the web UI. Passwords are drawn fresh each run (and the
@@ -207,7 +213,7 @@ async fn demo_people(store: &dyn registry::Store) -> anyhow::Result<Vec<DemoPers
                 .create_user(NewUser {
                     username: username.to_owned(),
                     role,
-                    agency,
+                    agency: agency.clone(),
                     district,
                     password_hash: hash,
                 })
@@ -217,6 +223,7 @@ async fn demo_people(store: &dyn registry::Store) -> anyhow::Result<Vec<DemoPers
             role,
             username: username.to_owned(),
             password,
+            agency,
         });
     }
     Ok(people)

@@ -44,14 +44,14 @@ pub async fn dashboard_page(
         .registration_counts(&caller.read_scope())
         .await
         .map_err(|error| fail(error.into()))?;
-    let pairs = |counts: &[registry::model::Count]| {
+    let pairs = |counts: &[registry::model::Count], label: fn(&str) -> String| {
         counts
             .iter()
             .map(|count| {
                 let label = if count.key.is_empty() {
                     tr.t("value-unknown")
                 } else {
-                    count.key.clone()
+                    label(&count.key)
                 };
                 (label, count.children)
             })
@@ -61,19 +61,19 @@ pub async fn dashboard_page(
         view::bar_chart(
             tr.t("dashboard-by-district"),
             tr.t("field-district"),
-            &pairs(&counts.by_district),
+            &pairs(&counts.by_district, view::place_label),
             &tr,
         ),
         view::bar_chart(
             tr.t("dashboard-by-agency"),
             tr.t("field-agency"),
-            &pairs(&counts.by_agency),
+            &pairs(&counts.by_agency, str::to_owned),
             &tr,
         ),
         view::bar_chart(
             tr.t("dashboard-by-month"),
             tr.t("field-month"),
-            &pairs(&counts.by_month),
+            &pairs(&counts.by_month, str::to_owned),
             &tr,
         ),
     ];

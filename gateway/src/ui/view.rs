@@ -121,6 +121,28 @@ pub fn display_name(given: Option<&str>, family: Option<&str>, tr: &Tr) -> Strin
     }
 }
 
+/// A place name counted across agencies that typed it in different cases (`KAMPALA`,
+/// `kampala`): written once, capitalised word by word. Mixed-case and non-Latin names are
+/// shown as typed.
+pub fn place_label(name: &str) -> String {
+    let letters = || name.chars().filter(|c| c.is_alphabetic());
+    let single_case = letters().all(char::is_uppercase) || letters().all(char::is_lowercase);
+    if !single_case || !letters().all(|c| c.is_ascii()) {
+        return name.to_owned();
+    }
+    let mut label = String::with_capacity(name.len());
+    let mut word_start = true;
+    for c in name.chars() {
+        if word_start {
+            label.extend(c.to_uppercase());
+        } else {
+            label.extend(c.to_lowercase());
+        }
+        word_start = !c.is_alphanumeric();
+    }
+    label
+}
+
 pub fn sex_label(sex: Option<Sex>, tr: &Tr) -> String {
     match sex {
         Some(Sex::F) => tr.t("sex-f"),
@@ -159,8 +181,16 @@ pub fn compare(record: &ChildData, child: &GoldenRecord, tr: &Tr) -> Vec<Compare
             .join(", ")
     };
     let rows = [
-        ("field-given-name", text(&record.given_name), text(&child.given_name)),
-        ("field-family-name", text(&record.family_name), text(&child.family_name)),
+        (
+            "field-given-name",
+            text(&record.given_name),
+            text(&child.given_name),
+        ),
+        (
+            "field-family-name",
+            text(&record.family_name),
+            text(&child.family_name),
+        ),
         (
             "field-other-names",
             record.other_names.join(", "),
@@ -176,11 +206,27 @@ pub fn compare(record: &ChildData, child: &GoldenRecord, tr: &Tr) -> Vec<Compare
             birth_label(record.date_of_birth, record.date_of_birth_estimated, tr),
             birth_label(child.date_of_birth, child.date_of_birth_estimated, tr),
         ),
-        ("field-district", text(&record.district), text(&child.district)),
-        ("field-subcounty", text(&record.subcounty), text(&child.subcounty)),
+        (
+            "field-district",
+            text(&record.district),
+            text(&child.district),
+        ),
+        (
+            "field-subcounty",
+            text(&record.subcounty),
+            text(&child.subcounty),
+        ),
         ("field-village", text(&record.village), text(&child.village)),
-        ("field-mother", text(&record.mother_name), text(&child.mother_name)),
-        ("field-father", text(&record.father_name), text(&child.father_name)),
+        (
+            "field-mother",
+            text(&record.mother_name),
+            text(&child.mother_name),
+        ),
+        (
+            "field-father",
+            text(&record.father_name),
+            text(&child.father_name),
+        ),
         (
             "field-identifiers",
             identifiers(&record.identifiers),
@@ -189,7 +235,13 @@ pub fn compare(record: &ChildData, child: &GoldenRecord, tr: &Tr) -> Vec<Compare
     ];
     rows.into_iter()
         .map(|(label, left, right)| {
-            let normal = |value: &str| value.split_whitespace().collect::<Vec<_>>().join(" ").to_lowercase();
+            let normal = |value: &str| {
+                value
+                    .split_whitespace()
+                    .collect::<Vec<_>>()
+                    .join(" ")
+                    .to_lowercase()
+            };
             ComparedField {
                 label: tr.t(label),
                 differs: normal(&left) != normal(&right),
@@ -229,7 +281,7 @@ pub struct Waterfall {
 
 const BAR_HEIGHT: i64 = 22;
 const BAR_GAP: i64 = 6;
-const LABEL_WIDTH: i64 = 230;
+const LABEL_WIDTH: i64 = 330;
 const PLOT_WIDTH: i64 = 360;
 
 /// Builds the waterfall from a stored explanation (the matching engine's `PairExplanation`).
@@ -245,8 +297,11 @@ pub fn waterfall(explanation: &serde_json::Value, tr: &Tr) -> Option<Waterfall> 
     )];
     for comparison in &explanation.comparisons {
         steps.push((
-            comparison.comparison.clone(),
-            comparison.level.clone(),
+            tr.t_or(
+                &format!("comparison-{}", comparison.comparison),
+                &comparison.comparison.replace('_', " "),
+            ),
+            comparison.level.replace('_', " "),
             comparison.weight,
             false,
         ));
@@ -327,7 +382,12 @@ pub struct BarRow {
 }
 
 pub fn bar_chart(title: String, column: String, counts: &[(String, i64)], tr: &Tr) -> BarChart {
-    let largest = counts.iter().map(|(_, count)| *count).max().unwrap_or(0).max(1);
+    let largest = counts
+        .iter()
+        .map(|(_, count)| *count)
+        .max()
+        .unwrap_or(0)
+        .max(1);
     let rows = counts
         .iter()
         .enumerate()
@@ -347,5 +407,19 @@ pub fn bar_chart(title: String, column: String, counts: &[(String, i64)], tr: &T
         column,
         height: (rows.len() as i64 * (BAR_HEIGHT + BAR_GAP)).max(BAR_HEIGHT),
         rows,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn places_typed_in_one_case_are_capitalised_word_by_word() {
+        assert_eq!(place_label("KAMPALA"), "Kampala");
+        assert_eq!(place_label("daun penh"), "Daun Penh");
+        assert_eq!(place_label("TA KHMAU"), "Ta Khmau");
+        assert_eq!(place_label("McKenzie Hill"), "McKenzie Hill");
+        assert_eq!(place_label("ភ្នំពេញ"), "ភ្នំពេញ");
     }
 }
