@@ -638,6 +638,8 @@ pub(super) fn spawn_group_committer(
     sender
 }
 
+/// One group commit: its span shows how many registrations shared the durable commit.
+#[tracing::instrument(skip_all, name = "store.commit_batch", fields(backend = super::BACKEND_NAME, registrations = batch.len()))]
 async fn commit_batch(pool: &sqlx::Pool<Db>, matcher: &Matcher, batch: Vec<WriteJob>) {
     let now = Utc::now();
     let mut tx = match pool.begin().await {
