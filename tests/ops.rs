@@ -217,12 +217,69 @@ struct CrashReport {
     restart_to_ready: Vec<Duration>,
 }
 
+/// Writers that register `bodies` in order over HTTP, several at once, and log what the
+/// server acknowledged. Each stops at the first connection error (the server is gone).
+#[derive(Clone)]
+struct Writers {
+    http: reqwest::Client,
+    agency: String,
+    bodies: Arc<Vec<Value>>,
+    next: Arc<AtomicUsize>,
+    acknowledged: Arc<Mutex<Vec<String>>>,
+    attempted: Arc<Mutex<Vec<String>>>,
+}
+
+fn spawn_writers(writer: &Writers, url: &str) -> Vec<tokio::task::JoinHandle<()>> {
+    const WRITERS: usize = 4;
+    (0..WRITERS)
+        .map(|_| {
+            let Writers {
+                http,
+                agency,
+                bodies,
+                next,
+                acknowledged,
+                attempted,
+            } = writer.clone();
+            let url = url.to_owned();
+            tokio::spawn(async move {
+                loop {
+                    let n = next.fetch_add(1, Ordering::SeqCst);
+                    let Some(body) = bodies.get(n) else { return };
+                    let id = body["source_record_id"].as_str().unwrap().to_owned();
+                    attempted.lock().unwrap().push(id.clone());
+                    let response = http
+                        .post(format!("{url}/v1/records"))
+                        .bearer_auth(&agency)
+                        .json(body)
+                        .send()
+                        .await;
+                    match response {
+                        Ok(response) if response.status().is_success() => {
+                            // The acknowledgement log: only what the server confirmed.
+                            acknowledged.lock().unwrap().push(id);
+                        }
+                        Ok(response) => {
+                            assert!(
+                                response.status().is_server_error(),
+                                "generated record {id} rejected: {}",
+                                response.text().await.unwrap_or_default()
+                            );
+                        }
+                        // The server is gone: this writer's round is over.
+                        Err(_) => return,
+                    }
+                }
+            })
+        })
+        .collect()
+}
+
 /// Writers register continuously over HTTP; the server is killed with `kill -9` at a random
 /// moment; it restarts; after `cycles` rounds every acknowledged registration is stored
 /// exactly once, the invariants hold, the audit chain verifies and the search index agrees
 /// with the database.
 async fn crash_cycles(backend: Backend, cycles: usize) -> CrashReport {
-    const WRITERS: usize = 4;
     let database = TestDatabase::new(backend).await;
     let agency = create_client(&database, "agency", Some("police-ug"));
     let bodies = Arc::new(generated_bodies(
@@ -238,6 +295,14 @@ async fn crash_cycles(backend: Backend, cycles: usize) -> CrashReport {
         .timeout(Duration::from_secs(10))
         .build()
         .unwrap();
+    let writer = Writers {
+        http: http.clone(),
+        agency: agency.clone(),
+        bodies: Arc::clone(&bodies),
+        next: Arc::clone(&next),
+        acknowledged: Arc::clone(&acknowledged),
+        attempted: Arc::clone(&attempted),
+    };
     let mut report = CrashReport {
         cycles,
         ..CrashReport::default()
@@ -247,42 +312,7 @@ async fn crash_cycles(backend: Backend, cycles: usize) -> CrashReport {
         let server = Server::start(&database);
         wait_ready(&http, &server.url).await;
         report.restart_to_ready.push(started.elapsed());
-        let writers: Vec<_> = (0..WRITERS)
-            .map(|_| {
-                let (http, url, agency) = (http.clone(), server.url.clone(), agency.clone());
-                let (bodies, next) = (Arc::clone(&bodies), Arc::clone(&next));
-                let (acknowledged, attempted) = (Arc::clone(&acknowledged), Arc::clone(&attempted));
-                tokio::spawn(async move {
-                    loop {
-                        let n = next.fetch_add(1, Ordering::SeqCst);
-                        let Some(body) = bodies.get(n) else { return };
-                        let id = body["source_record_id"].as_str().unwrap().to_owned();
-                        attempted.lock().unwrap().push(id.clone());
-                        let response = http
-                            .post(format!("{url}/v1/records"))
-                            .bearer_auth(&agency)
-                            .json(body)
-                            .send()
-                            .await;
-                        match response {
-                            Ok(response) if response.status().is_success() => {
-                                // The acknowledgement log: only what the server confirmed.
-                                acknowledged.lock().unwrap().push(id);
-                            }
-                            Ok(response) => {
-                                assert!(
-                                    response.status().is_server_error(),
-                                    "generated record {id} rejected: {}",
-                                    response.text().await.unwrap_or_default()
-                                );
-                            }
-                            // The server is gone: this writer's round is over.
-                            Err(_) => return,
-                        }
-                    }
-                })
-            })
-            .collect();
+        let writers = spawn_writers(&writer, &server.url);
         let lifetime = Duration::from_millis(250 + rand::random::<u64>() % 750);
         tokio::time::sleep(lifetime).await;
         server.kill_hard();
@@ -313,8 +343,14 @@ async fn crash_cycles(backend: Backend, cycles: usize) -> CrashReport {
         metrics.contains("child_registry_search_index_lag 0"),
         "{metrics}"
     );
-    // SIGTERM: drains and exits cleanly.
+    // SIGTERM while the writers are at work: requests in flight are answered, the index
+    // catches up with what they wrote, and the process exits 0.
+    let writers = spawn_writers(&writer, &server.url);
+    tokio::time::sleep(Duration::from_millis(300)).await;
     assert!(server.terminate().success(), "a graceful stop exits 0");
+    for writer in writers {
+        writer.await.unwrap();
+    }
 
     let acknowledged = acknowledged.lock().unwrap().clone();
     let attempted = attempted.lock().unwrap().clone();
