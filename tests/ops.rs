@@ -515,7 +515,13 @@ mod cases {
         let output = run_ok(&verify);
         assert!(output.contains("intact"), "{output}");
         // And the search index rebuilds from it.
-        let output = run_ok(&args(&["reindex"], &restored));
+        let index_dir = restored
+            .dir
+            .path()
+            .join("search-index")
+            .display()
+            .to_string();
+        let output = run_ok(&args(&["reindex", "--index-dir", &index_dir], &restored));
         assert!(output.contains("reindexed 11 children"), "{output}");
 
         restored.drop_database().await;
