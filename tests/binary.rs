@@ -4,99 +4,10 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
-
 use serde_json::{json, Value};
 
+use common::server::{args, create_client, run, Server};
 use common::{Backend, TestDatabase};
-
-const BINARY: &str = env!("CARGO_BIN_EXE_child-registry");
-
-fn run(args: &[String]) -> std::process::Output {
-    Command::new(BINARY).args(args).output().unwrap()
-}
-
-fn args(parts: &[&str], database: &TestDatabase) -> Vec<String> {
-    let mut all: Vec<String> = parts.iter().map(|s| (*s).to_owned()).collect();
-    all.extend(database.cli_flags());
-    all
-}
-
-/// Creates a client through the CLI and returns the key from the last line.
-fn create_client(database: &TestDatabase, role: &str, agency: Option<&str>) -> String {
-    let mut parts = vec![
-        "clients",
-        "create",
-        "--name",
-        "Uganda Police CPU",
-        "--role",
-        role,
-    ];
-    if let Some(agency) = agency {
-        parts.extend(["--agency", agency]);
-    }
-    let output = run(&args(&parts, database));
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    let stdout = String::from_utf8(output.stdout).unwrap();
-    let key = stdout.lines().last().unwrap().trim().to_owned();
-    assert!(key.starts_with("crk_"), "last line is the key: {stdout}");
-    key
-}
-
-struct Server {
-    process: Child,
-    url: String,
-}
-
-impl Server {
-    fn start(database: &TestDatabase) -> Self {
-        Self::launch(database, |command| {
-            command.stderr(Stdio::inherit());
-        })
-    }
-
-    /// Like [`Server::start`], logging at debug level into `log`.
-    fn start_logging(database: &TestDatabase, log: &std::path::Path) -> Self {
-        Self::launch(database, |command| {
-            command
-                .env("CHILD_REGISTRY_LOG", "debug")
-                .stderr(std::fs::File::create(log).unwrap());
-        })
-    }
-
-    /// Starts `serve` on a free port (set up further by `configure`) and reads its URL.
-    fn launch(database: &TestDatabase, configure: impl FnOnce(&mut Command)) -> Self {
-        let mut command = Command::new(BINARY);
-        command
-            .args(args(&["serve", "--listen", "127.0.0.1:0"], database))
-            .arg("--index-dir")
-            .arg(database.dir.path().join("search-index"))
-            .stdout(Stdio::piped());
-        configure(&mut command);
-        let mut process = command.spawn().unwrap();
-        let mut line = String::new();
-        BufReader::new(process.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        let url = line
-            .split_whitespace()
-            .find(|word| word.starts_with("http://"))
-            .unwrap_or_else(|| panic!("no URL in '{line}'"))
-            .to_owned();
-        Server { process, url }
-    }
-
-    /// SIGKILL: no shutdown hook, no flush, nothing but what was already durable.
-    fn kill_hard(mut self) {
-        self.process.kill().unwrap();
-        self.process.wait().unwrap();
-    }
-}
 
 /// A distinct generated child per index (given names and birth dates differ, so the matching
 /// model keeps them apart).
@@ -332,6 +243,7 @@ mod cases {
         let database = TestDatabase::new(backend).await;
         let agency = create_client(&database, "agency", Some("police-kh"));
         let official = create_client(&database, "national_official", None);
+        let admin = create_client(&database, "admin", None);
         let log = database.dir.path().join("server.log");
         let server = Server::start_logging(&database, &log);
         let http = reqwest::Client::new();
@@ -352,6 +264,8 @@ mod cases {
             .await
             .unwrap();
         let child_id = created["child_id"].as_str().unwrap().to_owned();
+        // The caller's W3C trace context is continued: its trace ID is in the log lines.
+        let trace_id = "4bf92f3577b34da6a3ce929d0e0e4736";
         for path in [
             format!("/v1/children/{child_id}"),
             format!("/v1/children/{child_id}/timeline"),
@@ -361,11 +275,26 @@ mod cases {
             let response = http
                 .get(format!("{}{path}", server.url))
                 .bearer_auth(&official)
+                .header("traceparent", format!("00-{trace_id}-00f067aa0ba902b7-01"))
                 .send()
                 .await
                 .unwrap();
             assert!(response.status().is_success(), "{path}");
         }
+        // Metric labels carry route templates, never a child ID or a name.
+        let metrics = http
+            .get(format!("{}/metrics", server.url))
+            .bearer_auth(&admin)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(metrics.status(), 200);
+        let metrics = metrics.text().await.unwrap().to_lowercase();
+        assert!(metrics.contains("route=\"/v1/children/{child_id}\""));
+        assert!(
+            !metrics.contains(&child_id.to_lowercase()),
+            "a child ID in the metrics"
+        );
         let mut bad = body.clone();
         bad["child"]["date_of_birth"] = json!("2016-13-40");
         let response = http
@@ -389,6 +318,11 @@ mod cases {
             text.lines().count() > 5,
             "debug logging was on and wrote something: {text}"
         );
+        assert!(
+            text.contains(&format!("trace_id={trace_id}")),
+            "log lines carry the caller's trace ID:\n{text}"
+        );
+        assert!(text.contains("route=/v1/children/{child_id}"), "{text}");
         for personal in [
             "sreyneath",
             "vannaroth",
@@ -396,11 +330,13 @@ mod cases {
             "2016-05-17",
             "2016-13-40",
             "phum thmey",
+            &child_id.to_lowercase(),
         ] {
             assert!(
                 !text.to_lowercase().contains(personal),
                 "'{personal}' reached the log:\n{text}"
             );
+            assert!(!metrics.contains(personal), "'{personal}' in the metrics");
         }
         database.drop_database().await;
     }

@@ -365,6 +365,20 @@ fn matrix() -> Vec<Route> {
             body: |_, _| None,
             expect: ANYONE,
         },
+        Route {
+            method: Method::GET,
+            path: |_, _| "/metrics".to_owned(),
+            body: |_, _| None,
+            expect: [
+                (401, 401),
+                (403, 403),
+                (403, 403),
+                (403, 403),
+                (403, 403),
+                (200, 200),
+                (200, 200),
+            ],
+        },
         // Last: it ends the district official's session.
         Route {
             method: Method::DELETE,

@@ -266,3 +266,26 @@ impl FromRequestParts<AppState> for Admin {
         }
     }
 }
+
+/// An administrator or an auditor: the operations metrics.
+#[derive(Debug, Clone)]
+pub struct Operator(pub Caller);
+
+impl FromRequestParts<AppState> for Operator {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let caller = Caller::from_request_parts(parts, state).await?;
+        if matches!(caller.role, Role::Admin | Role::Auditor) {
+            Ok(Operator(caller))
+        } else {
+            Err(ApiError::Forbidden(format!(
+                "only administrators and auditors read the operations metrics; this caller is {}",
+                caller.role
+            )))
+        }
+    }
+}

@@ -60,8 +60,14 @@ pub enum ApiError {
     NotFound(String),
     #[error("{message}")]
     Conflict { code: &'static str, message: String },
+    /// `If-Match` named a version of the resource that is no longer current.
+    #[error("{0}")]
+    PreconditionFailed(String),
     #[error("the service is temporarily unavailable")]
     Unavailable,
+    /// Up, but not ready to serve (the search index is catching up, the database is down).
+    #[error("{0}")]
+    NotReady(String),
     #[error("an internal error occurred")]
     Internal,
 }
@@ -110,7 +116,11 @@ impl ApiError {
             ApiError::Forbidden(_) => (StatusCode::FORBIDDEN, "forbidden", None),
             ApiError::NotFound(_) => (StatusCode::NOT_FOUND, "not_found", None),
             ApiError::Conflict { code, .. } => (StatusCode::CONFLICT, code, None),
+            ApiError::PreconditionFailed(_) => {
+                (StatusCode::PRECONDITION_FAILED, "stale", Some("If-Match"))
+            }
             ApiError::Unavailable => (StatusCode::SERVICE_UNAVAILABLE, "unavailable", None),
+            ApiError::NotReady(_) => (StatusCode::SERVICE_UNAVAILABLE, "not_ready", None),
             ApiError::Internal => (StatusCode::INTERNAL_SERVER_ERROR, "internal", None),
         }
     }
@@ -128,6 +138,7 @@ impl From<RegistryError> for ApiError {
             RegistryError::Invalid(invalid) => ApiError::Invalid(invalid),
             RegistryError::NotFound(what) => ApiError::NotFound(format!("{what} not found")),
             RegistryError::Conflict { code, message } => ApiError::Conflict { code, message },
+            stale @ RegistryError::Stale { .. } => ApiError::PreconditionFailed(stale.to_string()),
             RegistryError::Unavailable(cause) => {
                 tracing::warn!(error = %cause, "database unavailable");
                 ApiError::Unavailable

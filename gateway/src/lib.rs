@@ -6,12 +6,14 @@ pub mod auth;
 pub mod commands;
 pub mod error;
 pub mod extract;
+pub mod metrics;
 pub mod openapi;
 pub mod rate_limit;
 pub mod redact;
 pub mod routes;
 pub mod session;
 pub mod state;
+pub mod telemetry;
 pub mod tls;
 pub mod ui;
 
@@ -34,6 +36,7 @@ pub use crate::state::AppState;
 
 /// The whole HTTP application.
 pub fn build_app(state: AppState) -> Router {
+    let state_for_metrics = state.clone();
     let child_data = Router::new()
         .route("/v1/records", post(routes::records::register_record))
         .route(
@@ -44,11 +47,14 @@ pub fn build_app(state: AppState) -> Router {
             "/v1/records/{source_system}/{source_record_id}/unlink",
             post(routes::records::unlink_record),
         )
-        .route("/v1/children/{child_id}", get(routes::children::get_child))
+        .route(
+            "/v1/children/{child_id}",
+            get(routes::children::get_child_with_etag),
+        )
         .route("/v1/search", get(routes::search::search))
         .route(
             "/v1/children/{child_id}/merge",
-            post(routes::children::merge_child),
+            post(routes::children::merge_child_if_match),
         )
         .route(
             "/v1/children/{child_id}/timeline",
@@ -91,6 +97,7 @@ pub fn build_app(state: AppState) -> Router {
         )
         .route("/healthz", get(routes::health::healthz))
         .route("/readyz", get(routes::health::readyz))
+        .route("/metrics", get(metrics::metrics))
         .route(
             "/openapi.json",
             get(|| async { Json(openapi::ApiDoc::openapi()) }),
@@ -116,17 +123,15 @@ pub fn build_app(state: AppState) -> Router {
                 None,
             )
         }))
-        // A span per request with its method and path only: a query string can carry a child's
-        // name (`/v1/search?q=…`), and no child's personal data goes to logs or traces.
-        .layer(
-            TraceLayer::new_for_http().make_span_with(|request: &axum::http::Request<_>| {
-                tracing::debug_span!(
-                    "request",
-                    method = %request.method(),
-                    path = %request.uri().path(),
-                )
-            }),
-        )
+        // Latency by route template, measured around everything above (timeouts, panics).
+        .layer(middleware::from_fn_with_state(
+            state_for_metrics,
+            metrics::track_requests,
+        ))
+        // A span per request with its method and route template only: a path can hold a child
+        // ID and a query string a child's name (`/v1/search?q=…`), and no child's personal
+        // data goes to logs or traces.
+        .layer(TraceLayer::new_for_http().make_span_with(telemetry::request_span))
         .layer(PropagateRequestIdLayer::x_request_id())
         .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
 }

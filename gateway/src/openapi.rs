@@ -11,9 +11,9 @@ use crate::routes;
     paths(
         routes::records::register_record,
         routes::records::record_history,
-        routes::children::get_child,
+        routes::children::get_child_with_etag,
         routes::children::get_timeline,
-        routes::children::merge_child,
+        routes::children::merge_child_if_match,
         routes::records::unlink_record,
         routes::search::search,
         routes::match_candidates::list_candidates,
@@ -22,13 +22,14 @@ use crate::routes;
         routes::match_candidates::decide_candidate,
         routes::health::healthz,
         routes::health::readyz,
+        crate::metrics::metrics,
         routes::session::login,
         routes::session::who_am_i,
         routes::session::logout,
         routes::audit::access_log,
     ),
     components(schemas(crate::error::Problem)),
-    modifiers(&BearerKey),
+    modifiers(&BearerKey, &CommonProblems),
 )]
 pub struct ApiDoc;
 
@@ -41,5 +42,60 @@ impl Modify for BearerKey {
             "api_key",
             SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
         );
+    }
+}
+
+/// Answers any route may give whatever its handler does, produced by the layers in front of it
+/// (authentication, body limits, rate limits, the database being down). Documented on every
+/// operation that does not document them itself, so a client generated from the document
+/// (or a schema-driven fuzzer) expects them.
+struct CommonProblems;
+
+const COMMON_PROBLEMS: &[(&str, &str)] = &[
+    ("400", "Invalid input; `field` names it"),
+    ("401", "Missing or invalid credentials"),
+    ("403", "Not allowed for this caller"),
+    ("413", "Body too large"),
+    ("415", "Body is not JSON"),
+    ("429", "Too many requests; `Retry-After` says when to retry"),
+    (
+        "503",
+        "The database is unavailable or the node is not ready; retry",
+    ),
+];
+
+impl Modify for CommonProblems {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::{ContentBuilder, Ref, RefOr, ResponseBuilder};
+        for item in openapi.paths.paths.values_mut() {
+            let operations = [
+                &mut item.get,
+                &mut item.post,
+                &mut item.put,
+                &mut item.delete,
+                &mut item.patch,
+            ];
+            for operation in operations.into_iter().flatten() {
+                for (status, description) in COMMON_PROBLEMS {
+                    operation
+                        .responses
+                        .responses
+                        .entry((*status).to_owned())
+                        .or_insert_with(|| {
+                            RefOr::T(
+                                ResponseBuilder::new()
+                                    .description(*description)
+                                    .content(
+                                        crate::error::PROBLEM_JSON,
+                                        ContentBuilder::new()
+                                            .schema(Some(Ref::from_schema_name("Problem")))
+                                            .build(),
+                                    )
+                                    .build(),
+                            )
+                        });
+                }
+            }
+        }
     }
 }

@@ -4,6 +4,7 @@ use registry::audit::AuditKey;
 use registry::Store;
 use search::SearchIndex;
 
+use crate::metrics::Metrics;
 use crate::rate_limit::RateLimits;
 use crate::session::SecurityConfig;
 
@@ -20,7 +21,14 @@ pub struct AppState {
     pub rate_limits: Arc<RateLimits>,
     /// The web UI dashboard's counts, kept a minute per scope.
     pub dashboard_counts: Arc<crate::ui::dashboard::CountsCache>,
+    pub metrics: Arc<Metrics>,
+    /// `/readyz` answers 503 while the search index is more than this many change-feed
+    /// entries behind the database.
+    pub ready_max_index_lag: i64,
 }
+
+/// The default of `serve --ready-max-index-lag`.
+pub const DEFAULT_READY_MAX_INDEX_LAG: i64 = 500;
 
 impl AppState {
     pub fn new(store: Arc<dyn Store>) -> Self {
@@ -32,7 +40,16 @@ impl AppState {
             rate_limits: Arc::new(RateLimits::new(&security)),
             security: Arc::new(security),
             dashboard_counts: Arc::default(),
+            // The metric names and options are fixed: a failure here is a programming error
+            // that every test would catch.
+            metrics: Arc::new(Metrics::new().expect("the metrics are well-formed")),
+            ready_max_index_lag: DEFAULT_READY_MAX_INDEX_LAG,
         }
+    }
+
+    pub fn with_ready_max_index_lag(mut self, entries: i64) -> Self {
+        self.ready_max_index_lag = entries;
+        self
     }
 
     pub fn with_search(mut self, index: Arc<SearchIndex>) -> Self {

@@ -10,6 +10,9 @@ pub enum RegistryError {
     NotFound(&'static str),
     #[error("{message}")]
     Conflict { code: &'static str, message: String },
+    /// The caller decided on a view that has changed since (`If-Match` no longer matches).
+    #[error("the child changed since it was read (revision {expected}, now {current}); read it again and decide on what it is now")]
+    Stale { expected: i64, current: i64 },
     #[error("the database is unavailable")]
     Unavailable(#[source] sqlx::Error),
     #[error("database error")]

@@ -2,6 +2,7 @@
 //! stored in SQLite (embedded) or PostgreSQL (production).
 
 pub mod audit;
+pub mod backup;
 pub mod clients;
 pub mod error;
 pub mod golden;

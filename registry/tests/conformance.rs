@@ -176,6 +176,62 @@ async fn register_twice_at_once(police: Arc<dyn Store>, school: Arc<dyn Store>) 
 mod cases {
     use super::*;
 
+    /// Every change to a child counts a revision; a merge decided at an older revision (a
+    /// steward's stale view) changes nothing.
+    pub async fn a_merge_at_a_stale_revision_changes_nothing(store: Arc<dyn Store>) {
+        let mut ids = Vec::new();
+        for (system, id, given) in [
+            ("police-ug", "P1", "Halima"),
+            ("school-ug", "S1", "Halimah"),
+            ("court-ug", "C1", "Alima"),
+        ] {
+            ids.push(
+                store
+                    .register(lone(system, id, given), "a")
+                    .await
+                    .unwrap()
+                    .child_id,
+            );
+        }
+        let (a, b, c) = (ids[0], ids[1], ids[2]);
+        let read = store.child_revision(a).await.unwrap().unwrap();
+        // Another steward merges a third child into it after it was read.
+        store.merge_children(c, a, &decision()).await.unwrap();
+        let now = store.child_revision(a).await.unwrap().unwrap();
+        assert!(now > read, "a merge into the child is a change of it");
+        let error = store
+            .merge_children_at_revision(a, b, &decision(), read)
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(error, RegistryError::Stale { expected, current } if expected == read && current == now),
+            "{error:?}"
+        );
+        let view = store.child(a, &ReadScope::All).await.unwrap().unwrap();
+        assert_eq!(
+            view.status,
+            registry::model::ChildStatus::Active,
+            "nothing changed"
+        );
+        assert_eq!(view.records.len(), 2);
+        let merged = store
+            .merge_children_at_revision(a, b, &decision(), now)
+            .await
+            .unwrap();
+        assert_eq!((merged.into, merged.records_moved), (b, 2));
+        assert!(store.child_revision(a).await.unwrap().unwrap() > now);
+        // Random 60-bit IDs: this one was never issued here.
+        let never_issued = registry::ChildId::random();
+        assert_eq!(store.child_revision(never_issued).await.unwrap(), None);
+        let pools = store.pool_use();
+        assert!(
+            !pools.is_empty()
+                && pools
+                    .iter()
+                    .all(|pool| pool.max > 0 && pool.idle <= pool.open)
+        );
+    }
+
     pub async fn merges_keep_the_old_id_alive(store: Arc<dyn Store>) {
         let a = store
             .register(lone("police-ug", "P1", "Halima"), "a")
@@ -1208,6 +1264,7 @@ conformance!(
     not_a_match_is_remembered,
     an_automatic_link_moves_but_a_manual_one_stays,
     the_same_child_registered_at_once_stays_one,
+    a_merge_at_a_stale_revision_changes_nothing,
 );
 
 /// Two gateways on one PostgreSQL database (two stores, two group committers) register the same

@@ -2,6 +2,8 @@
 //! PostgreSQL database, and talk HTTP to it.
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
+pub mod server;
+
 use std::sync::Arc;
 
 use gateway::{build_app, AppState};
@@ -53,12 +55,15 @@ impl TestDatabase {
         }
     }
 
-    /// Flags for the binary: `--data-dir DIR` or `--database-url URL`.
+    /// Flags for the binary: `--data-dir DIR`, and `--database-url URL` on PostgreSQL. The data
+    /// directory is given on PostgreSQL too: files the binary keeps there (the audit key) must
+    /// land in the test's temporary directory, not in the working directory.
     pub fn cli_flags(&self) -> Vec<String> {
-        match &self.scratch {
-            Some(scratch) => vec!["--database-url".into(), scratch.url.clone()],
-            None => vec!["--data-dir".into(), self.dir.path().display().to_string()],
+        let mut flags = vec!["--data-dir".into(), self.dir.path().display().to_string()];
+        if let Some(scratch) = &self.scratch {
+            flags.extend(["--database-url".into(), scratch.url.clone()]);
         }
+        flags
     }
 
     pub async fn drop_database(&self) {

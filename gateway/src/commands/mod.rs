@@ -1,6 +1,7 @@
 //! The `child-registry` command line: one subcommand per file.
 
 pub mod audit;
+pub mod backup;
 pub mod clients;
 pub mod dedupe;
 pub mod demo;
@@ -54,11 +55,26 @@ pub enum Command {
     Users(users::UsersArgs),
     /// Check the audit log's chain.
     Audit(audit::AuditArgs),
+    /// Copy the registry's database to a file, while it serves (SQLite `VACUUM INTO`,
+    /// PostgreSQL `pg_dump`).
+    Backup(backup::BackupArgs),
+    /// Load a backup into an empty database (`--force` to replace a registry).
+    Restore(backup::RestoreArgs),
 }
 
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
-    init_logging();
+    let otlp_endpoint = match &cli.command {
+        Command::Serve(args) => args.otlp_endpoint.clone(),
+        _ => None,
+    };
+    let telemetry = match crate::telemetry::Telemetry::init(otlp_endpoint.as_deref()) {
+        Ok(telemetry) => telemetry,
+        Err(error) => {
+            eprintln!("error: cannot set up tracing: {error:#}");
+            return ExitCode::FAILURE;
+        }
+    };
     let result = match cli.command {
         Command::Serve(args) => serve::run(args),
         Command::Demo(args) => demo::run(args),
@@ -71,7 +87,10 @@ pub fn main() -> ExitCode {
         Command::Rescore(args) => rescore::run(args),
         Command::Users(args) => users::run(args),
         Command::Audit(args) => audit::run(args),
+        Command::Backup(args) => backup::run_backup(args),
+        Command::Restore(args) => backup::run_restore(args),
     };
+    telemetry.shutdown();
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
@@ -79,14 +98,4 @@ pub fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
-}
-
-/// Logs to stderr; `CHILD_REGISTRY_LOG` (e.g. `debug`, `gateway=debug`) sets the level.
-fn init_logging() {
-    let filter = tracing_subscriber::EnvFilter::try_from_env("CHILD_REGISTRY_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .try_init();
 }

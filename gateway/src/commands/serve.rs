@@ -3,6 +3,7 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use tokio_rustls::rustls::ServerConfig;
 
@@ -31,7 +32,22 @@ pub struct ServeArgs {
     /// PEM private key of --tls-cert.
     #[arg(long, env = "CHILD_REGISTRY_TLS_KEY", requires = "tls_cert")]
     pub tls_key: Option<PathBuf>,
+    /// Also serve `GET /metrics` without authentication on this address, for Prometheus (keep
+    /// it on an internal network; on the API port `/metrics` needs an admin or auditor).
+    #[arg(long, env = "CHILD_REGISTRY_METRICS_LISTEN")]
+    pub metrics_listen: Option<SocketAddr>,
+    /// Export traces over OTLP/HTTP to this collector, e.g. `http://otel-collector:4318`.
+    /// Off by default.
+    #[arg(long, env = "CHILD_REGISTRY_OTLP_ENDPOINT")]
+    pub otlp_endpoint: Option<String>,
+    /// `/readyz` answers 503 while this node's search index is more than this many change-feed
+    /// entries behind the database.
+    #[arg(long, env = "CHILD_REGISTRY_READY_MAX_INDEX_LAG", default_value_t = crate::state::DEFAULT_READY_MAX_INDEX_LAG)]
+    pub ready_max_index_lag: i64,
 }
+
+/// How long a stopping node waits for its search index to reach the database's change feed.
+const INDEX_FLUSH_LIMIT: Duration = Duration::from_secs(30);
 
 pub fn run(args: ServeArgs) -> anyhow::Result<()> {
     block_on(async move {
@@ -42,23 +58,78 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
         let audit_key = args.security.audit.resolve(&args.store.data_dir)?;
         let store = args.store.open().await?;
         let dir = index_dir(&args.store, args.index_dir.as_deref());
-        let (index, _follower) = start_search(store.clone(), &dir).await?;
-        serve(
-            AppState::new(store)
-                .with_search(index)
-                .with_audit_key(audit_key)
-                .with_security(args.security.config(tls.is_some())),
-            args.listen,
-            tls,
-            |url| {
-                println!(
-                    "child registry listening on {url} ({})",
-                    args.store.describe()
-                );
-            },
-        )
-        .await
+        let (index, follower) = start_search(store.clone(), &dir).await?;
+        let state = AppState::new(store.clone())
+            .with_search(Arc::clone(&index))
+            .with_audit_key(audit_key)
+            .with_security(args.security.config(tls.is_some()))
+            .with_ready_max_index_lag(args.ready_max_index_lag);
+        let metrics = match args.metrics_listen {
+            Some(address) => {
+                let listener = tokio::net::TcpListener::bind(address).await?;
+                let url = format!("http://{}/metrics", listener.local_addr()?);
+                Some((listener, url))
+            }
+            None => None,
+        };
+        let metrics_url = metrics.as_ref().map(|(_, url)| url.clone());
+        let metrics_server = metrics.map(|(listener, _)| {
+            let app = crate::metrics::scrape_router(state.clone());
+            tokio::spawn(async move {
+                if let Err(error) = axum::serve(listener, app)
+                    .with_graceful_shutdown(shutdown_signal())
+                    .await
+                {
+                    tracing::error!(%error, "the metrics listener failed");
+                }
+            })
+        });
+        serve(state, args.listen, tls, |url| {
+            // One line: scripts and tests read the URLs from the first line.
+            let metrics = metrics_url
+                .map(|metrics_url| format!("; metrics for Prometheus on {metrics_url}"))
+                .unwrap_or_default();
+            println!(
+                "child registry listening on {url} ({}){metrics}",
+                args.store.describe()
+            );
+        })
+        .await?;
+        // Requests are drained; what they wrote is committed. Let the index follow it before
+        // stopping, so the next start has nothing to catch up and a search right after a
+        // restart finds every acknowledged child.
+        flush_index(store.as_ref(), &index).await;
+        follower.abort();
+        if let Some(metrics_server) = metrics_server {
+            metrics_server.abort();
+        }
+        Ok(())
     })
+}
+
+/// Waits (at most [`INDEX_FLUSH_LIMIT`]) until the index has committed the change feed's head
+/// as it is now. The follower does the work: one writer, commits in order.
+async fn flush_index(store: &dyn registry::Store, index: &search::SearchIndex) {
+    let started = Instant::now();
+    let head = match store.outbox_head().await {
+        Ok(head) => head,
+        Err(error) => {
+            tracing::warn!(%error, "cannot read the change feed's head; not waiting for the index");
+            return;
+        }
+    };
+    while index.position() < head {
+        if started.elapsed() > INDEX_FLUSH_LIMIT {
+            tracing::warn!(
+                position = index.position(),
+                head,
+                "stopping before the search index caught up; it resumes at the next start"
+            );
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    tracing::info!(position = index.position(), "search index flushed");
 }
 
 /// Serves until Ctrl-C or SIGTERM, then drains requests in flight. `on_ready` gets the URL
@@ -93,7 +164,8 @@ pub async fn serve(
     Ok(())
 }
 
-async fn shutdown_signal() {
+/// Ctrl-C or SIGTERM (what `docker stop`, systemd and Kubernetes send).
+pub async fn shutdown_signal() {
     let ctrl_c = async {
         if tokio::signal::ctrl_c().await.is_err() {
             std::future::pending::<()>().await;

@@ -39,6 +39,7 @@ pub async fn register_record(
     caller.check_may_register(&record.source_system)?;
     let target = AuditTarget::record(&record.source_system, &record.source_record_id, None);
     let registration = state.store.register(record, &caller.id).await?;
+    state.metrics.count_registration(&registration);
     // Audited after the write commits (the group committer's transaction is not ours to
     // extend). Should this entry fail, the caller gets a 503 and retries; the registration is
     // idempotent, so the retry is stored once and audited then.

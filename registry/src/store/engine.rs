@@ -29,7 +29,7 @@ use crate::review::{
     CandidateDecision, CandidatePage, CandidateQuery, CandidateStats, DecisionOutcome,
     MatchCandidate, ModelVersion,
 };
-use crate::store::{Decision, MergeResult, ReadScope, Store, UnlinkResult};
+use crate::store::{Decision, MergeResult, PoolUse, ReadScope, Store, UnlinkResult};
 use crate::validate::identifier_key;
 
 pub(super) type Transaction<'a> = sqlx::Transaction<'a, Db>;
@@ -641,6 +641,8 @@ pub(super) fn spawn_group_committer(
     sender
 }
 
+/// One group commit: its span shows how many registrations shared the durable commit.
+#[tracing::instrument(skip_all, name = "store.commit_batch", fields(backend = super::BACKEND_NAME, registrations = batch.len()))]
 async fn commit_batch(pool: &sqlx::Pool<Db>, matcher: &Matcher, batch: Vec<WriteJob>) {
     let now = Utc::now();
     let mut tx = match pool.begin().await {
@@ -812,7 +814,7 @@ async fn touch_child(
     child_id: ChildId,
     now: DateTime<Utc>,
 ) -> Result<()> {
-    sqlx::query("UPDATE children SET updated_at = $1 WHERE child_id = $2")
+    sqlx::query("UPDATE children SET updated_at = $1, revision = revision + 1 WHERE child_id = $2")
         .bind(now)
         .bind(child_id.to_string())
         .execute(&mut **tx)
@@ -998,6 +1000,7 @@ impl Store for Backend {
         Ok(())
     }
 
+    #[tracing::instrument(skip_all, name = "store.register", fields(backend = super::BACKEND_NAME))]
     async fn register(&self, record: ValidRecord, received_from: &str) -> Result<Registration> {
         let (reply, answer) = oneshot::channel();
         self.writer
@@ -1011,6 +1014,7 @@ impl Store for Backend {
         answer.await.map_err(|_| RegistryError::WriterStopped)?
     }
 
+    #[tracing::instrument(skip_all, name = "store.child", fields(backend = super::BACKEND_NAME))]
     async fn child(&self, child_id: ChildId, scope: &ReadScope) -> Result<Option<ChildView>> {
         // A merged ID never dies: it answers with the surviving child's data.
         let Some(survivor) = resolve_survivor(&mut *self.read.acquire().await?, child_id).await?
@@ -1036,6 +1040,7 @@ impl Store for Backend {
         }))
     }
 
+    #[tracing::instrument(skip_all, name = "store.timeline", fields(backend = super::BACKEND_NAME))]
     async fn timeline(&self, child_id: ChildId, scope: &ReadScope) -> Result<Option<Timeline>> {
         let Some(survivor) = resolve_survivor(&mut *self.read.acquire().await?, child_id).await?
         else {
@@ -1082,6 +1087,7 @@ impl Store for Backend {
         }))
     }
 
+    #[tracing::instrument(skip_all, name = "store.record_history", fields(backend = super::BACKEND_NAME))]
     async fn record_history(
         &self,
         source_system: &str,
@@ -1136,15 +1142,50 @@ impl Store for Backend {
         }))
     }
 
+    #[tracing::instrument(skip_all, name = "store.merge_children", fields(backend = super::BACKEND_NAME))]
     async fn merge_children(
         &self,
         from: ChildId,
         into: ChildId,
         decision: &Decision,
     ) -> Result<MergeResult> {
-        self.merge_in_transaction(from, into, decision).await
+        self.merge_in_transaction(from, into, decision, None).await
     }
 
+    #[tracing::instrument(skip_all, name = "store.merge_children_at_revision", fields(backend = super::BACKEND_NAME))]
+    async fn merge_children_at_revision(
+        &self,
+        from: ChildId,
+        into: ChildId,
+        decision: &Decision,
+        expected_revision: i64,
+    ) -> Result<MergeResult> {
+        self.merge_in_transaction(from, into, decision, Some(expected_revision))
+            .await
+    }
+
+    async fn child_revision(&self, child_id: ChildId) -> Result<Option<i64>> {
+        Ok(
+            sqlx::query_scalar("SELECT revision FROM children WHERE child_id = $1")
+                .bind(child_id.to_string())
+                .fetch_optional(&self.read)
+                .await?,
+        )
+    }
+
+    fn pool_use(&self) -> Vec<PoolUse> {
+        self.pools()
+            .into_iter()
+            .map(|(name, pool)| PoolUse {
+                pool: name,
+                open: pool.size(),
+                idle: u32::try_from(pool.num_idle()).unwrap_or(u32::MAX),
+                max: pool.options().get_max_connections(),
+            })
+            .collect()
+    }
+
+    #[tracing::instrument(skip_all, name = "store.unlink_record", fields(backend = super::BACKEND_NAME))]
     async fn unlink_record(
         &self,
         source_system: &str,
@@ -1309,6 +1350,7 @@ impl Store for Backend {
         row.as_ref().map(client_from_row).transpose()
     }
 
+    #[tracing::instrument(skip_all, name = "store.match_candidates", fields(backend = super::BACKEND_NAME))]
     async fn match_candidates(&self, query: &CandidateQuery) -> Result<CandidatePage> {
         self.list_candidates(query).await
     }
@@ -1317,6 +1359,7 @@ impl Store for Backend {
         self.candidate(id).await
     }
 
+    #[tracing::instrument(skip_all, name = "store.decide_match_candidate", fields(backend = super::BACKEND_NAME))]
     async fn decide_match_candidate(
         &self,
         id: i64,
@@ -1349,6 +1392,7 @@ impl Store for Backend {
         self.activate_version(version).await
     }
 
+    #[tracing::instrument(skip_all, name = "store.bulk_load", fields(backend = super::BACKEND_NAME))]
     async fn bulk_load(&self, records: Vec<ValidRecord>, received_from: &str) -> Result<u64> {
         let matcher = linking::current_matcher(&self.matcher);
         let mut loaded = 0;
@@ -1438,12 +1482,13 @@ pub(super) async fn resolve_survivor(
     )))
 }
 
-async fn lock_active_child(tx: &mut Transaction<'_>, child_id: ChildId) -> Result<Option<String>> {
+/// Locks the child's row; its status and revision, `None` when the ID was never issued.
+async fn lock_child(tx: &mut Transaction<'_>, child_id: ChildId) -> Result<Option<(String, i64)>> {
     let sql = format!(
-        "SELECT status FROM children WHERE child_id = $1{}",
+        "SELECT status, revision FROM children WHERE child_id = $1{}",
         super::LOCK_ROWS
     );
-    Ok(sqlx::query_scalar(&sql)
+    Ok(sqlx::query_as(&sql)
         .bind(child_id.to_string())
         .fetch_optional(&mut **tx)
         .await?)
@@ -1481,10 +1526,12 @@ impl Backend {
         from: ChildId,
         into: ChildId,
         decision: &Decision,
+        expected_revision: Option<i64>,
     ) -> Result<MergeResult> {
         let now = Utc::now();
         let mut tx = self.write.begin().await?;
-        let (merged, changes) = merge_in(&mut tx, from, into, decision, now).await?;
+        let (merged, changes) =
+            merge_in(&mut tx, from, into, decision, expected_revision, now).await?;
         append_changes(&mut tx, changes, now).await?;
         tx.commit().await?;
         Ok(merged)
@@ -1526,7 +1573,7 @@ impl Backend {
         let (target, returned) = match origin.filter(|origin| *origin != current) {
             Some(origin) => {
                 sqlx::query(
-                    "UPDATE children SET status = 'active', merged_into = NULL, updated_at = $1 WHERE child_id = $2",
+                    "UPDATE children SET status = 'active', merged_into = NULL, updated_at = $1, revision = revision + 1 WHERE child_id = $2",
                 )
                 .bind(now)
                 .bind(origin.to_string())
@@ -1637,11 +1684,14 @@ impl Backend {
 
 /// Merges `from` into `into` (resolved to its survivor) inside `tx`; returns the result and the
 /// change-feed entries to append.
+/// With `expected_revision`, `from` must still be at that revision (the caller's `If-Match`),
+/// checked under the row lock, or nothing changes and the answer is `Stale`.
 pub(super) async fn merge_in(
     tx: &mut Transaction<'_>,
     from: ChildId,
     into: ChildId,
     decision: &Decision,
+    expected_revision: Option<i64>,
     now: DateTime<Utc>,
 ) -> Result<(MergeResult, Vec<PendingChange>)> {
     {
@@ -1661,14 +1711,23 @@ pub(super) async fn merge_in(
         } else {
             (into, from)
         };
-        let first_status = lock_active_child(tx, first).await?;
-        let second_status = lock_active_child(tx, second).await?;
-        let (from_status, into_status) = if first == from {
-            (first_status, second_status)
+        let first_row = lock_child(tx, first).await?;
+        let second_row = lock_child(tx, second).await?;
+        let (from_row, into_row) = if first == from {
+            (first_row, second_row)
         } else {
-            (second_status, first_status)
+            (second_row, first_row)
         };
-        match from_status.as_deref() {
+        if let (Some(expected), Some((_, current))) = (expected_revision, &from_row) {
+            if expected != *current {
+                return Err(RegistryError::Stale {
+                    expected,
+                    current: *current,
+                });
+            }
+        }
+        let into_status = into_row.map(|(status, _)| status);
+        match from_row.as_ref().map(|(status, _)| status.as_str()) {
             None => return Err(RegistryError::NotFound("child")),
             Some("active") => {}
             Some(_) => {
@@ -1694,7 +1753,7 @@ pub(super) async fn merge_in(
         .bind(from.to_string())
         .fetch_all(&mut **tx)
         .await?;
-        sqlx::query("UPDATE children SET status = 'merged', merged_into = $1, updated_at = $2 WHERE child_id = $3")
+        sqlx::query("UPDATE children SET status = 'merged', merged_into = $1, updated_at = $2, revision = revision + 1 WHERE child_id = $3")
             .bind(into.to_string())
             .bind(now)
             .bind(from.to_string())

@@ -517,7 +517,7 @@ impl Backend {
             }
             CandidateDecision::Link => {
                 let (merged, changes) =
-                    merge_in(&mut tx, record_child, candidate_child, decision, now).await?;
+                    merge_in(&mut tx, record_child, candidate_child, decision, None, now).await?;
                 append_changes(&mut tx, changes, now).await?;
                 (CandidateStatus::Linked, Some(merged.into))
             }

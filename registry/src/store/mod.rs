@@ -69,6 +69,19 @@ pub struct Decision {
     pub reason: String,
 }
 
+/// One connection pool's use (the operations metrics).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PoolUse {
+    /// `writer`, `readers` (SQLite) or `shared` (PostgreSQL).
+    pub pool: &'static str,
+    /// Connections open now.
+    pub open: u32,
+    /// Of those, idle.
+    pub idle: u32,
+    /// The pool's limit.
+    pub max: u32,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
 pub struct MergeResult {
     pub merged: ChildId,
@@ -122,6 +135,23 @@ pub trait Store: AccessStore + Send + Sync + 'static {
         into: ChildId,
         decision: &Decision,
     ) -> Result<MergeResult>;
+
+    /// Like [`Store::merge_children`], only if `from` is still at `expected_revision` (checked
+    /// under the row lock); otherwise nothing changes and the error is `Stale`.
+    async fn merge_children_at_revision(
+        &self,
+        from: ChildId,
+        into: ChildId,
+        decision: &Decision,
+        expected_revision: i64,
+    ) -> Result<MergeResult>;
+
+    /// The child's revision (counts every change to it; the HTTP ETag), `None` when the ID was
+    /// never issued. For a merged ID, the revision of that ID's own row.
+    async fn child_revision(&self, child_id: ChildId) -> Result<Option<i64>>;
+
+    /// How many database connections each of the store's pools holds, and how many are idle.
+    fn pool_use(&self) -> Vec<PoolUse>;
 
     /// Takes a record away from its child: back to the child it came from with a merge, or to a
     /// new child ID.

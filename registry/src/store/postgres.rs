@@ -79,6 +79,11 @@ impl PostgresStore {
             matcher,
         })
     }
+
+    /// Reads and writes share one pool.
+    fn pools(&self) -> Vec<(&'static str, &PgPool)> {
+        vec![("shared", &self.write)]
+    }
 }
 
 /// An empty database with a random name on a PostgreSQL server: each test and benchmark run

@@ -78,4 +78,10 @@ impl SqliteStore {
             matcher,
         })
     }
+
+    /// The one writer connection and the readers, reported apart: a busy writer is the
+    /// embedded backend's limit.
+    fn pools(&self) -> Vec<(&'static str, &SqlitePool)> {
+        vec![("writer", &self.write), ("readers", &self.read)]
+    }
 }
