@@ -184,7 +184,12 @@ async fn log_in(client: &Client, demo: &Demo, username: &str) {
         .await
         .unwrap();
     eventually("the first page after login", || async {
-        !client.current_url().await.unwrap().path().starts_with("/login")
+        !client
+            .current_url()
+            .await
+            .unwrap()
+            .path()
+            .starts_with("/login")
     })
     .await;
 }
@@ -217,7 +222,9 @@ async fn register_child_known_to_school_and_police(demo: &Demo) -> (String, Stri
         .find(|record| {
             let body = record.api_body();
             body["child"]["given_name"].is_string()
-                && body["child"]["family_name"].as_str().is_some_and(|name| name.len() >= 5 && name.is_ascii())
+                && body["child"]["family_name"]
+                    .as_str()
+                    .is_some_and(|name| name.len() >= 5 && name.is_ascii())
                 && body["child"]["date_of_birth"].is_string()
         })
         .expect("a generated child with a Latin-script name and a birth date");
@@ -250,7 +257,10 @@ async fn register_child_known_to_school_and_police(demo: &Demo) -> (String, Stri
         let registration: Value = response.json().await.unwrap();
         let id = registration["child_id"].as_str().unwrap().to_owned();
         if let Some(first) = &child_id {
-            assert_eq!(&id, first, "the police record links to the school's child: {registration}");
+            assert_eq!(
+                &id, first,
+                "the police record links to the school's child: {registration}"
+            );
         }
         child_id = Some(id);
     }
@@ -306,7 +316,10 @@ async fn officials_stewards_and_schools_use_the_web_ui() {
     // Arrow down to the first hit… until the focus is on our child, then Enter opens it.
     let mut opened = false;
     for _ in 0..10 {
-        search_box.send_keys(&char::from(Key::Down).to_string()).await.ok();
+        search_box
+            .send_keys(&char::from(Key::Down).to_string())
+            .await
+            .ok();
         let focused = client.active_element().await.unwrap();
         if focused.text().await.unwrap_or_default().contains(&child_id) {
             focused
@@ -319,7 +332,12 @@ async fn officials_stewards_and_schools_use_the_web_ui() {
     }
     assert!(opened, "the keyboard reaches the child's hit");
     eventually("the child's page", || async {
-        client.current_url().await.unwrap().path().starts_with("/children/")
+        client
+            .current_url()
+            .await
+            .unwrap()
+            .path()
+            .starts_with("/children/")
     })
     .await;
     assert_eq!(text_of(&client, "#child-id").await, child_id);
@@ -333,16 +351,28 @@ async fn officials_stewards_and_schools_use_the_web_ui() {
 
     // A child ID pasted as a search jumps straight to the child.
     client
-        .goto(&format!("{}/search?q={}", demo.url, child_id.replace('-', "")))
+        .goto(&format!(
+            "{}/search?q={}",
+            demo.url,
+            child_id.replace('-', "")
+        ))
         .await
         .unwrap();
     eventually("the jump to the child", || async {
-        client.current_url().await.unwrap().path().starts_with("/children/")
+        client
+            .current_url()
+            .await
+            .unwrap()
+            .path()
+            .starts_with("/children/")
     })
     .await;
 
     // The dashboard, then Khmer: the switch changes every label.
-    client.goto(&format!("{}/dashboard", demo.url)).await.unwrap();
+    client
+        .goto(&format!("{}/dashboard", demo.url))
+        .await
+        .unwrap();
     assert!(text_of(&client, "h1").await.contains("Dashboard"));
     screenshot(&client, "04-dashboard").await;
     client
@@ -389,7 +419,10 @@ async fn officials_stewards_and_schools_use_the_web_ui() {
     .await;
     let candidate_path = client.current_url().await.unwrap().path().to_owned();
     assert!(
-        client.find(Locator::Css("table.compare tbody tr")).await.is_ok(),
+        client
+            .find(Locator::Css("table.compare tbody tr"))
+            .await
+            .is_ok(),
         "both sides side by side"
     );
     screenshot(&client, "07-candidate").await;
@@ -420,7 +453,10 @@ async fn officials_stewards_and_schools_use_the_web_ui() {
         .await
         .unwrap();
     let history = text_of(&client, "main").await;
-    assert!(history.contains("different mothers and villages"), "{history}");
+    assert!(
+        history.contains("different mothers and villages"),
+        "{history}"
+    );
     assert!(client.find(Locator::Id("decision-form")).await.is_err());
     log_out(&client).await;
 
@@ -432,7 +468,10 @@ async fn officials_stewards_and_schools_use_the_web_ui() {
         .unwrap();
     let page = text_of(&client, "main").await;
     assert!(page.contains("school enrolled"), "{page}");
-    assert!(!page.contains("police"), "a school sees no police event: {page}");
+    assert!(
+        !page.contains("police"),
+        "a school sees no police event: {page}"
+    );
     screenshot(&client, "08-child-as-school").await;
     log_out(&client).await;
 

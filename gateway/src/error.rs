@@ -45,7 +45,9 @@ pub enum ApiError {
     #[error("wrong username or password, or the account is locked or disabled")]
     InvalidCredentials,
     #[error("too many failed logins: the account is locked until {until} (UTC)")]
-    AccountLocked { until: chrono::DateTime<chrono::Utc> },
+    AccountLocked {
+        until: chrono::DateTime<chrono::Utc>,
+    },
     #[error(
         "a cookie-authenticated write needs the session's CSRF token in the X-CSRF-Token header"
     )]

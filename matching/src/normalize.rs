@@ -108,6 +108,11 @@ pub fn tokens(normalized: &str) -> impl Iterator<Item = &str> {
     normalized.split(' ').filter(|t| !t.is_empty())
 }
 
+/// The words of a free-text value after [`normalize`]: what search indexes and queries by.
+pub fn normalized_tokens(text: &str) -> Vec<String> {
+    tokens(&normalize(text)).map(str::to_owned).collect()
+}
+
 /// True for characters of the Khmer blocks (U+1780–U+17FF, U+19E0–U+19FF).
 pub fn is_khmer(c: char) -> bool {
     matches!(c, '\u{1780}'..='\u{17FF}' | '\u{19E0}'..='\u{19FF}')
@@ -291,6 +296,60 @@ pub fn fold_romanisation(token: &str) -> String {
     s
 }
 
+/// A phonetic key for one normalised name word, made for search: the consonant skeleton after
+/// folding the spellings that romanisations of Luganda, Acholi, Swahili and Khmer names use for
+/// one sound (ph/f, kh/k/c/q, th/t, sh/s, ch/j, v/b, g/k, d/t, l/r, ng/n, doubled letters).
+/// Vowels after the first sound are dropped: clerks disagree on them most, and Khmer
+/// romanisation writes one vowel sign many ways (Sophea/Sopheap/Sophia, ស្រី → "srei"/"srey").
+///
+/// Coarser than [`phonetic_key`] (Double Metaphone, which the matching engine's comparisons
+/// and blocking use): a search ranks many candidates, so a wide net costs little, while a
+/// comparison level must not join different names. Empty for a word without letters.
+pub fn name_phonetic_key(token: &str) -> String {
+    let letters: Vec<char> = token.chars().filter(char::is_ascii_alphabetic).collect();
+    let mut sounds = String::with_capacity(letters.len());
+    let mut index = 0;
+    while index < letters.len() {
+        let here = letters[index];
+        let next = letters.get(index + 1).copied();
+        let (sound, used) = match (here, next) {
+            ('p', Some('h')) => ('f', 2),
+            ('k' | 'g' | 'b' | 'd' | 't' | 's', Some('h')) => (fold_consonant(here), 2),
+            ('c', Some('h')) => ('j', 2),
+            ('n', Some('g')) => ('n', 2),
+            ('c' | 'q', _) => ('k', 1),
+            ('x' | 'z', _) => ('s', 1),
+            _ => (fold_consonant(here), 1),
+        };
+        sounds.push(sound);
+        index += used;
+    }
+    let mut key = String::with_capacity(sounds.len());
+    let mut previous = None;
+    for (position, sound) in sounds.chars().enumerate() {
+        let vowel_like = matches!(sound, 'a' | 'e' | 'i' | 'o' | 'u' | 'y' | 'w' | 'h');
+        if position == 0 {
+            // The first sound stays; every leading vowel reads as one.
+            key.push(if vowel_like { 'a' } else { sound });
+        } else if !vowel_like && previous != Some(sound) {
+            key.push(sound);
+        }
+        previous = Some(sound);
+    }
+    key
+}
+
+/// Consonants that romanisations write either way (voiced or not, v/b, l/r).
+fn fold_consonant(letter: char) -> char {
+    match letter {
+        'v' => 'b',
+        'g' => 'k',
+        'd' => 't',
+        'l' => 'r',
+        other => other,
+    }
+}
+
 /// Common nicknames and short forms mapped to one canonical given name.
 ///
 /// English-language forms (used in Uganda's registers) and a few Luganda and
@@ -399,6 +458,52 @@ mod tests {
             phonetic_key(&dm, "chan")
         );
         assert_eq!(phonetic_key(&dm, "sreypov"), phonetic_key(&dm, "sreipov"));
+    }
+
+    #[test]
+    fn normalized_tokens_split_normalised_text() {
+        assert_eq!(
+            normalized_tokens("  NAKATO,  Mary-Jane "),
+            ["nakato", "mary", "jane"]
+        );
+        assert_eq!(normalized_tokens("សុខ ដារ៉ា"), ["sokh", "dara"]);
+        assert!(normalized_tokens(" - ").is_empty());
+    }
+
+    #[test]
+    fn name_phonetic_keys_join_common_respellings() {
+        for (a, b) in [
+            ("sok", "sokh"),
+            ("chhim", "chim"),
+            ("vuthy", "vuthi"),
+            ("pisey", "pisei"),
+            ("okello", "okelo"),
+            ("kato", "cato"),
+            ("srey", "srei"),
+            ("sophea", "sophia"),
+        ] {
+            assert_eq!(name_phonetic_key(a), name_phonetic_key(b), "{a} / {b}");
+        }
+        assert_ne!(name_phonetic_key("halima"), name_phonetic_key("okello"));
+        assert_eq!(name_phonetic_key("anna"), "an");
+        assert_eq!(name_phonetic_key("2015"), "");
+    }
+
+    #[test]
+    fn khmer_script_and_latin_share_a_name_phonetic_key() {
+        for (khmer, latin) in [
+            ("សុខ", "sok"),
+            ("ដារ៉ា", "dara"),
+            ("ចាន់", "chan"),
+            ("ស្រី", "srey"),
+        ] {
+            let romanised = normalized_tokens(khmer);
+            assert_eq!(
+                name_phonetic_key(&romanised[0]),
+                name_phonetic_key(latin),
+                "{khmer} / {latin}"
+            );
+        }
     }
 
     #[test]

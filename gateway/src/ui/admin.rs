@@ -122,7 +122,16 @@ pub async fn admin_page(
         .here
         .contains("done=")
         .then(|| context.tr().t("admin-done"));
-    admin_view(&state, &context, &caller, StatusCode::OK, None, message, None).await
+    admin_view(
+        &state,
+        &context,
+        &caller,
+        StatusCode::OK,
+        None,
+        message,
+        None,
+    )
+    .await
 }
 
 fn optional(value: Option<String>) -> Option<String> {

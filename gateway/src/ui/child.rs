@@ -215,7 +215,10 @@ pub async fn child_page(
                     &[
                         ("record", &event.provenance.source_record_id),
                         ("version", &tr.number(event.provenance.record_version)),
-                        ("received", &tr.date(event.provenance.received_at.date_naive())),
+                        (
+                            "received",
+                            &tr.date(event.provenance.received_at.date_naive()),
+                        ),
                     ],
                 ),
             }
@@ -276,9 +279,16 @@ pub async fn merge(
     let fail = |error| context.fail(error);
     let steward = steward.map_err(fail)?;
     let child_id = child_id.map_err(fail)?;
-    let into = form.into.parse().map_err(|error: registry::ids::ChildIdError| {
-        fail(ApiError::bad_request("invalid_child_id", "into", error.to_string()))
-    })?;
+    let into = form
+        .into
+        .parse()
+        .map_err(|error: registry::ids::ChildIdError| {
+            fail(ApiError::bad_request(
+                "invalid_child_id",
+                "into",
+                error.to_string(),
+            ))
+        })?;
     let request = routes::children::MergeRequest {
         into,
         reason: form.reason,

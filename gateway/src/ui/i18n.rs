@@ -90,15 +90,13 @@ fn accept_language(headers: &HeaderMap) -> Option<Lang> {
     ranked.first().map(|(_, _, lang)| *lang)
 }
 
-static BUNDLES: LazyLock<(
-    FluentBundle<FluentResource>,
-    FluentBundle<FluentResource>,
-)> = LazyLock::new(|| {
-    (
-        bundle("en", include_str!("../../locales/en.ftl")),
-        bundle("km", include_str!("../../locales/km.ftl")),
-    )
-});
+static BUNDLES: LazyLock<(FluentBundle<FluentResource>, FluentBundle<FluentResource>)> =
+    LazyLock::new(|| {
+        (
+            bundle("en", include_str!("../../locales/en.ftl")),
+            bundle("km", include_str!("../../locales/km.ftl")),
+        )
+    });
 
 fn bundle(tag: &str, source: &str) -> FluentBundle<FluentResource> {
     let language: LanguageIdentifier = tag.parse().unwrap_or_default();
@@ -107,9 +105,14 @@ fn bundle(tag: &str, source: &str) -> FluentBundle<FluentResource> {
     bundle.set_use_isolating(false);
     // The files are compiled in and checked by a test; a syntax error there is a bug in this
     // build, and the messages that did parse are still served.
-    let resource = FluentResource::try_new(source.to_owned()).unwrap_or_else(|(partial, _)| partial);
+    let resource =
+        FluentResource::try_new(source.to_owned()).unwrap_or_else(|(partial, _)| partial);
     if let Err(errors) = bundle.add_resource(resource) {
-        tracing::error!(?errors, language = tag, "translation file has duplicate messages");
+        tracing::error!(
+            ?errors,
+            language = tag,
+            "translation file has duplicate messages"
+        );
     }
     bundle
 }
@@ -235,7 +238,10 @@ mod tests {
 
     /// Message IDs: lines that start a message (`id = …`), after checking the file parses.
     fn message_ids(source: &str) -> std::collections::BTreeSet<String> {
-        assert!(FluentResource::try_new(source.to_owned()).is_ok(), "the file parses");
+        assert!(
+            FluentResource::try_new(source.to_owned()).is_ok(),
+            "the file parses"
+        );
         source
             .lines()
             .filter(|line| line.starts_with(|c: char| c.is_ascii_lowercase()))
@@ -250,7 +256,10 @@ mod tests {
         let missing: Vec<_> = english.difference(&khmer).collect();
         let extra: Vec<_> = khmer.difference(&english).collect();
         assert!(missing.is_empty(), "not translated to Khmer: {missing:?}");
-        assert!(extra.is_empty(), "Khmer messages without English: {extra:?}");
+        assert!(
+            extra.is_empty(),
+            "Khmer messages without English: {extra:?}"
+        );
         assert!(english.len() > 50, "{}", english.len());
     }
 
@@ -276,6 +285,9 @@ mod tests {
         assert_eq!(Tr::new(Lang::En).number(1234567), "1,234,567");
         assert_eq!(Tr::new(Lang::Km).number(2026), "២០២៦");
         assert_eq!(Tr::new(Lang::En).t_count("results-count", 1), "1 child");
-        assert_eq!(Tr::new(Lang::En).t_count("results-count", 2500), "2,500 children");
+        assert_eq!(
+            Tr::new(Lang::En).t_count("results-count", 2500),
+            "2,500 children"
+        );
     }
 }

@@ -36,9 +36,7 @@ pub struct LoginQuery {
 /// Only a path on this site is a place to return to (no `//elsewhere` or `https://…`).
 fn local_path(next: Option<&str>) -> String {
     match next {
-        Some(path)
-            if path.starts_with('/') && !path.starts_with("//") && !path.contains('\\') =>
-        {
+        Some(path) if path.starts_with('/') && !path.starts_with("//") && !path.contains('\\') => {
             path.to_owned()
         }
         _ => "/search".to_owned(),
@@ -88,10 +86,7 @@ pub async fn log_in(
                 header::SET_COOKIE,
                 set_session_cookie(&token, &state.security),
             );
-            headers.append(
-                header::SET_COOKIE,
-                csrf_cookie(&session.csrf_token, &state),
-            );
+            headers.append(header::SET_COOKIE, csrf_cookie(&session.csrf_token, &state));
             return response;
         }
         Err(ApiError::AccountLocked { until }) => {
@@ -143,10 +138,9 @@ pub async fn log_out(
         .await
         .map_err(|error| context.fail(error))?;
     let mut response = see_other("/login?reason=logged-out");
-    response.headers_mut().append(
-        header::SET_COOKIE,
-        clear_session_cookie(&state.security),
-    );
+    response
+        .headers_mut()
+        .append(header::SET_COOKIE, clear_session_cookie(&state.security));
     response.headers_mut().append(
         header::SET_COOKIE,
         HeaderValue::from_static("cr_csrf=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0"),

@@ -68,7 +68,10 @@ pub fn router() -> Router<AppState> {
         .route("/admin/users", post(admin::create_user))
         .route("/admin/users/{username}/disable", post(admin::disable_user))
         .route("/admin/clients", post(admin::create_client))
-        .route("/admin/clients/{client_id}/revoke", post(admin::revoke_client))
+        .route(
+            "/admin/clients/{client_id}/revoke",
+            post(admin::revoke_client),
+        )
         .layer(middleware::from_fn(csrf_field_to_header))
         .layer(SetResponseHeaderLayer::overriding(
             header::CACHE_CONTROL,
@@ -119,7 +122,8 @@ async fn csrf_field_to_header(request: Request, next: Next) -> Response {
     if let Some(value) = token.and_then(|token| HeaderValue::from_str(&token).ok()) {
         parts.headers.insert(CSRF_HEADER, value);
     }
-    next.run(Request::from_parts(parts, Body::from(bytes))).await
+    next.run(Request::from_parts(parts, Body::from(bytes)))
+        .await
 }
 
 /// What every page knows about its request before authentication: the language, where it

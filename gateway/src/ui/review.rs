@@ -81,8 +81,16 @@ fn candidate_names(candidate: &MatchCandidate, tr: &super::i18n::Tr) -> (String,
     let record = &candidate.record.child;
     let child = &candidate.candidate.summary;
     (
-        view::display_name(record.given_name.as_deref(), record.family_name.as_deref(), tr),
-        view::display_name(child.given_name.as_deref(), child.family_name.as_deref(), tr),
+        view::display_name(
+            record.given_name.as_deref(),
+            record.family_name.as_deref(),
+            tr,
+        ),
+        view::display_name(
+            child.given_name.as_deref(),
+            child.family_name.as_deref(),
+            tr,
+        ),
     )
 }
 
@@ -233,14 +241,10 @@ pub async fn candidate_page(
 ) -> Result<Response, UiError> {
     let fail = |error| context.fail(error);
     let Steward(caller) = steward.map_err(fail)?;
-    let Json(candidate) = routes::match_candidates::get_candidate(
-        State(state),
-        Steward(caller.clone()),
-        meta,
-        path,
-    )
-    .await
-    .map_err(fail)?;
+    let Json(candidate) =
+        routes::match_candidates::get_candidate(State(state), Steward(caller.clone()), meta, path)
+            .await
+            .map_err(fail)?;
     Ok(candidate_view(&context, &caller, &candidate, None))
 }
 
@@ -253,7 +257,10 @@ fn candidate_view(
     let tr = context.tr();
     let (record_name, child_name) = candidate_names(candidate, &tr);
     let page = CandidatePage {
-        page: context.page(caller, tr.t_args("candidate-title", &[("id", &candidate.id.to_string())])),
+        page: context.page(
+            caller,
+            tr.t_args("candidate-title", &[("id", &candidate.id.to_string())]),
+        ),
         id: candidate.id,
         open: matches!(
             candidate.status,
@@ -312,7 +319,11 @@ pub async fn decide(
     let fail = |error| context.fail(error);
     let Steward(caller) = steward.map_err(fail)?;
     let Path(id) = path.map_err(|rejection| {
-        fail(ApiError::bad_request("invalid_candidate_id", "id", rejection.body_text()))
+        fail(ApiError::bad_request(
+            "invalid_candidate_id",
+            "id",
+            rejection.body_text(),
+        ))
     })?;
     let decision: Option<CandidateDecision> = form
         .decision

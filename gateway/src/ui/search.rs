@@ -122,18 +122,18 @@ pub async fn search_page(
         .await;
         match api {
             Ok(axum::Json(found)) => {
-                let typed_id = form
-                    .q
-                    .as_deref()
-                    .and_then(|q| q.parse::<ChildId>().ok());
-                let exact = typed_id.filter(|id| found.hits.first().is_some_and(|hit| hit.child_id == *id));
+                let typed_id = form.q.as_deref().and_then(|q| q.parse::<ChildId>().ok());
+                let exact =
+                    typed_id.filter(|id| found.hits.first().is_some_and(|hit| hit.child_id == *id));
                 if let (Some(id), None) = (exact, &form.fragment) {
                     return Ok(see_other(&format!("/children/{id}")));
                 }
                 results.summary = tr.t_count("results-count", found.total as i64);
                 results.next_page = found.next_cursor.as_ref().map(|cursor| {
                     let mut query = form_urlencoded::Serializer::new(String::new());
-                    for (name, value) in form_urlencoded::parse(uri.query().unwrap_or_default().as_bytes()) {
+                    for (name, value) in
+                        form_urlencoded::parse(uri.query().unwrap_or_default().as_bytes())
+                    {
                         if name != "cursor" && name != "fragment" {
                             query.append_pair(&name, &value);
                         }
@@ -148,14 +148,23 @@ pub async fn search_page(
                         child_id: hit.child_id.to_string(),
                         name: hit.display_name.clone(),
                         other_names: hit.other_names.join(", "),
-                        birth: view::birth_label(hit.date_of_birth, hit.date_of_birth_estimated, &tr),
+                        birth: view::birth_label(
+                            hit.date_of_birth,
+                            hit.date_of_birth_estimated,
+                            &tr,
+                        ),
                         sex: view::sex_label(hit.sex, &tr),
                         district: hit.district.unwrap_or_default(),
                         agencies: hit.agencies.join(", "),
                         matched: hit
                             .matched_fields
                             .iter()
-                            .map(|field| serde_json::to_value(field).ok().and_then(|value| value.as_str().map(str::to_owned)).unwrap_or_default())
+                            .map(|field| {
+                                serde_json::to_value(field)
+                                    .ok()
+                                    .and_then(|value| value.as_str().map(str::to_owned))
+                                    .unwrap_or_default()
+                            })
                             .filter(|field| !field.is_empty())
                             .map(|field| tr.t(&format!("matched-{field}")))
                             .collect::<Vec<_>>()

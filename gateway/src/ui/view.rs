@@ -159,8 +159,16 @@ pub fn compare(record: &ChildData, child: &GoldenRecord, tr: &Tr) -> Vec<Compare
             .join(", ")
     };
     let rows = [
-        ("field-given-name", text(&record.given_name), text(&child.given_name)),
-        ("field-family-name", text(&record.family_name), text(&child.family_name)),
+        (
+            "field-given-name",
+            text(&record.given_name),
+            text(&child.given_name),
+        ),
+        (
+            "field-family-name",
+            text(&record.family_name),
+            text(&child.family_name),
+        ),
         (
             "field-other-names",
             record.other_names.join(", "),
@@ -176,11 +184,27 @@ pub fn compare(record: &ChildData, child: &GoldenRecord, tr: &Tr) -> Vec<Compare
             birth_label(record.date_of_birth, record.date_of_birth_estimated, tr),
             birth_label(child.date_of_birth, child.date_of_birth_estimated, tr),
         ),
-        ("field-district", text(&record.district), text(&child.district)),
-        ("field-subcounty", text(&record.subcounty), text(&child.subcounty)),
+        (
+            "field-district",
+            text(&record.district),
+            text(&child.district),
+        ),
+        (
+            "field-subcounty",
+            text(&record.subcounty),
+            text(&child.subcounty),
+        ),
         ("field-village", text(&record.village), text(&child.village)),
-        ("field-mother", text(&record.mother_name), text(&child.mother_name)),
-        ("field-father", text(&record.father_name), text(&child.father_name)),
+        (
+            "field-mother",
+            text(&record.mother_name),
+            text(&child.mother_name),
+        ),
+        (
+            "field-father",
+            text(&record.father_name),
+            text(&child.father_name),
+        ),
         (
             "field-identifiers",
             identifiers(&record.identifiers),
@@ -189,7 +213,13 @@ pub fn compare(record: &ChildData, child: &GoldenRecord, tr: &Tr) -> Vec<Compare
     ];
     rows.into_iter()
         .map(|(label, left, right)| {
-            let normal = |value: &str| value.split_whitespace().collect::<Vec<_>>().join(" ").to_lowercase();
+            let normal = |value: &str| {
+                value
+                    .split_whitespace()
+                    .collect::<Vec<_>>()
+                    .join(" ")
+                    .to_lowercase()
+            };
             ComparedField {
                 label: tr.t(label),
                 differs: normal(&left) != normal(&right),
@@ -327,7 +357,12 @@ pub struct BarRow {
 }
 
 pub fn bar_chart(title: String, column: String, counts: &[(String, i64)], tr: &Tr) -> BarChart {
-    let largest = counts.iter().map(|(_, count)| *count).max().unwrap_or(0).max(1);
+    let largest = counts
+        .iter()
+        .map(|(_, count)| *count)
+        .max()
+        .unwrap_or(0)
+        .max(1);
     let rows = counts
         .iter()
         .enumerate()
