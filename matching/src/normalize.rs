@@ -297,57 +297,119 @@ pub fn fold_romanisation(token: &str) -> String {
 }
 
 /// A phonetic key for one normalised name word, made for search: the consonant skeleton after
-/// folding the spellings that romanisations of Luganda, Acholi, Swahili and Khmer names use for
-/// one sound (ph/f, kh/k/c/q, th/t, sh/s, ch/j, v/b, g/k, d/t, l/r, ng/n, doubled letters).
-/// Vowels after the first sound are dropped: clerks disagree on them most, and Khmer
-/// romanisation writes one vowel sign many ways (Sophea/Sopheap/Sophia, ស្រី → "srei"/"srey").
+/// folding the letters that romanisations of Luganda, Acholi, Swahili and Khmer names write
+/// for one sound (p/ph/f/b/v, k/kh/c/q/g, t/th/d, ch/chh/j/gy, s/sh/x/z, l/r, ng/nh/n,
+/// doubled letters). Vowels after the first sound are dropped: clerks disagree on them most,
+/// and Khmer romanisation writes one vowel sign many ways (Sophea/Sopheap/Sophia, ស្រី →
+/// "srei"/"srey"). OCR digits in a name read as the letters they were (5im → sim).
 ///
 /// Coarser than [`phonetic_key`] (Double Metaphone, which the matching engine's comparisons
-/// and blocking use): a search ranks many candidates, so a wide net costs little, while a
-/// comparison level must not join different names. Empty for a word without letters.
+/// and blocking use): a search ranks many candidates by several words, so a wide net costs
+/// little, while a comparison level must not join different names. Empty for a word without
+/// letters. [`name_phonetic_keys`] adds the keys of the word's other readings.
 pub fn name_phonetic_key(token: &str) -> String {
-    let letters: Vec<char> = token.chars().filter(char::is_ascii_alphabetic).collect();
-    let mut sounds = String::with_capacity(letters.len());
+    skeleton(token, Reading::default())
+}
+
+/// Every key of [`name_phonetic_key`]'s family a name word may be found by: the plain one,
+/// with `w` read as a consonant (Wisal = Visal) rather than a vowel (Mugerwa = Mugerua), and
+/// with an `r` after a vowel left out (Charn = Chan, Mears = Meas). Distinct, plain key first.
+pub fn name_phonetic_keys(token: &str) -> Vec<String> {
+    let mut keys = Vec::with_capacity(3);
+    for reading in [
+        Reading::default(),
+        Reading {
+            w_is_consonant: true,
+            ..Reading::default()
+        },
+        Reading {
+            r_after_vowel_silent: true,
+            ..Reading::default()
+        },
+    ] {
+        let key = skeleton(token, reading);
+        if !key.is_empty() && !keys.contains(&key) {
+            keys.push(key);
+        }
+    }
+    keys
+}
+
+/// How ambiguous letters are read when making a phonetic key.
+#[derive(Debug, Clone, Copy, Default)]
+struct Reading {
+    w_is_consonant: bool,
+    r_after_vowel_silent: bool,
+}
+
+fn skeleton(token: &str, reading: Reading) -> String {
+    if !token.chars().any(|c| c.is_ascii_alphabetic()) {
+        return String::new();
+    }
+    let letters: Vec<char> = token
+        .chars()
+        .filter_map(|c| match c {
+            '0' => Some('o'),
+            '1' => Some('l'),
+            '5' => Some('s'),
+            '8' => Some('b'),
+            c if c.is_ascii_alphabetic() => Some(c),
+            _ => None,
+        })
+        .collect();
+    // Each letter or digraph as one sound; vowels (and h, y, and w read as a vowel) as '.'.
+    let mut sounds = Vec::with_capacity(letters.len());
     let mut index = 0;
     while index < letters.len() {
-        let here = letters[index];
         let next = letters.get(index + 1).copied();
-        let (sound, used) = match (here, next) {
-            ('p', Some('h')) => ('f', 2),
-            ('k' | 'g' | 'b' | 'd' | 't' | 's', Some('h')) => (fold_consonant(here), 2),
-            ('c', Some('h')) => ('j', 2),
-            ('n', Some('g')) => ('n', 2),
-            ('c' | 'q', _) => ('k', 1),
-            ('x' | 'z', _) => ('s', 1),
-            _ => (fold_consonant(here), 1),
+        let (sound, used) = match (letters[index], next) {
+            ('p', Some('h')) | ('b', Some('h')) => ('p', 2),
+            ('c', Some('h')) | ('g', Some('y')) => ('j', 2),
+            ('c', Some('k')) | ('k' | 'g', Some('h')) => ('k', 2),
+            ('t' | 'd', Some('h')) => ('t', 2),
+            ('s', Some('h')) => ('s', 2),
+            ('n', Some('g' | 'h')) => ('n', 2),
+            ('p' | 'b' | 'f' | 'v', _) => ('p', 1),
+            ('w', _) if reading.w_is_consonant => ('p', 1),
+            ('c' | 'q' | 'k' | 'g', _) => ('k', 1),
+            ('t' | 'd', _) => ('t', 1),
+            ('s' | 'x' | 'z', _) => ('s', 1),
+            ('l' | 'r', _) => ('r', 1),
+            ('a' | 'e' | 'i' | 'o' | 'u' | 'y' | 'w' | 'h', _) => ('.', 1),
+            (other, _) => (other, 1),
         };
         sounds.push(sound);
         index += used;
     }
     let mut key = String::with_capacity(sounds.len());
-    let mut previous = None;
-    for (position, sound) in sounds.chars().enumerate() {
-        let vowel_like = matches!(sound, 'a' | 'e' | 'i' | 'o' | 'u' | 'y' | 'w' | 'h');
+    // The last consonant written, and whether a vowel came after it.
+    let mut last: Option<char> = None;
+    let mut vowel_since = false;
+    for (position, &sound) in sounds.iter().enumerate() {
         if position == 0 {
             // The first sound stays; every leading vowel reads as one.
-            key.push(if vowel_like { 'a' } else { sound });
-        } else if !vowel_like && previous != Some(sound) {
+            key.push(if sound == '.' { 'a' } else { sound });
+            last = (sound != '.').then_some(sound);
+            vowel_since = sound == '.';
+            continue;
+        }
+        if sound == '.' {
+            vowel_since = true;
+            continue;
+        }
+        if reading.r_after_vowel_silent && sound == 'r' && vowel_since {
+            continue;
+        }
+        // A doubled consonant is one sound (Ssemakula, Okello), as is a consonant written
+        // twice around a Khmer subscript (បុប្ផា → "bobpha" for Bopha).
+        let doubled = last == Some(sound) && !vowel_since;
+        if !doubled {
             key.push(sound);
         }
-        previous = Some(sound);
+        last = Some(sound);
+        vowel_since = false;
     }
     key
-}
-
-/// Consonants that romanisations write either way (voiced or not, v/b, l/r).
-fn fold_consonant(letter: char) -> char {
-    match letter {
-        'v' => 'b',
-        'g' => 'k',
-        'd' => 't',
-        'l' => 'r',
-        other => other,
-    }
 }
 
 /// Common nicknames and short forms mapped to one canonical given name.
@@ -481,12 +543,32 @@ mod tests {
             ("kato", "cato"),
             ("srey", "srei"),
             ("sophea", "sophia"),
+            ("sophea", "sopea"),
+            ("prak", "brak"),
+            ("bopha", "bobpha"),
+            ("panha", "banhnha"),
+            ("ogyong", "ojong"),
         ] {
             assert_eq!(name_phonetic_key(a), name_phonetic_key(b), "{a} / {b}");
         }
         assert_ne!(name_phonetic_key("halima"), name_phonetic_key("okello"));
         assert_eq!(name_phonetic_key("anna"), "an");
         assert_eq!(name_phonetic_key("2015"), "");
+        assert_eq!(name_phonetic_key("5im"), name_phonetic_key("sim"));
+    }
+
+    #[test]
+    fn other_readings_of_w_and_r_give_more_keys() {
+        let shared = |a: &str, b: &str| {
+            let keys = name_phonetic_keys(b);
+            name_phonetic_keys(a).iter().any(|key| keys.contains(key))
+        };
+        assert!(shared("wisal", "visal"));
+        assert!(shared("mugerwa", "mugerua"));
+        assert!(shared("charn", "chan"));
+        assert!(shared("mears", "meas"));
+        assert!(!shared("okello", "halima"));
+        assert_eq!(name_phonetic_keys("sok"), ["sk"]);
     }
 
     #[test]

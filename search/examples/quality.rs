@@ -108,6 +108,20 @@ fn causes(record: &GeneratedRecord, indexed: &ChildView) -> Vec<&'static str> {
         causes.push("names phonetic");
     } else {
         causes.push("a name word unmatched");
+        if std::env::var_os("SHOW_UNMATCHED").is_some() {
+            let unmatched: Vec<&String> = words
+                .iter()
+                .filter(|word| !known.contains(*word) && !keys.contains(&name_phonetic_key(word)))
+                .collect();
+            println!(
+                "    unmatched {unmatched:?} ({}) among {known:?}",
+                names
+                    .iter()
+                    .map(|n| n.as_str())
+                    .collect::<Vec<_>>()
+                    .join(" | ")
+            );
+        }
     }
     if record.date_of_birth_estimated {
         causes.push("date flagged estimated");

@@ -9,7 +9,9 @@ use serde::{Deserialize, Serialize};
 use tantivy::TantivyDocument;
 
 use crate::schema::Fields;
-use matching::normalize::{name_phonetic_key, nickname_canonical, normalize, normalized_tokens};
+use matching::normalize::{
+    name_phonetic_key, name_phonetic_keys, nickname_canonical, normalize, normalized_tokens,
+};
 
 /// What a hit shows about a child, stored with its document.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -49,11 +51,12 @@ pub(crate) fn day_number(date: NaiveDate) -> i64 {
 /// nickname or short form (Bob → Robert), so either spelling finds the other. Keys shorter
 /// than two sounds match too much to be worth a term.
 pub(crate) fn sound_keys(word: &str) -> Vec<String> {
-    let mut keys = vec![name_phonetic_key(word)];
+    let mut keys = name_phonetic_keys(word);
     if let Some(full) = nickname_canonical(word) {
-        keys.push(name_phonetic_key(full));
+        keys.extend(name_phonetic_keys(full));
     }
     keys.retain(|key| key.chars().count() >= 2);
+    keys.sort();
     keys.dedup();
     keys
 }
@@ -115,6 +118,17 @@ pub fn child_document(fields: &Fields, child: &ChildView) -> Option<TantivyDocum
     let mut run_together = BTreeSet::new();
     for record in &child.records {
         let data = &record.child;
+        // A name of two words one agency writes as one (Srey Mom, Sreymom).
+        for name in [&data.given_name, &data.family_name]
+            .into_iter()
+            .flatten()
+            .chain(&data.other_names)
+        {
+            let words = normalized_tokens(name);
+            if words.len() >= 2 {
+                run_together.insert(name_phonetic_key(&words.concat()));
+            }
+        }
         if let (Some(given), Some(family)) = (&data.given_name, &data.family_name) {
             let (given, family) = (
                 normalized_tokens(given).concat(),

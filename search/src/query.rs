@@ -24,7 +24,7 @@ use crate::document::{
     day_number, day_term, is_estimate, month_term, scope_district, sex_term, sound_keys, year_term,
 };
 use crate::schema::Fields;
-use matching::normalize::{normalize, normalized_tokens};
+use matching::normalize::{name_phonetic_key, normalize, normalized_tokens};
 
 /// Most hits one page may hold.
 pub const MAX_LIMIT: usize = 100;
@@ -461,6 +461,7 @@ fn filters(fields: &Fields, request: &SearchRequest, scope: &ReadScope) -> Vec<B
 pub(crate) fn plan(fields: &Fields, request: &SearchRequest, scope: &ReadScope) -> QueryPlan {
     let mut scoring: Vec<Box<dyn Query>> = Vec::new();
     let mut matches: Vec<(MatchedField, Box<dyn Query>)> = Vec::new();
+    let mut name_words: Vec<String> = Vec::new();
     for token in request.text.split_whitespace() {
         if let Ok(child_id) = token.parse::<ChildId>() {
             let query = term_query(fields.child_id, &child_id.to_string());
@@ -486,6 +487,17 @@ pub(crate) fn plan(fields: &Fields, request: &SearchRequest, scope: &ReadScope) 
         }
         for word in normalized_tokens(token) {
             name_word_clauses(fields, &word, &mut scoring, &mut matches);
+            name_words.push(word);
+        }
+    }
+    // Two words that one agency may write as one name (Srey Mom, Sreymom), and one word
+    // that may be two run together (Khmer script has no spaces): their sound together.
+    for pair in name_words.windows(2) {
+        let key = name_phonetic_key(&pair.concat());
+        if key.chars().count() >= 2 {
+            let query = term_query(fields.names_phonetic, &key);
+            scoring.push(constant(query.box_clone(), weight::NAME_PHONETIC));
+            matches.push((MatchedField::NamePhonetic, query));
         }
     }
     let mut groups: Vec<(MatchedField, Vec<Box<dyn Query>>)> = Vec::new();
