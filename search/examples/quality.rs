@@ -231,7 +231,7 @@ fn main() {
                     top5 += 1;
                 }
                 Some(_) => top5 += 1,
-                None => misses.push(text),
+                None => misses.push((text, *truth)),
             }
         }
         latencies.sort_by(f64::total_cmp);
@@ -257,8 +257,26 @@ fn main() {
             }
         }
         if std::env::var_os("SHOW_MISSES").is_some() {
-            for miss in misses.iter().take(30) {
-                println!("  miss: {miss}");
+            // Each miss with the first hit and where the true child ranks, and why.
+            let describe = |hit: &search::SearchHit| {
+                format!(
+                    "{} {} [{}] {:.1}",
+                    hit.display_name,
+                    hit.date_of_birth.map(|d| d.to_string()).unwrap_or_default(),
+                    hit.other_names.join("/"),
+                    hit.score
+                )
+            };
+            for (text, truth) in misses.iter().take(40) {
+                let deeper = index
+                    .search_blocking(&SearchRequest::text(text, 100), &ReadScope::All)
+                    .unwrap();
+                let first = deeper.hits.first().map(describe).unwrap_or_default();
+                let found = deeper.hits.iter().position(|hit| hit.child_id == *truth);
+                let true_hit = found
+                    .map(|rank| format!("#{} {}", rank + 1, describe(&deeper.hits[rank])))
+                    .unwrap_or_else(|| "not in top 100".to_owned());
+                println!("  miss: {text}  | first: {first}  | truth: {true_hit}");
             }
         }
     }

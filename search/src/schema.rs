@@ -56,11 +56,26 @@ impl Fields {
                 .set_tokenizer(NAME_TOKENIZER)
                 .set_index_option(IndexRecordOption::WithFreqs),
         );
+        // A child's name words are counted without regard to how many there are: a child known
+        // to several agencies has more spellings, and must not rank below a namesake known
+        // to one (BM25's length normalisation would do that). So no field norms here.
+        let name_words = TextOptions::default().set_indexing_options(
+            TextFieldIndexing::default()
+                .set_tokenizer(NAME_TOKENIZER)
+                .set_index_option(IndexRecordOption::WithFreqs)
+                .set_fieldnorms(false),
+        );
+        let exact_terms = TextOptions::default().set_indexing_options(
+            TextFieldIndexing::default()
+                .set_tokenizer("raw")
+                .set_index_option(IndexRecordOption::Basic)
+                .set_fieldnorms(false),
+        );
         let fields = Fields {
             child_id: builder.add_text_field("child_id", STRING),
             ids: builder.add_text_field("ids", STRING),
-            names: builder.add_text_field("names", name_text.clone()),
-            names_phonetic: builder.add_text_field("names_phonetic", STRING),
+            names: builder.add_text_field("names", name_words),
+            names_phonetic: builder.add_text_field("names_phonetic", exact_terms.clone()),
             parents: builder.add_text_field("parents", name_text.clone()),
             location: builder.add_text_field("location", name_text),
             district: builder.add_text_field("district", STRING),
