@@ -66,13 +66,30 @@ fn cookie_value(cookies: &str, name: &str) -> String {
         .to_owned()
 }
 
+/// Fills in the login form as a browser does: the page first (its form token and cookie),
+/// then the post.
 async fn submit_login(app: &TestApp, username: &str, password: &str) -> reqwest::Response {
+    let form = browser()
+        .get(format!("{}/login", app.url))
+        .send()
+        .await
+        .unwrap();
+    let cookie = cookies(&form);
+    let html = form.text().await.unwrap();
+    let token = html
+        .split(r#"name="login_token" value=""#)
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .expect("the login form carries a token")
+        .to_owned();
     browser()
         .post(format!("{}/login", app.url))
+        .header("cookie", cookie)
         .form(&[
             ("username", username),
             ("password", password),
             ("next", "/dashboard"),
+            ("login_token", &token),
         ])
         .send()
         .await
@@ -159,6 +176,21 @@ mod cases {
         assert_eq!(headers["x-frame-options"], "DENY");
         assert_eq!(headers["x-content-type-options"], "nosniff");
         assert_eq!(headers["cache-control"], "no-store");
+
+        // A login form posted from elsewhere (no form token and cookie) logs nobody in.
+        let forged = browser()
+            .post(format!("{}/login", app.url))
+            .form(&[("username", "okello"), ("password", PASSWORD)])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(forged.status(), 403);
+        assert!(!cookies(&forged).contains("cr_session="));
+        assert!(forged
+            .text()
+            .await
+            .unwrap()
+            .contains("This form has expired"));
 
         // A wrong password says so; the fifth locks the account and the page says for how long.
         let wrong = submit_login(&app, "okello", "not the password at all").await;

@@ -7,7 +7,7 @@ use axum::response::{IntoResponse, Response};
 use axum::Form;
 use serde::Deserialize;
 
-use super::i18n::{Lang, LANGUAGE_COOKIE};
+use super::i18n::{cookie, Lang, LANGUAGE_COOKIE};
 use super::view::{self, Page};
 use super::{see_other, PageContext, UiError, CSRF_COOKIE};
 use crate::audit::RequestMeta;
@@ -16,6 +16,7 @@ use crate::error::ApiError;
 use crate::routes::session::{logout, start_session, LoginRequest};
 use crate::session::{clear_session_cookie, set_session_cookie};
 use crate::state::AppState;
+use registry::users;
 
 #[derive(Template)]
 #[template(path = "login.html")]
@@ -25,6 +26,30 @@ struct LoginPage {
     error: Option<String>,
     username: String,
     next: String,
+    login_token: String,
+}
+
+/// The cookie holding the login form's token. Login has no session to bind a CSRF token to,
+/// so the form and a SameSite=Strict cookie carry the same random token (double submit): a
+/// form posted from another site arrives without the cookie and is refused, so nobody can
+/// log a person in to an account of the attacker's choosing.
+const LOGIN_TOKEN_COOKIE: &str = "cr_login";
+
+/// A login page with a fresh form token, and the cookie that must come back with it.
+fn login_form(status: StatusCode, state: &AppState, page: LoginPage) -> Response {
+    let secure = if state.security.secure_cookies {
+        "; Secure"
+    } else {
+        ""
+    };
+    let mut response = view::render(status, &page);
+    if let Ok(cookie) = HeaderValue::from_str(&format!(
+        "{LOGIN_TOKEN_COOKIE}={}; Path=/login; HttpOnly; SameSite=Strict; Max-Age=3600{secure}",
+        page.login_token
+    )) {
+        response.headers_mut().append(header::SET_COOKIE, cookie);
+    }
+    response
 }
 
 #[derive(Debug, Deserialize)]
@@ -43,20 +68,29 @@ fn local_path(next: Option<&str>) -> String {
     }
 }
 
-pub async fn login_page(context: PageContext, Query(query): Query<LoginQuery>) -> Response {
+pub async fn login_page(
+    State(state): State<AppState>,
+    context: PageContext,
+    Query(query): Query<LoginQuery>,
+) -> Response {
     let tr = context.tr();
     let notice = match query.reason.as_deref() {
         Some("expired") => Some(tr.t("login-expired")),
         Some("logged-out") => Some(tr.t("login-logged-out")),
         _ => None,
     };
-    view::html(&LoginPage {
-        page: Page::new(&context, None, tr.t("login-title")),
-        notice,
-        error: None,
-        username: String::new(),
-        next: local_path(query.next.as_deref()),
-    })
+    login_form(
+        StatusCode::OK,
+        &state,
+        LoginPage {
+            page: Page::new(&context, None, tr.t("login-title")),
+            notice,
+            error: None,
+            username: String::new(),
+            next: local_path(query.next.as_deref()),
+            login_token: users::new_secret(),
+        },
+    )
 }
 
 #[derive(Deserialize)]
@@ -64,16 +98,37 @@ pub struct LoginForm {
     username: String,
     password: String,
     next: Option<String>,
+    login_token: Option<String>,
 }
 
 pub async fn log_in(
     State(state): State<AppState>,
     context: PageContext,
     meta: RequestMeta,
+    headers: HeaderMap,
     Form(form): Form<LoginForm>,
 ) -> Response {
     let tr = context.tr();
     let next = local_path(form.next.as_deref());
+    let expected = cookie(&headers, LOGIN_TOKEN_COOKIE);
+    let token_matches = matches!(
+        (&expected, &form.login_token),
+        (Some(expected), Some(sent)) if !expected.is_empty() && expected == sent
+    );
+    if !token_matches {
+        return login_form(
+            StatusCode::FORBIDDEN,
+            &state,
+            LoginPage {
+                page: Page::new(&context, None, tr.t("login-title")),
+                notice: None,
+                error: Some(tr.t("error-csrf")),
+                username: form.username,
+                next,
+                login_token: users::new_secret(),
+            },
+        );
+    }
     let request = LoginRequest {
         username: form.username.trim().to_owned(),
         password: form.password,
@@ -104,14 +159,16 @@ pub async fn log_in(
         }
         Err(other) => return context.fail(other).into_response(),
     };
-    view::render(
+    login_form(
         status,
-        &LoginPage {
+        &state,
+        LoginPage {
             page: Page::new(&context, None, tr.t("login-title")),
             notice: None,
             error: Some(error),
             username: form.username,
             next,
+            login_token: users::new_secret(),
         },
     )
 }
