@@ -180,6 +180,15 @@ dashboard-by-month = Children registered by month
 dashboard-table = Show the table
 dashboard-count = Children
 dashboard-median-age = Median age
+dashboard-counted-at = counted at { $time } (counts are at most a minute old)
+dashboard-others = { $count ->
+    [one] { $shown } other
+   *[other] { $shown } others
+}
+dashboard-earlier-months = { $count ->
+    [one] { $shown } earlier month
+   *[other] { $shown } earlier months
+}
 dashboard-oldest = Oldest
 
 admin-title = Administration

@@ -168,6 +168,9 @@ dashboard-by-month = កុមារចុះឈ្មោះតាមខែ
 dashboard-table = បង្ហាញតារាង
 dashboard-count = កុមារ
 dashboard-median-age = អាយុមធ្យម
+dashboard-counted-at = រាប់នៅម៉ោង { $time } (ចំនួនមិនចាស់ជាងមួយនាទី)
+dashboard-others = { $shown } ផ្សេងទៀត
+dashboard-earlier-months = { $shown } ខែមុនៗ
 dashboard-oldest = ចាស់ជាងគេ
 
 admin-title = រដ្ឋបាល

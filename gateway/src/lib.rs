@@ -105,6 +105,10 @@ pub fn build_app(state: AppState) -> Router {
         .fallback(|| async { ApiError::NotFound("no such route".to_owned()).into_response() })
         .layer(middleware::from_fn_with_state(
             state.clone(),
+            routes::search::wake_index_after_writes,
+        ))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
             rate_limit::limit_rate,
         ))
         .with_state(state)

@@ -108,6 +108,11 @@ pub fn tokens(normalized: &str) -> impl Iterator<Item = &str> {
     normalized.split(' ').filter(|t| !t.is_empty())
 }
 
+/// The words of a free-text value after [`normalize`]: what search indexes and queries by.
+pub fn normalized_tokens(text: &str) -> Vec<String> {
+    tokens(&normalize(text)).map(str::to_owned).collect()
+}
+
 /// True for characters of the Khmer blocks (U+1780–U+17FF, U+19E0–U+19FF).
 pub fn is_khmer(c: char) -> bool {
     matches!(c, '\u{1780}'..='\u{17FF}' | '\u{19E0}'..='\u{19FF}')
@@ -291,6 +296,122 @@ pub fn fold_romanisation(token: &str) -> String {
     s
 }
 
+/// A phonetic key for one normalised name word, made for search: the consonant skeleton after
+/// folding the letters that romanisations of Luganda, Acholi, Swahili and Khmer names write
+/// for one sound (p/ph/f/b/v, k/kh/c/q/g, t/th/d, ch/chh/j/gy, s/sh/x/z, l/r, ng/nh/n,
+/// doubled letters). Vowels after the first sound are dropped: clerks disagree on them most,
+/// and Khmer romanisation writes one vowel sign many ways (Sophea/Sopheap/Sophia, ស្រី →
+/// "srei"/"srey"). OCR digits in a name read as the letters they were (5im → sim).
+///
+/// Coarser than [`phonetic_key`] (Double Metaphone, which the matching engine's comparisons
+/// and blocking use): a search ranks many candidates by several words, so a wide net costs
+/// little, while a comparison level must not join different names. Empty for a word without
+/// letters. [`name_phonetic_keys`] adds the keys of the word's other readings.
+pub fn name_phonetic_key(token: &str) -> String {
+    skeleton(token, Reading::default())
+}
+
+/// Every key of [`name_phonetic_key`]'s family a name word may be found by: the plain one,
+/// with `w` read as a consonant (Wisal = Visal) rather than a vowel (Mugerwa = Mugerua), and
+/// with an `r` after a vowel left out (Charn = Chan, Mears = Meas). Distinct, plain key first.
+pub fn name_phonetic_keys(token: &str) -> Vec<String> {
+    let mut keys = Vec::with_capacity(3);
+    for reading in [
+        Reading::default(),
+        Reading {
+            w_is_consonant: true,
+            ..Reading::default()
+        },
+        Reading {
+            r_after_vowel_silent: true,
+            ..Reading::default()
+        },
+    ] {
+        let key = skeleton(token, reading);
+        if !key.is_empty() && !keys.contains(&key) {
+            keys.push(key);
+        }
+    }
+    keys
+}
+
+/// How ambiguous letters are read when making a phonetic key.
+#[derive(Debug, Clone, Copy, Default)]
+struct Reading {
+    w_is_consonant: bool,
+    r_after_vowel_silent: bool,
+}
+
+fn skeleton(token: &str, reading: Reading) -> String {
+    if !token.chars().any(|c| c.is_ascii_alphabetic()) {
+        return String::new();
+    }
+    let letters: Vec<char> = token
+        .chars()
+        .filter_map(|c| match c {
+            '0' => Some('o'),
+            '1' => Some('l'),
+            '5' => Some('s'),
+            '8' => Some('b'),
+            c if c.is_ascii_alphabetic() => Some(c),
+            _ => None,
+        })
+        .collect();
+    // Each letter or digraph as one sound; vowels (and h, y, and w read as a vowel) as '.'.
+    let mut sounds = Vec::with_capacity(letters.len());
+    let mut index = 0;
+    while index < letters.len() {
+        let next = letters.get(index + 1).copied();
+        let (sound, used) = match (letters[index], next) {
+            ('p', Some('h')) | ('b', Some('h')) => ('p', 2),
+            ('c', Some('h')) | ('g', Some('y')) => ('j', 2),
+            ('c', Some('k')) | ('k' | 'g', Some('h')) => ('k', 2),
+            ('t' | 'd', Some('h')) => ('t', 2),
+            ('s', Some('h')) => ('s', 2),
+            ('n', Some('g' | 'h')) => ('n', 2),
+            ('p' | 'b' | 'f' | 'v', _) => ('p', 1),
+            ('w', _) if reading.w_is_consonant => ('p', 1),
+            ('c' | 'q' | 'k' | 'g', _) => ('k', 1),
+            ('t' | 'd', _) => ('t', 1),
+            ('s' | 'x' | 'z', _) => ('s', 1),
+            ('l' | 'r', _) => ('r', 1),
+            ('a' | 'e' | 'i' | 'o' | 'u' | 'y' | 'w' | 'h', _) => ('.', 1),
+            (other, _) => (other, 1),
+        };
+        sounds.push(sound);
+        index += used;
+    }
+    let mut key = String::with_capacity(sounds.len());
+    // The last consonant written, and whether a vowel came after it.
+    let mut last: Option<char> = None;
+    let mut vowel_since = false;
+    for (position, &sound) in sounds.iter().enumerate() {
+        if position == 0 {
+            // The first sound stays; every leading vowel reads as one.
+            key.push(if sound == '.' { 'a' } else { sound });
+            last = (sound != '.').then_some(sound);
+            vowel_since = sound == '.';
+            continue;
+        }
+        if sound == '.' {
+            vowel_since = true;
+            continue;
+        }
+        if reading.r_after_vowel_silent && sound == 'r' && vowel_since {
+            continue;
+        }
+        // A doubled consonant is one sound (Ssemakula, Okello), as is a consonant written
+        // twice around a Khmer subscript (បុប្ផា → "bobpha" for Bopha).
+        let doubled = last == Some(sound) && !vowel_since;
+        if !doubled {
+            key.push(sound);
+        }
+        last = Some(sound);
+        vowel_since = false;
+    }
+    key
+}
+
 /// Common nicknames and short forms mapped to one canonical given name.
 ///
 /// English-language forms (used in Uganda's registers) and a few Luganda and
@@ -399,6 +520,72 @@ mod tests {
             phonetic_key(&dm, "chan")
         );
         assert_eq!(phonetic_key(&dm, "sreypov"), phonetic_key(&dm, "sreipov"));
+    }
+
+    #[test]
+    fn normalized_tokens_split_normalised_text() {
+        assert_eq!(
+            normalized_tokens("  NAKATO,  Mary-Jane "),
+            ["nakato", "mary", "jane"]
+        );
+        assert_eq!(normalized_tokens("សុខ ដារ៉ា"), ["sokh", "dara"]);
+        assert!(normalized_tokens(" - ").is_empty());
+    }
+
+    #[test]
+    fn name_phonetic_keys_join_common_respellings() {
+        for (a, b) in [
+            ("sok", "sokh"),
+            ("chhim", "chim"),
+            ("vuthy", "vuthi"),
+            ("pisey", "pisei"),
+            ("okello", "okelo"),
+            ("kato", "cato"),
+            ("srey", "srei"),
+            ("sophea", "sophia"),
+            ("sophea", "sopea"),
+            ("prak", "brak"),
+            ("bopha", "bobpha"),
+            ("panha", "banhnha"),
+            ("ogyong", "ojong"),
+        ] {
+            assert_eq!(name_phonetic_key(a), name_phonetic_key(b), "{a} / {b}");
+        }
+        assert_ne!(name_phonetic_key("halima"), name_phonetic_key("okello"));
+        assert_eq!(name_phonetic_key("anna"), "an");
+        assert_eq!(name_phonetic_key("2015"), "");
+        assert_eq!(name_phonetic_key("5im"), name_phonetic_key("sim"));
+    }
+
+    #[test]
+    fn other_readings_of_w_and_r_give_more_keys() {
+        let shared = |a: &str, b: &str| {
+            let keys = name_phonetic_keys(b);
+            name_phonetic_keys(a).iter().any(|key| keys.contains(key))
+        };
+        assert!(shared("wisal", "visal"));
+        assert!(shared("mugerwa", "mugerua"));
+        assert!(shared("charn", "chan"));
+        assert!(shared("mears", "meas"));
+        assert!(!shared("okello", "halima"));
+        assert_eq!(name_phonetic_keys("sok"), ["sk"]);
+    }
+
+    #[test]
+    fn khmer_script_and_latin_share_a_name_phonetic_key() {
+        for (khmer, latin) in [
+            ("សុខ", "sok"),
+            ("ដារ៉ា", "dara"),
+            ("ចាន់", "chan"),
+            ("ស្រី", "srey"),
+        ] {
+            let romanised = normalized_tokens(khmer);
+            assert_eq!(
+                name_phonetic_key(&romanised[0]),
+                name_phonetic_key(latin),
+                "{khmer} / {latin}"
+            );
+        }
     }
 
     #[test]

@@ -743,6 +743,73 @@ mod cases {
             .is_none());
     }
 
+    pub async fn counts_and_agencies_follow_the_read_scope(store: Arc<dyn Store>) {
+        let child = |given: &str, born: &str, district: &str| {
+            json!({"child": {"given_name": given, "family_name": "Okot", "sex": "M",
+                             "date_of_birth": born, "district": district, "identifiers": []}})
+        };
+        store
+            .register(
+                record("police-ug", "CPU-1", child("Brian", "2014-02-03", "Wakiso")),
+                "a",
+            )
+            .await
+            .unwrap();
+        store
+            .register(
+                record("school-ug", "S-1", child("Moses", "2011-07-21", "WAKISO")),
+                "a",
+            )
+            .await
+            .unwrap();
+        store
+            .register(
+                record("school-ug", "S-2", child("Peter", "2017-11-30", "Gulu")),
+                "a",
+            )
+            .await
+            .unwrap();
+        assert_eq!(
+            store.source_systems().await.unwrap(),
+            ["police-ug", "school-ug"]
+        );
+        let pairs = |counts: &[registry::model::Count]| {
+            counts
+                .iter()
+                .map(|count| (count.key.to_lowercase(), count.children))
+                .collect::<Vec<_>>()
+        };
+        let all = store.registration_counts(&ReadScope::All).await.unwrap();
+        assert_eq!(all.children, 3);
+        assert_eq!(
+            pairs(&all.by_district),
+            [("wakiso".to_owned(), 2), ("gulu".to_owned(), 1)]
+        );
+        assert_eq!(
+            pairs(&all.by_agency),
+            [("school-ug".to_owned(), 2), ("police-ug".to_owned(), 1)]
+        );
+        assert_eq!(all.by_month.iter().map(|m| m.children).sum::<i64>(), 3);
+        let police = store
+            .registration_counts(&ReadScope::SourceSystem("police-ug".into()))
+            .await
+            .unwrap();
+        assert_eq!(police.children, 1);
+        assert_eq!(pairs(&police.by_agency), [("police-ug".to_owned(), 1)]);
+        let gulu = store
+            .registration_counts(&ReadScope::District("gulu".into()))
+            .await
+            .unwrap();
+        assert_eq!(gulu.children, 1);
+        assert_eq!(pairs(&gulu.by_district), [("gulu".to_owned(), 1)]);
+        let nothing = store
+            .registration_counts(&ReadScope::Nothing)
+            .await
+            .unwrap();
+        assert_eq!(nothing.children, 0);
+        assert!(nothing.by_district.is_empty() && nothing.by_agency.is_empty());
+    }
+
     pub async fn the_change_feed_is_gap_free_and_ordered(store: Arc<dyn Store>) {
         let first = store
             .register(
@@ -1185,6 +1252,7 @@ conformance!(
     the_timeline_is_ordered_with_provenance,
     events_no_longer_reported_are_retracted_not_lost,
     agency_scope_hides_other_children,
+    counts_and_agencies_follow_the_read_scope,
     the_change_feed_is_gap_free_and_ordered,
     concurrent_writers_lose_nothing,
     clients_authenticate_until_revoked,

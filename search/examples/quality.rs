@@ -6,13 +6,19 @@
 //! paper: given and family name plus birth date. Reports recall@1 and recall@5 (is the true
 //! child first / in the top 5) and the raw tantivy query latency of the same queries.
 //!
+//! With `BY_CAUSE=1` it also breaks recall down by what differs between the query and the
+//! records the child is indexed from (Khmer script, a word with no exact match, a date that is
+//! off, an estimate, one name only), to see which corruptions the ranking misses.
+//!
 //! `cargo run --release -p search --example quality -- [records] [seed]`
 #![allow(clippy::unwrap_used)]
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::time::Instant;
 
+use chrono::{Datelike, NaiveDate};
 use chrono::{TimeZone, Utc};
+use matching::normalize::{is_khmer, name_phonetic_key, normalized_tokens};
 use registry::model::{ChildData, ChildStatus, ChildView, RecordSubmission, SourceRecordView};
 use registry::{ChildId, ReadScope};
 use search::{SearchIndex, SearchRequest};
@@ -62,6 +68,90 @@ fn query_text(record: &GeneratedRecord, with_birth: bool) -> String {
     parts.join(" ")
 }
 
+/// What sets a query apart from the records its child is indexed from.
+fn causes(record: &GeneratedRecord, indexed: &ChildView) -> Vec<&'static str> {
+    let mut causes = Vec::new();
+    let names: Vec<&String> = [&record.given_name, &record.family_name]
+        .into_iter()
+        .flatten()
+        .collect();
+    if names.iter().any(|name| name.chars().any(is_khmer)) {
+        causes.push("khmer script");
+    }
+    if names.len() < 2 {
+        causes.push("one name field");
+    }
+    let mut known = BTreeSet::new();
+    let mut dates = BTreeSet::new();
+    for source in &indexed.records {
+        let data = &source.child;
+        for name in [&data.given_name, &data.family_name]
+            .into_iter()
+            .flatten()
+            .chain(&data.other_names)
+        {
+            known.extend(normalized_tokens(name));
+        }
+        dates.extend(data.date_of_birth);
+    }
+    let keys: BTreeSet<String> = known.iter().map(|word| name_phonetic_key(word)).collect();
+    let words: Vec<String> = names
+        .iter()
+        .flat_map(|name| normalized_tokens(name))
+        .collect();
+    if words.iter().all(|word| known.contains(word)) {
+        causes.push("names exact");
+    } else if words
+        .iter()
+        .all(|word| known.contains(word) || keys.contains(&name_phonetic_key(word)))
+    {
+        causes.push("names phonetic");
+    } else {
+        causes.push("a name word unmatched");
+        if std::env::var_os("SHOW_UNMATCHED").is_some() {
+            let unmatched: Vec<&String> = words
+                .iter()
+                .filter(|word| !known.contains(*word) && !keys.contains(&name_phonetic_key(word)))
+                .collect();
+            println!(
+                "    unmatched {unmatched:?} ({}) among {known:?}",
+                names
+                    .iter()
+                    .map(|n| n.as_str())
+                    .collect::<Vec<_>>()
+                    .join(" | ")
+            );
+        }
+    }
+    if record.date_of_birth_estimated {
+        causes.push("date flagged estimated");
+    }
+    let date_cause = match record.date_of_birth {
+        None => "no date",
+        Some(_) if dates.is_empty() => "indexed without date",
+        Some(date) if dates.contains(&date) => "date exact",
+        Some(date) => {
+            let transposed = NaiveDate::from_ymd_opt(date.year(), date.day(), date.month());
+            if transposed.is_some_and(|t| dates.contains(&t)) {
+                "date transposed"
+            } else if dates
+                .iter()
+                .any(|d| d.year() == date.year() && d.month() == date.month())
+            {
+                "date same month"
+            } else if dates.iter().any(|d| d.year() == date.year()) {
+                "date same year"
+            } else if dates.iter().any(|d| (d.year() - date.year()).abs() == 1) {
+                "date year ±1"
+            } else {
+                "date far off"
+            }
+        }
+    };
+    causes.push(date_cause);
+    causes
+}
+
 fn percentile(sorted: &[f64], p: f64) -> f64 {
     let rank = ((p / 100.0) * (sorted.len() as f64 - 1.0)).round() as usize;
     sorted[rank.min(sorted.len() - 1)]
@@ -81,11 +171,15 @@ fn main() {
     for record in &dataset.records {
         clusters.entry(record.cluster_id).or_default().push(record);
     }
-    let mut queries: Vec<(&GeneratedRecord, ChildId)> = Vec::new();
+    let mut queries: Vec<(&GeneratedRecord, ChildId, usize)> = Vec::new();
     let mut views = Vec::with_capacity(clusters.len());
     for (cluster, records) in &clusters {
         let indexed = if records.len() >= 2 {
-            queries.push((records[0], ChildId::from_value(*cluster).unwrap()));
+            queries.push((
+                records[0],
+                ChildId::from_value(*cluster).unwrap(),
+                views.len(),
+            ));
             &records[1..]
         } else {
             &records[..]
@@ -117,19 +211,27 @@ fn main() {
         let mut top5 = 0usize;
         let mut latencies = Vec::with_capacity(queries.len());
         let mut misses = Vec::new();
-        for (record, truth) in &queries {
+        let mut by_cause: BTreeMap<&str, [usize; 3]> = BTreeMap::new();
+        for (record, truth, view) in &queries {
             let text = query_text(record, with_birth);
             let request = SearchRequest::text(&text, 5);
             let began = Instant::now();
             let results = index.search_blocking(&request, &ReadScope::All).unwrap();
             latencies.push(began.elapsed().as_secs_f64() * 1000.0);
-            match results.hits.iter().position(|hit| hit.child_id == *truth) {
+            let rank = results.hits.iter().position(|hit| hit.child_id == *truth);
+            for cause in causes(record, &views[*view]) {
+                let counts = by_cause.entry(cause).or_default();
+                counts[0] += 1;
+                counts[1] += usize::from(rank == Some(0));
+                counts[2] += usize::from(rank.is_some());
+            }
+            match rank {
                 Some(0) => {
                     first += 1;
                     top5 += 1;
                 }
                 Some(_) => top5 += 1,
-                None => misses.push(text),
+                None => misses.push((text, *truth)),
             }
         }
         latencies.sort_by(f64::total_cmp);
@@ -143,9 +245,38 @@ fn main() {
             percentile(&latencies, 99.0),
             latencies.iter().sum::<f64>() / n,
         );
+        if std::env::var_os("BY_CAUSE").is_some() {
+            println!("  | cause | queries | recall@1 | recall@5 | misses@5 |");
+            for (cause, [count, first, top5]) in &by_cause {
+                println!(
+                    "  | {cause} | {count} | {:.1} % | {:.1} % | {} |",
+                    100.0 * *first as f64 / *count as f64,
+                    100.0 * *top5 as f64 / *count as f64,
+                    count - top5
+                );
+            }
+        }
         if std::env::var_os("SHOW_MISSES").is_some() {
-            for miss in misses.iter().take(30) {
-                println!("  miss: {miss}");
+            // Each miss with the first hit and where the true child ranks, and why.
+            let describe = |hit: &search::SearchHit| {
+                format!(
+                    "{} {} [{}] {:.1}",
+                    hit.display_name,
+                    hit.date_of_birth.map(|d| d.to_string()).unwrap_or_default(),
+                    hit.other_names.join("/"),
+                    hit.score
+                )
+            };
+            for (text, truth) in misses.iter().take(40) {
+                let deeper = index
+                    .search_blocking(&SearchRequest::text(text, 100), &ReadScope::All)
+                    .unwrap();
+                let first = deeper.hits.first().map(describe).unwrap_or_default();
+                let found = deeper.hits.iter().position(|hit| hit.child_id == *truth);
+                let true_hit = found
+                    .map(|rank| format!("#{} {}", rank + 1, describe(&deeper.hits[rank])))
+                    .unwrap_or_else(|| "not in top 100".to_owned());
+                println!("  miss: {text}  | first: {first}  | truth: {true_hit}");
             }
         }
     }

@@ -41,6 +41,9 @@ pub struct SearchIndex {
     writer: Mutex<Option<IndexWriter<TantivyDocument>>>,
     /// Outbox position of the last commit.
     position: AtomicI64,
+    /// Woken after a write to the registry, so the follower reads the outbox now instead of
+    /// at its next poll (see [`SearchIndex::registry_changed`]).
+    registry_changed: tokio::sync::Notify,
 }
 
 /// A child to put in the index (`Some`) or take out of it (`None`: merged or gone).
@@ -91,6 +94,7 @@ impl SearchIndex {
             reader,
             writer: Mutex::new(Some(writer)),
             position: AtomicI64::new(position),
+            registry_changed: tokio::sync::Notify::new(),
         }))
     }
 
@@ -112,11 +116,52 @@ impl SearchIndex {
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
+    /// Tells the follower that the registry may have changed (a write just committed). Cheap
+    /// and never blocks; wake-ups while the follower is busy fold into one.
+    pub fn registry_changed(&self) {
+        self.registry_changed.notify_one();
+    }
+
+    /// Waits until [`SearchIndex::registry_changed`] is called (or returns at once if it was
+    /// called since the last wait).
+    pub async fn wait_for_registry_change(&self) {
+        self.registry_changed.notified().await;
+    }
+
     /// Replaces or removes each child, then commits with `position` in the payload and makes
     /// the commit visible to searches. Blocking: call it off the async runtime.
     pub fn apply(&self, changes: Vec<Change>, position: i64) -> Result<()> {
         let mut guard = self.writer();
         let writer = guard.as_mut().ok_or(SearchError::Closed)?;
+        self.replace(writer, changes)?;
+        self.commit(writer, position)
+    }
+
+    /// Adds active children to a freshly cleared index without committing (a rebuild adds
+    /// page after page, then commits once with [`SearchIndex::commit_at`]). Blocking.
+    pub fn add_children(&self, children: Vec<ChildView>) -> Result<()> {
+        let mut guard = self.writer();
+        let writer = guard.as_mut().ok_or(SearchError::Closed)?;
+        for view in &children {
+            if let Some(document) = child_document(&self.fields, view) {
+                writer.add_document(document)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Commits what was added with `position` in the payload and makes it searchable. Blocking.
+    pub fn commit_at(&self, position: i64) -> Result<()> {
+        let mut guard = self.writer();
+        let writer = guard.as_mut().ok_or(SearchError::Closed)?;
+        self.commit(writer, position)
+    }
+
+    fn replace(
+        &self,
+        writer: &mut IndexWriter<TantivyDocument>,
+        changes: Vec<Change>,
+    ) -> Result<()> {
         for (child_id, view) in changes {
             writer.delete_term(Term::from_field_text(
                 self.fields.child_id,
@@ -129,7 +174,7 @@ impl SearchIndex {
                 writer.add_document(document)?;
             }
         }
-        self.commit(writer, position)
+        Ok(())
     }
 
     /// Empties the index and sets its position back to 0 (the start of `reindex`).

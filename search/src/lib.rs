@@ -8,8 +8,6 @@ mod document;
 pub mod error;
 pub mod follower;
 mod index;
-mod khmer;
-pub mod normalize;
 pub mod query;
 pub mod schema;
 

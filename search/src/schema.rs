@@ -8,9 +8,9 @@ use tantivy::Index;
 
 /// Bumped whenever the schema or what goes into a document changes: an index written with
 /// another version is rebuilt from the registry at start.
-pub const SCHEMA_VERSION: u32 = 1;
+pub const SCHEMA_VERSION: u32 = 2;
 
-/// Tokenizer of the name-like text fields. Text is normalised ([`crate::normalize`]) before
+/// Tokenizer of the name-like text fields. Text is normalised ([`matching::normalize`]) before
 /// it reaches the index and before query terms are built, so this only splits words.
 pub const NAME_TOKENIZER: &str = "child_name";
 
@@ -29,15 +29,20 @@ pub struct Fields {
     pub parents: Field,
     /// District, subcounty and village words, normalised.
     pub location: Field,
-    /// The summary district, normalised as one term (filter).
+    /// Every district any of the child's records names, normalised, one term each (the
+    /// `district` filter).
     pub district: Field,
+    /// Every district any of the child's records names, lower-cased as the registry compares
+    /// them for a district-scoped reader (the scope filter: a hit must be a child the reader
+    /// may then open).
+    pub scope_districts: Field,
     /// `F`, `M`, `X` or `unknown`.
     pub sex: Field,
     /// Birth dates agencies recorded, as year, year-month and full date terms.
     pub birth: Field,
     /// The summary birth date as days since 0001-01-01 (range filter).
     pub birth_day: Field,
-    /// Source systems holding a record about the child (scope and filter).
+    /// Source systems holding a record about the child (scope and `source_system` filter).
     pub agencies: Field,
     /// What a hit shows, as JSON.
     pub stored: Field,
@@ -51,14 +56,30 @@ impl Fields {
                 .set_tokenizer(NAME_TOKENIZER)
                 .set_index_option(IndexRecordOption::WithFreqs),
         );
+        // A child's name words are counted without regard to how many there are: a child known
+        // to several agencies has more spellings, and must not rank below a namesake known
+        // to one (BM25's length normalisation would do that). So no field norms here.
+        let name_words = TextOptions::default().set_indexing_options(
+            TextFieldIndexing::default()
+                .set_tokenizer(NAME_TOKENIZER)
+                .set_index_option(IndexRecordOption::WithFreqs)
+                .set_fieldnorms(false),
+        );
+        let exact_terms = TextOptions::default().set_indexing_options(
+            TextFieldIndexing::default()
+                .set_tokenizer("raw")
+                .set_index_option(IndexRecordOption::Basic)
+                .set_fieldnorms(false),
+        );
         let fields = Fields {
             child_id: builder.add_text_field("child_id", STRING),
             ids: builder.add_text_field("ids", STRING),
-            names: builder.add_text_field("names", name_text.clone()),
-            names_phonetic: builder.add_text_field("names_phonetic", STRING),
+            names: builder.add_text_field("names", name_words),
+            names_phonetic: builder.add_text_field("names_phonetic", exact_terms.clone()),
             parents: builder.add_text_field("parents", name_text.clone()),
             location: builder.add_text_field("location", name_text),
             district: builder.add_text_field("district", STRING),
+            scope_districts: builder.add_text_field("scope_districts", STRING),
             sex: builder.add_text_field("sex", STRING),
             birth: builder.add_text_field("birth", STRING),
             birth_day: builder.add_i64_field("birth_day", INDEXED | FAST),

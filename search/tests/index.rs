@@ -93,6 +93,20 @@ fn children() -> Vec<ChildView> {
                 person("Dara", "Meas", Sex::M, "2010-05-05", "Kampot"),
             )],
         ),
+        // Moved: the police wrote Gulu, the school (whose record is newer) Lira.
+        child(
+            7,
+            &[
+                (
+                    "police-ug",
+                    person("Brenda", "Achieng", Sex::F, "2011-01-01", "Gulu"),
+                ),
+                (
+                    "school-ug",
+                    person("Brenda", "Achieng", Sex::F, "2011-01-01", "Lira"),
+                ),
+            ],
+        ),
     ]
 }
 
@@ -128,7 +142,7 @@ fn top(index: &SearchIndex, text: &str) -> Option<ChildId> {
 fn exact_names_in_either_order() {
     let index = index();
     assert_eq!(index.position(), 42);
-    assert_eq!(index.num_children(), 6);
+    assert_eq!(index.num_children(), 7);
     assert_eq!(top(&index, "Halima Aguti"), Some(id(1)));
     assert_eq!(top(&index, "aguti halima"), Some(id(1)));
     assert_eq!(top(&index, "HALÍMA AGUTI"), Some(id(1)));
@@ -241,7 +255,7 @@ fn filters_and_scope_apply_inside_the_query() {
     let all = ReadScope::All;
     assert_eq!(
         filtered(&index, &[("district", "gulu")], &all),
-        [id(2), id(3)]
+        [id(2), id(3), id(7)]
     );
     assert_eq!(
         filtered(&index, &[("q", "halima"), ("district", "Gulu")], &all),
@@ -261,7 +275,7 @@ fn filters_and_scope_apply_inside_the_query() {
     );
     assert_eq!(
         filtered(&index, &[("source_system", "school-ug")], &all),
-        [id(1)]
+        [id(1), id(7)]
     );
     let police = ReadScope::SourceSystem("police-ug".to_owned());
     assert_eq!(
@@ -271,6 +285,31 @@ fn filters_and_scope_apply_inside_the_query() {
     assert_eq!(filtered(&index, &[("q", "opio")], &police), []);
     let school = ReadScope::SourceSystem("school-ug".to_owned());
     assert_eq!(filtered(&index, &[("q", "halima")], &school), [id(1)]);
+}
+
+#[test]
+fn a_district_reader_finds_children_any_of_whose_records_is_in_the_district() {
+    let index = index();
+    // Each of the moved child's districts finds it, whichever one its summary shows.
+    for district in ["Gulu", "lira", "LIRA"] {
+        let scope = ReadScope::District(district.to_owned());
+        assert!(
+            filtered(&index, &[("q", "brenda achieng")], &scope).contains(&id(7)),
+            "{district}"
+        );
+    }
+    let gulu = ReadScope::District("Gulu".to_owned());
+    assert_eq!(filtered(&index, &[("sex", "f")], &gulu), [id(2), id(7)]);
+    // A filter for another district within the scope finds nothing outside it.
+    assert_eq!(filtered(&index, &[("district", "Lira")], &gulu), [id(7)]);
+    assert_eq!(filtered(&index, &[("district", "Kampot")], &gulu), []);
+    let wakiso = ReadScope::District("Wakiso".to_owned());
+    assert_eq!(filtered(&index, &[("q", "brenda")], &wakiso), []);
+    assert_eq!(
+        filtered(&index, &[("q", "halima")], &ReadScope::Nothing),
+        []
+    );
+    assert_eq!(filtered(&index, &[("sex", "f")], &ReadScope::Nothing), []);
 }
 
 #[test]
@@ -305,7 +344,7 @@ fn replacing_and_removing_children() {
     renamed.records[0].child.given_name = Some("Patrick".to_owned());
     renamed.summary = registry::golden::summarise(&renamed.records);
     index.apply(vec![(id(3), Some(renamed))], 43).unwrap();
-    assert_eq!(index.num_children(), 6);
+    assert_eq!(index.num_children(), 7);
     assert_eq!(top(&index, "Patrick Opio"), Some(id(3)));
     assert!(!ids(&index, "Okello").contains(&id(3)));
 
@@ -314,7 +353,7 @@ fn replacing_and_removing_children() {
     index
         .apply(vec![(id(2), Some(merged)), (id(4), None)], 44)
         .unwrap();
-    assert_eq!(index.num_children(), 4);
+    assert_eq!(index.num_children(), 5);
     assert_eq!(index.position(), 44);
     assert!(!ids(&index, "Akello").contains(&id(2)));
 }
@@ -333,7 +372,7 @@ fn the_position_survives_reopening() {
     }
     let index = SearchIndex::open(dir.path()).unwrap();
     assert_eq!(index.position(), 7);
-    assert_eq!(index.num_children(), 6);
+    assert_eq!(index.num_children(), 7);
     assert_eq!(top(&index, "Sophea"), Some(id(5)));
     index.clear().unwrap();
     assert_eq!((index.position(), index.num_children()), (0, 0));

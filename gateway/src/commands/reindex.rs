@@ -11,8 +11,6 @@ use super::store_args::{block_on, StoreArgs};
 
 /// How often the index follower looks for new outbox entries.
 pub const FOLLOW_INTERVAL: Duration = Duration::from_millis(200);
-/// Outbox entries per commit while rebuilding.
-const REINDEX_BATCH: i64 = 5000;
 
 #[derive(Debug, clap::Args)]
 pub struct ReindexArgs {
@@ -67,9 +65,7 @@ pub fn run(args: ReindexArgs) -> anyhow::Result<()> {
             let dir = dir.clone();
             tokio::task::spawn_blocking(move || SearchIndex::open(&dir)).await??
         };
-        let clearing = Arc::clone(&index);
-        tokio::task::spawn_blocking(move || clearing.clear()).await??;
-        search::follower::catch_up(store.as_ref(), &index, REINDEX_BATCH).await?;
+        search::follower::rebuild(store.as_ref(), &index, search::follower::REBUILD_PAGE).await?;
         let merging = Arc::clone(&index);
         tokio::task::spawn_blocking(move || merging.finish_writing()).await??;
         println!(

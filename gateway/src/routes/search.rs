@@ -1,11 +1,12 @@
 //! `GET /v1/search`: cross-agency search over the registry's active children.
 
 use axum::extract::rejection::QueryRejection;
-use axum::extract::{Query, State};
+use axum::extract::{Query, Request, State};
+use axum::http::Method;
+use axum::middleware::Next;
+use axum::response::Response;
 use axum::Json;
 use search::{InvalidParameter, SearchError, SearchParams, SearchResults};
-
-use registry::ReadScope;
 
 use crate::audit::{AuditAction, AuditTarget, RequestMeta};
 use crate::auth::ChildReader;
@@ -55,29 +56,8 @@ pub async fn search(
     let Query(params) = params.map_err(|rejection| {
         ApiError::bad_request("invalid_query_string", "query", rejection.body_text())
     })?;
-    let mut request = params.parse()?;
+    let request = params.parse()?;
     let index = state.search.as_ref().ok_or(ApiError::Unavailable)?;
-    // The search crate scopes by source system inside the query; a district scope is applied
-    // here as the index's district filter. The index knows each child's summary district only,
-    // so a district official may miss a child whose other records are in their district (never
-    // the reverse: the summary district comes from one of the child's records).
-    // The search crate knows no "nothing" scope: such a caller gets no hits here.
-    let mut sees_nothing = false;
-    let scope = match caller.read_scope() {
-        ReadScope::District(district) => {
-            let asked = request.district.as_deref().map(str::to_lowercase);
-            if asked.is_some_and(|asked| asked.trim() != district.trim().to_lowercase()) {
-                sees_nothing = true;
-            }
-            request.district = Some(district);
-            ReadScope::All
-        }
-        ReadScope::Nothing => {
-            sees_nothing = true;
-            ReadScope::Nothing
-        }
-        other => other,
-    };
     let audit_query = serde_json::json!({
         "q": request.text,
         "district": request.district,
@@ -86,15 +66,9 @@ pub async fn search(
         "born_to": request.born_to,
         "offset": request.offset,
     });
-    let results = if sees_nothing {
-        SearchResults {
-            hits: Vec::new(),
-            total: 0,
-            next_cursor: None,
-        }
-    } else {
-        index.search(request, scope).await?
-    };
+    // The caller's scope is part of the tantivy query (before counting and paging), by the
+    // same rule as the registry's reads: every hit is a child the caller may then open.
+    let results = index.search(request, caller.read_scope()).await?;
     let results = redact::search_results(&caller, results);
     let hits: Vec<_> = results.hits.iter().map(|hit| hit.child_id).collect();
     let target = AuditTarget::none()
@@ -108,4 +82,27 @@ pub async fn search(
         .audit(&caller, AuditAction::Search, target, &meta)
         .await?;
     Ok(Json(results))
+}
+
+/// Middleware: after a request that may have written child data (any method but GET, HEAD or
+/// OPTIONS that succeeded or redirected, as the web UI's form posts do), wakes the search
+/// index follower so the change is searchable within milliseconds rather than at the next
+/// poll. A wake-up with nothing new costs one outbox read.
+pub async fn wake_index_after_writes(
+    State(state): State<AppState>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let may_write = !matches!(
+        *request.method(),
+        Method::GET | Method::HEAD | Method::OPTIONS
+    );
+    let response = next.run(request).await;
+    let status = response.status();
+    if may_write && (status.is_success() || status.is_redirection()) {
+        if let Some(index) = &state.search {
+            index.registry_changed();
+        }
+    }
+    response
 }

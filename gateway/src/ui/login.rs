@@ -90,7 +90,9 @@ pub async fn log_in(
             return response;
         }
         Err(ApiError::AccountLocked { until }) => {
-            let minutes = (until - chrono::Utc::now()).num_minutes().max(1);
+            // Rounded up: "try again in 14 minutes" at 14:30 left would fail once more.
+            let seconds = (until - chrono::Utc::now()).num_seconds();
+            let minutes = ((seconds + 59) / 60).max(1);
             (
                 StatusCode::UNAUTHORIZED,
                 tr.t_count("login-locked", minutes),

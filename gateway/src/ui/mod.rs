@@ -10,7 +10,7 @@
 mod admin;
 mod assets;
 mod child;
-mod dashboard;
+pub mod dashboard;
 pub mod i18n;
 mod login;
 mod review;
@@ -24,6 +24,7 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use axum::Router;
+use tower_http::compression::CompressionLayer;
 use tower_http::set_header::SetResponseHeaderLayer;
 
 use crate::auth::Caller;
@@ -79,7 +80,12 @@ pub fn router() -> Router<AppState> {
         ));
     Router::new()
         .merge(pages)
-        .route("/assets/{file}", get(assets::asset))
+        // Only the assets are compressed: pages hold the CSRF token beside text a request can
+        // choose (a search), and compressing both together leaks the token by size (BREACH).
+        .route(
+            "/assets/{file}",
+            get(assets::asset).layer(CompressionLayer::new()),
+        )
         .layer(SetResponseHeaderLayer::overriding(
             header::CONTENT_SECURITY_POLICY,
             HeaderValue::from_static(CONTENT_SECURITY_POLICY),

@@ -452,11 +452,13 @@ async fn register_in(
             let placement =
                 replace_updated(tx, matcher, &existing, &record.child, now, &mut changes).await?;
             sqlx::query(
-                "UPDATE source_records SET current_version = $1, updated_at = $2 WHERE record_key = $3",
+                "UPDATE source_records SET current_version = $1, updated_at = $2, district_key = LOWER($4) \
+                 WHERE record_key = $3",
             )
             .bind(version)
             .bind(now)
             .bind(existing.record_key)
+            .bind(record.child.district.as_deref())
             .execute(&mut **tx)
             .await?;
             changes.push(PendingChange {
@@ -470,12 +472,14 @@ async fn register_in(
             let placement = place_new(tx, matcher, &record.child, mode, now, &mut changes).await?;
             let record_key: i64 = sqlx::query_scalar(
                 "INSERT INTO source_records (source_system, source_record_id, child_id, origin_child_id, \
-                 current_version, created_at, updated_at) VALUES ($1, $2, $3, $3, 1, $4, $4) RETURNING record_key",
+                 current_version, created_at, updated_at, district_key) \
+                 VALUES ($1, $2, $3, $3, 1, $4, $4, LOWER($5)) RETURNING record_key",
             )
             .bind(&record.source_system)
             .bind(&record.source_record_id)
             .bind(placement.child_id.to_string())
             .bind(now)
+            .bind(record.child.district.as_deref())
             .fetch_one(&mut **tx)
             .await?;
             changes.push(PendingChange {
@@ -532,31 +536,93 @@ async fn register_in(
     ))
 }
 
+/// Columns of a current source record (`sr`) and its current version (`v`), as
+/// [`record_view_from_row`] reads them.
+const CURRENT_RECORD_COLUMNS: &str = "sr.child_id, sr.source_system, sr.source_record_id, \
+     sr.current_version, sr.created_at, v.received_at, v.body FROM source_records sr \
+     JOIN record_versions v ON v.record_key = sr.record_key AND v.version = sr.current_version";
+
+fn record_view_from_row(row: &<Db as sqlx::Database>::Row) -> Result<SourceRecordView> {
+    let body: Json<StoredBody> = row.try_get("body")?;
+    Ok(SourceRecordView {
+        source_system: row.try_get("source_system")?,
+        source_record_id: row.try_get("source_record_id")?,
+        version: row.try_get("current_version")?,
+        first_received_at: row.try_get("created_at")?,
+        received_at: row.try_get("received_at")?,
+        child: body.0.child,
+    })
+}
+
 /// The child's current source records, oldest first.
 pub(super) async fn current_records_in(
     connection: &mut <Db as sqlx::Database>::Connection,
     child_id: ChildId,
 ) -> Result<Vec<SourceRecordView>> {
-    {
-        let rows = sqlx::query(
-            "SELECT sr.source_system, sr.source_record_id, sr.current_version, sr.created_at, \
-             v.received_at, v.body FROM source_records sr \
-             JOIN record_versions v ON v.record_key = sr.record_key AND v.version = sr.current_version \
-             WHERE sr.child_id = $1 ORDER BY sr.created_at, sr.record_key",
-        )
-        .bind(child_id.to_string())
-        .fetch_all(&mut *connection)
-        .await?;
-        rows.into_iter()
+    let rows = sqlx::query(&format!(
+        "SELECT {CURRENT_RECORD_COLUMNS} WHERE sr.child_id = $1 ORDER BY sr.created_at, sr.record_key"
+    ))
+    .bind(child_id.to_string())
+    .fetch_all(&mut *connection)
+    .await?;
+    rows.iter().map(record_view_from_row).collect()
+}
+
+/// IDs per statement when children are read by a list of IDs (well under both databases'
+/// parameter limits).
+const IDS_PER_STATEMENT: usize = 500;
+
+/// `$first, $first+1, …` for `count` parameters.
+fn placeholders(first: usize, count: usize) -> String {
+    (first..first + count)
+        .map(|n| format!("${n}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+impl Backend {
+    /// Active children's views from their `children` rows (child_id, created_at, updated_at)
+    /// and current records. `records_where` selects at least every record of those children
+    /// (records of other children are ignored), binding `binds` in order.
+    async fn active_views(
+        &self,
+        child_rows: Vec<<Db as sqlx::Database>::Row>,
+        records_where: &str,
+        binds: &[String],
+    ) -> Result<Vec<ChildView>> {
+        if child_rows.is_empty() {
+            return Ok(Vec::new());
+        }
+        let sql = format!(
+            "SELECT {CURRENT_RECORD_COLUMNS} WHERE {records_where} \
+             ORDER BY sr.child_id, sr.created_at, sr.record_key"
+        );
+        let mut query = sqlx::query(&sql);
+        for value in binds {
+            query = query.bind(value);
+        }
+        let mut records: std::collections::HashMap<String, Vec<SourceRecordView>> =
+            std::collections::HashMap::new();
+        for row in query.fetch_all(&self.read).await? {
+            let child_id: String = row.try_get("child_id")?;
+            records
+                .entry(child_id)
+                .or_default()
+                .push(record_view_from_row(&row)?);
+        }
+        child_rows
+            .iter()
             .map(|row| {
-                let body: Json<StoredBody> = row.try_get("body")?;
-                Ok(SourceRecordView {
-                    source_system: row.try_get("source_system")?,
-                    source_record_id: row.try_get("source_record_id")?,
-                    version: row.try_get("current_version")?,
-                    first_received_at: row.try_get("created_at")?,
-                    received_at: row.try_get("received_at")?,
-                    child: body.0.child,
+                let id: String = row.try_get("child_id")?;
+                let records = records.remove(&id).unwrap_or_default();
+                Ok(ChildView {
+                    child_id: parse_child_id(&id)?,
+                    status: ChildStatus::Active,
+                    merged_into: None,
+                    created_at: row.try_get("created_at")?,
+                    updated_at: row.try_get("updated_at")?,
+                    summary: golden::summarise(&records),
+                    records,
                 })
             })
             .collect()
@@ -598,8 +664,7 @@ pub(super) fn visible_child(child_column: &str, kind_param: usize) -> String {
         "({kind} = 'all' OR ({kind} = 'source_system' AND EXISTS (SELECT 1 FROM source_records vs \
          WHERE vs.child_id = {child_column} AND vs.source_system = {value})) \
          OR ({kind} = 'district' AND EXISTS (SELECT 1 FROM source_records vs \
-         JOIN record_versions vv ON vv.record_key = vs.record_key AND vv.version = vs.current_version \
-         WHERE vs.child_id = {child_column} AND LOWER(vv.body -> 'child' ->> 'district') = LOWER({value}))))"
+         WHERE vs.child_id = {child_column} AND vs.district_key = LOWER({value}))))"
     )
 }
 
@@ -1198,8 +1263,15 @@ impl Store for Backend {
     }
 
     async fn source_systems(&self) -> Result<Vec<String>> {
+        // A loose index scan: one seek per source system on the unique key's leading column,
+        // instead of reading every record (a handful of agencies among millions of records).
         Ok(sqlx::query_scalar(
-            "SELECT DISTINCT source_system FROM source_records ORDER BY source_system",
+            "WITH RECURSIVE systems(name) AS ( \
+                 SELECT MIN(source_system) FROM source_records \
+                 UNION ALL \
+                 SELECT (SELECT MIN(source_system) FROM source_records WHERE source_system > systems.name) \
+                 FROM systems WHERE systems.name IS NOT NULL) \
+             SELECT name FROM systems WHERE name IS NOT NULL ORDER BY name",
         )
         .fetch_all(&self.read)
         .await?)
@@ -1223,10 +1295,9 @@ impl Store for Backend {
         .fetch_one(&self.read)
         .await?;
         let by_district = sqlx::query_as(&format!(
-            "SELECT MIN(vv.body -> 'child' ->> 'district'), COUNT(DISTINCT sr.child_id) \
+            "SELECT sr.district_key, COUNT(DISTINCT sr.child_id) \
              FROM source_records sr JOIN children c ON c.child_id = sr.child_id AND c.status = 'active' \
-             JOIN record_versions vv ON vv.record_key = sr.record_key AND vv.version = sr.current_version \
-             WHERE {} GROUP BY LOWER(vv.body -> 'child' ->> 'district') ORDER BY 2 DESC, 1",
+             WHERE {} GROUP BY sr.district_key ORDER BY 2 DESC, 1",
             visible_child("c.child_id", 1)
         ))
         .bind(scope.kind())
@@ -1259,6 +1330,49 @@ impl Store for Backend {
             by_agency: counts(by_agency),
             by_month: counts(by_month),
         })
+    }
+
+    async fn active_children(&self, after: Option<ChildId>, limit: i64) -> Result<Vec<ChildView>> {
+        // Child IDs are stored in their fixed-width written form, so text order is a total
+        // order a page can resume from.
+        let rows = sqlx::query(
+            "SELECT child_id, created_at, updated_at FROM children \
+             WHERE status = 'active' AND child_id > $1 ORDER BY child_id LIMIT $2",
+        )
+        .bind(after.map(|id| id.to_string()).unwrap_or_default())
+        .bind(limit)
+        .fetch_all(&self.read)
+        .await?;
+        let (Some(first), Some(last)) = (rows.first(), rows.last()) else {
+            return Ok(Vec::new());
+        };
+        // One range read of the page's records (the source_records_child index), not one
+        // query per child.
+        let range = [first.try_get("child_id")?, last.try_get("child_id")?];
+        self.active_views(rows, "sr.child_id BETWEEN $1 AND $2", &range)
+            .await
+    }
+
+    async fn active_children_among(&self, ids: &[ChildId]) -> Result<Vec<ChildView>> {
+        let mut views = Vec::with_capacity(ids.len());
+        for chunk in ids.chunks(IDS_PER_STATEMENT) {
+            let binds: Vec<String> = chunk.iter().map(ToString::to_string).collect();
+            let list = placeholders(1, binds.len());
+            let sql = format!(
+                "SELECT child_id, created_at, updated_at FROM children \
+                 WHERE status = 'active' AND child_id IN ({list})"
+            );
+            let mut rows_query = sqlx::query(&sql);
+            for value in &binds {
+                rows_query = rows_query.bind(value);
+            }
+            let rows = rows_query.fetch_all(&self.read).await?;
+            views.extend(
+                self.active_views(rows, &format!("sr.child_id IN ({list})"), &binds)
+                    .await?,
+            );
+        }
+        Ok(views)
     }
 
     async fn outbox_after(&self, after: i64, limit: i64) -> Result<Vec<OutboxEntry>> {

@@ -29,7 +29,7 @@ use crate::users::{NewUser, SessionRecord, User};
 
 /// Which children a read may see. Enforced inside the store's queries (one SQL clause built by
 /// the engine's `visible_child`), never by filtering results afterwards.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum ReadScope {
     /// Every child.
     All,
@@ -171,6 +171,14 @@ pub trait Store: AccessStore + Send + Sync + 'static {
 
     /// Active children by district, agency and month, within the scope (the dashboard).
     async fn registration_counts(&self, scope: &ReadScope) -> Result<RegistrationCounts>;
+
+    /// Active children after `after` in child ID order, at most `limit`, each with its summary
+    /// and current records: a few statements per page, for rebuilding the search index.
+    async fn active_children(&self, after: Option<ChildId>, limit: i64) -> Result<Vec<ChildView>>;
+
+    /// The active children among `ids` (merged and unknown IDs are left out), read in a few
+    /// statements: what the search index follower re-reads after outbox entries.
+    async fn active_children_among(&self, ids: &[ChildId]) -> Result<Vec<ChildView>>;
 
     /// Change-feed entries with `seq > after`, in order, at most `limit`.
     async fn outbox_after(&self, after: i64, limit: i64) -> Result<Vec<OutboxEntry>>;
