@@ -226,6 +226,33 @@ fn matrix() -> Vec<Route> {
         (403, 403),
     ];
     const ANYONE: [(u16, u16); 7] = [(200, 200); 7];
+    const ADMIN_ONLY: [(u16, u16); 7] = [
+        (401, 401),
+        (403, 403),
+        (403, 403),
+        (403, 403),
+        (403, 403),
+        (200, 200),
+        (403, 403),
+    ];
+    const ADMIN_CREATES: [(u16, u16); 7] = [
+        (401, 401),
+        (403, 403),
+        (403, 403),
+        (403, 403),
+        (403, 403),
+        (201, 201),
+        (403, 403),
+    ];
+    const ADMIN_MISSING: [(u16, u16); 7] = [
+        (401, 401),
+        (403, 403),
+        (403, 403),
+        (403, 403),
+        (403, 403),
+        (404, 404),
+        (403, 403),
+    ];
     vec![
         Route {
             method: Method::GET,
@@ -378,6 +405,49 @@ fn matrix() -> Vec<Route> {
                 (200, 200),
                 (200, 200),
             ],
+        },
+        // People and API clients: administrators only. Each creation is fresh (in and out of
+        // scope are two calls); disabling or revoking nobody is a 404.
+        Route {
+            method: Method::GET,
+            path: |_, _| "/v1/users".to_owned(),
+            body: |_, _| None,
+            expect: ADMIN_ONLY,
+        },
+        Route {
+            method: Method::POST,
+            path: |_, _| "/v1/users".to_owned(),
+            body: |_, in_scope| {
+                Some(
+                    json!({"username": format!("matrix.{in_scope}"), "role": "auditor",
+                            "password": "tamarind lantern seventy"}),
+                )
+            },
+            expect: ADMIN_CREATES,
+        },
+        Route {
+            method: Method::POST,
+            path: |_, _| "/v1/users/nobody.here/disable".to_owned(),
+            body: |_, _| None,
+            expect: ADMIN_MISSING,
+        },
+        Route {
+            method: Method::GET,
+            path: |_, _| "/v1/clients".to_owned(),
+            body: |_, _| None,
+            expect: ADMIN_ONLY,
+        },
+        Route {
+            method: Method::POST,
+            path: |_, _| "/v1/clients".to_owned(),
+            body: |_, _| Some(json!({"name": "matrix", "role": "auditor", "valid_days": 1})),
+            expect: ADMIN_CREATES,
+        },
+        Route {
+            method: Method::POST,
+            path: |_, _| "/v1/clients/nobody/revoke".to_owned(),
+            body: |_, _| None,
+            expect: ADMIN_MISSING,
         },
         // Last: it ends the district official's session.
         Route {
@@ -967,6 +1037,154 @@ mod cases {
         database.drop_database().await;
     }
 
+    pub async fn admins_manage_people_and_clients_over_the_api(backend: Backend) {
+        let app = TestApp::spawn(backend).await;
+        let admin = app.key(Role::Admin, None).await;
+        let as_admin = Auth::Key(&admin);
+        let post = |path: &'static str, body: Value| {
+            let app = &app;
+            let auth = &as_admin;
+            async move { send(app, reqwest::Method::POST, path, Some(&body), auth).await }
+        };
+
+        // Bad input names the field; nothing is created.
+        for (body, field) in [
+            (
+                json!({"username": "amina", "role": "chief", "password": PASSWORD}),
+                "role",
+            ),
+            (
+                json!({"username": "a", "role": "auditor", "password": PASSWORD}),
+                "username",
+            ),
+            (
+                json!({"username": "amina", "role": "auditor", "password": "short"}),
+                "password",
+            ),
+            (
+                json!({"username": "amina", "role": "agency", "password": PASSWORD}),
+                "agency",
+            ),
+            (
+                json!({"username": "amina", "role": "district_official", "password": PASSWORD}),
+                "district",
+            ),
+            (
+                json!({"username": "amina", "role": "auditor", "password": PASSWORD, "shoe": 9}),
+                "shoe",
+            ),
+        ] {
+            let refused = problem(post("/v1/users", body).await, 400).await;
+            assert_eq!(refused["field"], field, "{refused}");
+        }
+        for (body, field) in [
+            (json!({"name": " ", "role": "auditor"}), "name"),
+            (json!({"name": "x", "role": "agency"}), "agency"),
+            (
+                json!({"name": "x", "role": "auditor", "valid_days": 0}),
+                "valid_days",
+            ),
+            (
+                json!({"name": "x", "role": "auditor", "valid_days": "soon"}),
+                "valid_days",
+            ),
+        ] {
+            let refused = problem(post("/v1/clients", body).await, 400).await;
+            assert_eq!(refused["field"], field, "{refused}");
+        }
+        assert!(app.store.list_users().await.unwrap().is_empty());
+
+        // A person is created, listed, can log in, then is disabled and cannot.
+        let created = post(
+            "/v1/users",
+            json!({"username": "amina", "role": "district_official", "district": "Wakiso",
+                   "password": PASSWORD}),
+        )
+        .await;
+        assert_eq!(created.status(), 201);
+        let user: Value = created.json().await.unwrap();
+        assert_eq!(user["district"], "Wakiso");
+        assert!(user.get("password_hash").is_none());
+        problem(
+            post(
+                "/v1/users",
+                json!({"username": "amina", "role": "auditor", "password": PASSWORD}),
+            )
+            .await,
+            409,
+        )
+        .await;
+        let listed: Value = send(&app, reqwest::Method::GET, "/v1/users", None, &as_admin)
+            .await
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(listed["users"][0]["username"], "amina");
+        assert_eq!(login(&app, "amina", PASSWORD).await.status(), 201);
+        assert_eq!(
+            post("/v1/users/amina/disable", json!(null)).await.status(),
+            200
+        );
+        assert_eq!(login(&app, "amina", PASSWORD).await.status(), 401);
+
+        // A client's key is in the creation response only; it works until revoked.
+        let created = post(
+            "/v1/clients",
+            json!({"name": "Gulu court", "role": "agency", "agency": "court-gulu"}),
+        )
+        .await;
+        assert_eq!(created.status(), 201);
+        let created: Value = created.json().await.unwrap();
+        let key = created["key"].as_str().unwrap().to_owned();
+        let client_id = created["client"]["client_id"].as_str().unwrap().to_owned();
+        let listed = send(&app, reqwest::Method::GET, "/v1/clients", None, &as_admin)
+            .await
+            .text()
+            .await
+            .unwrap();
+        assert!(listed.contains(&client_id) && !listed.contains(&key));
+        assert_eq!(
+            app.get("/v1/session", &key).await.status(),
+            200,
+            "the new key authenticates"
+        );
+        let revoked = send(
+            &app,
+            reqwest::Method::POST,
+            &format!("/v1/clients/{client_id}/revoke"),
+            None,
+            &as_admin,
+        )
+        .await;
+        assert_eq!(revoked.status(), 204);
+        problem(app.get("/v1/session", &key).await, 401).await;
+
+        // Every change is in the audit log, attributed to the admin.
+        let actions: Vec<String> = app
+            .store
+            .audit_entries(0, 1000)
+            .await
+            .unwrap()
+            .into_iter()
+            .filter(|entry| entry.actor.role.as_deref() == Some("admin"))
+            .map(|entry| entry.action)
+            .collect();
+        for expected in [
+            "user.created",
+            "user.list_read",
+            "user.disabled",
+            "client.created",
+            "client.list_read",
+            "client.revoked",
+        ] {
+            assert!(
+                actions.iter().any(|action| action == expected),
+                "{expected}: {actions:?}"
+            );
+        }
+        app.finish().await;
+    }
+
     pub async fn district_stewards_decide_only_in_their_district(backend: Backend) {
         let app = TestApp::spawn_with(backend, |state| {
             state.with_security(SecurityConfig {
@@ -1058,6 +1276,7 @@ on_both_backends!(
     redaction_by_role_and_purpose_is_recorded,
     cli_manages_people_and_verify_finds_tampering,
     district_stewards_decide_only_in_their_district,
+    admins_manage_people_and_clients_over_the_api,
 );
 
 /// `serve --tls-cert --tls-key`: HTTPS with a Secure session cookie (TLS is the same on both

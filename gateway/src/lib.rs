@@ -95,6 +95,22 @@ pub fn build_app(state: AppState) -> Router {
                 .get(routes::session::who_am_i)
                 .delete(routes::session::logout),
         )
+        .route(
+            "/v1/users",
+            get(routes::admin::list_users).post(routes::admin::create_user),
+        )
+        .route(
+            "/v1/users/{username}/disable",
+            post(routes::admin::disable_user),
+        )
+        .route(
+            "/v1/clients",
+            get(routes::admin::list_clients).post(routes::admin::create_client),
+        )
+        .route(
+            "/v1/clients/{client_id}/revoke",
+            post(routes::admin::revoke_client),
+        )
         .route("/healthz", get(routes::health::healthz))
         .route("/readyz", get(routes::health::readyz))
         .route("/metrics", get(metrics::metrics))

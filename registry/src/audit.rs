@@ -126,6 +126,10 @@ pub enum AuditAction {
     ClientCreated,
     #[serde(rename = "client.revoked")]
     ClientRevoked,
+    #[serde(rename = "user.list_read")]
+    UsersRead,
+    #[serde(rename = "client.list_read")]
+    ClientsRead,
 }
 
 impl AuditAction {
@@ -150,6 +154,8 @@ impl AuditAction {
             AuditAction::PasswordReset => "user.password_reset",
             AuditAction::ClientCreated => "client.created",
             AuditAction::ClientRevoked => "client.revoked",
+            AuditAction::UsersRead => "user.list_read",
+            AuditAction::ClientsRead => "client.list_read",
         }
     }
 }

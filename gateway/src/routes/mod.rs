@@ -1,5 +1,6 @@
 //! The HTTP routes: each handler translates HTTP into one call on the registry.
 
+pub mod admin;
 pub mod audit;
 pub mod children;
 pub mod health;

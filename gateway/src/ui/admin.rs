@@ -5,17 +5,19 @@ use askama::Template;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::Response;
-use axum::Form;
+use axum::{Form, Json};
 use chrono::Utc;
-use registry::clients::{NewClient, Role};
-use registry::users::{self, NewUser};
+use registry::clients::Role;
 use serde::Deserialize;
 
 use super::view::{self, Page};
 use super::{see_other, PageContext, UiError};
-use crate::audit::{AuditAction, AuditTarget, RequestMeta};
-use crate::auth::Admin;
+use crate::audit::RequestMeta;
+use crate::auth::{Admin, Caller};
 use crate::error::ApiError;
+use crate::extract::ApiJson;
+use crate::routes;
+use crate::routes::admin::{ClientList, NewClientRequest, NewUserRequest, UserList};
 use crate::state::AppState;
 
 struct UserRow {
@@ -47,22 +49,34 @@ struct AdminPage {
     error: Option<String>,
 }
 
-async fn admin_view(
-    state: &AppState,
-    context: &PageContext,
-    caller: &crate::auth::Caller,
-    status: StatusCode,
+/// What the admin page says above its tables after an action.
+#[derive(Default)]
+struct Outcome {
     new_key: Option<String>,
     message: Option<String>,
     error: Option<String>,
+}
+
+async fn admin_view(
+    state: &AppState,
+    context: &PageContext,
+    caller: &Caller,
+    meta: &RequestMeta,
+    status: StatusCode,
+    outcome: Outcome,
 ) -> Result<Response, UiError> {
+    let Outcome {
+        new_key,
+        message,
+        error,
+    } = outcome;
     let tr = context.tr();
-    let fail = |error: registry::RegistryError| context.fail(error.into());
-    let users = state
-        .store
-        .list_users()
-        .await
-        .map_err(fail)?
+    let fail = |error: ApiError| context.fail(error);
+    let Json(UserList { users }) =
+        routes::admin::list_users(State(state.clone()), Admin(caller.clone()), meta.clone())
+            .await
+            .map_err(fail)?;
+    let users = users
         .into_iter()
         .map(|user| UserRow {
             role: tr.t(&format!("role-{}", user.role.as_str())),
@@ -76,11 +90,11 @@ async fn admin_view(
         })
         .collect();
     let now = Utc::now();
-    let clients = state
-        .store
-        .list_clients()
-        .await
-        .map_err(fail)?
+    let Json(ClientList { clients }) =
+        routes::admin::list_clients(State(state.clone()), Admin(caller.clone()), meta.clone())
+            .await
+            .map_err(fail)?;
+    let clients = clients
         .into_iter()
         .map(|client| ClientRow {
             role: tr.t(&format!("role-{}", client.role.as_str())),
@@ -115,6 +129,7 @@ async fn admin_view(
 pub async fn admin_page(
     State(state): State<AppState>,
     context: PageContext,
+    meta: RequestMeta,
     admin: Result<Admin, ApiError>,
 ) -> Result<Response, UiError> {
     let Admin(caller) = admin.map_err(|error| context.fail(error))?;
@@ -126,18 +141,48 @@ pub async fn admin_page(
         &state,
         &context,
         &caller,
+        &meta,
         StatusCode::OK,
-        None,
-        message,
-        None,
+        Outcome {
+            message,
+            ..Outcome::default()
+        },
     )
     .await
 }
 
+/// A refused form is shown again on the admin page with the API's reason; anything else is
+/// an error page.
+async fn refused_or_failed(
+    state: &AppState,
+    context: &PageContext,
+    caller: &Caller,
+    meta: &RequestMeta,
+    error: ApiError,
+) -> Result<Response, UiError> {
+    match error {
+        ApiError::BadRequest { .. } | ApiError::Invalid(_) | ApiError::Conflict { .. } => {
+            let status = error.status();
+            admin_view(
+                state,
+                context,
+                caller,
+                meta,
+                status,
+                Outcome {
+                    error: Some(error.to_string()),
+                    ..Outcome::default()
+                },
+            )
+            .await
+        }
+        other => Err(context.fail(other)),
+    }
+}
+
+/// Form fields arrive as text; an empty optional field means "none".
 fn optional(value: Option<String>) -> Option<String> {
-    value
-        .map(|value| value.trim().to_owned())
-        .filter(|value| !value.is_empty())
+    value.filter(|value| !value.trim().is_empty())
 }
 
 #[derive(Deserialize)]
@@ -149,23 +194,6 @@ pub struct NewUserForm {
     password: String,
 }
 
-/// Why a form was refused, for the person who filled it in.
-fn check_new_user(form: &NewUserForm) -> Result<Role, String> {
-    let role = Role::parse(&form.role).ok_or_else(|| format!("unknown role '{}'", form.role))?;
-    if !users::valid_username(&form.username) {
-        return Err("a username has 3 to 64 letters, digits, '.', '-', '_' or '@'".to_owned());
-    }
-    users::check_scope(
-        role,
-        optional(form.agency.clone()).as_deref(),
-        optional(form.district.clone()).as_deref(),
-    )
-    .map_err(|rejected| rejected.to_string())?;
-    users::check_password_policy(&form.username, &form.password)
-        .map_err(|rejected| rejected.to_string())?;
-    Ok(role)
-}
-
 pub async fn create_user(
     State(state): State<AppState>,
     context: PageContext,
@@ -174,63 +202,24 @@ pub async fn create_user(
     Form(form): Form<NewUserForm>,
 ) -> Result<Response, UiError> {
     let Admin(caller) = admin.map_err(|error| context.fail(error))?;
-    let role = match check_new_user(&form) {
-        Ok(role) => role,
-        Err(error) => {
-            return admin_view(
-                &state,
-                &context,
-                &caller,
-                StatusCode::BAD_REQUEST,
-                None,
-                None,
-                Some(error),
-            )
-            .await
-        }
+    let request = NewUserRequest {
+        username: form.username,
+        role: form.role,
+        agency: optional(form.agency),
+        district: optional(form.district),
+        password: form.password,
     };
-    let password = form.password;
-    let password_hash = tokio::task::spawn_blocking(move || users::hash_password(&password))
-        .await
-        .map_err(|_| context.fail(ApiError::Internal))?
-        .map_err(|_| context.fail(ApiError::Internal))?;
-    let created = state
-        .store
-        .create_user(NewUser {
-            username: form.username.trim().to_owned(),
-            role,
-            agency: optional(form.agency),
-            district: optional(form.district),
-            password_hash,
-        })
-        .await;
-    let user = match created {
-        Ok(user) => user,
-        Err(registry::RegistryError::Conflict { message, .. }) => {
-            return admin_view(
-                &state,
-                &context,
-                &caller,
-                StatusCode::CONFLICT,
-                None,
-                None,
-                Some(message),
-            )
-            .await
-        }
-        Err(error) => return Err(context.fail(error.into())),
-    };
-    let target = AuditTarget::named(user.username.clone()).with_details(serde_json::json!({
-        "user_id": user.user_id,
-        "role": user.role,
-        "agency": user.agency,
-        "district": user.district,
-    }));
-    state
-        .audit(&caller, AuditAction::UserCreated, target, &meta)
-        .await
-        .map_err(|error| context.fail(error))?;
-    Ok(see_other("/admin?done=user"))
+    match routes::admin::create_user(
+        State(state.clone()),
+        Admin(caller.clone()),
+        meta.clone(),
+        ApiJson(request),
+    )
+    .await
+    {
+        Ok(_) => Ok(see_other("/admin?done=user")),
+        Err(error) => refused_or_failed(&state, &context, &caller, &meta, error).await,
+    }
 }
 
 pub async fn disable_user(
@@ -241,21 +230,7 @@ pub async fn disable_user(
     Path(username): Path<String>,
 ) -> Result<Response, UiError> {
     let Admin(caller) = admin.map_err(|error| context.fail(error))?;
-    let disabled = state
-        .store
-        .disable_user(&username)
-        .await
-        .map_err(|error| context.fail(error.into()))?;
-    if disabled.is_none() {
-        return Err(context.fail(ApiError::NotFound(format!("no user '{username}'"))));
-    }
-    state
-        .audit(
-            &caller,
-            AuditAction::UserDisabled,
-            AuditTarget::named(username),
-            &meta,
-        )
+    let _disabled = routes::admin::disable_user(State(state), Admin(caller), meta, Path(username))
         .await
         .map_err(|error| context.fail(error))?;
     Ok(see_other("/admin?done=disabled"))
@@ -277,66 +252,50 @@ pub async fn create_client(
     Form(form): Form<NewClientForm>,
 ) -> Result<Response, UiError> {
     let Admin(caller) = admin.map_err(|error| context.fail(error))?;
-    let agency = optional(form.agency);
-    let days = optional(form.valid_days)
-        .map(|days| days.parse::<i64>())
-        .transpose();
-    let checked = match (Role::parse(&form.role), days) {
-        (None, _) => Err(format!("unknown role '{}'", form.role)),
-        (_, Err(_)) | (_, Ok(Some(i64::MIN..=0))) | (_, Ok(Some(3651..))) => {
-            Err("a key is valid for 1 to 3650 days".to_owned())
+    let valid_days = match optional(form.valid_days).map(|days| days.trim().parse::<i64>()) {
+        None => None,
+        Some(Ok(days)) => Some(days),
+        Some(Err(_)) => {
+            let error = ApiError::bad_request(
+                "invalid_value",
+                "valid_days",
+                "a key is valid for a whole number of days",
+            );
+            return refused_or_failed(&state, &context, &caller, &meta, error).await;
         }
-        (Some(_), _) if form.name.trim().is_empty() => Err("a client needs a name".to_owned()),
-        (Some(Role::Agency), _) if agency.is_none() => {
-            Err("an agency client needs its source system".to_owned())
-        }
-        (Some(role), Ok(days)) => Ok((role, days.unwrap_or(365))),
     };
-    let (role, days) = match checked {
-        Ok(checked) => checked,
-        Err(error) => {
-            return admin_view(
+    let request = NewClientRequest {
+        name: form.name,
+        role: form.role,
+        agency: optional(form.agency),
+        valid_days,
+    };
+    let created = routes::admin::create_client(
+        State(state.clone()),
+        Admin(caller.clone()),
+        meta.clone(),
+        ApiJson(request),
+    )
+    .await;
+    match created {
+        // The key is shown on this response only: it is stored as a digest.
+        Ok((_, Json(created))) => {
+            admin_view(
                 &state,
                 &context,
                 &caller,
-                StatusCode::BAD_REQUEST,
-                None,
-                None,
-                Some(error),
+                &meta,
+                StatusCode::CREATED,
+                Outcome {
+                    new_key: Some(created.key),
+                    message: Some(context.tr().t("admin-key-once")),
+                    error: None,
+                },
             )
             .await
         }
-    };
-    let (client, key) = state
-        .store
-        .create_client(NewClient {
-            name: form.name.trim().to_owned(),
-            agency,
-            role,
-            expires_at: Some(Utc::now() + chrono::Duration::days(days)),
-        })
-        .await
-        .map_err(|error| context.fail(error.into()))?;
-    let target = AuditTarget::named(client.client_id.clone()).with_details(serde_json::json!({
-        "name": client.name,
-        "role": client.role,
-        "agency": client.agency,
-    }));
-    state
-        .audit(&caller, AuditAction::ClientCreated, target, &meta)
-        .await
-        .map_err(|error| context.fail(error))?;
-    // The key is shown on this response only: it is stored as a digest.
-    admin_view(
-        &state,
-        &context,
-        &caller,
-        StatusCode::CREATED,
-        Some(key),
-        Some(context.tr().t("admin-key-once")),
-        None,
-    )
-    .await
+        Err(error) => refused_or_failed(&state, &context, &caller, &meta, error).await,
+    }
 }
 
 pub async fn revoke_client(
@@ -347,21 +306,7 @@ pub async fn revoke_client(
     Path(client_id): Path<String>,
 ) -> Result<Response, UiError> {
     let Admin(caller) = admin.map_err(|error| context.fail(error))?;
-    let revoked = state
-        .store
-        .revoke_client(&client_id)
-        .await
-        .map_err(|error| context.fail(error.into()))?;
-    if !revoked {
-        return Err(context.fail(ApiError::NotFound(format!("no client '{client_id}'"))));
-    }
-    state
-        .audit(
-            &caller,
-            AuditAction::ClientRevoked,
-            AuditTarget::named(client_id),
-            &meta,
-        )
+    routes::admin::revoke_client(State(state), Admin(caller), meta, Path(client_id))
         .await
         .map_err(|error| context.fail(error))?;
     Ok(see_other("/admin?done=revoked"))
