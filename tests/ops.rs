@@ -473,9 +473,31 @@ mod cases {
             &database,
         ));
         assert!(!again.status.success(), "a backup never overwrites a file");
-        assert!(server.terminate().success());
         let original = registry_rows(&database).await;
         assert_eq!(original["children"].len(), 12);
+
+        // A second backup while four writers register: it must be one consistent moment.
+        let writer = Writers {
+            http: http.clone(),
+            agency: agency.clone(),
+            bodies: Arc::new(generated_bodies(29, 400, "police-ug", "LOAD")),
+            next: Arc::new(AtomicUsize::new(0)),
+            acknowledged: Arc::new(Mutex::new(Vec::new())),
+            attempted: Arc::new(Mutex::new(Vec::new())),
+        };
+        let writers = spawn_writers(&writer, &server.url);
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let under_load = database.dir.path().join("under-load.backup");
+        run_ok(&args(
+            &["backup", "--to", &under_load.display().to_string()],
+            &database,
+        ));
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        assert!(server.terminate().success());
+        for writer in writers {
+            writer.await.unwrap();
+        }
+        let after_load = registry_rows(&database).await;
 
         let restored = TestDatabase::new(backend).await;
         let restore = |force: bool| {
@@ -500,13 +522,38 @@ mod cases {
             "a registry is not overwritten without --force"
         );
         assert!(String::from_utf8_lossy(&refused.stderr).contains("--force"));
-        let forced = restore(true);
-        assert!(
-            forced.status.success(),
-            "{}",
-            String::from_utf8_lossy(&forced.stderr)
+        let from = under_load.display().to_string();
+        run_ok(&args(&["restore", "--from", &from, "--force"], &restored));
+        // The backup under load is the registry as it was at one moment: the change feed and
+        // the audit chain are a prefix of the original's, every record it holds is the
+        // original's, and the registry's invariants hold.
+        let snapshot = registry_rows(&restored).await;
+        for table in ["outbox", "audit_log"] {
+            let (taken, all) = (&snapshot[table], &after_load[table]);
+            assert!(
+                taken.len() > original[table].len(),
+                "{table}: the writers' work is in it"
+            );
+            assert_eq!(
+                taken[..],
+                all[..taken.len()],
+                "{table} is a prefix of the original"
+            );
+        }
+        let all_records: BTreeSet<_> = after_load["source_records"].iter().collect();
+        assert!(snapshot["source_records"]
+            .iter()
+            .all(|row| all_records.contains(row)));
+        let store = restored.open().await;
+        assert_eq!(
+            store.invariant_violations().await.unwrap(),
+            Vec::<String>::new()
         );
-        assert_eq!(registry_rows(&restored).await, original);
+        let active = snapshot["children"]
+            .iter()
+            .filter(|row| row.contains("|active|"))
+            .count();
+        drop(store);
 
         // The audit chain verifies with the original's key, kept apart from the backup.
         let key_flag = ["--audit-key-file", &key_file.display().to_string()].map(str::to_owned);
@@ -522,7 +569,10 @@ mod cases {
             .display()
             .to_string();
         let output = run_ok(&args(&["reindex", "--index-dir", &index_dir], &restored));
-        assert!(output.contains("reindexed 11 children"), "{output}");
+        assert!(
+            output.contains(&format!("reindexed {active} children")),
+            "{output}"
+        );
 
         restored.drop_database().await;
         database.drop_database().await;
