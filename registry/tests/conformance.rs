@@ -232,6 +232,65 @@ mod cases {
         );
     }
 
+    /// The bulk reads the search index is built from: active children only, in child ID
+    /// order a page at a time, each with the same summary and records as `Store::child`.
+    pub async fn active_children_are_read_in_pages(store: Arc<dyn Store>) {
+        let mut ids = Vec::new();
+        for (system, id, given) in [
+            ("police-ug", "P1", "Halima"),
+            ("school-ug", "S1", "Halimah"),
+            ("court-ug", "C1", "Alima"),
+        ] {
+            let registered = store.register(lone(system, id, given), "a").await.unwrap();
+            ids.push(registered.child_id);
+        }
+        let (merged, survivor) = (ids[0], ids[1]);
+        store
+            .merge_children(merged, survivor, &decision())
+            .await
+            .unwrap();
+        let mut active: Vec<_> = ids[1..].to_vec();
+        active.sort_by_key(ToString::to_string);
+
+        let mut paged = Vec::new();
+        let mut after = None;
+        loop {
+            let page = store.active_children(after, 1).await.unwrap();
+            let Some(last) = page.last() else { break };
+            assert_eq!(page.len(), 1);
+            after = Some(last.child_id);
+            paged.extend(page);
+        }
+        assert_eq!(
+            paged.iter().map(|view| view.child_id).collect::<Vec<_>>(),
+            active
+        );
+        for view in &paged {
+            let single = store
+                .child(view.child_id, &ReadScope::All)
+                .await
+                .unwrap()
+                .unwrap();
+            assert_eq!(view.summary, single.summary);
+            assert_eq!(view.records.len(), single.records.len());
+        }
+        assert_eq!(
+            paged
+                .iter()
+                .find(|view| view.child_id == survivor)
+                .unwrap()
+                .records
+                .len(),
+            2
+        );
+
+        let among = store.active_children_among(&ids).await.unwrap();
+        let mut found: Vec<_> = among.iter().map(|view| view.child_id).collect();
+        found.sort_by_key(ToString::to_string);
+        assert_eq!(found, active, "the merged child is left out");
+        assert!(store.active_children_among(&[]).await.unwrap().is_empty());
+    }
+
     pub async fn merges_keep_the_old_id_alive(store: Arc<dyn Store>) {
         let a = store
             .register(lone("police-ug", "P1", "Halima"), "a")
@@ -1257,6 +1316,7 @@ conformance!(
     concurrent_writers_lose_nothing,
     clients_authenticate_until_revoked,
     merges_keep_the_old_id_alive,
+    active_children_are_read_in_pages,
     unlinking_returns_a_record_where_it_came_from,
     invariants_hold_after_every_operation,
     a_duplicate_from_another_agency_links_automatically,
