@@ -79,18 +79,6 @@ impl Caller {
         }
     }
 
-    /// Link decisions (merge, unlink, review queue) are for data stewards.
-    pub fn check_is_steward(&self) -> Result<(), ApiError> {
-        if self.role == Role::DataSteward {
-            Ok(())
-        } else {
-            Err(ApiError::Forbidden(format!(
-                "only data stewards decide links; this caller is {}",
-                self.role
-            )))
-        }
-    }
-
     /// The name recorded as the author of a decision.
     pub fn actor(&self) -> String {
         format!("{} ({})", self.id, self.name)
@@ -181,111 +169,64 @@ impl FromRequestParts<AppState> for Caller {
     }
 }
 
-/// A caller whose role reads child data (not admins, not auditors).
-#[derive(Debug, Clone)]
-pub struct ChildReader(pub Caller);
+/// Declares an extractor that admits a caller whose role passes `$admits` and answers every
+/// other caller `403` with `$refusal` (which names the caller's role).
+macro_rules! role_extractor {
+    ($(#[$doc:meta])* $name:ident, $admits:expr, $refusal:literal) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone)]
+        pub struct $name(pub Caller);
 
-impl FromRequestParts<AppState> for ChildReader {
-    type Rejection = ApiError;
+        impl FromRequestParts<AppState> for $name {
+            type Rejection = ApiError;
 
-    async fn from_request_parts(
-        parts: &mut Parts,
-        state: &AppState,
-    ) -> Result<Self, Self::Rejection> {
-        let caller = Caller::from_request_parts(parts, state).await?;
-        if caller.role.reads_child_data() {
-            Ok(ChildReader(caller))
-        } else {
-            Err(ApiError::Forbidden(format!(
-                "the {} role does not read child data",
-                caller.role
-            )))
+            async fn from_request_parts(
+                parts: &mut Parts,
+                state: &AppState,
+            ) -> Result<Self, Self::Rejection> {
+                let caller = Caller::from_request_parts(parts, state).await?;
+                let admits: fn(Role) -> bool = $admits;
+                if admits(caller.role) {
+                    Ok($name(caller))
+                } else {
+                    Err(ApiError::Forbidden(format!($refusal, caller.role)))
+                }
+            }
         }
-    }
+    };
 }
 
-/// A data steward: merges, unlinks and the review queue.
-#[derive(Debug, Clone)]
-pub struct Steward(pub Caller);
+role_extractor!(
+    /// A caller whose role reads child data (not admins, not auditors).
+    ChildReader,
+    Role::reads_child_data,
+    "the {} role does not read child data"
+);
 
-impl FromRequestParts<AppState> for Steward {
-    type Rejection = ApiError;
+role_extractor!(
+    /// A data steward: merges, unlinks and the review queue.
+    Steward,
+    |role| role == Role::DataSteward,
+    "only data stewards decide links; this caller is {}"
+);
 
-    async fn from_request_parts(
-        parts: &mut Parts,
-        state: &AppState,
-    ) -> Result<Self, Self::Rejection> {
-        let caller = Caller::from_request_parts(parts, state).await?;
-        caller.check_is_steward()?;
-        Ok(Steward(caller))
-    }
-}
+role_extractor!(
+    /// An auditor or a data steward: reads the audit log.
+    AuditReader,
+    |role| matches!(role, Role::Auditor | Role::DataSteward),
+    "only auditors and data stewards read the audit log; this caller is {}"
+);
 
-/// An auditor or a data steward: reads the audit log.
-#[derive(Debug, Clone)]
-pub struct AuditReader(pub Caller);
+role_extractor!(
+    /// An administrator: people and API clients.
+    Admin,
+    |role| role == Role::Admin,
+    "only administrators manage people and API clients; this caller is {}"
+);
 
-impl FromRequestParts<AppState> for AuditReader {
-    type Rejection = ApiError;
-
-    async fn from_request_parts(
-        parts: &mut Parts,
-        state: &AppState,
-    ) -> Result<Self, Self::Rejection> {
-        let caller = Caller::from_request_parts(parts, state).await?;
-        if matches!(caller.role, Role::Auditor | Role::DataSteward) {
-            Ok(AuditReader(caller))
-        } else {
-            Err(ApiError::Forbidden(format!(
-                "only auditors and data stewards read the audit log; this caller is {}",
-                caller.role
-            )))
-        }
-    }
-}
-
-/// An administrator: people and API clients.
-#[derive(Debug, Clone)]
-pub struct Admin(pub Caller);
-
-impl FromRequestParts<AppState> for Admin {
-    type Rejection = ApiError;
-
-    async fn from_request_parts(
-        parts: &mut Parts,
-        state: &AppState,
-    ) -> Result<Self, Self::Rejection> {
-        let caller = Caller::from_request_parts(parts, state).await?;
-        if caller.role == Role::Admin {
-            Ok(Admin(caller))
-        } else {
-            Err(ApiError::Forbidden(format!(
-                "only administrators manage people and API clients; this caller is {}",
-                caller.role
-            )))
-        }
-    }
-}
-
-/// An administrator or an auditor: the operations metrics.
-#[derive(Debug, Clone)]
-pub struct Operator(pub Caller);
-
-impl FromRequestParts<AppState> for Operator {
-    type Rejection = ApiError;
-
-    async fn from_request_parts(
-        parts: &mut Parts,
-        state: &AppState,
-    ) -> Result<Self, Self::Rejection> {
-        let caller = Caller::from_request_parts(parts, state).await?;
-        if matches!(caller.role, Role::Admin | Role::Auditor) {
-            Ok(Operator(caller))
-        } else {
-            Err(ApiError::Forbidden(format!(
-                "only administrators and auditors read the operations metrics; this caller is {}",
-                caller.role
-            )))
-        }
-    }
-}
+role_extractor!(
+    /// An administrator or an auditor: the operations metrics.
+    Operator,
+    |role| matches!(role, Role::Admin | Role::Auditor),
+    "only administrators and auditors read the operations metrics; this caller is {}"
+);
