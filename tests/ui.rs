@@ -436,6 +436,76 @@ mod cases {
         app.finish().await;
     }
 
+    pub async fn a_merge_decided_on_a_stale_page_is_refused(backend: Backend) {
+        let app = TestApp::spawn(backend).await;
+        let school = app.key(Role::Agency, Some("school-ug")).await;
+        let police = app.key(Role::Agency, Some("police-ug")).await;
+        let kept = register(&app, &school, record("school-ug", "ENR-1", json!([]))).await;
+        let other = json!({"source_system": "police-ug", "source_record_id": "CPU-2",
+            "child": {"given_name": "Akello", "family_name": "Opio", "sex": "M",
+                      "date_of_birth": "2013-03-03", "district": "Lira", "identifiers": []},
+            "events": []});
+        let merged_away = register(&app, &police, other.clone()).await;
+        create_person(&app, "steward", Role::DataSteward, None).await;
+        let steward = log_in(&app, "steward").await;
+        let csrf = cookie_value(&steward, "cr_csrf");
+        let (_, html) = page(&app, &steward, &format!("/children/{merged_away}")).await;
+        let revision = html
+            .split(r#"name="revision" value=""#)
+            .nth(1)
+            .and_then(|rest| rest.split('"').next())
+            .expect("the merge form carries the revision")
+            .to_owned();
+
+        // The police update their record while the steward reads: the page is stale.
+        let mut updated = other;
+        updated["events"] = json!([{"type": "police.case_opened", "date": "2024-01-09"}]);
+        register(&app, &police, updated).await;
+        let merge = |revision: String| {
+            let form = [
+                ("csrf_token", csrf.clone()),
+                ("into", kept.clone()),
+                ("reason", "same birth registration".to_owned()),
+                ("revision", revision),
+            ];
+            let path = format!("/children/{merged_away}/merge");
+            let app = &app;
+            let steward = &steward;
+            async move {
+                let form: Vec<(&str, &str)> = form
+                    .iter()
+                    .map(|(name, value)| (*name, value.as_str()))
+                    .collect();
+                post_form(app, steward, &path, &form).await
+            }
+        };
+        let stale = merge(revision).await;
+        assert_eq!(stale.status(), 412);
+        assert!(stale
+            .text()
+            .await
+            .unwrap()
+            .contains("This child changed since you opened the page"));
+        // A merged child's page redirects to the survivor; this one still answers itself.
+        let (status, still) = page(&app, &steward, &format!("/children/{merged_away}")).await;
+        assert_eq!(status, 200, "nothing was merged");
+
+        // Reloaded, the same merge goes through.
+        let fresh = still
+            .split(r#"name="revision" value=""#)
+            .nth(1)
+            .and_then(|rest| rest.split('"').next())
+            .unwrap()
+            .to_owned();
+        let done = merge(fresh).await;
+        assert_eq!(done.status(), 303);
+        assert_eq!(
+            done.headers()["location"].to_str().unwrap(),
+            format!("/children/{kept}?done=merged")
+        );
+        app.finish().await;
+    }
+
     pub async fn the_language_is_the_persons_choice_then_the_query_then_the_browser(
         backend: Backend,
     ) {
@@ -485,4 +555,5 @@ on_both_backends!(
     forms_need_the_csrf_token_and_a_new_key_is_shown_once,
     pages_redact_by_role_and_ask_for_a_purpose,
     the_language_is_the_persons_choice_then_the_query_then_the_browser,
+    a_merge_decided_on_a_stale_page_is_refused,
 );

@@ -33,6 +33,7 @@ error-not-found = There is no such page or child, or you are not allowed to see 
 error-forbidden = Your role does not allow this.
 error-csrf = This form has expired. Reload the page and try again.
 error-too-many = Too many requests. Wait a minute and try again.
+error-stale = This child changed since you opened the page (another decision, a new record). Go back, reload and check before trying again.
 error-unavailable = The registry is not available right now. Try again shortly.
 error-home = Back to the start
 

@@ -64,6 +64,9 @@ struct ChildPage {
     purpose: String,
     printable: bool,
     message: Option<String>,
+    /// The child's revision as shown, sent back with a merge so that a merge decided on a
+    /// stale page is refused.
+    revision: i64,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -230,6 +233,16 @@ pub async fn child_page(
         summary.family_name.as_deref(),
         &tr,
     );
+    let revision = if caller.role == registry::clients::Role::DataSteward {
+        state
+            .store
+            .child_revision(child.child_id)
+            .await
+            .map_err(|error| fail(error.into()))?
+            .unwrap_or_default()
+    } else {
+        0
+    };
     let message = match query.done.as_deref() {
         Some("merged") => Some(tr.t("child-merged-done")),
         Some("unlinked") => Some(tr.t("child-unlinked-done")),
@@ -252,6 +265,7 @@ pub async fn child_page(
         purpose: meta.purpose.unwrap_or_default(),
         printable: query.print.is_some(),
         message,
+        revision,
     }))
 }
 
@@ -266,6 +280,8 @@ fn path_segment(text: &str) -> String {
 pub struct MergeForm {
     into: String,
     reason: String,
+    /// The revision the page showed; absent from forms of older pages.
+    revision: Option<String>,
 }
 
 pub async fn merge(
@@ -293,10 +309,28 @@ pub async fn merge(
         into,
         reason: form.reason,
     };
-    let Json(merged) =
-        routes::children::merge_child(State(state), steward, meta, child_id, ApiJson(request))
-            .await
-            .map_err(fail)?;
+    // The page's revision travels as the API's If-Match: a child changed since the steward
+    // looked at it is not merged (412, explained on the error page).
+    let mut headers = axum::http::HeaderMap::new();
+    if let Some(revision) = form
+        .revision
+        .as_deref()
+        .and_then(|revision| revision.trim().parse::<i64>().ok())
+    {
+        if let Ok(value) = axum::http::HeaderValue::from_str(&format!("\"r{revision}\"")) {
+            headers.insert(axum::http::header::IF_MATCH, value);
+        }
+    }
+    let Json(merged) = routes::children::merge_child_if_match(
+        State(state),
+        steward,
+        meta,
+        child_id,
+        headers,
+        ApiJson(request),
+    )
+    .await
+    .map_err(fail)?;
     Ok(see_other(&format!("/children/{}?done=merged", merged.into)))
 }
 

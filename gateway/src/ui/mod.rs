@@ -205,6 +205,7 @@ impl IntoResponse for UiError {
             ApiError::NotFound(_) => tr.t("error-not-found"),
             ApiError::Forbidden(_) => tr.t("error-forbidden"),
             ApiError::CsrfRejected => tr.t("error-csrf"),
+            ApiError::PreconditionFailed(_) => tr.t("error-stale"),
             ApiError::TooManyRequests { .. } => tr.t("error-too-many"),
             ApiError::Unavailable | ApiError::Internal => tr.t("error-unavailable"),
             other => other.to_string(),
