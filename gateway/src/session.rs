@@ -54,27 +54,36 @@ pub fn session_cookie(headers: &HeaderMap) -> Option<String> {
 /// cross-site request carries it), Secure when served over TLS, and no longer-lived than the
 /// session's absolute timeout.
 pub fn set_session_cookie(token: &str, config: &SecurityConfig) -> HeaderValue {
-    let secure = if config.secure_cookies {
-        "; Secure"
-    } else {
-        ""
-    };
-    let value = format!(
-        "{SESSION_COOKIE}={token}; Path=/; HttpOnly; SameSite=Strict; Max-Age={}{secure}",
-        config.session_absolute.num_seconds()
-    );
-    HeaderValue::from_str(&value).unwrap_or_else(|_| HeaderValue::from_static(""))
+    strict_cookie(
+        SESSION_COOKIE,
+        token,
+        "/",
+        config.session_absolute.num_seconds(),
+        config,
+    )
 }
 
 /// `Set-Cookie` that removes the session cookie (logout).
 pub fn clear_session_cookie(config: &SecurityConfig) -> HeaderValue {
+    strict_cookie(SESSION_COOKIE, "", "/", 0, config)
+}
+
+/// `Set-Cookie` for a cookie only this site's own requests carry and no script reads: HttpOnly,
+/// SameSite=Strict, Secure when served over TLS. `max_age_seconds` 0 removes it.
+pub fn strict_cookie(
+    name: &str,
+    value: &str,
+    path: &str,
+    max_age_seconds: i64,
+    config: &SecurityConfig,
+) -> HeaderValue {
     let secure = if config.secure_cookies {
         "; Secure"
     } else {
         ""
     };
     HeaderValue::from_str(&format!(
-        "{SESSION_COOKIE}=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0{secure}"
+        "{name}={value}; Path={path}; HttpOnly; SameSite=Strict; Max-Age={max_age_seconds}{secure}"
     ))
     .unwrap_or_else(|_| HeaderValue::from_static(""))
 }

@@ -14,7 +14,7 @@ use crate::audit::RequestMeta;
 use crate::auth::Caller;
 use crate::error::ApiError;
 use crate::routes::session::{logout, start_session, LoginRequest};
-use crate::session::{clear_session_cookie, set_session_cookie};
+use crate::session::{clear_session_cookie, set_session_cookie, strict_cookie};
 use crate::state::AppState;
 use registry::users;
 
@@ -37,18 +37,15 @@ const LOGIN_TOKEN_COOKIE: &str = "cr_login";
 
 /// A login page with a fresh form token, and the cookie that must come back with it.
 fn login_form(status: StatusCode, state: &AppState, page: LoginPage) -> Response {
-    let secure = if state.security.secure_cookies {
-        "; Secure"
-    } else {
-        ""
-    };
+    let cookie = strict_cookie(
+        LOGIN_TOKEN_COOKIE,
+        &page.login_token,
+        "/login",
+        3600,
+        &state.security,
+    );
     let mut response = view::render(status, &page);
-    if let Ok(cookie) = HeaderValue::from_str(&format!(
-        "{LOGIN_TOKEN_COOKIE}={}; Path=/login; HttpOnly; SameSite=Strict; Max-Age=3600{secure}",
-        page.login_token
-    )) {
-        response.headers_mut().append(header::SET_COOKIE, cookie);
-    }
+    response.headers_mut().append(header::SET_COOKIE, cookie);
     response
 }
 
@@ -174,16 +171,13 @@ pub async fn log_in(
 }
 
 fn csrf_cookie(token: &str, state: &AppState) -> HeaderValue {
-    let secure = if state.security.secure_cookies {
-        "; Secure"
-    } else {
-        ""
-    };
-    HeaderValue::from_str(&format!(
-        "{CSRF_COOKIE}={token}; Path=/; HttpOnly; SameSite=Strict; Max-Age={}{secure}",
-        state.security.session_absolute.num_seconds()
-    ))
-    .unwrap_or_else(|_| HeaderValue::from_static(""))
+    strict_cookie(
+        CSRF_COOKIE,
+        token,
+        "/",
+        state.security.session_absolute.num_seconds(),
+        &state.security,
+    )
 }
 
 pub async fn log_out(
@@ -202,7 +196,7 @@ pub async fn log_out(
         .append(header::SET_COOKIE, clear_session_cookie(&state.security));
     response.headers_mut().append(
         header::SET_COOKIE,
-        HeaderValue::from_static("cr_csrf=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0"),
+        strict_cookie(CSRF_COOKIE, "", "/", 0, &state.security),
     );
     Ok(response)
 }
