@@ -68,6 +68,15 @@ fn cookie_value(cookies: &str, name: &str) -> String {
 
 /// Fills in the login form as a browser does: the page first (its form token and cookie),
 /// then the post.
+/// The quoted value that follows `marker` in a page (a hidden field's or an input's value).
+fn attribute_after(html: &str, marker: &str, what: &str) -> String {
+    html.split(marker)
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .expect(what)
+        .to_owned()
+}
+
 async fn submit_login(app: &TestApp, username: &str, password: &str) -> reqwest::Response {
     let form = browser()
         .get(format!("{}/login", app.url))
@@ -76,12 +85,11 @@ async fn submit_login(app: &TestApp, username: &str, password: &str) -> reqwest:
         .unwrap();
     let cookie = cookies(&form);
     let html = form.text().await.unwrap();
-    let token = html
-        .split(r#"name="login_token" value=""#)
-        .nth(1)
-        .and_then(|rest| rest.split('"').next())
-        .expect("the login form carries a token")
-        .to_owned();
+    let token = attribute_after(
+        &html,
+        r#"name="login_token" value=""#,
+        "the login form carries a token",
+    );
     browser()
         .post(format!("{}/login", app.url))
         .header("cookie", cookie)
@@ -287,12 +295,11 @@ mod cases {
         .await;
         assert_eq!(created.status(), 201);
         let html = created.text().await.unwrap();
-        let key = html
-            .split(r#"id="new-key" readonly value=""#)
-            .nth(1)
-            .and_then(|rest| rest.split('"').next())
-            .expect("the new key is on the page")
-            .to_owned();
+        let key = attribute_after(
+            &html,
+            r#"id="new-key" readonly value=""#,
+            "the new key is on the page",
+        );
         assert_eq!(
             app.store.list_clients().await.unwrap().len(),
             clients_before + 1
@@ -450,12 +457,11 @@ mod cases {
         let steward = log_in(&app, "steward").await;
         let csrf = cookie_value(&steward, "cr_csrf");
         let (_, html) = page(&app, &steward, &format!("/children/{merged_away}")).await;
-        let revision = html
-            .split(r#"name="revision" value=""#)
-            .nth(1)
-            .and_then(|rest| rest.split('"').next())
-            .expect("the merge form carries the revision")
-            .to_owned();
+        let revision = attribute_after(
+            &html,
+            r#"name="revision" value=""#,
+            "the merge form carries the revision",
+        );
 
         // The police update their record while the steward reads: the page is stale.
         let mut updated = other;
@@ -491,12 +497,11 @@ mod cases {
         assert_eq!(status, 200, "nothing was merged");
 
         // Reloaded, the same merge goes through.
-        let fresh = still
-            .split(r#"name="revision" value=""#)
-            .nth(1)
-            .and_then(|rest| rest.split('"').next())
-            .unwrap()
-            .to_owned();
+        let fresh = attribute_after(
+            &still,
+            r#"name="revision" value=""#,
+            "the reloaded page carries the revision",
+        );
         let done = merge(fresh).await;
         assert_eq!(done.status(), 303);
         assert_eq!(
