@@ -130,6 +130,12 @@ pub enum AuditAction {
     UsersRead,
     #[serde(rename = "client.list_read")]
     ClientsRead,
+    /// `POST /fhir/Patient/$match`: a record scored against the registry, nothing stored.
+    #[serde(rename = "fhir.patient_match")]
+    PatientMatch,
+    /// `GET /fhir/Patient/$ihe-pix`: a child's identifiers cross-referenced.
+    #[serde(rename = "fhir.pix_query")]
+    PixQuery,
 }
 
 impl AuditAction {
@@ -156,6 +162,8 @@ impl AuditAction {
             AuditAction::ClientRevoked => "client.revoked",
             AuditAction::UsersRead => "user.list_read",
             AuditAction::ClientsRead => "client.list_read",
+            AuditAction::PatientMatch => "fhir.patient_match",
+            AuditAction::PixQuery => "fhir.pix_query",
         }
     }
 }

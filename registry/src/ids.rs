@@ -47,6 +47,37 @@ impl ChildId {
         (value >> ID_BITS == 0).then_some(ChildId(value))
     }
 
+    /// The ID without its check symbol, hyphenated: `7KQ2-M9XA-04TB`. For places that allow
+    /// only letters, digits, `-` and `.` (a FHIR resource id), since the check symbol may be
+    /// one of `*~$=`.
+    pub fn without_check(self) -> String {
+        let compact = self.compact();
+        format!(
+            "{}-{}-{}",
+            &compact[0..4],
+            &compact[4..8],
+            &compact[8..12]
+        )
+    }
+
+    /// Reads the form of [`ChildId::without_check`] (any case, hyphens optional).
+    pub fn parse_without_check(input: &str) -> Result<Self, ChildIdError> {
+        let symbols: Vec<char> = input
+            .trim()
+            .chars()
+            .filter(|symbol| *symbol != '-' && *symbol != ' ')
+            .collect();
+        if symbols.len() != DATA_SYMBOLS {
+            return Err(ChildIdError::Length(symbols.len()));
+        }
+        let mut value = 0u64;
+        for &symbol in &symbols {
+            let digit = data_symbol_value(symbol).ok_or(ChildIdError::Symbol(symbol))?;
+            value = (value << 5) | digit;
+        }
+        Ok(ChildId(value))
+    }
+
     /// The 13 symbols without hyphens, e.g. `7KQ2M9XA04TBS`.
     pub fn compact(self) -> String {
         let mut out = String::with_capacity(DATA_SYMBOLS + 1);
@@ -168,6 +199,14 @@ mod tests {
     }
 
     proptest! {
+        #[test]
+        fn without_check_round_trips_and_stays_alphanumeric(id in any_id()) {
+            let text = id.without_check();
+            prop_assert!(text.chars().all(|c| c.is_ascii_alphanumeric() || c == '-'));
+            prop_assert_eq!(ChildId::parse_without_check(&text), Ok(id));
+            prop_assert!(id.to_string().starts_with(&text));
+        }
+
         #[test]
         fn display_round_trips(id in any_id()) {
             prop_assert_eq!(id.to_string().parse::<ChildId>(), Ok(id));

@@ -913,7 +913,7 @@ async fn replace_identifiers(
 }
 
 /// Children holding a record with one of these identifiers (same type and value).
-async fn children_sharing_identifiers(
+pub(super) async fn children_sharing_identifiers(
     tx: &mut Transaction<'_>,
     child: &ChildData,
 ) -> Result<Vec<ChildId>> {

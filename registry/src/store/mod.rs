@@ -4,6 +4,7 @@
 //! the registration logic is written once; each backend adds only how it connects, migrates and
 //! locks.
 
+pub mod identity;
 pub mod postgres;
 pub mod sqlite;
 
@@ -26,6 +27,7 @@ use crate::review::{
     MatchCandidate, ModelVersion,
 };
 use crate::users::{NewUser, SessionRecord, User};
+pub use identity::IdentityStore;
 
 /// Which children a read may see. Enforced inside the store's queries (one SQL clause built by
 /// the engine's `visible_child`), never by filtering results afterwards.
@@ -99,7 +101,7 @@ pub struct UnlinkResult {
 }
 
 #[async_trait]
-pub trait Store: AccessStore + Send + Sync + 'static {
+pub trait Store: AccessStore + IdentityStore + Send + Sync + 'static {
     /// `sqlite` or `postgres`.
     fn backend(&self) -> &'static str;
 

@@ -23,6 +23,11 @@ mod linking;
 #[path = "access.rs"]
 mod access;
 
+// Identifier look-ups and match previews (the FHIR interface), likewise.
+#[allow(clippy::duplicate_mod)]
+#[path = "identity_sql.rs"]
+mod identity_sql;
+
 type Db = sqlx::Sqlite;
 type Backend = SqliteStore;
 
