@@ -6,6 +6,7 @@ pub mod auth;
 pub mod commands;
 pub mod error;
 pub mod extract;
+pub mod fhir;
 pub mod metrics;
 pub mod openapi;
 pub mod rate_limit;
@@ -81,6 +82,8 @@ pub fn build_app(state: AppState) -> Router {
             "/v1/children/{child_id}/access-log",
             get(routes::audit::access_log),
         )
+        // FHIR R4 (issue 9).
+        .merge(fhir::router())
         // Child data must never sit in a browser or proxy cache.
         .layer(SetResponseHeaderLayer::overriding(
             header::CACHE_CONTROL,
@@ -143,6 +146,8 @@ pub fn build_app(state: AppState) -> Router {
                 None,
             )
         }))
+        // Errors of /fhir requests, wherever they arose, as FHIR OperationOutcomes.
+        .layer(middleware::from_fn(fhir::outcome::problems_as_outcomes))
         // Latency by route template, measured around everything above (timeouts, panics).
         .layer(middleware::from_fn_with_state(
             state_for_metrics,

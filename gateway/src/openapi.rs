@@ -33,6 +33,12 @@ use crate::routes;
         routes::admin::list_clients,
         routes::admin::create_client,
         routes::admin::revoke_client,
+        crate::fhir::capability::metadata,
+        crate::fhir::routes::read_patient,
+        crate::fhir::routes::search_patients,
+        crate::fhir::routes::create_patient,
+        crate::fhir::routes::match_patients,
+        crate::fhir::routes::cross_reference,
     ),
     components(schemas(crate::error::Problem)),
     modifiers(&BearerKey, &CommonProblems),
@@ -73,7 +79,11 @@ const COMMON_PROBLEMS: &[(&str, &str)] = &[
 impl Modify for CommonProblems {
     fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
         use utoipa::openapi::{ContentBuilder, Ref, RefOr, ResponseBuilder};
-        for item in openapi.paths.paths.values_mut() {
+        for (path, item) in openapi.paths.paths.iter_mut() {
+            // FHIR routes answer errors as OperationOutcome, documented on each.
+            if path.starts_with("/fhir") {
+                continue;
+            }
             let operations = [
                 &mut item.get,
                 &mut item.post,

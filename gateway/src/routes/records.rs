@@ -35,6 +35,23 @@ pub async fn register_record(
     meta: RequestMeta,
     ApiJson(submission): ApiJson<RecordSubmission>,
 ) -> Result<(StatusCode, Json<Registration>), ApiError> {
+    let registration = register_submission(&state, &caller, &meta, submission).await?;
+    let status = if registration.created {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    };
+    Ok((status, Json(registration)))
+}
+
+/// The one registration path (`POST /v1/records`, `POST /fhir/Patient`): validates, checks the
+/// caller registers for its own source system, registers and audits.
+pub async fn register_submission(
+    state: &AppState,
+    caller: &Caller,
+    meta: &RequestMeta,
+    submission: RecordSubmission,
+) -> Result<Registration, ApiError> {
     let record = submission.validate(chrono::Utc::now().date_naive())?;
     caller.check_may_register(&record.source_system)?;
     let target = AuditTarget::record(&record.source_system, &record.source_record_id, None);
@@ -51,14 +68,9 @@ pub async fn register_record(
             "outcome": registration.match_result.outcome.as_str(),
         }));
     state
-        .audit(&caller, AuditAction::RecordRegistered, target, &meta)
+        .audit(caller, AuditAction::RecordRegistered, target, meta)
         .await?;
-    let status = if registration.created {
-        StatusCode::CREATED
-    } else {
-        StatusCode::OK
-    };
-    Ok((status, Json(registration)))
+    Ok(registration)
 }
 
 /// A source record with every version received, newest first.
