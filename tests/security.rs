@@ -226,6 +226,15 @@ fn matrix() -> Vec<Route> {
         (403, 403),
     ];
     const ANYONE: [(u16, u16); 7] = [(200, 200); 7];
+    const SEARCH: [(u16, u16); 7] = [
+        (401, 401),
+        (200, 200),
+        (200, 200),
+        (200, 200),
+        (200, 200),
+        (403, 403),
+        (403, 403),
+    ];
     const ADMIN_ONLY: [(u16, u16); 7] = [
         (401, 401),
         (403, 403),
@@ -449,6 +458,68 @@ fn matrix() -> Vec<Route> {
             body: |_, _| None,
             expect: ADMIN_MISSING,
         },
+        // FHIR R4: the same roles and scopes as the /v1 equivalents.
+        Route {
+            method: Method::GET,
+            path: |_, _| "/fhir/metadata".to_owned(),
+            body: |_, _| None,
+            expect: ANYONE,
+        },
+        Route {
+            method: Method::GET,
+            path: |f, s| format!("/fhir/Patient/{}", f.child(s)),
+            body: |_, _| None,
+            expect: READ_CHILD,
+        },
+        Route {
+            method: Method::GET,
+            path: |_, _| "/fhir/Patient?family=Aguti".to_owned(),
+            body: |_, _| None,
+            expect: SEARCH,
+        },
+        Route {
+            method: Method::POST,
+            path: |_, _| "/fhir/Patient/$match".to_owned(),
+            body: |_, _| {
+                Some(json!({"resourceType": "Parameters", "parameter": [{"name": "resource",
+                    "resource": {"resourceType": "Patient", "name": [{"family": "Aguti"}]}}]}))
+            },
+            expect: SEARCH,
+        },
+        Route {
+            method: Method::GET,
+            path: |_, s| {
+                let (system, id) = record_path(s).split_once('/').unwrap();
+                format!("/fhir/Patient/$ihe-pix?sourceIdentifier=urn:child-registry:record:{system}|{id}")
+            },
+            body: |_, _| None,
+            expect: READ_CHILD,
+        },
+        Route {
+            method: Method::POST,
+            path: |_, _| "/fhir/Patient".to_owned(),
+            // In scope: the police agency repeats its own record; out: it claims the school's.
+            body: |_, s| {
+                let (system, id, given, district) = if s {
+                    ("police-ug", "P-A", "Halima", "Wakiso")
+                } else {
+                    ("school-ug", "S-B", "Akello", "Gulu")
+                };
+                Some(json!({"resourceType": "Patient",
+                    "identifier": [{"system": format!("urn:child-registry:record:{system}"), "value": id}],
+                    "name": [{"family": "Aguti", "given": [given]}], "gender": "female",
+                    "birthDate": "2019-05-01", "address": [{"district": district}]}))
+            },
+            expect: [
+                (401, 401),
+                (403, 403),
+                (403, 403),
+                (200, 403),
+                (403, 403),
+                (403, 403),
+                (403, 403),
+            ],
+        },
         // Last: it ends the district official's session.
         Route {
             method: Method::DELETE,
@@ -525,7 +596,9 @@ mod cases {
                             if in_scope { "in scope" } else { "out of scope" },
                         ));
                     }
-                    if status >= 400 {
+                    if status >= 400 && path.starts_with("/fhir") {
+                        fhir_outcome(response, status).await;
+                    } else if status >= 400 {
                         problem(response, status).await;
                     }
                 }
@@ -1250,6 +1323,14 @@ mod cases {
         problem(unlink, 404).await;
         app.finish().await;
     }
+}
+
+/// The FHIR routes answer errors as OperationOutcome, not problem+json.
+async fn fhir_outcome(response: reqwest::Response, status: u16) {
+    assert_eq!(response.status().as_u16(), status);
+    assert_eq!(response.headers()["content-type"], "application/fhir+json");
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["resourceType"], "OperationOutcome");
 }
 
 async fn wait_for_hits(app: &TestApp, key: &str, count: usize) {
