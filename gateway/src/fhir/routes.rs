@@ -8,7 +8,6 @@ use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::Response;
 use chrono::NaiveDate;
 use registry::model::{ChildView, RecordSubmission, Sex};
-use registry::store::IdentityStore;
 use registry::{ChildId, ReadScope};
 use search::SearchRequest;
 use serde::Deserialize;
