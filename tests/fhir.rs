@@ -29,7 +29,10 @@ fn validator(resource_type: &str) -> Arc<jsonschema::Validator> {
     static VALIDATORS: OnceLock<Mutex<HashMap<String, Arc<jsonschema::Validator>>>> =
         OnceLock::new();
     let schema = SCHEMA.get_or_init(|| {
-        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../tests/fixtures/fhir-r4.schema.json");
+        let path = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../tests/fixtures/fhir-r4.schema.json"
+        );
         let mut schema: Value =
             serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
         allow_technical_correction(&mut schema);
@@ -57,7 +60,8 @@ fn validator(resource_type: &str) -> Arc<jsonschema::Validator> {
 fn allow_technical_correction(schema: &mut Value) {
     match schema {
         Value::Array(items) => {
-            if items.iter().any(|item| item == "4.0.0") && !items.iter().any(|item| item == "4.0.1") {
+            if items.iter().any(|item| item == "4.0.0") && !items.iter().any(|item| item == "4.0.1")
+            {
                 items.push(json!("4.0.1"));
             }
             items.iter_mut().for_each(allow_technical_correction);
@@ -258,9 +262,11 @@ mod cases {
 
         // A child registered over /v1 reads as a Patient with every mapped element.
         let events = json!([{"type": "police.case_opened", "date": "2024-03-01"}]);
-        let halima_id = register(&app, &police, &record("police-ug", "P-1", halima(), events)).await;
+        let halima_id =
+            register(&app, &police, &record("police-ug", "P-1", halima(), events)).await;
         let patient = resource(
-            app.get(&format!("/fhir/Patient/{halima_id}"), &national).await,
+            app.get(&format!("/fhir/Patient/{halima_id}"), &national)
+                .await,
             200,
         )
         .await;
@@ -268,7 +274,10 @@ mod cases {
         assert_eq!(patient["active"], true);
         assert_eq!(identifier_values(&patient, CHILD_ID), [halima_id.clone()]);
         assert_eq!(identifier_values(&patient, POLICE_RECORDS), ["P-1"]);
-        assert_eq!(identifier_values(&patient, BIRTH_REGISTRATION), ["UG-BR-2016-0042"]);
+        assert_eq!(
+            identifier_values(&patient, BIRTH_REGISTRATION),
+            ["UG-BR-2016-0042"]
+        );
         let child = halima();
         assert_eq!(patient["name"][0]["family"], child["family_name"]);
         assert_eq!(patient["name"][0]["given"][0], child["given_name"]);
@@ -285,7 +294,9 @@ mod cases {
             .iter()
             .map(|contact| {
                 (
-                    contact["relationship"][0]["coding"][0]["code"].as_str().unwrap(),
+                    contact["relationship"][0]["coding"][0]["code"]
+                        .as_str()
+                        .unwrap(),
                     contact["name"]["text"].as_str().unwrap(),
                 )
             })
@@ -320,7 +331,11 @@ mod cases {
         assert_eq!(history["current_version"], 1, "a repeat stores nothing");
         // Plain application/json is accepted too.
         let plain = app
-            .post_json("/fhir/Patient", &school, &fhir_patient(SCHOOL_RECORDS, "S-78"))
+            .post_json(
+                "/fhir/Patient",
+                &school,
+                &fhir_patient(SCHOOL_RECORDS, "S-78"),
+            )
             .await;
         resource(plain, 201).await;
 
@@ -358,7 +373,11 @@ mod cases {
             "birthDate": "2016-03-09",
             "address": [{"line": ["Kabumba"], "city": "Nansana", "district": "Wakiso"}],
         });
-        let updated = resource(post_fhir(&app, "/fhir/Patient", &police, &update).await, 200).await;
+        let updated = resource(
+            post_fhir(&app, "/fhir/Patient", &police, &update).await,
+            200,
+        )
+        .await;
         assert_eq!(updated["id"], fhir_id(&halima_id));
         let timeline: Value = app
             .get(&format!("/v1/children/{halima_id}/timeline"), &national)
@@ -394,14 +413,17 @@ mod cases {
             let app = &app;
             let national = national.clone();
             async move {
-                let bundle =
-                    resource(app.get(&format!("/fhir/Patient?{query}"), &national).await, 200)
-                        .await;
+                let bundle = resource(
+                    app.get(&format!("/fhir/Patient?{query}"), &national).await,
+                    200,
+                )
+                .await;
                 assert_eq!(bundle["total"], patient_ids(&bundle).len());
                 patient_ids(&bundle).into_iter().collect::<BTreeSet<_>>()
             }
         };
-        let text = |child: &Value, field: &str| child[field].as_str().unwrap_or_default().to_owned();
+        let text =
+            |child: &Value, field: &str| child[field].as_str().unwrap_or_default().to_owned();
         assert_eq!(
             search("family=aguti".into()).await,
             expect(&|c| text(c, "family_name").eq_ignore_ascii_case("aguti"))
@@ -448,7 +470,12 @@ mod cases {
             "no hit is an empty searchset"
         );
         let males = expect(&|c| text(c, "sex") == "M");
-        let page = resource(app.get("/fhir/Patient?gender=male&_count=1", &national).await, 200).await;
+        let page = resource(
+            app.get("/fhir/Patient?gender=male&_count=1", &national)
+                .await,
+            200,
+        )
+        .await;
         assert_eq!(patient_ids(&page).len(), 1);
         assert_eq!(page["total"], males.len(), "total counts every match");
         app.finish().await;
@@ -458,16 +485,30 @@ mod cases {
         let app = TestApp::spawn(backend).await;
         let police = app.key(Role::Agency, Some("police-ug")).await;
         let national = app.key(Role::NationalOfficial, None).await;
-        let halima_id = register(&app, &police, &record("police-ug", "P-1", halima(), json!([]))).await;
+        let halima_id = register(
+            &app,
+            &police,
+            &record("police-ug", "P-1", halima(), json!([])),
+        )
+        .await;
         // A namesake: same names and sex, born half a year later in another district. Too
         // unlike Halima to be linked, alike enough to be named by $match.
         let namesake = json!({"given_name": "Halima", "family_name": "Aguti", "sex": "F",
                               "date_of_birth": "2016-09-09", "district": "Mukono"});
         let school = app.key(Role::Agency, Some("school-ug")).await;
-        let namesake_id =
-            register(&app, &school, &record("school-ug", "S-1", namesake, json!([]))).await;
+        let namesake_id = register(
+            &app,
+            &school,
+            &record("school-ug", "S-1", namesake, json!([])),
+        )
+        .await;
         assert_ne!(namesake_id, halima_id);
-        register(&app, &police, &record("police-ug", "P-2", akello(), json!([]))).await;
+        register(
+            &app,
+            &police,
+            &record("police-ug", "P-2", akello(), json!([])),
+        )
+        .await;
 
         let matcher = app.store.matcher(None).await.unwrap();
         let (link, review) = (matcher.link_threshold(), matcher.review_threshold());
@@ -538,7 +579,9 @@ mod cases {
                 &app,
                 "/fhir/Patient/$match",
                 &national,
-                &parameters(vec![json!({"name": "onlyCertainMatches", "valueBoolean": true})]),
+                &parameters(vec![
+                    json!({"name": "onlyCertainMatches", "valueBoolean": true}),
+                ]),
             )
             .await,
             200,
@@ -571,7 +614,10 @@ mod cases {
         .await;
         assert_eq!(patient_ids(&found)[0], fhir_id(&halima_id));
         assert_eq!(found["entry"][0]["search"]["score"], 1.0);
-        assert_eq!(found["entry"][0]["search"]["extension"][0]["valueCode"], "certain");
+        assert_eq!(
+            found["entry"][0]["search"]["extension"][0]["valueCode"],
+            "certain"
+        );
 
         // Nothing was registered by matching, and the calls were audited.
         let before = app.store.outbox_head().await.unwrap();
@@ -594,21 +640,36 @@ mod cases {
         let police = app.key(Role::Agency, Some("police-ug")).await;
         let school = app.key(Role::Agency, Some("school-ug")).await;
         let national = app.key(Role::NationalOfficial, None).await;
-        let halima_id = register(&app, &police, &record("police-ug", "P-1", halima(), json!([]))).await;
+        let halima_id = register(
+            &app,
+            &police,
+            &record("police-ug", "P-1", halima(), json!([])),
+        )
+        .await;
         // The school knows her by the same birth registration: linked to the same child.
         let mut school_child = halima();
         school_child["village"] = json!("Gombe");
-        let school_id =
-            register(&app, &school, &record("school-ug", "S-9", school_child, json!([]))).await;
+        let school_id = register(
+            &app,
+            &school,
+            &record("school-ug", "S-9", school_child, json!([])),
+        )
+        .await;
         assert_eq!(school_id, halima_id);
 
         let pix = |query: String, key: String| {
             let app = &app;
-            async move { app.get(&format!("/fhir/Patient/$ihe-pix?{query}"), &key).await }
+            async move {
+                app.get(&format!("/fhir/Patient/$ihe-pix?{query}"), &key)
+                    .await
+            }
         };
         let parameters = resource(
-            pix(format!("sourceIdentifier={BIRTH_REGISTRATION}|UG-BR-2016-0042"), national.clone())
-                .await,
+            pix(
+                format!("sourceIdentifier={BIRTH_REGISTRATION}|UG-BR-2016-0042"),
+                national.clone(),
+            )
+            .await,
             200,
         )
         .await;
@@ -666,8 +727,11 @@ mod cases {
 
         // An agency cross-references only within what it may see: its own records.
         let own = resource(
-            pix(format!("sourceIdentifier={BIRTH_REGISTRATION}|UG-BR-2016-0042"), police.clone())
-                .await,
+            pix(
+                format!("sourceIdentifier={BIRTH_REGISTRATION}|UG-BR-2016-0042"),
+                police.clone(),
+            )
+            .await,
             200,
         )
         .await;
@@ -681,22 +745,31 @@ mod cases {
 
         // Unknown identifier 404, unknown target domain 403, malformed source 400.
         let issue = outcome(
-            pix(format!("sourceIdentifier={BIRTH_REGISTRATION}|UG-BR-1999-0001"), national.clone())
-                .await,
+            pix(
+                format!("sourceIdentifier={BIRTH_REGISTRATION}|UG-BR-1999-0001"),
+                national.clone(),
+            )
+            .await,
             404,
         )
         .await;
         assert_eq!(issue["code"], "not-found");
         outcome(
             pix(
-                format!("sourceIdentifier={POLICE_RECORDS}|P-1&targetSystem=http://example.org/mrn"),
+                format!(
+                    "sourceIdentifier={POLICE_RECORDS}|P-1&targetSystem=http://example.org/mrn"
+                ),
                 national.clone(),
             )
             .await,
             403,
         )
         .await;
-        let issue = outcome(pix("sourceIdentifier=P-1".into(), national.clone()).await, 400).await;
+        let issue = outcome(
+            pix("sourceIdentifier=P-1".into(), national.clone()).await,
+            400,
+        )
+        .await;
         assert_eq!(issue["expression"][0], "sourceIdentifier");
         let actions: Vec<String> = app
             .store
@@ -715,8 +788,18 @@ mod cases {
         let police = app.key(Role::Agency, Some("police-ug")).await;
         let steward = app.key(Role::DataSteward, None).await;
         let national = app.key(Role::NationalOfficial, None).await;
-        let survivor = register(&app, &police, &record("police-ug", "P-1", halima(), json!([]))).await;
-        let merged = register(&app, &police, &record("police-ug", "P-2", akello(), json!([]))).await;
+        let survivor = register(
+            &app,
+            &police,
+            &record("police-ug", "P-1", halima(), json!([])),
+        )
+        .await;
+        let merged = register(
+            &app,
+            &police,
+            &record("police-ug", "P-2", akello(), json!([])),
+        )
+        .await;
         let response = app
             .post_json(
                 &format!("/v1/children/{merged}/merge"),
@@ -725,7 +808,11 @@ mod cases {
             )
             .await;
         assert_eq!(response.status(), 200);
-        let patient = resource(app.get(&format!("/fhir/Patient/{merged}"), &national).await, 200).await;
+        let patient = resource(
+            app.get(&format!("/fhir/Patient/{merged}"), &national).await,
+            200,
+        )
+        .await;
         assert_eq!(patient["id"], fhir_id(&merged));
         assert_eq!(patient["active"], false);
         assert_eq!(patient["link"][0]["type"], "replaced-by");
@@ -733,8 +820,12 @@ mod cases {
             patient["link"][0]["other"]["reference"],
             format!("Patient/{}", fhir_id(&survivor))
         );
-        let survivor_patient =
-            resource(app.get(&format!("/fhir/Patient/{survivor}"), &national).await, 200).await;
+        let survivor_patient = resource(
+            app.get(&format!("/fhir/Patient/{survivor}"), &national)
+                .await,
+            200,
+        )
+        .await;
         assert_eq!(survivor_patient["active"], true);
         assert_eq!(
             identifier_values(&survivor_patient, POLICE_RECORDS)
@@ -751,17 +842,35 @@ mod cases {
         let school = app.key(Role::Agency, Some("school-ug")).await;
         let national = app.key(Role::NationalOfficial, None).await;
         let admin = app.key(Role::Admin, None).await;
-        let halima_id = register(&app, &police, &record("police-ug", "P-1", halima(), json!([]))).await;
-        register(&app, &school, &record("school-ug", "S-1", akello(), json!([]))).await;
+        let halima_id = register(
+            &app,
+            &police,
+            &record("police-ug", "P-1", halima(), json!([])),
+        )
+        .await;
+        register(
+            &app,
+            &school,
+            &record("school-ug", "S-1", akello(), json!([])),
+        )
+        .await;
         wait_indexed(&app, &national, 2).await;
 
         // The school does not see the police's child: not by ID, search, $match or PIX.
-        outcome(app.get(&format!("/fhir/Patient/{halima_id}"), &school).await, 404).await;
+        outcome(
+            app.get(&format!("/fhir/Patient/{halima_id}"), &school)
+                .await,
+            404,
+        )
+        .await;
         let bundle = resource(app.get("/fhir/Patient?family=Aguti", &school).await, 200).await;
         assert!(patient_ids(&bundle).is_empty());
         let bundle = resource(
-            app.get(&format!("/fhir/Patient?identifier={BIRTH_REGISTRATION}|UG-BR-2016-0042"), &school)
-                .await,
+            app.get(
+                &format!("/fhir/Patient?identifier={BIRTH_REGISTRATION}|UG-BR-2016-0042"),
+                &school,
+            )
+            .await,
             200,
         )
         .await;
@@ -769,10 +878,17 @@ mod cases {
         let probe = json!({"resourceType": "Parameters", "parameter": [{"name": "resource", "resource": {
             "resourceType": "Patient", "name": [{"family": "Aguti", "given": ["Halima"]}],
             "gender": "female", "birthDate": "2016-03-09"}}]});
-        let matched = resource(post_fhir(&app, "/fhir/Patient/$match", &school, &probe).await, 200).await;
+        let matched = resource(
+            post_fhir(&app, "/fhir/Patient/$match", &school, &probe).await,
+            200,
+        )
+        .await;
         assert!(patient_ids(&matched).is_empty());
-        let police_matched =
-            resource(post_fhir(&app, "/fhir/Patient/$match", &police, &probe).await, 200).await;
+        let police_matched = resource(
+            post_fhir(&app, "/fhir/Patient/$match", &police, &probe).await,
+            200,
+        )
+        .await;
         assert_eq!(patient_ids(&police_matched), [fhir_id(&halima_id)]);
         outcome(
             app.get(
@@ -786,18 +902,34 @@ mod cases {
 
         // Registration: only agencies, only under their own source system.
         let issue = outcome(
-            post_fhir(&app, "/fhir/Patient", &school, &fhir_patient(POLICE_RECORDS, "P-9")).await,
+            post_fhir(
+                &app,
+                "/fhir/Patient",
+                &school,
+                &fhir_patient(POLICE_RECORDS, "P-9"),
+            )
+            .await,
             403,
         )
         .await;
         assert_eq!(issue["code"], "forbidden");
         outcome(
-            post_fhir(&app, "/fhir/Patient", &national, &fhir_patient(SCHOOL_RECORDS, "S-9")).await,
+            post_fhir(
+                &app,
+                "/fhir/Patient",
+                &national,
+                &fhir_patient(SCHOOL_RECORDS, "S-9"),
+            )
+            .await,
             403,
         )
         .await;
         // Roles that read no child, and anonymous callers.
-        outcome(app.get(&format!("/fhir/Patient/{halima_id}"), &admin).await, 403).await;
+        outcome(
+            app.get(&format!("/fhir/Patient/{halima_id}"), &admin).await,
+            403,
+        )
+        .await;
         let anonymous = app
             .http
             .get(format!("{}/fhir/Patient/{halima_id}", app.url))
@@ -821,13 +953,33 @@ mod cases {
             body
         };
         let cases: Vec<(Value, &str)> = vec![
-            (invalid(|p| p["birthDate"] = json!("2999-01-01")), "Patient.birthDate"),
-            (invalid(|p| p["birthDate"] = json!("9 March 2016")), "Patient.birthDate"),
+            (
+                invalid(|p| p["birthDate"] = json!("2999-01-01")),
+                "Patient.birthDate",
+            ),
+            (
+                invalid(|p| p["birthDate"] = json!("9 March 2016")),
+                "Patient.birthDate",
+            ),
             (invalid(|p| p["gender"] = json!("girl")), "Patient.gender"),
-            (invalid(|p| p["resourceType"] = json!("Observation")), "Patient.resourceType"),
-            (invalid(|p| p["name"] = json!([{"text": ""}])), "Patient.name.given"),
-            (invalid(|p| p["identifier"] = json!([{"system": "http://example.org/mrn", "value": "1"}])), "Patient.identifier[0].system"),
-            (invalid(|p| p["identifier"] = json!([])), "Patient.identifier"),
+            (
+                invalid(|p| p["resourceType"] = json!("Observation")),
+                "Patient.resourceType",
+            ),
+            (
+                invalid(|p| p["name"] = json!([{"text": ""}])),
+                "Patient.name.given",
+            ),
+            (
+                invalid(|p| {
+                    p["identifier"] = json!([{"system": "http://example.org/mrn", "value": "1"}])
+                }),
+                "Patient.identifier[0].system",
+            ),
+            (
+                invalid(|p| p["identifier"] = json!([])),
+                "Patient.identifier",
+            ),
             (invalid(|p| p["name"] = json!("Ruth")), "Patient.name"),
         ];
         for (body, expression) in cases {
@@ -858,10 +1010,19 @@ mod cases {
         let history = app.get("/v1/records/school-ug/S-1", &school).await;
         assert_eq!(history.status(), 404);
 
-        let issue = outcome(app.get("/fhir/Patient/not-a-child-id", &national).await, 400).await;
+        let issue = outcome(
+            app.get("/fhir/Patient/not-a-child-id", &national).await,
+            400,
+        )
+        .await;
         assert_eq!(issue["expression"][0], "id");
         let unknown = registry::ChildId::random();
-        let issue = outcome(app.get(&format!("/fhir/Patient/{unknown}"), &national).await, 404).await;
+        let issue = outcome(
+            app.get(&format!("/fhir/Patient/{unknown}"), &national)
+                .await,
+            404,
+        )
+        .await;
         assert_eq!(issue["code"], "not-found");
         for (query, expression) in [
             ("", "family"),
@@ -871,19 +1032,32 @@ mod cases {
             ("identifier=UG-BR-1", "identifier"),
             ("_count=1000", "_count"),
         ] {
-            let issue = outcome(app.get(&format!("/fhir/Patient?{query}"), &national).await, 400).await;
+            let issue = outcome(
+                app.get(&format!("/fhir/Patient?{query}"), &national).await,
+                400,
+            )
+            .await;
             assert_eq!(issue["expression"][0], expression, "{query}");
         }
         for (body, expression) in [
-            (json!({"resourceType": "Parameters", "parameter": []}), "Parameters.parameter"),
-            (json!({"resourceType": "Patient"}), "Parameters.resourceType"),
+            (
+                json!({"resourceType": "Parameters", "parameter": []}),
+                "Parameters.parameter",
+            ),
+            (
+                json!({"resourceType": "Patient"}),
+                "Parameters.resourceType",
+            ),
             (
                 json!({"resourceType": "Parameters", "parameter": [{"name": "limit", "valueInteger": 1}]}),
                 "Parameters.parameter[0].name",
             ),
         ] {
-            let issue =
-                outcome(post_fhir(&app, "/fhir/Patient/$match", &national, &body).await, 400).await;
+            let issue = outcome(
+                post_fhir(&app, "/fhir/Patient/$match", &national, &body).await,
+                400,
+            )
+            .await;
             assert_eq!(issue["expression"][0], expression, "{body}");
         }
         let issue = outcome(app.get("/fhir/Observation", &national).await, 404).await;
@@ -913,4 +1087,3 @@ on_both_backends!(
     scope_and_roles,
     bad_input_is_an_operation_outcome,
 );
-

@@ -481,8 +481,10 @@ fn matrix() -> Vec<Route> {
             method: Method::POST,
             path: |_, _| "/fhir/Patient/$match".to_owned(),
             body: |_, _| {
-                Some(json!({"resourceType": "Parameters", "parameter": [{"name": "resource",
-                    "resource": {"resourceType": "Patient", "name": [{"family": "Aguti"}]}}]}))
+                Some(
+                    json!({"resourceType": "Parameters", "parameter": [{"name": "resource",
+                    "resource": {"resourceType": "Patient", "name": [{"family": "Aguti"}]}}]}),
+                )
             },
             expect: SEARCH,
         },

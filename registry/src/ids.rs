@@ -52,12 +52,7 @@ impl ChildId {
     /// one of `*~$=`.
     pub fn without_check(self) -> String {
         let compact = self.compact();
-        format!(
-            "{}-{}-{}",
-            &compact[0..4],
-            &compact[4..8],
-            &compact[8..12]
-        )
+        format!("{}-{}-{}", &compact[0..4], &compact[4..8], &compact[8..12])
     }
 
     /// Reads the form of [`ChildId::without_check`] (any case, hyphens optional).

@@ -34,9 +34,7 @@ fn issue_type(status: StatusCode, code: &str) -> &'static str {
         (StatusCode::UNAUTHORIZED, _) => "login",
         (StatusCode::FORBIDDEN, _) => "forbidden",
         (StatusCode::NOT_FOUND, _) => "not-found",
-        (StatusCode::METHOD_NOT_ALLOWED | StatusCode::UNSUPPORTED_MEDIA_TYPE, _) => {
-            "not-supported"
-        }
+        (StatusCode::METHOD_NOT_ALLOWED | StatusCode::UNSUPPORTED_MEDIA_TYPE, _) => "not-supported",
         (StatusCode::REQUEST_TIMEOUT, _) => "timeout",
         (StatusCode::CONFLICT | StatusCode::PRECONDITION_FAILED, _) => "conflict",
         (StatusCode::PAYLOAD_TOO_LARGE, _) => "too-long",

@@ -270,7 +270,10 @@ fn birth_date(text: &str) -> Option<(NaiveDate, bool)> {
             .flatten()
     };
     match parts.as_slice() {
-        [year] => Some((NaiveDate::from_ymd_opt(number(year, 4)? as i32, 7, 1)?, true)),
+        [year] => Some((
+            NaiveDate::from_ymd_opt(number(year, 4)? as i32, 7, 1)?,
+            true,
+        )),
         [year, month] => Some((
             NaiveDate::from_ymd_opt(number(year, 4)? as i32, number(month, 2)?, 15)?,
             true,
@@ -496,7 +499,10 @@ mod tests {
 
     #[test]
     fn validation_fields_become_patient_elements() {
-        assert_eq!(patient_expression("child.date_of_birth"), "Patient.birthDate");
+        assert_eq!(
+            patient_expression("child.date_of_birth"),
+            "Patient.birthDate"
+        );
         assert_eq!(
             patient_expression("child.identifiers[2].value"),
             "Patient.identifier"

@@ -18,7 +18,9 @@ use crate::auth::{Caller, ChildReader};
 use crate::error::ApiError;
 use crate::extract::{ApiJson, ChildIdPath};
 use crate::fhir::outcome::fhir_response;
-use crate::fhir::patient::{parse_resource, patient, patient_expression, sex_of_gender, PatientResource};
+use crate::fhir::patient::{
+    parse_resource, patient, patient_expression, sex_of_gender, PatientResource,
+};
 use crate::fhir::systems::{parse_child_reference, split_token, IdentifierSystem};
 use crate::redact;
 use crate::routes::children::get_child;
@@ -44,7 +46,9 @@ impl<S: Send + Sync> FromRequestParts<S> for PatientIdPath {
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
         let Path(raw) = Path::<String>::from_request_parts(parts, state)
             .await
-            .map_err(|rejection| ApiError::bad_request("invalid_path", "id", rejection.body_text()))?;
+            .map_err(|rejection| {
+                ApiError::bad_request("invalid_path", "id", rejection.body_text())
+            })?;
         parse_child_reference(&raw)
             .map(PatientIdPath)
             .map_err(|error| ApiError::bad_request("invalid_child_id", "id", error.to_string()))
@@ -124,7 +128,7 @@ pub async fn create_patient(
         "/fhir/Patient/{}",
         registration.child_id.without_check()
     ))
-        .map_err(|_| ApiError::Internal)?;
+    .map_err(|_| ApiError::Internal)?;
     response.headers_mut().insert(header::LOCATION, location);
     Ok(response)
 }
@@ -138,7 +142,11 @@ async fn current_events(
     let scope = ReadScope::SourceSystem(submission.source_system.clone());
     let history = state
         .store
-        .record_history(&submission.source_system, &submission.source_record_id, &scope)
+        .record_history(
+            &submission.source_system,
+            &submission.source_record_id,
+            &scope,
+        )
         .await?;
     Ok(history
         .and_then(|history| {
@@ -343,25 +351,34 @@ impl PatientSearch {
                 && self.gender.is_none();
         }
         let summary = &view.summary;
-        let family_names = summary
-            .family_name
-            .iter()
-            .chain(view.records.iter().filter_map(|r| r.child.family_name.as_ref()));
+        let family_names = summary.family_name.iter().chain(
+            view.records
+                .iter()
+                .filter_map(|r| r.child.family_name.as_ref()),
+        );
         let given_names = summary
             .given_name
             .iter()
             .chain(summary.other_names.iter())
-            .chain(view.records.iter().filter_map(|r| r.child.given_name.as_ref()));
-        let family_ok = self
-            .family
-            .as_deref()
-            .is_none_or(|wanted| family_names.into_iter().any(|name| starts_with(name, wanted)));
-        let given_ok = self
-            .given
-            .as_deref()
-            .is_none_or(|wanted| given_names.into_iter().any(|name| starts_with(name, wanted)));
+            .chain(
+                view.records
+                    .iter()
+                    .filter_map(|r| r.child.given_name.as_ref()),
+            );
+        let family_ok = self.family.as_deref().is_none_or(|wanted| {
+            family_names
+                .into_iter()
+                .any(|name| starts_with(name, wanted))
+        });
+        let given_ok = self.given.as_deref().is_none_or(|wanted| {
+            given_names
+                .into_iter()
+                .any(|name| starts_with(name, wanted))
+        });
         let born = summary.date_of_birth;
-        let born_ok = self.born_from.is_none_or(|from| born.is_some_and(|d| d >= from))
+        let born_ok = self
+            .born_from
+            .is_none_or(|from| born.is_some_and(|d| d >= from))
             && self.born_to.is_none_or(|to| born.is_some_and(|d| d <= to));
         let gender_ok = self.gender.is_none_or(|gender| summary.sex == Some(gender));
         let identifier_ok = match &self.identifier {
@@ -583,7 +600,10 @@ pub async fn match_patients(
         return Err(ApiError::bad_request(
             "not_parameters",
             "Parameters.resourceType",
-            format!("$match takes a Parameters resource, not a {}", parameters.resource_type),
+            format!(
+                "$match takes a Parameters resource, not a {}",
+                parameters.resource_type
+            ),
         ));
     }
     let mut resource = None;
@@ -594,13 +614,21 @@ pub async fn match_patients(
         match parameter.name.as_str() {
             "resource" => {
                 let value = parameter.resource.ok_or_else(|| {
-                    ApiError::bad_request("required", format!("{field}.resource"), "the resource parameter needs a Patient")
+                    ApiError::bad_request(
+                        "required",
+                        format!("{field}.resource"),
+                        "the resource parameter needs a Patient",
+                    )
                 })?;
                 resource = Some(parse_resource::<PatientResource>(value, "Patient")?);
             }
             "onlyCertainMatches" => {
                 only_certain = parameter.value_boolean.ok_or_else(|| {
-                    ApiError::bad_request("required", format!("{field}.valueBoolean"), "onlyCertainMatches needs valueBoolean")
+                    ApiError::bad_request(
+                        "required",
+                        format!("{field}.valueBoolean"),
+                        "onlyCertainMatches needs valueBoolean",
+                    )
                 })?;
             }
             "count" => {
@@ -626,7 +654,11 @@ pub async fn match_patients(
         }
     }
     let resource = resource.ok_or_else(|| {
-        ApiError::bad_request("required", "Parameters.parameter", "$match needs a 'resource' parameter holding a Patient")
+        ApiError::bad_request(
+            "required",
+            "Parameters.parameter",
+            "$match needs a 'resource' parameter holding a Patient",
+        )
     })?;
     let (child, _) = resource.child_data()?;
     // The same checks as a registration, so $match scores what registering would.
@@ -645,7 +677,9 @@ pub async fn match_patients(
         .await?;
     let graded: Vec<_> = graded
         .into_iter()
-        .filter(|graded| !only_certain || graded.grade == registry::store::identity::MatchGrade::Certain)
+        .filter(|graded| {
+            !only_certain || graded.grade == registry::store::identity::MatchGrade::Certain
+        })
         .take(count)
         .collect();
     let ids: Vec<ChildId> = graded.iter().map(|graded| graded.child_id).collect();
@@ -715,12 +749,18 @@ pub async fn cross_reference(
                 source = Some(identifier_token(&value, "sourceIdentifier")?)
             }
             "sourceIdentifier" => {
-                return Err(ApiError::bad_request("repeated_parameter", "sourceIdentifier", "sourceIdentifier may be given once"))
+                return Err(ApiError::bad_request(
+                    "repeated_parameter",
+                    "sourceIdentifier",
+                    "sourceIdentifier may be given once",
+                ))
             }
             "targetSystem" => {
                 // PIXm: a target domain the manager does not know is 403.
                 let system = IdentifierSystem::parse(&value).ok_or_else(|| {
-                    ApiError::Forbidden(format!("targetSystem '{value}' is not an identifier system of the registry"))
+                    ApiError::Forbidden(format!(
+                        "targetSystem '{value}' is not an identifier system of the registry"
+                    ))
                 })?;
                 targets.push(system.uri());
             }
@@ -735,7 +775,11 @@ pub async fn cross_reference(
         }
     }
     let (system, value) = source.ok_or_else(|| {
-        ApiError::bad_request("required", "sourceIdentifier", "$ihe-pix needs sourceIdentifier=system|value")
+        ApiError::bad_request(
+            "required",
+            "sourceIdentifier",
+            "$ihe-pix needs sourceIdentifier=system|value",
+        )
     })?;
     let ids = children_with(&state, &caller, &system, &value).await?;
     let views = visible_views(&state, &caller, &ids).await?;
@@ -752,11 +796,15 @@ pub async fn cross_reference(
             ..view.clone()
         });
         found.push(child_id);
-        let identifiers = resource["identifier"].as_array().cloned().unwrap_or_default();
+        let identifiers = resource["identifier"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
         for identifier in identifiers {
             let identifier_system = identifier["system"].as_str().unwrap_or_default();
             if identifier_system == source_uri
-                || (!targets.is_empty() && !targets.iter().any(|target| target == identifier_system))
+                || (!targets.is_empty()
+                    && !targets.iter().any(|target| target == identifier_system))
             {
                 continue;
             }
@@ -775,7 +823,9 @@ pub async fn cross_reference(
         .audit(&caller, AuditAction::PixQuery, target, &meta)
         .await?;
     if found.is_empty() {
-        return Err(ApiError::NotFound(format!("no child with {source_uri}|{value}")));
+        return Err(ApiError::NotFound(format!(
+            "no child with {source_uri}|{value}"
+        )));
     }
     Ok(fhir_response(
         StatusCode::OK,
