@@ -130,6 +130,19 @@ pub enum AuditAction {
     UsersRead,
     #[serde(rename = "client.list_read")]
     ClientsRead,
+    #[serde(rename = "changes.read")]
+    ChangesRead,
+    #[serde(rename = "webhook.created")]
+    WebhookCreated,
+    #[serde(rename = "webhook.deleted")]
+    WebhookDeleted,
+    #[serde(rename = "webhook.list_read")]
+    WebhooksRead,
+    #[serde(rename = "webhook.deliveries_read")]
+    WebhookDeliveriesRead,
+    /// A change-feed entry about a child went to a subscriber's endpoint.
+    #[serde(rename = "webhook.delivered")]
+    WebhookDelivered,
 }
 
 impl AuditAction {
@@ -156,6 +169,12 @@ impl AuditAction {
             AuditAction::ClientRevoked => "client.revoked",
             AuditAction::UsersRead => "user.list_read",
             AuditAction::ClientsRead => "client.list_read",
+            AuditAction::ChangesRead => "changes.read",
+            AuditAction::WebhookCreated => "webhook.created",
+            AuditAction::WebhookDeleted => "webhook.deleted",
+            AuditAction::WebhooksRead => "webhook.list_read",
+            AuditAction::WebhookDeliveriesRead => "webhook.deliveries_read",
+            AuditAction::WebhookDelivered => "webhook.delivered",
         }
     }
 }

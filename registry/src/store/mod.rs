@@ -26,6 +26,7 @@ use crate::review::{
     MatchCandidate, ModelVersion,
 };
 use crate::users::{NewUser, SessionRecord, User};
+use crate::webhooks::FeedStore;
 
 /// Which children a read may see. Enforced inside the store's queries (one SQL clause built by
 /// the engine's `visible_child`), never by filtering results afterwards.
@@ -99,7 +100,7 @@ pub struct UnlinkResult {
 }
 
 #[async_trait]
-pub trait Store: AccessStore + Send + Sync + 'static {
+pub trait Store: AccessStore + FeedStore + Send + Sync + 'static {
     /// `sqlite` or `postgres`.
     fn backend(&self) -> &'static str;
 

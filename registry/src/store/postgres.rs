@@ -22,6 +22,11 @@ mod linking;
 #[path = "access.rs"]
 mod access;
 
+// The change feed by audience and webhooks (issue 9), likewise compiled once per backend.
+#[allow(clippy::duplicate_mod)]
+#[path = "webhooks.rs"]
+mod webhooks;
+
 type Db = sqlx::Postgres;
 type Backend = PostgresStore;
 
