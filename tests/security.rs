@@ -262,6 +262,24 @@ fn matrix() -> Vec<Route> {
         (404, 404),
         (403, 403),
     ];
+    const WEBHOOK_CLIENTS: [(u16, u16); 7] = [
+        (401, 401),
+        (200, 200),
+        (403, 403),
+        (200, 200),
+        (200, 200),
+        (403, 403),
+        (403, 403),
+    ];
+    const WEBHOOK_MISSING: [(u16, u16); 7] = [
+        (401, 401),
+        (404, 404),
+        (403, 403),
+        (404, 404),
+        (404, 404),
+        (403, 403),
+        (403, 403),
+    ];
     vec![
         Route {
             method: Method::GET,
@@ -518,9 +536,56 @@ fn matrix() -> Vec<Route> {
                 (403, 403),
                 (200, 403),
                 (403, 403),
+        // The change feed: every role that reads child data, each within its scope.
+        Route {
+            method: Method::GET,
+            path: |_, _| "/v1/changes".to_owned(),
+            body: |_, _| None,
+            expect: [
+                (401, 401),
+                (200, 200),
+                (200, 200),
+                (200, 200),
+                (200, 200),
                 (403, 403),
                 (403, 403),
             ],
+        },
+        // Webhooks: API clients that read child data; people have none. Another client's (or
+        // no) subscription is a 404.
+        Route {
+            method: Method::GET,
+            path: |_, _| "/v1/webhooks".to_owned(),
+            body: |_, _| None,
+            expect: WEBHOOK_CLIENTS,
+        },
+        Route {
+            method: Method::POST,
+            path: |_, _| "/v1/webhooks".to_owned(),
+            body: |_, _| {
+                Some(json!({"url": "https://8.8.8.8/hook", "event_types": ["child.merged"]}))
+            },
+            expect: [
+                (401, 401),
+                (201, 201),
+                (403, 403),
+                (201, 201),
+                (201, 201),
+                (403, 403),
+                (403, 403),
+            ],
+        },
+        Route {
+            method: Method::GET,
+            path: |_, _| "/v1/webhooks/whk_nobody/deliveries".to_owned(),
+            body: |_, _| None,
+            expect: WEBHOOK_MISSING,
+        },
+        Route {
+            method: Method::DELETE,
+            path: |_, _| "/v1/webhooks/whk_nobody".to_owned(),
+            body: |_, _| None,
+            expect: WEBHOOK_MISSING,
         },
         // Last: it ends the district official's session.
         Route {

@@ -17,13 +17,14 @@ pub mod state;
 pub mod telemetry;
 pub mod tls;
 pub mod ui;
+pub mod webhooks;
 
 use std::time::Duration;
 
 use axum::extract::DefaultBodyLimit;
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::IntoResponse;
-use axum::routing::{get, post};
+use axum::routing::{delete, get, post};
 use axum::{middleware, Json, Router};
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
@@ -84,6 +85,17 @@ pub fn build_app(state: AppState) -> Router {
         )
         // FHIR R4 (issue 9).
         .merge(fhir::router())
+        // Change feed and webhooks (issue 9).
+        .route("/v1/changes", get(routes::changes::list_changes))
+        .route(
+            "/v1/webhooks",
+            get(routes::webhooks::list_webhooks).post(routes::webhooks::create_webhook),
+        )
+        .route("/v1/webhooks/{id}", delete(routes::webhooks::delete_webhook))
+        .route(
+            "/v1/webhooks/{id}/deliveries",
+            get(routes::webhooks::list_deliveries),
+        )
         // Child data must never sit in a browser or proxy cache.
         .layer(SetResponseHeaderLayer::overriding(
             header::CACHE_CONTROL,

@@ -8,7 +8,7 @@
 
 use registry::clients::Role;
 use registry::golden;
-use registry::model::{ChildView, EventData, RecordHistory, Sensitivity, Timeline};
+use registry::model::{ChildView, EventData, OutboxEntry, RecordHistory, Sensitivity, Timeline};
 use search::SearchResults;
 
 use crate::auth::Caller;
@@ -143,4 +143,35 @@ pub fn search_results(caller: &Caller, mut results: SearchResults) -> SearchResu
         }
     }
     results
+}
+
+/// A change-feed entry (the feed and webhook deliveries). Entries never carry event content
+/// (type, sensitivity, details): a subscriber re-reads the child or its timeline, redacted as
+/// above. An agency also does not learn which other agency's record changed, nor another
+/// pair of agencies' referral, so those entries reach it with an empty payload: only the
+/// kind and the child.
+pub fn change(caller: &Caller, mut entry: OutboxEntry) -> OutboxEntry {
+    let payload_agency = |field: &str| entry.payload.get(field).and_then(|value| value.as_str());
+    let shown = match caller.role {
+        Role::NationalOfficial | Role::DistrictOfficial | Role::DataSteward => true,
+        Role::Agency => {
+            let own = caller.agency.as_deref();
+            if entry
+                .kind
+                .starts_with(registry::webhooks::AGENCY_ADDRESSED_PREFIX)
+            {
+                own.is_some() && (payload_agency("from") == own || payload_agency("to") == own)
+            } else if entry.kind.starts_with("child.") {
+                // Only child IDs: the merge or split the agency's records now follow.
+                true
+            } else {
+                own.is_some() && payload_agency("source_system") == own
+            }
+        }
+        Role::Admin | Role::Auditor => false,
+    };
+    if !shown {
+        entry.payload = serde_json::json!({});
+    }
+    entry
 }

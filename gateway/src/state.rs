@@ -25,6 +25,8 @@ pub struct AppState {
     /// `/readyz` answers 503 while the search index is more than this many change-feed
     /// entries behind the database.
     pub ready_max_index_lag: i64,
+    /// Webhook targets allowed, retries and timing (`serve --webhook-…`).
+    pub webhooks: Arc<crate::webhooks::WebhookConfig>,
 }
 
 /// The default of `serve --ready-max-index-lag`.
@@ -44,11 +46,17 @@ impl AppState {
             // that every test would catch.
             metrics: Arc::new(Metrics::new().expect("the metrics are well-formed")),
             ready_max_index_lag: DEFAULT_READY_MAX_INDEX_LAG,
+            webhooks: Arc::default(),
         }
     }
 
     pub fn with_ready_max_index_lag(mut self, entries: i64) -> Self {
         self.ready_max_index_lag = entries;
+        self
+    }
+
+    pub fn with_webhooks(mut self, config: crate::webhooks::WebhookConfig) -> Self {
+        self.webhooks = Arc::new(config);
         self
     }
 

@@ -136,6 +136,19 @@ pub enum AuditAction {
     /// `GET /fhir/Patient/$ihe-pix`: a child's identifiers cross-referenced.
     #[serde(rename = "fhir.pix_query")]
     PixQuery,
+    #[serde(rename = "changes.read")]
+    ChangesRead,
+    #[serde(rename = "webhook.created")]
+    WebhookCreated,
+    #[serde(rename = "webhook.deleted")]
+    WebhookDeleted,
+    #[serde(rename = "webhook.list_read")]
+    WebhooksRead,
+    #[serde(rename = "webhook.deliveries_read")]
+    WebhookDeliveriesRead,
+    /// A change-feed entry about a child went to a subscriber's endpoint.
+    #[serde(rename = "webhook.delivered")]
+    WebhookDelivered,
 }
 
 impl AuditAction {
@@ -164,6 +177,12 @@ impl AuditAction {
             AuditAction::ClientsRead => "client.list_read",
             AuditAction::PatientMatch => "fhir.patient_match",
             AuditAction::PixQuery => "fhir.pix_query",
+            AuditAction::ChangesRead => "changes.read",
+            AuditAction::WebhookCreated => "webhook.created",
+            AuditAction::WebhookDeleted => "webhook.deleted",
+            AuditAction::WebhooksRead => "webhook.list_read",
+            AuditAction::WebhookDeliveriesRead => "webhook.deliveries_read",
+            AuditAction::WebhookDelivered => "webhook.delivered",
         }
     }
 }

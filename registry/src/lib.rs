@@ -14,7 +14,9 @@ pub mod review;
 pub mod store;
 pub mod users;
 pub mod validate;
+pub mod webhooks;
 
 pub use error::{RegistryError, Result};
 pub use ids::ChildId;
 pub use store::{AccessStore, ReadScope, Store};
+pub use webhooks::FeedStore;

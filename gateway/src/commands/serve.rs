@@ -44,6 +44,8 @@ pub struct ServeArgs {
     /// entries behind the database.
     #[arg(long, env = "CHILD_REGISTRY_READY_MAX_INDEX_LAG", default_value_t = crate::state::DEFAULT_READY_MAX_INDEX_LAG)]
     pub ready_max_index_lag: i64,
+    #[command(flatten)]
+    pub webhooks: crate::webhooks::WebhookArgs,
 }
 
 /// How long a stopping node waits for its search index to reach the database's change feed.
@@ -56,14 +58,24 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
             _ => None,
         };
         let audit_key = args.security.audit.resolve(&args.store.data_dir)?;
+        let webhooks = args.webhooks.config();
         let store = args.store.open().await?;
         let dir = index_dir(&args.store, args.index_dir.as_deref());
         let (index, follower) = start_search(store.clone(), &dir).await?;
         let state = AppState::new(store.clone())
             .with_search(Arc::clone(&index))
             .with_audit_key(audit_key)
+            .with_webhooks(webhooks)
             .with_security(args.security.config(tls.is_some()))
             .with_ready_max_index_lag(args.ready_max_index_lag);
+        // Deliveries follow the change feed; their queue is in the database, so a restart
+        // resumes them.
+        let webhook_worker = crate::webhooks::worker::Worker::new(
+            store.clone(),
+            Arc::clone(&state.webhooks),
+            Arc::clone(&state.audit_key),
+        )?
+        .spawn();
         let metrics = match args.metrics_listen {
             Some(address) => {
                 let listener = tokio::net::TcpListener::bind(address).await?;
@@ -100,6 +112,7 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
         // restart finds every acknowledged child.
         flush_index(store.as_ref(), &index).await;
         follower.abort();
+        webhook_worker.abort();
         if let Some(metrics_server) = metrics_server {
             metrics_server.abort();
         }

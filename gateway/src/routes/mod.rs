@@ -2,9 +2,11 @@
 
 pub mod admin;
 pub mod audit;
+pub mod changes;
 pub mod children;
 pub mod health;
 pub mod match_candidates;
 pub mod records;
 pub mod search;
 pub mod session;
+pub mod webhooks;

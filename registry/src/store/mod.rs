@@ -28,6 +28,7 @@ use crate::review::{
 };
 use crate::users::{NewUser, SessionRecord, User};
 pub use identity::IdentityStore;
+use crate::webhooks::FeedStore;
 
 /// Which children a read may see. Enforced inside the store's queries (one SQL clause built by
 /// the engine's `visible_child`), never by filtering results afterwards.
@@ -101,7 +102,7 @@ pub struct UnlinkResult {
 }
 
 #[async_trait]
-pub trait Store: AccessStore + IdentityStore + Send + Sync + 'static {
+pub trait Store: AccessStore + IdentityStore + FeedStore + Send + Sync + 'static {
     /// `sqlite` or `postgres`.
     fn backend(&self) -> &'static str;
 

@@ -26,6 +26,10 @@ mod access;
 #[allow(clippy::duplicate_mod)]
 #[path = "identity_sql.rs"]
 mod identity_sql;
+// The change feed by audience and webhooks (issue 9), likewise compiled once per backend.
+#[allow(clippy::duplicate_mod)]
+#[path = "webhooks.rs"]
+mod webhooks;
 
 type Db = sqlx::Postgres;
 type Backend = PostgresStore;
