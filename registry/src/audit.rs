@@ -130,6 +130,16 @@ pub enum AuditAction {
     UsersRead,
     #[serde(rename = "client.list_read")]
     ClientsRead,
+    #[serde(rename = "referral.created")]
+    ReferralCreated,
+    #[serde(rename = "referral.read")]
+    ReferralsRead,
+    #[serde(rename = "referral.status_changed")]
+    ReferralStatusChanged,
+    #[serde(rename = "indicators.read")]
+    IndicatorsRead,
+    #[serde(rename = "indicators.exported")]
+    IndicatorsExported,
 }
 
 impl AuditAction {
@@ -156,6 +166,11 @@ impl AuditAction {
             AuditAction::ClientRevoked => "client.revoked",
             AuditAction::UsersRead => "user.list_read",
             AuditAction::ClientsRead => "client.list_read",
+            AuditAction::ReferralCreated => "referral.created",
+            AuditAction::ReferralsRead => "referral.read",
+            AuditAction::ReferralStatusChanged => "referral.status_changed",
+            AuditAction::IndicatorsRead => "indicators.read",
+            AuditAction::IndicatorsExported => "indicators.exported",
         }
     }
 }

@@ -5,7 +5,10 @@
 //! locks.
 
 pub mod postgres;
+pub mod referrals;
 pub mod sqlite;
+
+pub use referrals::{IndicatorStore, ReferralStore};
 
 use std::path::Path;
 use std::sync::Arc;
@@ -99,7 +102,7 @@ pub struct UnlinkResult {
 }
 
 #[async_trait]
-pub trait Store: AccessStore + Send + Sync + 'static {
+pub trait Store: AccessStore + ReferralStore + IndicatorStore + Send + Sync + 'static {
     /// `sqlite` or `postgres`.
     fn backend(&self) -> &'static str;
 

@@ -22,6 +22,14 @@ mod linking;
 #[path = "access.rs"]
 mod access;
 
+// Referrals and the indicators' projection, likewise compiled once per backend.
+#[allow(clippy::duplicate_mod)]
+#[path = "referrals_sql.rs"]
+mod referrals_sql;
+#[allow(clippy::duplicate_mod)]
+#[path = "indicators_sql.rs"]
+mod indicators_sql;
+
 type Db = sqlx::Postgres;
 type Backend = PostgresStore;
 
