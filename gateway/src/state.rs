@@ -25,6 +25,8 @@ pub struct AppState {
     /// `/readyz` answers 503 while the search index is more than this many change-feed
     /// entries behind the database.
     pub ready_max_index_lag: i64,
+    /// Indicator counts from 1 to this minus one are hidden.
+    pub suppression_threshold: u64,
 }
 
 /// The default of `serve --ready-max-index-lag`.
@@ -44,11 +46,17 @@ impl AppState {
             // that every test would catch.
             metrics: Arc::new(Metrics::new().expect("the metrics are well-formed")),
             ready_max_index_lag: DEFAULT_READY_MAX_INDEX_LAG,
+            suppression_threshold: registry::indicators::DEFAULT_SUPPRESSION_THRESHOLD,
         }
     }
 
     pub fn with_ready_max_index_lag(mut self, entries: i64) -> Self {
         self.ready_max_index_lag = entries;
+        self
+    }
+
+    pub fn with_suppression_threshold(mut self, threshold: u64) -> Self {
+        self.suppression_threshold = threshold;
         self
     }
 

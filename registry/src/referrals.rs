@@ -129,14 +129,15 @@ pub fn optional_text(field: &str, text: Option<String>) -> Result<Option<String>
     let text = text
         .map(|text| text.trim().to_owned())
         .filter(|text| !text.is_empty());
-    if text
-        .as_ref()
-        .is_some_and(|text| text.chars().count() > MAX_TEXT_CHARS || text.chars().any(char::is_control))
-    {
+    if text.as_ref().is_some_and(|text| {
+        text.chars().count() > MAX_TEXT_CHARS || text.chars().any(char::is_control)
+    }) {
         return Err(InvalidField::new(
             field,
             "invalid_value",
-            format!("must be text of at most {MAX_TEXT_CHARS} characters, without control characters"),
+            format!(
+                "must be text of at most {MAX_TEXT_CHARS} characters, without control characters"
+            ),
         ));
     }
     Ok(text)
@@ -243,12 +244,11 @@ mod tests {
 
     #[test]
     fn a_referral_event_names_its_receiver() {
-        let missing = check_event_details(2, "police-ug", &serde_json::json!({"reason": "x"}))
-            .unwrap_err();
+        let missing =
+            check_event_details(2, "police-ug", &serde_json::json!({"reason": "x"})).unwrap_err();
         assert_eq!(missing.field, "events[2].details.to");
-        let to_self =
-            check_event_details(0, "police-ug", &serde_json::json!({"to": "police-ug"}))
-                .unwrap_err();
+        let to_self = check_event_details(0, "police-ug", &serde_json::json!({"to": "police-ug"}))
+            .unwrap_err();
         assert_eq!(to_self.code, "referral_to_self");
         assert!(check_event_details(
             0,

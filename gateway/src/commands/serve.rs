@@ -44,6 +44,9 @@ pub struct ServeArgs {
     /// entries behind the database.
     #[arg(long, env = "CHILD_REGISTRY_READY_MAX_INDEX_LAG", default_value_t = crate::state::DEFAULT_READY_MAX_INDEX_LAG)]
     pub ready_max_index_lag: i64,
+    /// Indicator counts from 1 to this minus one are hidden (`GET /v1/indicators`).
+    #[arg(long, env = "CHILD_REGISTRY_SUPPRESS_BELOW", default_value_t = registry::indicators::DEFAULT_SUPPRESSION_THRESHOLD)]
+    pub suppress_below: u64,
 }
 
 /// How long a stopping node waits for its search index to reach the database's change feed.
@@ -63,7 +66,8 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
             .with_search(Arc::clone(&index))
             .with_audit_key(audit_key)
             .with_security(args.security.config(tls.is_some()))
-            .with_ready_max_index_lag(args.ready_max_index_lag);
+            .with_ready_max_index_lag(args.ready_max_index_lag)
+            .with_suppression_threshold(args.suppress_below);
         let metrics = match args.metrics_listen {
             Some(address) => {
                 let listener = tokio::net::TcpListener::bind(address).await?;

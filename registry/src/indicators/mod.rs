@@ -84,7 +84,12 @@ fn category_of_word(word: &str) -> Option<AgencyCategory> {
 
 /// The category of an agency by its source system (`police-ug`, `primero-ke`).
 pub fn category_of_source_system(source_system: &str) -> Option<AgencyCategory> {
-    category_of_word(source_system.split(['-', '.', '_']).next().unwrap_or_default())
+    category_of_word(
+        source_system
+            .split(['-', '.', '_'])
+            .next()
+            .unwrap_or_default(),
+    )
 }
 
 /// The category of an event by its type (`police.case_opened`, `school.enrolled`).
@@ -136,7 +141,9 @@ impl FromStr for Period {
             )
         };
         let text = text.trim();
-        let (year, rest) = text.split_once('-').map_or((text, None), |(y, r)| (y, Some(r)));
+        let (year, rest) = text
+            .split_once('-')
+            .map_or((text, None), |(y, r)| (y, Some(r)));
         if year.len() != 4 {
             return Err(invalid());
         }
@@ -522,11 +529,7 @@ fn subject_keys(subject: &Subject<'_>, period: &Period) -> [String; 3] {
 type CellId = (usize, usize, String);
 
 /// Every cell one subject counts in.
-fn subject_cells(
-    subject: &Subject<'_>,
-    period: &Period,
-    district: Option<&str>,
-) -> Vec<CellId> {
+fn subject_cells(subject: &Subject<'_>, period: &Period, district: Option<&str>) -> Vec<CellId> {
     if let Some(wanted) = district {
         if !subject
             .district
@@ -627,7 +630,10 @@ fn blocks_connected(assignment: &[usize], edges: &[(usize, usize)]) -> bool {
 
 /// The subject several children would be as one: agencies, events and referrals together,
 /// demographics of the earliest registered (as a merge keeps the surviving child's ID).
-fn merge_subject<'a>(members: &[&'a ChildFacts], referrals: &HashMap<ChildId, Vec<NaiveDate>>) -> Subject<'a> {
+fn merge_subject<'a>(
+    members: &[&'a ChildFacts],
+    referrals: &HashMap<ChildId, Vec<NaiveDate>>,
+) -> Subject<'a> {
     let first = members
         .iter()
         .min_by_key(|child| (child.registered_at, child.child_id))
@@ -641,10 +647,19 @@ fn merge_subject<'a>(members: &[&'a ChildFacts], referrals: &HashMap<ChildId, Ve
             .iter()
             .flat_map(|child| child.source_systems.iter().map(String::as_str))
             .collect(),
-        events: members.iter().flat_map(|child| child.events.iter()).collect(),
+        events: members
+            .iter()
+            .flat_map(|child| child.events.iter())
+            .collect(),
         referred_on: members
             .iter()
-            .flat_map(|child| referrals.get(&child.child_id).into_iter().flatten().copied())
+            .flat_map(|child| {
+                referrals
+                    .get(&child.child_id)
+                    .into_iter()
+                    .flatten()
+                    .copied()
+            })
             .collect(),
     }
 }

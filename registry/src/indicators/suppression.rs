@@ -138,9 +138,8 @@ mod tests {
                 let total: u64 = first.iter().sum();
                 // Other disaggregations split the same total differently.
                 let others = prop::collection::vec(
-                    prop::collection::vec(0u64..=total.max(1), 1..6).prop_map(move |weights| {
-                        split(total, &weights)
-                    }),
+                    prop::collection::vec(0u64..=total.max(1), 1..6)
+                        .prop_map(move |weights| split(total, &weights)),
                     tables - 1,
                 );
                 (Just(first), others).prop_map(move |(first, others)| {

@@ -1150,7 +1150,11 @@ impl Store for Backend {
                     (Some(referral_id), Some(status)) => Some(crate::referrals::ReferralMark {
                         referral_id,
                         status: crate::referrals::ReferralStatus::parse(status).ok_or_else(
-                            || RegistryError::Corrupt(format!("unknown referral status '{status}'")),
+                            || {
+                                RegistryError::Corrupt(format!(
+                                    "unknown referral status '{status}'"
+                                ))
+                            },
                         )?,
                     }),
                     _ => None,

@@ -14,6 +14,16 @@ use crate::indicators::{ChildFacts, EventFact, IndicatorFacts, ReferralFact};
 use crate::referrals::ReferralStatus;
 use crate::store::{IndicatorStore, Store};
 
+/// A referral as read: child, from, to, status, referred on, accepted at.
+type ReferralRow = (
+    String,
+    String,
+    String,
+    String,
+    NaiveDate,
+    Option<DateTime<Utc>>,
+);
+
 /// Children per page read for the projection.
 const PAGE: i64 = 1000;
 
@@ -81,21 +91,18 @@ impl IndicatorStore for Backend {
         .await?;
         for (child, event_type, date) in events {
             if let Some(index) = position.get(&parse_child_id(&child)?) {
-                children[*index]
-                    .events
-                    .push(EventFact { event_type, date });
+                children[*index].events.push(EventFact { event_type, date });
             }
         }
 
-        let referral_rows: Vec<(String, String, String, String, NaiveDate, Option<DateTime<Utc>>)> =
-            sqlx::query_as(
-                "SELECT COALESCE(sr.child_id, r.child_id), r.from_system, r.to_system, r.status, \
+        let referral_rows: Vec<ReferralRow> = sqlx::query_as(
+            "SELECT COALESCE(sr.child_id, r.child_id), r.from_system, r.to_system, r.status, \
                  r.referred_on, r.accepted_at FROM referrals r \
                  LEFT JOIN events e ON e.event_key = r.event_key \
                  LEFT JOIN source_records sr ON sr.record_key = e.record_key",
-            )
-            .fetch_all(&self.read)
-            .await?;
+        )
+        .fetch_all(&self.read)
+        .await?;
         let mut referrals = Vec::with_capacity(referral_rows.len());
         for (child, from, to, status, referred_on, accepted_at) in referral_rows {
             let Some(status) = ReferralStatus::parse(&status) else {

@@ -319,10 +319,19 @@ impl ReferralStore for Backend {
         .fetch_one(&mut *tx)
         .await?;
         let child_id = parse_child_id(&row.try_get::<String, _>("child_id")?)?;
-        let child_id = resolve_survivor(&mut tx, child_id).await?.unwrap_or(child_id);
+        let child_id = resolve_survivor(&mut tx, child_id)
+            .await?
+            .unwrap_or(child_id);
         let from: String = row.try_get("from_system")?;
         let to: String = row.try_get("to_system")?;
-        let change = referral_change("referral.updated", child_id, referral_id, &from, &to, status);
+        let change = referral_change(
+            "referral.updated",
+            child_id,
+            referral_id,
+            &from,
+            &to,
+            status,
+        );
         append_changes(&mut tx, vec![change], now).await?;
         tx.commit().await?;
         self.referral(referral_id)

@@ -25,11 +25,11 @@ mod access;
 
 // Referrals and the indicators' projection, likewise compiled once per backend.
 #[allow(clippy::duplicate_mod)]
-#[path = "referrals_sql.rs"]
-mod referrals_sql;
-#[allow(clippy::duplicate_mod)]
 #[path = "indicators_sql.rs"]
 mod indicators_sql;
+#[allow(clippy::duplicate_mod)]
+#[path = "referrals_sql.rs"]
+mod referrals_sql;
 
 type Db = sqlx::Sqlite;
 type Backend = SqliteStore;
