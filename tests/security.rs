@@ -540,6 +540,11 @@ fn matrix() -> Vec<Route> {
         Route {
             method: Method::GET,
             path: |_, _| "/v1/changes".to_owned(),
+        // Referrals (issue 9): an agency lists its own (to itself by default), officials and
+        // stewards those in scope; only agencies refer, only about their own children.
+        Route {
+            method: Method::GET,
+            path: |_, _| "/v1/referrals".to_owned(),
             body: |_, _| None,
             expect: [
                 (401, 401),
@@ -571,6 +576,18 @@ fn matrix() -> Vec<Route> {
                 (403, 403),
                 (201, 201),
                 (201, 201),
+        Route {
+            method: Method::POST,
+            path: |_, _| "/v1/referrals".to_owned(),
+            body: |f, s| {
+                Some(json!({"child_id": f.child(s), "to": "court-ug", "reason": "matrix"}))
+            },
+            expect: [
+                (401, 401),
+                (403, 403),
+                (403, 403),
+                (201, 404),
+                (403, 403),
                 (403, 403),
                 (403, 403),
             ],
@@ -586,6 +603,33 @@ fn matrix() -> Vec<Route> {
             path: |_, _| "/v1/webhooks/whk_nobody".to_owned(),
             body: |_, _| None,
             expect: WEBHOOK_MISSING,
+            method: Method::POST,
+            path: |_, _| "/v1/referrals/999999/status".to_owned(),
+            body: |_, _| Some(json!({"status": "accepted"})),
+            expect: [
+                (401, 401),
+                (404, 404),
+                (404, 404),
+                (404, 404),
+                (404, 404),
+                (403, 403),
+                (403, 403),
+            ],
+        },
+        // Indicators: national officials, and district officials for their district.
+        Route {
+            method: Method::GET,
+            path: |_, _| "/v1/indicators".to_owned(),
+            body: |_, _| None,
+            expect: [
+                (401, 401),
+                (200, 200),
+                (200, 200),
+                (403, 403),
+                (403, 403),
+                (403, 403),
+                (403, 403),
+            ],
         },
         // Last: it ends the district official's session.
         Route {

@@ -96,6 +96,17 @@ pub fn build_app(state: AppState) -> Router {
             "/v1/webhooks/{id}/deliveries",
             get(routes::webhooks::list_deliveries),
         )
+        // Referrals and indicators (issue 9).
+        .route(
+            "/v1/referrals",
+            get(routes::referrals::list_referrals).post(routes::referrals::create_referral),
+        )
+        .route("/v1/referrals/{id}", get(routes::referrals::get_referral))
+        .route(
+            "/v1/referrals/{id}/status",
+            post(routes::referrals::change_status),
+        )
+        .route("/v1/indicators", get(routes::indicators::get_indicators))
         // Child data must never sit in a browser or proxy cache.
         .layer(SetResponseHeaderLayer::overriding(
             header::CACHE_CONTROL,

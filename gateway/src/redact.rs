@@ -91,6 +91,7 @@ pub fn timeline(caller: &Caller, mut timeline: Timeline, purpose: bool) -> (Time
             Visibility::Withheld => {
                 WITHHELD_TYPE.clone_into(&mut event.event_type);
                 event.details = withheld_details();
+                event.referral = None;
                 true
             }
             Visibility::Hidden => false,

@@ -27,6 +27,8 @@ pub struct AppState {
     pub ready_max_index_lag: i64,
     /// Webhook targets allowed, retries and timing (`serve --webhook-…`).
     pub webhooks: Arc<crate::webhooks::WebhookConfig>,
+    /// Indicator counts from 1 to this minus one are hidden.
+    pub suppression_threshold: u64,
 }
 
 /// The default of `serve --ready-max-index-lag`.
@@ -47,6 +49,7 @@ impl AppState {
             metrics: Arc::new(Metrics::new().expect("the metrics are well-formed")),
             ready_max_index_lag: DEFAULT_READY_MAX_INDEX_LAG,
             webhooks: Arc::default(),
+            suppression_threshold: registry::indicators::DEFAULT_SUPPRESSION_THRESHOLD,
         }
     }
 
@@ -57,6 +60,11 @@ impl AppState {
 
     pub fn with_webhooks(mut self, config: crate::webhooks::WebhookConfig) -> Self {
         self.webhooks = Arc::new(config);
+        self
+    }
+
+    pub fn with_suppression_threshold(mut self, threshold: u64) -> Self {
+        self.suppression_threshold = threshold;
         self
     }
 

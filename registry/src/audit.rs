@@ -149,6 +149,16 @@ pub enum AuditAction {
     /// A change-feed entry about a child went to a subscriber's endpoint.
     #[serde(rename = "webhook.delivered")]
     WebhookDelivered,
+    #[serde(rename = "referral.created")]
+    ReferralCreated,
+    #[serde(rename = "referral.read")]
+    ReferralsRead,
+    #[serde(rename = "referral.status_changed")]
+    ReferralStatusChanged,
+    #[serde(rename = "indicators.read")]
+    IndicatorsRead,
+    #[serde(rename = "indicators.exported")]
+    IndicatorsExported,
 }
 
 impl AuditAction {
@@ -183,6 +193,11 @@ impl AuditAction {
             AuditAction::WebhooksRead => "webhook.list_read",
             AuditAction::WebhookDeliveriesRead => "webhook.deliveries_read",
             AuditAction::WebhookDelivered => "webhook.delivered",
+            AuditAction::ReferralCreated => "referral.created",
+            AuditAction::ReferralsRead => "referral.read",
+            AuditAction::ReferralStatusChanged => "referral.status_changed",
+            AuditAction::IndicatorsRead => "indicators.read",
+            AuditAction::IndicatorsExported => "indicators.exported",
         }
     }
 }

@@ -252,6 +252,9 @@ pub struct TimelineEntry {
     #[schema(value_type = Object)]
     pub details: serde_json::Value,
     pub provenance: Provenance,
+    /// For a `referral` event: the referral it made and its status now.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub referral: Option<crate::referrals::ReferralMark>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]

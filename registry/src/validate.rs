@@ -111,6 +111,11 @@ impl RecordSubmission {
             .enumerate()
             .map(|(index, event)| validate_event(index, event, today))
             .collect::<Result<Vec<_>, _>>()?;
+        for (index, event) in events.iter().enumerate() {
+            if event.event_type == crate::referrals::REFERRAL_EVENT {
+                crate::referrals::check_event_details(index, &source_system, &event.details)?;
+            }
+        }
         Ok(ValidRecord {
             source_system,
             source_record_id,

@@ -6,6 +6,7 @@ pub mod clients;
 pub mod dedupe;
 pub mod demo;
 pub mod generate;
+pub mod indicators;
 pub mod migrate;
 pub mod reindex;
 pub mod rescore;
@@ -60,6 +61,8 @@ pub enum Command {
     Backup(backup::BackupArgs),
     /// Load a backup into an empty database (`--force` to replace a registry).
     Restore(backup::RestoreArgs),
+    /// Child-protection indicators: `export` writes a period's anonymised tables.
+    Indicators(indicators::IndicatorsArgs),
 }
 
 pub fn main() -> ExitCode {
@@ -89,6 +92,7 @@ pub fn main() -> ExitCode {
         Command::Audit(args) => audit::run(args),
         Command::Backup(args) => backup::run_backup(args),
         Command::Restore(args) => backup::run_restore(args),
+        Command::Indicators(args) => indicators::run(args),
     };
     telemetry.shutdown();
     match result {

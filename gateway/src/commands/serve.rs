@@ -46,6 +46,9 @@ pub struct ServeArgs {
     pub ready_max_index_lag: i64,
     #[command(flatten)]
     pub webhooks: crate::webhooks::WebhookArgs,
+    /// Indicator counts from 1 to this minus one are hidden (`GET /v1/indicators`).
+    #[arg(long, env = "CHILD_REGISTRY_SUPPRESS_BELOW", default_value_t = registry::indicators::DEFAULT_SUPPRESSION_THRESHOLD)]
+    pub suppress_below: u64,
 }
 
 /// How long a stopping node waits for its search index to reach the database's change feed.
@@ -67,7 +70,8 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
             .with_audit_key(audit_key)
             .with_webhooks(webhooks)
             .with_security(args.security.config(tls.is_some()))
-            .with_ready_max_index_lag(args.ready_max_index_lag);
+            .with_ready_max_index_lag(args.ready_max_index_lag)
+            .with_suppression_threshold(args.suppress_below);
         // Deliveries follow the change feed; their queue is in the database, so a restart
         // resumes them.
         let webhook_worker = crate::webhooks::worker::Worker::new(

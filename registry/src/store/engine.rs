@@ -953,10 +953,14 @@ async fn store_events(
     changes: &mut Vec<PendingChange>,
 ) -> Result<()> {
     let mut reported = HashSet::new();
+    let mut referral_events = Vec::new();
     for event in events {
         let hash = content_hash(event)?;
         if !reported.insert(hash.clone()) {
             continue;
+        }
+        if event.event_type == crate::referrals::REFERRAL_EVENT {
+            referral_events.push((hash.clone(), event));
         }
         sqlx::query(
             "INSERT INTO events (record_key, version, retracted_in_version, content_hash, event_type, \
@@ -993,6 +997,18 @@ async fn store_events(
                 child_id,
                 payload: record_payload(record, version),
             });
+            if let Some((_, event)) = referral_events.iter().find(|(known, _)| *known == hash) {
+                super::referrals_sql::open_from_event(
+                    tx,
+                    event_key,
+                    child_id,
+                    &record.source_system,
+                    event,
+                    now,
+                    changes,
+                )
+                .await?;
+            }
         }
     }
     Ok(())
@@ -1113,8 +1129,9 @@ impl Store for Backend {
         }
         let rows = sqlx::query(
             "SELECT e.event_type, e.event_date, e.sensitivity, e.details, e.version, e.received_at, \
-             sr.source_system, sr.source_record_id FROM events e \
-             JOIN source_records sr ON sr.record_key = e.record_key \
+             sr.source_system, sr.source_record_id, rf.referral_id, rf.status AS referral_status \
+             FROM events e JOIN source_records sr ON sr.record_key = e.record_key \
+             LEFT JOIN referrals rf ON rf.event_key = e.event_key \
              WHERE sr.child_id = $1 AND e.retracted_in_version IS NULL \
              ORDER BY e.event_date, e.received_at, e.event_key",
         )
@@ -1127,6 +1144,21 @@ impl Store for Backend {
                 let sensitivity: String = row.try_get("sensitivity")?;
                 let details: Json<serde_json::Value> = row.try_get("details")?;
                 let date: NaiveDate = row.try_get("event_date")?;
+                let referral_id: Option<i64> = row.try_get("referral_id")?;
+                let referral_status: Option<String> = row.try_get("referral_status")?;
+                let referral = match (referral_id, referral_status.as_deref()) {
+                    (Some(referral_id), Some(status)) => Some(crate::referrals::ReferralMark {
+                        referral_id,
+                        status: crate::referrals::ReferralStatus::parse(status).ok_or_else(
+                            || {
+                                RegistryError::Corrupt(format!(
+                                    "unknown referral status '{status}'"
+                                ))
+                            },
+                        )?,
+                    }),
+                    _ => None,
+                };
                 Ok(TimelineEntry {
                     event_type: row.try_get("event_type")?,
                     date,
@@ -1140,6 +1172,7 @@ impl Store for Backend {
                         record_version: row.try_get("version")?,
                         received_at: row.try_get("received_at")?,
                     },
+                    referral,
                 })
             })
             .collect::<Result<Vec<_>>>()?;
@@ -1858,6 +1891,13 @@ pub(super) async fn merge_in(
         .bind(from.to_string())
         .fetch_all(&mut **tx)
         .await?;
+        // Referrals made directly about the merged child follow it (those made with an event
+        // follow their record).
+        sqlx::query("UPDATE referrals SET child_id = $1 WHERE child_id = $2")
+            .bind(into.to_string())
+            .bind(from.to_string())
+            .execute(&mut **tx)
+            .await?;
         sqlx::query("UPDATE children SET status = 'merged', merged_into = $1, updated_at = $2, revision = revision + 1 WHERE child_id = $3")
             .bind(into.to_string())
             .bind(now)

@@ -6,7 +6,10 @@
 
 pub mod identity;
 pub mod postgres;
+pub mod referrals;
 pub mod sqlite;
+
+pub use referrals::{IndicatorStore, ReferralStore};
 
 use std::path::Path;
 use std::sync::Arc;
@@ -102,7 +105,9 @@ pub struct UnlinkResult {
 }
 
 #[async_trait]
-pub trait Store: AccessStore + IdentityStore + FeedStore + Send + Sync + 'static {
+pub trait Store:
+    AccessStore + IdentityStore + FeedStore + ReferralStore + IndicatorStore + Send + Sync + 'static
+{
     /// `sqlite` or `postgres`.
     fn backend(&self) -> &'static str;
 
