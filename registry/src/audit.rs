@@ -130,6 +130,13 @@ pub enum AuditAction {
     UsersRead,
     #[serde(rename = "client.list_read")]
     ClientsRead,
+    #[serde(rename = "import.submitted")]
+    ImportSubmitted,
+    /// A bulk import's rows are all registered; the entry names every child it wrote.
+    #[serde(rename = "import.completed")]
+    ImportCompleted,
+    #[serde(rename = "import.results_read")]
+    ImportResultsRead,
 }
 
 impl AuditAction {
@@ -156,6 +163,9 @@ impl AuditAction {
             AuditAction::ClientRevoked => "client.revoked",
             AuditAction::UsersRead => "user.list_read",
             AuditAction::ClientsRead => "client.list_read",
+            AuditAction::ImportSubmitted => "import.submitted",
+            AuditAction::ImportCompleted => "import.completed",
+            AuditAction::ImportResultsRead => "import.results_read",
         }
     }
 }

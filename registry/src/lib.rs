@@ -7,6 +7,7 @@ pub mod clients;
 pub mod error;
 pub mod golden;
 pub mod ids;
+pub mod imports;
 pub mod linkage;
 pub mod model;
 pub mod rescore;
@@ -17,4 +18,5 @@ pub mod validate;
 
 pub use error::{RegistryError, Result};
 pub use ids::ChildId;
+pub use imports::ImportStore;
 pub use store::{AccessStore, ReadScope, Store};

@@ -6,6 +6,7 @@ pub mod clients;
 pub mod dedupe;
 pub mod demo;
 pub mod generate;
+pub mod import;
 pub mod migrate;
 pub mod reindex;
 pub mod rescore;
@@ -60,6 +61,9 @@ pub enum Command {
     Backup(backup::BackupArgs),
     /// Load a backup into an empty database (`--force` to replace a registry).
     Restore(backup::RestoreArgs),
+    /// Import a file of child records (canonical CSV, NDJSON, or a Primero / OSCaR export)
+    /// with matching, showing progress; prints the summary.
+    Import(import::ImportArgs),
 }
 
 pub fn main() -> ExitCode {
@@ -89,6 +93,7 @@ pub fn main() -> ExitCode {
         Command::Audit(args) => audit::run(args),
         Command::Backup(args) => backup::run_backup(args),
         Command::Restore(args) => backup::run_restore(args),
+        Command::Import(args) => import::run(args),
     };
     telemetry.shutdown();
     match result {

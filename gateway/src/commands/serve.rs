@@ -64,6 +64,11 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
             .with_audit_key(audit_key)
             .with_security(args.security.config(tls.is_some()))
             .with_ready_max_index_lag(args.ready_max_index_lag);
+        // Bulk import jobs, those a restart interrupted included, run in the background.
+        let import_runner = tokio::spawn(registry::imports::run_forever(
+            store.clone(),
+            Arc::clone(&state.audit_key),
+        ));
         let metrics = match args.metrics_listen {
             Some(address) => {
                 let listener = tokio::net::TcpListener::bind(address).await?;
@@ -100,6 +105,7 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
         // restart finds every acknowledged child.
         flush_index(store.as_ref(), &index).await;
         follower.abort();
+        import_runner.abort();
         if let Some(metrics_server) = metrics_server {
             metrics_server.abort();
         }

@@ -4,6 +4,7 @@ pub mod admin;
 pub mod audit;
 pub mod children;
 pub mod health;
+pub mod imports;
 pub mod match_candidates;
 pub mod records;
 pub mod search;

@@ -23,6 +23,11 @@ mod linking;
 #[path = "access.rs"]
 mod access;
 
+// Bulk import jobs (issue 9), likewise compiled once per backend.
+#[allow(clippy::duplicate_mod)]
+#[path = "imports.rs"]
+mod imports;
+
 type Db = sqlx::Sqlite;
 type Backend = SqliteStore;
 
