@@ -330,6 +330,51 @@ fn matrix() -> Vec<Route> {
         },
         Route {
             method: Method::POST,
+            // One NDJSON line: the agency's job is accepted either way; a row for another
+            // source system is rejected inside the job, not the job.
+            path: |_, _| "/v1/imports?format=ndjson".to_owned(),
+            body: |_, s| Some(if s { child_a() } else { child_b() }),
+            expect: [
+                (401, 401),
+                (403, 403),
+                (403, 403),
+                (202, 202),
+                (403, 403),
+                (403, 403),
+                (403, 403),
+            ],
+        },
+        Route {
+            method: Method::GET,
+            // A job is its submitter's: to everyone else it does not exist.
+            path: |_, _| "/v1/imports/imp_00000000000000000000".to_owned(),
+            body: |_, _| None,
+            expect: [
+                (401, 401),
+                (404, 404),
+                (404, 404),
+                (404, 404),
+                (404, 404),
+                (404, 404),
+                (404, 404),
+            ],
+        },
+        Route {
+            method: Method::GET,
+            path: |_, _| "/v1/imports/imp_00000000000000000000/results".to_owned(),
+            body: |_, _| None,
+            expect: [
+                (401, 401),
+                (404, 404),
+                (404, 404),
+                (404, 404),
+                (404, 404),
+                (404, 404),
+                (404, 404),
+            ],
+        },
+        Route {
+            method: Method::POST,
             path: |f, s| format!("/v1/children/{}/merge", f.child(s)),
             // Into itself: a steward passes authorisation and gets the 409 of the rule.
             body: |f, s| Some(json!({"into": f.child(s), "reason": "matrix"})),

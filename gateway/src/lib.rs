@@ -78,6 +78,18 @@ pub fn build_app(state: AppState) -> Router {
             "/v1/match-candidates/{id}/decision",
             post(routes::match_candidates::decide_candidate),
         )
+        // Bulk import (issue 9): bodies up to their own, larger limit.
+        .route(
+            "/v1/imports",
+            post(routes::imports::create_import).layer(DefaultBodyLimit::max(
+                routes::imports::IMPORT_BODY_LIMIT,
+            )),
+        )
+        .route("/v1/imports/{id}", get(routes::imports::get_import))
+        .route(
+            "/v1/imports/{id}/results",
+            get(routes::imports::import_results),
+        )
         // People, roles and the audit log (issue 7).
         .route(
             "/v1/children/{child_id}/access-log",

@@ -159,6 +159,13 @@ pub enum AuditAction {
     IndicatorsRead,
     #[serde(rename = "indicators.exported")]
     IndicatorsExported,
+    #[serde(rename = "import.submitted")]
+    ImportSubmitted,
+    /// A bulk import's rows are all registered; the entry names every child it wrote.
+    #[serde(rename = "import.completed")]
+    ImportCompleted,
+    #[serde(rename = "import.results_read")]
+    ImportResultsRead,
 }
 
 impl AuditAction {
@@ -198,6 +205,9 @@ impl AuditAction {
             AuditAction::ReferralStatusChanged => "referral.status_changed",
             AuditAction::IndicatorsRead => "indicators.read",
             AuditAction::IndicatorsExported => "indicators.exported",
+            AuditAction::ImportSubmitted => "import.submitted",
+            AuditAction::ImportCompleted => "import.completed",
+            AuditAction::ImportResultsRead => "import.results_read",
         }
     }
 }

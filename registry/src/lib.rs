@@ -8,6 +8,7 @@ pub mod error;
 pub mod golden;
 pub mod ids;
 pub mod indicators;
+pub mod imports;
 pub mod linkage;
 pub mod model;
 pub mod referrals;
@@ -20,5 +21,6 @@ pub mod webhooks;
 
 pub use error::{RegistryError, Result};
 pub use ids::ChildId;
+pub use imports::ImportStore;
 pub use store::{AccessStore, ReadScope, Store};
 pub use webhooks::FeedStore;

@@ -7,6 +7,7 @@ pub mod dedupe;
 pub mod demo;
 pub mod generate;
 pub mod indicators;
+pub mod import;
 pub mod migrate;
 pub mod reindex;
 pub mod rescore;
@@ -63,6 +64,9 @@ pub enum Command {
     Restore(backup::RestoreArgs),
     /// Child-protection indicators: `export` writes a period's anonymised tables.
     Indicators(indicators::IndicatorsArgs),
+    /// Import a file of child records (canonical CSV, NDJSON, or a Primero / OSCaR export)
+    /// with matching, showing progress; prints the summary.
+    Import(import::ImportArgs),
 }
 
 pub fn main() -> ExitCode {
@@ -93,6 +97,7 @@ pub fn main() -> ExitCode {
         Command::Backup(args) => backup::run_backup(args),
         Command::Restore(args) => backup::run_restore(args),
         Command::Indicators(args) => indicators::run(args),
+        Command::Import(args) => import::run(args),
     };
     telemetry.shutdown();
     match result {

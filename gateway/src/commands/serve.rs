@@ -80,6 +80,11 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
             Arc::clone(&state.audit_key),
         )?
         .spawn();
+        // Bulk import jobs, those a restart interrupted included, run in the background.
+        let import_runner = tokio::spawn(registry::imports::run_forever(
+            store.clone(),
+            Arc::clone(&state.audit_key),
+        ));
         let metrics = match args.metrics_listen {
             Some(address) => {
                 let listener = tokio::net::TcpListener::bind(address).await?;
@@ -117,6 +122,7 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
         flush_index(store.as_ref(), &index).await;
         follower.abort();
         webhook_worker.abort();
+        import_runner.abort();
         if let Some(metrics_server) = metrics_server {
             metrics_server.abort();
         }

@@ -6,6 +6,7 @@ pub mod changes;
 pub mod children;
 pub mod health;
 pub mod indicators;
+pub mod imports;
 pub mod match_candidates;
 pub mod records;
 pub mod referrals;

@@ -305,14 +305,22 @@ impl AccessStore for Backend {
         .bind(&entry_hash)
         .execute(&mut *tx)
         .await?;
-        let children: std::collections::BTreeSet<ChildId> =
-            draft.children.iter().copied().collect();
-        for child in children {
-            sqlx::query("INSERT INTO audit_children (child_id, seq) VALUES ($1, $2)")
-                .bind(child.to_string())
-                .bind(seq)
-                .execute(&mut *tx)
-                .await?;
+        let children: Vec<String> = draft
+            .children
+            .iter()
+            .copied()
+            .collect::<std::collections::BTreeSet<ChildId>>()
+            .into_iter()
+            .map(|child| child.to_string())
+            .collect();
+        // Multi-row: a bulk import's entry names every child it wrote.
+        for part in children.chunks(1000) {
+            let mut insert =
+                sqlx::QueryBuilder::<Db>::new("INSERT INTO audit_children (child_id, seq) ");
+            insert.push_values(part, |mut row, child| {
+                row.push_bind(child.clone()).push_bind(seq);
+            });
+            insert.build().execute(&mut *tx).await?;
         }
         sqlx::query("UPDATE audit_head SET last_hash = $1 WHERE id = 1")
             .bind(&entry_hash)

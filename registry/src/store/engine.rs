@@ -36,13 +36,13 @@ pub(super) type Transaction<'a> = sqlx::Transaction<'a, Db>;
 
 /// A record version as stored: what the agency said about the child and its events.
 #[derive(serde::Serialize, serde::Deserialize)]
-struct StoredBody {
-    child: ChildData,
-    events: Vec<EventData>,
+pub(super) struct StoredBody {
+    pub(super) child: ChildData,
+    pub(super) events: Vec<EventData>,
 }
 
 /// Serialises with object keys sorted, so equal content always hashes equally.
-fn content_hash(value: &impl serde::Serialize) -> Result<String> {
+pub(super) fn content_hash(value: &impl serde::Serialize) -> Result<String> {
     fn sorted(value: serde_json::Value) -> serde_json::Value {
         match value {
             serde_json::Value::Object(map) => {
@@ -62,7 +62,7 @@ fn content_hash(value: &impl serde::Serialize) -> Result<String> {
     Ok(hex::encode(Sha256::digest(serde_json::to_vec(&canonical)?)))
 }
 
-fn is_unique_violation(error: &RegistryError, constraint: &str) -> bool {
+pub(super) fn is_unique_violation(error: &RegistryError, constraint: &str) -> bool {
     match error {
         RegistryError::Database(sqlx::Error::Database(db)) => {
             db.is_unique_violation() && db.constraint().is_none_or(|name| name == constraint)
@@ -406,7 +406,7 @@ async fn store_placement(
 
 /// Whether a new record is matched against the registry.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum MatchMode {
+pub(super) enum MatchMode {
     Match,
     /// A bulk load of an already deduplicated registry: every new record is its own child.
     TrustedNew,
@@ -414,7 +414,7 @@ enum MatchMode {
 
 /// Registers one record inside the batch transaction `tx`; returns the answer and the changes
 /// to append to the outbox if the batch commits.
-async fn register_in(
+pub(super) async fn register_in(
     tx: &mut Transaction<'_>,
     matcher: &Matcher,
     mode: MatchMode,
@@ -802,7 +802,7 @@ async fn register_with_savepoint(
     }
 }
 
-fn record_payload(record: &ValidRecord, version: i64) -> serde_json::Value {
+pub(super) fn record_payload(record: &ValidRecord, version: i64) -> serde_json::Value {
     serde_json::json!({
         "source_system": record.source_system,
         "source_record_id": record.source_record_id,
@@ -1014,6 +1014,9 @@ async fn store_events(
     Ok(())
 }
 
+/// Outbox rows per insert statement (5 parameters each: well under both databases' limits).
+const CHANGES_PER_STATEMENT: usize = 1000;
+
 /// Gives the pending changes their sequence numbers. The `outbox_head` row stays locked until
 /// commit, so concurrent writers commit their changes in sequence order, without gaps.
 pub(super) async fn append_changes(
@@ -1031,15 +1034,25 @@ pub(super) async fn append_changes(
     .bind(count)
     .fetch_one(&mut **tx)
     .await?;
-    for (offset, change) in changes.into_iter().enumerate() {
-        sqlx::query("INSERT INTO outbox (seq, kind, child_id, payload, created_at) VALUES ($1, $2, $3, $4, $5)")
-            .bind(last - count + 1 + offset as i64)
-            .bind(change.kind)
-            .bind(change.child_id.to_string())
-            .bind(Json(change.payload))
-            .bind(now)
-            .execute(&mut **tx)
-            .await?;
+    // Multi-row statements: a bulk import appends tens of thousands of changes per chunk.
+    let first = last - count + 1;
+    let numbered: Vec<(i64, PendingChange)> = changes
+        .into_iter()
+        .enumerate()
+        .map(|(offset, change)| (first + offset as i64, change))
+        .collect();
+    for rows in numbered.chunks(CHANGES_PER_STATEMENT) {
+        let mut insert = sqlx::QueryBuilder::<Db>::new(
+            "INSERT INTO outbox (seq, kind, child_id, payload, created_at) ",
+        );
+        insert.push_values(rows, |mut row, (seq, change)| {
+            row.push_bind(*seq)
+                .push_bind(change.kind)
+                .push_bind(change.child_id.to_string())
+                .push_bind(Json(&change.payload))
+                .push_bind(now);
+        });
+        insert.build().execute(&mut **tx).await?;
     }
     Ok(())
 }

@@ -46,7 +46,7 @@ pub(super) fn replace_matcher(cell: &MatcherCell, matcher: Matcher) {
 
 /// A block bigger than this says little (a very common name in a year): like batch dedupe,
 /// skip it rather than score hundreds of namesakes for every registration.
-fn max_block(matcher: &Matcher) -> i64 {
+pub(super) fn max_block(matcher: &Matcher) -> i64 {
     matcher.model().spec().thresholds.max_block_size as i64
 }
 

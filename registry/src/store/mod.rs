@@ -106,7 +106,15 @@ pub struct UnlinkResult {
 
 #[async_trait]
 pub trait Store:
-    AccessStore + IdentityStore + FeedStore + ReferralStore + IndicatorStore + Send + Sync + 'static
+    AccessStore
+    + IdentityStore
+    + FeedStore
+    + ReferralStore
+    + IndicatorStore
+    + crate::imports::ImportStore
+    + Send
+    + Sync
+    + 'static
 {
     /// `sqlite` or `postgres`.
     fn backend(&self) -> &'static str;

@@ -38,6 +38,10 @@ mod indicators_sql;
 #[allow(clippy::duplicate_mod)]
 #[path = "referrals_sql.rs"]
 mod referrals_sql;
+// Bulk import jobs (issue 9), likewise compiled once per backend.
+#[allow(clippy::duplicate_mod)]
+#[path = "imports.rs"]
+mod imports;
 
 type Db = sqlx::Sqlite;
 type Backend = SqliteStore;

@@ -1,0 +1,960 @@
+//! Bulk import jobs (issue 9): what an uploaded file holds, how its rows become submissions
+//! (the canonical child CSV, NDJSON of `/v1/records` bodies, or a Primero or OSCaR export
+//! mapped field by field), and the runner that feeds a job's rows to the store chunk by chunk.
+//!
+//! A job's body and progress live in the database. Each chunk's registrations, per-row results
+//! and the job's counters commit together ([`ImportStore::import_chunk`]), so a runner stopped
+//! at any moment resumes at the first row not committed: no row counted twice, none lost.
+
+use std::collections::{BTreeSet, HashMap};
+
+use async_trait::async_trait;
+use chrono::{DateTime, NaiveDate, Utc};
+use serde::Serialize;
+use utoipa::ToSchema;
+
+use crate::audit::{Actor, AuditAction, AuditDraft, AuditKey};
+use crate::error::{RegistryError, Result};
+use crate::ids::ChildId;
+use crate::model::{ChildData, Identifier, RecordSubmission, Sex, ValidRecord};
+use crate::store::Store;
+use crate::validate::InvalidField;
+
+/// Rows committed per transaction: large enough that multi-row statements and batched
+/// look-ups pay off, small enough that a restart repeats little and online registrations
+/// wait little for the writer.
+pub const CHUNK_ROWS: usize = 2000;
+
+/// How the uploaded body is laid out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum ImportFormat {
+    /// CSV with a header row.
+    Csv,
+    /// One JSON object per line.
+    Ndjson,
+}
+
+impl ImportFormat {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ImportFormat::Csv => "csv",
+            ImportFormat::Ndjson => "ndjson",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Self> {
+        match text {
+            "csv" => Some(ImportFormat::Csv),
+            "ndjson" | "jsonl" => Some(ImportFormat::Ndjson),
+            _ => None,
+        }
+    }
+}
+
+/// Whose field names the rows use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum ImportMapping {
+    /// The canonical child columns (CSV) or `/v1/records` bodies (NDJSON).
+    Canonical,
+    /// A Primero (v2) case export.
+    Primero,
+    /// An OSCaR client export.
+    Oscar,
+}
+
+impl ImportMapping {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ImportMapping::Canonical => "canonical",
+            ImportMapping::Primero => "primero",
+            ImportMapping::Oscar => "oscar",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Self> {
+        match text {
+            "canonical" => Some(ImportMapping::Canonical),
+            "primero" => Some(ImportMapping::Primero),
+            "oscar" => Some(ImportMapping::Oscar),
+            _ => None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum ImportStatus {
+    Queued,
+    Running,
+    Done,
+    Failed,
+}
+
+impl ImportStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ImportStatus::Queued => "queued",
+            ImportStatus::Running => "running",
+            ImportStatus::Done => "done",
+            ImportStatus::Failed => "failed",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Self> {
+        match text {
+            "queued" => Some(ImportStatus::Queued),
+            "running" => Some(ImportStatus::Running),
+            "done" => Some(ImportStatus::Done),
+            "failed" => Some(ImportStatus::Failed),
+            _ => None,
+        }
+    }
+
+    pub fn is_finished(self) -> bool {
+        matches!(self, ImportStatus::Done | ImportStatus::Failed)
+    }
+}
+
+/// A job to create: the body as uploaded and who may be named in it.
+#[derive(Debug, Clone)]
+pub struct NewImport {
+    pub format: ImportFormat,
+    pub mapping: ImportMapping,
+    /// The one source system rows may name, and the one rows without a source system get
+    /// (mapped exports carry none). `None` (the command line) lets rows name any.
+    pub source_system: Option<String>,
+    /// The API client or person importing: recorded as each version's `received_from`.
+    pub submitted_by: String,
+    pub body: Vec<u8>,
+}
+
+/// A job and its progress.
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+pub struct ImportJob {
+    /// `imp_…`.
+    pub id: String,
+    pub status: ImportStatus,
+    pub format: ImportFormat,
+    pub mapping: ImportMapping,
+    pub source_system: Option<String>,
+    #[serde(skip)]
+    pub submitted_by: String,
+    /// Data rows in the body.
+    pub total_rows: i64,
+    /// Rows processed so far (each has its result).
+    pub rows_done: i64,
+    /// Rows that joined an existing child.
+    pub linked: i64,
+    /// Rows that got a new child.
+    pub new: i64,
+    /// Rows that got a new child and a review candidate for a data steward.
+    pub review: i64,
+    /// Rows rejected with a reason (see the results).
+    pub rejected: i64,
+    /// Why a failed job stopped.
+    pub error: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    pub finished_at: Option<DateTime<Utc>>,
+}
+
+/// Why a row was rejected: the field (a column name, or a JSON path in NDJSON) and a reason.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RowError {
+    pub field: String,
+    pub code: String,
+    pub message: String,
+}
+
+impl RowError {
+    fn new(field: impl Into<String>, code: &str, message: impl Into<String>) -> Self {
+        RowError {
+            field: field.into(),
+            code: code.to_owned(),
+            message: message.into(),
+        }
+    }
+}
+
+/// One data row of the body, parsed.
+#[derive(Debug, Clone)]
+pub struct ParsedRow {
+    /// Line of the body the row starts on (the CSV header is line 1).
+    pub line: i64,
+    pub submission: std::result::Result<RecordSubmission, RowError>,
+}
+
+/// One row handed to the store: checked, or rejected with its reason.
+#[derive(Debug, Clone)]
+pub struct ImportRow {
+    /// 1-based position among the data rows.
+    pub row: i64,
+    pub line: i64,
+    pub source_system: Option<String>,
+    pub source_record_id: Option<String>,
+    pub record: std::result::Result<ValidRecord, RowError>,
+}
+
+/// What happened to one row.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ImportResult {
+    pub row: i64,
+    pub line: i64,
+    pub source_system: Option<String>,
+    pub source_record_id: Option<String>,
+    pub child_id: Option<ChildId>,
+    /// `new`, `linked`, `review` or `rejected`.
+    pub outcome: String,
+    pub error_field: Option<String>,
+    pub error_code: Option<String>,
+    pub error_message: Option<String>,
+}
+
+/// Import jobs in the database: part of every [`Store`].
+#[async_trait]
+pub trait ImportStore: Send + Sync {
+    /// Stores the body and a queued job of `total_rows` rows.
+    async fn create_import(&self, import: NewImport, total_rows: i64) -> Result<ImportJob>;
+
+    async fn import_job(&self, job_id: &str) -> Result<Option<ImportJob>>;
+
+    /// The body as uploaded.
+    async fn import_body(&self, job_id: &str) -> Result<Vec<u8>>;
+
+    /// Queued and running jobs, oldest first (what a runner picks up after a restart).
+    async fn pending_imports(&self) -> Result<Vec<ImportJob>>;
+
+    /// Registers `rows` (the job's rows from `first_row + 1` on) with matching, and stores their
+    /// results and the job's new counters, all in one transaction. A `Conflict` with code
+    /// `import_moved` when the job is no longer at `first_row` (another runner got there first):
+    /// nothing is written.
+    async fn import_chunk(
+        &self,
+        job_id: &str,
+        first_row: i64,
+        rows: Vec<ImportRow>,
+    ) -> Result<ImportJob>;
+
+    /// Marks the job done, or failed with `error`.
+    async fn finish_import(&self, job_id: &str, error: Option<String>) -> Result<ImportJob>;
+
+    /// Every row's result, in row order.
+    async fn import_results(&self, job_id: &str) -> Result<Vec<ImportResult>>;
+}
+
+/// The canonical child columns. `record_id` (the generator's row ID) is accepted and ignored.
+pub const CANONICAL_COLUMNS: [&str; 16] = [
+    "record_id",
+    "source_system",
+    "source_record_id",
+    "given_name",
+    "family_name",
+    "other_names",
+    "sex",
+    "date_of_birth",
+    "date_of_birth_estimated",
+    "district",
+    "subcounty",
+    "village",
+    "mother_name",
+    "father_name",
+    "identifiers",
+    "events",
+];
+
+/// A body that cannot be read as a whole (its header, its encoding): the job is refused.
+pub fn check_body(
+    body: &[u8],
+    format: ImportFormat,
+    mapping: ImportMapping,
+    default_source_system: Option<&str>,
+) -> std::result::Result<Vec<ParsedRow>, InvalidField> {
+    match format {
+        ImportFormat::Csv => parse_csv(body, mapping, default_source_system),
+        ImportFormat::Ndjson => parse_ndjson(body, mapping, default_source_system),
+    }
+}
+
+/// `Given Name (English)` → `given_name_english`: export headers compared without case,
+/// spaces or punctuation.
+fn normalise_column(name: &str) -> String {
+    let mut out = String::new();
+    for c in name.trim().trim_start_matches('\u{feff}').chars() {
+        if c.is_alphanumeric() {
+            out.extend(c.to_lowercase());
+        } else if !out.is_empty() && !out.ends_with('_') {
+            out.push('_');
+        }
+    }
+    out.trim_end_matches('_').to_owned()
+}
+
+fn parse_csv(
+    body: &[u8],
+    mapping: ImportMapping,
+    default_source_system: Option<&str>,
+) -> std::result::Result<Vec<ParsedRow>, InvalidField> {
+    let mut reader = csv::ReaderBuilder::new()
+        .has_headers(true)
+        .flexible(true)
+        .from_reader(body);
+    let header: Vec<String> = reader
+        .headers()
+        .map_err(|error| InvalidField::new("body", "malformed_csv", error.to_string()))?
+        .iter()
+        .map(normalise_column)
+        .collect();
+    for (index, name) in header.iter().enumerate() {
+        if header[..index].contains(name) {
+            return Err(InvalidField::new(
+                name.clone(),
+                "duplicate_column",
+                "the column appears twice in the header",
+            ));
+        }
+    }
+    if mapping == ImportMapping::Canonical {
+        if let Some(unknown) = header
+            .iter()
+            .find(|name| !CANONICAL_COLUMNS.contains(&name.as_str()))
+        {
+            return Err(InvalidField::new(
+                unknown.clone(),
+                "unknown_column",
+                format!(
+                    "not a canonical child column (expected some of: {})",
+                    CANONICAL_COLUMNS.join(", ")
+                ),
+            ));
+        }
+    }
+    let required = required_id_column(mapping);
+    if !required.iter().any(|name| header.iter().any(|h| h == name)) {
+        return Err(InvalidField::new(
+            required[0],
+            "missing_column",
+            format!("the header needs a '{}' column", required[0]),
+        ));
+    }
+    if mapping == ImportMapping::Canonical
+        && default_source_system.is_none()
+        && !header.iter().any(|h| h == "source_system")
+    {
+        return Err(InvalidField::new(
+            "source_system",
+            "missing_column",
+            "the header needs a 'source_system' column",
+        ));
+    }
+    let mut rows = Vec::new();
+    let mut record = csv::StringRecord::new();
+    loop {
+        let line = reader.position().line() as i64;
+        match reader.read_record(&mut record) {
+            Ok(false) => break,
+            Ok(true) => {
+                let line = record
+                    .position()
+                    .map_or(line, |position| position.line() as i64);
+                let fields: HashMap<&str, &str> = header
+                    .iter()
+                    .map(String::as_str)
+                    .zip(record.iter())
+                    .collect();
+                rows.push(ParsedRow {
+                    line,
+                    submission: submission_from_fields(&fields, mapping, default_source_system),
+                });
+            }
+            Err(error) => {
+                // A broken row (an unclosed quote, invalid UTF-8) is rejected; the reader goes on.
+                let line = error.position().map_or(line, |p| p.line() as i64);
+                rows.push(ParsedRow {
+                    line,
+                    submission: Err(RowError::new("row", "malformed_csv", error.to_string())),
+                });
+                if matches!(error.kind(), csv::ErrorKind::Io(_)) {
+                    break;
+                }
+            }
+        }
+    }
+    Ok(rows)
+}
+
+fn required_id_column(mapping: ImportMapping) -> &'static [&'static str] {
+    match mapping {
+        ImportMapping::Canonical => &["source_record_id"],
+        ImportMapping::Primero => &["case_id_display", "case_id", "short_id"],
+        ImportMapping::Oscar => &["slug", "client_id", "id"],
+    }
+}
+
+fn parse_ndjson(
+    body: &[u8],
+    mapping: ImportMapping,
+    default_source_system: Option<&str>,
+) -> std::result::Result<Vec<ParsedRow>, InvalidField> {
+    let text = std::str::from_utf8(body)
+        .map_err(|error| InvalidField::new("body", "invalid_utf8", error.to_string()))?;
+    let mut rows = Vec::new();
+    for (index, line_text) in text.lines().enumerate() {
+        if line_text.trim().is_empty() {
+            continue;
+        }
+        let line = index as i64 + 1;
+        let submission = match mapping {
+            ImportMapping::Canonical => parse_submission_json(line_text, default_source_system),
+            _ => flat_json_fields(line_text).and_then(|owned| {
+                let fields: HashMap<&str, &str> = owned
+                    .iter()
+                    .map(|(key, value)| (key.as_str(), value.as_str()))
+                    .collect();
+                submission_from_fields(&fields, mapping, default_source_system)
+            }),
+        };
+        rows.push(ParsedRow { line, submission });
+    }
+    Ok(rows)
+}
+
+/// A `/v1/records` body; a missing `source_system` takes the job's.
+fn parse_submission_json(
+    text: &str,
+    default_source_system: Option<&str>,
+) -> std::result::Result<RecordSubmission, RowError> {
+    let mut value: serde_json::Value = serde_json::from_str(text)
+        .map_err(|error| RowError::new("body", "malformed_json", error.to_string()))?;
+    if let (Some(default), serde_json::Value::Object(map)) = (default_source_system, &mut value) {
+        map.entry("source_system")
+            .or_insert_with(|| serde_json::Value::String(default.to_owned()));
+    }
+    serde_path_to_error::deserialize(value).map_err(|error| {
+        let path = error.path().to_string();
+        let message = error.into_inner().to_string();
+        let field = if path == "." {
+            message
+                .split('`')
+                .nth(1)
+                .unwrap_or("body")
+                .to_owned()
+        } else {
+            path
+        };
+        RowError::new(field, "invalid_value", message)
+    })
+}
+
+/// A flat JSON object (an export's row) as text fields; nested values are kept as JSON text.
+fn flat_json_fields(text: &str) -> std::result::Result<Vec<(String, String)>, RowError> {
+    let value: serde_json::Value = serde_json::from_str(text)
+        .map_err(|error| RowError::new("body", "malformed_json", error.to_string()))?;
+    let serde_json::Value::Object(map) = value else {
+        return Err(RowError::new(
+            "body",
+            "invalid_value",
+            "each line must be a JSON object",
+        ));
+    };
+    Ok(map
+        .into_iter()
+        .map(|(key, value)| {
+            let text = match value {
+                serde_json::Value::String(text) => text,
+                serde_json::Value::Null => String::new(),
+                other => other.to_string(),
+            };
+            (normalise_column(&key), text)
+        })
+        .collect())
+}
+
+/// The first non-empty of these columns.
+fn first<'a>(fields: &HashMap<&str, &'a str>, names: &[&str]) -> Option<&'a str> {
+    names
+        .iter()
+        .filter_map(|name| fields.get(name))
+        .map(|value| value.trim())
+        .find(|value| !value.is_empty())
+}
+
+fn text(fields: &HashMap<&str, &str>, names: &[&str]) -> Option<String> {
+    first(fields, names).map(str::to_owned)
+}
+
+fn parse_sex(column: &str, value: Option<&str>) -> std::result::Result<Option<Sex>, RowError> {
+    let Some(value) = value else { return Ok(None) };
+    match value.to_ascii_lowercase().as_str() {
+        "f" | "female" | "girl" => Ok(Some(Sex::F)),
+        "m" | "male" | "boy" => Ok(Some(Sex::M)),
+        "x" | "other" | "non_binary" | "intersex" => Ok(Some(Sex::X)),
+        "unknown" | "u" | "prefer_not_to_say" | "not_stated" => Ok(Some(Sex::Unknown)),
+        _ => Err(RowError::new(
+            column,
+            "invalid_sex",
+            format!("'{value}' is not a sex (F, M, X, unknown; female, male, other)"),
+        )),
+    }
+}
+
+/// ISO dates, and the day-first forms exports use (`01-Jan-2015`, `01/01/2015`).
+fn parse_date(column: &str, value: Option<&str>) -> std::result::Result<Option<NaiveDate>, RowError> {
+    let Some(value) = value else { return Ok(None) };
+    for format in ["%Y-%m-%d", "%d-%b-%Y", "%d/%m/%Y", "%d-%m-%Y", "%Y/%m/%d"] {
+        if let Ok(date) = NaiveDate::parse_from_str(value, format) {
+            return Ok(Some(date));
+        }
+    }
+    // Some exports write timestamps: take the date part.
+    if let Some((date, _)) = value.split_once('T') {
+        if let Ok(date) = NaiveDate::parse_from_str(date, "%Y-%m-%d") {
+            return Ok(Some(date));
+        }
+    }
+    Err(RowError::new(
+        column,
+        "invalid_date",
+        format!("'{value}' is not a date (YYYY-MM-DD)"),
+    ))
+}
+
+fn parse_flag(column: &str, value: Option<&str>) -> std::result::Result<bool, RowError> {
+    let Some(value) = value else { return Ok(false) };
+    match value.to_ascii_lowercase().as_str() {
+        "true" | "1" | "yes" | "y" | "t" => Ok(true),
+        "false" | "0" | "no" | "n" | "f" => Ok(false),
+        _ => Err(RowError::new(
+            column,
+            "invalid_flag",
+            format!("'{value}' is not true or false"),
+        )),
+    }
+}
+
+/// `type:value;type:value`.
+fn parse_identifiers(value: Option<&str>) -> std::result::Result<Vec<Identifier>, RowError> {
+    let Some(value) = value else {
+        return Ok(Vec::new());
+    };
+    value
+        .split(';')
+        .map(str::trim)
+        .filter(|part| !part.is_empty())
+        .map(|part| match part.split_once(':') {
+            Some((kind, value)) if !kind.trim().is_empty() && !value.trim().is_empty() => {
+                Ok(Identifier {
+                    kind: kind.trim().to_owned(),
+                    value: value.trim().to_owned(),
+                })
+            }
+            _ => Err(RowError::new(
+                "identifiers",
+                "invalid_identifier",
+                format!("'{part}' is not type:value"),
+            )),
+        })
+        .collect()
+}
+
+fn other_names(fields: &HashMap<&str, &str>, names: &[&str]) -> Vec<String> {
+    names
+        .iter()
+        .filter_map(|name| fields.get(name))
+        .flat_map(|value| value.split(';'))
+        .map(str::trim)
+        .filter(|value| !value.is_empty())
+        .map(str::to_owned)
+        .collect()
+}
+
+fn identifier(fields: &HashMap<&str, &str>, column: &str, kind: &str) -> Option<Identifier> {
+    first(fields, &[column]).map(|value| Identifier {
+        kind: kind.to_owned(),
+        value: value.to_owned(),
+    })
+}
+
+/// A row's fields (normalised column names) as a `/v1/records` submission.
+fn submission_from_fields(
+    fields: &HashMap<&str, &str>,
+    mapping: ImportMapping,
+    default_source_system: Option<&str>,
+) -> std::result::Result<RecordSubmission, RowError> {
+    let source_system = match mapping {
+        ImportMapping::Canonical => text(fields, &["source_system"]),
+        // Exports do not name the system they come from: the job says.
+        ImportMapping::Primero | ImportMapping::Oscar => None,
+    }
+    .or_else(|| default_source_system.map(str::to_owned))
+    .unwrap_or_default();
+    let child = match mapping {
+        ImportMapping::Canonical => ChildData {
+            given_name: text(fields, &["given_name"]),
+            family_name: text(fields, &["family_name"]),
+            other_names: other_names(fields, &["other_names"]),
+            sex: parse_sex("sex", first(fields, &["sex"]))?,
+            date_of_birth: parse_date("date_of_birth", first(fields, &["date_of_birth"]))?,
+            date_of_birth_estimated: parse_flag(
+                "date_of_birth_estimated",
+                first(fields, &["date_of_birth_estimated"]),
+            )?,
+            district: text(fields, &["district"]),
+            subcounty: text(fields, &["subcounty"]),
+            village: text(fields, &["village"]),
+            mother_name: text(fields, &["mother_name"]),
+            father_name: text(fields, &["father_name"]),
+            identifiers: parse_identifiers(first(fields, &["identifiers"]))?,
+        },
+        ImportMapping::Primero => ChildData {
+            given_name: text(fields, &["name_first"]),
+            family_name: text(fields, &["name_last"]),
+            other_names: other_names(fields, &["name_middle", "name_nickname", "name_other"]),
+            sex: parse_sex("sex", first(fields, &["sex"]))?,
+            date_of_birth: parse_date("date_of_birth", first(fields, &["date_of_birth"]))?,
+            date_of_birth_estimated: parse_flag("estimated", first(fields, &["estimated"]))?,
+            district: text(fields, &["location_current", "district"]),
+            subcounty: text(fields, &["subcounty"]),
+            village: text(fields, &["village"]),
+            mother_name: text(fields, &["mothers_name", "mother_name"]),
+            father_name: text(fields, &["fathers_name", "father_name"]),
+            identifiers: [
+                identifier(fields, "national_id_no", "national_id"),
+                identifier(fields, "unhcr_id_no", "unhcr"),
+                identifier(fields, "birth_registration_number", "birth_registration"),
+                identifier(fields, "other_id_no", "other"),
+            ]
+            .into_iter()
+            .flatten()
+            .collect(),
+        },
+        ImportMapping::Oscar => {
+            let local_name = [
+                first(fields, &["local_given_name"]),
+                first(fields, &["local_family_name"]),
+            ]
+            .into_iter()
+            .flatten()
+            .collect::<Vec<_>>()
+            .join(" ");
+            ChildData {
+                given_name: text(fields, &["given_name"]),
+                family_name: text(fields, &["family_name"]),
+                other_names: if local_name.is_empty() {
+                    Vec::new()
+                } else {
+                    vec![local_name]
+                },
+                sex: parse_sex("gender", first(fields, &["gender"]))?,
+                date_of_birth: parse_date("date_of_birth", first(fields, &["date_of_birth"]))?,
+                date_of_birth_estimated: false,
+                district: text(fields, &["district", "province"]),
+                subcounty: text(fields, &["commune"]),
+                village: text(fields, &["village"]),
+                mother_name: text(fields, &["mother_name"]),
+                father_name: text(fields, &["father_name"]),
+                identifiers: [
+                    identifier(fields, "national_id_number", "national_id"),
+                    identifier(fields, "birth_cert_number", "birth_registration"),
+                    identifier(fields, "passport_number", "passport"),
+                ]
+                .into_iter()
+                .flatten()
+                .collect(),
+            }
+        }
+    };
+    let events = match first(fields, &["events"]) {
+        Some(json) if mapping == ImportMapping::Canonical => serde_json::from_str(json)
+            .map_err(|error| RowError::new("events", "invalid_value", error.to_string()))?,
+        _ => Vec::new(),
+    };
+    Ok(RecordSubmission {
+        source_system,
+        source_record_id: text(fields, required_id_column(mapping)).unwrap_or_default(),
+        child,
+        events,
+    })
+}
+
+/// The column a validation error's JSON path names, in the job's own field names.
+fn column_of(field: &str, format: ImportFormat, mapping: ImportMapping) -> String {
+    if format == ImportFormat::Ndjson && mapping == ImportMapping::Canonical {
+        return field.to_owned();
+    }
+    let canonical = field.strip_prefix("child.").unwrap_or(field);
+    let canonical = canonical.split(['[', '.']).next().unwrap_or(canonical);
+    let mapped = match (mapping, canonical) {
+        (ImportMapping::Primero, "source_record_id") => "case_id_display",
+        (ImportMapping::Primero, "given_name") => "name_first",
+        (ImportMapping::Primero, "family_name") => "name_last",
+        (ImportMapping::Primero, "date_of_birth_estimated") => "estimated",
+        (ImportMapping::Primero, "district") => "location_current",
+        (ImportMapping::Oscar, "source_record_id") => "slug",
+        (ImportMapping::Oscar, "sex") => "gender",
+        (ImportMapping::Oscar, "subcounty") => "commune",
+        (_, other) => other,
+    };
+    mapped.to_owned()
+}
+
+/// Checks one parsed row as `POST /v1/records` checks a body, and that the job may write it.
+pub fn check_row(
+    row_number: i64,
+    parsed: ParsedRow,
+    job: &ImportJob,
+    today: NaiveDate,
+) -> ImportRow {
+    let (source_system, source_record_id) = match &parsed.submission {
+        Ok(submission) => (
+            Some(submission.source_system.clone()).filter(|s| !s.is_empty()),
+            Some(submission.source_record_id.clone()).filter(|s| !s.is_empty()),
+        ),
+        Err(_) => (None, None),
+    };
+    let record = parsed.submission.and_then(|submission| {
+        let record = submission.validate(today).map_err(|invalid| {
+            RowError::new(
+                column_of(&invalid.field, job.format, job.mapping),
+                invalid.code,
+                invalid.message,
+            )
+        })?;
+        match &job.source_system {
+            Some(allowed) if *allowed != record.source_system => Err(RowError::new(
+                column_of("source_system", job.format, job.mapping),
+                "forbidden_source_system",
+                format!(
+                    "this import writes records for '{allowed}' only, not '{}'",
+                    record.source_system
+                ),
+            )),
+            _ => Ok(record),
+        }
+    });
+    ImportRow {
+        row: row_number,
+        line: parsed.line,
+        source_system,
+        source_record_id,
+        record,
+    }
+}
+
+/// Registers a job's remaining rows from wherever it stopped, calling `progress` after every
+/// chunk. Returns the job with every row done (still `running`: [`complete_job`] audits and
+/// closes it), or finished already. A database error leaves the job as it was (every
+/// committed chunk counted) for the next attempt.
+pub async fn run_job(
+    store: &dyn Store,
+    job_id: &str,
+    progress: &mut (dyn FnMut(&ImportJob) + Send),
+) -> Result<ImportJob> {
+    let mut job = store
+        .import_job(job_id)
+        .await?
+        .ok_or(RegistryError::NotFound("import job"))?;
+    if job.status.is_finished() {
+        return Ok(job);
+    }
+    let body = store.import_body(job_id).await?;
+    let (format, mapping, source_system) = (job.format, job.mapping, job.source_system.clone());
+    let parsed = tokio::task::spawn_blocking(move || {
+        check_body(&body, format, mapping, source_system.as_deref())
+    })
+    .await
+    .map_err(|error| RegistryError::Corrupt(format!("parsing the import stopped: {error}")))?;
+    let rows = match parsed {
+        Ok(rows) => rows,
+        Err(invalid) => return store.finish_import(job_id, Some(invalid.to_string())).await,
+    };
+    progress(&job);
+    let today = Utc::now().date_naive();
+    let mut rows = rows.into_iter().enumerate().skip(job.rows_done as usize);
+    loop {
+        let chunk: Vec<ImportRow> = rows
+            .by_ref()
+            .take(CHUNK_ROWS)
+            .map(|(index, parsed)| check_row(index as i64 + 1, parsed, &job, today))
+            .collect();
+        let Some(first) = chunk.first() else { break };
+        let first_row = first.row - 1;
+        job = match store.import_chunk(job_id, first_row, chunk).await {
+            Ok(job) => job,
+            Err(RegistryError::Conflict {
+                code: "import_moved",
+                ..
+            }) => {
+                // Another runner (another gateway) is on this job: leave it to them.
+                return store
+                    .import_job(job_id)
+                    .await?
+                    .ok_or(RegistryError::NotFound("import job"));
+            }
+            Err(error) => return Err(error),
+        };
+        progress(&job);
+    }
+    Ok(job)
+}
+
+/// Who the audit log names for a job's writes: the API client or person who submitted it, or
+/// the operator who ran `child-registry import`.
+pub fn submitter_actor(submitted_by: &str) -> Actor {
+    if let Some(operator) = submitted_by.strip_prefix("cli:") {
+        return Actor {
+            kind: "cli".to_owned(),
+            id: operator.to_owned(),
+            role: Some("admin".to_owned()),
+        };
+    }
+    Actor {
+        kind: if submitted_by.starts_with("usr_") {
+            "user"
+        } else {
+            "client"
+        }
+        .to_owned(),
+        id: submitted_by.to_owned(),
+        role: None,
+    }
+}
+
+/// Closes a job whose rows are all done: one audit entry naming every child the job wrote
+/// (their access logs show the import), then the job is `done`. An interruption between the
+/// two audits again at the next attempt: never a child written without an entry.
+pub async fn complete_job(store: &dyn Store, job: ImportJob, key: &AuditKey) -> Result<ImportJob> {
+    if job.status.is_finished() || job.rows_done < job.total_rows {
+        return Ok(job);
+    }
+    let results = store.import_results(&job.id).await?;
+    let children: BTreeSet<ChildId> = results.iter().filter_map(|result| result.child_id).collect();
+    store
+        .append_audit(
+            AuditDraft {
+                actor: submitter_actor(&job.submitted_by),
+                action: AuditAction::ImportCompleted,
+                target: Some(job.id.clone()),
+                children: children.into_iter().collect(),
+                details: serde_json::json!({
+                    "rows": job.total_rows,
+                    "linked": job.linked,
+                    "new": job.new,
+                    "review": job.review,
+                    "rejected": job.rejected,
+                }),
+                purpose: None,
+                flagged: false,
+                request_id: None,
+            },
+            key,
+        )
+        .await?;
+    store.finish_import(&job.id, None).await
+}
+
+/// Runs a job to its end and closes it (see [`run_job`] and [`complete_job`]).
+pub async fn run_to_end(
+    store: &dyn Store,
+    job_id: &str,
+    key: &AuditKey,
+    progress: &mut (dyn FnMut(&ImportJob) + Send),
+) -> Result<ImportJob> {
+    let job = run_job(store, job_id, progress).await?;
+    complete_job(store, job, key).await
+}
+
+/// How often the background runner looks for queued jobs.
+pub const RUNNER_POLL: std::time::Duration = std::time::Duration::from_millis(300);
+
+/// The background runner `serve` starts: picks up queued and running jobs (those a restart
+/// interrupted included) one at a time, for ever.
+pub async fn run_forever(store: std::sync::Arc<dyn Store>, key: std::sync::Arc<AuditKey>) {
+    loop {
+        match store.pending_imports().await {
+            Ok(jobs) => {
+                for job in jobs {
+                    if let Err(error) = run_to_end(store.as_ref(), &job.id, &key, &mut |_| {}).await
+                    {
+                        tracing::warn!(%error, job = %job.id, "an import job stopped; retrying later");
+                        tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+                    }
+                }
+            }
+            Err(error) => tracing::warn!(%error, "cannot read the import queue"),
+        }
+        tokio::time::sleep(RUNNER_POLL).await;
+    }
+}
+
+/// The results as CSV: `row,line,source_system,source_record_id,child_id,outcome,error_field,
+/// error_code,error_message`.
+pub fn results_csv(results: &[ImportResult]) -> std::result::Result<Vec<u8>, csv::Error> {
+    let mut writer = csv::Writer::from_writer(Vec::new());
+    writer.write_record([
+        "row",
+        "line",
+        "source_system",
+        "source_record_id",
+        "child_id",
+        "outcome",
+        "error_field",
+        "error_code",
+        "error_message",
+    ])?;
+    for result in results {
+        writer.serialize(result)?;
+    }
+    writer
+        .into_inner()
+        .map_err(|error| csv::Error::from(error.into_error()))
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+
+    use super::*;
+
+    #[test]
+    fn canonical_csv_rows_carry_lines_and_column_errors() {
+        let body = b"source_system,source_record_id,given_name,family_name,sex,date_of_birth,identifiers\n\
+police-ug,A1,Halima,Aguti,F,2019-02-03,birth_registration:UG-1;nin:X9\n\
+police-ug,A2,Okello,,Q,2019-02-03,\n";
+        let rows = check_body(body, ImportFormat::Csv, ImportMapping::Canonical, None).unwrap();
+        assert_eq!(rows.len(), 2);
+        assert_eq!(rows[0].line, 2);
+        let first = rows[0].submission.as_ref().unwrap();
+        assert_eq!(first.child.identifiers.len(), 2);
+        assert_eq!(first.child.sex, Some(Sex::F));
+        let second = rows[1].submission.as_ref().unwrap_err();
+        assert_eq!((rows[1].line, second.field.as_str()), (3, "sex"));
+    }
+
+    #[test]
+    fn unknown_canonical_columns_are_refused() {
+        let body = b"source_system,source_record_id,given_nme\n";
+        let error =
+            check_body(body, ImportFormat::Csv, ImportMapping::Canonical, None).unwrap_err();
+        assert_eq!(error.field, "given_nme");
+    }
+
+    #[test]
+    fn primero_rows_map_to_canonical_fields() {
+        let body = b"Case ID Display,Name First,Name Last,Sex,Date of Birth,Estimated,Location Current,National ID No\n\
+a1b2c3,Sarah,Nakato,female,03-Feb-2018,true,Gulu,CM123\n";
+        let rows =
+            check_body(body, ImportFormat::Csv, ImportMapping::Primero, Some("primero-ug")).unwrap();
+        let submission = rows[0].submission.as_ref().unwrap();
+        assert_eq!(submission.source_system, "primero-ug");
+        assert_eq!(submission.source_record_id, "a1b2c3");
+        assert_eq!(submission.child.given_name.as_deref(), Some("Sarah"));
+        assert_eq!(
+            submission.child.date_of_birth,
+            NaiveDate::from_ymd_opt(2018, 2, 3)
+        );
+        assert!(submission.child.date_of_birth_estimated);
+        assert_eq!(submission.child.identifiers[0].kind, "national_id");
+    }
+}

@@ -1,0 +1,1057 @@
+//! Bulk import jobs: the SQL of [`ImportStore`], shared by both backends like `engine.rs`
+//! (compiled once inside `sqlite.rs`, once inside `postgres.rs`), and the batch registration
+//! path a chunk of rows takes.
+//!
+//! A chunk is registered with the same rules as `POST /v1/records`, one row after the other
+//! in row order, but with the work batched: blocking keys and identifiers of the whole chunk
+//! are looked up in a few statements, rows of the chunk are compared with each other in
+//! memory, scoring runs on all cores, and the rows are written with multi-row inserts. A row
+//! whose source record already exists (or repeats an earlier row of the chunk) takes the
+//! online update path unchanged.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use matching::{PairExplanation, PreparedRecord};
+use rand::RngCore;
+use rayon::prelude::*;
+use sqlx::types::Json;
+use sqlx::Row;
+
+use super::engine::{
+    append_changes, content_hash, parse_child_id, record_payload, register_in, MatchMode,
+    PendingChange, StoredBody, Transaction,
+};
+use super::{linking, Backend, Db};
+use crate::error::{RegistryError, Result};
+use crate::ids::ChildId;
+use crate::imports::{
+    ImportFormat, ImportJob, ImportMapping, ImportResult, ImportRow, ImportStatus, ImportStore,
+    NewImport, RowError,
+};
+use crate::linkage::{self, CandidateRecord, ChildScore, Matcher, Plan};
+use crate::model::{ChildData, EventData, MatchOutcome, ValidRecord};
+use crate::validate::identifier_key;
+
+type DbRow = <Db as sqlx::Database>::Row;
+
+const JOB_COLUMNS: &str = "job_id, status, format, mapping, source_system, submitted_by, \
+     total_rows, rows_done, linked, created_new, review, rejected, error, created_at, updated_at, \
+     finished_at";
+
+/// Rows per multi-row insert: at most 14 parameters a row, well under both databases' limits.
+const ROWS_PER_STATEMENT: usize = 1000;
+/// Values per `IN (…)` look-up.
+const KEYS_PER_LOOKUP: usize = 500;
+
+fn job_from_row(row: &DbRow) -> Result<ImportJob> {
+    let status: String = row.try_get("status")?;
+    let format: String = row.try_get("format")?;
+    let mapping: String = row.try_get("mapping")?;
+    let corrupt = |what: &str, value: &str| RegistryError::Corrupt(format!("unknown import {what} '{value}'"));
+    Ok(ImportJob {
+        id: row.try_get("job_id")?,
+        status: ImportStatus::parse(&status).ok_or_else(|| corrupt("status", &status))?,
+        format: ImportFormat::parse(&format).ok_or_else(|| corrupt("format", &format))?,
+        mapping: ImportMapping::parse(&mapping).ok_or_else(|| corrupt("mapping", &mapping))?,
+        source_system: row.try_get("source_system")?,
+        submitted_by: row.try_get("submitted_by")?,
+        total_rows: row.try_get("total_rows")?,
+        rows_done: row.try_get("rows_done")?,
+        linked: row.try_get("linked")?,
+        new: row.try_get("created_new")?,
+        review: row.try_get("review")?,
+        rejected: row.try_get("rejected")?,
+        error: row.try_get("error")?,
+        created_at: row.try_get("created_at")?,
+        updated_at: row.try_get("updated_at")?,
+        finished_at: row.try_get("finished_at")?,
+    })
+}
+
+/// Inserts `rows` with one multi-row statement per [`ROWS_PER_STATEMENT`]: `head` is
+/// `INSERT INTO t (columns) `, `tail` what follows the values (`ON CONFLICT …`).
+async fn insert_rows<'r, T: Sync + 'r>(
+    tx: &mut Transaction<'_>,
+    head: &str,
+    tail: &str,
+    rows: &'r [T],
+    mut push: impl FnMut(&mut sqlx::query_builder::Separated<'_, 'r, Db, &'static str>, &'r T)
+        + Send,
+) -> Result<()> {
+    for part in rows.chunks(ROWS_PER_STATEMENT) {
+        let mut insert = sqlx::QueryBuilder::<Db>::new(head);
+        insert.push_values(part, |mut row, item| push(&mut row, item));
+        insert.push(tail);
+        insert.build().execute(&mut **tx).await?;
+    }
+    Ok(())
+}
+
+/// `$first, …` for `count` parameters.
+fn placeholders(count: usize) -> String {
+    (1..=count)
+        .map(|n| format!("${n}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// A new row of the chunk, ready to compare and write.
+struct FreshRow {
+    index: usize,
+    record: ValidRecord,
+    keys: Vec<String>,
+    identifiers: BTreeSet<(String, String)>,
+    prepared: PreparedRecord,
+    body: StoredBody,
+    hash: String,
+    /// The record's distinct events with their content hashes.
+    events: Vec<(String, EventData)>,
+}
+
+fn prepare_fresh(
+    matcher: &Matcher,
+    index: usize,
+    record: ValidRecord,
+) -> Result<FreshRow> {
+    let body = StoredBody {
+        child: record.child.clone(),
+        events: record.events.clone(),
+    };
+    let hash = content_hash(&body)?;
+    let mut seen = HashSet::new();
+    let mut events = Vec::new();
+    for event in &record.events {
+        let event_hash = content_hash(event)?;
+        if seen.insert(event_hash.clone()) {
+            events.push((event_hash, event.clone()));
+        }
+    }
+    Ok(FreshRow {
+        index,
+        keys: matcher.blocking_keys(&record.child),
+        identifiers: record
+            .child
+            .identifiers
+            .iter()
+            .map(|identifier| (identifier.kind.clone(), identifier_key(&identifier.value)))
+            .filter(|(_, key)| !key.is_empty())
+            .collect(),
+        prepared: matcher.prepare(&record.child),
+        body,
+        hash,
+        events,
+        record,
+    })
+}
+
+/// What the registry already holds that the chunk's new rows could match.
+#[derive(Default)]
+struct Neighbourhood {
+    /// Stored records by record key: their child, fields and prepared form.
+    records: HashMap<i64, (ChildId, ChildData)>,
+    blocks: HashMap<String, Vec<i64>>,
+    identifiers: HashMap<(String, String), BTreeSet<ChildId>>,
+}
+
+async fn neighbourhood(
+    tx: &mut Transaction<'_>,
+    fresh: &[FreshRow],
+) -> Result<Neighbourhood> {
+    let mut found = Neighbourhood::default();
+    let keys: BTreeSet<&str> = fresh
+        .iter()
+        .flat_map(|row| row.keys.iter().map(String::as_str))
+        .collect();
+    let keys: Vec<&str> = keys.into_iter().collect();
+    for part in keys.chunks(KEYS_PER_LOOKUP) {
+        let sql = format!(
+            "SELECT bk.blocking_key, sr.record_key, sr.child_id, sr.match_child FROM blocking_keys bk \
+             JOIN source_records sr ON sr.record_key = bk.record_key \
+             WHERE bk.blocking_key IN ({})",
+            placeholders(part.len())
+        );
+        let mut query = sqlx::query_as::<_, (String, i64, String, Option<Json<ChildData>>)>(&sql);
+        for key in part {
+            query = query.bind(*key);
+        }
+        for (key, record_key, child_id, child) in query.fetch_all(&mut **tx).await? {
+            found.blocks.entry(key).or_default().push(record_key);
+            if let std::collections::hash_map::Entry::Vacant(slot) =
+                found.records.entry(record_key)
+            {
+                slot.insert((
+                    parse_child_id(&child_id)?,
+                    child.map(|json| json.0).unwrap_or_default(),
+                ));
+            }
+        }
+    }
+    let values: BTreeSet<&str> = fresh
+        .iter()
+        .flat_map(|row| row.identifiers.iter().map(|(_, value)| value.as_str()))
+        .collect();
+    let values: Vec<&str> = values.into_iter().collect();
+    for part in values.chunks(KEYS_PER_LOOKUP) {
+        let sql = format!(
+            "SELECT DISTINCT ri.kind, ri.value_key, sr.child_id FROM record_identifiers ri \
+             JOIN source_records sr ON sr.record_key = ri.record_key WHERE ri.value_key IN ({})",
+            placeholders(part.len())
+        );
+        let mut query = sqlx::query_as::<_, (String, String, String)>(&sql);
+        for value in part {
+            query = query.bind(*value);
+        }
+        for (kind, value, child_id) in query.fetch_all(&mut **tx).await? {
+            found
+                .identifiers
+                .entry((kind, value))
+                .or_default()
+                .insert(parse_child_id(&child_id)?);
+        }
+    }
+    Ok(found)
+}
+
+/// One new row's comparisons: with stored records (their child and district) and with earlier
+/// rows of the chunk (by position).
+#[derive(Default)]
+struct Comparisons {
+    stored: Vec<(ChildId, Option<String>, PairExplanation)>,
+    earlier: Vec<(usize, PairExplanation)>,
+}
+
+/// Scores every new row against the stored records and the earlier chunk rows it shares a
+/// blocking key with, on all cores. A block larger than the model's limit is skipped, counting
+/// the chunk rows before the row as the online path would have seen them stored.
+fn compare_all(
+    matcher: &Matcher,
+    fresh: &[FreshRow],
+    around: &Neighbourhood,
+) -> Result<Vec<Comparisons>> {
+    let max_block = linking::max_block(matcher) as usize;
+    let mut chunk_blocks: HashMap<&str, Vec<usize>> = HashMap::new();
+    for (position, row) in fresh.iter().enumerate() {
+        for key in &row.keys {
+            chunk_blocks.entry(key).or_default().push(position);
+        }
+    }
+    let prepared_stored: HashMap<i64, PreparedRecord> = around
+        .records
+        .par_iter()
+        .map(|(record_key, (_, child))| (*record_key, matcher.prepare(child)))
+        .collect();
+    fresh
+        .par_iter()
+        .enumerate()
+        .map(|(position, row)| {
+            let mut stored_seen = HashSet::new();
+            let mut earlier_seen = HashSet::new();
+            let mut comparisons = Comparisons::default();
+            for key in &row.keys {
+                let stored = around.blocks.get(key).map_or(&[][..], Vec::as_slice);
+                let in_chunk = chunk_blocks.get(key.as_str()).map_or(&[][..], Vec::as_slice);
+                let earlier = &in_chunk[..in_chunk.partition_point(|&other| other < position)];
+                if stored.len() + earlier.len() > max_block {
+                    continue;
+                }
+                for record_key in stored {
+                    if !stored_seen.insert(*record_key) {
+                        continue;
+                    }
+                    if let (Some((child_id, child)), Some(prepared)) =
+                        (around.records.get(record_key), prepared_stored.get(record_key))
+                    {
+                        comparisons.stored.push((
+                            *child_id,
+                            child.district.clone(),
+                            matcher.explain(&row.prepared, prepared)?,
+                        ));
+                    }
+                }
+                for &other in earlier {
+                    if earlier_seen.insert(other) {
+                        comparisons
+                            .earlier
+                            .push((other, matcher.explain(&row.prepared, &fresh[other].prepared)?));
+                    }
+                }
+            }
+            Ok(comparisons)
+        })
+        .collect()
+}
+
+/// Each child's best pair, as [`linkage::score_children`] keeps it.
+fn best_per_child(
+    pairs: impl Iterator<Item = (ChildId, Option<String>, PairExplanation)>,
+) -> Vec<ChildScore> {
+    let mut best: BTreeMap<ChildId, ChildScore> = BTreeMap::new();
+    for (child_id, district, explanation) in pairs {
+        let vetoed = explanation.cannot_link.is_some();
+        let probability = explanation.match_probability;
+        match best.get_mut(&child_id) {
+            Some(score) => {
+                score.vetoed |= vetoed;
+                if probability > score.probability {
+                    score.probability = probability;
+                    score.explanation = explanation;
+                    score.district = district;
+                }
+            }
+            None => {
+                best.insert(
+                    child_id,
+                    ChildScore {
+                        child_id,
+                        probability,
+                        explanation,
+                        vetoed,
+                        district,
+                    },
+                );
+            }
+        }
+    }
+    let mut scores: Vec<ChildScore> = best.into_values().collect();
+    scores.sort_by(|a, b| b.probability.total_cmp(&a.probability));
+    scores
+}
+
+/// Where a new row goes, decided as `place_new` decides for one registration.
+struct Placed {
+    child_id: ChildId,
+    /// The child is new (created by this row).
+    founds_child: bool,
+    outcome: MatchOutcome,
+    method: &'static str,
+    probability: Option<f64>,
+    explanation: Option<serde_json::Value>,
+    review: Vec<ChildScore>,
+}
+
+/// Decides every new row in row order: one child holding an identifier links; several go to
+/// review; otherwise the scores and the model's thresholds decide.
+async fn place_all(
+    tx: &mut Transaction<'_>,
+    matcher: &Matcher,
+    fresh: &[FreshRow],
+    around: &Neighbourhood,
+    comparisons: Vec<Comparisons>,
+) -> Result<Vec<Placed>> {
+    let mut chunk_identifiers: HashMap<&(String, String), Vec<usize>> = HashMap::new();
+    for (position, row) in fresh.iter().enumerate() {
+        for identifier in &row.identifiers {
+            chunk_identifiers.entry(identifier).or_default().push(position);
+        }
+    }
+    let mut placed: Vec<Placed> = Vec::with_capacity(fresh.len());
+    for ((position, row), comparisons) in fresh.iter().enumerate().zip(comparisons) {
+        let mut sharing = BTreeSet::new();
+        for identifier in &row.identifiers {
+            if let Some(children) = around.identifiers.get(identifier) {
+                sharing.extend(children.iter().copied());
+            }
+            if let Some(rows) = chunk_identifiers.get(identifier) {
+                sharing.extend(
+                    rows.iter()
+                        .take_while(|&&other| other < position)
+                        .map(|&other| placed[other].child_id),
+                );
+            }
+        }
+        let plan = if sharing.len() == 1 {
+            None
+        } else if sharing.len() > 1 {
+            // Several children claim the same identifier: only a person can sort that out.
+            let stored: Vec<ChildId> = sharing.iter().copied().collect();
+            let mut records = linking::records_of_children(tx, &stored).await?;
+            records.extend(
+                (0..position)
+                    .filter(|&other| sharing.contains(&placed[other].child_id))
+                    .map(|other| CandidateRecord {
+                        record_key: 0,
+                        child_id: placed[other].child_id,
+                        child: fresh[other].record.child.clone(),
+                    }),
+            );
+            Some(Plan::Review(linkage::score_children(
+                matcher,
+                &row.record.child,
+                &records,
+            )?))
+        } else {
+            let scores = best_per_child(comparisons.stored.into_iter().chain(
+                comparisons.earlier.into_iter().map(|(other, explanation)| {
+                    (
+                        placed[other].child_id,
+                        fresh[other].record.child.district.clone(),
+                        explanation,
+                    )
+                }),
+            ));
+            Some(linkage::plan(
+                scores,
+                matcher.link_threshold(),
+                matcher.review_threshold(),
+            ))
+        };
+        let founding = |outcome, review: Vec<ChildScore>| Placed {
+            child_id: ChildId::random(),
+            founds_child: true,
+            outcome,
+            method: "new",
+            probability: review.first().map(|score| score.probability),
+            explanation: None,
+            review,
+        };
+        placed.push(match plan {
+            None => {
+                let child_id = sharing.into_iter().next().unwrap_or_else(ChildId::random);
+                Placed {
+                    child_id,
+                    founds_child: false,
+                    outcome: MatchOutcome::Linked,
+                    method: "identifier",
+                    probability: None,
+                    explanation: None,
+                    review: Vec::new(),
+                }
+            }
+            Some(Plan::Link(score)) => Placed {
+                child_id: score.child_id,
+                founds_child: false,
+                outcome: MatchOutcome::Linked,
+                method: "automatic",
+                probability: Some(score.probability),
+                explanation: Some(serde_json::to_value(&score.explanation)?),
+                review: Vec::new(),
+            },
+            Some(Plan::Review(scores)) => founding(MatchOutcome::Review, scores),
+            Some(Plan::New) => founding(MatchOutcome::New, Vec::new()),
+        });
+    }
+    Ok(placed)
+}
+
+/// Writes the chunk's new rows with multi-row inserts and returns their record keys and the
+/// changes for the outbox, in row order.
+async fn write_fresh(
+    tx: &mut Transaction<'_>,
+    matcher: &Matcher,
+    fresh: &[FreshRow],
+    placed: &[Placed],
+    received_from: &str,
+    now: DateTime<Utc>,
+) -> Result<Vec<PendingChange>> {
+    let new_children: Vec<String> = placed
+        .iter()
+        .filter(|place| place.founds_child)
+        .map(|place| place.child_id.to_string())
+        .collect();
+    for part in new_children.chunks(ROWS_PER_STATEMENT) {
+        let mut insert = sqlx::QueryBuilder::<Db>::new(
+            "INSERT INTO children (child_id, status, merged_into, created_at, updated_at) ",
+        );
+        insert.push_values(part, |mut row, child_id| {
+            row.push_bind(child_id.clone())
+                .push("'active'")
+                .push("NULL")
+                .push_bind(now)
+                .push_bind(now);
+        });
+        insert.push(" ON CONFLICT (child_id) DO NOTHING RETURNING child_id");
+        let inserted = insert.build().fetch_all(&mut **tx).await?;
+        if inserted.len() != part.len() {
+            // A random child ID already issued (60 random bits: next to impossible). Nothing
+            // of the chunk is committed; the runner retries it with fresh IDs.
+            return Err(RegistryError::Conflict {
+                code: "child_id_collision",
+                message: "a new child ID was already issued; retry".to_owned(),
+            });
+        }
+    }
+
+    let version = matcher.version();
+    let mut record_keys: HashMap<(String, String), i64> = HashMap::with_capacity(fresh.len());
+    let pairs: Vec<(&FreshRow, &Placed)> = fresh.iter().zip(placed).collect();
+    for part in pairs.chunks(ROWS_PER_STATEMENT) {
+        let mut insert = sqlx::QueryBuilder::<Db>::new(
+            "INSERT INTO source_records (source_system, source_record_id, child_id, origin_child_id, \
+             current_version, created_at, updated_at, district_key, link_method, link_model_version, \
+             link_probability, link_explanation, match_child, blocking_model_version) ",
+        );
+        insert.push_values(part, |mut row, (fresh, place)| {
+            let child_id = place.child_id.to_string();
+            row.push_bind(fresh.record.source_system.clone())
+                .push_bind(fresh.record.source_record_id.clone())
+                .push_bind(child_id.clone())
+                .push_bind(child_id)
+                .push_bind(1_i64)
+                .push_bind(now)
+                .push_bind(now)
+                .push("LOWER(")
+                .push_bind_unseparated(fresh.record.child.district.clone())
+                .push_unseparated(")")
+                .push_bind(place.method)
+                .push_bind(place.probability.map(|_| version))
+                .push_bind(place.probability.filter(|_| place.method == "automatic"))
+                .push_bind(place.explanation.clone().map(Json))
+                .push_bind(Json(fresh.record.child.clone()))
+                .push_bind(version);
+        });
+        insert.push(" RETURNING record_key, source_system, source_record_id");
+        for row in insert.build().fetch_all(&mut **tx).await? {
+            record_keys.insert(
+                (row.try_get("source_system")?, row.try_get("source_record_id")?),
+                row.try_get("record_key")?,
+            );
+        }
+    }
+    let key_of = |fresh: &FreshRow| -> Result<i64> {
+        record_keys
+            .get(&(
+                fresh.record.source_system.clone(),
+                fresh.record.source_record_id.clone(),
+            ))
+            .copied()
+            .ok_or_else(|| RegistryError::Corrupt("an imported record has no key".to_owned()))
+    };
+    let keyed: Vec<(i64, &FreshRow, &Placed)> = fresh
+        .iter()
+        .zip(placed)
+        .map(|(fresh, place)| Ok((key_of(fresh)?, fresh, place)))
+        .collect::<Result<_>>()?;
+
+    insert_rows(
+        tx,
+        "INSERT INTO record_versions (record_key, version, content_hash, body, match_outcome, \
+         match_probability, received_at, received_from) ",
+        "",
+        &keyed,
+        |row, (record_key, fresh, place)| {
+            row.push_bind(*record_key)
+                .push_bind(1_i64)
+                .push_bind(fresh.hash.clone())
+                .push_bind(Json(&fresh.body))
+                .push_bind(place.outcome.as_str())
+                .push_bind(place.probability)
+                .push_bind(now)
+                .push_bind(received_from.to_owned());
+        },
+    )
+    .await?;
+
+    let identifiers: Vec<(i64, &(String, String))> = keyed
+        .iter()
+        .flat_map(|(record_key, fresh, _)| fresh.identifiers.iter().map(|id| (*record_key, id)))
+        .collect();
+    insert_rows(
+        tx,
+        "INSERT INTO record_identifiers (record_key, kind, value_key) ",
+        "",
+        &identifiers,
+        |row, (record_key, (kind, value))| {
+            row.push_bind(*record_key)
+                .push_bind(kind.clone())
+                .push_bind(value.clone());
+        },
+    )
+    .await?;
+
+    let blocking: Vec<(i64, &String)> = keyed
+        .iter()
+        .flat_map(|(record_key, fresh, _)| fresh.keys.iter().map(|key| (*record_key, key)))
+        .collect();
+    insert_rows(
+        tx,
+        "INSERT INTO blocking_keys (record_key, blocking_key) ",
+        " ON CONFLICT DO NOTHING",
+        &blocking,
+        |row, (record_key, key)| {
+            row.push_bind(*record_key).push_bind((*key).clone());
+        },
+    )
+    .await?;
+
+    let events: Vec<(i64, &(String, EventData))> = keyed
+        .iter()
+        .flat_map(|(record_key, fresh, _)| fresh.events.iter().map(|event| (*record_key, event)))
+        .collect();
+    insert_rows(
+        tx,
+        "INSERT INTO events (record_key, version, retracted_in_version, content_hash, event_type, \
+         event_date, sensitivity, details, received_at) ",
+        "",
+        &events,
+        |row, (record_key, (hash, event))| {
+            row.push_bind(*record_key)
+                .push_bind(1_i64)
+                .push("NULL")
+                .push_bind(hash.clone())
+                .push_bind(event.event_type.clone())
+                .push_bind(event.date)
+                .push_bind(event.sensitivity.as_str())
+                .push_bind(Json(&event.details))
+                .push_bind(now);
+        },
+    )
+    .await?;
+
+    let candidates: Vec<(i64, &FreshRow, &ChildScore)> = keyed
+        .iter()
+        .flat_map(|(record_key, fresh, place)| {
+            place.review.iter().map(|score| (*record_key, *fresh, score))
+        })
+        .collect();
+    insert_rows(
+        tx,
+        "INSERT INTO match_candidates (record_key, record_version, candidate_child_id, probability, \
+         explanation, model_version, record_district, candidate_district, status, created_at) ",
+        " ON CONFLICT DO NOTHING",
+        &candidates,
+        |row, (record_key, fresh, score)| {
+            row.push_bind(*record_key)
+                .push_bind(1_i64)
+                .push_bind(score.child_id.to_string())
+                .push_bind(score.probability)
+                .push_bind(Json(&score.explanation))
+                .push_bind(version)
+                .push_bind(fresh.record.child.district.clone())
+                .push_bind(score.district.clone())
+                .push("'open'")
+                .push_bind(now);
+        },
+    )
+    .await?;
+
+    // A child that records joined counts each join as a change (its revision, the ETag).
+    let mut joins: BTreeMap<ChildId, i64> = BTreeMap::new();
+    for place in placed.iter().filter(|place| !place.founds_child) {
+        *joins.entry(place.child_id).or_default() += 1;
+    }
+    let mut by_count: BTreeMap<i64, Vec<String>> = BTreeMap::new();
+    for (child_id, count) in joins {
+        by_count.entry(count).or_default().push(child_id.to_string());
+    }
+    for (count, children) in by_count {
+        for part in children.chunks(KEYS_PER_LOOKUP) {
+            let sql = format!(
+                "UPDATE children SET updated_at = $1, revision = revision + $2 WHERE child_id IN ({})",
+                (3..3 + part.len())
+                    .map(|n| format!("${n}"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            );
+            let mut query = sqlx::query(&sql).bind(now).bind(count);
+            for child_id in part {
+                query = query.bind(child_id);
+            }
+            query.execute(&mut **tx).await?;
+        }
+    }
+
+    let mut changes = Vec::new();
+    for (_, fresh, place) in &keyed {
+        if place.founds_child {
+            changes.push(PendingChange {
+                kind: "child.created",
+                child_id: place.child_id,
+                payload: serde_json::json!({}),
+            });
+        }
+        changes.push(PendingChange {
+            kind: if place.outcome == MatchOutcome::Linked {
+                "record.linked"
+            } else {
+                "record.registered"
+            },
+            child_id: place.child_id,
+            payload: record_payload(&fresh.record, 1),
+        });
+        for _ in &fresh.events {
+            changes.push(PendingChange {
+                kind: "event.added",
+                child_id: place.child_id,
+                payload: record_payload(&fresh.record, 1),
+            });
+        }
+    }
+    Ok(changes)
+}
+
+/// A row that updates an existing source record: the online path, in a savepoint so a
+/// rejected row leaves the chunk intact.
+async fn register_existing(
+    tx: &mut Transaction<'_>,
+    matcher: &Matcher,
+    record: &ValidRecord,
+    received_from: &str,
+    now: DateTime<Utc>,
+    changes: &mut Vec<PendingChange>,
+) -> Result<std::result::Result<(ChildId, MatchOutcome), RowError>> {
+    let mut savepoint = sqlx::Connection::begin(&mut **tx).await?;
+    match register_in(&mut savepoint, matcher, MatchMode::Match, record, received_from, now).await {
+        Ok((registration, mut own)) => {
+            savepoint.commit().await?;
+            changes.append(&mut own);
+            Ok(Ok((
+                registration.child_id,
+                registration.match_result.outcome,
+            )))
+        }
+        Err(RegistryError::Invalid(invalid)) => {
+            savepoint.rollback().await?;
+            Ok(Err(RowError {
+                field: invalid.field,
+                code: invalid.code.to_owned(),
+                message: invalid.message,
+            }))
+        }
+        Err(RegistryError::Conflict { code, message }) => {
+            savepoint.rollback().await?;
+            Ok(Err(RowError {
+                field: "source_record_id".to_owned(),
+                code: code.to_owned(),
+                message,
+            }))
+        }
+        Err(error) => Err(error),
+    }
+}
+
+/// Source records of the chunk that already exist.
+async fn existing_sources(
+    tx: &mut Transaction<'_>,
+    records: &[(usize, ValidRecord)],
+) -> Result<HashSet<(String, String)>> {
+    let ids: BTreeSet<&str> = records
+        .iter()
+        .map(|(_, record)| record.source_record_id.as_str())
+        .collect();
+    let ids: Vec<&str> = ids.into_iter().collect();
+    let mut found = HashSet::new();
+    for part in ids.chunks(KEYS_PER_LOOKUP) {
+        let sql = format!(
+            "SELECT source_system, source_record_id FROM source_records WHERE source_record_id IN ({})",
+            placeholders(part.len())
+        );
+        let mut query = sqlx::query_as::<_, (String, String)>(&sql);
+        for id in part {
+            query = query.bind(*id);
+        }
+        found.extend(query.fetch_all(&mut **tx).await?);
+    }
+    Ok(found)
+}
+
+impl Backend {
+    async fn lock_job(&self, tx: &mut Transaction<'_>, job_id: &str) -> Result<ImportJob> {
+        let sql = format!(
+            "SELECT {JOB_COLUMNS} FROM import_jobs WHERE job_id = $1{}",
+            super::LOCK_ROWS
+        );
+        let row = sqlx::query(&sql)
+            .bind(job_id)
+            .fetch_optional(&mut **tx)
+            .await?
+            .ok_or(RegistryError::NotFound("import job"))?;
+        job_from_row(&row)
+    }
+
+    async fn read_job(&self, job_id: &str) -> Result<Option<ImportJob>> {
+        let sql = format!("SELECT {JOB_COLUMNS} FROM import_jobs WHERE job_id = $1");
+        sqlx::query(&sql)
+            .bind(job_id)
+            .fetch_optional(&self.write)
+            .await?
+            .map(|row| job_from_row(&row))
+            .transpose()
+    }
+}
+
+#[async_trait]
+impl ImportStore for Backend {
+    async fn create_import(&self, import: NewImport, total_rows: i64) -> Result<ImportJob> {
+        let mut bytes = [0u8; 10];
+        rand::rngs::OsRng.fill_bytes(&mut bytes);
+        let job_id = format!("imp_{}", hex::encode(bytes));
+        let now = Utc::now();
+        let mut tx = self.write.begin().await?;
+        sqlx::query(
+            "INSERT INTO import_jobs (job_id, status, format, mapping, source_system, submitted_by, \
+             total_rows, created_at, updated_at) VALUES ($1, 'queued', $2, $3, $4, $5, $6, $7, $7)",
+        )
+        .bind(&job_id)
+        .bind(import.format.as_str())
+        .bind(import.mapping.as_str())
+        .bind(&import.source_system)
+        .bind(&import.submitted_by)
+        .bind(total_rows)
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query("INSERT INTO import_bodies (job_id, body) VALUES ($1, $2)")
+            .bind(&job_id)
+            .bind(&import.body)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        self.read_job(&job_id)
+            .await?
+            .ok_or(RegistryError::NotFound("import job"))
+    }
+
+    async fn import_job(&self, job_id: &str) -> Result<Option<ImportJob>> {
+        let sql = format!("SELECT {JOB_COLUMNS} FROM import_jobs WHERE job_id = $1");
+        sqlx::query(&sql)
+            .bind(job_id)
+            .fetch_optional(&self.read)
+            .await?
+            .map(|row| job_from_row(&row))
+            .transpose()
+    }
+
+    async fn import_body(&self, job_id: &str) -> Result<Vec<u8>> {
+        sqlx::query_scalar("SELECT body FROM import_bodies WHERE job_id = $1")
+            .bind(job_id)
+            .fetch_optional(&self.read)
+            .await?
+            .ok_or(RegistryError::NotFound("import job"))
+    }
+
+    async fn pending_imports(&self) -> Result<Vec<ImportJob>> {
+        let sql = format!(
+            "SELECT {JOB_COLUMNS} FROM import_jobs WHERE status IN ('queued', 'running') \
+             ORDER BY created_at, job_id"
+        );
+        sqlx::query(&sql)
+            .fetch_all(&self.read)
+            .await?
+            .iter()
+            .map(job_from_row)
+            .collect()
+    }
+
+    #[tracing::instrument(skip_all, name = "store.import_chunk", fields(backend = super::BACKEND_NAME, rows = rows.len()))]
+    async fn import_chunk(
+        &self,
+        job_id: &str,
+        first_row: i64,
+        rows: Vec<ImportRow>,
+    ) -> Result<ImportJob> {
+        let matcher = linking::current_matcher(&self.matcher);
+        let now = Utc::now();
+        let mut tx = self.write.begin().await?;
+        let job = self.lock_job(&mut tx, job_id).await?;
+        if job.rows_done != first_row || job.status.is_finished() {
+            return Err(RegistryError::Conflict {
+                code: "import_moved",
+                message: format!(
+                    "the job is at row {} ({}), not {first_row}",
+                    job.rows_done,
+                    job.status.as_str()
+                ),
+            });
+        }
+        let received_from = job.submitted_by.clone();
+        let count = rows.len() as i64;
+
+        // Rows whose source record exists, or repeats an earlier row of the chunk, take the
+        // online update path after the new ones are written.
+        let valid: Vec<(usize, ValidRecord)> = rows
+            .iter()
+            .enumerate()
+            .filter_map(|(index, row)| row.record.as_ref().ok().map(|record| (index, record.clone())))
+            .collect();
+        let existing = existing_sources(&mut tx, &valid).await?;
+        let mut seen: HashSet<(String, String)> = HashSet::new();
+        let (mut fresh_records, mut repeats) = (Vec::new(), Vec::new());
+        for (index, record) in valid {
+            let source = (record.source_system.clone(), record.source_record_id.clone());
+            if existing.contains(&source) || !seen.insert(source) {
+                repeats.push((index, record));
+            } else {
+                fresh_records.push((index, record));
+            }
+        }
+
+        // Registrations that could match each other must not miss each other in two
+        // concurrent transactions (another gateway's online registrations).
+        let mut lock_keys: Vec<i64> = rows
+            .iter()
+            .filter_map(|row| row.record.as_ref().ok())
+            .flat_map(|record| linking::lock_keys(&matcher, &record.child))
+            .collect();
+        lock_keys.sort_unstable();
+        lock_keys.dedup();
+        super::lock_match_keys(&mut tx, &lock_keys).await?;
+
+        let prepare_matcher = Arc::clone(&matcher);
+        let fresh: Vec<FreshRow> = tokio::task::spawn_blocking(move || {
+            fresh_records
+                .into_par_iter()
+                .map(|(index, record)| prepare_fresh(&prepare_matcher, index, record))
+                .collect::<Result<Vec<_>>>()
+        })
+        .await
+        .map_err(|error| RegistryError::Corrupt(format!("preparing rows stopped: {error}")))??;
+        let around = neighbourhood(&mut tx, &fresh).await?;
+        let (fresh, around, comparisons) = {
+            let matcher = Arc::clone(&matcher);
+            tokio::task::spawn_blocking(move || {
+                let comparisons = compare_all(&matcher, &fresh, &around);
+                (fresh, around, comparisons)
+            })
+            .await
+            .map_err(|error| RegistryError::Corrupt(format!("scoring rows stopped: {error}")))?
+        };
+        let placed = place_all(&mut tx, &matcher, &fresh, &around, comparisons?).await?;
+        let mut changes =
+            write_fresh(&mut tx, &matcher, &fresh, &placed, &received_from, now).await?;
+
+        let mut outcomes: Vec<Option<std::result::Result<(ChildId, MatchOutcome), RowError>>> =
+            vec![None; rows.len()];
+        for (row, place) in fresh.iter().zip(&placed) {
+            outcomes[row.index] = Some(Ok((place.child_id, place.outcome)));
+        }
+        for (index, record) in &repeats {
+            outcomes[*index] = Some(
+                register_existing(&mut tx, &matcher, record, &received_from, now, &mut changes)
+                    .await?,
+            );
+        }
+
+        let (mut linked, mut new, mut review, mut rejected) = (0_i64, 0_i64, 0_i64, 0_i64);
+        let results: Vec<ImportResult> = rows
+            .into_iter()
+            .zip(outcomes)
+            .map(|(row, outcome)| {
+                let outcome = match (row.record, outcome) {
+                    (Err(error), _) | (Ok(_), Some(Err(error))) => Err(error),
+                    (Ok(_), Some(Ok(placed))) => Ok(placed),
+                    (Ok(_), None) => Err(RowError {
+                        field: "row".to_owned(),
+                        code: "not_processed".to_owned(),
+                        message: "the row was not processed".to_owned(),
+                    }),
+                };
+                let (child_id, outcome, error) = match outcome {
+                    Ok((child_id, outcome)) => {
+                        match outcome {
+                            MatchOutcome::Linked => linked += 1,
+                            MatchOutcome::New => new += 1,
+                            MatchOutcome::Review => review += 1,
+                        }
+                        (Some(child_id), outcome.as_str().to_owned(), None)
+                    }
+                    Err(error) => {
+                        rejected += 1;
+                        (None, "rejected".to_owned(), Some(error))
+                    }
+                };
+                ImportResult {
+                    row: row.row,
+                    line: row.line,
+                    source_system: row.source_system,
+                    source_record_id: row.source_record_id,
+                    child_id,
+                    outcome,
+                    error_field: error.as_ref().map(|e| e.field.clone()),
+                    error_code: error.as_ref().map(|e| e.code.clone()),
+                    error_message: error.map(|e| e.message),
+                }
+            })
+            .collect();
+        insert_rows(
+            &mut tx,
+            "INSERT INTO import_results (job_id, row_number, line, source_system, source_record_id, \
+             child_id, outcome, error_field, error_code, error_message) ",
+            "",
+            &results,
+            |row, result| {
+                row.push_bind(job_id.to_owned())
+                    .push_bind(result.row)
+                    .push_bind(result.line)
+                    .push_bind(result.source_system.clone())
+                    .push_bind(result.source_record_id.clone())
+                    .push_bind(result.child_id.map(|id| id.to_string()))
+                    .push_bind(result.outcome.clone())
+                    .push_bind(result.error_field.clone())
+                    .push_bind(result.error_code.clone())
+                    .push_bind(result.error_message.clone());
+            },
+        )
+        .await?;
+        append_changes(&mut tx, changes, now).await?;
+        sqlx::query(
+            "UPDATE import_jobs SET status = 'running', rows_done = rows_done + $1, \
+             linked = linked + $2, created_new = created_new + $3, review = review + $4, \
+             rejected = rejected + $5, updated_at = $6 WHERE job_id = $7",
+        )
+        .bind(count)
+        .bind(linked)
+        .bind(new)
+        .bind(review)
+        .bind(rejected)
+        .bind(now)
+        .bind(job_id)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        self.read_job(job_id)
+            .await?
+            .ok_or(RegistryError::NotFound("import job"))
+    }
+
+    async fn finish_import(&self, job_id: &str, error: Option<String>) -> Result<ImportJob> {
+        let now = Utc::now();
+        let status = if error.is_some() {
+            ImportStatus::Failed
+        } else {
+            ImportStatus::Done
+        };
+        sqlx::query(
+            "UPDATE import_jobs SET status = $1, error = $2, finished_at = $3, updated_at = $3 \
+             WHERE job_id = $4 AND status IN ('queued', 'running')",
+        )
+        .bind(status.as_str())
+        .bind(&error)
+        .bind(now)
+        .bind(job_id)
+        .execute(&self.write)
+        .await?;
+        self.read_job(job_id)
+            .await?
+            .ok_or(RegistryError::NotFound("import job"))
+    }
+
+    async fn import_results(&self, job_id: &str) -> Result<Vec<ImportResult>> {
+        let rows = sqlx::query(
+            "SELECT row_number, line, source_system, source_record_id, child_id, outcome, \
+             error_field, error_code, error_message FROM import_results WHERE job_id = $1 \
+             ORDER BY row_number",
+        )
+        .bind(job_id)
+        .fetch_all(&self.read)
+        .await?;
+        rows.iter()
+            .map(|row| {
+                let child_id: Option<String> = row.try_get("child_id")?;
+                Ok(ImportResult {
+                    row: row.try_get("row_number")?,
+                    line: row.try_get("line")?,
+                    source_system: row.try_get("source_system")?,
+                    source_record_id: row.try_get("source_record_id")?,
+                    child_id: child_id.as_deref().map(parse_child_id).transpose()?,
+                    outcome: row.try_get("outcome")?,
+                    error_field: row.try_get("error_field")?,
+                    error_code: row.try_get("error_code")?,
+                    error_message: row.try_get("error_message")?,
+                })
+            })
+            .collect()
+    }
+}
