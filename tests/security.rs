@@ -581,15 +581,14 @@ fn matrix() -> Vec<Route> {
                 (403, 403),
                 (200, 403),
                 (403, 403),
+                (403, 403),
+                (403, 403),
+            ],
+        },
         // The change feed: every role that reads child data, each within its scope.
         Route {
             method: Method::GET,
             path: |_, _| "/v1/changes".to_owned(),
-        // Referrals (issue 9): an agency lists its own (to itself by default), officials and
-        // stewards those in scope; only agencies refer, only about their own children.
-        Route {
-            method: Method::GET,
-            path: |_, _| "/v1/referrals".to_owned(),
             body: |_, _| None,
             expect: [
                 (401, 401),
@@ -621,6 +620,38 @@ fn matrix() -> Vec<Route> {
                 (403, 403),
                 (201, 201),
                 (201, 201),
+                (403, 403),
+                (403, 403),
+            ],
+        },
+        Route {
+            method: Method::GET,
+            path: |_, _| "/v1/webhooks/whk_nobody/deliveries".to_owned(),
+            body: |_, _| None,
+            expect: WEBHOOK_MISSING,
+        },
+        Route {
+            method: Method::DELETE,
+            path: |_, _| "/v1/webhooks/whk_nobody".to_owned(),
+            body: |_, _| None,
+            expect: WEBHOOK_MISSING,
+        },
+        // Referrals (issue 9): an agency lists its own (to itself by default), officials and
+        // stewards those in scope; only agencies refer, only about their own children.
+        Route {
+            method: Method::GET,
+            path: |_, _| "/v1/referrals".to_owned(),
+            body: |_, _| None,
+            expect: [
+                (401, 401),
+                (200, 200),
+                (200, 200),
+                (200, 200),
+                (200, 200),
+                (403, 403),
+                (403, 403),
+            ],
+        },
         Route {
             method: Method::POST,
             path: |_, _| "/v1/referrals".to_owned(),
@@ -638,16 +669,6 @@ fn matrix() -> Vec<Route> {
             ],
         },
         Route {
-            method: Method::GET,
-            path: |_, _| "/v1/webhooks/whk_nobody/deliveries".to_owned(),
-            body: |_, _| None,
-            expect: WEBHOOK_MISSING,
-        },
-        Route {
-            method: Method::DELETE,
-            path: |_, _| "/v1/webhooks/whk_nobody".to_owned(),
-            body: |_, _| None,
-            expect: WEBHOOK_MISSING,
             method: Method::POST,
             path: |_, _| "/v1/referrals/999999/status".to_owned(),
             body: |_, _| Some(json!({"status": "accepted"})),
