@@ -82,11 +82,11 @@ fn event(event_type: &str, date: NaiveDate, details: Value) -> Value {
 /// cases for every third. Records of one child share a birth registration number, so they link.
 fn generated(year: i32) -> Vec<Kid> {
     (0..40)
-        .map(|i| {
+        .map(|i: usize| {
             let identifier = format!("UG-BR-{year}-{i:04}");
             let opened = day(year, 1, 10) + chrono::Days::new(i as u64);
             let mut records = Vec::new();
-            if i % 2 == 0 {
+            if i.is_multiple_of(2) {
                 let mut events = vec![
                     event("police.case_opened", opened, json!({"role": "victim"})),
                     event(
@@ -95,12 +95,12 @@ fn generated(year: i32) -> Vec<Kid> {
                         json!({"to": "welfare-ug", "reason": "care and protection"}),
                     ),
                 ];
-                if i % 4 == 0 {
+                if i.is_multiple_of(4) {
                     events.push(event("police.case_opened", day(year, 6, 1), json!({})));
                 }
                 records.push(("police-ug", format!("CPU-{i}"), events));
             }
-            if !(i % 5 == 0 && i % 2 == 0) {
+            if !(i.is_multiple_of(5) && i.is_multiple_of(2)) {
                 records.push((
                     "school-ug",
                     format!("EMIS-{i}"),
@@ -111,7 +111,7 @@ fn generated(year: i32) -> Vec<Kid> {
                     )],
                 ));
             }
-            if i % 3 == 0 {
+            if i.is_multiple_of(3) {
                 records.push((
                     "welfare-ug",
                     format!("PRM-{i}"),
@@ -119,7 +119,7 @@ fn generated(year: i32) -> Vec<Kid> {
                 ));
             }
             Kid {
-                sex: if i % 2 == 0 { "F" } else { "M" },
+                sex: if i.is_multiple_of(2) { "F" } else { "M" },
                 born: day(2008, 1, 1) + chrono::Days::new(97 * i as u64),
                 district: DISTRICTS[i % 3],
                 records,

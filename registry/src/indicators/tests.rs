@@ -12,7 +12,7 @@ fn child(n: u64, registered: &str, systems: &[&str], events: &[(&str, &str)]) ->
             .unwrap()
             .and_utc(),
         registered_on: date(registered),
-        sex: Some(if n % 2 == 0 { Sex::F } else { Sex::M }),
+        sex: Some(if n.is_multiple_of(2) { Sex::F } else { Sex::M }),
         date_of_birth: Some(date("2015-06-01")),
         district: Some("Wakiso".to_owned()),
         source_systems: systems.iter().map(|s| (*s).to_owned()).collect(),
