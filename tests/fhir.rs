@@ -259,6 +259,30 @@ mod cases {
             .map(|operation| operation["name"].as_str().unwrap())
             .collect();
         assert_eq!(operations, ["match", "ihe-pix"]);
+        // The OpenAPI document describes the FHIR routes too.
+        let spec: Value = app
+            .http
+            .get(format!("{}/openapi.json", app.url))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        for (path, method) in [
+            ("/fhir/metadata", "get"),
+            ("/fhir/Patient", "get"),
+            ("/fhir/Patient", "post"),
+            ("/fhir/Patient/{id}", "get"),
+            ("/fhir/Patient/$match", "post"),
+            ("/fhir/Patient/$ihe-pix", "get"),
+        ] {
+            assert!(
+                spec["paths"][path][method]["responses"]["200"]["content"]["application/fhir+json"]
+                    .is_object(),
+                "{method} {path} in the OpenAPI document"
+            );
+        }
 
         // A child registered over /v1 reads as a Patient with every mapped element.
         let events = json!([{"type": "police.case_opened", "date": "2024-03-01"}]);
@@ -272,7 +296,7 @@ mod cases {
         .await;
         assert_eq!(patient["id"], fhir_id(&halima_id));
         assert_eq!(patient["active"], true);
-        assert_eq!(identifier_values(&patient, CHILD_ID), [halima_id.clone()]);
+        assert_eq!(identifier_values(&patient, CHILD_ID), [halima_id.as_str()]);
         assert_eq!(identifier_values(&patient, POLICE_RECORDS), ["P-1"]);
         assert_eq!(
             identifier_values(&patient, BIRTH_REGISTRATION),
