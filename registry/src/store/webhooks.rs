@@ -18,8 +18,7 @@ use crate::webhooks::{
 
 type DbRow = <Db as sqlx::Database>::Row;
 
-const WEBHOOK_COLUMNS: &str =
-    "subscription_id, client_id, url, event_types, start_seq, created_at";
+const WEBHOOK_COLUMNS: &str = "subscription_id, client_id, url, event_types, start_seq, created_at";
 
 fn webhook_from_row(row: &DbRow) -> Result<Webhook> {
     let event_types: String = row.try_get("event_types")?;
@@ -67,12 +66,7 @@ fn visible_entry() -> String {
 
 #[async_trait]
 impl FeedStore for Backend {
-    async fn changes(
-        &self,
-        after: i64,
-        limit: i64,
-        audience: &FeedAudience,
-    ) -> Result<ChangePage> {
+    async fn changes(&self, after: i64, limit: i64, audience: &FeedAudience) -> Result<ChangePage> {
         // Every entry up to the head read first is committed: its seq was taken under the head
         // row's lock, released only by that commit.
         let head: i64 = sqlx::query_scalar("SELECT last_seq FROM outbox_head WHERE id = 1")
