@@ -110,9 +110,14 @@ impl FeedStore for Backend {
 
     async fn create_webhook(&self, webhook: NewWebhook) -> Result<Webhook> {
         let mut tx = self.write.begin().await?;
-        let head: i64 = sqlx::query_scalar("SELECT last_seq FROM outbox_head WHERE id = 1")
-            .fetch_one(&mut *tx)
-            .await?;
+        // Locked until commit: no entry commits between reading the head and the
+        // subscription becoming visible, so the worker cannot pass an entry it should deliver.
+        let head: i64 = sqlx::query_scalar(&format!(
+            "SELECT last_seq FROM outbox_head WHERE id = 1{}",
+            super::LOCK_ROWS
+        ))
+        .fetch_one(&mut *tx)
+        .await?;
         let row = sqlx::query(&format!(
             "INSERT INTO webhook_subscriptions (subscription_id, client_id, url, event_types, \
              secret, start_seq, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7) \
