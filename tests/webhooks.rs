@@ -52,7 +52,9 @@ struct Receiver {
 async fn receive(State(receiver): State<Receiver>, headers: HeaderMap, body: String) -> StatusCode {
     let fail = receiver
         .failures_left
-        .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |left| left.checked_sub(1))
+        .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |left| {
+            left.checked_sub(1)
+        })
         .is_ok();
     let status = if fail {
         StatusCode::SERVICE_UNAVAILABLE
@@ -219,7 +221,9 @@ impl Api {
     }
 
     async fn deliveries(&self, webhook: &str) -> Vec<Value> {
-        let response = self.get(&format!("/v1/webhooks/{webhook}/deliveries")).await;
+        let response = self
+            .get(&format!("/v1/webhooks/{webhook}/deliveries"))
+            .await;
         assert_eq!(response.status(), 200);
         let body: Value = response.json().await.unwrap();
         body["deliveries"].as_array().unwrap().clone()
@@ -320,13 +324,21 @@ mod cases {
 
         let (everything, head) = national.feed(1000).await;
         let all_seqs = seqs(&everything);
-        assert!(all_seqs.windows(2).all(|pair| pair[0] < pair[1]), "commit order");
+        assert!(
+            all_seqs.windows(2).all(|pair| pair[0] < pair[1]),
+            "commit order"
+        );
         assert_eq!(head, all_seqs.last().unwrap().to_string());
         let kinds: Vec<&str> = everything
             .iter()
             .map(|entry| entry["kind"].as_str().unwrap())
             .collect();
-        for kind in ["child.created", "record.registered", "record.linked", "event.added"] {
+        for kind in [
+            "child.created",
+            "record.registered",
+            "record.linked",
+            "event.added",
+        ] {
             assert!(kinds.contains(&kind), "{kind} in {kinds:?}");
         }
         let (paged, paged_head) = national.feed(1).await;
@@ -383,7 +395,11 @@ mod cases {
         let bad = problem(police.get("/v1/changes?limit=0").await, 400).await;
         assert_eq!(bad["field"], "limit");
         problem(Api::new(&app.url, &admin_key).get("/v1/changes").await, 403).await;
-        problem(Api::new(&app.url, "crk_nobody").get("/v1/changes").await, 401).await;
+        problem(
+            Api::new(&app.url, "crk_nobody").get("/v1/changes").await,
+            401,
+        )
+        .await;
 
         let audited = app.store.audit_entries(0, 10_000).await.unwrap();
         assert!(audited.iter().any(|entry| entry.action == "changes.read"));
@@ -393,9 +409,7 @@ mod cases {
     pub async fn subscriptions_are_checked_and_private(backend: Backend) {
         let app = TestApp::spawn_with(backend, |state| {
             state.with_webhooks(gateway::webhooks::WebhookConfig {
-                allow: Arc::new(gateway::webhooks::AllowList::new([
-                    "127.0.0.1".to_owned()
-                ])),
+                allow: Arc::new(gateway::webhooks::AllowList::new(["127.0.0.1".to_owned()])),
                 ..Default::default()
             })
         })
@@ -426,8 +440,8 @@ mod cases {
             "https://169.254.169.254/latest/meta-data",
             "https://[::1]/hook",
             "https://[fd00:ec2::254]/hook",
-            "https://localhost/hook",
             "http://127.0.0.2/hook",
+            "https://127.0.0.2/hook",
             "https://user:secret@example.org/hook",
             "ftp://example.org/hook",
             "not a url",
@@ -538,7 +552,11 @@ mod cases {
                 log.len() == 3 && log.iter().all(|delivery| delivery["status"] == "delivered")
             })
             .await;
-        assert_eq!(receiver.delivered().len(), 3, "nothing of the school's child");
+        assert_eq!(
+            receiver.delivered().len(),
+            3,
+            "nothing of the school's child"
+        );
         let now = chrono::Utc::now().timestamp();
         for received in &delivered {
             assert!(signed_with(&secret, received), "{received:?}");
@@ -563,9 +581,13 @@ mod cases {
             assert_eq!(delivery["attempts"][0]["status_code"], 204);
             assert_eq!(delivery["child_id"], child.as_str());
         }
-        let ids: std::collections::BTreeSet<&str> =
-            log.iter().map(|delivery| delivery["id"].as_str().unwrap()).collect();
-        assert!(delivered.iter().all(|received| ids.contains(received.id.as_str())));
+        let ids: std::collections::BTreeSet<&str> = log
+            .iter()
+            .map(|delivery| delivery["id"].as_str().unwrap())
+            .collect();
+        assert!(delivered
+            .iter()
+            .all(|received| ids.contains(received.id.as_str())));
         server.terminate();
         database.drop_database().await;
     }
@@ -628,7 +650,10 @@ mod cases {
             .all(|received| signed_with(&secret, received)));
         // Nothing of the child went out of turn: every request, failed or not, in order.
         let attempted: Vec<i64> = receiver.all().iter().map(Received::seq).collect();
-        assert!(attempted.windows(2).all(|pair| pair[0] <= pair[1]), "{attempted:?}");
+        assert!(
+            attempted.windows(2).all(|pair| pair[0] <= pair[1]),
+            "{attempted:?}"
+        );
         // The first delivery took the four failures, its retries logged one by one.
         let first = log.last().unwrap();
         assert_eq!(first["seq"], expected[0]);
@@ -639,10 +664,20 @@ mod cases {
             .map(|attempt| attempt["status_code"].as_i64().unwrap())
             .collect();
         assert_eq!(codes, [503, 503, 503, 503, 204]);
-        assert!(first["attempts"][0]["error"].as_str().unwrap().contains("503"));
-        let retried_ids: std::collections::BTreeSet<String> =
-            receiver.all().iter().map(|received| received.id.clone()).collect();
-        assert_eq!(retried_ids.len(), expected.len(), "a retry keeps its webhook-id");
+        assert!(first["attempts"][0]["error"]
+            .as_str()
+            .unwrap()
+            .contains("503"));
+        let retried_ids: std::collections::BTreeSet<String> = receiver
+            .all()
+            .iter()
+            .map(|received| received.id.clone())
+            .collect();
+        assert_eq!(
+            retried_ids.len(),
+            expected.len(),
+            "a retry keeps its webhook-id"
+        );
         server.terminate();
         database.drop_database().await;
     }
@@ -720,6 +755,18 @@ mod cases {
         )
         .await;
         assert_eq!(refused["field"], "url");
+        // A name is resolved and its addresses checked: localhost is loopback.
+        let refused = problem(
+            police
+                .post(
+                    "/v1/webhooks",
+                    &json!({"url": "https://localhost/hook", "event_types": ["record.registered"]}),
+                )
+                .await,
+            400,
+        )
+        .await;
+        assert_eq!(refused["field"], "url");
         police
             .register(&record("police-ug", "P-1", "Halima", "Wakiso", json!([])))
             .await;
@@ -731,7 +778,10 @@ mod cases {
             .await;
         let error = log[0]["attempts"][0]["error"].as_str().unwrap();
         assert!(error.contains("refused"), "{error}");
-        assert!(receiver.all().is_empty(), "no request reached the internal host");
+        assert!(
+            receiver.all().is_empty(),
+            "no request reached the internal host"
+        );
         server.terminate();
         database.drop_database().await;
     }

@@ -103,7 +103,10 @@ pub fn build_app(state: AppState) -> Router {
             "/v1/webhooks",
             get(routes::webhooks::list_webhooks).post(routes::webhooks::create_webhook),
         )
-        .route("/v1/webhooks/{id}", delete(routes::webhooks::delete_webhook))
+        .route(
+            "/v1/webhooks/{id}",
+            delete(routes::webhooks::delete_webhook),
+        )
         .route(
             "/v1/webhooks/{id}/deliveries",
             get(routes::webhooks::list_deliveries),

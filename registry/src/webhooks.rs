@@ -151,8 +151,7 @@ pub struct DeliveryLog {
 pub trait FeedStore: Send + Sync {
     /// Entries after `after` the audience may see, in commit order, at most `limit`, read up
     /// to the head committed when called.
-    async fn changes(&self, after: i64, limit: i64, audience: &FeedAudience)
-        -> Result<ChangePage>;
+    async fn changes(&self, after: i64, limit: i64, audience: &FeedAudience) -> Result<ChangePage>;
 
     /// Entries in `(after, up_to]` the audience may see, in order, at most `limit`.
     async fn changes_between(

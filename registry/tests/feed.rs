@@ -127,7 +127,11 @@ fn everyone() -> FeedAudience {
 }
 
 /// Every entry the audience sees, read `limit` at a time by following the cursor.
-async fn read_all(store: &dyn Store, audience: &FeedAudience, limit: i64) -> Vec<(i64, String, ChildId)> {
+async fn read_all(
+    store: &dyn Store,
+    audience: &FeedAudience,
+    limit: i64,
+) -> Vec<(i64, String, ChildId)> {
     let mut after = 0;
     let mut seen = Vec::new();
     loop {
@@ -150,17 +154,26 @@ async fn scoped_in_commit_order(postgres: bool) {
     let backend = Backend::open(postgres).await;
     let store = backend.store.as_ref();
     let police = store
-        .register(record("police-ug", "P1", "Halima", "2019-05-01", "Wakiso"), "t")
+        .register(
+            record("police-ug", "P1", "Halima", "2019-05-01", "Wakiso"),
+            "t",
+        )
         .await
         .unwrap()
         .child_id;
     let school = store
-        .register(record("school-ug", "S1", "Akello", "2015-02-11", "Gulu"), "t")
+        .register(
+            record("school-ug", "S1", "Akello", "2015-02-11", "Gulu"),
+            "t",
+        )
         .await
         .unwrap()
         .child_id;
     let welfare = store
-        .register(record("welfare-ug", "W1", "Nakato", "2012-09-30", "Mbale"), "t")
+        .register(
+            record("welfare-ug", "W1", "Nakato", "2012-09-30", "Mbale"),
+            "t",
+        )
         .await
         .unwrap()
         .child_id;
@@ -168,13 +181,20 @@ async fn scoped_in_commit_order(postgres: bool) {
 
     let all = read_all(store, &everyone(), 1000).await;
     let seqs: Vec<i64> = all.iter().map(|(seq, _, _)| *seq).collect();
-    assert_eq!(seqs, (1..=head).collect::<Vec<_>>(), "everything, in order, no gaps");
+    assert_eq!(
+        seqs,
+        (1..=head).collect::<Vec<_>>(),
+        "everything, in order, no gaps"
+    );
     assert_eq!(read_all(store, &everyone(), 1).await, all, "pages join up");
 
     let police_sees = read_all(store, &agency("police-ug"), 2).await;
     assert!(!police_sees.is_empty());
     assert!(police_sees.iter().all(|(_, _, child)| *child == police));
-    let kinds: Vec<&str> = police_sees.iter().map(|(_, kind, _)| kind.as_str()).collect();
+    let kinds: Vec<&str> = police_sees
+        .iter()
+        .map(|(_, kind, _)| kind.as_str())
+        .collect();
     assert!(kinds.contains(&"child.created") && kinds.contains(&"record.registered"));
 
     // Past the last entry it may see, the cursor still reaches the head: the school's and
@@ -203,12 +223,18 @@ async fn scoped_in_commit_order(postgres: bool) {
         )
         .await
         .unwrap();
-    let page = store.changes(head, 100, &agency("welfare-ug")).await.unwrap();
+    let page = store
+        .changes(head, 100, &agency("welfare-ug"))
+        .await
+        .unwrap();
     assert!(page
         .entries
         .iter()
         .any(|entry| entry.kind == "child.merged" && entry.child_id == welfare));
-    let page = store.changes(head, 100, &agency("school-ug")).await.unwrap();
+    let page = store
+        .changes(head, 100, &agency("school-ug"))
+        .await
+        .unwrap();
     assert!(page.entries.is_empty(), "the school holds neither child");
     let _ = school;
     backend.finish().await;
@@ -218,7 +244,10 @@ async fn referrals_reach_both_agencies(postgres: bool) {
     let backend = Backend::open(postgres).await;
     let store = backend.store.as_ref();
     let child = store
-        .register(record("primero", "C1", "Halima", "2019-05-01", "Wakiso"), "t")
+        .register(
+            record("primero", "C1", "Halima", "2019-05-01", "Wakiso"),
+            "t",
+        )
         .await
         .unwrap()
         .child_id;
@@ -238,14 +267,24 @@ async fn referrals_reach_both_agencies(postgres: bool) {
         entries.into_iter().map(|entry| entry.kind).collect()
     };
     let oscar = store.changes(before, 100, &agency("oscar")).await.unwrap();
-    assert_eq!(kinds(oscar.entries), ["referral.created"], "the receiving agency");
-    let primero = store.changes(before, 100, &agency("primero")).await.unwrap();
+    assert_eq!(
+        kinds(oscar.entries),
+        ["referral.created"],
+        "the receiving agency"
+    );
+    let primero = store
+        .changes(before, 100, &agency("primero"))
+        .await
+        .unwrap();
     assert_eq!(
         kinds(primero.entries),
         ["referral.created", "record.linked"],
         "the referring agency also holds the child"
     );
-    let school = store.changes(before, 100, &agency("school-ug")).await.unwrap();
+    let school = store
+        .changes(before, 100, &agency("school-ug"))
+        .await
+        .unwrap();
     assert!(school.entries.is_empty(), "neither party nor holder");
     assert_eq!(school.next_cursor, before + 2);
     // An agency name without the scope that goes with it sees referrals to it only.

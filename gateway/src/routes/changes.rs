@@ -61,13 +61,17 @@ pub async fn list_changes(
     })?;
     let after = match params.after.as_deref().map(str::trim) {
         None | Some("") => 0,
-        Some(text) => text.parse::<i64>().ok().filter(|after| *after >= 0).ok_or_else(|| {
-            ApiError::bad_request(
-                "invalid_cursor",
-                "after",
-                "after must be a next_cursor this feed returned (or 0)",
-            )
-        })?,
+        Some(text) => text
+            .parse::<i64>()
+            .ok()
+            .filter(|after| *after >= 0)
+            .ok_or_else(|| {
+                ApiError::bad_request(
+                    "invalid_cursor",
+                    "after",
+                    "after must be a next_cursor this feed returned (or 0)",
+                )
+            })?,
     };
     let limit = params.limit.unwrap_or(DEFAULT_LIMIT);
     if !(1..=MAX_LIMIT).contains(&limit) {

@@ -146,7 +146,10 @@ pub async fn create_webhook(
     state
         .audit(&caller, AuditAction::WebhookCreated, target, &meta)
         .await?;
-    Ok((StatusCode::CREATED, Json(WebhookCreated { webhook, secret })))
+    Ok((
+        StatusCode::CREATED,
+        Json(WebhookCreated { webhook, secret }),
+    ))
 }
 
 /// The calling client's subscriptions (never their secrets).
@@ -166,7 +169,12 @@ pub async fn list_webhooks(
     let caller = subscriber(caller)?;
     let webhooks = state.store.webhooks_of(&caller.id).await?;
     state
-        .audit(&caller, AuditAction::WebhooksRead, AuditTarget::none(), &meta)
+        .audit(
+            &caller,
+            AuditAction::WebhooksRead,
+            AuditTarget::none(),
+            &meta,
+        )
         .await?;
     Ok(Json(WebhookList { webhooks }))
 }

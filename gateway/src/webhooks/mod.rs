@@ -106,14 +106,26 @@ pub fn delivery_body(entry: &OutboxEntry) -> serde_json::Result<String> {
 pub struct WebhookArgs {
     /// Hosts (names or IP addresses, comma-separated) webhooks may target although they are
     /// internal (loopback, private, link-local); these may also use plain http.
-    #[arg(long, env = "CHILD_REGISTRY_WEBHOOK_ALLOW_HOSTS", value_delimiter = ',')]
+    #[arg(
+        long,
+        env = "CHILD_REGISTRY_WEBHOOK_ALLOW_HOSTS",
+        value_delimiter = ','
+    )]
     pub webhook_allow_hosts: Vec<String>,
     /// Wait after a delivery's first failed attempt, in milliseconds; it doubles with each
     /// further failure up to --webhook-retry-cap-ms.
-    #[arg(long, env = "CHILD_REGISTRY_WEBHOOK_RETRY_BASE_MS", default_value_t = 10_000)]
+    #[arg(
+        long,
+        env = "CHILD_REGISTRY_WEBHOOK_RETRY_BASE_MS",
+        default_value_t = 10_000
+    )]
     pub webhook_retry_base_ms: u64,
     /// Longest wait between two attempts, in milliseconds.
-    #[arg(long, env = "CHILD_REGISTRY_WEBHOOK_RETRY_CAP_MS", default_value_t = 3_600_000)]
+    #[arg(
+        long,
+        env = "CHILD_REGISTRY_WEBHOOK_RETRY_CAP_MS",
+        default_value_t = 3_600_000
+    )]
     pub webhook_retry_cap_ms: u64,
     /// Attempts before a delivery is given up (the child's next delivery then goes).
     #[arg(long, env = "CHILD_REGISTRY_WEBHOOK_MAX_ATTEMPTS", default_value_t = 12,
@@ -123,7 +135,11 @@ pub struct WebhookArgs {
     #[arg(long, env = "CHILD_REGISTRY_WEBHOOK_POLL_MS", default_value_t = 1000)]
     pub webhook_poll_ms: u64,
     /// Time limit of one delivery attempt, in milliseconds.
-    #[arg(long, env = "CHILD_REGISTRY_WEBHOOK_TIMEOUT_MS", default_value_t = 10_000)]
+    #[arg(
+        long,
+        env = "CHILD_REGISTRY_WEBHOOK_TIMEOUT_MS",
+        default_value_t = 10_000
+    )]
     pub webhook_timeout_ms: u64,
 }
 

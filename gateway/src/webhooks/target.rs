@@ -229,7 +229,12 @@ mod tests {
         ] {
             assert!(!is_public(internal.parse().unwrap()), "{internal}");
         }
-        for public in ["8.8.8.8", "196.43.128.1", "2606:4700::1111", "64:ff9b::808:808"] {
+        for public in [
+            "8.8.8.8",
+            "196.43.128.1",
+            "2606:4700::1111",
+            "64:ff9b::808:808",
+        ] {
             assert!(is_public(public.parse().unwrap()), "{public}");
         }
     }

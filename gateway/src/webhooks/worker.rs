@@ -182,11 +182,7 @@ impl Worker {
             + i64::try_from(lease.as_millis()).unwrap_or(i64::MAX / 2);
         if !self
             .store
-            .claim_delivery(
-                &delivery.delivery_id,
-                delivery.next_attempt_ms,
-                lease_until,
-            )
+            .claim_delivery(&delivery.delivery_id, delivery.next_attempt_ms, lease_until)
             .await?
         {
             return Ok(());

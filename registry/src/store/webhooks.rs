@@ -18,8 +18,7 @@ use crate::webhooks::{
 
 type DbRow = <Db as sqlx::Database>::Row;
 
-const WEBHOOK_COLUMNS: &str =
-    "subscription_id, client_id, url, event_types, start_seq, created_at";
+const WEBHOOK_COLUMNS: &str = "subscription_id, client_id, url, event_types, start_seq, created_at";
 
 fn webhook_from_row(row: &DbRow) -> Result<Webhook> {
     let event_types: String = row.try_get("event_types")?;
@@ -67,12 +66,7 @@ fn visible_entry() -> String {
 
 #[async_trait]
 impl FeedStore for Backend {
-    async fn changes(
-        &self,
-        after: i64,
-        limit: i64,
-        audience: &FeedAudience,
-    ) -> Result<ChangePage> {
+    async fn changes(&self, after: i64, limit: i64, audience: &FeedAudience) -> Result<ChangePage> {
         // Every entry up to the head read first is committed: its seq was taken under the head
         // row's lock, released only by that commit.
         let head: i64 = sqlx::query_scalar("SELECT last_seq FROM outbox_head WHERE id = 1")
@@ -116,9 +110,14 @@ impl FeedStore for Backend {
 
     async fn create_webhook(&self, webhook: NewWebhook) -> Result<Webhook> {
         let mut tx = self.write.begin().await?;
-        let head: i64 = sqlx::query_scalar("SELECT last_seq FROM outbox_head WHERE id = 1")
-            .fetch_one(&mut *tx)
-            .await?;
+        // Locked until commit: no entry commits between reading the head and the
+        // subscription becoming visible, so the worker cannot pass an entry it should deliver.
+        let head: i64 = sqlx::query_scalar(&format!(
+            "SELECT last_seq FROM outbox_head WHERE id = 1{}",
+            super::LOCK_ROWS
+        ))
+        .fetch_one(&mut *tx)
+        .await?;
         let row = sqlx::query(&format!(
             "INSERT INTO webhook_subscriptions (subscription_id, client_id, url, event_types, \
              secret, start_seq, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7) \
