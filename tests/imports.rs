@@ -83,9 +83,16 @@ async fn wait_done(url: &str, key: &str, job: &Value) -> Value {
 }
 
 /// The results CSV as rows of column → value.
-async fn results(url: &str, key: &str, job: &Value) -> Vec<std::collections::HashMap<String, String>> {
+async fn results(
+    url: &str,
+    key: &str,
+    job: &Value,
+) -> Vec<std::collections::HashMap<String, String>> {
     let response = http()
-        .get(format!("{url}{}", job["links"]["results"].as_str().unwrap()))
+        .get(format!(
+            "{url}{}",
+            job["links"]["results"].as_str().unwrap()
+        ))
         .bearer_auth(key)
         .send()
         .await
@@ -97,7 +104,12 @@ async fn results(url: &str, key: &str, job: &Value) -> Vec<std::collections::Has
         .starts_with("text/csv"));
     let text = response.text().await.unwrap();
     let mut reader = csv::Reader::from_reader(text.as_bytes());
-    let header: Vec<String> = reader.headers().unwrap().iter().map(str::to_owned).collect();
+    let header: Vec<String> = reader
+        .headers()
+        .unwrap()
+        .iter()
+        .map(str::to_owned)
+        .collect();
     reader
         .records()
         .map(|record| {
@@ -161,7 +173,11 @@ mod cases {
         assert_eq!(rows[0]["child_id"], rows[1]["child_id"]);
         let bad_sex = &rows[3];
         assert_eq!(
-            (bad_sex["outcome"].as_str(), bad_sex["line"].as_str(), bad_sex["error_field"].as_str()),
+            (
+                bad_sex["outcome"].as_str(),
+                bad_sex["line"].as_str(),
+                bad_sex["error_field"].as_str()
+            ),
             ("rejected", "5", "sex")
         );
         assert_eq!(rows[4]["error_field"], "source_system");
@@ -172,8 +188,14 @@ mod cases {
         );
         // The imported record is the registry's like any other.
         let history = get_json(&url, "/v1/records/welfare-ug/W-2", &key).await;
-        assert_eq!(history["child_id"].as_str(), Some(rows[1]["child_id"].as_str()));
-        assert_eq!(history["versions"][0]["child"]["other_names"], json!(["Hali"]));
+        assert_eq!(
+            history["child_id"].as_str(),
+            Some(rows[1]["child_id"].as_str())
+        );
+        assert_eq!(
+            history["versions"][0]["child"]["other_names"],
+            json!(["Hali"])
+        );
 
         // NDJSON of /v1/records bodies: the identifier links to the CSV's child; an update of
         // W-3 takes the update path (version 2); a malformed line is rejected by its path.
@@ -242,13 +264,23 @@ Case ID Display,Name First,Name Middle,Name Last,Sex,Date of Birth,Estimated,Loc
 a1b2c3d,Sarah,Joy,Nakato,female,03-Feb-2018,true,Wakiso,Agnes Nakato,CM0123,case_plan
 e4f5g6h,Daniel,,Ouma,male,31-Feb-2016,false,Tororo,,,new
 ";
-        let job = submit(&url, &primero_key, "?mapping=primero", "text/csv", primero.to_owned()).await;
+        let job = submit(
+            &url,
+            &primero_key,
+            "?mapping=primero",
+            "text/csv",
+            primero.to_owned(),
+        )
+        .await;
         assert_eq!(job["mapping"], "primero");
         let job = wait_done(&url, &primero_key, &job).await;
         assert_counts(&job, 2, 0, 1, 0, 1);
         let rows = results(&url, &primero_key, &job).await;
         assert_eq!(
-            (rows[1]["error_field"].as_str(), rows[1]["error_code"].as_str()),
+            (
+                rows[1]["error_field"].as_str(),
+                rows[1]["error_code"].as_str()
+            ),
             ("date_of_birth", "invalid_date")
         );
         let record = get_json(&url, "/v1/records/primero-ug/a1b2c3d", &primero_key).await;
@@ -276,7 +308,14 @@ e4f5g6h,Daniel,,Ouma,male,31-Feb-2016,false,Tororo,,,new
         ]
         .map(|line| line.to_string())
         .join("\n");
-        let job = submit(&url, &oscar_key, "?mapping=oscar", "application/x-ndjson", oscar).await;
+        let job = submit(
+            &url,
+            &oscar_key,
+            "?mapping=oscar",
+            "application/x-ndjson",
+            oscar,
+        )
+        .await;
         let job = wait_done(&url, &oscar_key, &job).await;
         assert_counts(&job, 2, 0, 1, 0, 1);
         let rows = results(&url, &oscar_key, &job).await;
@@ -317,7 +356,13 @@ e4f5g6h,Daniel,,Ouma,male,31-Feb-2016,false,Tororo,,,new
         let foreign = CANONICAL_CSV
             .lines()
             .enumerate()
-            .map(|(n, line)| if n == 0 { line.to_owned() } else { line.replacen("welfare-ug", "police-ug", 1) })
+            .map(|(n, line)| {
+                if n == 0 {
+                    line.to_owned()
+                } else {
+                    line.replacen("welfare-ug", "police-ug", 1)
+                }
+            })
             .collect::<Vec<_>>()
             .join("\n");
         let job = submit(&url, &key, "", "text/csv", foreign).await;
@@ -349,7 +394,12 @@ e4f5g6h,Daniel,,Ouma,male,31-Feb-2016,false,Tororo,,,new
             .collect();
         assert_eq!(children.len(), 2);
 
-        let entries = database.open().await.audit_entries(0, 10_000).await.unwrap();
+        let entries = database
+            .open()
+            .await
+            .audit_entries(0, 10_000)
+            .await
+            .unwrap();
         let submitted = entries
             .iter()
             .filter(|entry| entry.action == "import.submitted")
@@ -405,10 +455,16 @@ e4f5g6h,Daniel,,Ouma,male,31-Feb-2016,false,Tororo,,,new
             let progress = get_json(&server.url, &path, &key).await;
             let done = progress["rows_done"].as_i64().unwrap();
             if done > 0 {
-                assert!(done < total, "the job finished before it could be interrupted");
+                assert!(
+                    done < total,
+                    "the job finished before it could be interrupted"
+                );
                 break done;
             }
-            assert!(started.elapsed() < Duration::from_secs(120), "no progress: {progress}");
+            assert!(
+                started.elapsed() < Duration::from_secs(120),
+                "no progress: {progress}"
+            );
             tokio::time::sleep(Duration::from_millis(20)).await;
         };
         server.kill_hard();
@@ -420,11 +476,18 @@ e4f5g6h,Daniel,,Ouma,male,31-Feb-2016,false,Tororo,,,new
             .iter()
             .map(|field| job[field].as_i64().unwrap())
             .sum::<i64>();
-        assert_eq!((job["rows_done"].as_i64().unwrap(), counted), (total, total), "{job}");
+        assert_eq!(
+            (job["rows_done"].as_i64().unwrap(), counted),
+            (total, total),
+            "{job}"
+        );
         let rows = results(&server.url, &key, &job).await;
         let numbers: BTreeSet<i64> = rows.iter().map(|row| row["row"].parse().unwrap()).collect();
         assert_eq!(numbers, (1..=total).collect::<BTreeSet<i64>>());
-        let accepted = rows.iter().filter(|row| row["outcome"] != "rejected").count();
+        let accepted = rows
+            .iter()
+            .filter(|row| row["outcome"] != "rejected")
+            .count();
         let stored = database.open().await.match_records().await.unwrap().len();
         assert_eq!(stored, accepted, "one source record per accepted row");
         let linked = rows.iter().filter(|row| row["outcome"] == "linked").count() as i64;
@@ -462,14 +525,30 @@ e4f5g6h,Daniel,,Ouma,male,31-Feb-2016,false,Tororo,,,new
         )
         .unwrap();
         let output = common::server::run(&args(
-            &["import", "--quiet", "--file", primero.to_str().unwrap(), "--mapping", "primero"],
+            &[
+                "import",
+                "--quiet",
+                "--file",
+                primero.to_str().unwrap(),
+                "--mapping",
+                "primero",
+            ],
             &database,
         ));
-        assert!(!output.status.success(), "a mapped export needs --source-system");
+        assert!(
+            !output.status.success(),
+            "a mapped export needs --source-system"
+        );
         let stdout = run_ok(&args(
             &[
-                "import", "--quiet", "--file", primero.to_str().unwrap(), "--mapping", "primero",
-                "--source-system", "primero-ug",
+                "import",
+                "--quiet",
+                "--file",
+                primero.to_str().unwrap(),
+                "--mapping",
+                "primero",
+                "--source-system",
+                "primero-ug",
             ],
             &database,
         ));

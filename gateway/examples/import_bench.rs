@@ -69,7 +69,9 @@ async fn main() {
         valid.len()
     );
     println!("| backend | rows | bulk_load rec/s (no matching) | import rows/s (with matching) | ratio | linked | new | review | rejected | pairwise P | pairwise R | F1 |");
-    println!("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |");
+    println!(
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
+    );
     for backend in &args.backends {
         let baseline = Database::fresh(backend, &args.postgres_url).await;
         let started = Instant::now();

@@ -81,9 +81,8 @@ pub fn build_app(state: AppState) -> Router {
         // Bulk import (issue 9): bodies up to their own, larger limit.
         .route(
             "/v1/imports",
-            post(routes::imports::create_import).layer(DefaultBodyLimit::max(
-                routes::imports::IMPORT_BODY_LIMIT,
-            )),
+            post(routes::imports::create_import)
+                .layer(DefaultBodyLimit::max(routes::imports::IMPORT_BODY_LIMIT)),
         )
         .route("/v1/imports/{id}", get(routes::imports::get_import))
         .route(

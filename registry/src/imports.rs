@@ -435,11 +435,7 @@ fn parse_submission_json(
         let path = error.path().to_string();
         let message = error.into_inner().to_string();
         let field = if path == "." {
-            message
-                .split('`')
-                .nth(1)
-                .unwrap_or("body")
-                .to_owned()
+            message.split('`').nth(1).unwrap_or("body").to_owned()
         } else {
             path
         };
@@ -500,7 +496,10 @@ fn parse_sex(column: &str, value: Option<&str>) -> std::result::Result<Option<Se
 }
 
 /// ISO dates, and the day-first forms exports use (`01-Jan-2015`, `01/01/2015`).
-fn parse_date(column: &str, value: Option<&str>) -> std::result::Result<Option<NaiveDate>, RowError> {
+fn parse_date(
+    column: &str,
+    value: Option<&str>,
+) -> std::result::Result<Option<NaiveDate>, RowError> {
     let Some(value) = value else { return Ok(None) };
     for format in ["%Y-%m-%d", "%d-%b-%Y", "%d/%m/%Y", "%d-%m-%Y", "%Y/%m/%d"] {
         if let Ok(date) = NaiveDate::parse_from_str(value, format) {
@@ -829,7 +828,10 @@ pub async fn complete_job(store: &dyn Store, job: ImportJob, key: &AuditKey) -> 
         return Ok(job);
     }
     let results = store.import_results(&job.id).await?;
-    let children: BTreeSet<ChildId> = results.iter().filter_map(|result| result.child_id).collect();
+    let children: BTreeSet<ChildId> = results
+        .iter()
+        .filter_map(|result| result.child_id)
+        .collect();
     store
         .append_audit(
             AuditDraft {
@@ -877,7 +879,7 @@ pub async fn run_forever(store: std::sync::Arc<dyn Store>, key: std::sync::Arc<A
                 for job in jobs {
                     if let Err(error) = run_to_end(store.as_ref(), &job.id, &key, &mut |_| {}).await
                     {
-                        tracing::warn!(%error, job = %job.id, "an import job stopped; retrying later");
+                        tracing::warn!(error = ?error, job = %job.id, "an import job stopped; retrying later");
                         tokio::time::sleep(std::time::Duration::from_secs(2)).await;
                     }
                 }
@@ -891,7 +893,10 @@ pub async fn run_forever(store: std::sync::Arc<dyn Store>, key: std::sync::Arc<A
 /// The results as CSV: `row,line,source_system,source_record_id,child_id,outcome,error_field,
 /// error_code,error_message`.
 pub fn results_csv(results: &[ImportResult]) -> std::result::Result<Vec<u8>, csv::Error> {
-    let mut writer = csv::Writer::from_writer(Vec::new());
+    // The header is written here, so an empty result still has one.
+    let mut writer = csv::WriterBuilder::new()
+        .has_headers(false)
+        .from_writer(Vec::new());
     writer.write_record([
         "row",
         "line",
@@ -944,8 +949,13 @@ police-ug,A2,Okello,,Q,2019-02-03,\n";
     fn primero_rows_map_to_canonical_fields() {
         let body = b"Case ID Display,Name First,Name Last,Sex,Date of Birth,Estimated,Location Current,National ID No\n\
 a1b2c3,Sarah,Nakato,female,03-Feb-2018,true,Gulu,CM123\n";
-        let rows =
-            check_body(body, ImportFormat::Csv, ImportMapping::Primero, Some("primero-ug")).unwrap();
+        let rows = check_body(
+            body,
+            ImportFormat::Csv,
+            ImportMapping::Primero,
+            Some("primero-ug"),
+        )
+        .unwrap();
         let submission = rows[0].submission.as_ref().unwrap();
         assert_eq!(submission.source_system, "primero-ug");
         assert_eq!(submission.source_record_id, "a1b2c3");

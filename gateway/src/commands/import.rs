@@ -123,11 +123,9 @@ pub fn run(args: ImportArgs) -> anyhow::Result<()> {
         } else {
             ProgressBar::new(0)
         };
-        bar.set_style(
-            ProgressStyle::with_template(
-                "{spinner} [{elapsed_precise}] {bar:40} {pos}/{len} rows ({per_sec}, ETA {eta}) {msg}",
-            )?,
-        );
+        bar.set_style(ProgressStyle::with_template(
+            "{spinner} [{elapsed_precise}] {bar:40} {pos}/{len} rows ({per_sec}, ETA {eta}) {msg}",
+        )?);
         let mut show = |job: &ImportJob| {
             bar.set_length(job.total_rows as u64);
             bar.set_position(job.rows_done as u64);

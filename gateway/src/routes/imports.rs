@@ -105,7 +105,14 @@ pub async fn create_import(
     Query(params): Query<ImportParams>,
     headers: HeaderMap,
     body: Bytes,
-) -> Result<(StatusCode, [(header::HeaderName, String); 1], Json<ImportJobView>), ApiError> {
+) -> Result<
+    (
+        StatusCode,
+        [(header::HeaderName, String); 1],
+        Json<ImportJobView>,
+    ),
+    ApiError,
+> {
     let agency = caller.agency.clone().unwrap_or_default();
     caller.check_may_register(&agency)?;
     let format = format_of(&params, &headers)?;

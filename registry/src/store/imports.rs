@@ -43,6 +43,8 @@ const JOB_COLUMNS: &str = "job_id, status, format, mapping, source_system, submi
 
 /// Rows per multi-row insert: at most 14 parameters a row, well under both databases' limits.
 const ROWS_PER_STATEMENT: usize = 1000;
+/// Matching locks a chunk takes at most (see `import_chunk`).
+const MAX_CHUNK_LOCKS: usize = 256;
 /// Values per `IN (…)` look-up.
 const KEYS_PER_LOOKUP: usize = 500;
 
@@ -50,7 +52,9 @@ fn job_from_row(row: &DbRow) -> Result<ImportJob> {
     let status: String = row.try_get("status")?;
     let format: String = row.try_get("format")?;
     let mapping: String = row.try_get("mapping")?;
-    let corrupt = |what: &str, value: &str| RegistryError::Corrupt(format!("unknown import {what} '{value}'"));
+    let corrupt = |what: &str, value: &str| {
+        RegistryError::Corrupt(format!("unknown import {what} '{value}'"))
+    };
     Ok(ImportJob {
         id: row.try_get("job_id")?,
         status: ImportStatus::parse(&status).ok_or_else(|| corrupt("status", &status))?,
@@ -78,8 +82,7 @@ async fn insert_rows<'r, T: Sync + 'r>(
     head: &str,
     tail: &str,
     rows: &'r [T],
-    mut push: impl FnMut(&mut sqlx::query_builder::Separated<'_, 'r, Db, &'static str>, &'r T)
-        + Send,
+    mut push: impl FnMut(&mut sqlx::query_builder::Separated<'_, 'r, Db, &'static str>, &'r T) + Send,
 ) -> Result<()> {
     for part in rows.chunks(ROWS_PER_STATEMENT) {
         let mut insert = sqlx::QueryBuilder::<Db>::new(head);
@@ -111,11 +114,7 @@ struct FreshRow {
     events: Vec<(String, EventData)>,
 }
 
-fn prepare_fresh(
-    matcher: &Matcher,
-    index: usize,
-    record: ValidRecord,
-) -> Result<FreshRow> {
+fn prepare_fresh(matcher: &Matcher, index: usize, record: ValidRecord) -> Result<FreshRow> {
     let body = StoredBody {
         child: record.child.clone(),
         events: record.events.clone(),
@@ -156,10 +155,7 @@ struct Neighbourhood {
     identifiers: HashMap<(String, String), BTreeSet<ChildId>>,
 }
 
-async fn neighbourhood(
-    tx: &mut Transaction<'_>,
-    fresh: &[FreshRow],
-) -> Result<Neighbourhood> {
+async fn neighbourhood(tx: &mut Transaction<'_>, fresh: &[FreshRow]) -> Result<Neighbourhood> {
     let mut found = Neighbourhood::default();
     let keys: BTreeSet<&str> = fresh
         .iter()
@@ -179,8 +175,7 @@ async fn neighbourhood(
         }
         for (key, record_key, child_id, child) in query.fetch_all(&mut **tx).await? {
             found.blocks.entry(key).or_default().push(record_key);
-            if let std::collections::hash_map::Entry::Vacant(slot) =
-                found.records.entry(record_key)
+            if let std::collections::hash_map::Entry::Vacant(slot) = found.records.entry(record_key)
             {
                 slot.insert((
                     parse_child_id(&child_id)?,
@@ -252,7 +247,9 @@ fn compare_all(
             let mut comparisons = Comparisons::default();
             for key in &row.keys {
                 let stored = around.blocks.get(key).map_or(&[][..], Vec::as_slice);
-                let in_chunk = chunk_blocks.get(key.as_str()).map_or(&[][..], Vec::as_slice);
+                let in_chunk = chunk_blocks
+                    .get(key.as_str())
+                    .map_or(&[][..], Vec::as_slice);
                 let earlier = &in_chunk[..in_chunk.partition_point(|&other| other < position)];
                 if stored.len() + earlier.len() > max_block {
                     continue;
@@ -261,9 +258,10 @@ fn compare_all(
                     if !stored_seen.insert(*record_key) {
                         continue;
                     }
-                    if let (Some((child_id, child)), Some(prepared)) =
-                        (around.records.get(record_key), prepared_stored.get(record_key))
-                    {
+                    if let (Some((child_id, child)), Some(prepared)) = (
+                        around.records.get(record_key),
+                        prepared_stored.get(record_key),
+                    ) {
                         comparisons.stored.push((
                             *child_id,
                             child.district.clone(),
@@ -273,9 +271,10 @@ fn compare_all(
                 }
                 for &other in earlier {
                     if earlier_seen.insert(other) {
-                        comparisons
-                            .earlier
-                            .push((other, matcher.explain(&row.prepared, &fresh[other].prepared)?));
+                        comparisons.earlier.push((
+                            other,
+                            matcher.explain(&row.prepared, &fresh[other].prepared)?,
+                        ));
                     }
                 }
             }
@@ -344,7 +343,10 @@ async fn place_all(
     let mut chunk_identifiers: HashMap<&(String, String), Vec<usize>> = HashMap::new();
     for (position, row) in fresh.iter().enumerate() {
         for identifier in &row.identifiers {
-            chunk_identifiers.entry(identifier).or_default().push(position);
+            chunk_identifiers
+                .entry(identifier)
+                .or_default()
+                .push(position);
         }
     }
     let mut placed: Vec<Placed> = Vec::with_capacity(fresh.len());
@@ -505,7 +507,10 @@ async fn write_fresh(
         insert.push(" RETURNING record_key, source_system, source_record_id");
         for row in insert.build().fetch_all(&mut **tx).await? {
             record_keys.insert(
-                (row.try_get("source_system")?, row.try_get("source_record_id")?),
+                (
+                    row.try_get("source_system")?,
+                    row.try_get("source_record_id")?,
+                ),
                 row.try_get("record_key")?,
             );
         }
@@ -603,7 +608,10 @@ async fn write_fresh(
     let candidates: Vec<(i64, &FreshRow, &ChildScore)> = keyed
         .iter()
         .flat_map(|(record_key, fresh, place)| {
-            place.review.iter().map(|score| (*record_key, *fresh, score))
+            place
+                .review
+                .iter()
+                .map(|score| (*record_key, *fresh, score))
         })
         .collect();
     insert_rows(
@@ -634,7 +642,10 @@ async fn write_fresh(
     }
     let mut by_count: BTreeMap<i64, Vec<String>> = BTreeMap::new();
     for (child_id, count) in joins {
-        by_count.entry(count).or_default().push(child_id.to_string());
+        by_count
+            .entry(count)
+            .or_default()
+            .push(child_id.to_string());
     }
     for (count, children) in by_count {
         for part in children.chunks(KEYS_PER_LOOKUP) {
@@ -693,7 +704,16 @@ async fn register_existing(
     changes: &mut Vec<PendingChange>,
 ) -> Result<std::result::Result<(ChildId, MatchOutcome), RowError>> {
     let mut savepoint = sqlx::Connection::begin(&mut **tx).await?;
-    match register_in(&mut savepoint, matcher, MatchMode::Match, record, received_from, now).await {
+    match register_in(
+        &mut savepoint,
+        matcher,
+        MatchMode::Match,
+        record,
+        received_from,
+        now,
+    )
+    .await
+    {
         Ok((registration, mut own)) => {
             savepoint.commit().await?;
             changes.append(&mut own);
@@ -864,13 +884,21 @@ impl ImportStore for Backend {
         let valid: Vec<(usize, ValidRecord)> = rows
             .iter()
             .enumerate()
-            .filter_map(|(index, row)| row.record.as_ref().ok().map(|record| (index, record.clone())))
+            .filter_map(|(index, row)| {
+                row.record
+                    .as_ref()
+                    .ok()
+                    .map(|record| (index, record.clone()))
+            })
             .collect();
         let existing = existing_sources(&mut tx, &valid).await?;
         let mut seen: HashSet<(String, String)> = HashSet::new();
         let (mut fresh_records, mut repeats) = (Vec::new(), Vec::new());
         for (index, record) in valid {
-            let source = (record.source_system.clone(), record.source_record_id.clone());
+            let source = (
+                record.source_system.clone(),
+                record.source_record_id.clone(),
+            );
             if existing.contains(&source) || !seen.insert(source) {
                 repeats.push((index, record));
             } else {
@@ -887,7 +915,13 @@ impl ImportStore for Backend {
             .collect();
         lock_keys.sort_unstable();
         lock_keys.dedup();
-        super::lock_match_keys(&mut tx, &lock_keys).await?;
+        // PostgreSQL's lock table is bounded (`max_locks_per_transaction`): a whole chunk's keys
+        // (thousands) exhaust it. Above the bound the chunk goes without them; a record
+        // registered online at the same moment may then found a second child for the same
+        // person, which later registrations and the review queue bring back together.
+        if lock_keys.len() <= MAX_CHUNK_LOCKS {
+            super::lock_match_keys(&mut tx, &lock_keys).await?;
+        }
 
         let prepare_matcher = Arc::clone(&matcher);
         let fresh: Vec<FreshRow> = tokio::task::spawn_blocking(move || {
