@@ -690,7 +690,43 @@ async fn write_fresh(
             });
         }
     }
+    open_imported_referrals(tx, &keyed, now, &mut changes).await?;
     Ok(changes)
+}
+
+/// A `referral` event opens a referral whichever way it arrives: the rows inserted above
+/// without the online path get theirs here, in the same transaction.
+async fn open_imported_referrals(
+    tx: &mut Transaction<'_>,
+    keyed: &[(i64, &FreshRow, &Placed)],
+    now: DateTime<Utc>,
+    changes: &mut Vec<PendingChange>,
+) -> Result<()> {
+    for (record_key, fresh, place) in keyed {
+        for (hash, event) in &fresh.events {
+            if event.event_type != crate::referrals::REFERRAL_EVENT {
+                continue;
+            }
+            let event_key: i64 = sqlx::query_scalar(
+                "SELECT event_key FROM events WHERE record_key = $1 AND content_hash = $2",
+            )
+            .bind(record_key)
+            .bind(hash)
+            .fetch_one(&mut **tx)
+            .await?;
+            super::referrals_sql::open_from_event(
+                tx,
+                event_key,
+                place.child_id,
+                &fresh.record.source_system,
+                event,
+                now,
+                changes,
+            )
+            .await?;
+        }
+    }
+    Ok(())
 }
 
 /// A row that updates an existing source record: the online path, in a savepoint so a
@@ -916,11 +952,12 @@ impl ImportStore for Backend {
         lock_keys.sort_unstable();
         lock_keys.dedup();
         // PostgreSQL's lock table is bounded (`max_locks_per_transaction`): a whole chunk's keys
-        // (thousands) exhaust it. Above the bound the chunk goes without them; a record
-        // registered online at the same moment may then found a second child for the same
-        // person, which later registrations and the review queue bring back together.
+        // (thousands) exhaust it. Above the bound the chunk excludes all other matching
+        // transactions for its commit instead.
         if lock_keys.len() <= MAX_CHUNK_LOCKS {
             super::lock_match_keys(&mut tx, &lock_keys).await?;
+        } else {
+            super::lock_all_matching(&mut tx).await?;
         }
 
         let prepare_matcher = Arc::clone(&matcher);

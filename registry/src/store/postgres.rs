@@ -54,12 +54,36 @@ const LOCK_ROWS: &str = " FOR UPDATE";
 /// Transaction-scoped advisory locks on the batch's blocking keys and identifiers, taken in
 /// ascending order (the caller sorts) so two batches never deadlock. Another gateway
 /// registering a record that could match waits until this batch commits, then sees it.
+///
+/// Every such batch first shares the matching gate, which a bulk import chunk with too many keys
+/// for the lock table takes alone instead ([`lock_all_matching`]).
 async fn lock_match_keys(tx: &mut sqlx::Transaction<'_, Db>, keys: &[i64]) -> Result<()> {
     if keys.is_empty() {
         return Ok(());
     }
+    sqlx::query("SELECT pg_advisory_xact_lock_shared($1, $2)")
+        .bind(MATCHING_GATE.0)
+        .bind(MATCHING_GATE.1)
+        .execute(&mut **tx)
+        .await?;
     sqlx::query("SELECT pg_advisory_xact_lock(key) FROM UNNEST($1::BIGINT[]) WITH ORDINALITY AS k(key, n) ORDER BY n")
         .bind(keys)
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
+}
+
+/// The matching gate's advisory lock, in the two-integer key space so no blocking-key lock
+/// (one 64-bit key) can collide with it.
+const MATCHING_GATE: (i32, i32) = (0x4352, 1);
+
+/// Excludes every other matching transaction until this one commits: what a chunk whose
+/// blocking keys would overflow PostgreSQL's lock table (`max_locks_per_transaction`) takes
+/// instead of one lock per key.
+async fn lock_all_matching(tx: &mut sqlx::Transaction<'_, Db>) -> Result<()> {
+    sqlx::query("SELECT pg_advisory_xact_lock($1, $2)")
+        .bind(MATCHING_GATE.0)
+        .bind(MATCHING_GATE.1)
         .execute(&mut **tx)
         .await?;
     Ok(())

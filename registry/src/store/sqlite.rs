@@ -57,6 +57,10 @@ const LOCK_ROWS: &str = "";
 async fn lock_match_keys(_tx: &mut sqlx::Transaction<'_, Db>, _keys: &[i64]) -> Result<()> {
     Ok(())
 }
+/// Likewise nothing to take: SQLite's one writer already excludes every other transaction.
+async fn lock_all_matching(_tx: &mut sqlx::Transaction<'_, Db>) -> Result<()> {
+    Ok(())
+}
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../migrations/sqlite");
 
 const READERS: u32 = 8;
