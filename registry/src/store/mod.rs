@@ -30,8 +30,8 @@ use crate::review::{
     MatchCandidate, ModelVersion,
 };
 use crate::users::{NewUser, SessionRecord, User};
-pub use identity::IdentityStore;
 use crate::webhooks::FeedStore;
+pub use identity::IdentityStore;
 
 /// Which children a read may see. Enforced inside the store's queries (one SQL clause built by
 /// the engine's `visible_child`), never by filtering results afterwards.
