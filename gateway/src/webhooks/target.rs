@@ -33,7 +33,7 @@ impl AllowList {
 
     pub fn allows_host(&self, host: &str) -> bool {
         let host = normalise_host(host);
-        self.hosts.iter().any(|allowed| *allowed == host)
+        self.hosts.contains(&host)
     }
 
     fn allows_ip(&self, ip: IpAddr) -> bool {
