@@ -483,6 +483,8 @@ mod cases {
             ("sort=newest", "sort"),
             ("limit=0", "limit"),
             ("limit=101", "limit"),
+            ("limit=many", "limit"),
+            ("colour=red", "colour"),
             ("cursor=-4", "cursor"),
         ] {
             let body = problem(

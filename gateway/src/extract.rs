@@ -108,3 +108,45 @@ impl<S: Send + Sync> FromRequestParts<S> for ChildIdPath {
         })
     }
 }
+
+/// A query string: an unknown value or a wrong type is a 400 naming the parameter.
+pub struct ApiQuery<T>(pub T);
+
+impl<T: DeserializeOwned> ApiQuery<T> {
+    /// Reads the query string of `uri`; the web UI asks the API's handlers this way.
+    pub fn try_from_uri(uri: &axum::http::Uri) -> Result<Self, ApiError> {
+        let query = uri.query().unwrap_or_default();
+        let deserializer =
+            serde_urlencoded::Deserializer::new(form_urlencoded::parse(query.as_bytes()));
+        serde_path_to_error::deserialize(deserializer)
+            .map(ApiQuery)
+            .map_err(|error| {
+                let path = error.path().to_string();
+                let field = if path == "." {
+                    // serde names a missing parameter only in its message.
+                    error
+                        .inner()
+                        .to_string()
+                        .split('`')
+                        .nth(1)
+                        .unwrap_or("query")
+                        .to_owned()
+                } else {
+                    path
+                };
+                ApiError::bad_request(
+                    "invalid_query_string",
+                    field,
+                    error.into_inner().to_string(),
+                )
+            })
+    }
+}
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for ApiQuery<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        Self::try_from_uri(&parts.uri)
+    }
+}

@@ -1,6 +1,6 @@
 //! The audit log as auditors and stewards read it.
 
-use axum::extract::{Query, State};
+use axum::extract::State;
 use axum::Json;
 use registry::audit::AuditEntry;
 use serde::{Deserialize, Serialize};
@@ -9,7 +9,7 @@ use utoipa::{IntoParams, ToSchema};
 use crate::audit::{AuditAction, AuditTarget, RequestMeta};
 use crate::auth::AuditReader;
 use crate::error::{ApiError, Problem};
-use crate::extract::ChildIdPath;
+use crate::extract::{ApiQuery, ChildIdPath};
 use crate::state::AppState;
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -44,11 +44,8 @@ pub async fn access_log(
     AuditReader(caller): AuditReader,
     meta: RequestMeta,
     ChildIdPath(child_id): ChildIdPath,
-    params: Result<Query<AccessLogParams>, axum::extract::rejection::QueryRejection>,
+    ApiQuery(params): ApiQuery<AccessLogParams>,
 ) -> Result<Json<AccessLog>, ApiError> {
-    let Query(params) = params.map_err(|rejection| {
-        ApiError::bad_request("invalid_query_string", "limit", rejection.body_text())
-    })?;
     let limit = params.limit.unwrap_or(100);
     if !(1..=1000).contains(&limit) {
         return Err(ApiError::bad_request(

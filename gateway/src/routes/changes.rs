@@ -1,6 +1,6 @@
 //! The change feed: `GET /v1/changes?after=&limit=`, the outbox as the caller may read it.
 
-use axum::extract::{Query, State};
+use axum::extract::State;
 use axum::Json;
 use registry::model::OutboxEntry;
 use serde::{Deserialize, Serialize};
@@ -9,6 +9,7 @@ use utoipa::{IntoParams, ToSchema};
 use crate::audit::{AuditAction, AuditTarget, RequestMeta};
 use crate::auth::ChildReader;
 use crate::error::{ApiError, Problem};
+use crate::extract::ApiQuery;
 use crate::redact;
 use crate::state::AppState;
 use crate::webhooks::audience;
@@ -54,11 +55,8 @@ pub async fn list_changes(
     State(state): State<AppState>,
     ChildReader(caller): ChildReader,
     meta: RequestMeta,
-    params: Result<Query<ChangesParams>, axum::extract::rejection::QueryRejection>,
+    ApiQuery(params): ApiQuery<ChangesParams>,
 ) -> Result<Json<ChangesPage>, ApiError> {
-    let Query(params) = params.map_err(|rejection| {
-        ApiError::bad_request("invalid_query_string", "after", rejection.body_text())
-    })?;
     let after = match params.after.as_deref().map(str::trim) {
         None | Some("") => 0,
         Some(text) => text

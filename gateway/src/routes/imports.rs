@@ -3,7 +3,7 @@
 //! progress and `GET /v1/imports/{id}/results` each row's outcome as CSV.
 
 use axum::body::Bytes;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
@@ -14,6 +14,7 @@ use utoipa::{IntoParams, ToSchema};
 use crate::audit::{AuditAction, AuditTarget, RequestMeta};
 use crate::auth::Caller;
 use crate::error::{ApiError, Problem};
+use crate::extract::ApiQuery;
 use crate::state::AppState;
 
 /// Largest import body accepted, in bytes (about 400,000 canonical CSV rows).
@@ -102,7 +103,7 @@ pub async fn create_import(
     State(state): State<AppState>,
     caller: Caller,
     meta: RequestMeta,
-    Query(params): Query<ImportParams>,
+    ApiQuery(params): ApiQuery<ImportParams>,
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<

@@ -1,8 +1,7 @@
 //! Child-protection indicators for dashboards: national officials read any district or the
 //! whole country; district officials read their own district; nobody else reads them.
 
-use axum::extract::rejection::QueryRejection;
-use axum::extract::{Query, State};
+use axum::extract::State;
 use axum::Json;
 use registry::clients::Role;
 use registry::indicators::{self, IndicatorReport, Period};
@@ -12,6 +11,7 @@ use utoipa::IntoParams;
 use crate::audit::{AuditAction, AuditTarget, RequestMeta};
 use crate::auth::Caller;
 use crate::error::{ApiError, Problem};
+use crate::extract::ApiQuery;
 use crate::state::AppState;
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -62,11 +62,8 @@ pub async fn get_indicators(
     State(state): State<AppState>,
     caller: Caller,
     meta: RequestMeta,
-    params: Result<Query<IndicatorParams>, QueryRejection>,
+    ApiQuery(params): ApiQuery<IndicatorParams>,
 ) -> Result<Json<IndicatorReport>, ApiError> {
-    let Query(params) = params.map_err(|rejection| {
-        ApiError::bad_request("invalid_query_string", "query", rejection.body_text())
-    })?;
     let district = district_for(&caller, params.district)?;
     let period = match params.period.as_deref().map(str::trim) {
         None | Some("") => Period::year_of(chrono::Utc::now().date_naive()),

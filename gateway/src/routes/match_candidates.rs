@@ -1,7 +1,7 @@
 //! The review queue: possible matches the model was not sure about, decided by data stewards.
 
-use axum::extract::rejection::{PathRejection, QueryRejection};
-use axum::extract::{Path, Query, State};
+use axum::extract::rejection::PathRejection;
+use axum::extract::{Path, State};
 use axum::Json;
 use registry::review::{
     CandidateDecision, CandidatePage, CandidateQuery, CandidateSort, CandidateStats,
@@ -14,7 +14,7 @@ use utoipa::{IntoParams, ToSchema};
 use crate::audit::{AuditAction, AuditTarget, RequestMeta};
 use crate::auth::{Caller, Steward};
 use crate::error::{ApiError, Problem};
-use crate::extract::ApiJson;
+use crate::extract::{ApiJson, ApiQuery};
 use crate::routes::children::required_reason;
 use crate::state::AppState;
 
@@ -151,11 +151,8 @@ pub async fn list_candidates(
     State(state): State<AppState>,
     Steward(caller): Steward,
     meta: RequestMeta,
-    params: Result<Query<CandidateParams>, QueryRejection>,
+    ApiQuery(params): ApiQuery<CandidateParams>,
 ) -> Result<Json<CandidatePage>, ApiError> {
-    let Query(params) = params.map_err(|rejection| {
-        ApiError::bad_request("invalid_query_string", "query", rejection.body_text())
-    })?;
     let mut query = params.parse()?;
     if let Some(district) = &caller.district {
         // The store filters by district; a scoped steward's district is the filter, and asking

@@ -6,8 +6,8 @@
 //! the child; officials and stewards see the referrals of the children in their scope. Only the
 //! receiving agency, or a data steward within scope, moves a referral.
 
-use axum::extract::rejection::{PathRejection, QueryRejection};
-use axum::extract::{Path, Query, State};
+use axum::extract::rejection::PathRejection;
+use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::Json;
 use registry::clients::Role;
@@ -22,7 +22,7 @@ use utoipa::{IntoParams, ToSchema};
 use crate::audit::{AuditAction, AuditTarget, RequestMeta};
 use crate::auth::{Caller, ChildReader};
 use crate::error::{ApiError, Problem};
-use crate::extract::ApiJson;
+use crate::extract::{ApiJson, ApiQuery};
 use crate::state::AppState;
 
 const DEFAULT_LIMIT: i64 = 50;
@@ -252,11 +252,8 @@ pub async fn list_referrals(
     State(state): State<AppState>,
     ChildReader(caller): ChildReader,
     meta: RequestMeta,
-    params: Result<Query<ReferralParams>, QueryRejection>,
+    ApiQuery(params): ApiQuery<ReferralParams>,
 ) -> Result<Json<ReferralPage>, ApiError> {
-    let Query(params) = params.map_err(|rejection| {
-        ApiError::bad_request("invalid_query_string", "query", rejection.body_text())
-    })?;
     let mut query = params.parse()?;
     let scope = listing_scope(&caller, &mut query)?;
     let page = state.store.referrals(&query, &scope).await?;

@@ -1,7 +1,6 @@
 //! `GET /v1/search`: cross-agency search over the registry's active children.
 
-use axum::extract::rejection::QueryRejection;
-use axum::extract::{Query, Request, State};
+use axum::extract::{Request, State};
 use axum::http::Method;
 use axum::middleware::Next;
 use axum::response::Response;
@@ -11,6 +10,7 @@ use search::{InvalidParameter, SearchError, SearchParams, SearchResults};
 use crate::audit::{AuditAction, AuditTarget, RequestMeta};
 use crate::auth::ChildReader;
 use crate::error::{ApiError, Problem};
+use crate::extract::ApiQuery;
 use crate::redact;
 use crate::state::AppState;
 
@@ -51,11 +51,8 @@ pub async fn search(
     State(state): State<AppState>,
     ChildReader(caller): ChildReader,
     meta: RequestMeta,
-    params: Result<Query<SearchParams>, QueryRejection>,
+    ApiQuery(params): ApiQuery<SearchParams>,
 ) -> Result<Json<SearchResults>, ApiError> {
-    let Query(params) = params.map_err(|rejection| {
-        ApiError::bad_request("invalid_query_string", "query", rejection.body_text())
-    })?;
     let request = params.parse()?;
     let index = state.search.as_ref().ok_or(ApiError::Unavailable)?;
     let audit_query = serde_json::json!({

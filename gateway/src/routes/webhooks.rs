@@ -2,7 +2,7 @@
 //! log `GET /v1/webhooks/{id}/deliveries`. A subscription belongs to the API client that made
 //! it; another client neither sees nor deletes it (it answers 404, as for no subscription).
 
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::Json;
 use registry::webhooks::{DeliveryLog, NewWebhook, Webhook};
@@ -12,7 +12,7 @@ use utoipa::{IntoParams, ToSchema};
 use crate::audit::{AuditAction, AuditTarget, RequestMeta};
 use crate::auth::{Caller, ChildReader, Credential};
 use crate::error::{ApiError, Problem};
-use crate::extract::ApiJson;
+use crate::extract::{ApiJson, ApiQuery};
 use crate::state::AppState;
 use crate::webhooks::{signature, target, EVENT_TYPES};
 
@@ -229,12 +229,9 @@ pub async fn list_deliveries(
     ChildReader(caller): ChildReader,
     meta: RequestMeta,
     Path(id): Path<String>,
-    params: Result<Query<DeliveriesParams>, axum::extract::rejection::QueryRejection>,
+    ApiQuery(params): ApiQuery<DeliveriesParams>,
 ) -> Result<Json<DeliveryList>, ApiError> {
     let caller = subscriber(caller)?;
-    let Query(params) = params.map_err(|rejection| {
-        ApiError::bad_request("invalid_query_string", "limit", rejection.body_text())
-    })?;
     let limit = params.limit.unwrap_or(100);
     if !(1..=1000).contains(&limit) {
         return Err(ApiError::bad_request(

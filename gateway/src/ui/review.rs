@@ -16,7 +16,7 @@ use super::{see_other, PageContext, UiError};
 use crate::audit::RequestMeta;
 use crate::auth::Steward;
 use crate::error::ApiError;
-use crate::extract::ApiJson;
+use crate::extract::{ApiJson, ApiQuery};
 use crate::routes;
 use crate::routes::match_candidates::{CandidateParams, DecisionRequest};
 use crate::state::AppState;
@@ -118,7 +118,7 @@ pub async fn queue_page(
         State(state.clone()),
         Steward(caller.clone()),
         meta.clone(),
-        Ok(Query(params)),
+        ApiQuery(params),
     )
     .await
     .map_err(fail)?;

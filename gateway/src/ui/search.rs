@@ -14,6 +14,7 @@ use super::{see_other, PageContext, UiError};
 use crate::audit::RequestMeta;
 use crate::auth::ChildReader;
 use crate::error::ApiError;
+use crate::extract::ApiQuery;
 use crate::routes;
 use crate::state::AppState;
 
@@ -112,14 +113,18 @@ pub async fn search_page(
         results.searched = true;
         // The page asks exactly what `GET /v1/search` is asked: same parameters, same
         // handler, same scope and audit.
-        let params = Query::<SearchParams>::try_from_uri(&uri);
-        let api = routes::search::search(
-            State(state.clone()),
-            ChildReader(caller.clone()),
-            meta,
-            params,
-        )
-        .await;
+        let api = match ApiQuery::<SearchParams>::try_from_uri(&uri) {
+            Ok(params) => {
+                routes::search::search(
+                    State(state.clone()),
+                    ChildReader(caller.clone()),
+                    meta,
+                    params,
+                )
+                .await
+            }
+            Err(error) => Err(error),
+        };
         match api {
             Ok(axum::Json(found)) => {
                 let typed_id = form.q.as_deref().and_then(|q| q.parse::<ChildId>().ok());
