@@ -343,9 +343,71 @@ mod cases {
         );
         app.finish().await;
     }
+    pub async fn an_imported_referral_event_opens_its_referral(backend: Backend) {
+        let app = TestApp::spawn(backend).await;
+        let police = app.key(Role::Agency, Some("police-ug")).await;
+        let welfare = app.key(Role::Agency, Some("welfare-ug")).await;
+        let row = police_record(json!([opened(), referral_event("welfare-ug")]));
+        let job = json_of(
+            app.http
+                .post(format!("{}/v1/imports", app.url))
+                .bearer_auth(&police)
+                .header("content-type", "application/x-ndjson")
+                .body(format!("{row}\n"))
+                .send()
+                .await
+                .unwrap(),
+            202,
+        )
+        .await;
+        // The runner `serve` starts, run here to the job's end.
+        let done = registry::imports::run_to_end(
+            app.store.as_ref(),
+            job["id"].as_str().unwrap(),
+            &registry::audit::AuditKey::random(),
+            &mut |_| {},
+        )
+        .await
+        .unwrap();
+        assert_eq!(done.new, 1, "{done:?}");
+
+        let inbox = json_of(
+            app.get("/v1/referrals?to=welfare-ug&status=pending", &welfare)
+                .await,
+            200,
+        )
+        .await;
+        let referrals = inbox["referrals"].as_array().unwrap();
+        assert_eq!(referrals.len(), 1, "{inbox}");
+        assert_eq!(referrals[0]["from"], "police-ug");
+        assert_eq!(referrals[0]["reason"], "needs a safe place to stay");
+        let child_id = referrals[0]["child_id"].as_str().unwrap();
+        let kinds: Vec<String> = app
+            .store
+            .outbox_after(0, 10_000)
+            .await
+            .unwrap()
+            .into_iter()
+            .filter(|entry| entry.child_id.to_string() == child_id)
+            .map(|entry| entry.kind)
+            .collect();
+        assert_eq!(
+            kinds,
+            [
+                "child.created",
+                "record.registered",
+                "event.added",
+                "event.added",
+                "referral.created"
+            ],
+            "{kinds:?}"
+        );
+        app.finish().await;
+    }
 }
 
 on_both_backends!(
     a_referral_event_is_answered_by_the_receiving_agency,
     agencies_refer_directly_and_stewards_may_answer,
+    an_imported_referral_event_opens_its_referral,
 );

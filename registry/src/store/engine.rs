@@ -3,7 +3,7 @@
 //! `write` and `read` pools. The SQL is the dialect both databases accept (`$n` parameters,
 //! `ON CONFLICT`, `RETURNING`).
 
-use std::collections::{BTreeSet, HashSet};
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::sync::Arc;
 
 use async_trait::async_trait;
@@ -952,16 +952,13 @@ async fn store_events(
     record: &ValidRecord,
     changes: &mut Vec<PendingChange>,
 ) -> Result<()> {
-    let mut reported = HashSet::new();
-    let mut referral_events = Vec::new();
+    let mut reported: HashMap<String, &EventData> = HashMap::new();
     for event in events {
         let hash = content_hash(event)?;
-        if !reported.insert(hash.clone()) {
+        if reported.contains_key(&hash) {
             continue;
         }
-        if event.event_type == crate::referrals::REFERRAL_EVENT {
-            referral_events.push((hash.clone(), event));
-        }
+        reported.insert(hash.clone(), event);
         sqlx::query(
             "INSERT INTO events (record_key, version, retracted_in_version, content_hash, event_type, \
              event_date, sensitivity, details, received_at) VALUES ($1, $2, NULL, $3, $4, $5, $6, $7, $8) \
@@ -985,31 +982,63 @@ async fn store_events(
     .fetch_all(&mut **tx)
     .await?;
     for (event_key, hash, first_version, retracted) in known {
-        if !reported.contains(&hash) && retracted.is_none() {
-            sqlx::query("UPDATE events SET retracted_in_version = $1 WHERE event_key = $2")
-                .bind(version)
-                .bind(event_key)
-                .execute(&mut **tx)
-                .await?;
-        } else if reported.contains(&hash) && first_version == version {
-            changes.push(PendingChange {
-                kind: "event.added",
-                child_id,
-                payload: record_payload(record, version),
-            });
-            if let Some((_, event)) = referral_events.iter().find(|(known, _)| *known == hash) {
-                super::referrals_sql::open_from_event(
-                    tx,
-                    event_key,
-                    child_id,
-                    &record.source_system,
-                    event,
-                    now,
-                    changes,
-                )
-                .await?;
+        match reported.get(&hash) {
+            None if retracted.is_none() => {
+                sqlx::query("UPDATE events SET retracted_in_version = $1 WHERE event_key = $2")
+                    .bind(version)
+                    .bind(event_key)
+                    .execute(&mut **tx)
+                    .await?;
             }
+            Some(event) if first_version == version => {
+                let stored = StoredEvent {
+                    event_key,
+                    event,
+                    child_id,
+                    record,
+                    version,
+                };
+                event_first_stored(tx, &stored, now, changes).await?;
+            }
+            _ => {}
         }
+    }
+    Ok(())
+}
+
+/// An event just stored for the first time, whichever path stored it.
+pub(super) struct StoredEvent<'a> {
+    pub event_key: i64,
+    pub event: &'a EventData,
+    pub child_id: ChildId,
+    pub record: &'a ValidRecord,
+    pub version: i64,
+}
+
+/// What follows an event's first storing, online or by import: the change feed hears of it,
+/// and a `referral` event opens its referral, in the same transaction.
+pub(super) async fn event_first_stored(
+    tx: &mut Transaction<'_>,
+    stored: &StoredEvent<'_>,
+    now: DateTime<Utc>,
+    changes: &mut Vec<PendingChange>,
+) -> Result<()> {
+    changes.push(PendingChange {
+        kind: "event.added",
+        child_id: stored.child_id,
+        payload: record_payload(stored.record, stored.version),
+    });
+    if stored.event.event_type == crate::referrals::REFERRAL_EVENT {
+        super::referrals_sql::open_from_event(
+            tx,
+            stored.event_key,
+            stored.child_id,
+            &stored.record.source_system,
+            stored.event,
+            now,
+            changes,
+        )
+        .await?;
     }
     Ok(())
 }

@@ -21,8 +21,8 @@ use sqlx::types::Json;
 use sqlx::Row;
 
 use super::engine::{
-    append_changes, content_hash, parse_child_id, record_payload, register_in, MatchMode,
-    PendingChange, StoredBody, Transaction,
+    append_changes, content_hash, event_first_stored, parse_child_id, record_payload, register_in,
+    MatchMode, PendingChange, StoredBody, StoredEvent, Transaction,
 };
 use super::{linking, Backend, Db};
 use crate::error::{RegistryError, Result};
@@ -664,8 +664,9 @@ async fn write_fresh(
         }
     }
 
+    let event_keys = stored_event_keys(tx, &keyed).await?;
     let mut changes = Vec::new();
-    for (_, fresh, place) in &keyed {
+    for (record_key, fresh, place) in &keyed {
         if place.founds_child {
             changes.push(PendingChange {
                 kind: "child.created",
@@ -682,51 +683,53 @@ async fn write_fresh(
             child_id: place.child_id,
             payload: record_payload(&fresh.record, 1),
         });
-        for _ in &fresh.events {
-            changes.push(PendingChange {
-                kind: "event.added",
+        for (hash, event) in &fresh.events {
+            let event_key = *event_keys
+                .get(&(*record_key, hash.clone()))
+                .ok_or_else(|| {
+                    RegistryError::Corrupt(format!(
+                        "imported event {hash} of record {record_key} was not stored"
+                    ))
+                })?;
+            let stored = StoredEvent {
+                event_key,
+                event,
                 child_id: place.child_id,
-                payload: record_payload(&fresh.record, 1),
-            });
+                record: &fresh.record,
+                version: 1,
+            };
+            event_first_stored(tx, &stored, now, &mut changes).await?;
         }
     }
-    open_imported_referrals(tx, &keyed, now, &mut changes).await?;
     Ok(changes)
 }
 
-/// A `referral` event opens a referral whichever way it arrives: the rows inserted above
-/// without the online path get theirs here, in the same transaction.
-async fn open_imported_referrals(
+/// The keys of the events just inserted for the chunk's new records, by record and content
+/// hash: new records have no other events.
+async fn stored_event_keys(
     tx: &mut Transaction<'_>,
     keyed: &[(i64, &FreshRow, &Placed)],
-    now: DateTime<Utc>,
-    changes: &mut Vec<PendingChange>,
-) -> Result<()> {
-    for (record_key, fresh, place) in keyed {
-        for (hash, event) in &fresh.events {
-            if event.event_type != crate::referrals::REFERRAL_EVENT {
-                continue;
-            }
-            let event_key: i64 = sqlx::query_scalar(
-                "SELECT event_key FROM events WHERE record_key = $1 AND content_hash = $2",
-            )
-            .bind(record_key)
-            .bind(hash)
-            .fetch_one(&mut **tx)
-            .await?;
-            super::referrals_sql::open_from_event(
-                tx,
-                event_key,
-                place.child_id,
-                &fresh.record.source_system,
-                event,
-                now,
-                changes,
-            )
-            .await?;
+) -> Result<HashMap<(i64, String), i64>> {
+    let with_events: Vec<i64> = keyed
+        .iter()
+        .filter(|(_, fresh, _)| !fresh.events.is_empty())
+        .map(|(record_key, _, _)| *record_key)
+        .collect();
+    let mut stored: HashMap<(i64, String), i64> = HashMap::new();
+    for part in with_events.chunks(KEYS_PER_LOOKUP) {
+        let sql = format!(
+            "SELECT record_key, content_hash, event_key FROM events WHERE record_key IN ({})",
+            placeholders(part.len())
+        );
+        let mut query = sqlx::query_as::<_, (i64, String, i64)>(&sql);
+        for record_key in part {
+            query = query.bind(*record_key);
+        }
+        for (record_key, hash, event_key) in query.fetch_all(&mut **tx).await? {
+            stored.insert((record_key, hash), event_key);
         }
     }
-    Ok(())
+    Ok(stored)
 }
 
 /// A row that updates an existing source record: the online path, in a savepoint so a

@@ -100,7 +100,7 @@ async fn insert_referral(
 }
 
 /// Makes the referral a newly stored `referral` event describes, in the registration's
-/// transaction (called by the engine's `store_events` once per event first stored).
+/// transaction (called by the engine's `event_first_stored`, online or by import).
 pub(super) async fn open_from_event(
     tx: &mut Transaction<'_>,
     event_key: i64,
