@@ -28,8 +28,8 @@ use super::{linking, Backend, Db};
 use crate::error::{RegistryError, Result};
 use crate::ids::ChildId;
 use crate::imports::{
-    ImportFormat, ImportJob, ImportMapping, ImportResult, ImportRow, ImportStatus, ImportStore,
-    NewImport, RowError,
+    self, ImportFormat, ImportJob, ImportMapping, ImportResult, ImportRow, ImportStatus,
+    ImportStore, NewImport, RowError,
 };
 use crate::linkage::{self, CandidateRecord, ChildScore, Matcher, Plan};
 use crate::model::{ChildData, EventData, MatchOutcome, ValidRecord};
@@ -155,7 +155,11 @@ struct Neighbourhood {
     identifiers: HashMap<(String, String), BTreeSet<ChildId>>,
 }
 
-async fn neighbourhood(tx: &mut Transaction<'_>, fresh: &[FreshRow]) -> Result<Neighbourhood> {
+async fn neighbourhood(
+    tx: &mut Transaction<'_>,
+    fresh: &[FreshRow],
+    max_block: usize,
+) -> Result<Neighbourhood> {
     let mut found = Neighbourhood::default();
     let keys: BTreeSet<&str> = fresh
         .iter()
@@ -164,24 +168,43 @@ async fn neighbourhood(tx: &mut Transaction<'_>, fresh: &[FreshRow]) -> Result<N
     let keys: Vec<&str> = keys.into_iter().collect();
     for part in keys.chunks(KEYS_PER_LOOKUP) {
         let sql = format!(
-            "SELECT bk.blocking_key, sr.record_key, sr.child_id, sr.match_child FROM blocking_keys bk \
-             JOIN source_records sr ON sr.record_key = bk.record_key \
-             WHERE bk.blocking_key IN ({})",
+            "SELECT blocking_key, record_key FROM blocking_keys WHERE blocking_key IN ({})",
             placeholders(part.len())
         );
-        let mut query = sqlx::query_as::<_, (String, i64, String, Option<Json<ChildData>>)>(&sql);
+        let mut query = sqlx::query_as::<_, (String, i64)>(&sql);
         for key in part {
             query = query.bind(*key);
         }
-        for (key, record_key, child_id, child) in query.fetch_all(&mut **tx).await? {
+        for (key, record_key) in query.fetch_all(&mut **tx).await? {
             found.blocks.entry(key).or_default().push(record_key);
-            if let std::collections::hash_map::Entry::Vacant(slot) = found.records.entry(record_key)
-            {
-                slot.insert((
+        }
+    }
+    // A block too large to compare is skipped (`compare_all`): its records need not be read.
+    let wanted: BTreeSet<i64> = found
+        .blocks
+        .values()
+        .filter(|block| block.len() <= max_block)
+        .flatten()
+        .copied()
+        .collect();
+    let wanted: Vec<i64> = wanted.into_iter().collect();
+    for part in wanted.chunks(KEYS_PER_LOOKUP) {
+        let sql = format!(
+            "SELECT record_key, child_id, match_child FROM source_records WHERE record_key IN ({})",
+            placeholders(part.len())
+        );
+        let mut query = sqlx::query_as::<_, (i64, String, Option<Json<ChildData>>)>(&sql);
+        for record_key in part {
+            query = query.bind(*record_key);
+        }
+        for (record_key, child_id, child) in query.fetch_all(&mut **tx).await? {
+            found.records.insert(
+                record_key,
+                (
                     parse_child_id(&child_id)?,
                     child.map(|json| json.0).unwrap_or_default(),
-                ));
-            }
+                ),
+            );
         }
     }
     let values: BTreeSet<&str> = fresh
@@ -784,11 +807,11 @@ async fn register_existing(
 /// Source records of the chunk that already exist.
 async fn existing_sources(
     tx: &mut Transaction<'_>,
-    records: &[(usize, ValidRecord)],
+    rows: &[FreshRow],
 ) -> Result<HashSet<(String, String)>> {
-    let ids: BTreeSet<&str> = records
+    let ids: BTreeSet<&str> = rows
         .iter()
-        .map(|(_, record)| record.source_record_id.as_str())
+        .map(|row| row.record.source_record_id.as_str())
         .collect();
     let ids: Vec<&str> = ids.into_iter().collect();
     let mut found = HashSet::new();
@@ -903,6 +926,32 @@ impl ImportStore for Backend {
     ) -> Result<ImportJob> {
         let matcher = linking::current_matcher(&self.matcher);
         let now = Utc::now();
+        // Normalising and keying the rows needs no database: done before the writer is taken.
+        let valid: Vec<(usize, ValidRecord)> = rows
+            .iter()
+            .enumerate()
+            .filter_map(|(index, row)| {
+                row.record
+                    .as_ref()
+                    .ok()
+                    .map(|record| (index, record.clone()))
+            })
+            .collect();
+        let prepare_matcher = Arc::clone(&matcher);
+        let prepared: Vec<FreshRow> = tokio::task::spawn_blocking(move || {
+            valid
+                .into_par_iter()
+                .map(|(index, record)| prepare_fresh(&prepare_matcher, index, record))
+                .collect::<Result<Vec<_>>>()
+        })
+        .await
+        .map_err(|error| RegistryError::Corrupt(format!("preparing rows stopped: {error}")))??;
+
+        // Each time the job has doubled the rows it wrote, the planner hears of the growth.
+        let chunk_number = first_row as usize / imports::CHUNK_ROWS;
+        if chunk_number > 0 && chunk_number.is_power_of_two() {
+            super::refresh_planner_statistics(&self.write).await?;
+        }
         let mut tx = self.write.begin().await?;
         let job = self.lock_job(&mut tx, job_id).await?;
         if job.rows_done != first_row || job.status.is_finished() {
@@ -920,37 +969,38 @@ impl ImportStore for Backend {
 
         // Rows whose source record exists, or repeats an earlier row of the chunk, take the
         // online update path after the new ones are written.
-        let valid: Vec<(usize, ValidRecord)> = rows
-            .iter()
-            .enumerate()
-            .filter_map(|(index, row)| {
-                row.record
-                    .as_ref()
-                    .ok()
-                    .map(|record| (index, record.clone()))
-            })
-            .collect();
-        let existing = existing_sources(&mut tx, &valid).await?;
+        let existing = existing_sources(&mut tx, &prepared).await?;
         let mut seen: HashSet<(String, String)> = HashSet::new();
-        let (mut fresh_records, mut repeats) = (Vec::new(), Vec::new());
-        for (index, record) in valid {
+        let (mut fresh, mut repeats) = (Vec::new(), Vec::new());
+        for row in prepared {
             let source = (
-                record.source_system.clone(),
-                record.source_record_id.clone(),
+                row.record.source_system.clone(),
+                row.record.source_record_id.clone(),
             );
             if existing.contains(&source) || !seen.insert(source) {
-                repeats.push((index, record));
+                repeats.push((row.index, row.record));
             } else {
-                fresh_records.push((index, record));
+                fresh.push(row);
             }
         }
 
         // Registrations that could match each other must not miss each other in two
         // concurrent transactions (another gateway's online registrations).
-        let mut lock_keys: Vec<i64> = rows
+        let mut lock_keys: Vec<i64> = fresh
             .iter()
-            .filter_map(|row| row.record.as_ref().ok())
-            .flat_map(|record| linking::lock_keys(&matcher, &record.child))
+            .flat_map(|row| {
+                linking::lock_keys_of(
+                    &row.keys,
+                    row.identifiers
+                        .iter()
+                        .map(|(kind, value)| (kind.as_str(), value.as_str())),
+                )
+            })
+            .chain(
+                repeats
+                    .iter()
+                    .flat_map(|(_, record)| linking::lock_keys(&matcher, &record.child)),
+            )
             .collect();
         lock_keys.sort_unstable();
         lock_keys.dedup();
@@ -963,16 +1013,7 @@ impl ImportStore for Backend {
             super::lock_all_matching(&mut tx).await?;
         }
 
-        let prepare_matcher = Arc::clone(&matcher);
-        let fresh: Vec<FreshRow> = tokio::task::spawn_blocking(move || {
-            fresh_records
-                .into_par_iter()
-                .map(|(index, record)| prepare_fresh(&prepare_matcher, index, record))
-                .collect::<Result<Vec<_>>>()
-        })
-        .await
-        .map_err(|error| RegistryError::Corrupt(format!("preparing rows stopped: {error}")))??;
-        let around = neighbourhood(&mut tx, &fresh).await?;
+        let around = neighbourhood(&mut tx, &fresh, linking::max_block(&matcher) as usize).await?;
         let (fresh, around, comparisons) = {
             let matcher = Arc::clone(&matcher);
             tokio::task::spawn_blocking(move || {

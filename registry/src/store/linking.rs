@@ -187,18 +187,37 @@ pub(super) async fn write_blocking_keys(
 /// The lock keys a registration of `child` needs: its blocking keys and identifiers. Two
 /// registrations that could match each other share at least one.
 pub(super) fn lock_keys(matcher: &Matcher, child: &ChildData) -> Vec<i64> {
-    let mut keys: Vec<i64> = matcher
-        .blocking_keys(child)
+    let identifiers: Vec<(&str, String)> = child
+        .identifiers
+        .iter()
+        .map(|identifier| {
+            (
+                identifier.kind.as_str(),
+                crate::validate::identifier_key(&identifier.value),
+            )
+        })
+        .collect();
+    lock_keys_of(
+        &matcher.blocking_keys(child),
+        identifiers
+            .iter()
+            .map(|(kind, value)| (*kind, value.as_str())),
+    )
+}
+
+/// [`lock_keys`] from a record's blocking keys and normalised identifier values, when they
+/// are already computed.
+pub(super) fn lock_keys_of<'a>(
+    blocking_keys: &[String],
+    identifiers: impl IntoIterator<Item = (&'a str, &'a str)>,
+) -> Vec<i64> {
+    let mut keys: Vec<i64> = blocking_keys
         .iter()
         .map(|key| linkage::lock_key(key))
         .collect();
-    for identifier in &child.identifiers {
-        let value = crate::validate::identifier_key(&identifier.value);
+    for (kind, value) in identifiers {
         if !value.is_empty() {
-            keys.push(linkage::lock_key(&format!(
-                "identifier:{}:{value}",
-                identifier.kind
-            )));
+            keys.push(linkage::lock_key(&format!("identifier:{kind}:{value}")));
         }
     }
     keys

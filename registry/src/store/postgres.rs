@@ -88,6 +88,16 @@ async fn lock_all_matching(tx: &mut sqlx::Transaction<'_, Db>) -> Result<()> {
         .await?;
     Ok(())
 }
+
+/// Refreshes the planner's statistics of the tables a registration looks up. An import into a
+/// young registry grows them many times over between autovacuum's visits, and the planner,
+/// still believing them nearly empty, scans them whole for every blocking-key look-up.
+async fn refresh_planner_statistics(pool: &sqlx::Pool<Db>) -> Result<()> {
+    sqlx::query("ANALYZE blocking_keys, source_records, record_identifiers")
+        .execute(pool)
+        .await?;
+    Ok(())
+}
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../migrations/postgres");
 
 const CONNECTIONS: u32 = 32;
