@@ -785,6 +785,63 @@ mod cases {
         server.terminate();
         database.drop_database().await;
     }
+    pub async fn referrals_reach_both_agencies_webhooks(backend: Backend) {
+        let database = TestDatabase::new(backend).await;
+        let police_key = server::create_client(&database, "agency", Some("police-ug"));
+        let welfare_key = server::create_client(&database, "agency", Some("welfare-ug"));
+        let (police_receiver, police_hook) = Receiver::start(0, 0).await;
+        let (welfare_receiver, welfare_hook) = Receiver::start(0, 0).await;
+        let server = start_server(&database, &ALLOW_LOCAL);
+        let police = Api::new(&server.url, &police_key);
+        let welfare = Api::new(&server.url, &welfare_key);
+        let referral_types = ["referral.created", "referral.updated"];
+        police.subscribe(&police_hook, &referral_types).await;
+        let (_, welfare_secret) = welfare.subscribe(&welfare_hook, &referral_types).await;
+
+        // The police refer a child the welfare office holds no record of.
+        let child = police
+            .register(&record(
+                "police-ug",
+                "P-9",
+                "Halima",
+                "Wakiso",
+                json!([{"type": "referral", "date": "2024-03-02", "sensitivity": "restricted",
+                        "details": {"to": "welfare-ug", "reason": "needs a safe place to stay"}}]),
+            ))
+            .await;
+        for receiver in [&police_receiver, &welfare_receiver] {
+            let created = receiver.wait_for_deliveries(1).await;
+            let body = created[0].json();
+            assert_eq!(body["type"], "referral.created", "{body}");
+            assert_eq!(body["data"]["child_id"], child.as_str());
+        }
+        assert!(signed_with(&welfare_secret, &welfare_receiver.delivered()[0]));
+
+        // The welfare office accepts it; both agencies hear of the move.
+        let inbox: Value = welfare
+            .get("/v1/referrals?to=welfare-ug")
+            .await
+            .json()
+            .await
+            .unwrap();
+        let id = inbox["referrals"][0]["referral_id"].as_i64().unwrap();
+        let moved = welfare
+            .post(
+                &format!("/v1/referrals/{id}/status"),
+                &json!({"status": "accepted"}),
+            )
+            .await;
+        assert!(moved.status().is_success(), "{}", moved.status());
+        for receiver in [&police_receiver, &welfare_receiver] {
+            let delivered = receiver.wait_for_deliveries(2).await;
+            let body = delivered[1].json();
+            assert_eq!(body["type"], "referral.updated", "{body}");
+            assert_eq!(body["data"]["child_id"], child.as_str());
+            assert!(!delivered[1].body.contains("safe place"), "no referral reason");
+        }
+        server.terminate();
+        database.drop_database().await;
+    }
 }
 
 on_both_backends!(
@@ -794,4 +851,5 @@ on_both_backends!(
     failures_are_retried_in_order_per_child,
     a_restart_resumes_pending_deliveries,
     internal_targets_are_refused_when_sending_too,
+    referrals_reach_both_agencies_webhooks,
 );
