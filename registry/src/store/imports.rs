@@ -593,16 +593,7 @@ async fn write_fresh(
         .iter()
         .flat_map(|(record_key, fresh, _)| fresh.keys.iter().map(|key| (*record_key, key)))
         .collect();
-    insert_rows(
-        tx,
-        "INSERT INTO blocking_keys (record_key, blocking_key) ",
-        " ON CONFLICT DO NOTHING",
-        &blocking,
-        |row, (record_key, key)| {
-            row.push_bind(*record_key).push_bind((*key).clone());
-        },
-    )
-    .await?;
+    super::insert_blocking_keys(tx, &blocking).await?;
 
     let events: Vec<(i64, &(String, EventData))> = keyed
         .iter()

@@ -98,6 +98,26 @@ async fn refresh_planner_statistics(pool: &sqlx::Pool<Db>) -> Result<()> {
         .await?;
     Ok(())
 }
+/// Inserts blocking keys with one statement of two arrays: a bulk import writes about ten per
+/// row, and thousands of bound parameters cost PostgreSQL more to parse than to store.
+async fn insert_blocking_keys(
+    tx: &mut sqlx::Transaction<'_, Db>,
+    rows: &[(i64, &String)],
+) -> Result<()> {
+    let (record_keys, keys): (Vec<i64>, Vec<&str>) = rows
+        .iter()
+        .map(|(record_key, key)| (*record_key, key.as_str()))
+        .unzip();
+    sqlx::query(
+        "INSERT INTO blocking_keys (record_key, blocking_key) \
+         SELECT * FROM UNNEST($1::BIGINT[], $2::TEXT[]) ON CONFLICT DO NOTHING",
+    )
+    .bind(record_keys)
+    .bind(keys)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../migrations/postgres");
 
 const CONNECTIONS: u32 = 32;
