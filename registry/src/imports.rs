@@ -870,23 +870,144 @@ pub async fn run_to_end(
 /// How often the background runner looks for queued jobs.
 pub const RUNNER_POLL: std::time::Duration = std::time::Duration::from_millis(300);
 
+/// A job that fails this many times in a row at the same row, for a reason other than the
+/// database being out of reach, is closed as `failed` with the error: the rows before it stay
+/// registered (and in its results), and the jobs behind it are no longer held up.
+pub const MAX_JOB_ATTEMPTS: u32 = 5;
+/// The first wait before a failed job is tried again; it doubles with each failure.
+const RETRY_FIRST: std::time::Duration = std::time::Duration::from_secs(2);
+/// The longest wait between two tries of a job.
+const RETRY_CAP: std::time::Duration = std::time::Duration::from_secs(300);
+
+/// What the runner does after a job stopped with an error.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AfterFailure {
+    /// Try the job again once this much time has passed; other jobs run meanwhile.
+    RetryIn(std::time::Duration),
+    /// Close the job as failed.
+    GiveUp,
+}
+
+/// The runner's memory of failing jobs: consecutive failures at the same row and when each
+/// job may be tried again.
+#[derive(Debug, Default)]
+pub struct JobRetries {
+    failing: HashMap<String, Failing>,
+}
+
+#[derive(Debug)]
+struct Failing {
+    rows_done: i64,
+    attempts: u32,
+    not_before: std::time::Instant,
+}
+
+impl JobRetries {
+    /// Whether the job may be tried at `now`.
+    pub fn ready(&self, job_id: &str, now: std::time::Instant) -> bool {
+        self.failing
+            .get(job_id)
+            .is_none_or(|failing| now >= failing.not_before)
+    }
+
+    /// Records a failure of the job at `rows_done`. A job that `may_give_up` gives up after
+    /// [`MAX_JOB_ATTEMPTS`] failures without progress; any other is tried for ever.
+    pub fn failed(
+        &mut self,
+        job_id: &str,
+        rows_done: i64,
+        may_give_up: bool,
+        now: std::time::Instant,
+    ) -> AfterFailure {
+        let failing = self.failing.entry(job_id.to_owned()).or_insert(Failing {
+            rows_done,
+            attempts: 0,
+            not_before: now,
+        });
+        if failing.rows_done != rows_done {
+            failing.rows_done = rows_done;
+            failing.attempts = 0;
+        }
+        failing.attempts += 1;
+        if may_give_up && failing.attempts >= MAX_JOB_ATTEMPTS {
+            self.failing.remove(job_id);
+            return AfterFailure::GiveUp;
+        }
+        let wait = RETRY_FIRST
+            .saturating_mul(1 << failing.attempts.saturating_sub(1).min(16))
+            .min(RETRY_CAP);
+        failing.not_before = now + wait;
+        AfterFailure::RetryIn(wait)
+    }
+
+    /// Forgets a job that ran to its end.
+    pub fn succeeded(&mut self, job_id: &str) {
+        self.failing.remove(job_id);
+    }
+}
+
 /// The background runner `serve` starts: picks up queued and running jobs (those a restart
-/// interrupted included) one at a time, for ever.
+/// interrupted included) one at a time, for ever. A failing job waits its turn again with a
+/// growing delay while the others run (see [`JobRetries`]).
 pub async fn run_forever(store: std::sync::Arc<dyn Store>, key: std::sync::Arc<AuditKey>) {
+    let mut retries = JobRetries::default();
     loop {
         match store.pending_imports().await {
             Ok(jobs) => {
                 for job in jobs {
-                    if let Err(error) = run_to_end(store.as_ref(), &job.id, &key, &mut |_| {}).await
-                    {
-                        tracing::warn!(error = ?error, job = %job.id, "an import job stopped; retrying later");
-                        tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+                    if !retries.ready(&job.id, std::time::Instant::now()) {
+                        continue;
+                    }
+                    match run_to_end(store.as_ref(), &job.id, &key, &mut |_| {}).await {
+                        Ok(_) => retries.succeeded(&job.id),
+                        Err(error) => {
+                            give_up_or_wait(store.as_ref(), &job.id, &mut retries, error).await
+                        }
                     }
                 }
             }
             Err(error) => tracing::warn!(%error, "cannot read the import queue"),
         }
         tokio::time::sleep(RUNNER_POLL).await;
+    }
+}
+
+async fn give_up_or_wait(
+    store: &dyn Store,
+    job_id: &str,
+    retries: &mut JobRetries,
+    error: RegistryError,
+) {
+    // Where the job stands now (the chunks before the failure are committed).
+    let (rows_done, rows_left) = match store.import_job(job_id).await {
+        Ok(Some(job)) => (job.rows_done, job.rows_done < job.total_rows),
+        Ok(None) => return,
+        Err(read_error) => {
+            tracing::warn!(error = ?read_error, job = %job_id, "cannot read a failed import job");
+            (-1, false)
+        }
+    };
+    // An unreachable database comes back, and the job with it. A job with every row done
+    // only lacks its audit entry: it is never closed without one.
+    let away = matches!(
+        error,
+        RegistryError::Unavailable(_) | RegistryError::WriterStopped
+    );
+    let may_give_up = rows_left && !away;
+    match retries.failed(job_id, rows_done, may_give_up, std::time::Instant::now()) {
+        AfterFailure::RetryIn(wait) => {
+            tracing::warn!(error = ?error, job = %job_id, rows_done, ?wait, "an import job stopped; retrying later");
+        }
+        AfterFailure::GiveUp => {
+            let reason = format!(
+                "stopped at row {} after {MAX_JOB_ATTEMPTS} attempts: {error}",
+                rows_done + 1
+            );
+            tracing::error!(job = %job_id, %reason, "an import job failed");
+            if let Err(close_error) = store.finish_import(job_id, Some(reason)).await {
+                tracing::warn!(error = ?close_error, job = %job_id, "cannot close a failed import job");
+            }
+        }
     }
 }
 
@@ -921,6 +1042,45 @@ mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used)]
 
     use super::*;
+
+    #[test]
+    fn a_failing_job_waits_longer_each_time_then_fails_unless_it_may_not() {
+        let start = std::time::Instant::now();
+        let mut retries = JobRetries::default();
+        let mut waits = Vec::new();
+        for _ in 1..MAX_JOB_ATTEMPTS {
+            match retries.failed("imp_a", 4000, true, start) {
+                AfterFailure::RetryIn(wait) => waits.push(wait.as_secs()),
+                AfterFailure::GiveUp => panic!("gave up too early"),
+            }
+        }
+        assert_eq!(waits, [2, 4, 8, 16]);
+        assert!(!retries.ready("imp_a", start));
+        assert!(retries.ready("imp_a", start + std::time::Duration::from_secs(16)));
+        assert!(retries.ready("imp_b", start), "other jobs run meanwhile");
+        assert_eq!(
+            retries.failed("imp_a", 4000, true, start),
+            AfterFailure::GiveUp
+        );
+
+        // Progress between failures starts the count again.
+        let mut retries = JobRetries::default();
+        for rows_done in 0..(MAX_JOB_ATTEMPTS as i64 * 2) {
+            let after = retries.failed("imp_a", rows_done * 2000, true, start);
+            assert_eq!(after, AfterFailure::RetryIn(RETRY_FIRST));
+        }
+
+        // A job that may not give up (the database is away) is waited for, however long, at
+        // most five minutes apart.
+        let mut retries = JobRetries::default();
+        let mut last = None;
+        for _ in 0..(MAX_JOB_ATTEMPTS * 4) {
+            last = Some(retries.failed("imp_a", 0, false, start));
+        }
+        assert_eq!(last, Some(AfterFailure::RetryIn(RETRY_CAP)));
+        retries.succeeded("imp_a");
+        assert!(retries.ready("imp_a", start));
+    }
 
     #[test]
     fn canonical_csv_rows_carry_lines_and_column_errors() {
