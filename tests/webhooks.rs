@@ -815,7 +815,10 @@ mod cases {
             assert_eq!(body["type"], "referral.created", "{body}");
             assert_eq!(body["data"]["child_id"], child.as_str());
         }
-        assert!(signed_with(&welfare_secret, &welfare_receiver.delivered()[0]));
+        assert!(signed_with(
+            &welfare_secret,
+            &welfare_receiver.delivered()[0]
+        ));
 
         // The welfare office accepts it; both agencies hear of the move.
         let inbox: Value = welfare
@@ -837,7 +840,10 @@ mod cases {
             let body = delivered[1].json();
             assert_eq!(body["type"], "referral.updated", "{body}");
             assert_eq!(body["data"]["child_id"], child.as_str());
-            assert!(!delivered[1].body.contains("safe place"), "no referral reason");
+            assert!(
+                !delivered[1].body.contains("safe place"),
+                "no referral reason"
+            );
         }
         server.terminate();
         database.drop_database().await;
