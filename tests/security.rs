@@ -11,7 +11,6 @@ use std::time::Duration;
 use gateway::session::SecurityConfig;
 use registry::audit::AuditKey;
 use registry::clients::Role;
-use registry::users::{self, NewUser};
 use serde_json::{json, Value};
 
 use common::{problem, Backend, TestApp};
@@ -26,20 +25,13 @@ struct Person {
 }
 
 async fn create_person(app: &TestApp, username: &str, role: Role, district: Option<&str>) {
-    let password_hash = tokio::task::spawn_blocking(|| users::hash_password(PASSWORD))
-        .await
-        .unwrap()
-        .unwrap();
-    app.store
-        .create_user(NewUser {
-            username: username.into(),
-            role,
-            agency: None,
-            district: district.map(str::to_owned),
-            password_hash,
-        })
-        .await
-        .unwrap();
+    let person = common::Person {
+        username,
+        role,
+        district,
+        agency: None,
+    };
+    app.person(person, PASSWORD).await;
 }
 
 async fn login(app: &TestApp, username: &str, password: &str) -> reqwest::Response {

@@ -7,10 +7,9 @@
 mod common;
 
 use registry::clients::Role;
-use registry::users::{self, NewUser};
 use serde_json::{json, Value};
 
-use common::{Backend, TestApp};
+use common::{Backend, Person, TestApp};
 
 const PASSWORD: &str = "copper kettle mango ninety";
 
@@ -23,20 +22,13 @@ fn browser() -> reqwest::Client {
 }
 
 async fn create_person(app: &TestApp, username: &str, role: Role, agency: Option<&str>) {
-    let password_hash = tokio::task::spawn_blocking(|| users::hash_password(PASSWORD))
-        .await
-        .unwrap()
-        .unwrap();
-    app.store
-        .create_user(NewUser {
-            username: username.into(),
-            role,
-            agency: agency.map(str::to_owned),
-            district: None,
-            password_hash,
-        })
-        .await
-        .unwrap();
+    let person = Person {
+        username,
+        role,
+        agency,
+        district: None,
+    };
+    app.person(person, PASSWORD).await;
 }
 
 /// The cookies a response sets, as one `Cookie` header value.

@@ -11,6 +11,14 @@ use registry::clients::{NewClient, Role};
 use registry::store::{self, postgres as pg};
 use registry::Store;
 
+/// A person [`TestApp::person`] creates.
+pub struct Person<'a> {
+    pub username: &'a str,
+    pub role: Role,
+    pub agency: Option<&'a str>,
+    pub district: Option<&'a str>,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {
     Sqlite,
@@ -138,6 +146,25 @@ impl TestApp {
             .await
             .unwrap();
         key
+    }
+
+    /// Creates a person who signs in with `password`, scoped to an agency or a district.
+    pub async fn person(&self, new: Person<'_>, password: &'static str) {
+        let password_hash =
+            tokio::task::spawn_blocking(move || registry::users::hash_password(password))
+                .await
+                .unwrap()
+                .unwrap();
+        self.store
+            .create_user(registry::users::NewUser {
+                username: new.username.to_owned(),
+                role: new.role,
+                agency: new.agency.map(str::to_owned),
+                district: new.district.map(str::to_owned),
+                password_hash,
+            })
+            .await
+            .unwrap();
     }
 
     pub async fn post_json(
