@@ -226,6 +226,70 @@ pub fn new_user_id() -> String {
     format!("usr_{}", hex::encode(bytes))
 }
 
+/// Why a new person was refused; [`NewUserRejected::field`] names the field at fault.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum NewUserRejected {
+    #[error("a username has 3 to 64 letters, digits, '.', '-', '_' or '@'")]
+    Username,
+    #[error(transparent)]
+    Scope(#[from] ScopeRejected),
+    #[error(transparent)]
+    Password(#[from] PasswordRejected),
+    #[error("hashing the password failed: {0}")]
+    Hashing(String),
+}
+
+impl NewUserRejected {
+    pub fn field(&self) -> &'static str {
+        match self {
+            NewUserRejected::Username => "username",
+            NewUserRejected::Scope(
+                ScopeRejected::AgencyMissing | ScopeRejected::AgencyNotAllowed,
+            ) => "agency",
+            NewUserRejected::Scope(
+                ScopeRejected::DistrictMissing | ScopeRejected::DistrictNotAllowed,
+            ) => "district",
+            NewUserRejected::Password(_) | NewUserRejected::Hashing(_) => "password",
+        }
+    }
+}
+
+/// Checks a new person's username and scope: what can be refused before a password is asked.
+pub fn check_new_user(
+    username: &str,
+    role: Role,
+    agency: Option<&str>,
+    district: Option<&str>,
+) -> Result<(), NewUserRejected> {
+    if !valid_username(username) {
+        return Err(NewUserRejected::Username);
+    }
+    check_scope(role, agency, district)?;
+    Ok(())
+}
+
+/// A new person ready to store, whoever creates them (the API or the command line): everything
+/// checked, the password hashed. CPU-heavy: call off the async runtime.
+pub fn new_user(
+    username: String,
+    role: Role,
+    agency: Option<String>,
+    district: Option<String>,
+    password: &str,
+) -> Result<NewUser, NewUserRejected> {
+    check_new_user(&username, role, agency.as_deref(), district.as_deref())?;
+    check_password_policy(&username, password)?;
+    let password_hash =
+        hash_password(password).map_err(|error| NewUserRejected::Hashing(error.to_string()))?;
+    Ok(NewUser {
+        username,
+        role,
+        agency,
+        district,
+        password_hash,
+    })
+}
+
 /// Usernames: 3 to 64 characters of letters, digits, `.`, `-`, `_` and `@`.
 pub fn valid_username(username: &str) -> bool {
     (3..=64).contains(&username.chars().count())
@@ -237,6 +301,42 @@ pub fn valid_username(username: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_new_person_is_refused_naming_the_field() {
+        let refused = |username: &str, role, agency: Option<&str>, district: Option<&str>| {
+            new_user(
+                username.to_owned(),
+                role,
+                agency.map(str::to_owned),
+                district.map(str::to_owned),
+                "violet harbour tractor eleven",
+            )
+            .map(|_| ())
+            .map_err(|rejected| rejected.field())
+        };
+        assert_eq!(refused("a", Role::Auditor, None, None), Err("username"));
+        assert_eq!(refused("okot", Role::Agency, None, None), Err("agency"));
+        assert_eq!(
+            refused("okot", Role::Auditor, None, Some("Gulu")),
+            Err("district")
+        );
+        let weak = new_user("okot".into(), Role::Auditor, None, None, "password123");
+        assert_eq!(weak.map(|_| ()).map_err(|r| r.field()), Err("password"));
+        let made = new_user(
+            "okot".into(),
+            Role::DistrictOfficial,
+            None,
+            Some("Gulu".into()),
+            "violet harbour tractor eleven",
+        )
+        .unwrap();
+        assert!(verify_password(
+            "violet harbour tractor eleven",
+            &made.password_hash
+        ));
+        assert_eq!(made.district.as_deref(), Some("Gulu"));
+    }
 
     #[test]
     fn scopes_fit_roles() {

@@ -7,7 +7,7 @@ use std::io::{BufRead, IsTerminal};
 
 use registry::audit::AuditAction;
 use registry::clients::Role;
-use registry::users::{self, NewUser};
+use registry::users;
 
 use super::security_args::{audit_cli_action, AuditKeyArgs};
 use super::store_args::{block_on, StoreArgs};
@@ -80,6 +80,7 @@ fn read_new_password() -> anyhow::Result<String> {
     }
 }
 
+/// A new password for an existing person, read, checked against the policy and hashed.
 async fn hashed_password(username: &str) -> anyhow::Result<String> {
     let password = read_new_password()?;
     users::check_password_policy(username, &password)?;
@@ -100,22 +101,15 @@ pub fn run(args: UsersArgs) -> anyhow::Result<()> {
                 agency,
                 district,
             } => {
-                if !users::valid_username(&username) {
-                    anyhow::bail!("a username has 3 to 64 letters, digits, '.', '-', '_' or '@'");
-                }
-                users::check_scope(role, agency.as_deref(), district.as_deref())?;
+                users::check_new_user(&username, role, agency.as_deref(), district.as_deref())?;
                 let key = audit.resolve(&store.data_dir)?;
-                let password_hash = hashed_password(&username).await?;
+                let password = read_new_password()?;
+                let new = tokio::task::spawn_blocking(move || {
+                    users::new_user(username, role, agency, district, &password)
+                })
+                .await??;
                 let store = store.open().await?;
-                let user = store
-                    .create_user(NewUser {
-                        username,
-                        role,
-                        agency,
-                        district,
-                        password_hash,
-                    })
-                    .await?;
+                let user = store.create_user(new).await?;
                 audit_cli_action(
                     store.as_ref(),
                     &key,

@@ -7,7 +7,7 @@ use axum::http::StatusCode;
 use axum::Json;
 use chrono::Utc;
 use registry::clients::{ApiClient, NewClient, Role};
-use registry::users::{self, NewUser, ScopeRejected, User};
+use registry::users::{self, NewUserRejected, User};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
@@ -134,41 +134,23 @@ pub async fn create_user(
     ApiJson(request): ApiJson<NewUserRequest>,
 ) -> Result<(StatusCode, Json<User>), ApiError> {
     let username = request.username.trim().to_owned();
-    if !users::valid_username(&username) {
-        return Err(ApiError::bad_request(
-            "invalid_value",
-            "username",
-            "a username has 3 to 64 letters, digits, '.', '-', '_' or '@'",
-        ));
-    }
     let role = parse_role(&request.role)?;
     let agency = present(request.agency.as_deref());
     let district = present(request.district.as_deref());
-    users::check_scope(role, agency.as_deref(), district.as_deref()).map_err(|rejected| {
-        let field = match rejected {
-            ScopeRejected::AgencyMissing | ScopeRejected::AgencyNotAllowed => "agency",
-            ScopeRejected::DistrictMissing | ScopeRejected::DistrictNotAllowed => "district",
-        };
-        ApiError::bad_request("invalid_value", field, rejected.to_string())
-    })?;
-    users::check_password_policy(&username, &request.password).map_err(|rejected| {
-        ApiError::bad_request("weak_password", "password", rejected.to_string())
-    })?;
     let password = request.password;
-    let password_hash = tokio::task::spawn_blocking(move || users::hash_password(&password))
-        .await
-        .map_err(|_| ApiError::Internal)?
-        .map_err(|_| ApiError::Internal)?;
-    let user = state
-        .store
-        .create_user(NewUser {
-            username,
-            role,
-            agency,
-            district,
-            password_hash,
-        })
-        .await?;
+    let new = tokio::task::spawn_blocking(move || {
+        users::new_user(username, role, agency, district, &password)
+    })
+    .await
+    .map_err(|_| ApiError::Internal)?
+    .map_err(|rejected| match rejected {
+        NewUserRejected::Hashing(_) => ApiError::Internal,
+        NewUserRejected::Password(_) => {
+            ApiError::bad_request("weak_password", "password", rejected.to_string())
+        }
+        _ => ApiError::bad_request("invalid_value", rejected.field(), rejected.to_string()),
+    })?;
+    let user = state.store.create_user(new).await?;
     let target = AuditTarget::named(user.username.clone()).with_details(serde_json::json!({
         "user_id": user.user_id,
         "role": user.role,
