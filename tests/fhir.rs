@@ -502,6 +502,34 @@ mod cases {
         .await;
         assert_eq!(patient_ids(&page).len(), 1);
         assert_eq!(page["total"], males.len(), "total counts every match");
+        // The pages: each entry's absolute URL reads it; `next` links walk every match once.
+        assert!(males.len() >= 2, "the fixture has several boys");
+        let link = |bundle: &Value, relation: &str| -> Option<String> {
+            bundle["link"].as_array().and_then(|links| {
+                links
+                    .iter()
+                    .find(|link| link["relation"] == relation)
+                    .map(|link| link["url"].as_str().unwrap().to_owned())
+            })
+        };
+        let path_of = |url: &str| url.strip_prefix(&app.url).unwrap().to_owned();
+        let first_id = &patient_ids(&page)[0];
+        let full_url = page["entry"][0]["fullUrl"].as_str().unwrap();
+        assert_eq!(full_url, format!("{}/fhir/Patient/{first_id}", app.url));
+        let read = resource(app.get(&path_of(full_url), &national).await, 200).await;
+        assert_eq!(read["id"], first_id.as_str());
+        assert_eq!(link(&page, "previous"), None);
+        let mut walked = BTreeSet::from([first_id.clone()]);
+        let mut current = page;
+        while let Some(next) = link(&current, "next") {
+            current = resource(app.get(&path_of(&next), &national).await, 200).await;
+            assert!(link(&current, "previous").is_some());
+            assert_eq!(link(&current, "self"), Some(next));
+            for id in patient_ids(&current) {
+                assert!(walked.insert(id), "a match on two pages");
+            }
+        }
+        assert_eq!(walked, males, "the pages hold every match");
         app.finish().await;
     }
 
@@ -1055,6 +1083,7 @@ mod cases {
             ("gender=girl", "gender"),
             ("identifier=UG-BR-1", "identifier"),
             ("_count=1000", "_count"),
+            ("gender=male&_offset=-1", "_offset"),
         ] {
             let issue = outcome(
                 app.get(&format!("/fhir/Patient?{query}"), &national).await,
@@ -1100,6 +1129,44 @@ mod cases {
         common::problem(app.get("/v1/children/not-a-child-id", &national).await, 400).await;
         app.finish().await;
     }
+    pub async fn links_start_with_the_public_url(backend: Backend) {
+        let app = TestApp::spawn_with(backend, |state| {
+            state.with_public_url(Some("https://registry.example.org".to_owned()))
+        })
+        .await;
+        let police = app.key(Role::Agency, Some("police-ug")).await;
+        let national = app.key(Role::NationalOfficial, None).await;
+        let child_id = register(
+            &app,
+            &police,
+            &record("police-ug", "P-1", halima(), json!([])),
+        )
+        .await;
+        let page = resource(
+            app.get(
+                &format!("/fhir/Patient?identifier={POLICE_RECORDS}|P-1&_count=1"),
+                &national,
+            )
+            .await,
+            200,
+        )
+        .await;
+        assert_eq!(
+            page["entry"][0]["fullUrl"],
+            format!(
+                "https://registry.example.org/fhir/Patient/{}",
+                fhir_id(&child_id)
+            )
+        );
+        assert_eq!(page["link"][0]["relation"], "self");
+        let own = page["link"][0]["url"].as_str().unwrap();
+        assert!(
+            own.starts_with("https://registry.example.org/fhir/Patient?identifier=urn%3A"),
+            "{own}"
+        );
+        assert!(own.ends_with("&_count=1"), "{own}");
+        app.finish().await;
+    }
 }
 
 on_both_backends!(
@@ -1110,4 +1177,5 @@ on_both_backends!(
     merged_child_is_replaced_by_survivor,
     scope_and_roles,
     bad_input_is_an_operation_outcome,
+    links_start_with_the_public_url,
 );

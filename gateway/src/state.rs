@@ -29,6 +29,9 @@ pub struct AppState {
     pub webhooks: Arc<crate::webhooks::WebhookConfig>,
     /// Indicator counts from 1 to this minus one are hidden.
     pub suppression_threshold: u64,
+    /// The URL clients reach this server at (`serve --public-url`), for the absolute links
+    /// FHIR Bundles carry; unset, each request's `Host` decides.
+    pub public_url: Option<Arc<str>>,
 }
 
 /// The default of `serve --ready-max-index-lag`.
@@ -50,7 +53,13 @@ impl AppState {
             ready_max_index_lag: DEFAULT_READY_MAX_INDEX_LAG,
             webhooks: Arc::default(),
             suppression_threshold: registry::indicators::DEFAULT_SUPPRESSION_THRESHOLD,
+            public_url: None,
         }
+    }
+
+    pub fn with_public_url(mut self, url: Option<String>) -> Self {
+        self.public_url = url.map(Arc::from);
+        self
     }
 
     pub fn with_ready_max_index_lag(mut self, entries: i64) -> Self {

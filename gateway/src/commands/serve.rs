@@ -49,6 +49,11 @@ pub struct ServeArgs {
     /// Indicator counts from 1 to this minus one are hidden (`GET /v1/indicators`).
     #[arg(long, env = "CHILD_REGISTRY_SUPPRESS_BELOW", default_value_t = registry::indicators::DEFAULT_SUPPRESSION_THRESHOLD)]
     pub suppress_below: u64,
+    /// The URL clients reach this server at, e.g. https://registry.example.org (behind a proxy
+    /// the request's Host may not be it): the absolute links FHIR Bundles carry start with it.
+    /// Unset, each request's Host decides.
+    #[arg(long, env = "CHILD_REGISTRY_PUBLIC_URL", value_parser = public_url)]
+    pub public_url: Option<String>,
 }
 
 /// How long a stopping node waits for its search index to reach the database's change feed.
@@ -71,7 +76,8 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
             .with_webhooks(webhooks)
             .with_security(args.security.config(tls.is_some()))
             .with_ready_max_index_lag(args.ready_max_index_lag)
-            .with_suppression_threshold(args.suppress_below);
+            .with_suppression_threshold(args.suppress_below)
+            .with_public_url(args.public_url);
         // Deliveries follow the change feed; their queue is in the database, so a restart
         // resumes them.
         let webhook_worker = crate::webhooks::worker::Worker::new(
@@ -210,4 +216,37 @@ pub async fn shutdown_signal() {
         () = terminate => {},
     }
     tracing::info!("shutting down");
+}
+
+/// An absolute http(s) URL with a host, kept without a trailing slash.
+fn public_url(value: &str) -> Result<String, String> {
+    let uri: axum::http::Uri = value
+        .parse()
+        .map_err(|error| format!("not a URL: {error}"))?;
+    let scheme_ok = matches!(uri.scheme_str(), Some("http" | "https"));
+    if !scheme_ok || uri.authority().is_none() || uri.query().is_some() {
+        return Err("give an absolute http(s) URL such as https://registry.example.org".to_owned());
+    }
+    Ok(value.trim_end_matches('/').to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::public_url;
+
+    #[test]
+    fn the_public_url_is_an_absolute_http_url() {
+        assert_eq!(
+            public_url("https://registry.example.org/").as_deref(),
+            Ok("https://registry.example.org")
+        );
+        assert!(public_url("http://10.0.0.5:8080/registry").is_ok());
+        for wrong in [
+            "registry.example.org",
+            "ftp://registry.example.org",
+            "https://x.org/?a=1",
+        ] {
+            assert!(public_url(wrong).is_err(), "{wrong}");
+        }
+    }
 }

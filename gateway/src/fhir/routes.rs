@@ -241,6 +241,8 @@ struct PatientSearch {
     gender: Option<Sex>,
     identifier: Option<(IdentifierSystem, String)>,
     count: usize,
+    /// Matches skipped before the page (the `next` link's `_offset`).
+    offset: usize,
 }
 
 impl PatientSearch {
@@ -300,6 +302,19 @@ impl PatientSearch {
                             )
                         })?
                 }
+                "_offset" => {
+                    search.offset = value
+                        .parse::<usize>()
+                        .ok()
+                        .filter(|offset| *offset < INDEX_HITS)
+                        .ok_or_else(|| {
+                            ApiError::bad_request(
+                                "invalid_value",
+                                "_offset",
+                                format!("_offset must be a whole number from 0 to {}", INDEX_HITS - 1),
+                            )
+                        })?
+                }
                 // The answer is FHIR JSON whatever the format asked for.
                 "_format" => {}
                 other => {
@@ -307,7 +322,7 @@ impl PatientSearch {
                         "not_supported",
                         other.to_owned(),
                         format!(
-                            "the search parameter '{other}' is not supported: use family, given, birthdate, gender, identifier or _count"
+                            "the search parameter '{other}' is not supported: use family, given, birthdate, gender, identifier, _count or _offset"
                         ),
                     ))
                 }
@@ -476,14 +491,81 @@ async fn visible_views(
     Ok(views)
 }
 
-/// A searchset Bundle; `total` counts every match, `entries` may be one page of them.
-fn searchset(total: usize, entries: Vec<Value>) -> Value {
+/// A searchset Bundle; `total` counts every match, `entries` may be one page of them, `links`
+/// are `(relation, url)` (`self`, `next`, `previous`).
+fn searchset(total: usize, entries: Vec<Value>, links: Vec<(&str, String)>) -> Value {
     let mut bundle = json!({"resourceType": "Bundle", "type": "searchset", "total": total});
+    if !links.is_empty() {
+        bundle["link"] = links
+            .into_iter()
+            .map(|(relation, url)| json!({"relation": relation, "url": url}))
+            .collect();
+    }
     // FHIR JSON has no empty arrays: no match, no `entry`.
     if !entries.is_empty() {
         bundle["entry"] = json!(entries);
     }
     bundle
+}
+
+/// A searchset entry for a child: its resource and the absolute URL it is read at.
+fn patient_entry(base: &FhirBase, view: &ChildView, search: Value) -> Value {
+    json!({
+        "fullUrl": base.patient_url(view.child_id),
+        "resource": patient(view),
+        "search": search,
+    })
+}
+
+/// The absolute URL of this server's FHIR endpoint, for `fullUrl` and paging links:
+/// `serve --public-url` when set, else the request's `Host` (https when the server sets Secure
+/// cookies: over TLS or behind a TLS proxy).
+pub struct FhirBase(String);
+
+impl FhirBase {
+    fn patient_url(&self, child_id: ChildId) -> String {
+        format!("{}/Patient/{}", self.0, child_id.without_check())
+    }
+
+    /// `/Patient?` with the search's own parameters, `_offset` set to `offset`.
+    fn search_url(&self, query: &str, offset: usize) -> String {
+        let mut url = form_urlencoded::Serializer::new(String::new());
+        for (name, value) in form_urlencoded::parse(query.as_bytes()) {
+            if name != "_offset" {
+                url.append_pair(&name, &value);
+            }
+        }
+        if offset > 0 {
+            url.append_pair("_offset", &offset.to_string());
+        }
+        format!("{}/Patient?{}", self.0, url.finish())
+    }
+}
+
+impl FromRequestParts<AppState> for FhirBase {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        if let Some(public) = &state.public_url {
+            return Ok(FhirBase(format!("{}/fhir", public.trim_end_matches('/'))));
+        }
+        let host = parts
+            .headers
+            .get(axum::http::header::HOST)
+            .and_then(|value| value.to_str().ok())
+            .filter(|host| !host.is_empty())
+            .or_else(|| parts.uri.authority().map(|authority| authority.as_str()))
+            .unwrap_or("localhost");
+        let scheme = if state.security.secure_cookies {
+            "https"
+        } else {
+            "http"
+        };
+        Ok(FhirBase(format!("{scheme}://{host}/fhir")))
+    }
 }
 
 /// `GET /fhir/Patient?family=&given=&birthdate=&gender=&identifier=system|value&_count=`:
@@ -497,7 +579,7 @@ fn searchset(total: usize, entries: Vec<Value>) -> Value {
         ("family" = Option<String>, Query), ("given" = Option<String>, Query),
         ("birthdate" = Option<String>, Query, description = "[eq|ge|gt|le|lt]YYYY[-MM[-DD]], up to twice"),
         ("gender" = Option<String>, Query), ("identifier" = Option<String>, Query, description = "system|value"),
-        ("_count" = Option<u32>, Query),
+        ("_count" = Option<u32>, Query), ("_offset" = Option<u32>, Query, description = "matches to skip: the `next` link's paging"),
     ),
     responses(
         (status = 200, description = "A searchset Bundle", body = Object, content_type = "application/fhir+json"),
@@ -508,6 +590,7 @@ pub async fn search_patients(
     State(state): State<AppState>,
     ChildReader(caller): ChildReader,
     meta: RequestMeta,
+    base: FhirBase,
     RawQuery(query): RawQuery,
 ) -> Result<Response, ApiError> {
     let query = query.unwrap_or_default();
@@ -541,7 +624,11 @@ pub async fn search_patients(
     let views = visible_views(&state, &caller, &candidates).await?;
     let matching: Vec<&ChildView> = views.iter().filter(|view| search.accepts(view)).collect();
     let total = matching.len();
-    let found: Vec<&ChildView> = matching.into_iter().take(search.count).collect();
+    let found: Vec<&ChildView> = matching
+        .into_iter()
+        .skip(search.offset)
+        .take(search.count)
+        .collect();
     let returned: Vec<ChildId> = found.iter().map(|view| view.child_id).collect();
     let target = AuditTarget::none()
         .with_children(returned.iter().copied())
@@ -555,9 +642,23 @@ pub async fn search_patients(
         .await?;
     let entries = found
         .iter()
-        .map(|view| json!({"resource": patient(view), "search": {"mode": "match"}}))
+        .map(|view| patient_entry(&base, view, json!({"mode": "match"})))
         .collect();
-    Ok(fhir_response(StatusCode::OK, &searchset(total, entries)))
+    let mut links = vec![("self", base.search_url(&query, search.offset))];
+    if search.offset + search.count < total {
+        links.push((
+            "next",
+            base.search_url(&query, search.offset + search.count),
+        ));
+    }
+    if search.offset > 0 {
+        let previous = search.offset.saturating_sub(search.count);
+        links.push(("previous", base.search_url(&query, previous)));
+    }
+    Ok(fhir_response(
+        StatusCode::OK,
+        &searchset(total, entries, links),
+    ))
 }
 
 /// A `Parameters` resource as `$match` reads it.
@@ -593,6 +694,7 @@ pub async fn match_patients(
     State(state): State<AppState>,
     ChildReader(caller): ChildReader,
     meta: RequestMeta,
+    base: FhirBase,
     ApiJson(body): ApiJson<Value>,
 ) -> Result<Response, ApiError> {
     let parameters: Parameters = parse_resource(body, "Parameters")?;
@@ -687,14 +789,15 @@ pub async fn match_patients(
     let mut entries = Vec::with_capacity(views.len());
     for graded in &graded {
         if let Some(view) = views.iter().find(|view| view.child_id == graded.child_id) {
-            entries.push(json!({
-                "resource": patient(view),
-                "search": {
+            entries.push(patient_entry(
+                &base,
+                view,
+                json!({
                     "extension": [{"url": MATCH_GRADE, "valueCode": graded.grade.as_str()}],
                     "mode": "match",
                     "score": graded.probability,
-                },
-            }));
+                }),
+            ));
         }
     }
     let target = AuditTarget::none()
@@ -713,7 +816,7 @@ pub async fn match_patients(
         .await?;
     Ok(fhir_response(
         StatusCode::OK,
-        &searchset(entries.len(), entries),
+        &searchset(entries.len(), entries, Vec::new()),
     ))
 }
 
