@@ -19,8 +19,8 @@ use crate::auth::Caller;
 pub use target::AllowList;
 
 /// How deliveries are retried: attempt `n` (from 1) that fails waits `base × 2^(n-1)`, at most
-/// `cap`, before the next; after `max_attempts` the delivery is given up and the child's next
-/// delivery may go.
+/// `cap`, before the next (drawn between half and all of it: [`RetryPolicy::jittered`]); after
+/// `max_attempts` the delivery is given up and the child's next delivery may go.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RetryPolicy {
     pub base: Duration,
@@ -36,6 +36,14 @@ impl RetryPolicy {
             .checked_mul(1u32 << doublings)
             .unwrap_or(self.cap)
             .min(self.cap)
+    }
+
+    /// The wait after the `attempts`-th failed attempt, between half and all of
+    /// [`RetryPolicy::backoff`] as `draw` (from 0 to 1) says: deliveries that failed together
+    /// (a receiver down for a while) do not all come back in the same instant.
+    pub fn jittered(&self, attempts: i64, draw: f64) -> Duration {
+        self.backoff(attempts)
+            .mul_f64(0.5 + draw.clamp(0.0, 1.0) / 2.0)
     }
 }
 
@@ -157,5 +165,25 @@ impl WebhookArgs {
             poll: Duration::from_millis(self.webhook_poll_ms.max(10)),
             timeout: Duration::from_millis(self.webhook_timeout_ms.max(100)),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retries_wait_longer_each_time_spread_between_half_and_all() {
+        let policy = RetryPolicy {
+            base: Duration::from_secs(10),
+            cap: Duration::from_secs(3600),
+            max_attempts: 12,
+        };
+        let waits: Vec<u64> = (1..=10).map(|n| policy.backoff(n).as_secs()).collect();
+        assert_eq!(waits, [10, 20, 40, 80, 160, 320, 640, 1280, 2560, 3600]);
+        assert_eq!(policy.jittered(3, 0.0), Duration::from_secs(20));
+        assert_eq!(policy.jittered(3, 1.0), Duration::from_secs(40));
+        assert_eq!(policy.jittered(3, 0.5), Duration::from_secs(30));
+        assert_eq!(policy.jittered(40, 7.0), Duration::from_secs(3600));
     }
 }

@@ -207,7 +207,10 @@ impl Worker {
         } else if attempt_number >= self.config.retry.max_attempts {
             AttemptOutcome::GaveUp
         } else {
-            let wait = self.config.retry.backoff(attempt_number);
+            let wait = self
+                .config
+                .retry
+                .jittered(attempt_number, rand::random::<f64>());
             AttemptOutcome::RetryAt(
                 at.timestamp_millis() + i64::try_from(wait.as_millis()).unwrap_or(i64::MAX / 2),
             )
