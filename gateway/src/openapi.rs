@@ -91,12 +91,23 @@ const COMMON_PROBLEMS: &[(&str, &str)] = &[
 
 impl Modify for CommonProblems {
     fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::schema::{ObjectBuilder, Schema};
         use utoipa::openapi::{ContentBuilder, Ref, RefOr, ResponseBuilder};
         for (path, item) in openapi.paths.paths.iter_mut() {
-            // FHIR routes answer errors as OperationOutcome, documented on each.
-            if path.starts_with("/fhir") {
-                continue;
-            }
+            // FHIR routes answer the same errors as an OperationOutcome.
+            let (content_type, schema, suffix) = if path.starts_with("/fhir") {
+                (
+                    crate::fhir::FHIR_JSON,
+                    RefOr::T(Schema::Object(ObjectBuilder::new().build())),
+                    " (OperationOutcome)",
+                )
+            } else {
+                (
+                    crate::error::PROBLEM_JSON,
+                    RefOr::Ref(Ref::from_schema_name("Problem")),
+                    "",
+                )
+            };
             let operations = [
                 &mut item.get,
                 &mut item.post,
@@ -113,12 +124,10 @@ impl Modify for CommonProblems {
                         .or_insert_with(|| {
                             RefOr::T(
                                 ResponseBuilder::new()
-                                    .description(*description)
+                                    .description(format!("{description}{suffix}"))
                                     .content(
-                                        crate::error::PROBLEM_JSON,
-                                        ContentBuilder::new()
-                                            .schema(Some(Ref::from_schema_name("Problem")))
-                                            .build(),
+                                        content_type,
+                                        ContentBuilder::new().schema(Some(schema.clone())).build(),
                                     )
                                     .build(),
                             )
