@@ -77,7 +77,7 @@ fn job_from_row(row: &DbRow) -> Result<ImportJob> {
 
 /// Inserts `rows` with one multi-row statement per [`ROWS_PER_STATEMENT`]: `head` is
 /// `INSERT INTO t (columns) `, `tail` what follows the values (`ON CONFLICT …`).
-async fn insert_rows<'r, T: Sync + 'r>(
+pub(super) async fn insert_rows<'r, T: Sync + 'r>(
     tx: &mut Transaction<'_>,
     head: &str,
     tail: &str,

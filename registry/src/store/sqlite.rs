@@ -66,21 +66,21 @@ async fn lock_all_matching(_tx: &mut sqlx::Transaction<'_, Db>) -> Result<()> {
 async fn refresh_planner_statistics(_pool: &sqlx::Pool<Db>) -> Result<()> {
     Ok(())
 }
-/// Inserts blocking keys, many rows per statement.
+/// Inserts blocking keys, many rows per statement (the import's multi-row insert).
 async fn insert_blocking_keys(
     tx: &mut sqlx::Transaction<'_, Db>,
     rows: &[(i64, &String)],
 ) -> Result<()> {
-    for part in rows.chunks(1000) {
-        let mut insert =
-            sqlx::QueryBuilder::<Db>::new("INSERT INTO blocking_keys (record_key, blocking_key) ");
-        insert.push_values(part, |mut row, (record_key, key)| {
+    imports::insert_rows(
+        tx,
+        "INSERT INTO blocking_keys (record_key, blocking_key) ",
+        " ON CONFLICT DO NOTHING",
+        rows,
+        |row, (record_key, key)| {
             row.push_bind(*record_key).push_bind((*key).clone());
-        });
-        insert.push(" ON CONFLICT DO NOTHING");
-        insert.build().execute(&mut **tx).await?;
-    }
-    Ok(())
+        },
+    )
+    .await
 }
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../migrations/sqlite");
 
