@@ -73,7 +73,7 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
         let field = match (code, field) {
             // serde names the missing field only in its message; make it part of the path.
             ("missing_field", field) => {
-                let name = message.split('`').nth(1).unwrap_or_default();
+                let name = field_named_in(&message).unwrap_or_default();
                 Some(match field {
                     Some(parent) => format!("{parent}.{name}"),
                     None => name.to_owned(),
@@ -87,6 +87,11 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
             field,
         }
     })
+}
+
+/// The field serde names only in its message (``missing field `x` ``, ``unknown field `x` ``).
+fn field_named_in(message: &str) -> Option<&str> {
+    message.split('`').nth(1)
 }
 
 /// A child ID from the path, read the forgiving Crockford way; a malformed one is a 400 naming
@@ -123,12 +128,7 @@ impl<T: DeserializeOwned> ApiQuery<T> {
             .map_err(|error| {
                 let path = error.path().to_string();
                 let field = if path == "." {
-                    // serde names a missing parameter only in its message.
-                    error
-                        .inner()
-                        .to_string()
-                        .split('`')
-                        .nth(1)
+                    field_named_in(&error.inner().to_string())
                         .unwrap_or("query")
                         .to_owned()
                 } else {
