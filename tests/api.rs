@@ -347,7 +347,10 @@ mod cases {
         }
 
         let oversized = json!({"source_system": "police-ug", "source_record_id": "x".repeat(2 * 1024 * 1024), "child": {}});
-        let body = problem(app.post_json("/v1/records", &police, &oversized).await, 413).await;
+        let response = app.post_json("/v1/records", &police, &oversized).await;
+        // The body was left unread, so the connection must not be reused for the next request.
+        assert_eq!(response.headers()["connection"], "close");
+        let body = problem(response, 413).await;
         assert_eq!(body["code"], "payload_too_large");
 
         // Nothing of the rejected bodies was stored.

@@ -200,6 +200,21 @@ impl IntoResponse for ApiError {
     }
 }
 
+/// Asks the client to open a new connection after a request whose body the server may have
+/// left unread (too large, timed out). Hyper closes such a connection once the answer is sent;
+/// without the header a pooling client can reuse it in that instant and lose its next request.
+pub async fn close_connection_after_unread_body(mut response: Response) -> Response {
+    if matches!(
+        response.status(),
+        StatusCode::PAYLOAD_TOO_LARGE | StatusCode::REQUEST_TIMEOUT
+    ) {
+        response
+            .headers_mut()
+            .insert(header::CONNECTION, HeaderValue::from_static("close"));
+    }
+    response
+}
+
 /// Gives every error response that a layer or the router produced without a body (405, 408,
 /// 413 from limits, ...) a problem body, so clients see one error format everywhere.
 pub async fn ensure_problem_body(response: Response) -> Response {

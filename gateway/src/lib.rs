@@ -33,7 +33,9 @@ use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 use utoipa::OpenApi;
 
-use crate::error::{ensure_problem_body, problem_response, ApiError};
+use crate::error::{
+    close_connection_after_unread_body, ensure_problem_body, problem_response, ApiError,
+};
 pub use crate::state::AppState;
 
 /// The whole HTTP application.
@@ -185,6 +187,7 @@ pub fn build_app(state: AppState) -> Router {
         }))
         // Errors of /fhir requests, wherever they arose, as FHIR OperationOutcomes.
         .layer(middleware::from_fn(fhir::outcome::problems_as_outcomes))
+        .layer(middleware::map_response(close_connection_after_unread_body))
         // Latency by route template, measured around everything above (timeouts, panics).
         .layer(middleware::from_fn_with_state(
             state_for_metrics,
