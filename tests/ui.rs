@@ -432,6 +432,22 @@ mod cases {
         assert_eq!(hidden, 404);
         assert!(missing == 404 || missing == 400);
         assert!(hidden_page.contains("There is no such page or child"));
+
+        // The dashboard follows registrations within seconds, counted within each scope: the
+        // school's staff count only the child the school knows.
+        let started = std::time::Instant::now();
+        let (official_board, teacher_board) = loop {
+            let (_, official_board) = page(&app, &official, "/dashboard").await;
+            let (_, teacher_board) = page(&app, &teacher, "/dashboard").await;
+            if official_board.contains("Lira") || started.elapsed().as_secs() > 10 {
+                break (official_board, teacher_board);
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        };
+        assert!(official_board.contains("2 children"), "{official_board}");
+        assert!(official_board.contains("Lira") && official_board.contains("Mbale"));
+        assert!(teacher_board.contains("1 child"), "{teacher_board}");
+        assert!(teacher_board.contains("Mbale") && !teacher_board.contains("Lira"));
         app.finish().await;
     }
 

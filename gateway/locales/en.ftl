@@ -181,7 +181,7 @@ dashboard-by-month = Children registered by month
 dashboard-table = Show the table
 dashboard-count = Children
 dashboard-median-age = Median age
-dashboard-counted-at = counted at { $time } (counts are at most a minute old)
+dashboard-counted-at = counted at { $time }
 dashboard-others = { $count ->
     [one] { $shown } other
    *[other] { $shown } others

@@ -19,8 +19,6 @@ pub struct AppState {
     pub audit_key: Arc<AuditKey>,
     pub security: Arc<SecurityConfig>,
     pub rate_limits: Arc<RateLimits>,
-    /// The web UI dashboard's counts, kept a minute per scope.
-    pub dashboard_counts: Arc<crate::ui::dashboard::CountsCache>,
     pub metrics: Arc<Metrics>,
     /// `/readyz` answers 503 while the search index is more than this many change-feed
     /// entries behind the database.
@@ -46,7 +44,6 @@ impl AppState {
             audit_key: Arc::new(AuditKey::random()),
             rate_limits: Arc::new(RateLimits::new(&security)),
             security: Arc::new(security),
-            dashboard_counts: Arc::default(),
             // The metric names and options are fixed: a failure here is a programming error
             // that every test would catch.
             metrics: Arc::new(Metrics::new().expect("the metrics are well-formed")),

@@ -317,6 +317,9 @@ pub struct RegistrationCounts {
     pub by_agency: Vec<Count>,
     /// Children by the month (`YYYY-MM`, UTC) their child ID was issued.
     pub by_month: Vec<Count>,
+    /// When these counts included every change (running totals lag the registry by about a
+    /// second; while a backlog is folded, the time of the last fold).
+    pub counted_at: Option<DateTime<Utc>>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]

@@ -89,6 +89,7 @@ pub struct TestApp {
     pub search: Arc<search::SearchIndex>,
     server: tokio::task::JoinHandle<()>,
     follower: tokio::task::JoinHandle<()>,
+    totals_folder: tokio::task::JoinHandle<()>,
 }
 
 impl TestApp {
@@ -122,6 +123,7 @@ impl TestApp {
             .await
             .unwrap();
         });
+        let totals_folder = tokio::spawn(registry::counts::follow_forever(store.clone()));
         TestApp {
             url,
             store,
@@ -130,6 +132,7 @@ impl TestApp {
             search,
             server,
             follower,
+            totals_folder,
         }
     }
 
@@ -194,6 +197,7 @@ impl TestApp {
     pub async fn finish(self) {
         self.server.abort();
         self.follower.abort();
+        self.totals_folder.abort();
         drop(self.store);
         self.database.drop_database().await;
     }

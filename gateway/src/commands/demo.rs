@@ -11,7 +11,7 @@ use registry::users::{self, NewUser};
 use synthetic::{GeneratedRecord, GeneratorConfig};
 
 use super::reindex::start_search;
-use super::serve::serve;
+use super::serve::{serve, BackgroundTasks};
 use super::store_args::{block_on, StoreArgs};
 use crate::AppState;
 
@@ -162,15 +162,13 @@ pub fn run(args: DemoArgs) -> anyhow::Result<()> {
         // The demo keeps its audit key beside its data, so `audit verify --data-dir` works.
         let audit_key =
             registry::audit::AuditKey::load_or_create(&args.data_dir.join("audit.key"))?;
-        serve(
-            AppState::new(store)
-                .with_search(index)
-                .with_audit_key(audit_key),
-            args.listen,
-            None,
-            print_credentials,
-        )
-        .await
+        let state = AppState::new(store)
+            .with_search(index)
+            .with_audit_key(audit_key);
+        let background = BackgroundTasks::start(&state)?;
+        serve(state, args.listen, None, print_credentials).await?;
+        background.stop();
+        Ok(())
     })
 }
 

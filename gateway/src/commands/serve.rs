@@ -78,19 +78,7 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
             .with_ready_max_index_lag(args.ready_max_index_lag)
             .with_suppression_threshold(args.suppress_below)
             .with_public_url(args.public_url);
-        // Deliveries follow the change feed; their queue is in the database, so a restart
-        // resumes them.
-        let webhook_worker = crate::webhooks::worker::Worker::new(
-            store.clone(),
-            Arc::clone(&state.webhooks),
-            Arc::clone(&state.audit_key),
-        )?
-        .spawn();
-        // Bulk import jobs, those a restart interrupted included, run in the background.
-        let import_runner = tokio::spawn(registry::imports::run_forever(
-            store.clone(),
-            Arc::clone(&state.audit_key),
-        ));
+        let background = BackgroundTasks::start(&state)?;
         let metrics = match args.metrics_listen {
             Some(address) => {
                 let listener = tokio::net::TcpListener::bind(address).await?;
@@ -127,13 +115,44 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
         // restart finds every acknowledged child.
         flush_index(store.as_ref(), &index).await;
         follower.abort();
-        webhook_worker.abort();
-        import_runner.abort();
+        background.stop();
         if let Some(metrics_server) = metrics_server {
             metrics_server.abort();
         }
         Ok(())
     })
+}
+
+/// The work a serving node does besides answering requests: webhook deliveries, bulk import
+/// jobs and the dashboard's running totals, each resuming from the database after a restart.
+pub struct BackgroundTasks {
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl BackgroundTasks {
+    pub fn start(state: &AppState) -> anyhow::Result<Self> {
+        let store = &state.store;
+        let webhook_worker = crate::webhooks::worker::Worker::new(
+            store.clone(),
+            Arc::clone(&state.webhooks),
+            Arc::clone(&state.audit_key),
+        )?
+        .spawn();
+        let import_runner = tokio::spawn(registry::imports::run_forever(
+            store.clone(),
+            Arc::clone(&state.audit_key),
+        ));
+        let totals_folder = tokio::spawn(registry::counts::follow_forever(store.clone()));
+        Ok(BackgroundTasks {
+            tasks: vec![webhook_worker, import_runner, totals_folder],
+        })
+    }
+
+    pub fn stop(self) {
+        for task in self.tasks {
+            task.abort();
+        }
+    }
 }
 
 /// Waits (at most [`INDEX_FLUSH_LIMIT`]) until the index has committed the change feed's head

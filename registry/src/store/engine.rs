@@ -1353,6 +1353,17 @@ impl Store for Backend {
     }
 
     async fn registration_counts(&self, scope: &ReadScope) -> Result<RegistrationCounts> {
+        self.totals_of(scope).await
+    }
+
+    async fn fold_registration_totals(&self, max_entries: i64) -> Result<u64> {
+        self.fold_totals(max_entries).await
+    }
+
+    async fn registration_counts_from_records(
+        &self,
+        scope: &ReadScope,
+    ) -> Result<RegistrationCounts> {
         let counts = |rows: Vec<(Option<String>, i64)>| {
             rows.into_iter()
                 .map(|(key, children)| Count {
@@ -1404,6 +1415,7 @@ impl Store for Backend {
             by_district: counts(by_district),
             by_agency: counts(by_agency),
             by_month: counts(by_month),
+            counted_at: Some(Utc::now()),
         })
     }
 

@@ -185,8 +185,21 @@ pub trait Store:
     /// Every source system holding at least one record, sorted.
     async fn source_systems(&self) -> Result<Vec<String>>;
 
-    /// Active children by district, agency and month, within the scope (the dashboard).
+    /// Active children by district, agency and month, within the scope (the dashboard), from
+    /// the running totals: constant time however large the registry, about a second behind
+    /// it (see [`crate::counts`]).
     async fn registration_counts(&self, scope: &ReadScope) -> Result<RegistrationCounts>;
+
+    /// The same counts taken from the records themselves: exact at this instant, seconds at a
+    /// million children. The check of the running totals.
+    async fn registration_counts_from_records(
+        &self,
+        scope: &ReadScope,
+    ) -> Result<RegistrationCounts>;
+
+    /// Folds up to `max_entries` change-feed entries into the running totals; returns how many
+    /// were folded (0: caught up, or another gateway's folder moved first).
+    async fn fold_registration_totals(&self, max_entries: i64) -> Result<u64>;
 
     /// Active children after `after` in child ID order, at most `limit`, each with its summary
     /// and current records: a few statements per page, for rebuilding the search index.

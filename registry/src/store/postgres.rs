@@ -37,6 +37,10 @@ mod indicators_sql;
 #[allow(clippy::duplicate_mod)]
 #[path = "referrals_sql.rs"]
 mod referrals_sql;
+// The dashboard's running totals (issue 8), likewise compiled once per backend.
+#[allow(clippy::duplicate_mod)]
+#[path = "counts_sql.rs"]
+mod counts_sql;
 // Bulk import jobs (issue 9), likewise compiled once per backend.
 #[allow(clippy::duplicate_mod)]
 #[path = "imports.rs"]

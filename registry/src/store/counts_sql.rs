@@ -1,0 +1,225 @@
+//! The dashboard's running totals (see [`crate::counts`]): folding the change feed into them,
+//! and reading a scope's totals. Shared by both backends like `engine.rs`.
+
+use std::collections::{BTreeSet, HashMap};
+
+use chrono::{DateTime, Utc};
+
+use super::{Backend, Db, MONTH_CREATED};
+use crate::counts::{self, CountedChild};
+use crate::error::Result;
+use crate::model::RegistrationCounts;
+use crate::store::ReadScope;
+
+/// Children per look-up statement (bind parameters stay far below both backends' limits).
+const CHILDREN_PER_STATEMENT: usize = 1_000;
+/// Totals per upsert statement (five parameters each).
+const TOTALS_PER_STATEMENT: usize = 2_000;
+
+impl Backend {
+    /// Folds up to `max_entries` change-feed entries after the totals' position into the
+    /// totals, in one transaction that moves the position only if nobody moved it meanwhile
+    /// (another gateway's folder); returns the entries folded, 0 when there were none or
+    /// another folder got there first.
+    pub(super) async fn fold_totals(&self, max_entries: i64) -> Result<u64> {
+        let position: i64 =
+            sqlx::query_scalar("SELECT position FROM registration_totals_position WHERE id = 1")
+                .fetch_one(&self.read)
+                .await?;
+        let entries: Vec<(i64, String)> =
+            sqlx::query_as("SELECT seq, child_id FROM outbox WHERE seq > $1 ORDER BY seq LIMIT $2")
+                .bind(position)
+                .bind(max_entries)
+                .fetch_all(&self.read)
+                .await?;
+        let Some(&(last, _)) = entries.last() else {
+            return Ok(0);
+        };
+        let children: Vec<String> = entries
+            .iter()
+            .map(|(_, child)| child.clone())
+            .collect::<BTreeSet<_>>()
+            .into_iter()
+            .collect();
+        // Read after the entries: what the children count towards now is at least as recent
+        // as the changes being folded. A later change to them folds again from here.
+        let before = self.counted_children(&children).await?;
+        let now = self.children_to_count(&children).await?;
+        let changed: Vec<&String> = children
+            .iter()
+            .filter(|child| before.get(*child) != now.get(*child))
+            .collect();
+        let deltas = counts::differences(
+            changed
+                .iter()
+                .map(|child| (before.get(*child), now.get(*child))),
+        );
+
+        let mut tx = self.write.begin().await?;
+        let moved = sqlx::query(
+            "UPDATE registration_totals_position SET position = $1, folded_at = $2 \
+             WHERE id = 1 AND position = $3",
+        )
+        .bind(last)
+        .bind(Utc::now())
+        .bind(position)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        if moved == 0 {
+            return Ok(0);
+        }
+        let deltas: Vec<_> = deltas.into_iter().collect();
+        for rows in deltas.chunks(TOTALS_PER_STATEMENT) {
+            let mut upsert = sqlx::QueryBuilder::<Db>::new(
+                "INSERT INTO registration_totals (scope_kind, scope_value, dimension, bucket, children) ",
+            );
+            upsert.push_values(rows, |mut row, (key, delta)| {
+                row.push_bind(key.scope_kind)
+                    .push_bind(key.scope_value.clone())
+                    .push_bind(key.dimension)
+                    .push_bind(key.bucket.clone())
+                    .push_bind(*delta);
+            });
+            upsert.push(
+                " ON CONFLICT (scope_kind, scope_value, dimension, bucket) \
+                 DO UPDATE SET children = registration_totals.children + excluded.children",
+            );
+            upsert.build().execute(&mut *tx).await?;
+        }
+        for ids in changed.chunks(CHILDREN_PER_STATEMENT) {
+            let mut delete =
+                sqlx::QueryBuilder::<Db>::new("DELETE FROM counted_children WHERE child_id IN (");
+            let mut list = delete.separated(", ");
+            for id in ids {
+                list.push_bind((*id).clone());
+            }
+            delete.push(")");
+            delete.build().execute(&mut *tx).await?;
+            let counted: Vec<(&String, &CountedChild)> = ids
+                .iter()
+                .filter_map(|id| now.get(*id).map(|child| (*id, child)))
+                .collect();
+            if counted.is_empty() {
+                continue;
+            }
+            let mut insert = sqlx::QueryBuilder::<Db>::new(
+                "INSERT INTO counted_children (child_id, month, districts, agencies) ",
+            );
+            let mut encoded = Vec::with_capacity(counted.len());
+            for (id, child) in counted {
+                encoded.push((
+                    id.clone(),
+                    child.month.clone(),
+                    serde_json::to_string(&child.districts)?,
+                    serde_json::to_string(&child.agencies)?,
+                ));
+            }
+            insert.push_values(encoded, |mut row, (id, month, districts, agencies)| {
+                row.push_bind(id)
+                    .push_bind(month)
+                    .push_bind(districts)
+                    .push_bind(agencies);
+            });
+            insert.build().execute(&mut *tx).await?;
+        }
+        tx.commit().await?;
+        Ok(entries.len() as u64)
+    }
+
+    /// What the totals counted for these children (those counted at all).
+    async fn counted_children(&self, ids: &[String]) -> Result<HashMap<String, CountedChild>> {
+        let mut counted = HashMap::with_capacity(ids.len());
+        for ids in ids.chunks(CHILDREN_PER_STATEMENT) {
+            let mut select = sqlx::QueryBuilder::<Db>::new(
+                "SELECT child_id, month, districts, agencies FROM counted_children WHERE child_id IN (",
+            );
+            let mut list = select.separated(", ");
+            for id in ids {
+                list.push_bind(id.clone());
+            }
+            select.push(")");
+            let rows: Vec<(String, String, String, String)> =
+                select.build_query_as().fetch_all(&self.read).await?;
+            for (id, month, districts, agencies) in rows {
+                counted.insert(
+                    id,
+                    CountedChild {
+                        month,
+                        districts: serde_json::from_str(&districts)?,
+                        agencies: serde_json::from_str(&agencies)?,
+                    },
+                );
+            }
+        }
+        Ok(counted)
+    }
+
+    /// What these children count towards now (the active ones).
+    async fn children_to_count(&self, ids: &[String]) -> Result<HashMap<String, CountedChild>> {
+        let mut children: HashMap<String, CountedChild> = HashMap::with_capacity(ids.len());
+        for ids in ids.chunks(CHILDREN_PER_STATEMENT) {
+            let mut select = sqlx::QueryBuilder::<Db>::new(format!(
+                "SELECT c.child_id, {MONTH_CREATED}, sr.district_key, sr.source_system \
+                 FROM children c JOIN source_records sr ON sr.child_id = c.child_id \
+                 WHERE c.status = 'active' AND c.child_id IN ("
+            ));
+            let mut list = select.separated(", ");
+            for id in ids {
+                list.push_bind(id.clone());
+            }
+            select.push(")");
+            let rows: Vec<(String, String, Option<String>, String)> =
+                select.build_query_as().fetch_all(&self.read).await?;
+            for (id, month, district, agency) in rows {
+                let child = children.entry(id).or_insert_with(|| CountedChild {
+                    month,
+                    districts: BTreeSet::new(),
+                    agencies: BTreeSet::new(),
+                });
+                child.districts.insert(district.unwrap_or_default());
+                child.agencies.insert(agency);
+            }
+        }
+        Ok(children)
+    }
+
+    /// A scope's counts from the running totals, and when they were last known complete: now
+    /// if every change is folded, else the time of the last fold.
+    pub(super) async fn totals_of(&self, scope: &ReadScope) -> Result<RegistrationCounts> {
+        let (folded_up_to, folded_at, head): (i64, Option<DateTime<Utc>>, i64) = sqlx::query_as(
+            "SELECT p.position, p.folded_at, h.last_seq \
+             FROM registration_totals_position p, outbox_head h WHERE p.id = 1 AND h.id = 1",
+        )
+        .fetch_one(&self.read)
+        .await?;
+        let counted_at = if folded_up_to >= head {
+            Some(Utc::now())
+        } else {
+            folded_at
+        };
+        let Some((scope_kind, scope_value)) = counts::stored_scope(scope) else {
+            return Ok(RegistrationCounts {
+                counted_at,
+                ..RegistrationCounts::default()
+            });
+        };
+        // District keys are lower-cased by the database when records are written; the scope's
+        // district is lower-cased the same way.
+        let rows: Vec<(String, String, i64)> = sqlx::query_as(
+            "SELECT dimension, bucket, children FROM registration_totals \
+             WHERE scope_kind = CAST($1 AS TEXT) \
+             AND scope_value = CASE WHEN CAST($1 AS TEXT) = 'district' THEN LOWER(CAST($2 AS TEXT)) \
+             ELSE CAST($2 AS TEXT) END \
+             AND children > 0",
+        )
+        .bind(scope_kind)
+        .bind(scope_value)
+        .fetch_all(&self.read)
+        .await?;
+        Ok(RegistrationCounts {
+            counted_at,
+            ..counts::counts_from_totals(rows)
+        })
+    }
+}
