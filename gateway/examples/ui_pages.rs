@@ -294,11 +294,11 @@ async fn main() {
     // uncached dashboard did before the running totals.
     let started = Instant::now();
     let recounted = store
-        .registration_counts_from_records(&registry::ReadScope::All)
+        .registration_counts_from_records(&registry::ReadScope::All, 25)
         .await
         .unwrap();
     let totals = store
-        .registration_counts(&registry::ReadScope::All)
+        .registration_counts(&registry::ReadScope::All, 25)
         .await
         .unwrap();
     assert_eq!(recounted.children, totals.children);

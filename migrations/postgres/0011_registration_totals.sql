@@ -29,3 +29,7 @@ CREATE TABLE registration_totals_position (
     folded_at TIMESTAMPTZ
 );
 INSERT INTO registration_totals_position (id, position) VALUES (1, 0);
+
+-- The dashboard lists the largest buckets of a scope's dimension.
+CREATE INDEX registration_totals_largest
+    ON registration_totals (scope_kind, scope_value, dimension, children);

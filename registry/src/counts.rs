@@ -9,7 +9,7 @@ use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::model::{Count, RegistrationCounts};
+use crate::model::{Count, RegistrationCounts, Rest};
 use crate::store::{ReadScope, Store};
 
 /// Change-feed entries folded per transaction.
@@ -116,31 +116,34 @@ pub fn differences<'a>(
     deltas
 }
 
-/// The dashboard's counts from a scope's stored totals (`dimension`, `bucket`, `children`):
-/// districts and agencies largest first, months in order.
-pub fn counts_from_totals(rows: Vec<(String, String, i64)>) -> RegistrationCounts {
-    let mut counts = RegistrationCounts::default();
-    for (dimension_name, bucket, children) in rows {
-        if children <= 0 {
-            continue;
-        }
-        let count = Count {
-            key: bucket,
-            children,
-        };
-        match dimension_name.as_str() {
-            dimension::CHILDREN => counts.children = children,
-            dimension::DISTRICT => counts.by_district.push(count),
-            dimension::AGENCY => counts.by_agency.push(count),
-            dimension::MONTH => counts.by_month.push(count),
-            _ => {}
-        }
+/// Keeps the `largest` districts and agencies (largest first) and the `largest` latest months
+/// (in order), summing what is left out; the lists come sorted as
+/// [`Store::registration_counts`] returns them.
+pub fn keep_largest(mut counts: RegistrationCounts, largest: usize) -> RegistrationCounts {
+    let rest = |left_out: Vec<Count>| Rest {
+        buckets: left_out.len() as i64,
+        children: left_out.iter().map(|count| count.children).sum(),
+    };
+    if counts.by_district.len() > largest {
+        counts.other_districts = rest(counts.by_district.split_off(largest));
     }
+    if counts.by_agency.len() > largest {
+        counts.other_agencies = rest(counts.by_agency.split_off(largest));
+    }
+    if counts.by_month.len() > largest {
+        let latest = counts.by_month.split_off(counts.by_month.len() - largest);
+        counts.earlier_months = rest(std::mem::replace(&mut counts.by_month, latest));
+    }
+    counts
+}
+
+/// Sorts as the dashboard lists: districts and agencies largest first (then by name),
+/// months in order.
+pub fn sort_for_listing(counts: &mut RegistrationCounts) {
     let largest_first = |a: &Count, b: &Count| b.children.cmp(&a.children).then(a.key.cmp(&b.key));
     counts.by_district.sort_by(largest_first);
     counts.by_agency.sort_by(largest_first);
     counts.by_month.sort_by(|a, b| a.key.cmp(&b.key));
-    counts
 }
 
 /// The stored scope a read scope's totals are kept under; `None` for a scope that sees no
@@ -279,18 +282,41 @@ mod tests {
     }
 
     #[test]
-    fn totals_read_back_in_the_dashboards_order() {
-        let counts = counts_from_totals(vec![
-            ("children".into(), String::new(), 3),
-            ("district".into(), "wakiso".into(), 1),
-            ("district".into(), "gulu".into(), 2),
-            ("district".into(), "arua".into(), 0),
-            ("month".into(), "2026-11".into(), 1),
-            ("month".into(), "2026-10".into(), 2),
-        ]);
-        assert_eq!(counts.children, 3);
-        let keys = |counts: &[Count]| counts.iter().map(|c| c.key.clone()).collect::<Vec<_>>();
-        assert_eq!(keys(&counts.by_district), ["gulu", "wakiso"]);
-        assert_eq!(keys(&counts.by_month), ["2026-10", "2026-11"]);
+    fn what_is_left_out_is_summed() {
+        let count = |key: &str, children| Count {
+            key: key.to_owned(),
+            children,
+        };
+        let counts = keep_largest(
+            RegistrationCounts {
+                children: 6,
+                by_district: vec![count("gulu", 3), count("lira", 2), count("arua", 1)],
+                by_agency: vec![count("police-ug", 6)],
+                by_month: vec![
+                    count("2026-09", 1),
+                    count("2026-10", 2),
+                    count("2026-11", 3),
+                ],
+                ..RegistrationCounts::default()
+            },
+            2,
+        );
+        assert_eq!(counts.by_district, [count("gulu", 3), count("lira", 2)]);
+        assert_eq!(
+            counts.other_districts,
+            Rest {
+                buckets: 1,
+                children: 1
+            }
+        );
+        assert_eq!(counts.other_agencies, Rest::default());
+        assert_eq!(counts.by_month, [count("2026-10", 2), count("2026-11", 3)]);
+        assert_eq!(
+            counts.earlier_months,
+            Rest {
+                buckets: 1,
+                children: 1
+            }
+        );
     }
 }

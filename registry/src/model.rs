@@ -315,11 +315,25 @@ pub struct RegistrationCounts {
     pub by_district: Vec<Count>,
     /// Children an agency holds records for.
     pub by_agency: Vec<Count>,
-    /// Children by the month (`YYYY-MM`, UTC) their child ID was issued.
+    /// Children by the month (`YYYY-MM`, UTC) their child ID was issued, oldest first.
     pub by_month: Vec<Count>,
+    /// The districts beyond the largest ones listed, summed.
+    pub other_districts: Rest,
+    /// The agencies beyond the largest ones listed, summed.
+    pub other_agencies: Rest,
+    /// The months before the latest ones listed, summed.
+    pub earlier_months: Rest,
     /// When these counts included every change (running totals lag the registry by about a
     /// second; while a backlog is folded, the time of the last fold).
     pub counted_at: Option<DateTime<Utc>>,
+}
+
+/// Buckets a list of counts leaves out: how many, and the children in them (a child in two
+/// of them counts twice).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, ToSchema)]
+pub struct Rest {
+    pub buckets: i64,
+    pub children: i64,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]

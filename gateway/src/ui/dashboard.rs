@@ -5,6 +5,7 @@ use askama::Template;
 use axum::extract::State;
 use axum::response::Response;
 use axum::Json;
+use registry::model::Rest;
 
 use super::view::{self, BarChart, Page};
 use super::{PageContext, UiError};
@@ -18,19 +19,19 @@ use crate::state::AppState;
 /// summed in one row, so the page stays light however many spellings agencies used.
 const CHART_ROWS: usize = 25;
 
-/// The first `limit` rows, and the rest summed in one row labelled by `rest_label`.
-fn first_rows_and_rest(
-    rows: Vec<(String, i64)>,
-    limit: usize,
+/// The listed rows and, when the store left buckets out, one row summing them labelled by
+/// `rest_label` (given how many).
+fn with_rest(
+    mut rows: Vec<(String, i64)>,
+    rest: Rest,
     rest_label: impl FnOnce(usize) -> String,
 ) -> Vec<(String, i64)> {
-    if rows.len() <= limit {
-        return rows;
+    if rest.buckets > 0 {
+        rows.push((
+            rest_label(usize::try_from(rest.buckets).unwrap_or(usize::MAX)),
+            rest.children,
+        ));
     }
-    let mut rows = rows;
-    let rest = rows.split_off(limit);
-    let rest_total = rest.iter().map(|(_, count)| count).sum();
-    rows.push((rest_label(rest.len()), rest_total));
     rows
 }
 
@@ -62,7 +63,7 @@ pub async fn dashboard_page(
     let tr = context.tr();
     let counts = state
         .store
-        .registration_counts(&caller.read_scope())
+        .registration_counts(&caller.read_scope(), CHART_ROWS)
         .await
         .map_err(|error| fail(error.into()))?;
     let pairs = |counts: &[registry::model::Count], label: fn(&str) -> String| {
@@ -79,20 +80,21 @@ pub async fn dashboard_page(
             .collect::<Vec<_>>()
     };
     let others = |more: usize| tr.t_count("dashboard-others", more as i64);
-    // Months run oldest first: the latest are kept and the earlier ones summed first.
+    // Months run oldest first, the earlier ones summed before them.
     let mut months = pairs(&counts.by_month, str::to_owned);
-    months.reverse();
-    let mut months = first_rows_and_rest(months, CHART_ROWS, |more| {
-        tr.t_count("dashboard-earlier-months", more as i64)
-    });
-    months.reverse();
+    if counts.earlier_months.buckets > 0 {
+        let earlier = with_rest(Vec::new(), counts.earlier_months, |more| {
+            tr.t_count("dashboard-earlier-months", more as i64)
+        });
+        months.splice(0..0, earlier);
+    }
     let charts = vec![
         view::bar_chart(
             tr.t("dashboard-by-district"),
             tr.t("field-district"),
-            &first_rows_and_rest(
+            &with_rest(
                 pairs(&counts.by_district, view::place_label),
-                CHART_ROWS,
+                counts.other_districts,
                 others,
             ),
             &tr,
@@ -100,7 +102,11 @@ pub async fn dashboard_page(
         view::bar_chart(
             tr.t("dashboard-by-agency"),
             tr.t("field-agency"),
-            &first_rows_and_rest(pairs(&counts.by_agency, str::to_owned), CHART_ROWS, others),
+            &with_rest(
+                pairs(&counts.by_agency, str::to_owned),
+                counts.other_agencies,
+                others,
+            ),
             &tr,
         ),
         view::bar_chart(
@@ -156,14 +162,17 @@ mod tests {
 
     #[test]
     fn long_tails_are_summed_in_one_row() {
-        let rows: Vec<(String, i64)> = (0..30).map(|n| (format!("d{n}"), 100 - n)).collect();
-        let shown = first_rows_and_rest(rows.clone(), 25, |more| format!("{more} others"));
+        let rows: Vec<(String, i64)> = (0..25).map(|n| (format!("d{n}"), 100 - n)).collect();
+        let rest = Rest {
+            buckets: 5,
+            children: 365,
+        };
+        let shown = with_rest(rows.clone(), rest, |more| format!("{more} others"));
         assert_eq!(shown.len(), 26);
-        assert_eq!(shown[24], ("d24".to_owned(), 76));
-        assert_eq!(shown[25], ("5 others".to_owned(), 75 + 74 + 73 + 72 + 71));
+        assert_eq!(shown[25], ("5 others".to_owned(), 365));
         assert_eq!(
-            first_rows_and_rest(rows[..3].to_vec(), 25, |_| unreachable!()).len(),
-            3
+            with_rest(rows, Rest::default(), |_| unreachable!()).len(),
+            25
         );
     }
 }

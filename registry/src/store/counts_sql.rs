@@ -6,9 +6,9 @@ use std::collections::{BTreeSet, HashMap};
 use chrono::{DateTime, Utc};
 
 use super::{Backend, Db, MONTH_CREATED};
-use crate::counts::{self, CountedChild};
-use crate::error::Result;
-use crate::model::RegistrationCounts;
+use crate::counts::{self, dimension, CountedChild};
+use crate::error::{RegistryError, Result};
+use crate::model::{Count, RegistrationCounts, Rest};
 use crate::store::ReadScope;
 
 /// Children per look-up statement (bind parameters stay far below both backends' limits).
@@ -184,9 +184,14 @@ impl Backend {
         Ok(children)
     }
 
-    /// A scope's counts from the running totals, and when they were last known complete: now
-    /// if every change is folded, else the time of the last fold.
-    pub(super) async fn totals_of(&self, scope: &ReadScope) -> Result<RegistrationCounts> {
+    /// A scope's counts from the running totals, the `largest` buckets of each dimension
+    /// read through the index and the rest summed inside the database, and when they were
+    /// last known complete: now if every change is folded, else the time of the last fold.
+    pub(super) async fn totals_of(
+        &self,
+        scope: &ReadScope,
+        largest: usize,
+    ) -> Result<RegistrationCounts> {
         let (folded_up_to, folded_at, head): (i64, Option<DateTime<Utc>>, i64) = sqlx::query_as(
             "SELECT p.position, p.folded_at, h.last_seq \
              FROM registration_totals_position p, outbox_head h WHERE p.id = 1 AND h.id = 1",
@@ -206,20 +211,68 @@ impl Backend {
         };
         // District keys are lower-cased by the database when records are written; the scope's
         // district is lower-cased the same way.
-        let rows: Vec<(String, String, i64)> = sqlx::query_as(
-            "SELECT dimension, bucket, children FROM registration_totals \
-             WHERE scope_kind = CAST($1 AS TEXT) \
-             AND scope_value = CASE WHEN CAST($1 AS TEXT) = 'district' THEN LOWER(CAST($2 AS TEXT)) \
-             ELSE CAST($2 AS TEXT) END \
-             AND children > 0",
-        )
-        .bind(scope_kind)
-        .bind(scope_value)
-        .fetch_all(&self.read)
-        .await?;
-        Ok(RegistrationCounts {
+        let in_scope = "scope_kind = CAST($1 AS TEXT) \
+             AND scope_value = CASE WHEN CAST($1 AS TEXT) = 'district' \
+             THEN LOWER(CAST($2 AS TEXT)) ELSE CAST($2 AS TEXT) END \
+             AND dimension = CAST($3 AS TEXT) AND children > 0";
+        let largest = i64::try_from(largest).unwrap_or(i64::MAX);
+        let listed = |dimension: &'static str, order: &'static str| {
+            let sql = format!(
+                "SELECT bucket, children FROM registration_totals WHERE {in_scope} \
+                 ORDER BY {order} LIMIT $4"
+            );
+            let scope_value = scope_value.clone();
+            async move {
+                let rows: Vec<(String, i64)> = sqlx::query_as(&sql)
+                    .bind(scope_kind)
+                    .bind(scope_value)
+                    .bind(dimension)
+                    .bind(largest)
+                    .fetch_all(&self.read)
+                    .await?;
+                Ok::<_, RegistryError>(
+                    rows.into_iter()
+                        .map(|(key, children)| Count { key, children })
+                        .collect::<Vec<_>>(),
+                )
+            }
+        };
+        let summed = |dimension: &'static str| {
+            let sql = format!(
+                "SELECT COUNT(*), CAST(COALESCE(SUM(children), 0) AS BIGINT) FROM registration_totals \
+                 WHERE {in_scope}"
+            );
+            let scope_value = scope_value.clone();
+            async move {
+                let (buckets, children): (i64, i64) = sqlx::query_as(&sql)
+                    .bind(scope_kind)
+                    .bind(scope_value)
+                    .bind(dimension)
+                    .fetch_one(&self.read)
+                    .await?;
+                Ok::<_, RegistryError>(Rest { buckets, children })
+            }
+        };
+        let left_out = |all: Rest, listed: &[Count]| Rest {
+            buckets: all.buckets - listed.len() as i64,
+            children: all.children - listed.iter().map(|count| count.children).sum::<i64>(),
+        };
+        let children = summed(dimension::CHILDREN).await?.children;
+        let by_district = listed(dimension::DISTRICT, "children DESC, bucket").await?;
+        let by_agency = listed(dimension::AGENCY, "children DESC, bucket").await?;
+        let by_month = listed(dimension::MONTH, "bucket DESC").await?;
+        let mut counts = RegistrationCounts {
+            children,
+            other_districts: left_out(summed(dimension::DISTRICT).await?, &by_district),
+            other_agencies: left_out(summed(dimension::AGENCY).await?, &by_agency),
+            earlier_months: left_out(summed(dimension::MONTH).await?, &by_month),
+            by_district,
+            by_agency,
+            by_month,
             counted_at,
-            ..counts::counts_from_totals(rows)
-        })
+        };
+        // Ties in the database's order follow its collation; listed, they follow Rust's.
+        counts::sort_for_listing(&mut counts);
+        Ok(counts)
     }
 }

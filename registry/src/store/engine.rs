@@ -1352,8 +1352,12 @@ impl Store for Backend {
         .await?)
     }
 
-    async fn registration_counts(&self, scope: &ReadScope) -> Result<RegistrationCounts> {
-        self.totals_of(scope).await
+    async fn registration_counts(
+        &self,
+        scope: &ReadScope,
+        largest: usize,
+    ) -> Result<RegistrationCounts> {
+        self.totals_of(scope, largest).await
     }
 
     async fn fold_registration_totals(&self, max_entries: i64) -> Result<u64> {
@@ -1363,6 +1367,7 @@ impl Store for Backend {
     async fn registration_counts_from_records(
         &self,
         scope: &ReadScope,
+        largest: usize,
     ) -> Result<RegistrationCounts> {
         let counts = |rows: Vec<(Option<String>, i64)>| {
             rows.into_iter()
@@ -1410,13 +1415,16 @@ impl Store for Backend {
         .bind(scope.value())
         .fetch_all(&self.read)
         .await?;
-        Ok(RegistrationCounts {
+        let mut counted = RegistrationCounts {
             children,
             by_district: counts(by_district),
             by_agency: counts(by_agency),
             by_month: counts(by_month),
             counted_at: Some(Utc::now()),
-        })
+            ..RegistrationCounts::default()
+        };
+        crate::counts::sort_for_listing(&mut counted);
+        Ok(crate::counts::keep_largest(counted, largest))
     }
 
     async fn active_children(&self, after: Option<ChildId>, limit: i64) -> Result<Vec<ChildView>> {

@@ -185,16 +185,22 @@ pub trait Store:
     /// Every source system holding at least one record, sorted.
     async fn source_systems(&self) -> Result<Vec<String>>;
 
-    /// Active children by district, agency and month, within the scope (the dashboard), from
-    /// the running totals: constant time however large the registry, about a second behind
-    /// it (see [`crate::counts`]).
-    async fn registration_counts(&self, scope: &ReadScope) -> Result<RegistrationCounts>;
+    /// Active children by district, agency and month, within the scope (the dashboard): the
+    /// `largest` districts and agencies, the `largest` latest months, the rest summed. From the
+    /// running totals, so it reads a few index entries however large the registry, about a
+    /// second behind it (see [`crate::counts`]).
+    async fn registration_counts(
+        &self,
+        scope: &ReadScope,
+        largest: usize,
+    ) -> Result<RegistrationCounts>;
 
     /// The same counts taken from the records themselves: exact at this instant, seconds at a
     /// million children. The check of the running totals.
     async fn registration_counts_from_records(
         &self,
         scope: &ReadScope,
+        largest: usize,
     ) -> Result<RegistrationCounts>;
 
     /// Folds up to `max_entries` change-feed entries into the running totals; returns how many
