@@ -48,21 +48,17 @@ pub struct TotalKey {
 }
 
 impl CountedChild {
-    /// The scopes that see this child, as stored: everyone, each agency holding one of its
-    /// records, each district one of its records places it in (the read scopes'
-    /// visibility rule).
-    fn scopes(&self) -> impl Iterator<Item = (&'static str, &str)> + '_ {
-        std::iter::once(("all", ""))
-            .chain(
-                self.agencies
-                    .iter()
-                    .map(|agency| ("source_system", agency.as_str())),
-            )
+    /// The read scopes that see this child: everyone's, each agency holding one of its
+    /// records, each district one of its records places it in (the visibility rule).
+    fn scopes(&self) -> impl Iterator<Item = ReadScope> + '_ {
+        std::iter::once(ReadScope::All)
+            .chain(self.agencies.iter().cloned().map(ReadScope::SourceSystem))
             .chain(
                 self.districts
                     .iter()
                     .filter(|district| !district.is_empty())
-                    .map(|district| ("district", district.as_str())),
+                    .cloned()
+                    .map(ReadScope::District),
             )
     }
 
@@ -82,10 +78,11 @@ impl CountedChild {
             .chain(std::iter::once((dimension::MONTH, self.month.as_str())))
             .collect();
         self.scopes()
-            .flat_map(|(scope_kind, scope_value)| {
+            .flat_map(|scope| {
+                let scope_value = scope.value().unwrap_or_default().to_owned();
                 buckets.iter().map(move |(dimension, bucket)| TotalKey {
-                    scope_kind,
-                    scope_value: scope_value.to_owned(),
+                    scope_kind: scope.kind(),
+                    scope_value: scope_value.clone(),
                     dimension,
                     bucket: (*bucket).to_owned(),
                 })
@@ -144,17 +141,6 @@ pub fn sort_for_listing(counts: &mut RegistrationCounts) {
     counts.by_district.sort_by(largest_first);
     counts.by_agency.sort_by(largest_first);
     counts.by_month.sort_by(|a, b| a.key.cmp(&b.key));
-}
-
-/// The stored scope a read scope's totals are kept under; `None` for a scope that sees no
-/// child. A district is stored lower-cased: the store lower-cases the value when it reads.
-pub fn stored_scope(scope: &ReadScope) -> Option<(&'static str, String)> {
-    match scope {
-        ReadScope::All => Some(("all", String::new())),
-        ReadScope::SourceSystem(system) => Some(("source_system", system.clone())),
-        ReadScope::District(district) => Some(("district", district.clone())),
-        ReadScope::Nothing => None,
-    }
 }
 
 /// Folds the change feed into the totals until caught up; returns the entries folded.

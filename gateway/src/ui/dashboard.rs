@@ -81,13 +81,10 @@ pub async fn dashboard_page(
     };
     let others = |more: usize| tr.t_count("dashboard-others", more as i64);
     // Months run oldest first, the earlier ones summed before them.
-    let mut months = pairs(&counts.by_month, str::to_owned);
-    if counts.earlier_months.buckets > 0 {
-        let earlier = with_rest(Vec::new(), counts.earlier_months, |more| {
-            tr.t_count("dashboard-earlier-months", more as i64)
-        });
-        months.splice(0..0, earlier);
-    }
+    let mut months = with_rest(Vec::new(), counts.earlier_months, |more| {
+        tr.t_count("dashboard-earlier-months", more as i64)
+    });
+    months.extend(pairs(&counts.by_month, str::to_owned));
     let charts = vec![
         view::bar_chart(
             tr.t("dashboard-by-district"),

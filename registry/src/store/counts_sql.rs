@@ -5,7 +5,7 @@ use std::collections::{BTreeSet, HashMap};
 
 use chrono::{DateTime, Utc};
 
-use super::{Backend, Db, MONTH_CREATED};
+use super::{imports, Backend, MONTH_CREATED};
 use crate::counts::{self, dimension, CountedChild};
 use crate::error::{RegistryError, Result};
 use crate::model::{Count, RegistrationCounts, Rest};
@@ -13,8 +13,6 @@ use crate::store::ReadScope;
 
 /// Children per look-up statement (bind parameters stay far below both backends' limits).
 const CHILDREN_PER_STATEMENT: usize = 1_000;
-/// Totals per upsert statement (five parameters each).
-const TOTALS_PER_STATEMENT: usize = 2_000;
 
 impl Backend {
     /// Folds up to `max_entries` change-feed entries after the totals' position into the
@@ -55,6 +53,20 @@ impl Backend {
                 .map(|child| (before.get(*child), now.get(*child))),
         );
 
+        // Encoded before the writer is taken: SQLite has one.
+        let mut counted = Vec::with_capacity(changed.len());
+        for id in &changed {
+            if let Some(child) = now.get(*id) {
+                counted.push((
+                    (*id).clone(),
+                    child.month.clone(),
+                    serde_json::to_string(&child.districts)?,
+                    serde_json::to_string(&child.agencies)?,
+                ));
+            }
+        }
+        let deltas: Vec<_> = deltas.into_iter().collect();
+
         let mut tx = self.write.begin().await?;
         let moved = sqlx::query(
             "UPDATE registration_totals_position SET position = $1, folded_at = $2 \
@@ -69,60 +81,45 @@ impl Backend {
         if moved == 0 {
             return Ok(0);
         }
-        let deltas: Vec<_> = deltas.into_iter().collect();
-        for rows in deltas.chunks(TOTALS_PER_STATEMENT) {
-            let mut upsert = sqlx::QueryBuilder::<Db>::new(
-                "INSERT INTO registration_totals (scope_kind, scope_value, dimension, bucket, children) ",
-            );
-            upsert.push_values(rows, |mut row, (key, delta)| {
+        imports::insert_rows(
+            &mut tx,
+            "INSERT INTO registration_totals (scope_kind, scope_value, dimension, bucket, children) ",
+            " ON CONFLICT (scope_kind, scope_value, dimension, bucket) \
+             DO UPDATE SET children = registration_totals.children + excluded.children",
+            &deltas,
+            |row, (key, delta)| {
                 row.push_bind(key.scope_kind)
-                    .push_bind(key.scope_value.clone())
+                    .push_bind(key.scope_value.as_str())
                     .push_bind(key.dimension)
-                    .push_bind(key.bucket.clone())
+                    .push_bind(key.bucket.as_str())
                     .push_bind(*delta);
-            });
-            upsert.push(
-                " ON CONFLICT (scope_kind, scope_value, dimension, bucket) \
-                 DO UPDATE SET children = registration_totals.children + excluded.children",
-            );
-            upsert.build().execute(&mut *tx).await?;
-        }
+            },
+        )
+        .await?;
         for ids in changed.chunks(CHILDREN_PER_STATEMENT) {
-            let mut delete =
-                sqlx::QueryBuilder::<Db>::new("DELETE FROM counted_children WHERE child_id IN (");
-            let mut list = delete.separated(", ");
-            for id in ids {
-                list.push_bind((*id).clone());
-            }
-            delete.push(")");
-            delete.build().execute(&mut *tx).await?;
-            let counted: Vec<(&String, &CountedChild)> = ids
-                .iter()
-                .filter_map(|id| now.get(*id).map(|child| (*id, child)))
-                .collect();
-            if counted.is_empty() {
-                continue;
-            }
-            let mut insert = sqlx::QueryBuilder::<Db>::new(
-                "INSERT INTO counted_children (child_id, month, districts, agencies) ",
+            let sql = format!(
+                "DELETE FROM counted_children WHERE child_id IN ({})",
+                imports::placeholders(ids.len())
             );
-            let mut encoded = Vec::with_capacity(counted.len());
-            for (id, child) in counted {
-                encoded.push((
-                    id.clone(),
-                    child.month.clone(),
-                    serde_json::to_string(&child.districts)?,
-                    serde_json::to_string(&child.agencies)?,
-                ));
+            let mut delete = sqlx::query(&sql);
+            for id in ids {
+                delete = delete.bind(id.as_str());
             }
-            insert.push_values(encoded, |mut row, (id, month, districts, agencies)| {
-                row.push_bind(id)
-                    .push_bind(month)
-                    .push_bind(districts)
-                    .push_bind(agencies);
-            });
-            insert.build().execute(&mut *tx).await?;
+            delete.execute(&mut *tx).await?;
         }
+        imports::insert_rows(
+            &mut tx,
+            "INSERT INTO counted_children (child_id, month, districts, agencies) ",
+            "",
+            &counted,
+            |row, (id, month, districts, agencies)| {
+                row.push_bind(id.as_str())
+                    .push_bind(month.as_str())
+                    .push_bind(districts.as_str())
+                    .push_bind(agencies.as_str());
+            },
+        )
+        .await?;
         tx.commit().await?;
         Ok(entries.len() as u64)
     }
@@ -131,16 +128,16 @@ impl Backend {
     async fn counted_children(&self, ids: &[String]) -> Result<HashMap<String, CountedChild>> {
         let mut counted = HashMap::with_capacity(ids.len());
         for ids in ids.chunks(CHILDREN_PER_STATEMENT) {
-            let mut select = sqlx::QueryBuilder::<Db>::new(
-                "SELECT child_id, month, districts, agencies FROM counted_children WHERE child_id IN (",
+            let sql = format!(
+                "SELECT child_id, month, districts, agencies FROM counted_children \
+                 WHERE child_id IN ({})",
+                imports::placeholders(ids.len())
             );
-            let mut list = select.separated(", ");
+            let mut select = sqlx::query_as::<_, (String, String, String, String)>(&sql);
             for id in ids {
-                list.push_bind(id.clone());
+                select = select.bind(id.as_str());
             }
-            select.push(")");
-            let rows: Vec<(String, String, String, String)> =
-                select.build_query_as().fetch_all(&self.read).await?;
+            let rows = select.fetch_all(&self.read).await?;
             for (id, month, districts, agencies) in rows {
                 counted.insert(
                     id,
@@ -159,18 +156,17 @@ impl Backend {
     async fn children_to_count(&self, ids: &[String]) -> Result<HashMap<String, CountedChild>> {
         let mut children: HashMap<String, CountedChild> = HashMap::with_capacity(ids.len());
         for ids in ids.chunks(CHILDREN_PER_STATEMENT) {
-            let mut select = sqlx::QueryBuilder::<Db>::new(format!(
+            let sql = format!(
                 "SELECT c.child_id, {MONTH_CREATED}, sr.district_key, sr.source_system \
                  FROM children c JOIN source_records sr ON sr.child_id = c.child_id \
-                 WHERE c.status = 'active' AND c.child_id IN ("
-            ));
-            let mut list = select.separated(", ");
+                 WHERE c.status = 'active' AND c.child_id IN ({})",
+                imports::placeholders(ids.len())
+            );
+            let mut select = sqlx::query_as::<_, (String, String, Option<String>, String)>(&sql);
             for id in ids {
-                list.push_bind(id.clone());
+                select = select.bind(id.as_str());
             }
-            select.push(")");
-            let rows: Vec<(String, String, Option<String>, String)> =
-                select.build_query_as().fetch_all(&self.read).await?;
+            let rows = select.fetch_all(&self.read).await?;
             for (id, month, district, agency) in rows {
                 let child = children.entry(id).or_insert_with(|| CountedChild {
                     month,
@@ -203,12 +199,15 @@ impl Backend {
         } else {
             folded_at
         };
-        let Some((scope_kind, scope_value)) = counts::stored_scope(scope) else {
+        if *scope == ReadScope::Nothing {
             return Ok(RegistrationCounts {
                 counted_at,
                 ..RegistrationCounts::default()
             });
-        };
+        }
+        // Totals are stored under the scope's kind and value, as `CountedChild::totals` names
+        // them; everyone's scope has no value.
+        let (scope_kind, scope_value) = (scope.kind(), scope.value().unwrap_or_default());
         // District keys are lower-cased by the database when records are written; the scope's
         // district is lower-cased the same way.
         let in_scope = "scope_kind = CAST($1 AS TEXT) \
@@ -221,7 +220,6 @@ impl Backend {
                 "SELECT bucket, children FROM registration_totals WHERE {in_scope} \
                  ORDER BY {order} LIMIT $4"
             );
-            let scope_value = scope_value.clone();
             async move {
                 let rows: Vec<(String, i64)> = sqlx::query_as(&sql)
                     .bind(scope_kind)
@@ -242,7 +240,6 @@ impl Backend {
                 "SELECT COUNT(*), CAST(COALESCE(SUM(children), 0) AS BIGINT) FROM registration_totals \
                  WHERE {in_scope}"
             );
-            let scope_value = scope_value.clone();
             async move {
                 let (buckets, children): (i64, i64) = sqlx::query_as(&sql)
                     .bind(scope_kind)

@@ -94,7 +94,7 @@ pub(super) async fn insert_rows<'r, T: Sync + 'r>(
 }
 
 /// `$first, …` for `count` parameters.
-fn placeholders(count: usize) -> String {
+pub(super) fn placeholders(count: usize) -> String {
     (1..=count)
         .map(|n| format!("${n}"))
         .collect::<Vec<_>>()

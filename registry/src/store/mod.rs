@@ -50,7 +50,7 @@ pub enum ReadScope {
 
 impl ReadScope {
     /// The scope as the two parameters of the visibility clause: its kind and its value.
-    fn kind(&self) -> &'static str {
+    pub(crate) fn kind(&self) -> &'static str {
         match self {
             ReadScope::All => "all",
             ReadScope::SourceSystem(_) => "source_system",
@@ -59,7 +59,7 @@ impl ReadScope {
         }
     }
 
-    fn value(&self) -> Option<&str> {
+    pub(crate) fn value(&self) -> Option<&str> {
         match self {
             ReadScope::All | ReadScope::Nothing => None,
             ReadScope::SourceSystem(value) | ReadScope::District(value) => Some(value),
