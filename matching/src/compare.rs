@@ -204,7 +204,12 @@ pub enum ComparatorKind {
     Name,
     Text(Vec<TextPredicate>),
     Date,
-    Location(usize),
+    /// Number of places in the hierarchy; whether conflicts below an
+    /// agreement are levels of their own.
+    Location {
+        places: usize,
+        conflicts: bool,
+    },
     Exact,
 }
 
@@ -250,10 +255,20 @@ impl Comparator {
                 (labels, *tf, ComparatorKind::Text(preds))
             }
             ComparisonKind::Date { .. } => (owned(&DATE_LABELS), false, ComparatorKind::Date),
-            ComparisonKind::Location { columns } => {
-                let mut labels: Vec<String> = columns.iter().rev().cloned().collect();
+            ComparisonKind::Location { columns, conflicts } => {
+                let mut labels: Vec<String> = Vec::new();
+                for (depth, column) in columns.iter().enumerate().rev() {
+                    labels.push(column.clone());
+                    if *conflicts && depth + 1 < columns.len() {
+                        labels.push(format!("{column}_below_differs"));
+                    }
+                }
                 labels.push("else".into());
-                (labels, false, ComparatorKind::Location(columns.len()))
+                let kind = ComparatorKind::Location {
+                    places: columns.len(),
+                    conflicts: *conflicts,
+                };
+                (labels, false, kind)
             }
             ComparisonKind::Exact { .. } => {
                 (owned(&["exact", "else"]), false, ComparatorKind::Exact)
@@ -282,7 +297,12 @@ impl Comparator {
                 _ => u8::from(a != b),
             },
             (Value::Date(a), Value::Date(b)) => date_level(a, b),
-            (Value::Location(a), Value::Location(b)) => location_level(a, b),
+            (Value::Location(a), Value::Location(b)) => match self.kind {
+                ComparatorKind::Location { places, conflicts } => {
+                    location_level(a, b, places, conflicts)
+                }
+                _ => NULL_LEVEL,
+            },
             _ => NULL_LEVEL,
         }
     }
@@ -488,23 +508,51 @@ pub fn date_level(a: &DateValue, b: &DateValue) -> u8 {
     6
 }
 
-/// The level of two place hierarchies (coarse to fine): 0 = all agree.
-pub fn location_level(a: &[Option<Box<str>>], b: &[Option<Box<str>>]) -> u8 {
-    let n = a.len().min(b.len());
-    let mut depth = 0usize;
+/// The level of two place hierarchies (coarse to fine) of `places` places;
+/// see [`crate::spec::ComparisonKind::Location`] for the levels.
+pub fn location_level(
+    a: &[Option<Box<str>>],
+    b: &[Option<Box<str>>],
+    places: usize,
+    conflicts: bool,
+) -> u8 {
+    let n = a.len().min(b.len()).min(places);
+    let mut deepest: Option<usize> = None;
+    let mut conflict = false;
     for i in 0..n {
-        match (&a[i], &b[i]) {
-            (Some(x), Some(y)) if x == y || jaro_winkler(x, y) >= PLACE_JW => depth = i + 1,
-            _ => break,
+        if let (Some(x), Some(y)) = (&a[i], &b[i]) {
+            if x == y || jaro_winkler(x, y) >= PLACE_JW {
+                deepest = Some(i);
+            } else {
+                conflict = true;
+                break;
+            }
         }
     }
-    if depth == 0 {
-        match (a.first(), b.first()) {
-            (Some(Some(_)), Some(Some(_))) => n as u8,
-            _ => NULL_LEVEL,
-        }
+    let finest = places.saturating_sub(1);
+    let Some(depth) = deepest else {
+        return if conflict {
+            location_labels(places, conflicts) as u8 - 1
+        } else {
+            NULL_LEVEL
+        };
+    };
+    let finer = finest - depth;
+    if !conflicts {
+        return finer as u8;
+    }
+    // Labels, finest first: the finest place, then each coarser place
+    // followed by its `_below_differs`.
+    let plain = if finer == 0 { 0 } else { 2 * finer - 1 };
+    (plain + usize::from(conflict && finer > 0)) as u8
+}
+
+/// Number of levels of a place hierarchy (`else` included).
+fn location_labels(places: usize, conflicts: bool) -> usize {
+    if conflicts {
+        2 * places
     } else {
-        (n - depth) as u8
+        places + 1
     }
 }
 
@@ -583,14 +631,27 @@ mod tests {
                 .collect()
         };
         let a = loc(&["kampala", "nakawa", "kiswa"]);
-        assert_eq!(location_level(&a, &loc(&["kampala", "nakawa", "kiswa"])), 0);
-        assert_eq!(location_level(&a, &loc(&["kampala", "nakawa", "mbuya"])), 1);
-        assert_eq!(location_level(&a, &loc(&["kampala", "", "kiswa"])), 2);
-        assert_eq!(location_level(&a, &loc(&["gulu", "nakawa", "kiswa"])), 3);
-        assert_eq!(
-            location_level(&a, &loc(&["", "nakawa", "kiswa"])),
-            NULL_LEVEL
-        );
+        let plain = |b: &[&str]| location_level(&a, &loc(b), 3, false);
+        assert_eq!(plain(&["kampala", "nakawa", "kiswa"]), 0);
+        assert_eq!(plain(&["kampala", "nakawa", "mbuya"]), 1);
+        assert_eq!(plain(&["kampala", "nakawa", ""]), 1);
+        // A subcounty one agency left out does not hide the village.
+        assert_eq!(plain(&["kampala", "", "kiswa"]), 0);
+        assert_eq!(plain(&["", "nakawa", "kiswa"]), 0);
+        assert_eq!(plain(&["kampala", "kawempe", "kiswa"]), 2);
+        assert_eq!(plain(&["gulu", "nakawa", "kiswa"]), 3);
+        assert_eq!(plain(&["", "", ""]), NULL_LEVEL);
+
+        // Levels: village, subcounty, subcounty_below_differs, district,
+        // district_below_differs, else.
+        let split = |b: &[&str]| location_level(&a, &loc(b), 3, true);
+        assert_eq!(split(&["kampala", "nakawa", "kiswa"]), 0);
+        assert_eq!(split(&["kampala", "nakawa", ""]), 1);
+        assert_eq!(split(&["kampala", "nakawa", "mbuya"]), 2);
+        assert_eq!(split(&["kampala", "", ""]), 3);
+        assert_eq!(split(&["kampala", "kawempe", "kiswa"]), 4);
+        assert_eq!(split(&["kampala", "", "mbuya"]), 4);
+        assert_eq!(split(&["gulu", "nakawa", "kiswa"]), 5);
     }
 
     #[test]

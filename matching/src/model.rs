@@ -354,7 +354,7 @@ impl Model {
                     .and_then(|v| DateValue::parse(v, est))
                     .map_or(Value::Missing, Value::Date)
             }
-            ComparisonKind::Location { columns } => {
+            ComparisonKind::Location { columns, .. } => {
                 let v: Vec<Option<Box<str>>> = columns
                     .iter()
                     .map(|c| {

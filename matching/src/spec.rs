@@ -124,8 +124,20 @@ pub enum ComparisonKind {
     },
     /// A place hierarchy, coarse to fine (district, subcounty, village).
     /// Levels: the finest level that agrees (`village`, `subcounty`,
-    /// `district`), then `else`. Missing when the coarsest is missing.
-    Location { columns: Vec<String> },
+    /// `district`), then `else`. Walking from the coarsest, a place missing on
+    /// either side is skipped and the first place both sides name differently
+    /// stops the walk. Missing when no place is named on both sides.
+    ///
+    /// With `conflicts`, agreement above a place both sides name differently
+    /// is a level of its own (`subcounty_below_differs`,
+    /// `district_below_differs`): two records of one district, one naming
+    /// another subcounty, are weaker evidence than two of one district where
+    /// one side does not say.
+    Location {
+        columns: Vec<String>,
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        conflicts: bool,
+    },
     /// Exact equality only (sex, an identifier). Levels: `exact`, `else`.
     Exact { column: String },
 }
@@ -147,7 +159,9 @@ impl ComparisonKind {
                 }
                 v
             }
-            ComparisonKind::Location { columns } => columns.iter().map(String::as_str).collect(),
+            ComparisonKind::Location { columns, .. } => {
+                columns.iter().map(String::as_str).collect()
+            }
         }
     }
 }

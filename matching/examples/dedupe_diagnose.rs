@@ -1,0 +1,284 @@
+//! Where batch dedupe loses accuracy, on a file with ground truth.
+//!
+//! ```sh
+//! cargo run --release -p matching --example dedupe_diagnose -- \
+//!     MODEL.toml|json RECORDS.csv TRUTH.csv [SAMPLES.txt]
+//! ```
+//!
+//! Runs `dedupe` (training first when the model has no weights), then sorts
+//! every missed true pair and every false pair into the stage that lost it:
+//! - missed, not blocked: no blocking rule puts the two records together
+//!   (split by whether the pair would score as an edge);
+//! - missed, under a cannot-link rule;
+//! - missed, scored below the clustering edge threshold;
+//! - missed, an edge, but clustering kept the two apart;
+//! - false, a direct edge (the model scored two children as one);
+//! - false, no direct edge (clustering joined them through others).
+//!
+//! With `SAMPLES.txt` it writes a sample of each kind, both records side by
+//! side with the pair's explanation, to read what the engine got wrong.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::collections::{HashMap, HashSet};
+use std::fmt::Write as _;
+use std::fs::File;
+
+use matching::csvio::{read_records, ReadOptions};
+use matching::model::probability;
+use matching::{dedupe, Dataset, Model, NoProgress, Record};
+
+const SAMPLES_PER_KIND: usize = 40;
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    if args.len() < 4 {
+        eprintln!("usage: dedupe_diagnose MODEL RECORDS.csv TRUTH.csv [SAMPLES.txt]");
+        std::process::exit(2);
+    }
+    let text = std::fs::read_to_string(&args[1]).expect("model file");
+    let mut model = Model::from_text(&text).expect("valid model");
+    let mut records: Vec<Record> = Vec::new();
+    read_records(
+        &model,
+        File::open(&args[2]).expect("records file"),
+        ReadOptions::default(),
+        &mut HashSet::new(),
+        |c| records.extend(c),
+    )
+    .expect("readable records");
+    let raw = records.clone();
+    let mut data = Dataset::new(&model);
+    data.extend(&model, records, 0);
+    let mut truth_reader = csv::Reader::from_path(&args[3]).expect("truth file");
+    let truth: HashMap<String, String> = truth_reader
+        .records()
+        .map(|r| {
+            let r = r.expect("truth row");
+            (r[0].to_string(), r[1].to_string())
+        })
+        .collect();
+    let child: Vec<&str> = data.ids.iter().map(|id| truth[id].as_str()).collect();
+
+    let started = std::time::Instant::now();
+    let result = dedupe(&mut model, &mut data, &NoProgress).expect("dedupe");
+    eprintln!("dedupe {:.1} s", started.elapsed().as_secs_f64());
+    let edge = model.spec().thresholds.cluster_edge();
+    let candidates: HashSet<(u32, u32)> = result.candidates.iter().map(|p| (p.a, p.b)).collect();
+
+    let mut members: HashMap<&str, Vec<u32>> = HashMap::new();
+    for (i, c) in child.iter().enumerate() {
+        members.entry(c).or_default().push(i as u32);
+    }
+    let mut predicted: HashMap<u32, Vec<u32>> = HashMap::new();
+    for (i, &l) in result.labels.iter().enumerate() {
+        predicted.entry(l).or_default().push(i as u32);
+    }
+    let pairs_of = |ids: &[u32]| {
+        let mut out = Vec::new();
+        for (k, &a) in ids.iter().enumerate() {
+            for &b in &ids[k + 1..] {
+                out.push((a.min(b), a.max(b)));
+            }
+        }
+        out
+    };
+
+    let mut kinds: HashMap<&'static str, Vec<(u32, u32)>> = HashMap::new();
+    let mut true_pairs = 0u64;
+    let mut found = 0u64;
+    for ids in members.values() {
+        for (a, b) in pairs_of(ids) {
+            true_pairs += 1;
+            if result.labels[a as usize] == result.labels[b as usize] {
+                found += 1;
+                continue;
+            }
+            let (w, cannot) = model
+                .score_prepared(&data.prepared[a as usize], &data.prepared[b as usize])
+                .expect("trained");
+            let kind = if !candidates.contains(&(a, b)) {
+                if cannot.is_none() && probability(w) >= edge {
+                    "missed: not blocked, would be an edge"
+                } else {
+                    "missed: not blocked, would not be an edge"
+                }
+            } else {
+                if cannot.is_some() {
+                    "missed: cannot-link"
+                } else if probability(w) < edge {
+                    "missed: scored below the edge threshold"
+                } else {
+                    "missed: an edge, split by clustering"
+                }
+            };
+            kinds.entry(kind).or_default().push((a, b));
+        }
+    }
+    let mut predicted_pairs = 0u64;
+    for ids in predicted.values() {
+        for (a, b) in pairs_of(ids) {
+            predicted_pairs += 1;
+            if child[a as usize] == child[b as usize] {
+                continue;
+            }
+            let direct = candidates.contains(&(a, b))
+                && model
+                    .score_prepared(&data.prepared[a as usize], &data.prepared[b as usize])
+                    .map(|(w, c)| c.is_none() && probability(w) >= edge)
+                    .unwrap_or(false);
+            let kind = if direct {
+                "false: a direct edge"
+            } else {
+                "false: joined through others"
+            };
+            kinds.entry(kind).or_default().push((a, b));
+        }
+    }
+    let precision = found as f64 / predicted_pairs.max(1) as f64;
+    let recall = found as f64 / true_pairs.max(1) as f64;
+    println!(
+        "records {}  true pairs {true_pairs}  predicted pairs {predicted_pairs}  \
+         P {precision:.4}  R {recall:.4}  F1 {:.4}",
+        data.len(),
+        2.0 * precision * recall / (precision + recall).max(f64::MIN_POSITIVE)
+    );
+    let mut names: Vec<&&str> = kinds.keys().collect();
+    names.sort();
+    for k in &names {
+        println!(
+            "{:<45} {:>8} pairs ({:.2}% of true pairs)",
+            k,
+            kinds[**k].len(),
+            100.0 * kinds[**k].len() as f64 / true_pairs.max(1) as f64
+        );
+    }
+
+    print_m_against_truth(&model, &data, &result.candidates, &child);
+    for kind in [
+        "false: a direct edge",
+        "missed: scored below the edge threshold",
+    ] {
+        print_levels(
+            &model,
+            &data,
+            kind,
+            kinds.get(kind).map_or(&[][..], Vec::as_slice),
+        );
+    }
+
+    let Some(out) = args.get(4) else { return };
+    let columns: Vec<String> = model
+        .spec()
+        .columns
+        .iter()
+        .map(|c| c.name.clone())
+        .collect();
+    let line = |r: &Record| {
+        columns
+            .iter()
+            .map(|c| r.get(c).unwrap_or(""))
+            .collect::<Vec<_>>()
+            .join(" | ")
+    };
+    let mut text = String::new();
+    for k in names {
+        let list = &kinds[*k];
+        let stride = (list.len() / SAMPLES_PER_KIND).max(1);
+        writeln!(text, "===== {k} ({})", list.len()).unwrap();
+        for &(a, b) in list.iter().step_by(stride).take(SAMPLES_PER_KIND) {
+            let e = model
+                .explain_prepared(&data.prepared[a as usize], &data.prepared[b as usize])
+                .expect("trained");
+            writeln!(
+                text,
+                "--- p={:.6} w={:.2} swapped={} cannot={:?} blocked={}",
+                e.match_probability,
+                e.match_weight,
+                e.names_swapped,
+                e.cannot_link,
+                candidates.contains(&(a, b))
+            )
+            .unwrap();
+            for r in [&raw[a as usize], &raw[b as usize]] {
+                writeln!(text, "    {}", line(r)).unwrap();
+            }
+            if !candidates.contains(&(a, b)) {
+                for r in [&raw[a as usize], &raw[b as usize]] {
+                    writeln!(text, "      keys: {}", model.blocking_keys(r).join(" ")).unwrap();
+                }
+            }
+            let parts: Vec<String> = e
+                .comparisons
+                .iter()
+                .map(|c| format!("{}={}:{:.1}", c.comparison, c.level, c.weight))
+                .collect();
+            writeln!(text, "    {}", parts.join(" ")).unwrap();
+        }
+    }
+    std::fs::write(out, text).expect("samples file");
+}
+
+/// Per comparison and level: the m EM learned, the share of true pairs among
+/// the candidates at that level (what m should approach), u, and the weight.
+fn print_m_against_truth(
+    model: &Model,
+    data: &Dataset,
+    candidates: &[matching::train::CandidatePair],
+    child: &[&str],
+) {
+    let Some(trained) = &model.spec().trained else {
+        return;
+    };
+    for (ci, c) in model.comparators().iter().enumerate() {
+        let mut counts = vec![0u64; c.num_levels()];
+        for p in candidates
+            .iter()
+            .filter(|p| child[p.a as usize] == child[p.b as usize])
+        {
+            let g = model.gamma(&data.prepared[p.a as usize], &data.prepared[p.b as usize]);
+            if let Some(n) = counts.get_mut(g.as_slice()[ci] as usize) {
+                *n += 1;
+            }
+        }
+        let known: u64 = counts.iter().sum();
+        println!("{}", c.name);
+        for (level, (params, n)) in trained.comparisons[&c.name].iter().zip(&counts).enumerate() {
+            let truth = *n as f64 / known.max(1) as f64;
+            println!(
+                "  {level} {:<26} m {:.4}  true m {:.4}  u {:.6}  weight {:+.2} (true {:+.2})",
+                params.label,
+                params.m,
+                truth,
+                params.u,
+                (params.m / params.u).log2(),
+                (truth / params.u).log2()
+            );
+        }
+    }
+}
+
+/// How often each comparison sits at each level among the pairs of one kind.
+fn print_levels(model: &Model, data: &Dataset, kind: &str, pairs: &[(u32, u32)]) {
+    println!("levels among \"{kind}\" ({} pairs)", pairs.len());
+    let comps = model.comparators();
+    let mut counts: Vec<Vec<u64>> = comps.iter().map(|c| vec![0; c.num_levels() + 1]).collect();
+    for &(a, b) in pairs {
+        let g = model.gamma(&data.prepared[a as usize], &data.prepared[b as usize]);
+        for (i, &l) in g.as_slice().iter().enumerate() {
+            let slot = (l as usize).min(comps[i].num_levels());
+            counts[i][slot] += 1;
+        }
+    }
+    for (c, n) in comps.iter().zip(&counts) {
+        let parts: Vec<String> = c
+            .labels
+            .iter()
+            .map(String::as_str)
+            .chain(["null"])
+            .zip(n)
+            .filter(|(_, k)| **k > 0)
+            .map(|(l, k)| format!("{l} {:.0}%", 100.0 * *k as f64 / pairs.len().max(1) as f64))
+            .collect();
+        println!("  {:<14} {}", c.name, parts.join(", "));
+    }
+}
