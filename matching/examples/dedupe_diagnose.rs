@@ -61,7 +61,11 @@ fn main() {
 
     let started = std::time::Instant::now();
     let result = dedupe(&mut model, &mut data, &NoProgress).expect("dedupe");
-    eprintln!("dedupe {:.1} s", started.elapsed().as_secs_f64());
+    println!(
+        "dedupe {:.1} s, {} candidate pairs",
+        started.elapsed().as_secs_f64(),
+        result.blocking.candidate_pairs
+    );
     let edge = model.spec().thresholds.cluster_edge();
     let candidates: HashSet<(u32, u32)> = result.candidates.iter().map(|p| (p.a, p.b)).collect();
 

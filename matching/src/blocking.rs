@@ -11,11 +11,15 @@ use std::collections::BTreeSet;
 
 use crate::compare::DateValue;
 use crate::error::{MatchError, Result};
-use crate::normalize::{normalize, normalize_place, phonetic_key, tokens};
+use crate::normalize::{name_phonetic_key, normalize, normalize_place, phonetic_key, tokens};
 use crate::record::Record;
 
 /// Longest run of tokens of one name that produce keys (the rest are middle names).
 const MAX_TOKENS: usize = 3;
+
+/// Marks of a place's administrative level that some agencies append
+/// ("Kasubi LC1", "Kalerwe Cell"), left out of `place_skeleton` keys.
+const ADMINISTRATIVE_MARKS: [&str; 4] = ["lc1", "lci", "cell", "ward"];
 
 /// One expression of a blocking rule.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -32,6 +36,8 @@ pub enum KeyExpr {
     SortedTokens(Vec<String>),
     Place(String),
     PlacePhonetic(String),
+    PlaceSkeleton(String),
+    YearBand(String),
     PhoneticAll(String),
 }
 
@@ -87,6 +93,8 @@ impl KeyExpr {
             "place" => KeyExpr::Place(cols(1)?[0].clone()),
             "phonetic_all" => KeyExpr::PhoneticAll(cols(1)?[0].clone()),
             "place_phonetic" => KeyExpr::PlacePhonetic(cols(1)?[0].clone()),
+            "place_skeleton" => KeyExpr::PlaceSkeleton(cols(1)?[0].clone()),
+            "year_band" => KeyExpr::YearBand(cols(1)?[0].clone()),
             other => return Err(bad(&format!("unknown function `{other}`"))),
         };
         for c in expr.columns() {
@@ -107,7 +115,9 @@ impl KeyExpr {
             | KeyExpr::MonthDay(c)
             | KeyExpr::Place(c)
             | KeyExpr::PhoneticAll(c)
-            | KeyExpr::PlacePhonetic(c) => vec![c.as_str()],
+            | KeyExpr::PlacePhonetic(c)
+            | KeyExpr::PlaceSkeleton(c)
+            | KeyExpr::YearBand(c) => vec![c.as_str()],
             KeyExpr::Phonetic(cs) | KeyExpr::SortedTokens(cs) => {
                 cs.iter().map(String::as_str).collect()
             }
@@ -139,10 +149,28 @@ impl KeyExpr {
             KeyExpr::PhoneticPair(a, b) => {
                 let (ta, tb) = (phon_tokens(a), phon_tokens(b));
                 let mut set = BTreeSet::new();
+                let mut pair = |x: &String, y: &String| {
+                    let (lo, hi) = if x <= y { (x, y) } else { (y, x) };
+                    set.insert(format!("{lo}+{hi}"));
+                };
+                // The whole name written in one of the two fields, the other
+                // empty: its words pair among themselves, as the two fields'
+                // words would.
+                let whole = match (ta.is_empty(), tb.is_empty()) {
+                    (false, true) => Some(&ta),
+                    (true, false) => Some(&tb),
+                    _ => None,
+                };
+                if let Some(words) = whole {
+                    for (i, x) in words.iter().enumerate() {
+                        for y in &words[i + 1..] {
+                            pair(x, y);
+                        }
+                    }
+                }
                 for x in ta.iter().take(2) {
                     for y in tb.iter().take(2) {
-                        let (lo, hi) = if x <= y { (x, y) } else { (y, x) };
-                        set.insert(format!("{lo}+{hi}"));
+                        pair(x, y);
                     }
                 }
                 set.into_iter().collect()
@@ -188,6 +216,27 @@ impl KeyExpr {
                 .map(|s| phonetic_key(dm, &s))
                 .into_iter()
                 .collect(),
+            KeyExpr::PlaceSkeleton(c) => record
+                .get(c)
+                .map(normalize_place)
+                .map(|place| {
+                    tokens(&place)
+                        .filter(|t| !ADMINISTRATIVE_MARKS.contains(t))
+                        .map(name_phonetic_key)
+                        .filter(|k| !k.is_empty())
+                        .collect::<Vec<_>>()
+                        .join(" ")
+                })
+                .filter(|s| !s.is_empty())
+                .into_iter()
+                .collect(),
+            KeyExpr::YearBand(c) => date(c)
+                .map(|d| {
+                    let year = i32::from(d.year);
+                    let neighbour = if d.month <= 6 { year - 1 } else { year + 1 };
+                    vec![year.to_string(), neighbour.to_string()]
+                })
+                .unwrap_or_default(),
             KeyExpr::SortedTokens(cs) => {
                 let mut all: Vec<String> = cs
                     .iter()
@@ -284,6 +333,48 @@ mod tests {
     }
 
     #[test]
+    fn a_whole_name_in_one_field_pairs_its_words() {
+        let dm = rphonetic::DoubleMetaphone::default();
+        let pair = KeyExpr::PhoneticPair("given_name".into(), "family_name".into());
+        let whole = Record::new("a").with("given_name", "Mugoya Moses");
+        let split = Record::new("b")
+            .with("given_name", "Moses")
+            .with("family_name", "Mugoya");
+        let (kw, ks) = (pair.eval(&whole, &dm), pair.eval(&split, &dm));
+        assert!(kw.iter().any(|k| ks.contains(k)), "{kw:?} vs {ks:?}");
+        let single = Record::new("c").with("given_name", "Moses");
+        assert!(pair.eval(&single, &dm).is_empty());
+    }
+
+    #[test]
+    fn year_bands_join_dates_months_apart_across_a_new_year() {
+        let dm = rphonetic::DoubleMetaphone::default();
+        let band = KeyExpr::YearBand("d".into());
+        let keys = |d: &str| band.eval(&Record::new("a").with("d", d), &dm);
+        assert_eq!(keys("2013-07-01"), ["2013", "2014"]);
+        assert_eq!(keys("2014-01-01"), ["2014", "2013"]);
+        assert_eq!(keys("2014-06-30"), ["2014", "2013"]);
+        let (a, b) = (keys("2016-11-20"), keys("2017-03-02"));
+        assert!(a.iter().any(|k| b.contains(k)));
+        let (a, b) = (keys("2016-01-20"), keys("2017-12-02"));
+        assert!(!a.iter().any(|k| b.contains(k)));
+        assert!(keys("unknown").is_empty());
+    }
+
+    #[test]
+    fn place_skeletons_absorb_respellings_and_administrative_marks() {
+        let dm = rphonetic::DoubleMetaphone::default();
+        let place = KeyExpr::PlaceSkeleton("v".into());
+        let key = |v: &str| place.eval(&Record::new("a").with("v", v), &dm);
+        assert_eq!(key("Kireka"), key("KYREKA"));
+        assert_eq!(key("Kireka"), key("Kirkea"));
+        assert_eq!(key("Tnaot"), key("Phum Tnaoth"));
+        assert_eq!(key("Budumba LC1"), key("Budumba"));
+        assert_ne!(key("Kireka"), key("Budumba"));
+        assert!(key("").is_empty());
+    }
+
+    #[test]
     fn missing_values_give_no_keys() {
         let dm = rphonetic::DoubleMetaphone::default();
         let rule = BlockingRule {
@@ -297,6 +388,8 @@ mod tests {
     fn parse_rejects_unknown_columns_and_functions() {
         let known = |c: &str| c == "a";
         assert!(KeyExpr::parse("phonetic(a)", &known).is_ok());
+        assert!(KeyExpr::parse("year_band(a)", &known).is_ok());
+        assert!(KeyExpr::parse("place_skeleton(a)", &known).is_ok());
         assert!(KeyExpr::parse("phonetic(b)", &known).is_err());
         assert!(KeyExpr::parse("soundex(a)", &known).is_err());
         assert_eq!(

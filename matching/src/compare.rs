@@ -223,6 +223,10 @@ pub const NAME_LABELS: [&str; 6] = [
     "else",
 ];
 
+/// The `name` level `phonetic_or_jaro_winkler`: this and the levels above it
+/// are the name agreeing.
+pub const NAME_PHONETIC_LEVEL: u8 = 3;
+
 /// Labels of the `date` comparison's levels.
 pub const DATE_LABELS: [&str; 8] = [
     "exact",

@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use serde::{Deserialize, Serialize};
 
 use crate::blocking::{BlockingRule, KeyExpr};
-use crate::compare::{Comparator, DateValue, NameValue, Value, NULL_LEVEL};
+use crate::compare::{Comparator, DateValue, NameValue, Value, NAME_PHONETIC_LEVEL, NULL_LEVEL};
 use crate::error::{MatchError, Result};
 use crate::normalize::{normalize, normalize_place};
 use crate::record::Record;
@@ -18,14 +18,25 @@ pub const MAX_COMPARISONS: usize = 32;
 #[derive(Debug, Clone, PartialEq)]
 pub struct PreparedRecord {
     pub values: Vec<Value>,
+    /// When the whole name sits in one of the model's two swappable name
+    /// fields and the other is empty ("Mugoya Moses" as the given name, no
+    /// family name), the ways to read it as (given, family): the last or the
+    /// first word as the family name. Empty otherwise.
+    pub name_readings: Vec<(Value, Value)>,
 }
 
-/// The levels of one pair (one per comparison) and whether the name order was swapped.
+/// Longest whole name (in words) that is read as given and family names.
+const MAX_FULL_NAME_WORDS: usize = 4;
+
+/// The levels of one pair (one per comparison) and how the names were paired.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Gamma {
     pub levels: [u8; MAX_COMPARISONS],
     pub len: usize,
     pub swapped: bool,
+    /// Which side's whole name, written in one field, was read as given and
+    /// family names (0: the first record, 1: the second).
+    pub full_name_side: Option<u8>,
 }
 
 impl Gamma {
@@ -312,13 +323,44 @@ impl Model {
 
     /// Prepare a record for comparison.
     pub fn prepare(&self, record: &Record) -> PreparedRecord {
-        let values = self
+        let values: Vec<Value> = self
             .spec
             .comparisons
             .iter()
             .map(|c| self.prepare_value(&c.kind, record))
             .collect();
-        PreparedRecord { values }
+        let name_readings = self.name_readings(&values);
+        PreparedRecord {
+            values,
+            name_readings,
+        }
+    }
+
+    /// See [`PreparedRecord::name_readings`].
+    fn name_readings(&self, values: &[Value]) -> Vec<(Value, Value)> {
+        let Some((gi, fi)) = self.swap else {
+            return Vec::new();
+        };
+        let whole = match (&values[gi], &values[fi]) {
+            (Value::Name(n), Value::Missing) | (Value::Missing, Value::Name(n)) => n,
+            _ => return Vec::new(),
+        };
+        let words: Vec<&str> = crate::normalize::tokens(&whole.norm).collect();
+        if words.len() < 2 || words.len() > MAX_FULL_NAME_WORDS {
+            return Vec::new();
+        }
+        let name = |parts: &[&str]| match NameValue::new(&self.encoder, &parts.join(" ")) {
+            Some(mut n) => {
+                n.khmer = whole.khmer;
+                Value::Name(n)
+            }
+            None => Value::Missing,
+        };
+        let last = words.len() - 1;
+        vec![
+            (name(&words[..last]), name(&words[last..])),
+            (name(&words[1..]), name(&words[..1])),
+        ]
     }
 
     fn prepare_value(&self, kind: &ComparisonKind, record: &Record) -> Value {
@@ -392,9 +434,13 @@ impl Model {
             levels: [NULL_LEVEL; MAX_COMPARISONS],
             len: self.comparators.len(),
             swapped: false,
+            full_name_side: None,
         };
         for (i, c) in self.comparators.iter().enumerate() {
             g.levels[i] = c.level(&a.values[i], &b.values[i]);
+        }
+        if self.read_full_name(&mut g, a, b, 0) || self.read_full_name(&mut g, b, a, 1) {
+            return g;
         }
         if let Some((gi, fi)) = self.swap {
             let straight = rank(g.levels[gi]) + rank(g.levels[fi]);
@@ -417,6 +463,49 @@ impl Model {
         g
     }
 
+    /// When `whole`'s name sits in one field and `other` has both names, pair
+    /// the reading of the whole name that agrees best with `other`'s given and
+    /// family names. Only a reading where both names agree (phonetic or
+    /// better) is taken: two of one child's records, one with the name in one
+    /// field, would otherwise meet only as a shared word (a `token_overlap`
+    /// given name: the twins' level).
+    fn read_full_name(
+        &self,
+        g: &mut Gamma,
+        whole: &PreparedRecord,
+        other: &PreparedRecord,
+        side: u8,
+    ) -> bool {
+        let Some((gi, fi)) = self.swap else {
+            return false;
+        };
+        if whole.name_readings.is_empty()
+            || matches!(other.values[gi], Value::Missing)
+            || matches!(other.values[fi], Value::Missing)
+        {
+            return false;
+        }
+        let agreeing = rank(NAME_PHONETIC_LEVEL);
+        let best = whole
+            .name_readings
+            .iter()
+            .map(|(given, family)| {
+                (
+                    self.comparators[gi].level(given, &other.values[gi]),
+                    self.comparators[fi].level(family, &other.values[fi]),
+                )
+            })
+            .filter(|(lg, lf)| rank(*lg) <= agreeing && rank(*lf) <= agreeing)
+            .min_by_key(|(lg, lf)| rank(*lg) + rank(*lf));
+        let Some((lg, lf)) = best else {
+            return false;
+        };
+        g.levels[gi] = lg;
+        g.levels[fi] = lf;
+        g.full_name_side = Some(side);
+        true
+    }
+
     /// The match weight of a pair (prior + comparison weights), and the
     /// cannot-link rule that holds, if any. Requires a trained model.
     pub fn score_prepared(
@@ -428,7 +517,7 @@ impl Model {
         let g = self.gamma(a, b);
         let mut total = w.prior_weight;
         for (i, &l) in g.as_slice().iter().enumerate() {
-            total += self.level_weight(w, i, l, a, b, g.swapped).0;
+            total += self.level_weight(w, i, l, a, b, &g).0;
         }
         Ok((total, self.cannot_link_rule(&g)))
     }
@@ -450,7 +539,7 @@ impl Model {
         l: u8,
         a: &'a PreparedRecord,
         b: &'a PreparedRecord,
-        swapped: bool,
+        g: &Gamma,
     ) -> (f64, f64) {
         if l == NULL_LEVEL {
             return (0.0, 0.0);
@@ -472,7 +561,13 @@ impl Model {
                 _ => None,
             }
         };
-        let key = match (swapped, self.swap) {
+        let key = match (g.swapped, self.swap) {
+            // A whole name read as two: the name that agreed is the other
+            // side's, written in its own field.
+            (_, Some((gi, fi))) if g.full_name_side.is_some() && (i == gi || i == fi) => {
+                let other = if g.full_name_side == Some(0) { b } else { a };
+                key_of(&other.values[i])
+            }
             (true, Some((gi, fi))) if i == gi || i == fi => {
                 let theirs = [key_of(&b.values[gi]), key_of(&b.values[fi])];
                 [key_of(&a.values[gi]), key_of(&a.values[fi])]
@@ -519,7 +614,7 @@ impl Model {
         let mut total = w.prior_weight;
         let mut comparisons = Vec::with_capacity(g.len);
         for (i, &l) in g.as_slice().iter().enumerate() {
-            let (weight, adj) = self.level_weight(w, i, l, a, b, g.swapped);
+            let (weight, adj) = self.level_weight(w, i, l, a, b, &g);
             total += weight;
             let c = &self.comparators[i];
             let (label, idx, m, u) = if l == NULL_LEVEL {

@@ -173,7 +173,15 @@ impl ComparisonKind {
 /// `month_day(col)` (month and day, order-free, so transposed dates block
 /// together), `sorted_tokens(col, ...)` (all tokens of the columns, sorted),
 /// `place(col)` (a place name without generic words such as "district" or
-/// "phum"), `place_phonetic(col)` (its Double Metaphone key).
+/// "phum"), `place_phonetic(col)` (its Double Metaphone key),
+/// `place_skeleton(col)` (the consonant skeleton of each word of the place,
+/// so "Kireka" / "Kyreka" / "Kirkea" and "Tnaot" / "Tnaoth" share a key),
+/// `year_band(col)` (the year and the nearer neighbouring year, so birth
+/// dates within about six months of each other, across a new year too,
+/// share a key; estimated dates move that much).
+///
+/// `phonetic_pair(a, b)` also pairs the words of a whole name written in
+/// one of the two columns while the other is empty.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct BlockingRuleSpec {

@@ -86,6 +86,33 @@ fn links_obvious_duplicates_and_keeps_twins_apart() {
     assert_ne!(decide(&m, &a, &namesake), Decision::Link);
 }
 
+#[test]
+fn a_whole_name_in_the_given_name_field_is_read_as_both_names() {
+    let m = model();
+    let a = child("a", "Nakato", "Mary", "2016-03-12", false);
+    // One agency's form has a single name field: the family name comes first,
+    // or last, and the family-name column stays empty.
+    for whole in ["Mary Nakato", "NAKATO MARY"] {
+        let b = child("b", whole, "", "2016-03-12", false);
+        let e = m
+            .compare(&Record::child(&a), &Record::child(&b))
+            .expect("trained");
+        assert_eq!(e.cannot_link, None, "{whole}");
+        let level = |name: &str| {
+            e.comparisons
+                .iter()
+                .find(|c| c.comparison == name)
+                .map(|c| c.level.clone())
+        };
+        assert_eq!(level("given_name").as_deref(), Some("exact"), "{whole}");
+        assert_eq!(level("family_name").as_deref(), Some("exact"), "{whole}");
+        assert_eq!(m.decide(&e), Decision::Link, "{whole}");
+    }
+    // A twin written the same way is still a twin.
+    let twin = child("t", "Babirye Mary", "", "2016-03-12", false);
+    assert_ne!(decide(&m, &a, &twin), Decision::Link);
+}
+
 /// Online use on a generated set the model was not trained on (seed 7; the
 /// model was trained on seed 1): automatic links are almost always right,
 /// and most true pairs among the candidates are linked.
