@@ -70,6 +70,9 @@ struct Weights {
     u: Vec<Vec<f64>>,
     tf: Vec<Option<HashMap<String, f64>>>,
     tf_floor: Vec<f64>,
+    /// Frequencies of given and family names together (see
+    /// [`Model::joint_name_adjustment`]), and their floor.
+    joint_tf: Option<(HashMap<String, f64>, f64)>,
 }
 
 /// One comparison's part of an explanation.
@@ -273,6 +276,23 @@ impl Model {
         &self.encoder
     }
 
+    /// The indices of the two swappable name comparisons (given, family).
+    pub(crate) fn name_pair(&self) -> Option<(usize, usize)> {
+        self.swap
+    }
+
+    /// The name under which the joint term frequencies of the two swappable
+    /// names are stored among the trained term frequencies.
+    pub(crate) fn joint_tf_name(&self) -> String {
+        match self.swap {
+            Some((gi, fi)) => format!(
+                "{}+{}",
+                self.comparators[gi].name, self.comparators[fi].name
+            ),
+            None => String::new(),
+        }
+    }
+
     /// Install learned parameters.
     pub fn set_trained(&mut self, trained: TrainedParams) -> Result<()> {
         let mut level = Vec::new();
@@ -308,6 +328,11 @@ impl Model {
                 }
             }
         }
+        let joint_tf = trained
+            .term_frequencies
+            .get(&self.joint_tf_name())
+            .filter(|_| self.swap.is_some())
+            .map(|table| (tf_map(table), 1.0 / table.total.max(1) as f64));
         let prior = trained.prior.clamp(1e-12, 1.0 - 1e-9);
         self.weights = Some(Weights {
             prior_weight: weight_of(prior),
@@ -316,6 +341,7 @@ impl Model {
             u: us,
             tf,
             tf_floor,
+            joint_tf,
         });
         self.spec.trained = Some(trained);
         Ok(())
@@ -519,6 +545,7 @@ impl Model {
         for (i, &l) in g.as_slice().iter().enumerate() {
             total += self.level_weight(w, i, l, a, b, &g).0;
         }
+        total += self.joint_name_adjustment(w, &g, a, b);
         Ok((total, self.cannot_link_rule(&g)))
     }
 
@@ -528,6 +555,53 @@ impl Model {
                 .iter()
                 .all(|(ci, levels)| levels.contains(&g.levels[*ci]))
         })
+    }
+
+    /// A correction (≤ 0 bits) when both names agree exactly: the two names'
+    /// term-frequency adjustments assume a given name and a family name are
+    /// chosen independently, but names cluster (by region, by language, by
+    /// fashion in a birth year), so a common pair such as "Sarah Nakato" is
+    /// shared by far more children than its two frequencies multiplied
+    /// predict. The correction is log₂ of the product of the two names'
+    /// frequencies over the frequency of the pair, capped at 0.
+    fn joint_name_adjustment(
+        &self,
+        w: &Weights,
+        g: &Gamma,
+        a: &PreparedRecord,
+        b: &PreparedRecord,
+    ) -> f64 {
+        let (Some((gi, fi)), Some((joint, floor))) = (self.swap, &w.joint_tf) else {
+            return 0.0;
+        };
+        if g.levels[gi] != 0 || g.levels[fi] != 0 {
+            return 0.0;
+        }
+        let (Some(given), Some(family)) = (&w.tf[gi], &w.tf[fi]) else {
+            return 0.0;
+        };
+        let named = if g.full_name_side == Some(0) { b } else { a };
+        let (Value::Name(gv), Value::Name(fv)) = (&named.values[gi], &named.values[fi]) else {
+            return 0.0;
+        };
+        let Some(key) = crate::train::joint_name_key(&named.values[gi], &named.values[fi]) else {
+            return 0.0;
+        };
+        let frequency = |table: &HashMap<String, f64>, value: &str, floor: f64| {
+            table.get(value).copied().unwrap_or(floor).max(floor)
+        };
+        // Crosswise, the given name of one side is the family name of the
+        // other: look each value up in both tables and keep the larger.
+        let either = |value: &str| {
+            frequency(given, value, w.tf_floor[gi]).max(frequency(family, value, w.tf_floor[fi]))
+        };
+        let independent = if g.swapped {
+            either(&gv.norm) * either(&fv.norm)
+        } else {
+            frequency(given, &gv.norm, w.tf_floor[gi]) * frequency(family, &fv.norm, w.tf_floor[fi])
+        };
+        let together = frequency(joint, &key, *floor);
+        (independent / together).log2().min(0.0)
     }
 
     /// (weight, tf adjustment) of comparison `i` at level `l`.
@@ -613,8 +687,15 @@ impl Model {
         let g = self.gamma(a, b);
         let mut total = w.prior_weight;
         let mut comparisons = Vec::with_capacity(g.len);
+        let joint = self.joint_name_adjustment(w, &g, a, b);
         for (i, &l) in g.as_slice().iter().enumerate() {
-            let (weight, adj) = self.level_weight(w, i, l, a, b, &g);
+            let (mut weight, mut adj) = self.level_weight(w, i, l, a, b, &g);
+            // The joint correction is shown on the family name: it says how
+            // much less the family name adds once the given name agreed.
+            if self.swap.is_some_and(|(_, fi)| fi == i) {
+                weight += joint;
+                adj += joint;
+            }
             total += weight;
             let c = &self.comparators[i];
             let (label, idx, m, u) = if l == NULL_LEVEL {

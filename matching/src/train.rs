@@ -82,7 +82,36 @@ pub fn term_frequencies(model: &Model, records: &[PreparedRecord]) -> BTreeMap<S
             .collect();
         out.insert(c.name.clone(), TfTable { total, counts });
     }
+    if let Some((gi, fi)) = model.name_pair() {
+        let (comps, mut counts, mut total) = (model.comparators(), HashMap::new(), 0u64);
+        if comps[gi].tf && comps[fi].tf {
+            for r in records {
+                if let Some(key) = joint_name_key(&r.values[gi], &r.values[fi]) {
+                    *counts.entry(key).or_insert(0u64) += 1;
+                    total += 1;
+                }
+            }
+            let counts = counts.into_iter().filter(|(_, c)| *c >= 2).collect();
+            out.insert(model.joint_tf_name(), TfTable { total, counts });
+        }
+    }
     out
+}
+
+/// The key of a given and family name together in the joint term-frequency
+/// table: order-free, so names written the other way round count as one.
+pub(crate) fn joint_name_key(given: &Value, family: &Value) -> Option<String> {
+    match (given, family) {
+        (Value::Name(g), Value::Name(f)) => {
+            let (lo, hi) = if g.norm <= f.norm {
+                (&g.norm, &f.norm)
+            } else {
+                (&f.norm, &g.norm)
+            };
+            Some(format!("{lo}|{hi}"))
+        }
+        _ => None,
+    }
 }
 
 /// u per comparison and level, from random pairs (smoothed: never zero).
