@@ -468,7 +468,11 @@ impl Model {
         if self.read_full_name(&mut g, a, b, 0) || self.read_full_name(&mut g, b, a, 1) {
             return g;
         }
-        if let Some((gi, fi)) = self.swap {
+        // A whole name in one field was tried both ways round above; reading
+        // it crosswise against an empty field would only hide a given name
+        // that agrees with nothing.
+        let whole_name = !a.name_readings.is_empty() || !b.name_readings.is_empty();
+        if let Some((gi, fi)) = self.swap.filter(|_| !whole_name) {
             let straight = rank(g.levels[gi]) + rank(g.levels[fi]);
             if straight > 0 {
                 let cg = self.comparators[gi].level(&a.values[gi], &b.values[fi]);
