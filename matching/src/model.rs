@@ -5,9 +5,11 @@ use std::collections::HashMap;
 use serde::{Deserialize, Serialize};
 
 use crate::blocking::{BlockingRule, KeyExpr};
-use crate::compare::{Comparator, DateValue, NameValue, Value, NAME_PHONETIC_LEVEL, NULL_LEVEL};
+use crate::compare::{
+    Comparator, DateValue, NameValue, Place, Value, NAME_PHONETIC_LEVEL, NULL_LEVEL,
+};
 use crate::error::{MatchError, Result};
-use crate::normalize::{normalize, normalize_place};
+use crate::normalize::normalize;
 use crate::record::Record;
 use crate::spec::{ColumnKind, ComparisonKind, ModelSpec, TfTable, TrainedParams};
 
@@ -423,15 +425,9 @@ impl Model {
                     .map_or(Value::Missing, Value::Date)
             }
             ComparisonKind::Location { columns, .. } => {
-                let v: Vec<Option<Box<str>>> = columns
+                let v: Vec<Option<Place>> = columns
                     .iter()
-                    .map(|c| {
-                        record
-                            .get(c)
-                            .map(normalize_place)
-                            .filter(|s| !s.is_empty())
-                            .map(Box::from)
-                    })
+                    .map(|c| record.get(c).and_then(Place::new))
                     .collect();
                 if v.iter().all(Option::is_none) {
                     Value::Missing
