@@ -37,6 +37,7 @@ pub enum KeyExpr {
     Place(String),
     PlacePhonetic(String),
     PlaceSkeleton(String),
+    SkeletonPair(String, String),
     YearBand(String),
     PhoneticAll(String),
 }
@@ -94,6 +95,10 @@ impl KeyExpr {
             "phonetic_all" => KeyExpr::PhoneticAll(cols(1)?[0].clone()),
             "place_phonetic" => KeyExpr::PlacePhonetic(cols(1)?[0].clone()),
             "place_skeleton" => KeyExpr::PlaceSkeleton(cols(1)?[0].clone()),
+            "skeleton_pair" => {
+                let c = cols(2)?;
+                KeyExpr::SkeletonPair(c[0].clone(), c[1].clone())
+            }
             "year_band" => KeyExpr::YearBand(cols(1)?[0].clone()),
             other => return Err(bad(&format!("unknown function `{other}`"))),
         };
@@ -121,7 +126,9 @@ impl KeyExpr {
             KeyExpr::Phonetic(cs) | KeyExpr::SortedTokens(cs) => {
                 cs.iter().map(String::as_str).collect()
             }
-            KeyExpr::PhoneticPair(a, b) => vec![a.as_str(), b.as_str()],
+            KeyExpr::PhoneticPair(a, b) | KeyExpr::SkeletonPair(a, b) => {
+                vec![a.as_str(), b.as_str()]
+            }
         }
     }
 
@@ -146,34 +153,20 @@ impl KeyExpr {
                 let set: BTreeSet<String> = cs.iter().flat_map(|c| phon_tokens(c)).collect();
                 set.into_iter().collect()
             }
-            KeyExpr::PhoneticPair(a, b) => {
-                let (ta, tb) = (phon_tokens(a), phon_tokens(b));
-                let mut set = BTreeSet::new();
-                let mut pair = |x: &String, y: &String| {
-                    let (lo, hi) = if x <= y { (x, y) } else { (y, x) };
-                    set.insert(format!("{lo}+{hi}"));
+            KeyExpr::PhoneticPair(a, b) => name_pairs(&phon_tokens(a), &phon_tokens(b)),
+            KeyExpr::SkeletonPair(a, b) => {
+                let skeletons = |c: &str| -> Vec<String> {
+                    norm(c)
+                        .map(|n| {
+                            tokens(&n)
+                                .take(MAX_TOKENS)
+                                .map(name_phonetic_key)
+                                .filter(|k| !k.is_empty())
+                                .collect()
+                        })
+                        .unwrap_or_default()
                 };
-                // The whole name written in one of the two fields, the other
-                // empty: its words pair among themselves, as the two fields'
-                // words would.
-                let whole = match (ta.is_empty(), tb.is_empty()) {
-                    (false, true) => Some(&ta),
-                    (true, false) => Some(&tb),
-                    _ => None,
-                };
-                if let Some(words) = whole {
-                    for (i, x) in words.iter().enumerate() {
-                        for y in &words[i + 1..] {
-                            pair(x, y);
-                        }
-                    }
-                }
-                for x in ta.iter().take(2) {
-                    for y in tb.iter().take(2) {
-                        pair(x, y);
-                    }
-                }
-                set.into_iter().collect()
+                name_pairs(&skeletons(a), &skeletons(b))
             }
             KeyExpr::Prefix(c, n) => norm(c)
                 .map(|s| s.chars().filter(|c| *c != ' ').take(*n).collect::<String>())
@@ -251,6 +244,36 @@ impl KeyExpr {
             }
         }
     }
+}
+
+/// Keys of a given and a family name's word codes taken in pairs, order-free
+/// (so swapped names share keys). A whole name written in one of the two
+/// fields, the other empty, pairs its words among themselves, as the two
+/// fields' words would.
+fn name_pairs(given: &[String], family: &[String]) -> Vec<String> {
+    let mut set = BTreeSet::new();
+    let mut pair = |x: &String, y: &String| {
+        let (lo, hi) = if x <= y { (x, y) } else { (y, x) };
+        set.insert(format!("{lo}+{hi}"));
+    };
+    let whole = match (given.is_empty(), family.is_empty()) {
+        (false, true) => Some(given),
+        (true, false) => Some(family),
+        _ => None,
+    };
+    if let Some(words) = whole {
+        for (i, x) in words.iter().enumerate() {
+            for y in &words[i + 1..] {
+                pair(x, y);
+            }
+        }
+    }
+    for x in given.iter().take(2) {
+        for y in family.iter().take(2) {
+            pair(x, y);
+        }
+    }
+    set.into_iter().collect()
 }
 
 /// A compiled blocking rule.
@@ -344,6 +367,21 @@ mod tests {
         assert!(kw.iter().any(|k| ks.contains(k)), "{kw:?} vs {ks:?}");
         let single = Record::new("c").with("given_name", "Moses");
         assert!(pair.eval(&single, &dm).is_empty());
+    }
+
+    #[test]
+    fn skeleton_pairs_absorb_letters_that_phonetic_codes_keep_apart() {
+        let dm = rphonetic::DoubleMetaphone::default();
+        let skeleton = KeyExpr::SkeletonPair("g".into(), "f".into());
+        let phonetic = KeyExpr::PhoneticPair("g".into(), "f".into());
+        let a = Record::new("a").with("g", "Gerald").with("f", "Ssemakula");
+        let b = Record::new("b").with("g", "Girald").with("f", "SSEMAKURA");
+        let shared = |e: &KeyExpr| {
+            let (ka, kb) = (e.eval(&a, &dm), e.eval(&b, &dm));
+            ka.iter().any(|k| kb.contains(k))
+        };
+        assert!(shared(&skeleton));
+        assert!(!shared(&phonetic));
     }
 
     #[test]

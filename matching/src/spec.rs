@@ -180,6 +180,10 @@ impl ComparisonKind {
 /// dates within about six months of each other, across a new year too,
 /// share a key; estimated dates move that much).
 ///
+/// `skeleton_pair(a, b)` (as `phonetic_pair`, with the coarser consonant
+/// skeleton of each word: "Gerald" / "Girald", "Sarah" / "Salah", "Lubega" /
+/// "Lubea" are one key).
+///
 /// `phonetic_pair(a, b)` also pairs the words of a whole name written in
 /// one of the two columns while the other is empty.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
