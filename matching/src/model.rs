@@ -101,6 +101,10 @@ pub struct PairExplanation {
     pub comparisons: Vec<ComparisonExplanation>,
     /// The given and family names were compared crosswise.
     pub names_swapped: bool,
+    /// One record's whole name, written in one name field, was read as the
+    /// given and family names the comparisons show.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub whole_name_read: bool,
     /// Prior plus all comparison weights.
     pub match_weight: f64,
     /// 2^w / (1 + 2^w).
@@ -723,6 +727,7 @@ impl Model {
             prior_probability: probability(w.prior_weight),
             comparisons,
             names_swapped: g.swapped,
+            whole_name_read: g.full_name_side.is_some(),
             match_weight: total,
             match_probability: probability(total),
             cannot_link: self.cannot_link_rule(&g).map(|r| self.cannot[r].0.clone()),

@@ -98,6 +98,7 @@ fn a_whole_name_in_the_given_name_field_is_read_as_both_names() {
             .compare(&Record::child(&a), &Record::child(&b))
             .expect("trained");
         assert_eq!(e.cannot_link, None, "{whole}");
+        assert!(e.whole_name_read, "{whole}");
         let level = |name: &str| {
             e.comparisons
                 .iter()

@@ -250,6 +250,7 @@ mod tests {
                 prior_probability: 0.5,
                 comparisons: Vec::new(),
                 names_swapped: false,
+                whole_name_read: false,
                 match_weight: 0.0,
                 match_probability: probability,
                 cannot_link: None,
