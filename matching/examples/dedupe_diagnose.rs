@@ -23,7 +23,7 @@ use std::collections::{HashMap, HashSet};
 use std::fmt::Write as _;
 use std::fs::File;
 
-use matching::csvio::{read_records, ReadOptions};
+use matching::csvio::{read_clusters, read_records, ReadOptions};
 use matching::model::probability;
 use matching::{dedupe, Dataset, Model, NoProgress, Record};
 
@@ -49,14 +49,7 @@ fn main() {
     let raw = records.clone();
     let mut data = Dataset::new(&model);
     data.extend(&model, records, 0);
-    let mut truth_reader = csv::Reader::from_path(&args[3]).expect("truth file");
-    let truth: HashMap<String, String> = truth_reader
-        .records()
-        .map(|r| {
-            let r = r.expect("truth row");
-            (r[0].to_string(), r[1].to_string())
-        })
-        .collect();
+    let truth = read_clusters(File::open(&args[3]).expect("truth file")).expect("truth rows");
     let child: Vec<&str> = data.ids.iter().map(|id| truth[id].as_str()).collect();
 
     let started = std::time::Instant::now();

@@ -25,7 +25,7 @@
 use std::collections::{HashMap, HashSet};
 use std::fs::File;
 
-use matching::csvio::{read_records, ReadOptions};
+use matching::csvio::{read_clusters, read_records, ReadOptions};
 use matching::{Dataset, Model};
 
 /// A scored candidate pair: earlier record, later record, probability,
@@ -53,14 +53,7 @@ fn main() {
     .expect("readable records");
     let raw = records.clone();
     data.extend(&model, records, 0);
-    let mut truth_reader = csv::Reader::from_path(&args[3]).expect("truth file");
-    let truth: HashMap<String, String> = truth_reader
-        .records()
-        .map(|r| {
-            let r = r.expect("truth row");
-            (r[0].to_string(), r[1].to_string())
-        })
-        .collect();
+    let truth = read_clusters(File::open(&args[3]).expect("truth file")).expect("truth rows");
     let cluster: Vec<&str> = data.ids.iter().map(|id| truth[id].as_str()).collect();
     let mut sizes: HashMap<&str, u64> = HashMap::new();
     for c in &cluster {

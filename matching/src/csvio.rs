@@ -3,7 +3,7 @@
 //! The one place where the canonical child CSV (and any schema a model
 //! describes) is parsed; bulk import reuses it. Rows are streamed in chunks.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::io::{Read, Write};
 use std::sync::Arc;
 
@@ -156,6 +156,20 @@ pub fn read_records<R: Read>(
     Ok(report)
 }
 
+/// Read `record_id,cluster_id` rows (a header row first), as
+/// [`write_clusters`] writes them and as ground truth comes: cluster by record.
+pub fn read_clusters<R: Read>(input: R) -> Result<HashMap<String, String>> {
+    let mut reader = csv::Reader::from_reader(input);
+    let mut clusters = HashMap::new();
+    for row in reader.records() {
+        let row = row?;
+        if let (Some(id), Some(cluster)) = (row.get(0), row.get(1)) {
+            clusters.insert(id.to_string(), cluster.to_string());
+        }
+    }
+    Ok(clusters)
+}
+
 /// Write `record_id,cluster_id` for every record.
 pub fn write_clusters<W: Write>(out: W, ids: &[String], labels: &[u32]) -> Result<()> {
     let mut w = csv::Writer::from_writer(out);
@@ -177,6 +191,17 @@ mod tests {
     }
 
     const HEADER: &str = "record_id,source_system,source_record_id,given_name,family_name,sex,date_of_birth,date_of_birth_estimated,district,subcounty,village,mother_name,father_name\n";
+
+    #[test]
+    fn clusters_read_back_as_written() {
+        let mut out = Vec::new();
+        write_clusters(&mut out, &["a".into(), "b".into()], &[7, 7])
+            .unwrap_or_else(|e| panic!("{e}"));
+        let clusters = read_clusters(&out[..]).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(clusters.len(), 2);
+        assert_eq!(clusters["a"], "7");
+        assert_eq!(clusters["a"], clusters["b"]);
+    }
 
     #[test]
     fn reads_canonical_rows_with_khmer() {

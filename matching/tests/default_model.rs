@@ -4,9 +4,9 @@
 //! it was not trained on.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 
-use matching::csvio::{read_records, ReadOptions};
+use matching::csvio::{read_clusters, read_records, ReadOptions};
 use matching::{ChildFields, Dataset, Decision, Model, Record};
 
 fn model() -> Model {
@@ -130,13 +130,7 @@ fn on_a_generated_set_links_are_right() {
     synthetic::write_canonical_csv(&generated.records, &mut csv).expect("csv");
     let mut truth_csv = Vec::new();
     synthetic::write_truth_csv(&generated.records, &mut truth_csv).expect("truth");
-    let truth: HashMap<String, String> = csv::Reader::from_reader(&truth_csv[..])
-        .records()
-        .map(|r| {
-            let r = r.expect("row");
-            (r[0].to_string(), r[1].to_string())
-        })
-        .collect();
+    let truth = read_clusters(&truth_csv[..]).expect("truth rows");
     let m = model();
     let mut records = Vec::new();
     read_records(

@@ -5,7 +5,7 @@ use std::collections::{HashMap, HashSet};
 use std::fs::File;
 use std::path::PathBuf;
 
-use matching::csvio::{read_records, ReadOptions};
+use matching::csvio::{read_clusters, read_records, ReadOptions};
 use matching::evaluate::{blocking_recall, score_clusters};
 use matching::{dedupe, Dataset, Model, ModelSpec, NoProgress};
 
@@ -19,13 +19,7 @@ fn open(name: &str) -> File {
 }
 
 fn truth(name: &str) -> HashMap<String, String> {
-    let mut r = csv::Reader::from_reader(open(name));
-    r.records()
-        .map(|row| {
-            let row = row.unwrap_or_else(|e| panic!("{name}: {e}"));
-            (row[0].to_string(), row[1].to_string())
-        })
-        .collect()
+    read_clusters(open(name)).unwrap_or_else(|e| panic!("{name}: {e}"))
 }
 
 fn run(files: &[&str], truth_file: &str) -> (f64, f64, f64) {

@@ -10,7 +10,7 @@ use std::time::Instant;
 
 use anyhow::{bail, Context};
 use indicatif::{ProgressBar, ProgressStyle};
-use matching::csvio::{read_records, write_clusters, ReadOptions};
+use matching::csvio::{read_clusters, read_records, write_clusters, ReadOptions};
 use matching::evaluate::{blocking_recall, score_clusters};
 use matching::{Dataset, Model, ModelSpec, Progress};
 use rayon::prelude::*;
@@ -168,16 +168,8 @@ pub(crate) fn load_file(
 }
 
 fn read_truth(path: &Path) -> anyhow::Result<HashMap<String, String>> {
-    let mut r =
-        csv::Reader::from_path(path).with_context(|| format!("opening {}", path.display()))?;
-    let mut map = HashMap::new();
-    for row in r.records() {
-        let row = row.with_context(|| format!("reading {}", path.display()))?;
-        if let (Some(id), Some(c)) = (row.get(0), row.get(1)) {
-            map.insert(id.to_string(), c.to_string());
-        }
-    }
-    Ok(map)
+    let file = File::open(path).with_context(|| format!("opening {}", path.display()))?;
+    read_clusters(file).with_context(|| format!("reading {}", path.display()))
 }
 
 pub fn run(args: DedupeArgs) -> anyhow::Result<()> {
