@@ -136,17 +136,19 @@ impl KeyExpr {
     pub fn eval(&self, record: &Record, dm: &rphonetic::DoubleMetaphone) -> Vec<String> {
         let norm = |c: &str| record.get(c).map(normalize).filter(|s| !s.is_empty());
         let date = |c: &str| record.get(c).and_then(|v| DateValue::parse(v, false));
-        let phon_tokens = |c: &str| -> Vec<String> {
+        // A code per word of a name (its first MAX_TOKENS words).
+        let word_codes = |c: &str, code: &dyn Fn(&str) -> String| -> Vec<String> {
             norm(c)
                 .map(|n| {
                     tokens(&n)
                         .take(MAX_TOKENS)
-                        .map(|t| phonetic_key(dm, t))
+                        .map(code)
                         .filter(|k| !k.is_empty())
                         .collect()
                 })
                 .unwrap_or_default()
         };
+        let phon_tokens = |c: &str| word_codes(c, &|t| phonetic_key(dm, t));
         match self {
             KeyExpr::Exact(c) => norm(c).into_iter().collect(),
             KeyExpr::Phonetic(cs) => {
@@ -154,20 +156,10 @@ impl KeyExpr {
                 set.into_iter().collect()
             }
             KeyExpr::PhoneticPair(a, b) => name_pairs(&phon_tokens(a), &phon_tokens(b)),
-            KeyExpr::SkeletonPair(a, b) => {
-                let skeletons = |c: &str| -> Vec<String> {
-                    norm(c)
-                        .map(|n| {
-                            tokens(&n)
-                                .take(MAX_TOKENS)
-                                .map(name_phonetic_key)
-                                .filter(|k| !k.is_empty())
-                                .collect()
-                        })
-                        .unwrap_or_default()
-                };
-                name_pairs(&skeletons(a), &skeletons(b))
-            }
+            KeyExpr::SkeletonPair(a, b) => name_pairs(
+                &word_codes(a, &name_phonetic_key),
+                &word_codes(b, &name_phonetic_key),
+            ),
             KeyExpr::Prefix(c, n) => norm(c)
                 .map(|s| s.chars().filter(|c| *c != ' ').take(*n).collect::<String>())
                 .into_iter()

@@ -34,11 +34,12 @@ pub enum Value {
 }
 
 /// One place of a hierarchy, prepared: its name without generic words, and
-/// the consonant skeleton of each of its words.
+/// the consonant skeleton of each of its words when that has at least
+/// [`PLACE_SKELETON_MIN`] letters (a shorter one joins too many places).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Place {
     pub name: Box<str>,
-    pub skeleton: Box<str>,
+    pub skeleton: Option<Box<str>>,
 }
 
 impl Place {
@@ -52,8 +53,9 @@ impl Place {
             .map(crate::normalize::name_phonetic_key)
             .filter(|k| !k.is_empty())
             .collect();
+        let letters: usize = skeleton.iter().map(|k| k.chars().count()).sum();
         Some(Self {
-            skeleton: skeleton.join(" ").into(),
+            skeleton: (letters >= PLACE_SKELETON_MIN).then(|| skeleton.join(" ").into()),
             name: name.into(),
         })
     }
@@ -65,8 +67,7 @@ impl Place {
     pub fn same_as(&self, other: &Place) -> bool {
         self.name == other.name
             || jaro_winkler(&self.name, &other.name) >= PLACE_JW
-            || (self.skeleton == other.skeleton
-                && self.skeleton.chars().filter(|c| *c != ' ').count() >= PLACE_SKELETON_MIN)
+            || (self.skeleton.is_some() && self.skeleton == other.skeleton)
     }
 }
 
