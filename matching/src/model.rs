@@ -42,6 +42,20 @@ pub struct Gamma {
 }
 
 impl Gamma {
+    /// Of the two records, the one whose names sit in their own fields: the
+    /// other one when that one's whole name was read as two, else `a`.
+    fn separately_named<'r>(
+        &self,
+        a: &'r PreparedRecord,
+        b: &'r PreparedRecord,
+    ) -> &'r PreparedRecord {
+        if self.full_name_side == Some(0) {
+            b
+        } else {
+            a
+        }
+    }
+
     pub fn as_slice(&self) -> &[u8] {
         &self.levels[..self.len]
     }
@@ -584,27 +598,26 @@ impl Model {
         let (Some(given), Some(family)) = (&w.tf[gi], &w.tf[fi]) else {
             return 0.0;
         };
-        let named = if g.full_name_side == Some(0) { b } else { a };
+        let named = g.separately_named(a, b);
         let (Value::Name(gv), Value::Name(fv)) = (&named.values[gi], &named.values[fi]) else {
             return 0.0;
-        };
-        let Some(key) = crate::train::joint_name_key(&named.values[gi], &named.values[fi]) else {
-            return 0.0;
-        };
-        let frequency = |table: &HashMap<String, f64>, value: &str, floor: f64| {
-            table.get(value).copied().unwrap_or(floor).max(floor)
         };
         // Crosswise, the given name of one side is the family name of the
         // other: look each value up in both tables and keep the larger.
         let either = |value: &str| {
-            frequency(given, value, w.tf_floor[gi]).max(frequency(family, value, w.tf_floor[fi]))
+            tf_frequency(given, value, w.tf_floor[gi]).max(tf_frequency(
+                family,
+                value,
+                w.tf_floor[fi],
+            ))
         };
         let independent = if g.swapped {
             either(&gv.norm) * either(&fv.norm)
         } else {
-            frequency(given, &gv.norm, w.tf_floor[gi]) * frequency(family, &fv.norm, w.tf_floor[fi])
+            tf_frequency(given, &gv.norm, w.tf_floor[gi])
+                * tf_frequency(family, &fv.norm, w.tf_floor[fi])
         };
-        let together = frequency(joint, &key, *floor);
+        let together = tf_frequency(joint, &crate::train::joint_name_key(gv, fv), *floor);
         (independent / together).log2().min(0.0)
     }
 
@@ -643,8 +656,7 @@ impl Model {
             // A whole name read as two: the name that agreed is the other
             // side's, written in its own field.
             (_, Some((gi, fi))) if g.full_name_side.is_some() && (i == gi || i == fi) => {
-                let other = if g.full_name_side == Some(0) { b } else { a };
-                key_of(&other.values[i])
+                key_of(&g.separately_named(a, b).values[i])
             }
             (true, Some((gi, fi))) if i == gi || i == fi => {
                 let theirs = [key_of(&b.values[gi]), key_of(&b.values[fi])];
@@ -663,11 +675,7 @@ impl Model {
         let Some(key) = key else {
             return (base, 0.0);
         };
-        let freq = table
-            .get(key)
-            .copied()
-            .unwrap_or(w.tf_floor[i])
-            .max(w.tf_floor[i]);
+        let freq = tf_frequency(table, key, w.tf_floor[i]);
         if freq <= 0.0 {
             return (base, 0.0);
         }
@@ -798,6 +806,12 @@ fn rank(level: u8) -> u32 {
     } else {
         u32::from(level)
     }
+}
+
+/// A value's relative frequency in a term-frequency table, never below the
+/// table's floor (the frequency of a value seen once).
+fn tf_frequency(table: &HashMap<String, f64>, value: &str, floor: f64) -> f64 {
+    table.get(value).copied().unwrap_or(floor).max(floor)
 }
 
 fn tf_map(table: &TfTable) -> HashMap<String, f64> {

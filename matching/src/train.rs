@@ -13,7 +13,7 @@ use std::collections::{BTreeMap, HashMap};
 
 use rayon::prelude::*;
 
-use crate::compare::{Value, NULL_LEVEL};
+use crate::compare::{NameValue, Value, NULL_LEVEL};
 use crate::error::{MatchError, Result};
 use crate::model::{Model, PreparedRecord};
 use crate::spec::{LevelParams, TfTable, TrainedParams};
@@ -86,8 +86,8 @@ pub fn term_frequencies(model: &Model, records: &[PreparedRecord]) -> BTreeMap<S
         let (comps, mut counts, mut total) = (model.comparators(), HashMap::new(), 0u64);
         if comps[gi].tf && comps[fi].tf {
             for r in records {
-                if let Some(key) = joint_name_key(&r.values[gi], &r.values[fi]) {
-                    *counts.entry(key).or_insert(0u64) += 1;
+                if let (Value::Name(given), Value::Name(family)) = (&r.values[gi], &r.values[fi]) {
+                    *counts.entry(joint_name_key(given, family)).or_insert(0u64) += 1;
                     total += 1;
                 }
             }
@@ -100,18 +100,13 @@ pub fn term_frequencies(model: &Model, records: &[PreparedRecord]) -> BTreeMap<S
 
 /// The key of a given and family name together in the joint term-frequency
 /// table: order-free, so names written the other way round count as one.
-pub(crate) fn joint_name_key(given: &Value, family: &Value) -> Option<String> {
-    match (given, family) {
-        (Value::Name(g), Value::Name(f)) => {
-            let (lo, hi) = if g.norm <= f.norm {
-                (&g.norm, &f.norm)
-            } else {
-                (&f.norm, &g.norm)
-            };
-            Some(format!("{lo}|{hi}"))
-        }
-        _ => None,
-    }
+pub(crate) fn joint_name_key(given: &NameValue, family: &NameValue) -> String {
+    let (lo, hi) = if given.norm <= family.norm {
+        (&given.norm, &family.norm)
+    } else {
+        (&family.norm, &given.norm)
+    };
+    format!("{lo}|{hi}")
 }
 
 /// u per comparison and level, from random pairs (smoothed: never zero).
