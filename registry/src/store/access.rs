@@ -5,6 +5,7 @@
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use sqlx::Row;
+use tokio::sync::{mpsc, oneshot};
 
 use super::{Backend, Db};
 use crate::audit::{self, Actor, AuditDraft, AuditEntry, AuditKey};
@@ -21,6 +22,155 @@ const USER_COLUMNS: &str =
 
 const AUDIT_COLUMNS: &str = "seq, at, actor_kind, actor_id, actor_role, action, target, details, \
      purpose, flagged, request_id, prev_hash, entry_hash";
+
+/// An audit entry waiting for the audit committer.
+pub(super) struct AuditJob {
+    draft: AuditDraft,
+    key: AuditKey,
+    reply: oneshot::Sender<Result<AuditEntry>>,
+}
+
+/// Entries per transaction: every audited request waits for a durable commit, and one commit
+/// (one `fsync`) serves all the requests that arrived together, as registrations do.
+const MAX_AUDIT_BATCH: usize = 256;
+
+/// Audit rows per insert statement (13 parameters each: within both databases' limits).
+const AUDIT_ROWS_PER_STATEMENT: usize = 500;
+
+/// Starts the task that appends audit entries in groups, and returns its queue.
+pub(super) fn spawn_audit_committer(pool: sqlx::Pool<Db>) -> mpsc::Sender<AuditJob> {
+    let (sender, mut queue) = mpsc::channel::<AuditJob>(4 * MAX_AUDIT_BATCH);
+    tokio::spawn(async move {
+        while let Some(first) = queue.recv().await {
+            let mut batch = vec![first];
+            while batch.len() < MAX_AUDIT_BATCH {
+                match queue.try_recv() {
+                    Ok(job) => batch.push(job),
+                    Err(_) => break,
+                }
+            }
+            let (drafts, replies): (Vec<_>, Vec<_>) = batch
+                .into_iter()
+                .map(|job| ((job.draft, job.key), job.reply))
+                .unzip();
+            match append_audit_entries(&pool, drafts).await {
+                Ok(entries) => {
+                    for (reply, entry) in replies.into_iter().zip(entries) {
+                        // A caller that went away still has its entry written.
+                        let _ = reply.send(Ok(entry));
+                    }
+                }
+                Err(error) => {
+                    tracing::warn!(%error, "an audit batch failed to commit");
+                    for reply in replies {
+                        let _ = reply.send(Err(RegistryError::BatchFailed(error.to_string())));
+                    }
+                }
+            }
+        }
+    });
+    sender
+}
+
+/// Appends entries to the chain in one transaction, in the order given.
+#[tracing::instrument(skip_all, name = "store.append_audit", fields(backend = super::BACKEND_NAME, entries = drafts.len()))]
+async fn append_audit_entries(
+    pool: &sqlx::Pool<Db>,
+    drafts: Vec<(AuditDraft, AuditKey)>,
+) -> Result<Vec<AuditEntry>> {
+    let at = audit::entry_time(Utc::now());
+    let mut tx = pool.begin().await?;
+    // Taking the positions locks the head row (PostgreSQL) or the database (SQLite) until
+    // commit, so concurrent appends (two gateways) form one chain.
+    let (last_seq, mut prev_hash): (i64, String) = sqlx::query_as(
+        "UPDATE audit_head SET last_seq = last_seq + $1 WHERE id = 1 RETURNING last_seq, last_hash",
+    )
+    .bind(drafts.len() as i64)
+    .fetch_one(&mut *tx)
+    .await?;
+    let first_seq = last_seq - drafts.len() as i64 + 1;
+    let mut entries = Vec::with_capacity(drafts.len());
+    for (offset, (draft, key)) in drafts.into_iter().enumerate() {
+        let seq = first_seq + offset as i64;
+        let details_text = audit::details_text(&draft.details);
+        let action = draft.action.as_str();
+        let entry_hash = audit::entry_hash(
+            &key,
+            &prev_hash,
+            seq,
+            at,
+            &draft.actor,
+            action,
+            draft.target.as_deref(),
+            &details_text,
+            draft.purpose.as_deref(),
+            draft.flagged,
+            draft.request_id.as_deref(),
+        );
+        let entry = AuditEntry {
+            seq,
+            at,
+            actor: draft.actor,
+            action: action.to_owned(),
+            target: draft.target,
+            details: draft.details,
+            details_text,
+            purpose: draft.purpose,
+            flagged: draft.flagged,
+            request_id: draft.request_id,
+            prev_hash: std::mem::take(&mut prev_hash),
+            entry_hash,
+        };
+        prev_hash = entry.entry_hash.clone();
+        entries.push((entry, draft.children));
+    }
+    for rows in entries.chunks(AUDIT_ROWS_PER_STATEMENT) {
+        let mut insert =
+            sqlx::QueryBuilder::<Db>::new(format!("INSERT INTO audit_log ({AUDIT_COLUMNS}) "));
+        insert.push_values(rows, |mut row, (entry, _)| {
+            row.push_bind(entry.seq)
+                .push_bind(entry.at)
+                .push_bind(entry.actor.kind.clone())
+                .push_bind(entry.actor.id.clone())
+                .push_bind(entry.actor.role.clone())
+                .push_bind(entry.action.clone())
+                .push_bind(entry.target.clone())
+                .push_bind(entry.details_text.clone())
+                .push_bind(entry.purpose.clone())
+                .push_bind(entry.flagged)
+                .push_bind(entry.request_id.clone())
+                .push_bind(entry.prev_hash.clone())
+                .push_bind(entry.entry_hash.clone());
+        });
+        insert.build().execute(&mut *tx).await?;
+    }
+    let children: Vec<(String, i64)> = entries
+        .iter()
+        .flat_map(|(entry, children)| {
+            children
+                .iter()
+                .copied()
+                .collect::<std::collections::BTreeSet<ChildId>>()
+                .into_iter()
+                .map(|child| (child.to_string(), entry.seq))
+        })
+        .collect();
+    // Multi-row: a bulk import's entry names every child it wrote.
+    for rows in children.chunks(1000) {
+        let mut insert =
+            sqlx::QueryBuilder::<Db>::new("INSERT INTO audit_children (child_id, seq) ");
+        insert.push_values(rows, |mut row, (child, seq)| {
+            row.push_bind(child.clone()).push_bind(*seq);
+        });
+        insert.build().execute(&mut *tx).await?;
+    }
+    sqlx::query("UPDATE audit_head SET last_hash = $1 WHERE id = 1")
+        .bind(&prev_hash)
+        .execute(&mut *tx)
+        .await?;
+    tx.commit().await?;
+    Ok(entries.into_iter().map(|(entry, _)| entry).collect())
+}
 
 fn user_from_row(row: &DbRow) -> Result<User> {
     let role: String = row.try_get("role")?;
@@ -262,85 +412,16 @@ impl AccessStore for Backend {
     }
 
     async fn append_audit(&self, draft: AuditDraft, key: &AuditKey) -> Result<AuditEntry> {
-        let at = audit::entry_time(Utc::now());
-        let details_text = audit::details_text(&draft.details);
-        let mut tx = self.write.begin().await?;
-        // Taking the next position locks the head row (PostgreSQL) or the database (SQLite)
-        // until commit, so concurrent appends form one chain.
-        let (seq, prev_hash): (i64, String) = sqlx::query_as(
-            "UPDATE audit_head SET last_seq = last_seq + 1 WHERE id = 1 RETURNING last_seq, last_hash",
-        )
-        .fetch_one(&mut *tx)
-        .await?;
-        let action = draft.action.as_str();
-        let entry_hash = audit::entry_hash(
-            key,
-            &prev_hash,
-            seq,
-            at,
-            &draft.actor,
-            action,
-            draft.target.as_deref(),
-            &details_text,
-            draft.purpose.as_deref(),
-            draft.flagged,
-            draft.request_id.as_deref(),
-        );
-        sqlx::query(&format!(
-            "INSERT INTO audit_log ({AUDIT_COLUMNS}) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)"
-        ))
-        .bind(seq)
-        .bind(at)
-        .bind(&draft.actor.kind)
-        .bind(&draft.actor.id)
-        .bind(&draft.actor.role)
-        .bind(action)
-        .bind(&draft.target)
-        .bind(&details_text)
-        .bind(&draft.purpose)
-        .bind(draft.flagged)
-        .bind(&draft.request_id)
-        .bind(&prev_hash)
-        .bind(&entry_hash)
-        .execute(&mut *tx)
-        .await?;
-        let children: Vec<String> = draft
-            .children
-            .iter()
-            .copied()
-            .collect::<std::collections::BTreeSet<ChildId>>()
-            .into_iter()
-            .map(|child| child.to_string())
-            .collect();
-        // Multi-row: a bulk import's entry names every child it wrote.
-        for part in children.chunks(1000) {
-            let mut insert =
-                sqlx::QueryBuilder::<Db>::new("INSERT INTO audit_children (child_id, seq) ");
-            insert.push_values(part, |mut row, child| {
-                row.push_bind(child.clone()).push_bind(seq);
-            });
-            insert.build().execute(&mut *tx).await?;
-        }
-        sqlx::query("UPDATE audit_head SET last_hash = $1 WHERE id = 1")
-            .bind(&entry_hash)
-            .execute(&mut *tx)
-            .await?;
-        tx.commit().await?;
-        Ok(AuditEntry {
-            seq,
-            at,
-            actor: draft.actor,
-            action: action.to_owned(),
-            target: draft.target,
-            details: draft.details,
-            details_text,
-            purpose: draft.purpose,
-            flagged: draft.flagged,
-            request_id: draft.request_id,
-            prev_hash,
-            entry_hash,
-        })
+        let (reply, answer) = oneshot::channel();
+        self.auditor
+            .send(AuditJob {
+                draft,
+                key: key.clone(),
+                reply,
+            })
+            .await
+            .map_err(|_| RegistryError::WriterStopped)?;
+        answer.await.map_err(|_| RegistryError::WriterStopped)?
     }
 
     async fn audit_entries(&self, after_seq: i64, limit: i64) -> Result<Vec<AuditEntry>> {

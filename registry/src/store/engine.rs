@@ -71,6 +71,14 @@ pub(super) fn is_unique_violation(error: &RegistryError, constraint: &str) -> bo
     }
 }
 
+/// PostgreSQL broke a lock cycle by failing this statement (SQLSTATE 40P01).
+fn is_deadlock(error: &RegistryError) -> bool {
+    match error {
+        RegistryError::Database(sqlx::Error::Database(db)) => db.code().as_deref() == Some("40P01"),
+        _ => false,
+    }
+}
+
 pub(super) fn parse_child_id(text: &str) -> Result<ChildId> {
     text.parse()
         .map_err(|_| RegistryError::Corrupt(format!("stored child ID '{text}' is malformed")))
@@ -120,6 +128,7 @@ async fn judge(
     tx: &mut Transaction<'_>,
     matcher: &Matcher,
     child: &ChildData,
+    keys: &[String],
     own: Option<(i64, ChildId)>,
     excluded: &HashSet<ChildId>,
 ) -> Result<Verdict> {
@@ -138,14 +147,11 @@ async fn judge(
         let scores = linkage::score_children(matcher, child, &records)?;
         return Ok(Verdict::Scored(Plan::Review(scores)));
     }
-    let candidates: Vec<_> =
-        linking::candidate_records(tx, matcher, child, own.map(|(key, _)| key))
-            .await?
-            .into_iter()
-            .filter(|record| {
-                Some(record.child_id) != own_child && !excluded.contains(&record.child_id)
-            })
-            .collect();
+    let candidates: Vec<_> = linking::candidate_records(tx, matcher, keys, own.map(|(key, _)| key))
+        .await?
+        .into_iter()
+        .filter(|record| Some(record.child_id) != own_child && !excluded.contains(&record.child_id))
+        .collect();
     let scores = linkage::score_children(matcher, child, &candidates)?;
     Ok(Verdict::Scored(linkage::plan(
         scores,
@@ -159,12 +165,13 @@ async fn place_new(
     tx: &mut Transaction<'_>,
     matcher: &Matcher,
     child: &ChildData,
+    keys: &[String],
     mode: MatchMode,
     now: DateTime<Utc>,
     changes: &mut Vec<PendingChange>,
 ) -> Result<Placement> {
     let verdict = match mode {
-        MatchMode::Match => judge(tx, matcher, child, None, &HashSet::new()).await?,
+        MatchMode::Match => judge(tx, matcher, child, keys, None, &HashSet::new()).await?,
         MatchMode::TrustedNew => Verdict::Scored(Plan::New),
     };
     let placement = match verdict {
@@ -232,6 +239,7 @@ async fn replace_updated(
     matcher: &Matcher,
     existing: &ExistingRecord,
     child: &ChildData,
+    keys: &[String],
     now: DateTime<Utc>,
     changes: &mut Vec<PendingChange>,
 ) -> Result<Placement> {
@@ -257,6 +265,7 @@ async fn replace_updated(
         tx,
         matcher,
         child,
+        keys,
         Some((existing.record_key, existing.child_id)),
         &excluded,
     )
@@ -369,7 +378,8 @@ async fn replace_updated(
     }
 }
 
-/// Stores where the record went and why, its blocking keys, and any review candidates.
+/// Stores where the record went and why, its match fields and blocking keys, and any review
+/// candidates. A `fresh` record was inserted in this transaction: it has no old keys to drop.
 #[allow(clippy::too_many_arguments)]
 async fn store_placement(
     tx: &mut Transaction<'_>,
@@ -377,21 +387,25 @@ async fn store_placement(
     record_key: i64,
     version: i64,
     record: &ValidRecord,
+    keys: &[String],
+    fresh: bool,
     placement: &Placement,
     now: DateTime<Utc>,
 ) -> Result<()> {
     sqlx::query(
         "UPDATE source_records SET link_method = $1, link_model_version = $2, link_probability = $3, \
-         link_explanation = $4 WHERE record_key = $5",
+         link_explanation = $4, match_child = $5, blocking_model_version = $6 WHERE record_key = $7",
     )
     .bind(placement.method)
     .bind(placement.probability.map(|_| matcher.version()))
     .bind(placement.probability.filter(|_| placement.method == "automatic"))
     .bind(placement.explanation.as_ref().map(Json))
+    .bind(Json(&record.child))
+    .bind(matcher.version())
     .bind(record_key)
     .execute(&mut **tx)
     .await?;
-    linking::write_blocking_keys(tx, record_key, &record.child, matcher).await?;
+    linking::replace_blocking_keys(tx, record_key, keys, fresh).await?;
     linking::insert_candidates(
         tx,
         record_key,
@@ -413,12 +427,15 @@ pub(super) enum MatchMode {
 }
 
 /// Registers one record inside the batch transaction `tx`; returns the answer and the changes
-/// to append to the outbox if the batch commits.
+/// to append to the outbox if the batch commits. `keys` are the record's blocking keys under
+/// `matcher` (the caller computed them for its locks).
+#[allow(clippy::too_many_arguments)]
 pub(super) async fn register_in(
     tx: &mut Transaction<'_>,
     matcher: &Matcher,
     mode: MatchMode,
     record: &ValidRecord,
+    keys: &[String],
     received_from: &str,
     now: DateTime<Utc>,
 ) -> Result<(Registration, Vec<PendingChange>)> {
@@ -449,8 +466,16 @@ pub(super) async fn register_in(
         }
         Some(existing) => {
             let version = existing.version + 1;
-            let placement =
-                replace_updated(tx, matcher, &existing, &record.child, now, &mut changes).await?;
+            let placement = replace_updated(
+                tx,
+                matcher,
+                &existing,
+                &record.child,
+                keys,
+                now,
+                &mut changes,
+            )
+            .await?;
             sqlx::query(
                 "UPDATE source_records SET current_version = $1, updated_at = $2, district_key = LOWER($4) \
                  WHERE record_key = $3",
@@ -469,7 +494,8 @@ pub(super) async fn register_in(
             (existing.record_key, version, placement, false)
         }
         None => {
-            let placement = place_new(tx, matcher, &record.child, mode, now, &mut changes).await?;
+            let placement =
+                place_new(tx, matcher, &record.child, keys, mode, now, &mut changes).await?;
             let record_key: i64 = sqlx::query_scalar(
                 "INSERT INTO source_records (source_system, source_record_id, child_id, origin_child_id, \
                  current_version, created_at, updated_at, district_key) \
@@ -508,8 +534,11 @@ pub(super) async fn register_in(
     .bind(received_from)
     .execute(&mut **tx)
     .await?;
-    replace_identifiers(tx, record_key, &record.child).await?;
-    store_placement(tx, matcher, record_key, version, record, &placement, now).await?;
+    replace_identifiers(tx, record_key, &record.child, created).await?;
+    store_placement(
+        tx, matcher, record_key, version, record, keys, created, &placement, now,
+    )
+    .await?;
     store_events(
         tx,
         record_key,
@@ -682,24 +711,39 @@ const BULK_CHUNK: usize = 1000;
 /// serves them all; each caller is answered only after that commit.
 const MAX_BATCH: usize = 64;
 
-/// Starts the task that commits registrations in groups, and returns its queue.
+/// Starts the tasks that commit registrations in groups, and returns their queue. Each of the
+/// `committers` takes the registrations waiting when it is free as its batch: one is all an
+/// SQLite file can use (one writer); PostgreSQL commits several batches at once, and the
+/// matching locks keep batches that could match each other apart.
 pub(super) fn spawn_group_committer(
     pool: sqlx::Pool<Db>,
     matcher: MatcherCell,
+    committers: usize,
 ) -> mpsc::Sender<WriteJob> {
-    let (sender, mut queue) = mpsc::channel::<WriteJob>(4 * MAX_BATCH);
-    tokio::spawn(async move {
-        while let Some(first) = queue.recv().await {
-            let mut batch = vec![first];
-            while batch.len() < MAX_BATCH {
-                match queue.try_recv() {
-                    Ok(job) => batch.push(job),
-                    Err(_) => break,
-                }
+    let (sender, queue) = mpsc::channel::<WriteJob>(4 * MAX_BATCH);
+    let queue = Arc::new(tokio::sync::Mutex::new(queue));
+    for _ in 0..committers.max(1) {
+        let (pool, matcher, queue) = (pool.clone(), matcher.clone(), Arc::clone(&queue));
+        tokio::spawn(async move {
+            loop {
+                let batch = {
+                    let mut queue = queue.lock().await;
+                    let Some(first) = queue.recv().await else {
+                        return;
+                    };
+                    let mut batch = vec![first];
+                    while batch.len() < MAX_BATCH {
+                        match queue.try_recv() {
+                            Ok(job) => batch.push(job),
+                            Err(_) => break,
+                        }
+                    }
+                    batch
+                };
+                commit_batch(&pool, &linking::current_matcher(&matcher), batch).await;
             }
-            commit_batch(&pool, &linking::current_matcher(&matcher), batch).await;
-        }
-    });
+        });
+    }
     sender
 }
 
@@ -723,9 +767,14 @@ async fn commit_batch(pool: &sqlx::Pool<Db>, matcher: &Matcher, batch: Vec<Write
     // Registrations that could match each other (sharing a blocking key or an identifier)
     // must not both miss each other in two concurrent transactions (two gateways on one
     // PostgreSQL): the batch takes every key's lock first, in one global order.
+    let blocking_keys: Vec<Vec<String>> = batch
+        .iter()
+        .map(|job| matcher.blocking_keys(&job.record.child))
+        .collect();
     let mut keys: Vec<i64> = batch
         .iter()
-        .flat_map(|job| linking::lock_keys(matcher, &job.record.child))
+        .zip(&blocking_keys)
+        .flat_map(|(job, job_keys)| linking::lock_keys_of_child(job_keys, &job.record.child))
         .collect();
     keys.sort_unstable();
     keys.dedup();
@@ -740,8 +789,10 @@ async fn commit_batch(pool: &sqlx::Pool<Db>, matcher: &Matcher, batch: Vec<Write
     }
     let mut answers = Vec::with_capacity(batch.len());
     let mut changes = Vec::new();
-    for job in &batch {
-        answers.push(register_with_savepoint(&mut tx, matcher, job, now, &mut changes).await);
+    for (job, job_keys) in batch.iter().zip(&blocking_keys) {
+        answers.push(
+            register_with_savepoint(&mut tx, matcher, job, job_keys, now, &mut changes).await,
+        );
     }
     let committed = match append_changes(&mut tx, changes, now).await {
         Ok(()) => tx.commit().await.map_err(RegistryError::from),
@@ -769,6 +820,7 @@ async fn register_with_savepoint(
     tx: &mut Transaction<'_>,
     matcher: &Matcher,
     job: &WriteJob,
+    keys: &[String],
     now: DateTime<Utc>,
     changes: &mut Vec<PendingChange>,
 ) -> Result<Registration> {
@@ -780,6 +832,7 @@ async fn register_with_savepoint(
             matcher,
             MatchMode::Match,
             &job.record,
+            keys,
             &job.received_from,
             now,
         )
@@ -792,7 +845,12 @@ async fn register_with_savepoint(
             }
             Err(error) => {
                 savepoint.rollback().await?;
-                if attempt < 3 && is_unique_violation(&error, "source_records_source_key") {
+                // A deadlock between two batches (PostgreSQL aborts one statement) rolls back
+                // only this registration's savepoint, and with it the locks it took; the retry
+                // finds the other batch committed.
+                let retryable =
+                    is_unique_violation(&error, "source_records_source_key") || is_deadlock(&error);
+                if attempt < 3 && retryable {
                     attempt += 1;
                     continue;
                 }
@@ -888,26 +946,28 @@ async fn replace_identifiers(
     tx: &mut Transaction<'_>,
     record_key: i64,
     child: &ChildData,
+    fresh: bool,
 ) -> Result<()> {
-    sqlx::query("DELETE FROM record_identifiers WHERE record_key = $1")
-        .bind(record_key)
-        .execute(&mut **tx)
-        .await?;
+    if !fresh {
+        sqlx::query("DELETE FROM record_identifiers WHERE record_key = $1")
+            .bind(record_key)
+            .execute(&mut **tx)
+            .await?;
+    }
     let keys: BTreeSet<(String, String)> = child
         .identifiers
         .iter()
         .map(|identifier| (identifier.kind.clone(), identifier_key(&identifier.value)))
         .filter(|(_, key)| !key.is_empty())
         .collect();
-    for (kind, key) in keys {
-        sqlx::query(
-            "INSERT INTO record_identifiers (record_key, kind, value_key) VALUES ($1, $2, $3)",
-        )
-        .bind(record_key)
-        .bind(kind)
-        .bind(key)
-        .execute(&mut **tx)
-        .await?;
+    if !keys.is_empty() {
+        let mut insert = sqlx::QueryBuilder::<Db>::new(
+            "INSERT INTO record_identifiers (record_key, kind, value_key) ",
+        );
+        insert.push_values(keys, |mut row, (kind, key)| {
+            row.push_bind(record_key).push_bind(kind).push_bind(key);
+        });
+        insert.build().execute(&mut **tx).await?;
     }
     Ok(())
 }
@@ -953,12 +1013,22 @@ async fn store_events(
     changes: &mut Vec<PendingChange>,
 ) -> Result<()> {
     let mut reported: HashMap<String, &EventData> = HashMap::new();
+    let mut order = Vec::new();
     for event in events {
         let hash = content_hash(event)?;
-        if reported.contains_key(&hash) {
-            continue;
+        if let std::collections::hash_map::Entry::Vacant(slot) = reported.entry(hash.clone()) {
+            slot.insert(event);
+            order.push(hash);
         }
-        reported.insert(hash.clone(), event);
+    }
+    if version == 1 {
+        return store_first_events(
+            tx, record_key, &order, &reported, now, child_id, record, changes,
+        )
+        .await;
+    }
+    for hash in &order {
+        let event = reported[hash];
         sqlx::query(
             "INSERT INTO events (record_key, version, retracted_in_version, content_hash, event_type, \
              event_date, sensitivity, details, received_at) VALUES ($1, $2, NULL, $3, $4, $5, $6, $7, $8) \
@@ -966,7 +1036,7 @@ async fn store_events(
         )
         .bind(record_key)
         .bind(version)
-        .bind(&hash)
+        .bind(hash)
         .bind(&event.event_type)
         .bind(event.date)
         .bind(event.sensitivity.as_str())
@@ -1002,6 +1072,57 @@ async fn store_events(
             }
             _ => {}
         }
+    }
+    Ok(())
+}
+
+/// The events of a record's first version: all new, stored in one statement.
+#[allow(clippy::too_many_arguments)]
+async fn store_first_events(
+    tx: &mut Transaction<'_>,
+    record_key: i64,
+    order: &[String],
+    reported: &HashMap<String, &EventData>,
+    now: DateTime<Utc>,
+    child_id: ChildId,
+    record: &ValidRecord,
+    changes: &mut Vec<PendingChange>,
+) -> Result<()> {
+    if order.is_empty() {
+        return Ok(());
+    }
+    let mut insert = sqlx::QueryBuilder::<Db>::new(
+        "INSERT INTO events (record_key, version, retracted_in_version, content_hash, event_type, \
+         event_date, sensitivity, details, received_at) ",
+    );
+    insert.push_values(order, |mut row, hash| {
+        let event = reported[hash];
+        row.push_bind(record_key)
+            .push_bind(1i64)
+            .push_bind(None::<i64>)
+            .push_bind(hash.as_str())
+            .push_bind(event.event_type.as_str())
+            .push_bind(event.date)
+            .push_bind(event.sensitivity.as_str())
+            .push_bind(Json(&event.details))
+            .push_bind(now);
+    });
+    insert.push(" RETURNING event_key, content_hash");
+    let mut stored: Vec<(i64, String)> = insert.build_query_as().fetch_all(&mut **tx).await?;
+    // The change feed hears of events in the order the record lists them.
+    stored.sort_unstable_by_key(|(event_key, _)| *event_key);
+    for (event_key, hash) in stored {
+        let Some(event) = reported.get(&hash) else {
+            continue;
+        };
+        let stored = StoredEvent {
+            event_key,
+            event,
+            child_id,
+            record,
+            version: 1,
+        };
+        event_first_stored(tx, &stored, now, changes).await?;
     }
     Ok(())
 }
@@ -1606,6 +1727,7 @@ impl Store for Backend {
                     &matcher,
                     MatchMode::TrustedNew,
                     record,
+                    &matcher.blocking_keys(&record.child),
                     received_from,
                     now,
                 )

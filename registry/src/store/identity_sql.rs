@@ -76,7 +76,8 @@ impl IdentityStore for Backend {
                 );
             }
         }
-        let candidates = candidate_records(&mut tx, &matcher, child, None).await?;
+        let candidates =
+            candidate_records(&mut tx, &matcher, &matcher.blocking_keys(child), None).await?;
         for score in linkage::score_children(&matcher, child, &candidates)? {
             if graded.contains_key(&score.child_id) {
                 continue;

@@ -762,6 +762,7 @@ async fn register_existing(
         matcher,
         MatchMode::Match,
         record,
+        &matcher.blocking_keys(&record.child),
         received_from,
         now,
     )

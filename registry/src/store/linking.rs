@@ -158,21 +158,7 @@ pub(super) async fn write_blocking_keys(
     child: &ChildData,
     matcher: &Matcher,
 ) -> Result<()> {
-    sqlx::query("DELETE FROM blocking_keys WHERE record_key = $1")
-        .bind(record_key)
-        .execute(&mut **tx)
-        .await?;
-    let keys = matcher.blocking_keys(child);
-    if !keys.is_empty() {
-        // One statement for all keys: a registration is round trips on PostgreSQL.
-        let mut insert =
-            sqlx::QueryBuilder::<Db>::new("INSERT INTO blocking_keys (record_key, blocking_key) ");
-        insert.push_values(keys, |mut row, key| {
-            row.push_bind(record_key).push_bind(key);
-        });
-        insert.push(" ON CONFLICT DO NOTHING");
-        insert.build().execute(&mut **tx).await?;
-    }
+    replace_blocking_keys(tx, record_key, &matcher.blocking_keys(child), false).await?;
     sqlx::query(
         "UPDATE source_records SET match_child = $1, blocking_model_version = $2 WHERE record_key = $3",
     )
@@ -184,9 +170,41 @@ pub(super) async fn write_blocking_keys(
     Ok(())
 }
 
+/// Replaces a record's blocking keys; a `fresh` record (inserted in this transaction) has none
+/// to delete.
+pub(super) async fn replace_blocking_keys(
+    tx: &mut Transaction<'_>,
+    record_key: i64,
+    keys: &[String],
+    fresh: bool,
+) -> Result<()> {
+    if !fresh {
+        sqlx::query("DELETE FROM blocking_keys WHERE record_key = $1")
+            .bind(record_key)
+            .execute(&mut **tx)
+            .await?;
+    }
+    if !keys.is_empty() {
+        // One statement for all keys: a registration is round trips on PostgreSQL.
+        let mut insert =
+            sqlx::QueryBuilder::<Db>::new("INSERT INTO blocking_keys (record_key, blocking_key) ");
+        insert.push_values(keys, |mut row, key| {
+            row.push_bind(record_key).push_bind(key);
+        });
+        insert.push(" ON CONFLICT DO NOTHING");
+        insert.build().execute(&mut **tx).await?;
+    }
+    Ok(())
+}
+
 /// The lock keys a registration of `child` needs: its blocking keys and identifiers. Two
 /// registrations that could match each other share at least one.
 pub(super) fn lock_keys(matcher: &Matcher, child: &ChildData) -> Vec<i64> {
+    lock_keys_of_child(&matcher.blocking_keys(child), child)
+}
+
+/// [`lock_keys`] when the record's blocking keys are already computed.
+pub(super) fn lock_keys_of_child(blocking_keys: &[String], child: &ChildData) -> Vec<i64> {
     let identifiers: Vec<(&str, String)> = child
         .identifiers
         .iter()
@@ -198,7 +216,7 @@ pub(super) fn lock_keys(matcher: &Matcher, child: &ChildData) -> Vec<i64> {
         })
         .collect();
     lock_keys_of(
-        &matcher.blocking_keys(child),
+        blocking_keys,
         identifiers
             .iter()
             .map(|(kind, value)| (*kind, value.as_str())),
@@ -223,42 +241,71 @@ pub(super) fn lock_keys_of<'a>(
     keys
 }
 
-/// Records sharing a blocking key with `child`, except `exclude_record` (the record itself on
-/// an update).
+/// Records sharing one of the arriving record's blocking `keys`, except `exclude_record` (the record itself on
+/// an update), in record order.
 pub(super) async fn candidate_records(
     tx: &mut Transaction<'_>,
     matcher: &Matcher,
-    child: &ChildData,
+    keys: &[String],
     exclude_record: Option<i64>,
 ) -> Result<Vec<CandidateRecord>> {
+    if keys.is_empty() {
+        return Ok(Vec::new());
+    }
     let limit = max_block(matcher);
-    let mut seen = HashSet::new();
-    let mut candidates = Vec::new();
-    for key in matcher.blocking_keys(child) {
-        let rows: Vec<(i64, String, Option<Json<ChildData>>)> = sqlx::query_as(
-            "SELECT sr.record_key, sr.child_id, sr.match_child FROM blocking_keys bk \
-             JOIN source_records sr ON sr.record_key = bk.record_key \
-             WHERE bk.blocking_key = $1 LIMIT $2",
-        )
-        .bind(&key)
-        .bind(limit + 1)
-        .fetch_all(&mut **tx)
-        .await?;
-        if rows.len() as i64 > limit {
-            tracing::debug!(block = %key, "skipping an oversized block");
-            continue;
+    // One statement for every key (a registration is round trips on PostgreSQL, and
+    // statements handed to SQLite's worker thread): each key's block is read up to one row
+    // past the limit, so an oversized block is recognised without reading it whole.
+    let mut query = sqlx::QueryBuilder::<Db>::new(
+        "SELECT k.key_index, sr.record_key, sr.child_id, sr.match_child FROM (",
+    );
+    for (index, key) in keys.iter().enumerate() {
+        if index > 0 {
+            query.push(" UNION ALL ");
         }
-        for (record_key, child_id, stored) in rows {
-            if Some(record_key) == exclude_record || !seen.insert(record_key) {
-                continue;
-            }
-            candidates.push(CandidateRecord {
-                record_key,
-                child_id: parse_child_id(&child_id)?,
-                child: stored.map(|json| json.0).unwrap_or_default(),
-            });
+        query
+            .push("SELECT * FROM (SELECT ")
+            .push_bind(index as i64)
+            .push(" AS key_index, record_key FROM blocking_keys WHERE blocking_key = ")
+            .push_bind(key)
+            .push(" LIMIT ")
+            .push_bind(limit + 1)
+            .push(format!(") AS block_{index}"));
+    }
+    query.push(") k JOIN source_records sr ON sr.record_key = k.record_key");
+    let rows: Vec<(i64, i64, String, Option<Json<ChildData>>)> =
+        query.build_query_as().fetch_all(&mut **tx).await?;
+    let mut block_sizes = vec![0i64; keys.len()];
+    for (key_index, ..) in &rows {
+        if let Some(size) = usize::try_from(*key_index)
+            .ok()
+            .and_then(|index| block_sizes.get_mut(index))
+        {
+            *size += 1;
         }
     }
+    for (key, size) in keys.iter().zip(&block_sizes) {
+        if *size > limit {
+            tracing::debug!(block = %key, "skipping an oversized block");
+        }
+    }
+    let mut seen = HashSet::new();
+    let mut candidates = Vec::new();
+    for (key_index, record_key, child_id, stored) in rows {
+        let oversized = usize::try_from(key_index)
+            .ok()
+            .and_then(|index| block_sizes.get(index))
+            .is_none_or(|size| *size > limit);
+        if oversized || Some(record_key) == exclude_record || !seen.insert(record_key) {
+            continue;
+        }
+        candidates.push(CandidateRecord {
+            record_key,
+            child_id: parse_child_id(&child_id)?,
+            child: stored.map(|json| json.0).unwrap_or_default(),
+        });
+    }
+    candidates.sort_by_key(|candidate| candidate.record_key);
     Ok(candidates)
 }
 

@@ -125,11 +125,15 @@ async fn insert_blocking_keys(
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../migrations/postgres");
 
 const CONNECTIONS: u32 = 32;
+/// Registration batches committed at once: a registration is mostly round trips to the
+/// server, which several connections overlap.
+const COMMITTERS: usize = 4;
 
 pub struct PostgresStore {
     write: PgPool,
     read: PgPool,
     writer: tokio::sync::mpsc::Sender<engine::WriteJob>,
+    auditor: tokio::sync::mpsc::Sender<access::AuditJob>,
     matcher: linking::MatcherCell,
 }
 
@@ -152,7 +156,8 @@ impl PostgresStore {
         let matcher = std::sync::Arc::new(std::sync::RwLock::new(std::sync::Arc::new(matcher)));
         Ok(PostgresStore {
             read: pool.clone(),
-            writer: engine::spawn_group_committer(pool.clone(), matcher.clone()),
+            writer: engine::spawn_group_committer(pool.clone(), matcher.clone(), COMMITTERS),
+            auditor: access::spawn_audit_committer(pool.clone()),
             write: pool,
             matcher,
         })

@@ -94,6 +94,7 @@ pub struct SqliteStore {
     write: SqlitePool,
     read: SqlitePool,
     writer: tokio::sync::mpsc::Sender<engine::WriteJob>,
+    auditor: tokio::sync::mpsc::Sender<access::AuditJob>,
     matcher: linking::MatcherCell,
 }
 
@@ -106,10 +107,15 @@ impl SqliteStore {
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Full)
             .foreign_keys(true)
-            .busy_timeout(Duration::from_secs(10));
+            .busy_timeout(Duration::from_secs(10))
+            // A registration runs in a savepoint; its sub-journal stays in memory instead of a
+            // temporary file written for every batch (durability is the WAL's, not this).
+            .pragma("temp_store", "memory");
         let write = SqlitePoolOptions::new()
             .max_connections(1)
-            .connect_with(options.clone())
+            // 64 MiB of page cache for the one writer (SQLite's default is 2 MiB): the
+            // blocking-key and source-record indexes it walks for every registration stay hot.
+            .connect_with(options.clone().pragma("cache_size", "-65536"))
             .await?;
         MIGRATOR.run(&write).await?;
         let read = SqlitePoolOptions::new()
@@ -119,8 +125,10 @@ impl SqliteStore {
         let matcher = linking::load_active_matcher(&write).await?;
         linking::refresh_blocking_keys(&write, &matcher).await?;
         let matcher = std::sync::Arc::new(std::sync::RwLock::new(std::sync::Arc::new(matcher)));
-        let writer = engine::spawn_group_committer(write.clone(), matcher.clone());
+        let writer = engine::spawn_group_committer(write.clone(), matcher.clone(), 1);
+        let auditor = access::spawn_audit_committer(write.clone());
         Ok(SqliteStore {
+            auditor,
             write,
             read,
             writer,
