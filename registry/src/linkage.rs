@@ -153,41 +153,63 @@ pub struct ChildScore {
 }
 
 /// Scores the arriving record against every candidate record, keeping each child's best pair.
+/// Every pair is scored; only each child's best pair is explained (the explanation is what a
+/// steward reads, and building one for every namesake in a block is most of the cost).
 pub fn score_children(
     matcher: &Matcher,
     arriving: &ChildData,
     candidates: &[CandidateRecord],
 ) -> Result<Vec<ChildScore>> {
-    let prepared = matcher.prepare(arriving);
-    let mut best: BTreeMap<ChildId, ChildScore> = BTreeMap::new();
+    struct Best<'a> {
+        probability: f64,
+        vetoed: bool,
+        candidate: &'a CandidateRecord,
+        prepared: PreparedRecord,
+    }
+    let arriving = matcher.prepare(arriving);
+    let mut best: BTreeMap<ChildId, Best> = BTreeMap::new();
     for candidate in candidates {
-        let explanation = matcher.explain(&prepared, &matcher.prepare(&candidate.child))?;
-        let vetoed = explanation.cannot_link.is_some();
-        let probability = explanation.match_probability;
+        let prepared = matcher.prepare(&candidate.child);
+        let (weight, cannot_link) = matcher
+            .model
+            .score_prepared(&arriving, &prepared)
+            .map_err(|error| RegistryError::Corrupt(format!("scoring failed: {error}")))?;
+        let (probability, vetoed) = (matching::model::probability(weight), cannot_link.is_some());
         match best.get_mut(&candidate.child_id) {
-            Some(score) => {
-                score.vetoed |= vetoed;
-                if probability > score.probability {
-                    score.probability = probability;
-                    score.explanation = explanation;
-                    score.district = candidate.child.district.clone();
+            Some(current) => {
+                current.vetoed |= vetoed;
+                if probability > current.probability {
+                    current.probability = probability;
+                    current.candidate = candidate;
+                    current.prepared = prepared;
                 }
             }
             None => {
                 best.insert(
                     candidate.child_id,
-                    ChildScore {
-                        child_id: candidate.child_id,
+                    Best {
                         probability,
-                        explanation,
                         vetoed,
-                        district: candidate.child.district.clone(),
+                        candidate,
+                        prepared,
                     },
                 );
             }
         }
     }
-    let mut scores: Vec<ChildScore> = best.into_values().collect();
+    let mut scores = best
+        .into_iter()
+        .map(|(child_id, best)| {
+            let explanation = matcher.explain(&arriving, &best.prepared)?;
+            Ok(ChildScore {
+                child_id,
+                probability: explanation.match_probability,
+                explanation,
+                vetoed: best.vetoed,
+                district: best.candidate.child.district.clone(),
+            })
+        })
+        .collect::<Result<Vec<_>>>()?;
     scores.sort_by(|a, b| b.probability.total_cmp(&a.probability));
     Ok(scores)
 }
