@@ -41,14 +41,7 @@ const AUDIT_ROWS_PER_STATEMENT: usize = 500;
 pub(super) fn spawn_audit_committer(pool: sqlx::Pool<Db>) -> mpsc::Sender<AuditJob> {
     let (sender, mut queue) = mpsc::channel::<AuditJob>(4 * MAX_AUDIT_BATCH);
     tokio::spawn(async move {
-        while let Some(first) = queue.recv().await {
-            let mut batch = vec![first];
-            while batch.len() < MAX_AUDIT_BATCH {
-                match queue.try_recv() {
-                    Ok(job) => batch.push(job),
-                    Err(_) => break,
-                }
-            }
+        while let Some(batch) = super::engine::next_batch(&mut queue, MAX_AUDIT_BATCH).await {
             let (drafts, replies): (Vec<_>, Vec<_>) = batch
                 .into_iter()
                 .map(|job| ((job.draft, job.key), job.reply))

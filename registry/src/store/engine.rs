@@ -726,25 +726,27 @@ pub(super) fn spawn_group_committer(
         let (pool, matcher, queue) = (pool.clone(), matcher.clone(), Arc::clone(&queue));
         tokio::spawn(async move {
             loop {
-                let batch = {
-                    let mut queue = queue.lock().await;
-                    let Some(first) = queue.recv().await else {
-                        return;
-                    };
-                    let mut batch = vec![first];
-                    while batch.len() < MAX_BATCH {
-                        match queue.try_recv() {
-                            Ok(job) => batch.push(job),
-                            Err(_) => break,
-                        }
-                    }
-                    batch
+                let Some(batch) = next_batch(&mut *queue.lock().await, MAX_BATCH).await else {
+                    return;
                 };
                 commit_batch(&pool, &linking::current_matcher(&matcher), batch).await;
             }
         });
     }
     sender
+}
+
+/// Waits for the next job, then takes every job already waiting behind it, up to `max`: the
+/// group a committer writes in one transaction. `None` once every sender is gone.
+pub(super) async fn next_batch<T>(queue: &mut mpsc::Receiver<T>, max: usize) -> Option<Vec<T>> {
+    let mut batch = vec![queue.recv().await?];
+    while batch.len() < max {
+        match queue.try_recv() {
+            Ok(job) => batch.push(job),
+            Err(_) => break,
+        }
+    }
+    Some(batch)
 }
 
 /// One group commit: its span shows how many registrations shared the durable commit.
