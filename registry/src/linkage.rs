@@ -152,6 +152,37 @@ pub struct ChildScore {
     pub district: Option<String>,
 }
 
+/// One scored pair of the arriving record with a record of `child_id`; `pair` is what the
+/// caller keeps of the best one.
+pub struct PairScore<T> {
+    pub child_id: ChildId,
+    pub probability: f64,
+    /// A cannot-link rule holds for this pair.
+    pub vetoed: bool,
+    pub pair: T,
+}
+
+/// Each child's best pair (the highest probability, the first of equals), in child order; a
+/// child is vetoed when any of its pairs is.
+pub fn best_per_child<T>(pairs: impl IntoIterator<Item = PairScore<T>>) -> Vec<PairScore<T>> {
+    let mut best: BTreeMap<ChildId, PairScore<T>> = BTreeMap::new();
+    for pair in pairs {
+        match best.get_mut(&pair.child_id) {
+            Some(current) => {
+                let vetoed = current.vetoed || pair.vetoed;
+                if pair.probability > current.probability {
+                    *current = pair;
+                }
+                current.vetoed = vetoed;
+            }
+            None => {
+                best.insert(pair.child_id, pair);
+            }
+        }
+    }
+    best.into_values().collect()
+}
+
 /// Scores the arriving record against every candidate record, keeping each child's best pair.
 /// Every pair is scored; only each child's best pair is explained (the explanation is what a
 /// steward reads, and building one for every namesake in a block is most of the cost).
@@ -160,58 +191,44 @@ pub fn score_children(
     arriving: &ChildData,
     candidates: &[CandidateRecord],
 ) -> Result<Vec<ChildScore>> {
-    struct Best<'a> {
-        probability: f64,
-        vetoed: bool,
-        candidate: &'a CandidateRecord,
-        prepared: PreparedRecord,
-    }
     let arriving = matcher.prepare(arriving);
-    let mut best: BTreeMap<ChildId, Best> = BTreeMap::new();
-    for candidate in candidates {
-        let prepared = matcher.prepare(&candidate.child);
-        let (weight, cannot_link) = matcher
-            .model
-            .score_prepared(&arriving, &prepared)
-            .map_err(|error| RegistryError::Corrupt(format!("scoring failed: {error}")))?;
-        let (probability, vetoed) = (matching::model::probability(weight), cannot_link.is_some());
-        match best.get_mut(&candidate.child_id) {
-            Some(current) => {
-                current.vetoed |= vetoed;
-                if probability > current.probability {
-                    current.probability = probability;
-                    current.candidate = candidate;
-                    current.prepared = prepared;
-                }
-            }
-            None => {
-                best.insert(
-                    candidate.child_id,
-                    Best {
-                        probability,
-                        vetoed,
-                        candidate,
-                        prepared,
-                    },
-                );
-            }
-        }
-    }
-    let mut scores = best
-        .into_iter()
-        .map(|(child_id, best)| {
-            let explanation = matcher.explain(&arriving, &best.prepared)?;
-            Ok(ChildScore {
-                child_id,
-                probability: explanation.match_probability,
-                explanation,
-                vetoed: best.vetoed,
-                district: best.candidate.child.district.clone(),
+    let pairs = candidates
+        .iter()
+        .map(|candidate| {
+            let prepared = matcher.prepare(&candidate.child);
+            let (weight, cannot_link) = matcher
+                .model
+                .score_prepared(&arriving, &prepared)
+                .map_err(|error| RegistryError::Corrupt(format!("scoring failed: {error}")))?;
+            Ok(PairScore {
+                child_id: candidate.child_id,
+                probability: matching::model::probability(weight),
+                vetoed: cannot_link.is_some(),
+                pair: (candidate, prepared),
             })
         })
         .collect::<Result<Vec<_>>>()?;
-    scores.sort_by(|a, b| b.probability.total_cmp(&a.probability));
+    let mut scores = best_per_child(pairs)
+        .into_iter()
+        .map(|best| {
+            let (candidate, prepared) = best.pair;
+            let explanation = matcher.explain(&arriving, &prepared)?;
+            Ok(ChildScore {
+                child_id: best.child_id,
+                probability: explanation.match_probability,
+                explanation,
+                vetoed: best.vetoed,
+                district: candidate.child.district.clone(),
+            })
+        })
+        .collect::<Result<Vec<_>>>()?;
+    sort_best_first(&mut scores);
     Ok(scores)
+}
+
+/// The most probable child first.
+pub fn sort_best_first(scores: &mut [ChildScore]) {
+    scores.sort_by(|a, b| b.probability.total_cmp(&a.probability));
 }
 
 /// What the registry does with an arriving record.

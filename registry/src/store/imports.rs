@@ -306,39 +306,30 @@ fn compare_all(
         .collect()
 }
 
-/// Each child's best pair, as [`linkage::score_children`] keeps it.
+/// Each child's best pair among already explained ones, as [`linkage::score_children`] keeps it.
 fn best_per_child(
     pairs: impl Iterator<Item = (ChildId, Option<String>, PairExplanation)>,
 ) -> Vec<ChildScore> {
-    let mut best: BTreeMap<ChildId, ChildScore> = BTreeMap::new();
-    for (child_id, district, explanation) in pairs {
-        let vetoed = explanation.cannot_link.is_some();
-        let probability = explanation.match_probability;
-        match best.get_mut(&child_id) {
-            Some(score) => {
-                score.vetoed |= vetoed;
-                if probability > score.probability {
-                    score.probability = probability;
-                    score.explanation = explanation;
-                    score.district = district;
-                }
+    let pairs = pairs.map(|(child_id, district, explanation)| linkage::PairScore {
+        child_id,
+        probability: explanation.match_probability,
+        vetoed: explanation.cannot_link.is_some(),
+        pair: (district, explanation),
+    });
+    let mut scores: Vec<ChildScore> = linkage::best_per_child(pairs)
+        .into_iter()
+        .map(|best| {
+            let (district, explanation) = best.pair;
+            ChildScore {
+                child_id: best.child_id,
+                probability: best.probability,
+                explanation,
+                vetoed: best.vetoed,
+                district,
             }
-            None => {
-                best.insert(
-                    child_id,
-                    ChildScore {
-                        child_id,
-                        probability,
-                        explanation,
-                        vetoed,
-                        district,
-                    },
-                );
-            }
-        }
-    }
-    let mut scores: Vec<ChildScore> = best.into_values().collect();
-    scores.sort_by(|a, b| b.probability.total_cmp(&a.probability));
+        })
+        .collect();
+    linkage::sort_best_first(&mut scores);
     scores
 }
 

@@ -241,8 +241,8 @@ pub(super) fn lock_keys_of<'a>(
     keys
 }
 
-/// Records sharing one of the arriving record's blocking `keys`, except `exclude_record` (the record itself on
-/// an update), in record order.
+/// Records sharing one of the arriving record's blocking `keys`, except `exclude_record` (the
+/// record itself on an update), in record order.
 pub(super) async fn candidate_records(
     tx: &mut Transaction<'_>,
     matcher: &Matcher,
@@ -275,28 +275,30 @@ pub(super) async fn candidate_records(
     query.push(") k JOIN source_records sr ON sr.record_key = k.record_key");
     let rows: Vec<(i64, i64, String, Option<Json<ChildData>>)> =
         query.build_query_as().fetch_all(&mut **tx).await?;
+    // Each row names its block by position in `keys`, which the query itself numbered.
+    let block_of = |key_index: i64| usize::try_from(key_index).ok().filter(|&i| i < keys.len());
     let mut block_sizes = vec![0i64; keys.len()];
-    for (key_index, ..) in &rows {
-        if let Some(size) = usize::try_from(*key_index)
-            .ok()
-            .and_then(|index| block_sizes.get_mut(index))
-        {
-            *size += 1;
-        }
+    for index in rows
+        .iter()
+        .filter_map(|(key_index, ..)| block_of(*key_index))
+    {
+        block_sizes[index] += 1;
     }
-    for (key, size) in keys.iter().zip(&block_sizes) {
-        if *size > limit {
-            tracing::debug!(block = %key, "skipping an oversized block");
-        }
-    }
+    let oversized: Vec<bool> = keys
+        .iter()
+        .zip(&block_sizes)
+        .map(|(key, &size)| {
+            if size > limit {
+                tracing::debug!(block = %key, "skipping an oversized block");
+            }
+            size > limit
+        })
+        .collect();
     let mut seen = HashSet::new();
     let mut candidates = Vec::new();
     for (key_index, record_key, child_id, stored) in rows {
-        let oversized = usize::try_from(key_index)
-            .ok()
-            .and_then(|index| block_sizes.get(index))
-            .is_none_or(|size| *size > limit);
-        if oversized || Some(record_key) == exclude_record || !seen.insert(record_key) {
+        let in_oversized_block = block_of(key_index).is_none_or(|index| oversized[index]);
+        if in_oversized_block || Some(record_key) == exclude_record || !seen.insert(record_key) {
             continue;
         }
         candidates.push(CandidateRecord {
