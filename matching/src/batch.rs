@@ -6,7 +6,7 @@ use std::hash::{Hash, Hasher};
 
 use rayon::prelude::*;
 
-use crate::blocking::BlockingStats;
+use crate::blocking::{BlockingStats, KeyCache};
 use crate::cluster::{cluster, Edge};
 use crate::error::Result;
 use crate::model::{probability, weight_of, Model, PreparedRecord};
@@ -74,13 +74,14 @@ impl Dataset {
         let prepared: Vec<(PreparedRecord, Vec<Vec<u64>>)> = records
             .par_iter()
             .map(|r| {
+                let mut cache = KeyCache::default();
                 let keys = model
                     .blocking_rules()
                     .iter()
                     .chain(model.training_rules())
                     .enumerate()
                     .map(|(ri, rule)| {
-                        rule.keys(r, model.encoder())
+                        rule.keys_cached(r, model.encoder(), &mut cache)
                             .iter()
                             .map(|k| key_hash(ri, k))
                             .collect()

@@ -134,31 +134,35 @@ impl KeyExpr {
 
     /// The expression's keys for a record (empty when its columns are missing).
     pub fn eval(&self, record: &Record, dm: &rphonetic::DoubleMetaphone) -> Vec<String> {
+        self.eval_cached(record, dm, &mut KeyCache::default())
+    }
+
+    /// [`KeyExpr::eval`], reusing the word codes of columns that other
+    /// expressions of the same record already encoded.
+    fn eval_cached<'m>(
+        &'m self,
+        record: &Record,
+        dm: &rphonetic::DoubleMetaphone,
+        cache: &mut KeyCache<'m>,
+    ) -> Vec<String> {
         let norm = |c: &str| record.get(c).map(normalize).filter(|s| !s.is_empty());
         let date = |c: &str| record.get(c).and_then(|v| DateValue::parse(v, false));
-        // A code per word of a name (its first MAX_TOKENS words).
-        let word_codes = |c: &str, code: &dyn Fn(&str) -> String| -> Vec<String> {
-            norm(c)
-                .map(|n| {
-                    tokens(&n)
-                        .take(MAX_TOKENS)
-                        .map(code)
-                        .filter(|k| !k.is_empty())
-                        .collect()
-                })
-                .unwrap_or_default()
-        };
-        let phon_tokens = |c: &str| word_codes(c, &|t| phonetic_key(dm, t));
         match self {
             KeyExpr::Exact(c) => norm(c).into_iter().collect(),
             KeyExpr::Phonetic(cs) => {
-                let set: BTreeSet<String> = cs.iter().flat_map(|c| phon_tokens(c)).collect();
+                let set: BTreeSet<String> = cs
+                    .iter()
+                    .flat_map(|c| cache.word_codes(record, c, WordCode::Phonetic(dm)))
+                    .collect();
                 set.into_iter().collect()
             }
-            KeyExpr::PhoneticPair(a, b) => name_pairs(&phon_tokens(a), &phon_tokens(b)),
+            KeyExpr::PhoneticPair(a, b) => name_pairs(
+                &cache.word_codes(record, a, WordCode::Phonetic(dm)),
+                &cache.word_codes(record, b, WordCode::Phonetic(dm)),
+            ),
             KeyExpr::SkeletonPair(a, b) => name_pairs(
-                &word_codes(a, &name_phonetic_key),
-                &word_codes(b, &name_phonetic_key),
+                &cache.word_codes(record, a, WordCode::Skeleton),
+                &cache.word_codes(record, b, WordCode::Skeleton),
             ),
             KeyExpr::Prefix(c, n) => norm(c)
                 .map(|s| s.chars().filter(|c| *c != ' ').take(*n).collect::<String>())
@@ -180,7 +184,7 @@ impl KeyExpr {
                 .into_iter()
                 .collect(),
             KeyExpr::PhoneticAll(c) => {
-                let mut codes = phon_tokens(c);
+                let mut codes = cache.word_codes(record, c, WordCode::Phonetic(dm));
                 if codes.is_empty() {
                     return Vec::new();
                 }
@@ -238,6 +242,75 @@ impl KeyExpr {
     }
 }
 
+/// How the words of a name are encoded for keys.
+#[derive(Clone, Copy)]
+enum WordCode<'d> {
+    /// Double Metaphone ([`phonetic_key`]).
+    Phonetic(&'d rphonetic::DoubleMetaphone),
+    /// The coarser consonant skeleton ([`name_phonetic_key`]).
+    Skeleton,
+}
+
+impl WordCode<'_> {
+    fn is_phonetic(self) -> bool {
+        matches!(self, WordCode::Phonetic(_))
+    }
+}
+
+/// What one record's expressions already computed: most rules of a model
+/// read the same few names and places (a name's phonetic codes feed three or
+/// four rules), and encoding a word is the costly part of a key.
+#[derive(Default)]
+pub struct KeyCache<'m> {
+    exprs: Vec<(&'m KeyExpr, Vec<String>)>,
+    words: Vec<(&'m str, bool, Vec<String>)>,
+}
+
+impl<'m> KeyCache<'m> {
+    /// The expression's keys, evaluated once per record.
+    fn eval(
+        &mut self,
+        expr: &'m KeyExpr,
+        record: &Record,
+        dm: &rphonetic::DoubleMetaphone,
+    ) -> Vec<String> {
+        if let Some((_, keys)) = self.exprs.iter().find(|(e, _)| *e == expr) {
+            return keys.clone();
+        }
+        let keys = expr.eval_cached(record, dm, self);
+        self.exprs.push((expr, keys.clone()));
+        keys
+    }
+
+    /// A code per word of a name column (its first [`MAX_TOKENS`] words).
+    fn word_codes(&mut self, record: &Record, column: &'m str, code: WordCode) -> Vec<String> {
+        let phonetic = code.is_phonetic();
+        if let Some((_, _, codes)) = self
+            .words
+            .iter()
+            .find(|(c, p, _)| *c == column && *p == phonetic)
+        {
+            return codes.clone();
+        }
+        let codes: Vec<String> = record
+            .get(column)
+            .map(normalize)
+            .map(|n| {
+                tokens(&n)
+                    .take(MAX_TOKENS)
+                    .map(|t| match code {
+                        WordCode::Phonetic(dm) => phonetic_key(dm, t),
+                        WordCode::Skeleton => name_phonetic_key(t),
+                    })
+                    .filter(|k| !k.is_empty())
+                    .collect()
+            })
+            .unwrap_or_default();
+        self.words.push((column, phonetic, codes.clone()));
+        codes
+    }
+}
+
 /// Keys of a given and a family name's word codes taken in pairs, order-free
 /// (so swapped names share keys). A whole name written in one of the two
 /// fields, the other empty, pairs its words among themselves, as the two
@@ -279,9 +352,20 @@ impl BlockingRule {
     /// The rule's keys for a record: the product of its expressions' keys,
     /// joined with `|`. Empty when any expression gives nothing.
     pub fn keys(&self, record: &Record, dm: &rphonetic::DoubleMetaphone) -> Vec<String> {
+        self.keys_cached(record, dm, &mut KeyCache::default())
+    }
+
+    /// [`BlockingRule::keys`], sharing evaluated expressions with the other
+    /// rules of the same record through `cache`.
+    pub fn keys_cached<'m>(
+        &'m self,
+        record: &Record,
+        dm: &rphonetic::DoubleMetaphone,
+        cache: &mut KeyCache<'m>,
+    ) -> Vec<String> {
         let mut acc: Vec<String> = vec![String::new()];
         for (i, expr) in self.exprs.iter().enumerate() {
-            let keys = expr.eval(record, dm);
+            let keys = cache.eval(expr, record, dm);
             if keys.is_empty() {
                 return Vec::new();
             }

@@ -86,6 +86,9 @@ pub struct NameValue {
     pub phonetic: Box<str>,
     /// Written in Khmer script (and romanised by [`crate::normalize::romanise_khmer`]).
     pub khmer: bool,
+    /// Number of parts (words) of `canon`: lets the part-by-part comparisons
+    /// skip single-word names without splitting them.
+    pub parts: usize,
 }
 
 impl NameValue {
@@ -105,9 +108,11 @@ impl NameValue {
         let mut phon: Vec<String> = tokens(&norm).map(|t| phonetic_key(encoder, t)).collect();
         phon.sort();
         phon.dedup();
+        let canon = canon.join(" ");
         Some(Self {
             khmer: raw.chars().any(crate::normalize::is_khmer),
-            canon: canon.join(" ").into(),
+            parts: tokens(&canon).count(),
+            canon: canon.into(),
             phonetic: phon.join(" ").into(),
             norm: norm.into(),
         })
@@ -488,6 +493,9 @@ pub fn name_level(a: &NameValue, b: &NameValue) -> u8 {
 /// [`NAME_JW_LOW`] and more than one edit away: short parts such as "Mom" /
 /// "Mon" have a low Jaro–Winkler for a single typo).
 fn conflicting_parts(a: &NameValue, b: &NameValue) -> bool {
+    if a.parts < 2 || b.parts < 2 {
+        return false;
+    }
     let (ta, tb): (Vec<&str>, Vec<&str>) = (tokens(&a.canon).collect(), tokens(&b.canon).collect());
     if ta.len() < 2 || tb.len() < 2 || !ta.iter().any(|t| tb.contains(t)) {
         return false;
@@ -510,11 +518,16 @@ fn one_transposition(a: &str, b: &str) -> bool {
     if a.len() != b.len() || a == b {
         return false;
     }
-    let (x, y): (Vec<char>, Vec<char>) = (a.chars().collect(), b.chars().collect());
-    if x.len() != y.len() {
-        return false;
+    if a.is_ascii() && b.is_ascii() {
+        return swapped_once(a.as_bytes(), b.as_bytes());
     }
-    let Some(i) = x.iter().zip(&y).position(|(p, q)| p != q) else {
+    let (x, y): (Vec<char>, Vec<char>) = (a.chars().collect(), b.chars().collect());
+    x.len() == y.len() && swapped_once(&x, &y)
+}
+
+/// Equal-length sequences that differ only by one pair of adjacent items swapped.
+fn swapped_once<T: PartialEq>(x: &[T], y: &[T]) -> bool {
+    let Some(i) = x.iter().zip(y).position(|(p, q)| p != q) else {
         return false;
     };
     i + 1 < x.len() && x[i] == y[i + 1] && x[i + 1] == y[i] && x[i + 2..] == y[i + 2..]
@@ -523,6 +536,9 @@ fn one_transposition(a: &str, b: &str) -> bool {
 /// Every part of the name with fewer parts is (nearly) a part of the other,
 /// which has more parts. Parts of one letter (initials) do not count.
 fn parts_contained(a: &NameValue, b: &NameValue) -> bool {
+    if a.parts == b.parts {
+        return false;
+    }
     let (ta, tb): (Vec<&str>, Vec<&str>) = (tokens(&a.canon).collect(), tokens(&b.canon).collect());
     let (fewer, more) = if ta.len() < tb.len() {
         (ta, tb)

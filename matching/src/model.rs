@@ -4,7 +4,7 @@ use std::collections::HashMap;
 
 use serde::{Deserialize, Serialize};
 
-use crate::blocking::{BlockingRule, KeyExpr};
+use crate::blocking::{BlockingRule, KeyCache, KeyExpr};
 use crate::compare::{
     Comparator, DateValue, NameValue, Place, Value, NAME_PHONETIC_LEVEL, NULL_LEVEL,
 };
@@ -460,8 +460,9 @@ impl Model {
     /// candidates when they share a key: store these in the database.
     pub fn blocking_keys(&self, record: &Record) -> Vec<String> {
         let mut out = Vec::new();
+        let mut cache = KeyCache::default();
         for rule in &self.rules {
-            for key in rule.keys(record, &self.encoder) {
+            for key in rule.keys_cached(record, &self.encoder, &mut cache) {
                 out.push(format!("{}:{key}", rule.name));
             }
         }
