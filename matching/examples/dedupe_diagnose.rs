@@ -60,7 +60,6 @@ fn main() {
         result.blocking.candidate_pairs
     );
     let edge = model.spec().thresholds.cluster_edge();
-    let candidates: HashSet<(u32, u32)> = result.candidates.iter().map(|p| (p.a, p.b)).collect();
 
     let mut members: HashMap<&str, Vec<u32>> = HashMap::new();
     for (i, c) in child.iter().enumerate() {
@@ -93,7 +92,7 @@ fn main() {
             let (w, cannot) = model
                 .score_prepared(&data.prepared[a as usize], &data.prepared[b as usize])
                 .expect("trained");
-            let kind = if !candidates.contains(&(a, b)) {
+            let kind = if !result.blocks.contains_pair(a, b) {
                 if cannot.is_none() && probability(w) >= edge {
                     "missed: not blocked, would be an edge"
                 } else {
@@ -118,7 +117,7 @@ fn main() {
             if child[a as usize] == child[b as usize] {
                 continue;
             }
-            let direct = candidates.contains(&(a, b))
+            let direct = result.blocks.contains_pair(a, b)
                 && model
                     .score_prepared(&data.prepared[a as usize], &data.prepared[b as usize])
                     .map(|(w, c)| c.is_none() && probability(w) >= edge)
@@ -150,7 +149,7 @@ fn main() {
         );
     }
 
-    print_m_against_truth(&model, &data, &result.candidates, &child);
+    print_m_against_truth(&model, &data, &result.blocks.candidate_pairs(), &child);
     for kind in [
         "false: a direct edge",
         "missed: scored below the edge threshold",
@@ -193,13 +192,13 @@ fn main() {
                 e.match_weight,
                 e.names_swapped,
                 e.cannot_link,
-                candidates.contains(&(a, b))
+                result.blocks.contains_pair(a, b)
             )
             .unwrap();
             for r in [&raw[a as usize], &raw[b as usize]] {
                 writeln!(text, "    {}", line(r)).unwrap();
             }
-            if !candidates.contains(&(a, b)) {
+            if !result.blocks.contains_pair(a, b) {
                 for r in [&raw[a as usize], &raw[b as usize]] {
                     writeln!(text, "      keys: {}", model.blocking_keys(r).join(" ")).unwrap();
                 }

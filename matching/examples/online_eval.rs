@@ -62,7 +62,8 @@ fn main() {
     let true_pairs: u64 = sizes.values().map(|n| n * (n - 1) / 2).sum();
 
     let m = model;
-    let (candidates, stats) = data.candidate_pairs(&m, m.spec().thresholds.max_block_size);
+    let (blocks, _) = data.block(&m, m.spec().thresholds.max_block_size);
+    let candidates = blocks.candidate_pairs();
     let in_candidates = candidates
         .iter()
         .filter(|p| cluster[p.a as usize] == cluster[p.b as usize])
@@ -70,7 +71,7 @@ fn main() {
     println!(
         "records {}  true pairs {true_pairs}  candidate pairs {}  blocking recall {:.4}",
         data.len(),
-        stats.candidate_pairs,
+        candidates.len(),
         in_candidates as f64 / true_pairs.max(1) as f64
     );
     // (probability, cannot_link, same child) per candidate pair, with the later record.

@@ -11,7 +11,7 @@ use crate::cluster::{cluster, Edge};
 use crate::error::Result;
 use crate::model::{probability, weight_of, Model, PreparedRecord};
 use crate::record::Record;
-use crate::train::{train, CandidatePair, TrainingSession};
+use crate::train::{train, CandidatePair, CandidateSample, TrainingSession};
 
 /// Progress of long phases, for a caller's progress bar. All methods default
 /// to doing nothing.
@@ -120,18 +120,12 @@ impl Dataset {
         keys.dedup();
         let (mut skipped, mut skipped_records) = (0, 0);
         let mut blocks: Vec<&[(u64, u32)]> = Vec::new();
-        let mut start = 0;
-        for i in 1..=keys.len() {
-            if i == keys.len() || keys[i].0 != keys[start].0 {
-                if i - start >= 2 {
-                    if i - start > max_block_size {
-                        skipped += 1;
-                        skipped_records += (i - start) as u64;
-                    } else {
-                        blocks.push(&keys[start..i]);
-                    }
-                }
-                start = i;
+        for block in keys.chunk_by(|x, y| x.0 == y.0).filter(|b| b.len() >= 2) {
+            if block.len() > max_block_size {
+                skipped += 1;
+                skipped_records += block.len() as u64;
+            } else {
+                blocks.push(block);
             }
         }
         let mut pairs: Vec<u64> = blocks
@@ -156,57 +150,43 @@ impl Dataset {
         (pairs, skipped, skipped_records)
     }
 
-    /// The union of the blocking rules' candidate pairs, sorted, each with the
-    /// rules that produced it. In link mode only pairs across sides.
-    pub fn candidate_pairs(
-        &mut self,
-        model: &Model,
-        max_block_size: usize,
-    ) -> (Vec<CandidatePair>, BlockingStats) {
+    /// Group the records into the prediction rules' blocks. Blocks larger
+    /// than `max_block_size` are skipped and counted. The records' keys of
+    /// those rules are released: add every record before blocking.
+    pub fn block(&mut self, model: &Model, max_block_size: usize) -> (Blocks, BlockingStats) {
         let mut stats = BlockingStats::default();
-        let mut all: Vec<u64> = Vec::new();
-        let mut rule_bits: Vec<Vec<u64>> = Vec::new();
+        let mut blocks = Blocks {
+            block_start: vec![0],
+            sides: self.is_link().then(|| self.sides.clone()),
+            ..Blocks::default()
+        };
         for ri in 0..model.blocking_rules().len() {
-            let (pairs, skipped, skipped_records) = self.rule_pairs(ri, max_block_size);
-            stats.skipped_blocks += skipped;
-            stats.skipped_block_records += skipped_records;
-            stats
-                .pairs_per_rule
-                .push((rule_name(model, ri), pairs.len() as u64));
-            all.extend_from_slice(&pairs);
-            rule_bits.push(pairs);
-        }
-        all.par_sort_unstable();
-        all.dedup();
-        let mut bits = vec![0u32; all.len()];
-        for (ri, pairs) in rule_bits.iter().enumerate() {
-            let bit = 1u32 << ri.min(31);
-            // Both sorted: merge.
-            let mut j = 0;
-            for p in pairs {
-                while all[j] < *p {
-                    j += 1;
+            let mut keys = std::mem::take(&mut self.keys[ri]);
+            keys.par_sort_unstable();
+            keys.dedup();
+            let bit = rule_bit(ri);
+            for block in keys.chunk_by(|x, y| x.0 == y.0).filter(|b| b.len() >= 2) {
+                if block.len() > max_block_size {
+                    stats.skipped_blocks += 1;
+                    stats.skipped_block_records += block.len() as u64;
+                    continue;
                 }
-                bits[j] |= bit;
+                // Sorted by (key, record): each block's records ascend.
+                blocks.members.extend(block.iter().map(|k| k.1));
+                blocks.block_start.push(blocks.members.len());
+                blocks.block_bit.push(bit);
+                let n = block.len() as u64;
+                blocks.pairs_bound += n * (n - 1) / 2;
             }
+            stats.pairs_per_rule.push((rule_name(model, ri), 0));
         }
-        drop(rule_bits);
-        let pairs: Vec<CandidatePair> = all
-            .iter()
-            .zip(bits)
-            .map(|(&p, rules)| unpack(p, rules))
-            .collect();
-        stats.candidate_pairs = pairs.len() as u64;
-        (pairs, stats)
+        blocks.index_records(self.len());
+        (blocks, stats)
     }
 
     /// The EM sessions: one per training blocking rule of the model, or, when
-    /// it has none, one per prediction rule (from `candidates`).
-    pub fn training_sessions(
-        &mut self,
-        model: &Model,
-        candidates: &[CandidatePair],
-    ) -> Vec<TrainingSession> {
+    /// it has none, one per prediction rule (from `blocks`).
+    pub fn training_sessions(&mut self, model: &Model, blocks: &Blocks) -> Vec<TrainingSession> {
         let max_block = model.spec().thresholds.max_block_size;
         let n_pred = model.blocking_rules().len();
         if model.training_rules().is_empty() {
@@ -214,16 +194,9 @@ impl Dataset {
                 .blocking_rules()
                 .iter()
                 .enumerate()
-                .map(|(ri, rule)| {
-                    let bit = 1u32 << ri.min(31);
-                    TrainingSession {
-                        columns: rule.columns().iter().map(|c| c.to_string()).collect(),
-                        pairs: candidates
-                            .iter()
-                            .filter(|p| p.rules & bit != 0)
-                            .copied()
-                            .collect(),
-                    }
+                .map(|(ri, rule)| TrainingSession {
+                    columns: rule.columns().iter().map(|c| c.to_string()).collect(),
+                    pairs: blocks.rule_pairs(rule_bit(ri)),
                 })
                 .collect();
         }
@@ -249,6 +222,205 @@ impl Dataset {
             })
             .collect()
     }
+}
+
+/// The bit of rule `ri` in [`CandidatePair::rules`] (rules past the 32nd share the last bit).
+fn rule_bit(ri: usize) -> u32 {
+    1u32 << ri.min(31)
+}
+
+/// Records grouped by the prediction rules' blocking keys. Candidate pairs
+/// are generated from it record by record, never all held at once: at a
+/// million records they number about a hundred million, and most of them
+/// score far below any threshold.
+#[derive(Debug, Default)]
+pub struct Blocks {
+    /// The records of every kept block, block after block, ascending within each.
+    members: Vec<u32>,
+    /// Where each block starts in `members` (one more entry: the end).
+    block_start: Vec<usize>,
+    /// The rule bit of each block.
+    block_bit: Vec<u32>,
+    /// Where each record's blocks start in `record_blocks` (one more entry: the end).
+    record_start: Vec<usize>,
+    /// The blocks of each record, ascending.
+    record_blocks: Vec<u32>,
+    /// Each record's side, when linking two files (pairs only across sides).
+    sides: Option<Vec<u8>>,
+    /// Pairs within blocks, counted with repeats across rules: an upper
+    /// bound of the candidate pairs.
+    pairs_bound: u64,
+}
+
+/// Records handed to one call of [`Blocks::map_candidates`]'s function.
+const RECORDS_PER_CHUNK: usize = 2048;
+
+impl Blocks {
+    fn index_records(&mut self, records: usize) {
+        let mut start = vec![0usize; records + 1];
+        for &m in &self.members {
+            start[m as usize + 1] += 1;
+        }
+        for i in 0..records {
+            start[i + 1] += start[i];
+        }
+        let mut next = start.clone();
+        self.record_blocks = vec![0; self.members.len()];
+        for (block, bounds) in self.block_start.windows(2).enumerate() {
+            for &m in &self.members[bounds[0]..bounds[1]] {
+                self.record_blocks[next[m as usize]] = block as u32;
+                next[m as usize] += 1;
+            }
+        }
+        self.record_start = start;
+    }
+
+    fn records(&self) -> usize {
+        self.record_start.len().saturating_sub(1)
+    }
+
+    fn blocks_of(&self, record: u32) -> &[u32] {
+        let r = record as usize;
+        &self.record_blocks[self.record_start[r]..self.record_start[r + 1]]
+    }
+
+    fn block(&self, block: u32) -> &[u32] {
+        let b = block as usize;
+        &self.members[self.block_start[b]..self.block_start[b + 1]]
+    }
+
+    fn across(&self, a: u32, b: u32) -> bool {
+        self.sides
+            .as_ref()
+            .is_none_or(|s| s[a as usize] != s[b as usize])
+    }
+
+    /// Append the candidate pairs (a, b) with b > a, each once with all its
+    /// rules' bits, ascending by b.
+    fn candidates_of(&self, a: u32, out: &mut Vec<CandidatePair>) {
+        let first = out.len();
+        for &block in self.blocks_of(a) {
+            let members = self.block(block);
+            let rules = self.block_bit[block as usize];
+            let after = members.partition_point(|&m| m <= a);
+            for &b in &members[after..] {
+                if self.across(a, b) {
+                    out.push(CandidatePair { a, b, rules });
+                }
+            }
+        }
+        out[first..].sort_unstable_by_key(|p| p.b);
+        let mut kept = first;
+        for i in first..out.len() {
+            if kept > first && out[kept - 1].b == out[i].b {
+                out[kept - 1].rules |= out[i].rules;
+            } else {
+                out[kept] = out[i];
+                kept += 1;
+            }
+        }
+        out.truncate(kept);
+    }
+
+    /// Run `f` on the candidate pairs of consecutive runs of records, in
+    /// parallel; results in record order. Every candidate pair is in exactly
+    /// one call.
+    pub fn map_candidates<R, F>(&self, f: F) -> Vec<R>
+    where
+        R: Send,
+        F: Fn(&[CandidatePair]) -> R + Sync,
+    {
+        let n = self.records();
+        (0..n.div_ceil(RECORDS_PER_CHUNK))
+            .into_par_iter()
+            .map(|chunk| {
+                let mut pairs = Vec::new();
+                let first = chunk * RECORDS_PER_CHUNK;
+                for a in first..(first + RECORDS_PER_CHUNK).min(n) {
+                    self.candidates_of(a as u32, &mut pairs);
+                }
+                f(&pairs)
+            })
+            .collect()
+    }
+
+    /// Every candidate pair, in (a, b) order. For small inputs and tools:
+    /// batch runs use [`Blocks::map_candidates`].
+    pub fn candidate_pairs(&self) -> Vec<CandidatePair> {
+        self.map_candidates(<[CandidatePair]>::to_vec)
+            .into_iter()
+            .flatten()
+            .collect()
+    }
+
+    /// A uniform, deterministic sample of about `max_pairs` candidate pairs
+    /// (all of them when there are fewer), and their total count.
+    pub fn sample(&self, max_pairs: usize) -> CandidateSample {
+        let rate = (max_pairs as f64 / self.pairs_bound.max(1) as f64).min(1.0);
+        let below = (rate * u64::MAX as f64) as u64;
+        let chunks = self.map_candidates(|pairs| {
+            let kept: Vec<CandidatePair> = pairs
+                .iter()
+                .filter(|p| rate >= 1.0 || mix((u64::from(p.a) << 32) | u64::from(p.b)) < below)
+                .copied()
+                .collect();
+            (pairs.len() as u64, kept)
+        });
+        let mut sample = CandidateSample::default();
+        for (count, kept) in chunks {
+            sample.total += count;
+            sample.pairs.extend(kept);
+        }
+        sample
+    }
+
+    /// The distinct pairs of the blocks of one rule bit.
+    fn rule_pairs(&self, bit: u32) -> Vec<CandidatePair> {
+        let mut pairs: Vec<u64> = (0..self.block_bit.len() as u32)
+            .into_par_iter()
+            .filter(|&b| self.block_bit[b as usize] == bit)
+            .flat_map_iter(|block| {
+                let members = self.block(block);
+                let mut out = Vec::new();
+                for (i, &a) in members.iter().enumerate() {
+                    for &b in &members[i + 1..] {
+                        if a != b && self.across(a, b) {
+                            out.push((u64::from(a) << 32) | u64::from(b));
+                        }
+                    }
+                }
+                out
+            })
+            .collect();
+        pairs.par_sort_unstable();
+        pairs.dedup();
+        pairs.into_iter().map(|p| unpack(p, bit)).collect()
+    }
+
+    /// Whether two records share a block (are a candidate pair).
+    pub fn contains_pair(&self, a: u32, b: u32) -> bool {
+        if a == b || !self.across(a, b) {
+            return false;
+        }
+        let (x, y) = (self.blocks_of(a), self.blocks_of(b));
+        let (mut i, mut j) = (0, 0);
+        while i < x.len() && j < y.len() {
+            match x[i].cmp(&y[j]) {
+                std::cmp::Ordering::Less => i += 1,
+                std::cmp::Ordering::Greater => j += 1,
+                std::cmp::Ordering::Equal => return true,
+            }
+        }
+        false
+    }
+}
+
+/// SplitMix64's finaliser: a well-spread hash of a pair, for sampling.
+fn mix(x: u64) -> u64 {
+    let mut z = x.wrapping_add(0x9E37_79B9_7F4A_7C15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
 }
 
 fn unpack(p: u64, rules: u32) -> CandidatePair {
@@ -280,8 +452,8 @@ pub struct ScoredPair {
 pub struct DedupeResult {
     /// A cluster label per record (aligned with the dataset).
     pub labels: Vec<u32>,
-    /// Candidate pairs (for blocking recall).
-    pub candidates: Vec<CandidatePair>,
+    /// The blocks the candidate pairs came from (for blocking recall).
+    pub blocks: Blocks,
     /// Scored pairs at or above the review threshold.
     pub scored: Vec<ScoredPair>,
     pub blocking: BlockingStats,
@@ -298,47 +470,62 @@ pub fn dedupe(
 ) -> Result<DedupeResult> {
     let t = model.spec().thresholds.clone();
     progress.phase("blocking", 0);
-    let (candidates, blocking) = data.candidate_pairs(model, t.max_block_size);
+    let (blocks, mut blocking) = data.block(model, t.max_block_size);
     progress.finish();
     let mut trained_here = false;
     if !model.is_trained() {
         progress.phase("training (u sampling, EM)", 0);
-        let sessions = data.training_sessions(model, &candidates);
+        let sample = blocks.sample(model.spec().training.em_max_pairs);
+        let sessions = data.training_sessions(model, &blocks);
         let sides = if data.is_link() {
             Some(&data.sides[..])
         } else {
             None
         };
-        let params = train(model, &data.prepared, sides, &sessions, &candidates)?;
+        let params = train(model, &data.prepared, sides, &sessions, &sample)?;
         model.set_trained(params)?;
         trained_here = true;
         progress.finish();
     }
-    progress.phase("scoring candidate pairs", candidates.len() as u64);
+    progress.phase("scoring candidate pairs", data.len() as u64);
     let review_w = weight_of(t.review.min(t.cluster_edge()));
     let model_ref = &*model;
     let prepared = &data.prepared;
-    let scored: Vec<ScoredPair> = candidates
-        .par_chunks(16_384)
-        .flat_map_iter(|chunk| {
-            let out: Vec<ScoredPair> = chunk
-                .iter()
-                .filter_map(|p| {
-                    let (w, cannot) = model_ref
-                        .score_prepared(&prepared[p.a as usize], &prepared[p.b as usize])
-                        .ok()?;
-                    (w >= review_w).then_some(ScoredPair {
-                        a: p.a,
-                        b: p.b,
-                        weight: w,
-                        cannot_link: cannot.is_some(),
-                    })
+    let rules = blocking.pairs_per_rule.len();
+    let chunks = blocks.map_candidates(|pairs| {
+        let mut per_rule = vec![0u64; rules];
+        let scored: Vec<ScoredPair> = pairs
+            .iter()
+            .filter_map(|p| {
+                let mut bits = p.rules;
+                while bits != 0 {
+                    if let Some(n) = per_rule.get_mut(bits.trailing_zeros() as usize) {
+                        *n += 1;
+                    }
+                    bits &= bits - 1;
+                }
+                let (w, cannot) = model_ref
+                    .score_prepared(&prepared[p.a as usize], &prepared[p.b as usize])
+                    .ok()?;
+                (w >= review_w).then_some(ScoredPair {
+                    a: p.a,
+                    b: p.b,
+                    weight: w,
+                    cannot_link: cannot.is_some(),
                 })
-                .collect();
-            progress.advance(chunk.len() as u64);
-            out
-        })
-        .collect();
+            })
+            .collect();
+        progress.advance(RECORDS_PER_CHUNK as u64);
+        (pairs.len() as u64, per_rule, scored)
+    });
+    let mut scored = Vec::new();
+    for (count, per_rule, kept) in chunks {
+        blocking.candidate_pairs += count;
+        for ((_, total), n) in blocking.pairs_per_rule.iter_mut().zip(per_rule) {
+            *total += n;
+        }
+        scored.extend(kept);
+    }
     progress.finish();
     progress.phase("clustering", 0);
     let link_w = weight_of(t.cluster_edge());
@@ -367,7 +554,7 @@ pub fn dedupe(
     progress.finish();
     Ok(DedupeResult {
         labels,
-        candidates,
+        blocks,
         scored,
         blocking,
         trained_here,

@@ -5,7 +5,7 @@ use std::collections::HashMap;
 
 use serde::Serialize;
 
-use crate::train::CandidatePair;
+use crate::batch::Blocks;
 
 /// Accuracy of a clustering.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
@@ -87,40 +87,26 @@ where
 
 /// Blocking recall: true pairs among the candidates, and all true pairs.
 /// With `sides`, only true pairs across sides count (linking two files).
-pub fn blocking_recall<T>(
-    candidates: &[CandidatePair],
-    truth: &[T],
-    sides: Option<&[u8]>,
-) -> (u64, u64)
+pub fn blocking_recall<T>(blocks: &Blocks, truth: &[T], sides: Option<&[u8]>) -> (u64, u64)
 where
     T: std::hash::Hash + Eq,
 {
-    let found = candidates
-        .iter()
-        .filter(|p| truth[p.a as usize] == truth[p.b as usize])
-        .count() as u64;
-    let total: u64 = match sides {
-        None => {
-            let mut sizes: HashMap<&T, u64> = HashMap::new();
-            for t in truth {
-                *sizes.entry(t).or_default() += 1;
-            }
-            sizes.values().map(|&n| pairs(n)).sum()
-        }
-        Some(s) => {
-            let mut sizes: HashMap<(&T, u8), u64> = HashMap::new();
-            for (t, side) in truth.iter().zip(s) {
-                *sizes.entry((t, *side)).or_default() += 1;
-            }
-            let mut total = 0;
-            for ((t, side), &n) in &sizes {
-                if *side == 0 {
-                    total += n * sizes.get(&(*t, 1)).copied().unwrap_or(0);
+    let mut clusters: HashMap<&T, Vec<u32>> = HashMap::new();
+    for (record, t) in truth.iter().enumerate() {
+        clusters.entry(t).or_default().push(record as u32);
+    }
+    let (mut found, mut total) = (0, 0);
+    for members in clusters.values() {
+        for (i, &a) in members.iter().enumerate() {
+            for &b in &members[i + 1..] {
+                if sides.is_some_and(|s| s[a as usize] == s[b as usize]) {
+                    continue;
                 }
+                total += 1;
+                found += u64::from(blocks.contains_pair(a, b));
             }
-            total
         }
-    };
+    }
     (found, total)
 }
 

@@ -27,6 +27,25 @@ pub struct CandidatePair {
     pub rules: u32,
 }
 
+/// A uniform sample of the candidate pairs (for training), and how many
+/// candidate pairs there are in all.
+#[derive(Debug, Clone, Default)]
+pub struct CandidateSample {
+    pub pairs: Vec<CandidatePair>,
+    pub total: u64,
+}
+
+impl CandidateSample {
+    /// How many candidate pairs each sampled pair stands for.
+    pub fn scale(&self) -> f64 {
+        if self.pairs.is_empty() {
+            1.0
+        } else {
+            self.total as f64 / self.pairs.len() as f64
+        }
+    }
+}
+
 /// The pairs of one EM session and the columns its blocking rule read.
 #[derive(Debug, Clone, Default)]
 pub struct TrainingSession {
@@ -353,17 +372,18 @@ fn combine_sessions(estimates: &[Vec<f64>]) -> Vec<f64> {
     }
 }
 
-/// Train a model on prepared records and their candidate pairs.
+/// Train a model on prepared records and a sample of their candidate pairs.
 pub fn train(
     model: &Model,
     records: &[PreparedRecord],
     sides: Option<&[u8]>,
     sessions: &[TrainingSession],
-    pairs: &[CandidatePair],
+    candidates: &CandidateSample,
 ) -> Result<TrainedParams> {
     if records.len() < 2 {
         return Err(MatchError::Training("need at least two records".into()));
     }
+    let pairs = &candidates.pairs[..];
     if pairs.is_empty() {
         return Err(MatchError::Training(
             "blocking produced no candidate pairs".into(),
@@ -478,8 +498,8 @@ pub fn train(
         None => n * (n - 1.0) / 2.0,
     }
     .max(1.0);
-    let scale = step as f64;
-    let mut lambda = (pairs.len() as f64 / total_pairs * 0.1).clamp(1e-12, 0.5);
+    let scale = step as f64 * candidates.scale();
+    let mut lambda = (candidates.total as f64 / total_pairs * 0.1).clamp(1e-12, 0.5);
     for _ in 0..200 {
         let s: f64 = bayes
             .iter()

@@ -143,7 +143,8 @@ fn on_a_generated_set_links_are_right() {
     .expect("reads");
     let mut data = Dataset::new(&m);
     data.extend(&m, records.clone(), 0);
-    let (candidates, _) = data.candidate_pairs(&m, m.spec().thresholds.max_block_size);
+    let (blocks, _) = data.block(&m, m.spec().thresholds.max_block_size);
+    let candidates = blocks.candidate_pairs();
     let (mut links, mut right, mut true_candidates, mut true_linked) = (0, 0, 0, 0);
     for p in &candidates {
         let e = m

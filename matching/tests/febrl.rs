@@ -43,7 +43,7 @@ fn run(files: &[&str], truth_file: &str) -> (f64, f64, f64) {
     } else {
         None
     };
-    let (found, total) = blocking_recall(&result.candidates, &t, sides);
+    let (found, total) = blocking_recall(&result.blocks, &t, sides);
     eprintln!(
         "{files:?}: {scores:?}; blocking recall {found}/{total}; {:?}",
         result.blocking

@@ -247,7 +247,7 @@ pub fn run(args: DedupeArgs) -> anyhow::Result<()> {
         } else {
             None
         };
-        let (found, total) = blocking_recall(&result.candidates, &t, sides);
+        let (found, total) = blocking_recall(&result.blocks, &t, sides);
         let recall = if total == 0 {
             1.0
         } else {

@@ -55,15 +55,16 @@ fn fit(model: &mut Model, data: &mut Dataset) -> anyhow::Result<(u64, f64)> {
     let bars = Bars::new();
     bars.phase("blocking", 0);
     let max_block = model.spec().thresholds.max_block_size;
-    let (pairs, stats) = data.candidate_pairs(model, max_block);
+    let (blocks, _) = data.block(model, max_block);
     bars.finish();
     bars.phase("training (u sampling, EM)", 0);
-    let sessions = data.training_sessions(model, &pairs);
-    let params = matching::train::train(model, &data.prepared, None, &sessions, &pairs)?;
+    let sample = blocks.sample(model.spec().training.em_max_pairs);
+    let sessions = data.training_sessions(model, &blocks);
+    let params = matching::train::train(model, &data.prepared, None, &sessions, &sample)?;
     bars.finish();
     model.set_trained(params)?;
     let prior = model.spec().trained.as_ref().map_or(0.0, |t| t.prior);
-    Ok((stats.candidate_pairs, prior))
+    Ok((sample.total, prior))
 }
 
 pub fn run(args: TrainArgs) -> anyhow::Result<()> {
