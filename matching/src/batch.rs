@@ -2,12 +2,15 @@
 //! needed, score candidate pairs in parallel, cluster.
 
 use std::collections::hash_map::DefaultHasher;
+use std::collections::HashMap;
 use std::hash::{Hash, Hasher};
+use std::sync::atomic::{AtomicU32, Ordering as AtomicOrdering};
 
 use rayon::prelude::*;
 
 use crate::blocking::{BlockingStats, KeyCache};
 use crate::cluster::{cluster, Edge};
+use crate::compare::Value;
 use crate::error::Result;
 use crate::model::{probability, weight_of, Model, PreparedRecord};
 use crate::record::Record;
@@ -30,7 +33,7 @@ pub struct NoProgress;
 impl Progress for NoProgress {}
 
 /// Records prepared for batch matching.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Dataset {
     /// Record identifiers, in input order.
     pub ids: Vec<String>,
@@ -40,6 +43,73 @@ pub struct Dataset {
     pub prepared: Vec<PreparedRecord>,
     /// Per blocking rule: (key hash, record index).
     keys: Vec<Vec<(u64, u32)>>,
+    interner: Interner,
+}
+
+/// Gives every distinct name and place of a dataset an id, so that the
+/// comparators can memoise their comparisons (see `compare::memo`). Ids
+/// carry the dataset's number in their high half: two datasets' ids never
+/// meet in a memo.
+#[derive(Debug)]
+struct Interner {
+    batch: u64,
+    /// Names by normalised form, Latin-script then Khmer-script (the script
+    /// changes how loosely a name is compared).
+    names: [HashMap<Box<str>, u64>; 2],
+    places: HashMap<Box<str>, u64>,
+    next: u64,
+}
+
+impl Interner {
+    fn new() -> Self {
+        static BATCHES: AtomicU32 = AtomicU32::new(0);
+        Self {
+            batch: u64::from(BATCHES.fetch_add(1, AtomicOrdering::Relaxed)) << 32,
+            names: [HashMap::new(), HashMap::new()],
+            places: HashMap::new(),
+            next: 0,
+        }
+    }
+
+    fn id(next: &mut u64, batch: u64, map: &mut HashMap<Box<str>, u64>, key: &str) -> u64 {
+        if let Some(&id) = map.get(key) {
+            return id;
+        }
+        // Ids are unique within the low 32 bits: past that many distinct
+        // values, the rest are compared without the memo.
+        if *next >= u64::from(u32::MAX) {
+            return 0;
+        }
+        *next += 1;
+        let id = batch | *next;
+        map.insert(key.into(), id);
+        id
+    }
+
+    fn intern(&mut self, value: &mut Value) {
+        match value {
+            Value::Name(n) => {
+                let map = &mut self.names[usize::from(n.khmer)];
+                n.id = Self::id(&mut self.next, self.batch, map, &n.norm);
+            }
+            Value::Location(places) => {
+                for place in places.iter_mut().flatten() {
+                    place.id = Self::id(&mut self.next, self.batch, &mut self.places, &place.name);
+                }
+            }
+            _ => {}
+        }
+    }
+
+    fn intern_record(&mut self, record: &mut PreparedRecord) {
+        for value in &mut record.values {
+            self.intern(value);
+        }
+        for (given, family) in &mut record.name_readings {
+            self.intern(given);
+            self.intern(family);
+        }
+    }
 }
 
 fn key_hash(rule: usize, key: &str) -> u64 {
@@ -53,8 +123,11 @@ impl Dataset {
     /// An empty dataset for this model.
     pub fn new(model: &Model) -> Self {
         Self {
+            ids: Vec::new(),
+            sides: Vec::new(),
+            prepared: Vec::new(),
             keys: vec![Vec::new(); model.blocking_rules().len() + model.training_rules().len()],
-            ..Self::default()
+            interner: Interner::new(),
         }
     }
 
@@ -90,7 +163,8 @@ impl Dataset {
                 (model.prepare(r), keys)
             })
             .collect();
-        for (i, (p, keys)) in prepared.into_iter().enumerate() {
+        for (i, (mut p, keys)) in prepared.into_iter().enumerate() {
+            self.interner.intern_record(&mut p);
             let idx = start + i as u32;
             for (ri, ks) in keys.into_iter().enumerate() {
                 for k in ks {

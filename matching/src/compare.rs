@@ -40,6 +40,10 @@ pub enum Value {
 pub struct Place {
     pub name: Box<str>,
     pub skeleton: Option<Box<str>>,
+    /// Identity within a batch ([`crate::Dataset`] interns places): equal ids
+    /// are the same name, and comparisons of two ids are memoised. 0 when
+    /// not interned.
+    pub id: u64,
 }
 
 impl Place {
@@ -57,6 +61,7 @@ impl Place {
         Some(Self {
             skeleton: (letters >= PLACE_SKELETON_MIN).then(|| skeleton.join(" ").into()),
             name: name.into(),
+            id: 0,
         })
     }
 
@@ -65,6 +70,20 @@ impl Place {
     /// "Mucono", "Apac" / "Apak", "Peam Ro" / "Piam Ro": one letter in a
     /// short name is more than Jaro–Winkler forgives).
     pub fn same_as(&self, other: &Place) -> bool {
+        if self.id != 0 && other.id != 0 {
+            if self.id == other.id {
+                return true;
+            }
+            return memo::PLACES.with(|m| {
+                m.borrow_mut()
+                    .get_or_insert(self.id, other.id, || u8::from(self.spelt_alike(other)))
+                    == 1
+            });
+        }
+        self.spelt_alike(other)
+    }
+
+    fn spelt_alike(&self, other: &Place) -> bool {
         self.name == other.name
             || jaro_winkler(&self.name, &other.name) >= PLACE_JW
             || (self.skeleton.is_some() && self.skeleton == other.skeleton)
@@ -86,6 +105,9 @@ pub struct NameValue {
     pub phonetic: Box<str>,
     /// Written in Khmer script (and romanised by [`crate::normalize::romanise_khmer`]).
     pub khmer: bool,
+    /// Identity within a batch ([`crate::Dataset`] interns names): the level
+    /// of two ids is memoised. 0 when not interned.
+    pub id: u64,
     /// Number of parts (words) of `canon`: lets the part-by-part comparisons
     /// skip single-word names without splitting them.
     pub parts: usize,
@@ -112,6 +134,7 @@ impl NameValue {
         Some(Self {
             khmer: raw.chars().any(crate::normalize::is_khmer),
             parts: tokens(&canon).count(),
+            id: 0,
             canon: canon.into(),
             phonetic: phon.join(" ").into(),
             norm: norm.into(),
@@ -443,6 +466,16 @@ fn ascii_jaro(a: &[u8], b: &[u8]) -> f64 {
 
 /// The level of two names (see [`NAME_LABELS`]).
 pub fn name_level(a: &NameValue, b: &NameValue) -> u8 {
+    if a.id != 0 && b.id != 0 {
+        return memo::NAMES.with(|m| {
+            m.borrow_mut()
+                .get_or_insert(a.id, b.id, || compute_name_level(a, b))
+        });
+    }
+    compute_name_level(a, b)
+}
+
+fn compute_name_level(a: &NameValue, b: &NameValue) -> u8 {
     if a.norm == b.norm {
         return 0;
     }
@@ -658,6 +691,49 @@ fn location_labels(places: usize, conflicts: bool) -> usize {
         2 * places
     } else {
         places + 1
+    }
+}
+
+/// Memoised comparisons of interned values. A batch compares the same few
+/// names and places over and over (a block is records that share a name or a
+/// place), so most comparisons of a run were already made. The memo is per
+/// thread (no locking in the scoring loop), direct-mapped (bounded memory, no
+/// eviction policy to run) and keyed by both ids in full, which carry their
+/// batch's number: a stale entry can only miss, never answer.
+mod memo {
+    use std::cell::RefCell;
+
+    const SLOTS: usize = 1 << 15;
+
+    pub(super) struct Memo {
+        keys: Vec<(u64, u64)>,
+        values: Vec<u8>,
+    }
+
+    impl Memo {
+        fn new() -> Self {
+            Self {
+                keys: vec![(0, 0); SLOTS],
+                values: vec![0; SLOTS],
+            }
+        }
+
+        pub(super) fn get_or_insert(&mut self, a: u64, b: u64, compute: impl FnOnce() -> u8) -> u8 {
+            let h = (a.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ b).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+            let slot = (h >> 40) as usize & (SLOTS - 1);
+            if self.keys[slot] == (a, b) {
+                return self.values[slot];
+            }
+            let value = compute();
+            self.keys[slot] = (a, b);
+            self.values[slot] = value;
+            value
+        }
+    }
+
+    thread_local! {
+        pub(super) static NAMES: RefCell<Memo> = RefCell::new(Memo::new());
+        pub(super) static PLACES: RefCell<Memo> = RefCell::new(Memo::new());
     }
 }
 
