@@ -184,78 +184,27 @@ impl Dataset {
         self.sides.iter().any(|&s| s != 0)
     }
 
-    /// The pairs of one rule (index into prediction then training rules),
-    /// sorted and distinct, and the skipped (blocks, records).
-    fn rule_pairs(&mut self, ri: usize, max_block_size: usize) -> (Vec<u64>, u64, u64) {
-        let link = self.is_link();
-        let sides = &self.sides;
-        let keys = &mut self.keys[ri];
-        keys.par_sort_unstable();
-        keys.dedup();
-        let (mut skipped, mut skipped_records) = (0, 0);
-        let mut blocks: Vec<&[(u64, u32)]> = Vec::new();
-        for block in keys.chunk_by(|x, y| x.0 == y.0).filter(|b| b.len() >= 2) {
-            if block.len() > max_block_size {
-                skipped += 1;
-                skipped_records += block.len() as u64;
-            } else {
-                blocks.push(block);
-            }
-        }
-        let mut pairs: Vec<u64> = blocks
-            .par_iter()
-            .flat_map_iter(|block| {
-                let mut out = Vec::new();
-                for x in 0..block.len() {
-                    for y in x + 1..block.len() {
-                        let (a, b) = (block[x].1, block[y].1);
-                        if a == b || (link && sides[a as usize] == sides[b as usize]) {
-                            continue;
-                        }
-                        let (a, b) = (a.min(b), a.max(b));
-                        out.push((u64::from(a) << 32) | u64::from(b));
-                    }
-                }
-                out
-            })
-            .collect();
-        pairs.par_sort_unstable();
-        pairs.dedup();
-        (pairs, skipped, skipped_records)
-    }
-
     /// Group the records into the prediction rules' blocks. Blocks larger
     /// than `max_block_size` are skipped and counted. The records' keys of
     /// those rules are released: add every record before blocking.
     pub fn block(&mut self, model: &Model, max_block_size: usize) -> (Blocks, BlockingStats) {
         let mut stats = BlockingStats::default();
-        let mut blocks = Blocks {
-            block_start: vec![0],
-            sides: self.is_link().then(|| self.sides.clone()),
-            ..Blocks::default()
-        };
+        let mut blocks = self.empty_blocks();
         for ri in 0..model.blocking_rules().len() {
             let mut keys = std::mem::take(&mut self.keys[ri]);
-            keys.par_sort_unstable();
-            keys.dedup();
-            let bit = rule_bit(ri);
-            for block in keys.chunk_by(|x, y| x.0 == y.0).filter(|b| b.len() >= 2) {
-                if block.len() > max_block_size {
-                    stats.skipped_blocks += 1;
-                    stats.skipped_block_records += block.len() as u64;
-                    continue;
-                }
-                // Sorted by (key, record): each block's records ascend.
-                blocks.members.extend(block.iter().map(|k| k.1));
-                blocks.block_start.push(blocks.members.len());
-                blocks.block_bit.push(bit);
-                let n = block.len() as u64;
-                blocks.pairs_bound += n * (n - 1) / 2;
-            }
+            blocks.add_rule(&mut keys, rule_bit(ri), max_block_size, &mut stats);
             stats.pairs_per_rule.push((rule_name(model, ri), 0));
         }
         blocks.index_records(self.len());
         (blocks, stats)
+    }
+
+    fn empty_blocks(&self) -> Blocks {
+        Blocks {
+            block_start: vec![0],
+            sides: self.is_link().then(|| self.sides.clone()),
+            ..Blocks::default()
+        }
     }
 
     /// The EM sessions: one per training blocking rule of the model, or, when
@@ -288,10 +237,17 @@ impl Dataset {
         rules
             .into_iter()
             .map(|(ri, columns)| {
-                let (pairs, _, _) = self.rule_pairs(ri, max_block);
+                let mut rule = self.empty_blocks();
+                let bit = rule_bit(ri);
+                rule.add_rule(
+                    &mut self.keys[ri],
+                    bit,
+                    max_block,
+                    &mut BlockingStats::default(),
+                );
                 TrainingSession {
                     columns,
-                    pairs: pairs.into_iter().map(|p| unpack(p, 0)).collect(),
+                    pairs: rule.rule_pairs(bit),
                 }
             })
             .collect()
@@ -330,6 +286,33 @@ pub struct Blocks {
 const RECORDS_PER_CHUNK: usize = 2048;
 
 impl Blocks {
+    /// Add one rule's blocks: its (key, record) entries grouped by key,
+    /// blocks of one record left out, blocks above `max_block_size` skipped
+    /// and counted in `stats`.
+    fn add_rule(
+        &mut self,
+        keys: &mut Vec<(u64, u32)>,
+        bit: u32,
+        max_block_size: usize,
+        stats: &mut BlockingStats,
+    ) {
+        keys.par_sort_unstable();
+        keys.dedup();
+        for block in keys.chunk_by(|x, y| x.0 == y.0).filter(|b| b.len() >= 2) {
+            if block.len() > max_block_size {
+                stats.skipped_blocks += 1;
+                stats.skipped_block_records += block.len() as u64;
+                continue;
+            }
+            // Sorted by (key, record): each block's records ascend.
+            self.members.extend(block.iter().map(|k| k.1));
+            self.block_start.push(self.members.len());
+            self.block_bit.push(bit);
+            let n = block.len() as u64;
+            self.pairs_bound += n * (n - 1) / 2;
+        }
+    }
+
     fn index_records(&mut self, records: usize) {
         let mut start = vec![0usize; records + 1];
         for &m in &self.members {
