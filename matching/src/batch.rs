@@ -511,11 +511,22 @@ pub struct DedupeResult {
     pub labels: Vec<u32>,
     /// The blocks the candidate pairs came from (for blocking recall).
     pub blocks: Blocks,
-    /// Scored pairs at or above the review threshold.
+    /// Scored pairs at or above the review threshold; those a cannot-link
+    /// rule holds for only with [`DedupeOptions::keep_cannot_link_pairs`].
     pub scored: Vec<ScoredPair>,
     pub blocking: BlockingStats,
     /// Whether the model was trained in this run.
     pub trained_here: bool,
+}
+
+/// What a batch run keeps besides the clusters.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct DedupeOptions {
+    /// Keep scored pairs that a cannot-link rule holds for (to list them
+    /// with their explanations). They are never clustering edges, and most
+    /// candidate pairs are such (siblings and namesakes in one block), so
+    /// without this their remaining comparisons are skipped.
+    pub keep_cannot_link_pairs: bool,
 }
 
 /// Deduplicate (or link) a dataset. Trains the model first when it has no
@@ -523,6 +534,16 @@ pub struct DedupeResult {
 pub fn dedupe(
     model: &mut Model,
     data: &mut Dataset,
+    progress: &dyn Progress,
+) -> Result<DedupeResult> {
+    dedupe_with(model, data, DedupeOptions::default(), progress)
+}
+
+/// [`dedupe`] with options.
+pub fn dedupe_with(
+    model: &mut Model,
+    data: &mut Dataset,
+    options: DedupeOptions,
     progress: &dyn Progress,
 ) -> Result<DedupeResult> {
     let t = model.spec().thresholds.clone();
@@ -562,9 +583,14 @@ pub fn dedupe(
                     bits &= bits - 1;
                 }
                 let (w, cannot) = model_ref
-                    .score_prepared(&prepared[p.a as usize], &prepared[p.b as usize])
-                    .ok()?;
-                (w >= review_w).then_some(ScoredPair {
+                    .score_bounded(
+                        &prepared[p.a as usize],
+                        &prepared[p.b as usize],
+                        review_w,
+                        !options.keep_cannot_link_pairs,
+                    )
+                    .ok()??;
+                Some(ScoredPair {
                     a: p.a,
                     b: p.b,
                     weight: w,

@@ -467,6 +467,10 @@ fn ascii_jaro(a: &[u8], b: &[u8]) -> f64 {
 /// The level of two names (see [`NAME_LABELS`]).
 pub fn name_level(a: &NameValue, b: &NameValue) -> u8 {
     if a.id != 0 && b.id != 0 {
+        if a.id == b.id {
+            // Interned by their normalised form: the same name.
+            return 0;
+        }
         return memo::NAMES.with(|m| {
             m.borrow_mut()
                 .get_or_insert(a.id, b.id, || compute_name_level(a, b))
@@ -589,6 +593,14 @@ fn parts_contained(a: &NameValue, b: &NameValue) -> bool {
 }
 
 fn tokens_overlap(a: &NameValue, b: &NameValue) -> bool {
+    // Two one-word names: their words and phonetic keys were compared whole
+    // before this (levels `alias` and `phonetic_or_jaro_winkler`); only an
+    // initial is left to find.
+    if a.parts == 1 && b.parts == 1 && !a.phonetic.contains(' ') && !b.phonetic.contains(' ') {
+        let single = |t: &str| t.chars().nth(1).is_none();
+        return (single(&a.canon) || single(&b.canon))
+            && a.canon.chars().next() == b.canon.chars().next();
+    }
     for ta in tokens(&a.canon) {
         for tb in tokens(&b.canon) {
             if ta == tb {

@@ -59,7 +59,9 @@ pub mod record;
 pub mod spec;
 pub mod train;
 
-pub use batch::{dedupe, Blocks, Dataset, DedupeResult, NoProgress, Progress};
+pub use batch::{
+    dedupe, dedupe_with, Blocks, Dataset, DedupeOptions, DedupeResult, NoProgress, Progress,
+};
 pub use error::{MatchError, Result};
 pub use model::{ComparisonExplanation, Decision, Model, PairExplanation, PreparedRecord};
 pub use record::{ChildFields, Record, CHILD_COLUMNS};

@@ -69,6 +69,9 @@ pub struct Model {
     rules: Vec<BlockingRule>,
     training_rules: Vec<BlockingRule>,
     swap: Option<(usize, usize)>,
+    /// The comparisons other than the swappable name pair, cheapest first:
+    /// the order in which [`Model::score_bounded`] makes them.
+    rest: Vec<usize>,
     cannot: Vec<CannotLinkRule>,
     weights: Option<Weights>,
     encoder: rphonetic::DoubleMetaphone,
@@ -89,6 +92,10 @@ struct Weights {
     /// Frequencies of given and family names together (see
     /// [`Model::joint_name_adjustment`]), and their floor.
     joint_tf: Option<(HashMap<String, f64>, f64)>,
+    /// `bound_after[k]`: the most that the comparisons `rest[k..]` can add
+    /// to a pair's weight (each one's best level, with the largest
+    /// term-frequency adjustment its floor allows; a missing value adds 0).
+    bound_after: Vec<f64>,
 }
 
 /// One comparison's part of an explanation.
@@ -224,12 +231,17 @@ impl Model {
             }
             cannot.push((rule.reason.clone(), conds));
         }
+        let mut rest: Vec<usize> = (0..comparators.len())
+            .filter(|&i| swap.is_none_or(|(gi, fi)| i != gi && i != fi))
+            .collect();
+        rest.sort_by_key(|&i| comparison_cost(&comparators[i].kind));
         let mut model = Self {
             spec,
             comparators,
             rules,
             training_rules,
             swap,
+            rest,
             cannot,
             weights: None,
             encoder: rphonetic::DoubleMetaphone::default(),
@@ -315,7 +327,7 @@ impl Model {
 
     /// Install learned parameters.
     pub fn set_trained(&mut self, trained: TrainedParams) -> Result<()> {
-        let mut level = Vec::new();
+        let mut level: Vec<Vec<f64>> = Vec::new();
         let mut ms = Vec::new();
         let mut us = Vec::new();
         let mut tf = Vec::new();
@@ -354,6 +366,18 @@ impl Model {
             .filter(|_| self.swap.is_some())
             .map(|table| (tf_map(table), 1.0 / table.total.max(1) as f64));
         let prior = trained.prior.clamp(1e-12, 1.0 - 1e-9);
+        let bound = |i: usize| {
+            let best = level[i].iter().copied().fold(0.0_f64, f64::max);
+            if tf[i].is_none() || tf_floor[i] <= 0.0 {
+                return best;
+            }
+            let u0: f64 = us[i][0];
+            best.max(level[i][0] + (u0 / tf_floor[i]).log2().max(0.0))
+        };
+        let mut bound_after = vec![0.0; self.rest.len() + 1];
+        for k in (0..self.rest.len()).rev() {
+            bound_after[k] = bound_after[k + 1] + bound(self.rest[k]);
+        }
         self.weights = Some(Weights {
             prior_weight: weight_of(prior),
             level,
@@ -362,6 +386,7 @@ impl Model {
             tf,
             tf_floor,
             joint_tf,
+            bound_after,
         });
         self.spec.trained = Some(trained);
         Ok(())
@@ -471,41 +496,64 @@ impl Model {
 
     /// The levels of a pair of prepared records.
     pub fn gamma(&self, a: &PreparedRecord, b: &PreparedRecord) -> Gamma {
-        let mut g = Gamma {
+        let mut g = self.empty_gamma();
+        self.name_pair_levels(&mut g, a, b);
+        for &i in &self.rest {
+            g.levels[i] = self.comparators[i].level(&a.values[i], &b.values[i]);
+        }
+        g
+    }
+
+    fn empty_gamma(&self) -> Gamma {
+        Gamma {
             levels: [NULL_LEVEL; MAX_COMPARISONS],
             len: self.comparators.len(),
             swapped: false,
             full_name_side: None,
-        };
-        for (i, c) in self.comparators.iter().enumerate() {
-            g.levels[i] = c.level(&a.values[i], &b.values[i]);
         }
-        if self.read_full_name(&mut g, a, b, 0) || self.read_full_name(&mut g, b, a, 1) {
-            return g;
+    }
+
+    /// The levels of the swappable given and family names, read straight,
+    /// crosswise, or from a whole name written in one field, whichever
+    /// agrees best (nothing without a swappable pair).
+    fn name_pair_levels(&self, g: &mut Gamma, a: &PreparedRecord, b: &PreparedRecord) {
+        let Some((gi, fi)) = self.swap else {
+            return;
+        };
+        for i in [gi, fi] {
+            g.levels[i] = self.comparators[i].level(&a.values[i], &b.values[i]);
+        }
+        if self.read_full_name(g, a, b, 0) || self.read_full_name(g, b, a, 1) {
+            return;
         }
         // A whole name in one field was tried both ways round above; reading
         // it crosswise against an empty field would only hide a given name
         // that agrees with nothing.
         let whole_name = !a.name_readings.is_empty() || !b.name_readings.is_empty();
-        if let Some((gi, fi)) = self.swap.filter(|_| !whole_name) {
-            let straight = rank(g.levels[gi]) + rank(g.levels[fi]);
-            if straight > 0 {
-                let cg = self.comparators[gi].level(&a.values[gi], &b.values[fi]);
-                let cf = self.comparators[fi].level(&a.values[fi], &b.values[gi]);
-                if rank(cg) + rank(cf) + 1 < straight {
-                    // Which crosswise level goes to which comparison must not
-                    // depend on the order of the two records: the worse one
-                    // goes to the given name. Siblings written in opposite
-                    // name orders share the family name crosswise ("Ratana
-                    // Sath" / "Sath Pov"); counting the shared name as an
-                    // agreeing *given* name would make them one child.
-                    g.levels[gi] = if rank(cg) >= rank(cf) { cg } else { cf };
-                    g.levels[fi] = if rank(cg) >= rank(cf) { cf } else { cg };
-                    g.swapped = true;
-                }
+        if whole_name {
+            return;
+        }
+        let straight = rank(g.levels[gi]) + rank(g.levels[fi]);
+        if straight > 0 {
+            let cg = self.comparators[gi].level(&a.values[gi], &b.values[fi]);
+            // Crosswise wins only by two ranks or more: no need for the
+            // second name when the first alone rules that out.
+            if rank(cg) + 1 >= straight {
+                return;
+            }
+            let cf = self.comparators[fi].level(&a.values[fi], &b.values[gi]);
+            if rank(cg) + rank(cf) + 1 < straight {
+                // Which crosswise level goes to which comparison must not
+                // depend on the order of the two records: the worse one
+                // goes to the given name. Siblings written in opposite
+                // name orders share the family name crosswise ("Ratana
+                // Sath" / "Sath Pov"); counting the shared name as an
+                // agreeing *given* name would make them one child.
+                g.levels[gi] = if rank(cg) >= rank(cf) { cg } else { cf };
+                g.levels[fi] = if rank(cg) >= rank(cf) { cf } else { cg };
+                g.swapped = true;
             }
         }
-        g
     }
 
     /// When `whole`'s name sits in one field and `other` has both names, pair
@@ -566,6 +614,73 @@ impl Model {
         }
         total += self.joint_name_adjustment(w, &g, a, b);
         Ok((total, self.cannot_link_rule(&g)))
+    }
+
+    /// [`Model::score_prepared`] for a batch that keeps only pairs weighing
+    /// at least `floor` (and, with `drop_cannot_link`, only pairs no
+    /// cannot-link rule holds for): `None` for any other pair, found out as
+    /// soon as the comparisons made so far decide it, so that most pairs
+    /// skip the costlier comparisons. The swappable names come first (a
+    /// cannot-link rule on the given name ends most pairs of a block of
+    /// siblings and namesakes), then the other comparisons cheapest first,
+    /// each time checking whether the best the rest could add still reaches
+    /// `floor`. A pair that is kept gets exactly `score_prepared`'s result.
+    pub fn score_bounded(
+        &self,
+        a: &PreparedRecord,
+        b: &PreparedRecord,
+        floor: f64,
+        drop_cannot_link: bool,
+    ) -> Result<Option<(f64, Option<usize>)>> {
+        // Sums below are made in another order than the final one: leave
+        // room for rounding so that a pair at `floor` is never cut.
+        const SLACK: f64 = 1e-6;
+        let w = self.weights.as_ref().ok_or_else(untrained)?;
+        let mut g = self.empty_gamma();
+        let mut weights = [0.0_f64; MAX_COMPARISONS];
+        let mut made: u32 = 0;
+        let mut sum = w.prior_weight;
+        if let Some((gi, fi)) = self.swap {
+            self.name_pair_levels(&mut g, a, b);
+            for i in [gi, fi] {
+                weights[i] = self.level_weight(w, i, g.levels[i], a, b, &g).0;
+                sum += weights[i];
+                made |= 1 << i;
+            }
+        }
+        for (k, &i) in self.rest.iter().enumerate() {
+            if drop_cannot_link && self.cannot_link_decided(&g, made) {
+                return Ok(None);
+            }
+            if sum + w.bound_after[k] < floor - SLACK {
+                return Ok(None);
+            }
+            g.levels[i] = self.comparators[i].level(&a.values[i], &b.values[i]);
+            weights[i] = self.level_weight(w, i, g.levels[i], a, b, &g).0;
+            sum += weights[i];
+            made |= 1 << i;
+        }
+        let cannot = self.cannot_link_rule(&g);
+        if drop_cannot_link && cannot.is_some() {
+            return Ok(None);
+        }
+        // The same additions in the same order as `score_prepared`.
+        let mut total = w.prior_weight;
+        for &weight in &weights[..g.len] {
+            total += weight;
+        }
+        total += self.joint_name_adjustment(w, &g, a, b);
+        Ok((total >= floor).then_some((total, cannot)))
+    }
+
+    /// A cannot-link rule holds on the comparisons made so far (`made`: a
+    /// bit per comparison), whatever the others turn out to be.
+    fn cannot_link_decided(&self, g: &Gamma, made: u32) -> bool {
+        self.cannot.iter().any(|(_, conds)| {
+            conds
+                .iter()
+                .all(|(ci, levels)| made & (1 << ci) != 0 && levels.contains(&g.levels[*ci]))
+        })
     }
 
     pub(crate) fn cannot_link_rule(&self, g: &Gamma) -> Option<usize> {
@@ -799,6 +914,19 @@ impl Model {
 
 fn untrained() -> MatchError {
     MatchError::Training("the model has no trained weights (train it first)".into())
+}
+
+/// How costly a comparison is to make, to order [`Model::score_bounded`]:
+/// exact values and dates are a few instructions, places are memoised,
+/// names and free text go through string similarities.
+fn comparison_cost(kind: &crate::compare::ComparatorKind) -> u8 {
+    use crate::compare::ComparatorKind;
+    match kind {
+        ComparatorKind::Exact | ComparatorKind::Date => 0,
+        ComparatorKind::Location { .. } => 1,
+        ComparatorKind::Text(_) => 2,
+        ComparatorKind::Name => 3,
+    }
 }
 
 fn rank(level: u8) -> u32 {

@@ -52,6 +52,33 @@ fn name_strategy() -> impl Strategy<Value = String> {
     ]
 }
 
+/// Names that often agree, nearly agree or share a word, so that pairs reach
+/// every level (random strings almost never agree).
+fn household_name_strategy() -> impl Strategy<Value = String> {
+    prop_oneof![
+        4 => prop::sample::select(vec![
+            "Nakato", "Nakatto", "Sarah Nakato", "Sara", "Okello", "Okelo", "Sok", "Sokh",
+            "Dara", "Srey Mom", "Mom", "Auma Grace", "Grace", "",
+        ])
+        .prop_map(str::to_string),
+        1 => name_strategy(),
+    ]
+}
+
+/// Birth dates of one household: equal, a day apart, swapped, years apart.
+fn household_date_strategy() -> impl Strategy<Value = String> {
+    prop_oneof![
+        3 => prop::sample::select(vec!["2015-03-04", "2015-04-03", "2015-03-05", "2015-01-01", "2019-07-30"])
+            .prop_map(str::to_string),
+        1 => date_strategy(),
+    ]
+}
+
+fn bundled_model() -> &'static Model {
+    static MODEL: std::sync::OnceLock<Model> = std::sync::OnceLock::new();
+    MODEL.get_or_init(|| Model::default_child().unwrap_or_else(|e| panic!("{e}")))
+}
+
 fn date_strategy() -> impl Strategy<Value = String> {
     (1990u16..2027, 1u8..13, 1u8..29).prop_map(|(y, m, d)| format!("{y:04}-{m:02}-{d:02}"))
 }
@@ -116,5 +143,47 @@ proptest! {
     fn probability_is_in_unit_interval(w in -2000.0f64..2000.0) {
         let p = probability(w);
         prop_assert!((0.0..=1.0).contains(&p));
+    }
+}
+
+proptest! {
+    // Pairs near the floor are rare: more cases than the default.
+    #![proptest_config(ProptestConfig::with_cases(2048))]
+
+    /// The batch's early-exit scoring keeps exactly the pairs, weights and
+    /// cannot-link verdicts that full scoring would keep at the same floor,
+    /// also for a floor just below or above the pair's own weight.
+    #[test]
+    fn bounded_scores_keep_what_full_scores_keep(
+        names in prop::collection::vec(household_name_strategy(), 8),
+        d1 in household_date_strategy(), d2 in household_date_strategy(), e1: bool, e2: bool,
+        v1 in "[ab]{0,2}", v2 in "[ab]{0,2}",
+        floor in -40.0f64..30.0, near_own_weight: bool, drop_cannot_link: bool,
+    ) {
+        let model = bundled_model();
+        let record = |id: &str, n: &[String], dob: &str, est: bool, village: &str| {
+            Record::child(&ChildFields {
+                record_id: id,
+                given_name: &n[0],
+                family_name: &n[1],
+                date_of_birth: dob,
+                date_of_birth_estimated: Some(est),
+                district: "kampala",
+                village,
+                mother_name: &n[2],
+                father_name: &n[3],
+                ..Default::default()
+            })
+        };
+        let a = model.prepare(&record("a", &names[..4], &d1, e1, &v1));
+        let b = model.prepare(&record("b", &names[4..], &d2, e2, &v2));
+        let (weight, cannot) = model.score_prepared(&a, &b).unwrap_or_else(|e| panic!("{e}"));
+        let floor = if near_own_weight { weight + floor / 20.0 } else { floor };
+        let expected = (weight >= floor && !(drop_cannot_link && cannot.is_some()))
+            .then_some((weight, cannot));
+        let bounded = model
+            .score_bounded(&a, &b, floor, drop_cannot_link)
+            .unwrap_or_else(|e| panic!("{e}"));
+        prop_assert_eq!(bounded, expected);
     }
 }

@@ -12,7 +12,7 @@ use anyhow::{bail, Context};
 use indicatif::{ProgressBar, ProgressStyle};
 use matching::csvio::{read_clusters, read_records, write_clusters, ReadOptions};
 use matching::evaluate::{blocking_recall, score_clusters};
-use matching::{Dataset, Model, ModelSpec, Progress};
+use matching::{Dataset, DedupeOptions, Model, ModelSpec, Progress};
 use rayon::prelude::*;
 
 #[derive(Debug, clap::Args)]
@@ -198,7 +198,12 @@ pub fn run(args: DedupeArgs) -> anyhow::Result<()> {
         started.elapsed().as_secs_f64()
     );
     let bars = Bars::new();
-    let result = matching::dedupe(&mut model, &mut data, &bars)?;
+    // Pairs a cannot-link rule holds for are listed with `--pairs` (with
+    // their reason); otherwise nothing needs their remaining comparisons.
+    let options = DedupeOptions {
+        keep_cannot_link_pairs: args.pairs.is_some(),
+    };
+    let result = matching::dedupe_with(&mut model, &mut data, options, &bars)?;
     let out = File::create(&args.output)
         .with_context(|| format!("creating {}", args.output.display()))?;
     write_clusters(BufWriter::new(out), &data.ids, &result.labels)?;
