@@ -410,8 +410,11 @@ impl Blocks {
             .collect()
     }
 
-    /// A uniform, deterministic sample of about `max_pairs` candidate pairs
-    /// (all of them when there are fewer), and their total count.
+    /// A uniform, deterministic sample of at most about `max_pairs`
+    /// candidate pairs (all of them when there are fewer), and their total
+    /// count. The rate is `max_pairs` over the pairs counted once per block
+    /// they share, known before any pair is generated: the more the rules
+    /// overlap, the smaller the sample.
     pub fn sample(&self, max_pairs: usize) -> CandidateSample {
         let rate = (max_pairs as f64 / self.pairs_bound.max(1) as f64).min(1.0);
         let below = (rate * u64::MAX as f64) as u64;

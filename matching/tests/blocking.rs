@@ -75,7 +75,9 @@ fn candidates_are_the_pairs_that_share_a_key() {
     let sample = blocks.sample(candidates.len() / 4);
     assert_eq!(sample.total, candidates.len() as u64);
     assert!(
-        sample.pairs.len() > candidates.len() / 16 && sample.pairs.len() <= candidates.len() / 2,
+        // A pair of records that share several blocks counts once per block
+        // in the rate's denominator: at this size the rules overlap a lot.
+        sample.pairs.len() > candidates.len() / 64 && sample.pairs.len() <= candidates.len() / 2,
         "sample of {} from {}",
         sample.pairs.len(),
         candidates.len()
