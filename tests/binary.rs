@@ -342,6 +342,126 @@ mod cases {
     }
 }
 
+/// `dedupe` on a generated file: every record gets a cluster, asking for the scored pairs
+/// (which keeps the pairs a cannot-link rule holds for, and so scores every comparison)
+/// gives the same clusters as the early-exit scoring without them, and a malformed row
+/// stops the run before anything is written unless `--skip-bad-rows` is given.
+#[test]
+fn dedupe_clusters_every_record_and_explains_pairs() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = |name: &str| dir.path().join(name).to_string_lossy().into_owned();
+    let owned = |parts: &[&str]| parts.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>();
+    let (input, truth) = (path("children.csv"), path("truth.csv"));
+    common::server::run_ok(&owned(&[
+        "generate",
+        "--records",
+        "3000",
+        "--seed",
+        "7",
+        "--output",
+        &input,
+        "--truth",
+        &truth,
+    ]));
+    let (plain, explained, pairs, report) = (
+        path("plain.csv"),
+        path("explained.csv"),
+        path("pairs.csv"),
+        path("report.json"),
+    );
+    common::server::run_ok(&owned(&[
+        "dedupe", "--input", &input, "--output", &plain, "--truth", &truth, "--report", &report,
+    ]));
+    common::server::run_ok(&owned(&[
+        "dedupe", "--input", &input, "--output", &explained, "--pairs", &pairs,
+    ]));
+    let clusters = std::fs::read_to_string(&plain).unwrap();
+    assert_eq!(clusters, std::fs::read_to_string(&explained).unwrap());
+    let mut lines = clusters.lines();
+    assert_eq!(lines.next(), Some("record_id,cluster_id"));
+    let ids: std::collections::HashSet<&str> =
+        lines.map(|l| l.split(',').next().unwrap()).collect();
+    let inputs = std::fs::read_to_string(&input).unwrap();
+    assert_eq!(ids.len(), 3000);
+    assert!(inputs
+        .lines()
+        .skip(1)
+        .all(|l| ids.contains(l.split(',').next().unwrap())));
+    let report: Value = serde_json::from_str(&std::fs::read_to_string(&report).unwrap()).unwrap();
+    let f1 = report["accuracy"]["pairwise_f1"].as_f64().unwrap();
+    assert!(f1 > 0.8, "pairwise F1 {f1}");
+
+    let mut pairs_csv = csv::Reader::from_path(&pairs).unwrap();
+    let header = pairs_csv.headers().unwrap().clone();
+    for column in [
+        "record_id_l",
+        "match_weight",
+        "cannot_link",
+        "given_name_level",
+        "whole_name_read",
+    ] {
+        assert!(header.iter().any(|h| h == column), "{column} in {header:?}");
+    }
+    let rows: Vec<csv::StringRecord> = pairs_csv.records().map(Result::unwrap).collect();
+    let column = |name: &str| header.iter().position(|h| h == name).unwrap();
+    assert!(rows.len() > 100, "{} scored pairs", rows.len());
+    let cannot_link = rows
+        .iter()
+        .filter(|r| !r[column("cannot_link")].is_empty())
+        .count();
+    assert!(
+        cannot_link > 0,
+        "cannot-link pairs above the floor are listed too"
+    );
+
+    // The second record (line 3) gets an impossible birth date.
+    let bad = path("bad.csv");
+    let mut reader = csv::Reader::from_path(&input).unwrap();
+    let mut writer = csv::Writer::from_path(&bad).unwrap();
+    writer.write_record(reader.headers().unwrap()).unwrap();
+    let born = reader
+        .headers()
+        .unwrap()
+        .iter()
+        .position(|h| h == "date_of_birth")
+        .unwrap();
+    for (i, record) in reader.records().take(400).enumerate() {
+        let record = record.unwrap();
+        let fields: Vec<&str> = record
+            .iter()
+            .enumerate()
+            .map(|(j, v)| if i == 1 && j == born { "2016-31-02" } else { v })
+            .collect();
+        writer.write_record(&fields).unwrap();
+    }
+    writer.flush().unwrap();
+    let out = path("bad-clusters.csv");
+    let failed = common::server::run(&owned(&["dedupe", "--input", &bad, "--output", &out]));
+    assert!(!failed.status.success());
+    let message = String::from_utf8_lossy(&failed.stderr);
+    assert!(
+        message.contains("line 3") && message.contains("date_of_birth"),
+        "{message}"
+    );
+    assert!(
+        !std::path::Path::new(&out).exists(),
+        "nothing written on a bad row"
+    );
+    common::server::run_ok(&owned(&[
+        "dedupe",
+        "--input",
+        &bad,
+        "--output",
+        &out,
+        "--skip-bad-rows",
+    ]));
+    assert_eq!(
+        std::fs::read_to_string(&out).unwrap().lines().count(),
+        1 + 399,
+        "every record but the bad one"
+    );
+}
+
 on_both_backends!(
     cli_manages_clients,
     acknowledged_writes_survive_kill_9,

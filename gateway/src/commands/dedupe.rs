@@ -303,6 +303,8 @@ fn write_pairs(
         header.push(format!("{}_level", c.name));
         header.push(format!("{}_weight", c.name));
     }
+    // Last, so that the columns before it keep their places.
+    header.push("whole_name_read".into());
     w.write_record(&header)?;
     for (p, e) in scored.iter().zip(&explanations) {
         let mut row = vec![
@@ -318,6 +320,7 @@ fn write_pairs(
             row.push(c.level.clone());
             row.push(format!("{:.4}", c.weight));
         }
+        row.push(e.whole_name_read.to_string());
         w.write_record(&row)?;
     }
     w.flush()?;
