@@ -593,11 +593,11 @@ fn parts_contained(a: &NameValue, b: &NameValue) -> bool {
 }
 
 fn tokens_overlap(a: &NameValue, b: &NameValue) -> bool {
+    let single = |t: &str| t.chars().nth(1).is_none();
     // Two one-word names: their words and phonetic keys were compared whole
     // before this (levels `alias` and `phonetic_or_jaro_winkler`); only an
     // initial is left to find.
     if a.parts == 1 && b.parts == 1 && !a.phonetic.contains(' ') && !b.phonetic.contains(' ') {
-        let single = |t: &str| t.chars().nth(1).is_none();
         return (single(&a.canon) || single(&b.canon))
             && a.canon.chars().next() == b.canon.chars().next();
     }
@@ -607,7 +607,6 @@ fn tokens_overlap(a: &NameValue, b: &NameValue) -> bool {
                 return true;
             }
             // An initial: "j" against "john".
-            let single = |t: &str| t.chars().nth(1).is_none();
             if (single(ta) || single(tb)) && ta.chars().next() == tb.chars().next() {
                 return true;
             }

@@ -638,18 +638,19 @@ impl Model {
         let w = self.weights.as_ref().ok_or_else(untrained)?;
         let mut g = self.empty_gamma();
         let mut weights = [0.0_f64; MAX_COMPARISONS];
-        let mut made: u32 = 0;
         let mut sum = w.prior_weight;
         if let Some((gi, fi)) = self.swap {
             self.name_pair_levels(&mut g, a, b);
             for i in [gi, fi] {
                 weights[i] = self.level_weight(w, i, g.levels[i], a, b, &g).0;
                 sum += weights[i];
-                made |= 1 << i;
             }
         }
         for (k, &i) in self.rest.iter().enumerate() {
-            if drop_cannot_link && self.cannot_link_decided(&g, made) {
+            // A comparison not made yet holds the null level, which no
+            // cannot-link condition lists: a rule that holds now holds
+            // whatever the rest turn out to be.
+            if drop_cannot_link && self.cannot_link_rule(&g).is_some() {
                 return Ok(None);
             }
             if sum + w.bound_after[k] < floor - SLACK {
@@ -658,7 +659,6 @@ impl Model {
             g.levels[i] = self.comparators[i].level(&a.values[i], &b.values[i]);
             weights[i] = self.level_weight(w, i, g.levels[i], a, b, &g).0;
             sum += weights[i];
-            made |= 1 << i;
         }
         let cannot = self.cannot_link_rule(&g);
         if drop_cannot_link && cannot.is_some() {
@@ -671,16 +671,6 @@ impl Model {
         }
         total += self.joint_name_adjustment(w, &g, a, b);
         Ok((total >= floor).then_some((total, cannot)))
-    }
-
-    /// A cannot-link rule holds on the comparisons made so far (`made`: a
-    /// bit per comparison), whatever the others turn out to be.
-    fn cannot_link_decided(&self, g: &Gamma, made: u32) -> bool {
-        self.cannot.iter().any(|(_, conds)| {
-            conds
-                .iter()
-                .all(|(ci, levels)| made & (1 << ci) != 0 && levels.contains(&g.levels[*ci]))
-        })
     }
 
     pub(crate) fn cannot_link_rule(&self, g: &Gamma) -> Option<usize> {
