@@ -16,6 +16,7 @@
 mod support;
 
 use std::collections::HashSet;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use clap::Parser;
@@ -24,6 +25,7 @@ use gateway::{build_app, AppState};
 use registry::clients::Role;
 use registry::model::RecordSubmission;
 use registry::users::{self, NewUser};
+use registry::Store;
 use support::{percentile, Database};
 
 #[derive(Parser)]
@@ -39,6 +41,11 @@ struct Args {
     backend: String,
     #[arg(long, default_value = "postgres://postgres@127.0.0.1:5432/test")]
     postgres_url: String,
+    /// Keep the embedded registry and its index here, and measure one loaded by an earlier
+    /// run with the same directory without loading again (a million children take the best
+    /// part of an hour to load, the measurement a minute).
+    #[arg(long)]
+    keep: Option<std::path::PathBuf>,
 }
 
 /// Extra request headers (the session cookie).
@@ -116,9 +123,47 @@ async fn measure(
     }
 }
 
+/// Written into `--keep` once the registry is loaded, indexed and counted.
+const LOADED_MARKER: &str = "ui-pages-loaded";
+
 #[tokio::main]
 async fn main() {
     let args = Args::parse();
+    let kept: Option<(Arc<dyn Store>, Arc<search::SearchIndex>)> = match &args.keep {
+        Some(dir) if dir.join(LOADED_MARKER).exists() => {
+            let store = registry::store::open_data_dir(dir).await.unwrap();
+            let index = search::SearchIndex::open(&dir.join("search-index")).unwrap();
+            // An index of another schema was cleared on opening: rebuilt, not replayed.
+            if index.position() == 0 {
+                search::follower::rebuild(store.as_ref(), &index, search::follower::REBUILD_PAGE)
+                    .await
+                    .unwrap();
+            }
+            search::follower::catch_up(store.as_ref(), &index, 2000)
+                .await
+                .unwrap();
+            eprintln!(
+                "measuring the registry kept in {} ({} children indexed)",
+                dir.display(),
+                index.num_children()
+            );
+            Some((store, index))
+        }
+        _ => None,
+    };
+    let (store, index, database) = match kept {
+        Some((store, index)) => (store, index, None),
+        None => load(&args).await,
+    };
+    measure_pages(&args, store, index).await;
+    if let Some(database) = database {
+        database.finish().await;
+    }
+}
+
+/// Loads `--children` distinct children and `--duplicates` further records, indexes them and
+/// folds the dashboard totals; into `--keep` when given, else a scratch database.
+async fn load(args: &Args) -> (Arc<dyn Store>, Arc<search::SearchIndex>, Option<Database>) {
     let population = synthetic::generate(&synthetic::GeneratorConfig {
         records: args.children * 2,
         seed: 4711,
@@ -141,8 +186,21 @@ async fn main() {
             duplicates.push(submission_from_generated(record).unwrap());
         }
     }
-    let database = Database::fresh(&args.backend, &args.postgres_url).await;
-    let store = database.store.clone();
+    let (store, database, index) = match &args.keep {
+        Some(dir) => {
+            let store = registry::store::open_data_dir(dir).await.unwrap();
+            let index = search::SearchIndex::open(&dir.join("search-index")).unwrap();
+            (store, None, index)
+        }
+        None => {
+            let database = Database::fresh(&args.backend, &args.postgres_url).await;
+            (
+                database.store.clone(),
+                Some(database),
+                search::SearchIndex::in_ram().unwrap(),
+            )
+        }
+    };
     let started = Instant::now();
     store.bulk_load(load, "bulk").await.unwrap();
     eprintln!("bulk load: {:.0} s", started.elapsed().as_secs_f64());
@@ -151,8 +209,7 @@ async fn main() {
         store.register(valid, "page-timing").await.unwrap();
     }
     let started = Instant::now();
-    let index = search::SearchIndex::in_ram().unwrap();
-    search::follower::catch_up(store.as_ref(), &index, 2000)
+    search::follower::rebuild(store.as_ref(), &index, search::follower::REBUILD_PAGE)
         .await
         .unwrap();
     eprintln!("index: {:.0} s", started.elapsed().as_secs_f64());
@@ -181,7 +238,14 @@ async fn main() {
             .await
             .unwrap();
     }
+    if let Some(dir) = &args.keep {
+        std::fs::write(dir.join(LOADED_MARKER), format!("{}\n", args.children)).unwrap();
+    }
+    (store, index, database)
+}
 
+/// Requests every page `--requests` times beside the API call it is built from.
+async fn measure_pages(args: &Args, store: Arc<dyn Store>, index: Arc<search::SearchIndex>) {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
     let app = build_app(AppState::new(store.clone()).with_search(index));
@@ -307,5 +371,4 @@ async fn main() {
         started.elapsed().as_secs_f64() * 1000.0
     );
     server.abort();
-    database.finish().await;
 }

@@ -108,6 +108,11 @@ impl SearchIndex {
         self.reader.searcher().num_docs()
     }
 
+    /// Segments a search visits (each has its own term dictionary to walk for fuzzy words).
+    pub fn num_segments(&self) -> usize {
+        self.reader.searcher().segment_readers().len()
+    }
+
     fn writer(&self) -> std::sync::MutexGuard<'_, Option<IndexWriter<TantivyDocument>>> {
         // A panic while holding the writer leaves nothing half-done that a commit could
         // publish: uncommitted changes are only published by `commit`.

@@ -7,6 +7,7 @@
 mod document;
 pub mod error;
 pub mod follower;
+mod fuzzy;
 mod index;
 pub mod query;
 pub mod schema;

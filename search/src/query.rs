@@ -3,8 +3,8 @@
 //! Tantivy scores a fuzzy match like an exact one (tantivy issue #563), so each kind of match
 //! is its own clause with its own weight. Each name word of the query scores the best of: an
 //! exact match (a constant plus BM25, so rare names count more), a fuzzy match within the
-//! typo allowance (a constant below the exact one) and a phonetic match (BM25 of the phonetic
-//! key: a rare-sounding name counts more). Taking the best rather than the sum keeps one word
+//! typo allowance after the first letter (a constant below the exact one; see [`crate::fuzzy`])
+//! and a phonetic match (BM25 of the phonetic key: a rare-sounding name counts more). Taking the best rather than the sum keeps one word
 //! matched three ways from outweighing two words matched once. A birth date scores the best
 //! of the same day, a near miss (day and month swapped, one year off) and the same month or
 //! year, as BM25 times a factor, so a full date counts more than a common year. The weights
@@ -17,8 +17,8 @@ use registry::validate::identifier_key;
 use registry::{ChildId, ReadScope};
 use serde::{Deserialize, Serialize};
 use tantivy::query::{
-    BooleanQuery, BoostQuery, ConstScoreQuery, DisjunctionMaxQuery, EmptyQuery, FuzzyTermQuery,
-    Occur, Query, RangeQuery, TermQuery,
+    BooleanQuery, BoostQuery, ConstScoreQuery, DisjunctionMaxQuery, EmptyQuery, Occur, Query,
+    RangeQuery, TermQuery,
 };
 use tantivy::schema::{Field, IndexRecordOption};
 use tantivy::Term;
@@ -27,6 +27,7 @@ use utoipa::{IntoParams, ToSchema};
 use crate::document::{
     day_number, day_term, is_estimate, month_term, scope_district, sex_term, sound_keys, year_term,
 };
+use crate::fuzzy::FirstLetterFuzzyQuery;
 use crate::schema::Fields;
 use matching::normalize::{name_phonetic_key, normalize, normalized_tokens};
 
@@ -277,6 +278,12 @@ pub enum MatchedField {
 pub(crate) struct QueryPlan {
     /// At least one must match (when there is text); their scores add up.
     pub scoring: Vec<Box<dyn Query>>,
+    /// Birth dates typed in the text: they add to the score of a child the other clauses
+    /// found, and find children themselves only when the text holds nothing else. A birth
+    /// year (and the years either side) is shared by a fifth of all children: as a clause
+    /// that may find children on its own, a search at a million children scored some 200,000
+    /// of them, none of which could rank above a child that also matches a name.
+    pub birth: Vec<Box<dyn Query>>,
     pub groups: Vec<(MatchedField, Box<dyn Query>)>,
     pub filters: Vec<Box<dyn Query>>,
 }
@@ -297,7 +304,6 @@ mod weight {
     /// Two query words found written as one, or one found as two.
     pub const NAME_RUN_TOGETHER_BM25: f32 = 0.5;
     pub const PARENT_EXACT_BM25: f32 = 0.3;
-    pub const PARENT_FUZZY: f32 = 0.3;
     pub const LOCATION_BM25: f32 = 0.3;
     /// The same date.
     pub const BIRTH_DAY: f32 = 2.0;
@@ -415,14 +421,6 @@ fn boosted(query: Box<dyn Query>, boost: f32) -> Box<dyn Query> {
     Box::new(BoostQuery::new(query, boost))
 }
 
-fn fuzzy(field: Field, word: &str, distance: u8) -> Box<dyn Query> {
-    Box::new(FuzzyTermQuery::new(
-        Term::from_field_text(field, word),
-        distance,
-        true,
-    ))
-}
-
 /// The caller's read scope as a query, the same rule the registry's reads apply: an agency
 /// sees the children it holds a record for, a district reader the children any of whose
 /// records is in the district.
@@ -469,6 +467,7 @@ fn filters(fields: &Fields, request: &SearchRequest, scope: &ReadScope) -> Vec<B
 
 pub(crate) fn plan(fields: &Fields, request: &SearchRequest, scope: &ReadScope) -> QueryPlan {
     let mut scoring: Vec<Box<dyn Query>> = Vec::new();
+    let mut births: Vec<Box<dyn Query>> = Vec::new();
     let mut matches: Vec<(MatchedField, Box<dyn Query>)> = Vec::new();
     let mut name_words: Vec<String> = Vec::new();
     for token in request.text.split_whitespace() {
@@ -485,7 +484,7 @@ pub(crate) fn plan(fields: &Fields, request: &SearchRequest, scope: &ReadScope) 
                 .collect();
             let best: Box<dyn Query> = Box::new(DisjunctionMaxQuery::new(alternatives));
             matches.push((MatchedField::BirthDate, best.box_clone()));
-            scoring.push(best);
+            births.push(best);
             continue;
         }
         let key = identifier_key(token);
@@ -518,6 +517,7 @@ pub(crate) fn plan(fields: &Fields, request: &SearchRequest, scope: &ReadScope) 
     }
     QueryPlan {
         scoring,
+        birth: births,
         groups: groups
             .into_iter()
             .map(|(field, queries)| {
@@ -531,7 +531,9 @@ pub(crate) fn plan(fields: &Fields, request: &SearchRequest, scope: &ReadScope) 
 
 /// The clauses of one name word. The child's own names score the best of an exact, a fuzzy
 /// and a phonetic (or nickname) match, not their sum, so a word matched three ways does not
-/// outweigh two words matched once; parents' names and places add a little on top.
+/// outweigh two words matched once; parents' names and places, written exactly, add a little
+/// on top (a fuzzy clause on parents' names cost a third of a search at a million children
+/// and moved no true child into the first five: BENCHMARKS.md).
 fn name_word_clauses(
     fields: &Fields,
     word: &str,
@@ -546,7 +548,8 @@ fn name_word_clauses(
     matches.push((MatchedField::Name, exact));
     let distance = typo_allowance(word);
     if distance > 0 {
-        let query = fuzzy(fields.names, word, distance);
+        let query: Box<dyn Query> =
+            Box::new(FirstLetterFuzzyQuery::new(fields.names, word, distance));
         alternatives.push(constant(query.box_clone(), weight::NAME_FUZZY));
         matches.push((MatchedField::NameFuzzy, query));
     }
@@ -560,25 +563,32 @@ fn name_word_clauses(
     let parent = term_query(fields.parents, word);
     scoring.push(boosted(parent.box_clone(), weight::PARENT_EXACT_BM25));
     matches.push((MatchedField::ParentName, parent));
-    if distance > 0 {
-        let query = fuzzy(fields.parents, word, distance);
-        scoring.push(boosted(query.box_clone(), weight::PARENT_FUZZY));
-        matches.push((MatchedField::ParentName, query));
-    }
     let place = term_query(fields.location, word);
     scoring.push(boosted(place.box_clone(), weight::LOCATION_BM25));
     matches.push((MatchedField::Location, place));
 }
 
 impl QueryPlan {
-    /// The whole query: at least one scoring clause must match (when there is text), every
-    /// filter must.
+    /// The whole query: at least one scoring clause must match (when there is text), birth
+    /// dates add to the score, every filter must match.
     pub fn query(&self) -> Box<dyn Query> {
+        let union = |queries: &[Box<dyn Query>]| -> Box<dyn Query> {
+            Box::new(BooleanQuery::union(
+                queries.iter().map(|query| query.box_clone()).collect(),
+            ))
+        };
         let mut clauses: Vec<(Occur, Box<dyn Query>)> = Vec::new();
-        if !self.scoring.is_empty() {
-            let text =
-                BooleanQuery::union(self.scoring.iter().map(|query| query.box_clone()).collect());
-            clauses.push((Occur::Must, Box::new(text)));
+        if self.scoring.is_empty() {
+            if !self.birth.is_empty() {
+                clauses.push((Occur::Must, union(&self.birth)));
+            }
+        } else {
+            clauses.push((Occur::Must, union(&self.scoring)));
+            clauses.extend(
+                self.birth
+                    .iter()
+                    .map(|query| (Occur::Should, query.box_clone())),
+            );
         }
         for filter in &self.filters {
             clauses.push((Occur::Must, constant(filter.box_clone(), 0.0)));
