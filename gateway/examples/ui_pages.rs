@@ -15,18 +15,14 @@
 #[path = "support/mod.rs"]
 mod support;
 
-use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use clap::Parser;
-use gateway::commands::demo::submission_from_generated;
 use gateway::{build_app, AppState};
-use registry::clients::Role;
-use registry::model::RecordSubmission;
-use registry::users::{self, NewUser};
 use registry::Store;
-use support::{percentile, Database};
+use support::loaded::{open_or_load, session_cookie, Population};
+use support::percentile;
 
 #[derive(Parser)]
 struct Args {
@@ -50,31 +46,6 @@ struct Args {
 
 /// Extra request headers (the session cookie).
 type Headers = Vec<(&'static str, String)>;
-
-const PASSWORD: &str = "page-timing-password-7";
-
-/// Logs a person in and returns the session cookie to send.
-async fn session_cookie(http: &reqwest::Client, base: &str, username: &str) -> String {
-    let response = http
-        .post(format!("{base}/v1/session"))
-        .json(&serde_json::json!({"username": username, "password": PASSWORD}))
-        .send()
-        .await
-        .unwrap();
-    assert!(
-        response.status().is_success(),
-        "login {}",
-        response.status()
-    );
-    let cookie = response
-        .headers()
-        .get_all(reqwest::header::SET_COOKIE)
-        .iter()
-        .filter_map(|value| value.to_str().ok())
-        .find(|value| value.starts_with("cr_session="))
-        .unwrap();
-    cookie.split(';').next().unwrap().to_owned()
-}
 
 struct Measured {
     p50: f64,
@@ -123,125 +94,19 @@ async fn measure(
     }
 }
 
-/// Written into `--keep` once the registry is loaded, indexed and counted.
-const LOADED_MARKER: &str = "ui-pages-loaded";
-
 #[tokio::main]
 async fn main() {
     let args = Args::parse();
-    let kept: Option<(Arc<dyn Store>, Arc<search::SearchIndex>)> = match &args.keep {
-        Some(dir) if dir.join(LOADED_MARKER).exists() => {
-            let store = registry::store::open_data_dir(dir).await.unwrap();
-            let index = search::SearchIndex::open(&dir.join("search-index")).unwrap();
-            // An index of another schema was cleared on opening: rebuilt, not replayed.
-            if index.position() == 0 {
-                search::follower::rebuild(store.as_ref(), &index, search::follower::REBUILD_PAGE)
-                    .await
-                    .unwrap();
-            }
-            search::follower::catch_up(store.as_ref(), &index, 2000)
-                .await
-                .unwrap();
-            eprintln!(
-                "measuring the registry kept in {} ({} children indexed)",
-                dir.display(),
-                index.num_children()
-            );
-            Some((store, index))
-        }
-        _ => None,
-    };
-    let (store, index, database) = match kept {
-        Some((store, index)) => (store, index, None),
-        None => load(&args).await,
-    };
-    measure_pages(&args, store, index).await;
-    if let Some(database) = database {
-        database.finish().await;
-    }
-}
-
-/// Loads `--children` distinct children and `--duplicates` further records, indexes them and
-/// folds the dashboard totals; into `--keep` when given, else a scratch database.
-async fn load(args: &Args) -> (Arc<dyn Store>, Arc<search::SearchIndex>, Option<Database>) {
-    let population = synthetic::generate(&synthetic::GeneratorConfig {
-        records: args.children * 2,
-        seed: 4711,
-        ..Default::default()
+    let loaded = open_or_load(&Population {
+        children: args.children,
+        duplicates: args.duplicates,
+        backend: &args.backend,
+        postgres_url: &args.postgres_url,
+        keep: args.keep.as_deref(),
     })
-    .records;
-    let today = chrono::Utc::now().date_naive();
-    let mut seen = HashSet::new();
-    let mut load = Vec::with_capacity(args.children);
-    let mut duplicates: Vec<RecordSubmission> = Vec::new();
-    for record in &population {
-        if load.len() < args.children && seen.insert(record.cluster_id) {
-            load.push(
-                submission_from_generated(record)
-                    .unwrap()
-                    .validate(today)
-                    .unwrap(),
-            );
-        } else if seen.contains(&record.cluster_id) && duplicates.len() < args.duplicates {
-            duplicates.push(submission_from_generated(record).unwrap());
-        }
-    }
-    let (store, database, index) = match &args.keep {
-        Some(dir) => {
-            let store = registry::store::open_data_dir(dir).await.unwrap();
-            let index = search::SearchIndex::open(&dir.join("search-index")).unwrap();
-            (store, None, index)
-        }
-        None => {
-            let database = Database::fresh(&args.backend, &args.postgres_url).await;
-            (
-                database.store.clone(),
-                Some(database),
-                search::SearchIndex::in_ram().unwrap(),
-            )
-        }
-    };
-    let started = Instant::now();
-    store.bulk_load(load, "bulk").await.unwrap();
-    eprintln!("bulk load: {:.0} s", started.elapsed().as_secs_f64());
-    for submission in duplicates {
-        let valid = submission.validate(today).unwrap();
-        store.register(valid, "page-timing").await.unwrap();
-    }
-    let started = Instant::now();
-    search::follower::rebuild(store.as_ref(), &index, search::follower::REBUILD_PAGE)
-        .await
-        .unwrap();
-    eprintln!("index: {:.0} s", started.elapsed().as_secs_f64());
-    // The dashboard's running totals, folded from the whole change feed as a deployment
-    // upgrading to them does once.
-    let started = Instant::now();
-    let folded = registry::counts::catch_up(store.as_ref()).await.unwrap();
-    eprintln!(
-        "dashboard totals: {folded} changes folded in {:.0} s",
-        started.elapsed().as_secs_f64()
-    );
-    let hash = users::hash_password(PASSWORD).unwrap();
-    for (username, role) in [
-        ("official", Role::NationalOfficial),
-        ("steward", Role::DataSteward),
-        ("admin", Role::Admin),
-    ] {
-        store
-            .create_user(NewUser {
-                username: username.to_owned(),
-                role,
-                agency: None,
-                district: None,
-                password_hash: hash.clone(),
-            })
-            .await
-            .unwrap();
-    }
-    if let Some(dir) = &args.keep {
-        std::fs::write(dir.join(LOADED_MARKER), format!("{}\n", args.children)).unwrap();
-    }
-    (store, index, database)
+    .await;
+    measure_pages(&args, loaded.store.clone(), loaded.index.clone()).await;
+    loaded.finish().await;
 }
 
 /// Requests every page `--requests` times beside the API call it is built from.

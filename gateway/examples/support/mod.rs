@@ -3,6 +3,8 @@
 
 #![allow(dead_code)]
 
+pub mod loaded;
+
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};

@@ -1,0 +1,134 @@
+//! The gateway's time for a search against the raw tantivy query: the same queries, in the
+//! same run, as criterion measures them.
+//!
+//! The gateway's share is everything a search over HTTP adds to the query: the loopback
+//! round trip, the session check, parsing, the hop off the async runtime, redaction, the
+//! audit record of what was searched and returned (one database write) and the JSON.
+//!
+//! ```sh
+//! SEARCH_BENCH_CHILDREN=20000 cargo bench -p gateway --bench search_overhead
+//! # a million children, loaded once by `ui_pages --keep /path/to/ui1m` (BENCHMARKS.md)
+//! SEARCH_BENCH_CHILDREN=1000000 SEARCH_BENCH_KEEP=/path/to/ui1m cargo bench -p gateway --bench search_overhead
+//! ```
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+#[path = "../examples/support/mod.rs"]
+mod support;
+
+use std::cell::Cell;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use criterion::Criterion;
+use gateway::{build_app, AppState};
+use registry::ReadScope;
+use search::SearchRequest;
+use support::loaded::{open_or_load, session_cookie, Population, SEED};
+
+/// Hits per page, as the search page asks for.
+const LIMIT: usize = 20;
+
+/// Names and birth dates as an official types them, from the generated records the
+/// registry was loaded from (every child queried is in it, under one spelling or another).
+fn queries(children: usize, count: usize) -> Vec<String> {
+    let generated = synthetic::generate(&synthetic::GeneratorConfig {
+        records: children * 2,
+        seed: SEED,
+        ..Default::default()
+    })
+    .records;
+    let step = (generated.len() / count).max(1);
+    generated
+        .iter()
+        .step_by(step)
+        .take(count)
+        .map(|record| {
+            [&record.given_name, &record.family_name]
+                .into_iter()
+                .flatten()
+                .cloned()
+                .chain(record.date_of_birth.map(|date| date.to_string()))
+                .collect::<Vec<_>>()
+                .join(" ")
+        })
+        .collect()
+}
+
+fn main() {
+    let children: usize = std::env::var("SEARCH_BENCH_CHILDREN")
+        .ok()
+        .and_then(|value| value.parse().ok())
+        .unwrap_or(20_000);
+    let keep = std::env::var_os("SEARCH_BENCH_KEEP").map(PathBuf::from);
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let loaded = runtime.block_on(open_or_load(&Population {
+        children,
+        duplicates: 0,
+        backend: "sqlite",
+        postgres_url: "",
+        keep: keep.as_deref(),
+    }));
+    let listener = runtime
+        .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
+        .unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let app = build_app(AppState::new(loaded.store.clone()).with_search(loaded.index.clone()));
+    runtime.spawn(async move { axum::serve(listener, app).await.unwrap() });
+    let http = reqwest::Client::new();
+    let cookie = runtime.block_on(session_cookie(&http, &base, "official"));
+    let queries = queries(children, 200);
+    let urls: Vec<String> = queries
+        .iter()
+        .map(|query| {
+            let q: String = form_urlencoded::byte_serialize(query.as_bytes()).collect();
+            format!("{base}/v1/search?q={q}&limit={LIMIT}")
+        })
+        .collect();
+
+    let mut criterion = Criterion::default()
+        .sample_size(30)
+        .measurement_time(Duration::from_secs(20))
+        .configure_from_args();
+    let mut group = criterion.benchmark_group(format!("search, {children} children"));
+    // Both walk the same queries in the same order.
+    let next = Cell::new(0usize);
+    let take = |count: usize| {
+        let at = next.get();
+        next.set(at + 1);
+        at % count
+    };
+    group.bench_function("raw tantivy", |bench| {
+        next.set(0);
+        bench.iter(|| {
+            let request = SearchRequest::text(&queries[take(queries.len())], LIMIT);
+            loaded
+                .index
+                .search_blocking(&request, &ReadScope::All)
+                .unwrap()
+        });
+    });
+    group.bench_function("gateway over HTTP", |bench| {
+        next.set(0);
+        bench.iter(|| {
+            let url = &urls[take(urls.len())];
+            runtime.block_on(async {
+                let response = http
+                    .get(url)
+                    .header("cookie", &cookie)
+                    .send()
+                    .await
+                    .unwrap();
+                assert!(response.status().is_success(), "{url}");
+                response.bytes().await.unwrap()
+            })
+        });
+    });
+    group.finish();
+    criterion.final_summary();
+    runtime.block_on(loaded.finish());
+}
