@@ -3,9 +3,10 @@
 //! Tantivy scores a fuzzy match like an exact one (tantivy issue #563), so each kind of match
 //! is its own clause with its own weight. Each name word of the query scores the best of: an
 //! exact match (a constant plus BM25, so rare names count more), a fuzzy match within the
-//! typo allowance after the first letter (a constant below the exact one; see [`crate::fuzzy`])
-//! and a phonetic match (BM25 of the phonetic key: a rare-sounding name counts more). Taking the best rather than the sum keeps one word
-//! matched three ways from outweighing two words matched once. A birth date scores the best
+//! typo allowance after the first letter (a constant below the exact one; see
+//! [`crate::fuzzy`]) and a phonetic match (BM25 of the phonetic key: a rare-sounding name
+//! counts more). Taking the best rather than the sum keeps one word matched three ways from
+//! outweighing two words matched once. A birth date scores the best
 //! of the same day, a near miss (day and month swapped, one year off) and the same month or
 //! year, as BM25 times a factor, so a full date counts more than a common year. The weights
 //! were tuned on the recall measurement in `BENCHMARKS.md` (`examples/quality.rs`, seed 11)
@@ -283,7 +284,7 @@ pub(crate) struct QueryPlan {
     /// year (and the years either side) is shared by a fifth of all children: as a clause
     /// that may find children on its own, a search at a million children scored some 200,000
     /// of them, none of which could rank above a child that also matches a name.
-    pub birth: Vec<Box<dyn Query>>,
+    pub births: Vec<Box<dyn Query>>,
     pub groups: Vec<(MatchedField, Box<dyn Query>)>,
     pub filters: Vec<Box<dyn Query>>,
 }
@@ -517,7 +518,7 @@ pub(crate) fn plan(fields: &Fields, request: &SearchRequest, scope: &ReadScope) 
     }
     QueryPlan {
         scoring,
-        birth: births,
+        births,
         groups: groups
             .into_iter()
             .map(|(field, queries)| {
@@ -579,13 +580,13 @@ impl QueryPlan {
         };
         let mut clauses: Vec<(Occur, Box<dyn Query>)> = Vec::new();
         if self.scoring.is_empty() {
-            if !self.birth.is_empty() {
-                clauses.push((Occur::Must, union(&self.birth)));
+            if !self.births.is_empty() {
+                clauses.push((Occur::Must, union(&self.births)));
             }
         } else {
             clauses.push((Occur::Must, union(&self.scoring)));
             clauses.extend(
-                self.birth
+                self.births
                     .iter()
                     .map(|query| (Occur::Should, query.box_clone())),
             );

@@ -80,8 +80,7 @@ pub async fn open_or_load(population: &Population<'_>) -> Loaded {
         .keep
         .filter(|dir| dir.join(LOADED_MARKER).exists())
     {
-        let store = registry::store::open_data_dir(dir).await.unwrap();
-        let index = search::SearchIndex::open(&dir.join("search-index")).unwrap();
+        let (store, index) = open_kept(dir).await;
         // An index of another schema was cleared on opening: rebuilt, not replayed.
         if index.position() == 0 {
             search::follower::rebuild(store.as_ref(), &index, search::follower::REBUILD_PAGE)
@@ -103,6 +102,13 @@ pub async fn open_or_load(population: &Population<'_>) -> Loaded {
         };
     }
     load(population).await
+}
+
+/// The embedded registry in `dir` and its index beside it, as `serve --data-dir` keeps them.
+async fn open_kept(dir: &Path) -> (Arc<dyn Store>, Arc<search::SearchIndex>) {
+    let store = registry::store::open_data_dir(dir).await.unwrap();
+    let index = search::SearchIndex::open(&dir.join("search-index")).unwrap();
+    (store, index)
 }
 
 /// Loads `children` distinct children and `duplicates` further records, indexes them, folds
@@ -132,8 +138,7 @@ async fn load(population: &Population<'_>) -> Loaded {
     }
     let (store, database, index) = match population.keep {
         Some(dir) => {
-            let store = registry::store::open_data_dir(dir).await.unwrap();
-            let index = search::SearchIndex::open(&dir.join("search-index")).unwrap();
+            let (store, index) = open_kept(dir).await;
             (store, None, index)
         }
         None => {
