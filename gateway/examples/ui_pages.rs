@@ -15,13 +15,11 @@
 #[path = "support/mod.rs"]
 mod support;
 
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use clap::Parser;
 use gateway::{build_app, AppState};
-use registry::Store;
-use support::loaded::{open_or_load, session_cookie, Population};
+use support::loaded::{open_or_load, session_cookie, Loaded, Population};
 use support::percentile;
 
 #[derive(Parser)]
@@ -105,15 +103,20 @@ async fn main() {
         keep: args.keep.as_deref(),
     })
     .await;
-    measure_pages(&args, loaded.store.clone(), loaded.index.clone()).await;
+    measure_pages(&args, &loaded).await;
     loaded.finish().await;
 }
 
 /// Requests every page `--requests` times beside the API call it is built from.
-async fn measure_pages(args: &Args, store: Arc<dyn Store>, index: Arc<search::SearchIndex>) {
+async fn measure_pages(args: &Args, loaded: &Loaded) {
+    let store = loaded.store.clone();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
-    let app = build_app(AppState::new(store.clone()).with_search(index));
+    let app = build_app(
+        AppState::new(store.clone())
+            .with_search(loaded.index.clone())
+            .with_audit_key(loaded.audit_key.clone()),
+    );
     let server = tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
     let http = reqwest::Client::new();
     let official = vec![("cookie", session_cookie(&http, &base, "official").await)];

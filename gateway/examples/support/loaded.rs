@@ -7,6 +7,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use gateway::commands::demo::submission_from_generated;
+use registry::audit::AuditKey;
 use registry::clients::Role;
 use registry::model::RecordSubmission;
 use registry::users::{self, NewUser};
@@ -26,6 +27,9 @@ pub const SEED: u64 = 4711;
 pub struct Loaded {
     pub store: Arc<dyn Store>,
     pub index: Arc<search::SearchIndex>,
+    /// The key of the audit chain: a kept registry's own (`audit.key` in its directory, as
+    /// `serve --data-dir` uses), so `audit verify` passes on it after any run; else random.
+    pub audit_key: AuditKey,
     /// The scratch database, when nothing is kept.
     pub database: Option<Database>,
 }
@@ -98,10 +102,15 @@ pub async fn open_or_load(population: &Population<'_>) -> Loaded {
         return Loaded {
             store,
             index,
+            audit_key: kept_audit_key(dir),
             database: None,
         };
     }
     load(population).await
+}
+
+fn kept_audit_key(dir: &Path) -> AuditKey {
+    AuditKey::load_or_create(&dir.join("audit.key")).unwrap()
 }
 
 /// The embedded registry in `dir` and its index beside it, as `serve --data-dir` keeps them.
@@ -197,6 +206,9 @@ async fn load(population: &Population<'_>) -> Loaded {
     Loaded {
         store,
         index,
+        audit_key: population
+            .keep
+            .map_or_else(AuditKey::random, kept_audit_key),
         database,
     }
 }
