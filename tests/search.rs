@@ -550,6 +550,76 @@ mod cases {
         assert_eq!(hit_ids(&body).first(), Some(&second));
         app.finish().await;
     }
+
+    /// A server started on a registry with an empty index (a first start, a deleted index, a
+    /// new index schema) rebuilds it from the children, then follows the change feed.
+    pub async fn an_empty_index_is_rebuilt_then_followed(backend: Backend) {
+        let app = TestApp::spawn(backend).await;
+        let police = app.key(Role::Agency, Some("police-ug")).await;
+        let official = app.key(Role::NationalOfficial, None).await;
+        for (id, given, family, born) in [
+            ("P-1", "Brenda", "Achieng", "2011-01-01"),
+            ("P-2", "Grace", "Nabirye", "2013-05-09"),
+            ("P-3", "Mercy", "Okello", "2009-07-21"),
+        ] {
+            register(
+                &app,
+                &police,
+                record("police-ug", id, given, family, born, "Tororo"),
+            )
+            .await;
+        }
+        search_until(&app, &official, "district=Tororo", |body| {
+            body["total"] == 3
+        })
+        .await;
+
+        let empty_dir = tempfile::tempdir().unwrap();
+        let (index, follower) =
+            gateway::commands::reindex::start_search(app.store.clone(), empty_dir.path())
+                .await
+                .unwrap();
+        let head = app.store.outbox_head().await.unwrap();
+        let started = Instant::now();
+        while index.position() < head && started.elapsed() < FINDABLE_WITHIN {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        assert_eq!(index.position(), head);
+        assert_eq!(index.num_children(), 3);
+
+        // Then it follows: a later registration reaches the new index too.
+        let fourth = register(
+            &app,
+            &police,
+            record(
+                "police-ug",
+                "P-4",
+                "Patience",
+                "Achieng",
+                "2012-02-02",
+                "Tororo",
+            ),
+        )
+        .await;
+        index.registry_changed();
+        let started = Instant::now();
+        while index.num_children() < 4 && started.elapsed() < FINDABLE_WITHIN {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        let found = index
+            .search(
+                search::SearchRequest::text("Patience Achieng", 5),
+                registry::ReadScope::All,
+            )
+            .await
+            .unwrap();
+        assert_eq!(
+            found.hits.first().map(|hit| hit.child_id.to_string()),
+            Some(fourth)
+        );
+        follower.abort();
+        app.finish().await;
+    }
 }
 
 on_both_backends!(
@@ -560,4 +630,5 @@ on_both_backends!(
     a_district_official_finds_children_any_of_whose_records_is_there,
     bad_input_is_a_problem,
     the_index_resumes_and_rebuilds,
+    an_empty_index_is_rebuilt_then_followed,
 );
