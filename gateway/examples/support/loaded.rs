@@ -86,11 +86,9 @@ pub async fn open_or_load(population: &Population<'_>) -> Loaded {
     {
         let (store, index) = open_kept(dir).await;
         // An index of another schema was cleared on opening: rebuilt, not replayed.
-        if index.position() == 0 {
-            search::follower::rebuild(store.as_ref(), &index, search::follower::REBUILD_PAGE)
-                .await
-                .unwrap();
-        }
+        search::follower::rebuild_if_empty(store.as_ref(), &index)
+            .await
+            .unwrap();
         search::follower::catch_up(store.as_ref(), &index, 2000)
             .await
             .unwrap();
