@@ -31,9 +31,9 @@ pub struct RestoreArgs {
 impl StoreArgs {
     /// The database these flags name, for backup and restore.
     pub fn database(&self) -> anyhow::Result<Database> {
-        Ok(match &self.database_url {
+        Ok(match self.connection_url()? {
             Some(url) if url.starts_with("postgres://") || url.starts_with("postgresql://") => {
-                Database::Postgres(url.clone())
+                Database::Postgres(url)
             }
             Some(url) => match url.strip_prefix("sqlite://") {
                 Some(path) => Database::Sqlite(PathBuf::from(path)),

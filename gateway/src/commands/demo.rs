@@ -53,6 +53,7 @@ pub fn run(args: DemoArgs) -> anyhow::Result<()> {
         let store_args = StoreArgs {
             data_dir: args.data_dir.clone(),
             database_url: args.database_url.clone(),
+            database_password_file: None,
         };
         let store = store_args.open().await?;
 

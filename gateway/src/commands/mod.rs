@@ -35,7 +35,8 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Serve the HTTP API.
-    Serve(serve::ServeArgs),
+    // Boxed: its many flags would make every other command's value as large.
+    Serve(Box<serve::ServeArgs>),
     /// Run the registry with seeded synthetic demo data and ready-to-use credentials.
     Demo(demo::DemoArgs),
     /// Manage API clients (agency systems, officials, stewards).
@@ -83,7 +84,7 @@ pub fn main() -> ExitCode {
         }
     };
     let result = match cli.command {
-        Command::Serve(args) => serve::run(args),
+        Command::Serve(args) => serve::run(*args),
         Command::Demo(args) => demo::run(args),
         Command::Clients(args) => clients::run(args),
         Command::Migrate(args) => migrate::run(args),
