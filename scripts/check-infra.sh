@@ -21,9 +21,13 @@ if [ ! -d compose/secrets ]; then
     printf 'placeholder\n' > compose/secrets/db_password
 fi
 if docker compose version >/dev/null 2>&1; then
-    (cd compose && docker compose config --quiet) && echo "compose: docker compose config ok"
+    (cd compose && docker compose config --quiet \
+        && docker compose -f compose.yaml -f compose.offline.yaml config --quiet) \
+        && echo "compose: docker compose config ok (with and without compose.offline.yaml)"
 elif command -v docker-compose >/dev/null; then
-    (cd compose && docker-compose config --quiet) && echo "compose: docker-compose config ok"
+    (cd compose && docker-compose config --quiet \
+        && docker-compose -f compose.yaml -f compose.offline.yaml config --quiet) \
+        && echo "compose: docker-compose config ok (with and without compose.offline.yaml)"
 else
     echo "compose: no docker compose here; skipped"
 fi
