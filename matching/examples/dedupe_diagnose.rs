@@ -59,6 +59,18 @@ fn main() {
         started.elapsed().as_secs_f64(),
         result.blocking.candidate_pairs
     );
+    println!(
+        "skipped blocks {} ({} records); pairs per rule: {}",
+        result.blocking.skipped_blocks,
+        result.blocking.skipped_block_records,
+        result
+            .blocking
+            .pairs_per_rule
+            .iter()
+            .map(|(r, n)| format!("{r} {n}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
     let edge = model.spec().thresholds.cluster_edge();
 
     let mut members: HashMap<&str, Vec<u32>> = HashMap::new();
@@ -137,6 +149,17 @@ fn main() {
          P {precision:.4}  R {recall:.4}  F1 {:.4}",
         data.len(),
         2.0 * precision * recall / (precision + recall).max(f64::MIN_POSITIVE)
+    );
+    let (blocked, all) = matching::evaluate::blocking_recall(&result.blocks, &child, None);
+    println!("blocking recall {:.4}", blocked as f64 / all.max(1) as f64);
+    let scores = matching::evaluate::score_clusters(&result.labels, &child);
+    println!(
+        "B-cubed P {:.4}  R {:.4}  F1 {:.4}  largest cluster {} (true {})",
+        scores.bcubed_precision,
+        scores.bcubed_recall,
+        scores.bcubed_f1,
+        scores.largest_predicted_cluster,
+        scores.largest_true_cluster
     );
     let mut names: Vec<&&str> = kinds.keys().collect();
     names.sort();

@@ -335,11 +335,31 @@ pub fn name_phonetic_keys(token: &str) -> Vec<String> {
     keys
 }
 
+/// The consonant skeleton ([`name_phonetic_key`]) of a whole normalised name,
+/// its words run together, for comparing a name written in Khmer script with
+/// one written in Latin letters. Khmer writes a given name's parts without a
+/// space (ស្រីលីនី, "Srey Lyny"), and romanisations disagree mostly on the
+/// vowels, including the vowels that end in a "v" or "w" (ៅ is written "au",
+/// "ao", "ov" or "eou": ពៅ is "Pov" or "Peou"), so here a "v" or "w" after a
+/// vowel and before no other vowel is read as part of the vowel. Empty for a
+/// name without Latin letters.
+pub fn cross_script_skeleton(normalized: &str) -> String {
+    let joined: String = normalized.chars().filter(|c| *c != ' ').collect();
+    skeleton(
+        &joined,
+        Reading {
+            v_after_vowel_is_vowel: true,
+            ..Reading::default()
+        },
+    )
+}
+
 /// How ambiguous letters are read when making a phonetic key.
 #[derive(Debug, Clone, Copy, Default)]
 struct Reading {
     w_is_consonant: bool,
     r_after_vowel_silent: bool,
+    v_after_vowel_is_vowel: bool,
 }
 
 fn skeleton(token: &str, reading: Reading) -> String {
@@ -360,9 +380,16 @@ fn skeleton(token: &str, reading: Reading) -> String {
     // Each letter or digraph as one sound; vowels (and h, y, and w read as a vowel) as '.'.
     let mut sounds = Vec::with_capacity(letters.len());
     let mut index = 0;
+    let vowel = |c: Option<char>| matches!(c, Some('a' | 'e' | 'i' | 'o' | 'u' | 'y'));
     while index < letters.len() {
         let next = letters.get(index + 1).copied();
+        let glide = reading.v_after_vowel_is_vowel
+            && matches!(letters[index], 'v' | 'w')
+            && index > 0
+            && vowel(Some(letters[index - 1]))
+            && !vowel(next);
         let (sound, used) = match (letters[index], next) {
+            _ if glide => ('.', 1),
             ('p', Some('h')) | ('b', Some('h')) => ('p', 2),
             ('c', Some('h')) | ('g', Some('y')) => ('j', 2),
             ('c', Some('k')) | ('k' | 'g', Some('h')) => ('k', 2),
