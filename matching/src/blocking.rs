@@ -11,7 +11,9 @@ use std::collections::BTreeSet;
 
 use crate::compare::DateValue;
 use crate::error::{MatchError, Result};
-use crate::normalize::{name_phonetic_key, normalize, normalize_place, phonetic_key, tokens};
+use crate::normalize::{
+    is_placeholder_name, name_phonetic_key, normalize, normalize_place, phonetic_key, tokens,
+};
 use crate::record::Record;
 
 /// Longest run of tokens of one name that produce keys (the rest are middle names).
@@ -295,6 +297,7 @@ impl<'m> KeyCache<'m> {
         let codes: Vec<String> = record
             .get(column)
             .map(normalize)
+            .filter(|n| !is_placeholder_name(n))
             .map(|n| {
                 tokens(&n)
                     .take(MAX_TOKENS)

@@ -67,10 +67,12 @@ impl Place {
         })
     }
 
-    /// The same place, however spelt: equal, Jaro–Winkler ≥ [`PLACE_JW`], or
+    /// The same place, however spelt: equal, Jaro–Winkler ≥ [`PLACE_JW`],
     /// the same skeleton of at least [`PLACE_SKELETON_MIN`] letters ("Mukono" /
     /// "Mucono", "Apac" / "Apak", "Peam Ro" / "Piam Ro": one letter in a
-    /// short name is more than Jaro–Winkler forgives).
+    /// short name is more than Jaro–Winkler forgives), or one slip apart in
+    /// a name of five letters or more ("Tororo" / "Totoro", "Mayuge" /
+    /// "Maiuge"), as for names.
     pub fn same_as(&self, other: &Place) -> bool {
         if self.id != 0 && other.id != 0 {
             if self.id == other.id {
@@ -89,6 +91,7 @@ impl Place {
         self.name == other.name
             || jaro_winkler(&self.name, &other.name) >= PLACE_JW
             || (self.skeleton.is_some() && self.skeleton == other.skeleton)
+            || one_edit(&self.name, &other.name)
     }
 }
 
@@ -119,7 +122,7 @@ impl NameValue {
     /// Prepare a raw name. `None` when it normalises to nothing.
     pub fn new(encoder: &rphonetic::DoubleMetaphone, raw: &str) -> Option<Self> {
         let norm = normalize(raw);
-        if norm.is_empty() {
+        if norm.is_empty() || crate::normalize::is_placeholder_name(&norm) {
             return None;
         }
         let mut canon: Vec<String> = tokens(&norm)
@@ -195,9 +198,29 @@ impl DateValue {
         era * 146_097 + doe - 719_468
     }
 
+    /// The date as `YYYY-MM-DD` (the key of its term-frequency table).
+    pub fn key(&self) -> String {
+        format!("{:04}-{:02}-{:02}", self.year, self.month, self.day)
+    }
+
     /// 1 January or 30 June: the dates agencies write for a guessed birth date.
     pub fn is_guess_date(&self) -> bool {
         (self.month == 1 && self.day == 1) || (self.month == 6 && self.day == 30)
+    }
+}
+
+/// Two years one keying slip apart: one digit differs, or two adjacent
+/// digits are swapped.
+fn one_digit_slip(a: u16, b: u16) -> bool {
+    let (a, b) = (format!("{a:04}"), format!("{b:04}"));
+    let (a, b) = (a.as_bytes(), b.as_bytes());
+    let differ: Vec<usize> = (0..a.len().min(b.len()))
+        .filter(|&i| a[i] != b[i])
+        .collect();
+    match differ.as_slice() {
+        [_] => true,
+        [i, j] => *j == i + 1 && a[*i] == b[*j] && a[*j] == b[*i],
+        _ => false,
     }
 }
 
@@ -274,7 +297,11 @@ pub struct Comparator {
 pub enum ComparatorKind {
     Name,
     Text(Vec<TextPredicate>),
-    Date,
+    /// With `estimates`, levels from [`date_level_estimates`], else from
+    /// [`date_level`].
+    Date {
+        estimates: bool,
+    },
     /// Number of places in the hierarchy; whether conflicts below an
     /// agreement are levels of their own.
     Location {
@@ -310,6 +337,18 @@ pub const DATE_LABELS: [&str; 8] = [
     "years_apart",
 ];
 
+/// The `date` level `one_part_differs`.
+pub const DATE_ONE_PART_LEVEL: u8 = 5;
+/// The `date` level `else`.
+pub const DATE_ELSE_LEVEL: u8 = 6;
+/// The `date` level `years_apart`.
+pub const DATE_YEARS_APART_LEVEL: u8 = 7;
+/// With `estimates`: dates years apart, either side estimated.
+pub const DATE_ESTIMATED_YEARS_APART_LEVEL: u8 = 8;
+/// With `estimates`: two dates not estimated, more than a year apart, and
+/// not `one_part_differs`.
+pub const DATE_OVER_A_YEAR_LEVEL: u8 = 9;
+
 /// Days beyond which two birth dates are `years_apart`: more than three
 /// years, further than any estimate we have seen agencies make for a child.
 pub const DATE_YEARS_APART_DAYS: i64 = 3 * 366;
@@ -329,7 +368,20 @@ impl Comparator {
                 labels.push("else".into());
                 (labels, *tf, ComparatorKind::Text(preds))
             }
-            ComparisonKind::Date { .. } => (owned(&DATE_LABELS), false, ComparatorKind::Date),
+            ComparisonKind::Date { tf, estimates, .. } => {
+                let mut labels = owned(&DATE_LABELS);
+                if *estimates {
+                    labels.push("estimated_years_apart".into());
+                    labels.push("over_a_year_apart".into());
+                }
+                (
+                    labels,
+                    *tf,
+                    ComparatorKind::Date {
+                        estimates: *estimates,
+                    },
+                )
+            }
             ComparisonKind::Location { columns, conflicts } => {
                 let mut labels: Vec<String> = Vec::new();
                 for (depth, column) in columns.iter().enumerate().rev() {
@@ -371,7 +423,10 @@ impl Comparator {
                 ComparatorKind::Text(preds) => text_level(preds, a, b),
                 _ => u8::from(a != b),
             },
-            (Value::Date(a), Value::Date(b)) => date_level(a, b),
+            (Value::Date(a), Value::Date(b)) => match self.kind {
+                ComparatorKind::Date { estimates: true } => date_level_estimates(a, b),
+                _ => date_level(a, b),
+            },
             (Value::Location(a), Value::Location(b)) => match self.kind {
                 ComparatorKind::Location { places, conflicts } => {
                     location_level(a, b, places, conflicts)
@@ -572,11 +627,11 @@ fn same_consonants_across_scripts(a: &NameValue, b: &NameValue) -> bool {
     x.len() >= 2 || a.norm.chars().next() == b.norm.chars().next()
 }
 
-/// One letter typed wrong, added or left out, in names of at least
-/// [`ONE_EDIT_MIN_LETTERS`] letters. Jaro–Winkler forgives such a slip at the
-/// end of a name but not near its start, where it also costs the prefix
-/// bonus ("Gloria" / "Groria" scores 0.84); one slip is one slip wherever it
-/// falls.
+/// One letter typed wrong, added or left out, in names (of children,
+/// parents or places) of at least [`ONE_EDIT_MIN_LETTERS`] letters.
+/// Jaro–Winkler forgives such a slip at the end of a name but not near its
+/// start, where it also costs the prefix bonus ("Gloria" / "Groria" scores
+/// 0.84); one slip is one slip wherever it falls.
 fn one_edit(a: &str, b: &str) -> bool {
     let (la, lb) = (a.chars().count(), b.chars().count());
     la.min(lb) >= ONE_EDIT_MIN_LETTERS && la.abs_diff(lb) <= 1 && levenshtein(a, b) == 1
@@ -624,7 +679,7 @@ fn parts_contained(a: &NameValue, b: &NameValue) -> bool {
             x.chars().nth(1).is_some()
                 && more
                     .iter()
-                    .any(|y| x == y || jaro_winkler(x, y) >= NAME_JW_HIGH)
+                    .any(|y| x == y || jaro_winkler(x, y) >= NAME_JW_HIGH || one_edit(x, y))
         })
 }
 
@@ -664,10 +719,13 @@ pub fn date_level(a: &DateValue, b: &DateValue) -> u8 {
     }
     // Birth dates years apart are strong evidence of two children (a
     // namesake, an older sibling), much stronger than a near miss; one
-    // `else` level would average the two. A slip in the year digit alone
-    // (2012 / 2021) stays `one_part_differs`.
+    // `else` level would average the two. A slip in the year's digits alone
+    // (2012 / 2021, 2015 / 2016) stays `one_part_differs`; but two guessed
+    // dates (1 January, 30 June) share their day and month by convention,
+    // not by evidence, and years two digits apart are no slip.
     let gap = (a.days() - b.days()).abs();
-    if gap > DATE_YEARS_APART_DAYS && !(same.1 && same.2) {
+    let year_slip = same.1 && same.2 && !a.is_guess_date() && one_digit_slip(a.year, b.year);
+    if gap > DATE_YEARS_APART_DAYS && !year_slip {
         return 7;
     }
     if a.year == b.year && a.month == b.day && a.day == b.month {
@@ -691,6 +749,37 @@ pub fn date_level(a: &DateValue, b: &DateValue) -> u8 {
         return 5;
     }
     6
+}
+
+/// The `date` level of a comparison with `estimates` (see
+/// [`crate::spec::ComparisonKind::Date`]): [`date_level`]'s levels, then
+/// `estimated_years_apart` and `over_a_year_apart`. A 1 January or 30 June
+/// counts as estimated even when the source does not flag it: most such
+/// dates are guesses.
+pub fn date_level_estimates(a: &DateValue, b: &DateValue) -> u8 {
+    let guessed = |d: &DateValue| DateValue {
+        estimated: d.estimated || d.is_guess_date(),
+        ..*d
+    };
+    let (a, b) = (guessed(a), guessed(b));
+    let mut level = date_level(&a, &b);
+    let estimated = a.estimated || b.estimated;
+    // Day and month agree but the years are neither one keying slip apart
+    // nor one year apart (an age turned into a birth year): not one part
+    // of one date.
+    if level == DATE_ONE_PART_LEVEL
+        && a.year.abs_diff(b.year) > 1
+        && !one_digit_slip(a.year, b.year)
+    {
+        level = DATE_ELSE_LEVEL;
+    }
+    if level == DATE_YEARS_APART_LEVEL && estimated {
+        DATE_ESTIMATED_YEARS_APART_LEVEL
+    } else if level == DATE_ELSE_LEVEL && !estimated && (a.days() - b.days()).abs() > 366 {
+        DATE_OVER_A_YEAR_LEVEL
+    } else {
+        level
+    }
 }
 
 /// The level of two place hierarchies (coarse to fine) of `places` places;
@@ -841,6 +930,39 @@ mod tests {
     }
 
     #[test]
+    fn estimates_are_levels_of_their_own() {
+        let d = |s| date(s, false);
+        let e = |s| date(s, true);
+        // Two dates read from papers, years apart: the `years_apart` level
+        // (under a cannot-link rule in the child model); with an estimate,
+        // a level of its own.
+        assert_eq!(date_level_estimates(&d("2015-03-04"), &d("2011-07-09")), 7);
+        assert_eq!(date_level_estimates(&e("2015-03-04"), &d("2011-07-09")), 8);
+        // An unflagged 1 January or 30 June is a guess.
+        assert_eq!(date_level_estimates(&d("2011-01-01"), &d("2015-07-09")), 8);
+        assert_eq!(date_level_estimates(&d("2014-06-30"), &d("2015-02-09")), 2);
+        assert_eq!(date_level_estimates(&d("2014-01-01"), &d("2014-01-01")), 0);
+        // Two dates from papers more than a year apart, and within a year.
+        assert_eq!(date_level_estimates(&d("2015-03-04"), &d("2013-07-09")), 9);
+        assert_eq!(date_level_estimates(&d("2015-03-04"), &d("2014-07-09")), 6);
+        assert_eq!(date_level_estimates(&d("2015-03-04"), &d("2015-03-09")), 5);
+        // Same day and month: a slip in one digit of the year, or one year
+        // off, is one part; years further apart are not.
+        assert_eq!(date_level_estimates(&d("2015-03-04"), &d("2018-03-04")), 5);
+        assert_eq!(date_level_estimates(&d("2019-03-04"), &d("2020-03-04")), 5);
+        assert_eq!(date_level_estimates(&d("2017-10-13"), &d("2020-10-13")), 9);
+        let spec = ComparisonKind::Date {
+            column: "dob".into(),
+            estimated_column: None,
+            tf: false,
+            estimates: true,
+        };
+        let c = Comparator::new("dob", &spec).expect("comparator");
+        assert_eq!(c.labels[8], "estimated_years_apart");
+        assert_eq!(c.labels[9], "over_a_year_apart");
+    }
+
+    #[test]
     fn date_levels_cover_transposition_and_estimates() {
         let d = |s| date(s, false);
         assert_eq!(date_level(&d("2015-03-04"), &d("2015-03-04")), 0);
@@ -855,6 +977,17 @@ mod tests {
         assert_eq!(date_level(&d("2015-03-04"), &d("2011-07-09")), 7);
         assert_eq!(date_level(&d("2015-03-04"), &d("2014-07-09")), 6);
         assert_eq!(date_level(&d("2012-03-04"), &d("2021-03-04")), 5);
+        assert_eq!(date_level(&d("2012-03-04"), &d("2018-03-04")), 5);
+        // Two guesses years apart, and years more than one slip apart.
+        assert_eq!(
+            date_level(&date("2013-01-01", true), &date("2024-01-01", true)),
+            7
+        );
+        assert_eq!(
+            date_level(&date("2013-01-01", true), &date("2018-01-01", true)),
+            7
+        );
+        assert_eq!(date_level(&d("2013-03-04"), &d("2024-03-04")), 7);
     }
 
     #[test]

@@ -456,6 +456,7 @@ impl Model {
             ComparisonKind::Date {
                 column,
                 estimated_column,
+                ..
             } => {
                 let est = estimated_column
                     .as_deref()
@@ -758,6 +759,14 @@ impl Model {
                 _ => None,
             }
         };
+        if let Value::Date(d) = &a.values[i] {
+            let freq = tf_frequency(table, &d.key(), w.tf_floor[i]);
+            if freq <= 0.0 {
+                return (base, 0.0);
+            }
+            let adj = (w.u[i][0] / freq).log2();
+            return (base + adj, adj);
+        }
         let key = match (g.swapped, self.swap) {
             // A whole name read as two: the name that agreed is the other
             // side's, written in its own field.
@@ -912,7 +921,7 @@ fn untrained() -> MatchError {
 fn comparison_cost(kind: &crate::compare::ComparatorKind) -> u8 {
     use crate::compare::ComparatorKind;
     match kind {
-        ComparatorKind::Exact | ComparatorKind::Date => 0,
+        ComparatorKind::Exact | ComparatorKind::Date { .. } => 0,
         ComparatorKind::Location { .. } => 1,
         ComparatorKind::Text(_) => 2,
         ComparatorKind::Name => 3,

@@ -103,6 +103,37 @@ pub fn normalize_place(input: &str) -> String {
     }
 }
 
+/// What clerks write in a name field when they have no name: a value that
+/// says nothing about the person, so it is read as missing. Two records
+/// whose mothers are both "Not known" do not share a mother, and "Not known"
+/// would otherwise agree with "Nuon Narty" on a shared sound.
+pub fn is_placeholder_name(normalized: &str) -> bool {
+    // Normalised forms: "N/A" is "n a", "don't know" is "dont know". Not
+    // "na" nor a single letter: those can be a name or an initial.
+    const PLACEHOLDERS: [&str; 19] = [
+        "unknown",
+        "unkown",
+        "unk",
+        "not known",
+        "notknown",
+        "none",
+        "nil",
+        "null",
+        "n a",
+        "not applicable",
+        "not available",
+        "not stated",
+        "not given",
+        "not recorded",
+        "no name",
+        "missing",
+        "dont know",
+        "xx",
+        "xxx",
+    ];
+    PLACEHOLDERS.contains(&normalized)
+}
+
 /// The tokens of a normalised string (split on spaces).
 pub fn tokens(normalized: &str) -> impl Iterator<Item = &str> {
     normalized.split(' ').filter(|t| !t.is_empty())
@@ -511,6 +542,24 @@ pub fn nickname_canonical(token: &str) -> Option<&'static str> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn placeholders_are_not_names() {
+        for raw in [
+            "UNKNOWN",
+            "Not known",
+            "N/A",
+            "none",
+            "NIL",
+            "Not Stated",
+            "xxx",
+        ] {
+            assert!(is_placeholder_name(&normalize(raw)), "{raw}");
+        }
+        for raw in ["Nuon Narty", "Na", "Ngo", "Noun", "X."] {
+            assert!(!is_placeholder_name(&normalize(raw)), "{raw}");
+        }
+    }
 
     #[test]
     fn strips_diacritics_case_and_punctuation() {

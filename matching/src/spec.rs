@@ -117,10 +117,29 @@ pub enum ComparisonKind {
     /// `guess_date_same_year` (same year, one side 1 January or 30 June),
     /// `one_part_differs` (two of year, month, day equal), `else`,
     /// `years_apart` (more than three years apart; not a year-digit slip).
+    ///
+    /// With `tf`, an exact agreement is weighed by how many records carry
+    /// that date: agencies write a guessed birth date as 1 January or 30
+    /// June of the guessed year, so those dates are shared by many more
+    /// children than any other day.
+    ///
+    /// With `estimates` ([`crate::compare::date_level_estimates`]), a 1
+    /// January or 30 June counts as estimated even when the source does not
+    /// say so, and two levels follow `years_apart`: `estimated_years_apart`
+    /// (either side estimated: an age guessed for an older child without
+    /// papers can be years off, a date written from a birth certificate
+    /// cannot) and `over_a_year_apart` (two dates from papers more than a
+    /// year apart, which `else` would average with near misses). Day and
+    /// month agreeing with years neither one digit nor one year apart is
+    /// not `one_part_differs`. `guess_date_same_year` is not used.
     Date {
         column: String,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         estimated_column: Option<String>,
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        tf: bool,
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        estimates: bool,
     },
     /// A place hierarchy, coarse to fine (district, subcounty, village).
     /// Levels: the finest level that agrees (`village`, `subcounty`,
@@ -152,6 +171,7 @@ impl ComparisonKind {
             ComparisonKind::Date {
                 column,
                 estimated_column,
+                ..
             } => {
                 let mut v = vec![column.as_str()];
                 if let Some(e) = estimated_column {

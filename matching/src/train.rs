@@ -83,12 +83,13 @@ pub fn term_frequencies(model: &Model, records: &[PreparedRecord]) -> BTreeMap<S
         if !c.tf {
             continue;
         }
-        let mut counts: HashMap<&str, u64> = HashMap::new();
+        let mut counts: HashMap<std::borrow::Cow<'_, str>, u64> = HashMap::new();
         let mut total = 0u64;
         for r in records {
             let key = match &r.values[i] {
-                Value::Name(n) => &*n.norm,
-                Value::Text(t) => &**t,
+                Value::Name(n) => (&*n.norm).into(),
+                Value::Text(t) => (&**t).into(),
+                Value::Date(d) => d.key().into(),
                 _ => continue,
             };
             *counts.entry(key).or_default() += 1;

@@ -1,7 +1,7 @@
 //! Property tests: normalisation is idempotent, comparisons are symmetric,
 //! probabilities stay in [0, 1].
 
-use matching::compare::{date_level, DateValue, NameValue};
+use matching::compare::{date_level, date_level_estimates, DateValue, NameValue};
 use matching::model::probability;
 use matching::normalize::{normalize, normalize_place};
 use matching::{ChildFields, Model, ModelSpec, Record};
@@ -118,6 +118,7 @@ proptest! {
     fn date_levels_are_symmetric(a in date_strategy(), b in date_strategy(), ea: bool, eb: bool) {
         if let (Some(x), Some(y)) = (DateValue::parse(&a, ea), DateValue::parse(&b, eb)) {
             prop_assert_eq!(date_level(&x, &y), date_level(&y, &x));
+            prop_assert_eq!(date_level_estimates(&x, &y), date_level_estimates(&y, &x));
         }
     }
 
