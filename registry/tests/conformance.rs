@@ -968,8 +968,14 @@ mod cases {
                 format!("CPU-{i}")
             };
             tasks.push(tokio::spawn(async move {
+                // No identifier, so the repeats link on the model's evidence alone: a real
+                // birth date (not a guessed 1 January) and both parents make that certain.
                 let mut body = halima(json!([]));
                 body["child"]["identifiers"] = json!([]);
+                body["child"]["date_of_birth"] = json!("2022-03-14");
+                body["child"]["date_of_birth_estimated"] = json!(false);
+                body["child"]["mother_name"] = json!("Akello Grace");
+                body["child"]["father_name"] = json!("Okello Peter");
                 store
                     .register(record("police-ug", &id, body), "a")
                     .await
