@@ -111,9 +111,12 @@ pub fn to_match_record_with_id(record_id: &str, child: &ChildData) -> Record {
     })
 }
 
-/// A lock key for a blocking key or identifier: registrations that could match each other take
-/// the same lock, so two gateways registering the same child at once are serialised.
-pub fn lock_key(text: &str) -> i64 {
+/// The 64-bit hash of a blocking key or identifier. It is how blocking keys are stored (an
+/// integer indexes and compares faster than the text; a collision only adds a candidate, which
+/// scoring judges on its fields) and the lock a registration takes: registrations that could
+/// match each other take the same lock, so two gateways registering the same child at once are
+/// serialised. Stored, so it must never change: the first 8 bytes of SHA-256, big-endian.
+pub fn key_hash(text: &str) -> i64 {
     let digest = Sha256::digest(text.as_bytes());
     let mut bytes = [0u8; 8];
     bytes.copy_from_slice(&digest[..8]);
@@ -341,14 +344,14 @@ mod tests {
     }
 
     #[test]
-    fn lock_keys_are_stable_and_distinct() {
+    fn key_hashes_are_stable_and_distinct() {
         assert_eq!(
-            lock_key("names_year:sok_2016"),
-            lock_key("names_year:sok_2016")
+            key_hash("names_year:sok_2016"),
+            key_hash("names_year:sok_2016")
         );
         assert_ne!(
-            lock_key("names_year:sok_2016"),
-            lock_key("names_year:sok_2017")
+            key_hash("names_year:sok_2016"),
+            key_hash("names_year:sok_2017")
         );
     }
 }

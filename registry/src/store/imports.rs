@@ -105,7 +105,8 @@ pub(super) fn placeholders(count: usize) -> String {
 struct FreshRow {
     index: usize,
     record: ValidRecord,
-    keys: Vec<String>,
+    /// Its blocking keys' distinct hashes, as stored.
+    key_hashes: Vec<i64>,
     identifiers: BTreeSet<(String, String)>,
     prepared: PreparedRecord,
     body: StoredBody,
@@ -130,7 +131,7 @@ fn prepare_fresh(matcher: &Matcher, index: usize, record: ValidRecord) -> Result
     }
     Ok(FreshRow {
         index,
-        keys: matcher.blocking_keys(&record.child),
+        key_hashes: linking::key_hashes(&matcher.blocking_keys(&record.child)),
         identifiers: record
             .child
             .identifiers
@@ -151,7 +152,8 @@ fn prepare_fresh(matcher: &Matcher, index: usize, record: ValidRecord) -> Result
 struct Neighbourhood {
     /// Stored records by record key: their child, fields and prepared form.
     records: HashMap<i64, (ChildId, ChildData)>,
-    blocks: HashMap<String, Vec<i64>>,
+    /// Stored record keys by blocking-key hash.
+    blocks: HashMap<i64, Vec<i64>>,
     identifiers: HashMap<(String, String), BTreeSet<ChildId>>,
 }
 
@@ -161,22 +163,22 @@ async fn neighbourhood(
     max_block: usize,
 ) -> Result<Neighbourhood> {
     let mut found = Neighbourhood::default();
-    let keys: BTreeSet<&str> = fresh
+    let hashes: BTreeSet<i64> = fresh
         .iter()
-        .flat_map(|row| row.keys.iter().map(String::as_str))
+        .flat_map(|row| row.key_hashes.iter().copied())
         .collect();
-    let keys: Vec<&str> = keys.into_iter().collect();
-    for part in keys.chunks(KEYS_PER_LOOKUP) {
+    let hashes: Vec<i64> = hashes.into_iter().collect();
+    for part in hashes.chunks(KEYS_PER_LOOKUP) {
         let sql = format!(
-            "SELECT blocking_key, record_key FROM blocking_keys WHERE blocking_key IN ({})",
+            "SELECT key_hash, record_key FROM blocking_keys WHERE key_hash IN ({})",
             placeholders(part.len())
         );
-        let mut query = sqlx::query_as::<_, (String, i64)>(&sql);
-        for key in part {
-            query = query.bind(*key);
+        let mut query = sqlx::query_as::<_, (i64, i64)>(&sql);
+        for hash in part {
+            query = query.bind(*hash);
         }
-        for (key, record_key) in query.fetch_all(&mut **tx).await? {
-            found.blocks.entry(key).or_default().push(record_key);
+        for (hash, record_key) in query.fetch_all(&mut **tx).await? {
+            found.blocks.entry(hash).or_default().push(record_key);
         }
     }
     // A block too large to compare is skipped (`compare_all`): its records need not be read.
@@ -250,10 +252,10 @@ fn compare_all(
     around: &Neighbourhood,
 ) -> Result<Vec<Comparisons>> {
     let max_block = linking::max_block(matcher) as usize;
-    let mut chunk_blocks: HashMap<&str, Vec<usize>> = HashMap::new();
+    let mut chunk_blocks: HashMap<i64, Vec<usize>> = HashMap::new();
     for (position, row) in fresh.iter().enumerate() {
-        for key in &row.keys {
-            chunk_blocks.entry(key).or_default().push(position);
+        for hash in &row.key_hashes {
+            chunk_blocks.entry(*hash).or_default().push(position);
         }
     }
     let prepared_stored: HashMap<i64, PreparedRecord> = around
@@ -268,11 +270,9 @@ fn compare_all(
             let mut stored_seen = HashSet::new();
             let mut earlier_seen = HashSet::new();
             let mut comparisons = Comparisons::default();
-            for key in &row.keys {
-                let stored = around.blocks.get(key).map_or(&[][..], Vec::as_slice);
-                let in_chunk = chunk_blocks
-                    .get(key.as_str())
-                    .map_or(&[][..], Vec::as_slice);
+            for hash in &row.key_hashes {
+                let stored = around.blocks.get(hash).map_or(&[][..], Vec::as_slice);
+                let in_chunk = chunk_blocks.get(hash).map_or(&[][..], Vec::as_slice);
                 let earlier = &in_chunk[..in_chunk.partition_point(|&other| other < position)];
                 if stored.len() + earlier.len() > max_block {
                     continue;
@@ -580,9 +580,9 @@ async fn write_fresh(
     )
     .await?;
 
-    let blocking: Vec<(i64, &String)> = keyed
+    let blocking: Vec<(i64, i64)> = keyed
         .iter()
-        .flat_map(|(record_key, fresh, _)| fresh.keys.iter().map(|key| (*record_key, key)))
+        .flat_map(|(record_key, fresh, _)| fresh.key_hashes.iter().map(|hash| (*hash, *record_key)))
         .collect();
     super::insert_blocking_keys(tx, &blocking).await?;
 
@@ -973,7 +973,7 @@ impl ImportStore for Backend {
             .iter()
             .flat_map(|row| {
                 linking::lock_keys_of(
-                    &row.keys,
+                    &row.key_hashes,
                     row.identifiers
                         .iter()
                         .map(|(kind, value)| (kind.as_str(), value.as_str())),

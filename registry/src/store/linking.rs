@@ -184,17 +184,26 @@ pub(super) async fn replace_blocking_keys(
             .execute(&mut **tx)
             .await?;
     }
-    if !keys.is_empty() {
+    let hashes = key_hashes(keys);
+    if !hashes.is_empty() {
         // One statement for all keys: a registration is round trips on PostgreSQL.
         let mut insert =
-            sqlx::QueryBuilder::<Db>::new("INSERT INTO blocking_keys (record_key, blocking_key) ");
-        insert.push_values(keys, |mut row, key| {
-            row.push_bind(record_key).push_bind(key);
+            sqlx::QueryBuilder::<Db>::new("INSERT INTO blocking_keys (key_hash, record_key) ");
+        insert.push_values(&hashes, |mut row, hash| {
+            row.push_bind(*hash).push_bind(record_key);
         });
-        insert.push(" ON CONFLICT DO NOTHING");
         insert.build().execute(&mut **tx).await?;
     }
     Ok(())
+}
+
+/// A record's blocking keys as stored: their distinct hashes (the table has no key of its own
+/// that would drop a repeat).
+pub(super) fn key_hashes(keys: &[String]) -> Vec<i64> {
+    let mut hashes: Vec<i64> = keys.iter().map(|key| linkage::key_hash(key)).collect();
+    hashes.sort_unstable();
+    hashes.dedup();
+    hashes
 }
 
 /// The lock keys a registration of `child` needs: its blocking keys and identifiers. Two
@@ -216,26 +225,23 @@ pub(super) fn lock_keys_of_child(blocking_keys: &[String], child: &ChildData) ->
         })
         .collect();
     lock_keys_of(
-        blocking_keys,
+        &key_hashes(blocking_keys),
         identifiers
             .iter()
             .map(|(kind, value)| (*kind, value.as_str())),
     )
 }
 
-/// [`lock_keys`] from a record's blocking keys and normalised identifier values, when they
-/// are already computed.
+/// [`lock_keys`] from a record's blocking-key hashes and normalised identifier values, when
+/// they are already computed.
 pub(super) fn lock_keys_of<'a>(
-    blocking_keys: &[String],
+    key_hashes: &[i64],
     identifiers: impl IntoIterator<Item = (&'a str, &'a str)>,
 ) -> Vec<i64> {
-    let mut keys: Vec<i64> = blocking_keys
-        .iter()
-        .map(|key| linkage::lock_key(key))
-        .collect();
+    let mut keys = key_hashes.to_vec();
     for (kind, value) in identifiers {
         if !value.is_empty() {
-            keys.push(linkage::lock_key(&format!("identifier:{kind}:{value}")));
+            keys.push(linkage::key_hash(&format!("identifier:{kind}:{value}")));
         }
     }
     keys
@@ -266,8 +272,8 @@ pub(super) async fn candidate_records(
         query
             .push("SELECT * FROM (SELECT ")
             .push_bind(index as i64)
-            .push(" AS key_index, record_key FROM blocking_keys WHERE blocking_key = ")
-            .push_bind(key)
+            .push(" AS key_index, record_key FROM blocking_keys WHERE key_hash = ")
+            .push_bind(linkage::key_hash(key))
             .push(" LIMIT ")
             .push_bind(limit + 1)
             .push(format!(") AS block_{index}"));

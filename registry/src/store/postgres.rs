@@ -102,22 +102,20 @@ async fn refresh_planner_statistics(pool: &sqlx::Pool<Db>) -> Result<()> {
         .await?;
     Ok(())
 }
-/// Inserts blocking keys with one statement of two arrays: a bulk import writes about ten per
-/// row, and thousands of bound parameters cost PostgreSQL more to parse than to store.
+/// Inserts `(key_hash, record_key)` blocking-key rows with one statement of two arrays: a bulk
+/// import writes about ten per row, and thousands of bound parameters cost PostgreSQL more to
+/// parse than to store.
 async fn insert_blocking_keys(
     tx: &mut sqlx::Transaction<'_, Db>,
-    rows: &[(i64, &String)],
+    rows: &[(i64, i64)],
 ) -> Result<()> {
-    let (record_keys, keys): (Vec<i64>, Vec<&str>) = rows
-        .iter()
-        .map(|(record_key, key)| (*record_key, key.as_str()))
-        .unzip();
+    let (hashes, record_keys): (Vec<i64>, Vec<i64>) = rows.iter().copied().unzip();
     sqlx::query(
-        "INSERT INTO blocking_keys (record_key, blocking_key) \
-         SELECT * FROM UNNEST($1::BIGINT[], $2::TEXT[]) ON CONFLICT DO NOTHING",
+        "INSERT INTO blocking_keys (key_hash, record_key) \
+         SELECT * FROM UNNEST($1::BIGINT[], $2::BIGINT[])",
     )
+    .bind(hashes)
     .bind(record_keys)
-    .bind(keys)
     .execute(&mut **tx)
     .await?;
     Ok(())

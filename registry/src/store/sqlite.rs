@@ -70,18 +70,19 @@ async fn lock_all_matching(_tx: &mut sqlx::Transaction<'_, Db>) -> Result<()> {
 async fn refresh_planner_statistics(_pool: &sqlx::Pool<Db>) -> Result<()> {
     Ok(())
 }
-/// Inserts blocking keys, many rows per statement (the import's multi-row insert).
+/// Inserts `(key_hash, record_key)` blocking-key rows, many per statement (the import's
+/// multi-row insert).
 async fn insert_blocking_keys(
     tx: &mut sqlx::Transaction<'_, Db>,
-    rows: &[(i64, &String)],
+    rows: &[(i64, i64)],
 ) -> Result<()> {
     imports::insert_rows(
         tx,
-        "INSERT INTO blocking_keys (record_key, blocking_key) ",
-        " ON CONFLICT DO NOTHING",
+        "INSERT INTO blocking_keys (key_hash, record_key) ",
+        "",
         rows,
-        |row, (record_key, key)| {
-            row.push_bind(*record_key).push_bind((*key).clone());
+        |row, (hash, record_key)| {
+            row.push_bind(*hash).push_bind(*record_key);
         },
     )
     .await
