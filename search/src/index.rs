@@ -199,8 +199,10 @@ impl SearchIndex {
         let mut prepared = writer.prepare_commit()?;
         prepared.set_payload(&payload);
         prepared.commit()?;
-        self.position.store(position, Ordering::Release);
+        // Searchable first, then published: whoever sees the new position (a caller waiting
+        // for a registration to become findable) must find it.
         self.reader.reload()?;
+        self.position.store(position, Ordering::Release);
         Ok(())
     }
 
