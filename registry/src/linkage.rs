@@ -69,6 +69,16 @@ impl Matcher {
         self.model.prepare(&to_match_record(child))
     }
 
+    /// The probability that two prepared records are the same child, and whether a
+    /// cannot-link rule holds for them: the comparison without its explanation.
+    pub fn score(&self, a: &PreparedRecord, b: &PreparedRecord) -> Result<(f64, bool)> {
+        let (weight, cannot_link) = self
+            .model
+            .score_prepared(a, b)
+            .map_err(|error| RegistryError::Corrupt(format!("scoring failed: {error}")))?;
+        Ok((matching::model::probability(weight), cannot_link.is_some()))
+    }
+
     /// The explained comparison of two prepared records.
     pub fn explain(&self, a: &PreparedRecord, b: &PreparedRecord) -> Result<PairExplanation> {
         self.model
@@ -199,14 +209,11 @@ pub fn score_children(
         .iter()
         .map(|candidate| {
             let prepared = matcher.prepare(&candidate.child);
-            let (weight, cannot_link) = matcher
-                .model
-                .score_prepared(&arriving, &prepared)
-                .map_err(|error| RegistryError::Corrupt(format!("scoring failed: {error}")))?;
+            let (probability, vetoed) = matcher.score(&arriving, &prepared)?;
             Ok(PairScore {
                 child_id: candidate.child_id,
-                probability: matching::model::probability(weight),
-                vetoed: cannot_link.is_some(),
+                probability,
+                vetoed,
                 pair: (candidate, prepared),
             })
         })

@@ -239,8 +239,36 @@ async fn neighbourhood(
 /// rows of the chunk (by position).
 #[derive(Default)]
 struct Comparisons {
-    stored: Vec<(ChildId, Option<String>, PairExplanation)>,
-    earlier: Vec<(usize, PairExplanation)>,
+    stored: Vec<(ChildId, Option<String>, ScoredPair)>,
+    earlier: Vec<(usize, ScoredPair)>,
+}
+
+/// A compared pair as [`linkage::score_children`] sees it: every pair is scored, but only a
+/// pair that could reach review is explained (the explanation is what a steward reads; building
+/// one for every namesake in a block was most of an import's comparing time).
+struct ScoredPair {
+    probability: f64,
+    /// A cannot-link rule holds for the pair.
+    vetoed: bool,
+    explanation: Option<PairExplanation>,
+}
+
+/// How far below the review threshold a pair is still explained: the explanation sums the same
+/// weights in another order, and it is the explanation's probability that the thresholds judge.
+const EXPLAIN_MARGIN: f64 = 1e-9;
+
+fn score_pair(matcher: &Matcher, a: &PreparedRecord, b: &PreparedRecord) -> Result<ScoredPair> {
+    let (probability, vetoed) = matcher.score(a, b)?;
+    let explanation = if probability >= matcher.review_threshold() - EXPLAIN_MARGIN {
+        Some(matcher.explain(a, b)?)
+    } else {
+        None
+    };
+    Ok(ScoredPair {
+        probability,
+        vetoed,
+        explanation,
+    })
 }
 
 /// Scores every new row against the stored records and the earlier chunk rows it shares a
@@ -288,7 +316,7 @@ fn compare_all(
                         comparisons.stored.push((
                             *child_id,
                             child.district.clone(),
-                            matcher.explain(&row.prepared, prepared)?,
+                            score_pair(matcher, &row.prepared, prepared)?,
                         ));
                     }
                 }
@@ -296,7 +324,7 @@ fn compare_all(
                     if earlier_seen.insert(other) {
                         comparisons.earlier.push((
                             other,
-                            matcher.explain(&row.prepared, &fresh[other].prepared)?,
+                            score_pair(matcher, &row.prepared, &fresh[other].prepared)?,
                         ));
                     }
                 }
@@ -306,27 +334,28 @@ fn compare_all(
         .collect()
 }
 
-/// Each child's best pair among already explained ones, as [`linkage::score_children`] keeps it.
+/// Each child's best pair, as [`linkage::score_children`] keeps it, for the children whose best
+/// pair could reach review (the others the thresholds drop anyway).
 fn best_per_child(
-    pairs: impl Iterator<Item = (ChildId, Option<String>, PairExplanation)>,
+    pairs: impl Iterator<Item = (ChildId, Option<String>, ScoredPair)>,
 ) -> Vec<ChildScore> {
-    let pairs = pairs.map(|(child_id, district, explanation)| linkage::PairScore {
+    let pairs = pairs.map(|(child_id, district, scored)| linkage::PairScore {
         child_id,
-        probability: explanation.match_probability,
-        vetoed: explanation.cannot_link.is_some(),
-        pair: (district, explanation),
+        probability: scored.probability,
+        vetoed: scored.vetoed,
+        pair: (district, scored.explanation),
     });
     let mut scores: Vec<ChildScore> = linkage::best_per_child(pairs)
         .into_iter()
-        .map(|best| {
+        .filter_map(|best| {
             let (district, explanation) = best.pair;
-            ChildScore {
+            explanation.map(|explanation| ChildScore {
                 child_id: best.child_id,
-                probability: best.probability,
+                probability: explanation.match_probability,
                 explanation,
                 vetoed: best.vetoed,
                 district,
-            }
+            })
         })
         .collect();
     linkage::sort_best_first(&mut scores);
@@ -400,11 +429,11 @@ async fn place_all(
             )?))
         } else {
             let scores = best_per_child(comparisons.stored.into_iter().chain(
-                comparisons.earlier.into_iter().map(|(other, explanation)| {
+                comparisons.earlier.into_iter().map(|(other, scored)| {
                     (
                         placed[other].child_id,
                         fresh[other].record.child.district.clone(),
-                        explanation,
+                        scored,
                     )
                 }),
             ));
