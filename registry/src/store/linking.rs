@@ -184,15 +184,14 @@ pub(super) async fn replace_blocking_keys(
             .execute(&mut **tx)
             .await?;
     }
-    let hashes = key_hashes(keys);
-    if !hashes.is_empty() {
-        // One statement for all keys: a registration is round trips on PostgreSQL.
-        let mut insert =
-            sqlx::QueryBuilder::<Db>::new("INSERT INTO blocking_keys (key_hash, record_key) ");
-        insert.push_values(&hashes, |mut row, hash| {
-            row.push_bind(*hash).push_bind(record_key);
-        });
-        insert.build().execute(&mut **tx).await?;
+    let rows: Vec<(i64, i64)> = key_hashes(keys)
+        .into_iter()
+        .map(|hash| (hash, record_key))
+        .collect();
+    if !rows.is_empty() {
+        // One statement for all keys (a registration is round trips on PostgreSQL): the same
+        // insert as the import's.
+        super::insert_blocking_keys(tx, &rows).await?;
     }
     Ok(())
 }
