@@ -538,7 +538,7 @@ mod cases {
         )
         .await;
         search_until(&app, &official, "q=brenda", |body| body["total"] == 2).await;
-        search::follower::rebuild(app.store.as_ref(), &app.search, 1)
+        search::follower::rebuild(&app.store, &app.search, 3, 1)
             .await
             .unwrap();
         assert_eq!(app.search.num_children(), 2);
@@ -548,6 +548,58 @@ mod cases {
         );
         let (body, _) = search_until(&app, &official, "q=brenda+auma", |_| true).await;
         assert_eq!(hit_ids(&body).first(), Some(&second));
+        app.finish().await;
+    }
+
+    /// `reindex` reads the child ID space in ranges side by side: however many ranges, each
+    /// child is in the rebuilt index once, found by its name, at the outbox head.
+    pub async fn a_rebuild_over_split_ranges_indexes_each_child_once(backend: Backend) {
+        let app = TestApp::spawn(backend).await;
+        let school = app.key(Role::Agency, Some("school-ug")).await;
+        let official = app.key(Role::NationalOfficial, None).await;
+        let mut registered = Vec::new();
+        for (number, (given, family, born)) in [
+            ("Brenda", "Achieng", "2011-01-14"),
+            ("Grace", "Nabirye", "2013-05-09"),
+            ("Mercy", "Okello", "2009-07-21"),
+            ("Patience", "Auma", "2012-02-02"),
+            ("Joy", "Kato", "2010-03-03"),
+            ("Esther", "Mugisha", "2014-08-19"),
+            ("Ruth", "Opio", "2008-11-30"),
+            ("Faith", "Namuli", "2015-04-12"),
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            let body = record(
+                "school-ug",
+                &format!("S-{number}"),
+                given,
+                family,
+                born,
+                "Tororo",
+            );
+            let child_id = register(&app, &school, body).await;
+            registered.push((format!("q={given}+{family}"), child_id));
+        }
+        search_until(&app, &official, "district=Tororo", |body| {
+            body["total"] == 8
+        })
+        .await;
+        for readers in [1, 3, 8] {
+            search::follower::rebuild(&app.store, &app.search, readers, 2)
+                .await
+                .unwrap();
+            assert_eq!(app.search.num_children(), 8, "{readers} readers");
+            assert_eq!(
+                app.search.position(),
+                app.store.outbox_head().await.unwrap()
+            );
+            for (query, child_id) in &registered {
+                let (body, _) = search_until(&app, &official, query, |_| true).await;
+                assert_eq!(hit_ids(&body).first(), Some(child_id), "{query}, {readers}");
+            }
+        }
         app.finish().await;
     }
 
@@ -631,4 +683,5 @@ on_both_backends!(
     bad_input_is_a_problem,
     the_index_resumes_and_rebuilds,
     an_empty_index_is_rebuilt_then_followed,
+    a_rebuild_over_split_ranges_indexes_each_child_once,
 );

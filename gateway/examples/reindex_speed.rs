@@ -4,13 +4,18 @@
 //!   queries (`Store::child`): what `reindex` and the follower did before;
 //! - `replay`: the outbox replayed, the touched children of each batch read together
 //!   (`Store::active_children_among`): what the follower does now;
-//! - `rebuild`: the active children read a page at a time (`Store::active_children`) and
-//!   committed once at the outbox head: what `reindex` does now.
+//! - `rebuild`: the active children read a page at a time (`Store::active_children`) in
+//!   ranges of child IDs read side by side, committed once at the outbox head: what `reindex`
+//!   does now. Run once per `--readers` value (1 is the rebuild before split ranges).
 //!
-//! It prints one Markdown row per backend and way: children indexed, seconds, children/s and
-//! the index size on disk.
+//! It prints one Markdown row per backend, round, way and readers: children indexed, seconds,
+//! children/s and the index size on disk. `--rounds` repeats the ways one after another, so
+//! ratios between them hold on a noisy machine; `--keep DIR` (SQLite) loads the registry into
+//! DIR once and reuses it in later runs.
 //!
 //! cargo run --release -p gateway --example reindex_speed -- --records 20000
+//! cargo run --release -p gateway --example reindex_speed -- --records 1000000 --backends sqlite \
+//!     --ways rebuild --readers 1,2 --rounds 2 --keep /work/reindex-1m
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -40,6 +45,15 @@ struct Args {
         value_delimiter = ','
     )]
     ways: Vec<String>,
+    /// Comma-separated numbers of ranges the `rebuild` way reads side by side.
+    #[arg(long, default_value = "1,2", value_delimiter = ',')]
+    readers: Vec<usize>,
+    /// How many times each way runs, in turn.
+    #[arg(long, default_value_t = 1)]
+    rounds: usize,
+    /// SQLite only: keep the loaded registry in this directory and reuse it when it is there.
+    #[arg(long)]
+    keep: Option<std::path::PathBuf>,
     #[arg(
         long,
         env = "CHILD_REGISTRY_TEST_DATABASE_URL",
@@ -90,9 +104,43 @@ fn size_on_disk(dir: &Path) -> u64 {
         .sum()
 }
 
-#[tokio::main]
-async fn main() {
-    let args = Args::parse();
+/// What a run measures on: a fresh database, or the registry kept in `--keep`.
+enum Registry {
+    Fresh(Database),
+    Kept(Arc<dyn registry::Store>),
+}
+
+impl Registry {
+    fn store(&self) -> &Arc<dyn registry::Store> {
+        match self {
+            Registry::Fresh(database) => &database.store,
+            Registry::Kept(store) => store,
+        }
+    }
+
+    async fn finish(self) {
+        if let Registry::Fresh(database) = self {
+            database.finish().await;
+        }
+    }
+}
+
+/// Loads the generated records unless `--keep` already holds them.
+async fn registry(args: &Args, backend: &str) -> Registry {
+    const LOADED_MARKER: &str = "reindex-speed-loaded";
+    let kept = args.keep.as_ref().filter(|_| backend == "sqlite");
+    if let Some(dir) = kept {
+        if dir.join(LOADED_MARKER).exists() {
+            return Registry::Kept(registry::store::open_data_dir(dir).await.unwrap());
+        }
+    }
+    let registry = match kept {
+        Some(dir) => {
+            std::fs::create_dir_all(dir).unwrap();
+            Registry::Kept(registry::store::open_data_dir(dir).await.unwrap())
+        }
+        None => Registry::Fresh(Database::fresh(backend, &args.postgres_url).await),
+    };
     let today = chrono::Utc::now().date_naive();
     let records: Vec<_> = synthetic::generate(&synthetic::GeneratorConfig {
         records: args.records,
@@ -108,60 +156,80 @@ async fn main() {
             .unwrap()
     })
     .collect();
+    let loading = Instant::now();
+    registry.store().bulk_load(records, "bulk").await.unwrap();
+    eprintln!(
+        "{backend}: bulk-loaded {} records in {:.1} s",
+        args.records,
+        loading.elapsed().as_secs_f64()
+    );
+    if let Some(dir) = kept {
+        std::fs::write(dir.join(LOADED_MARKER), args.records.to_string()).unwrap();
+    }
+    registry
+}
 
-    println!("| backend | records | way | children | seconds | children/s | index size |");
-    println!("| --- | ---: | --- | ---: | ---: | ---: | ---: |");
+#[tokio::main]
+async fn main() {
+    let args = Args::parse();
+    println!("| backend | records | round | way | children | seconds | children/s | index size |");
+    println!("| --- | ---: | ---: | --- | ---: | ---: | ---: | ---: |");
     for backend in &args.backends {
-        let database = Database::fresh(backend, &args.postgres_url).await;
-        let loading = Instant::now();
-        database
-            .store
-            .bulk_load(records.clone(), "bulk")
-            .await
-            .unwrap();
-        eprintln!(
-            "{backend}: bulk-loaded {} records in {:.1} s",
-            records.len(),
-            loading.elapsed().as_secs_f64()
-        );
-        for way in &args.ways {
-            let dir = tempfile::tempdir().unwrap();
-            let index = {
-                let dir = dir.path().to_owned();
-                tokio::task::spawn_blocking(move || SearchIndex::open(&dir))
-                    .await
-                    .unwrap()
-                    .unwrap()
-            };
-            let started = Instant::now();
-            match way.as_str() {
-                "per-child" => replay_per_child(database.store.as_ref(), &index).await,
-                "replay" => search::follower::catch_up(database.store.as_ref(), &index, 5000)
+        let registry = registry(&args, backend).await;
+        let store = registry.store();
+        let runs: Vec<(String, usize)> = args
+            .ways
+            .iter()
+            .flat_map(|way| match way.as_str() {
+                "rebuild" => args
+                    .readers
+                    .iter()
+                    .map(|&readers| (format!("rebuild, {readers} readers"), readers))
+                    .collect(),
+                other => vec![(other.to_owned(), 0)],
+            })
+            .collect();
+        for round in 1..=args.rounds {
+            for (way, readers) in &runs {
+                let dir = tempfile::tempdir().unwrap();
+                let index = {
+                    let dir = dir.path().to_owned();
+                    tokio::task::spawn_blocking(move || SearchIndex::open(&dir))
+                        .await
+                        .unwrap()
+                        .unwrap()
+                };
+                let started = Instant::now();
+                match way.as_str() {
+                    "per-child" => replay_per_child(store.as_ref(), &index).await,
+                    "replay" => search::follower::catch_up(store.as_ref(), &index, 5000)
+                        .await
+                        .unwrap(),
+                    _ if *readers > 0 => search::follower::rebuild(
+                        store,
+                        &index,
+                        *readers,
+                        search::follower::REBUILD_PAGE,
+                    )
                     .await
                     .unwrap(),
-                "rebuild" => search::follower::rebuild(
-                    database.store.as_ref(),
-                    &index,
-                    search::follower::REBUILD_PAGE,
-                )
-                .await
-                .unwrap(),
-                other => panic!("no way '{other}': per-child, replay or rebuild"),
+                    other => panic!("no way '{other}': per-child, replay or rebuild"),
+                }
+                let merging = Arc::clone(&index);
+                tokio::task::spawn_blocking(move || merging.finish_writing())
+                    .await
+                    .unwrap()
+                    .unwrap();
+                let seconds = started.elapsed().as_secs_f64();
+                let children = index.num_children();
+                println!(
+                    "| {backend} | {} | {round} | {way} | {children} | {seconds:.1} | {:.0} | {:.1} MB |",
+                    args.records,
+                    children as f64 / seconds,
+                    size_on_disk(dir.path()) as f64 / 1e6
+                );
             }
-            let merging = Arc::clone(&index);
-            tokio::task::spawn_blocking(move || merging.finish_writing())
-                .await
-                .unwrap()
-                .unwrap();
-            let seconds = started.elapsed().as_secs_f64();
-            let children = index.num_children();
-            println!(
-                "| {backend} | {} | {way} | {children} | {seconds:.1} | {:.0} | {:.1} MB |",
-                records.len(),
-                children as f64 / seconds,
-                size_on_disk(dir.path()) as f64 / 1e6
-            );
         }
-        database.finish().await;
+        registry.finish().await;
     }
 }

@@ -32,6 +32,9 @@ pub enum ChildIdError {
 }
 
 impl ChildId {
+    /// The largest ID, the last in child ID order.
+    pub const MAX: ChildId = ChildId((1 << ID_BITS) - 1);
+
     /// A fresh random ID from the operating system's CSPRNG (never derived from personal data).
     pub fn random() -> Self {
         let bits = rand::rngs::OsRng.next_u64() >> (64 - ID_BITS);
@@ -184,6 +187,62 @@ impl utoipa::PartialSchema for ChildId {
 
 impl utoipa::ToSchema for ChildId {}
 
+/// The child IDs `after < id <= through` in their order (an ID's written form sorts as its
+/// value does); `None` leaves that end open. Bulk reads split the whole span into ranges read
+/// side by side: IDs are uniformly random, so equal spans hold about equal numbers of
+/// children.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ChildIdRange {
+    pub after: Option<ChildId>,
+    pub through: Option<ChildId>,
+}
+
+impl ChildIdRange {
+    /// Every child ID.
+    pub const ALL: ChildIdRange = ChildIdRange {
+        after: None,
+        through: None,
+    };
+
+    pub fn contains(&self, id: ChildId) -> bool {
+        self.after.is_none_or(|after| id > after)
+            && self.through.is_none_or(|through| id <= through)
+    }
+
+    /// At most `parts` ranges of about equal width, in order, that together hold exactly the
+    /// IDs of this one (fewer when it holds fewer IDs than `parts`; none when it is empty).
+    pub fn split(self, parts: usize) -> Vec<ChildIdRange> {
+        let first = match self.after {
+            Some(after) => u128::from(after.0) + 1,
+            None => 0,
+        };
+        let last = self
+            .through
+            .map_or(u128::from(ChildId::MAX.0), |through| u128::from(through.0));
+        if first > last || parts == 0 {
+            return Vec::new();
+        }
+        let width = last - first + 1;
+        let parts = (parts as u128).min(width);
+        let mut ranges = Vec::with_capacity(parts as usize);
+        let mut after = self.after;
+        for part in 1..parts {
+            // Below 2^60, so the value always fits.
+            let through = ChildId((first + width * part / parts - 1) as u64);
+            ranges.push(ChildIdRange {
+                after,
+                through: Some(through),
+            });
+            after = Some(through);
+        }
+        ranges.push(ChildIdRange {
+            after,
+            through: self.through,
+        });
+        ranges
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -228,6 +287,57 @@ mod tests {
             let typed: String = symbols.into_iter().collect();
             prop_assert!(typed.parse::<ChildId>().is_err(), "{} accepted", typed);
         }
+    }
+
+    proptest! {
+        #[test]
+        fn split_ranges_cover_each_id_once(
+            bounds in (0u64..(1 << ID_BITS), 0u64..(1 << ID_BITS)),
+            open in (any::<bool>(), any::<bool>()),
+            parts in 0usize..9,
+            probes in prop::collection::vec(any_id(), 32),
+        ) {
+            let (low, high) = (bounds.0.min(bounds.1), bounds.0.max(bounds.1));
+            let range = ChildIdRange {
+                after: (!open.0).then_some(ChildId(low)),
+                through: (!open.1).then_some(ChildId(high)),
+            };
+            let split = range.split(parts);
+            prop_assert!(split.len() <= parts);
+            for pair in split.windows(2) {
+                prop_assert_eq!(pair[0].through, pair[1].after);
+            }
+            let edges = [range.after, range.through].into_iter().flatten();
+            let near_edges = edges.flat_map(|id| {
+                [id.0.saturating_sub(1), id.0, (id.0 + 1).min((1 << ID_BITS) - 1)]
+            });
+            for id in probes.into_iter().chain(near_edges.map(ChildId)) {
+                let holding = split.iter().filter(|part| part.contains(id)).count();
+                let expected = if parts == 0 { 0 } else { usize::from(range.contains(id)) };
+                prop_assert_eq!(holding, expected, "{:?} in {:?}", id, split);
+            }
+        }
+    }
+
+    #[test]
+    fn ranges_split_into_even_parts() {
+        let halves = ChildIdRange::ALL.split(2);
+        assert_eq!(halves.len(), 2);
+        assert_eq!(halves[0].after, None);
+        assert_eq!(halves[0].through, Some(ChildId((1 << (ID_BITS - 1)) - 1)));
+        assert_eq!(halves[1].after, halves[0].through);
+        assert_eq!(halves[1].through, None);
+        let narrow = ChildIdRange {
+            after: Some(ChildId(10)),
+            through: Some(ChildId(12)),
+        };
+        assert_eq!(narrow.split(5).len(), 2, "only IDs 11 and 12");
+        assert!(ChildIdRange {
+            after: Some(ChildId(12)),
+            through: Some(ChildId(12)),
+        }
+        .split(3)
+        .is_empty());
     }
 
     #[test]

@@ -21,7 +21,7 @@ pub mod validate;
 pub mod webhooks;
 
 pub use error::{RegistryError, Result};
-pub use ids::ChildId;
+pub use ids::{ChildId, ChildIdRange};
 pub use imports::ImportStore;
 pub use store::{AccessStore, ReadScope, Store};
 pub use webhooks::FeedStore;

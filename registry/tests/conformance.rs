@@ -8,11 +8,11 @@ use std::sync::Arc;
 
 use chrono::Utc;
 use registry::clients::{NewClient, Role};
-use registry::model::{MatchOutcome, RecordSubmission, Registration, ValidRecord};
+use registry::model::{ChildView, MatchOutcome, RecordSubmission, Registration, ValidRecord};
 use registry::review::{CandidateDecision, CandidateQuery, CandidateSort, CandidateStatus};
 use registry::store::Decision;
 use registry::store::{self, postgres as pg};
-use registry::{ReadScope, RegistryError, Store};
+use registry::{ChildId, ChildIdRange, ReadScope, RegistryError, Store};
 use serde_json::json;
 
 fn postgres_base_url() -> String {
@@ -271,15 +271,7 @@ mod cases {
         let mut active: Vec<_> = ids[1..].to_vec();
         active.sort_by_key(ToString::to_string);
 
-        let mut paged = Vec::new();
-        let mut after = None;
-        loop {
-            let page = store.active_children(after, 1).await.unwrap();
-            let Some(last) = page.last() else { break };
-            assert_eq!(page.len(), 1);
-            after = Some(last.child_id);
-            paged.extend(page);
-        }
+        let paged = read_in_pages(store.as_ref(), ChildIdRange::ALL, 1).await;
         assert_eq!(
             paged.iter().map(|view| view.child_id).collect::<Vec<_>>(),
             active
@@ -308,6 +300,56 @@ mod cases {
         found.sort_by_key(ToString::to_string);
         assert_eq!(found, active, "the merged child is left out");
         assert!(store.active_children_among(&[]).await.unwrap().is_empty());
+    }
+
+    /// Every active child in `range`, read `page` at a time as a rebuild reads them.
+    async fn read_in_pages(store: &dyn Store, range: ChildIdRange, page: i64) -> Vec<ChildView> {
+        let mut read = Vec::new();
+        let mut rest = range;
+        loop {
+            let children = store.active_children(rest, page).await.unwrap();
+            let Some(last) = children.last() else { break };
+            assert!(children.len() as i64 <= page);
+            rest.after = Some(last.child_id);
+            read.extend(children);
+        }
+        read
+    }
+
+    /// A rebuild reads the ID space split into ranges side by side: together they return every
+    /// active child exactly once, each range only its own, in order.
+    pub async fn split_ranges_read_each_active_child_once(store: Arc<dyn Store>) {
+        // Each loaded record is its own child, whatever its fields.
+        let records = (0..24)
+            .map(|number| lone("school-ug", &format!("S{number}"), "Halima"))
+            .collect();
+        assert_eq!(store.bulk_load(records, "a").await.unwrap(), 24);
+        let mut registered: Vec<ChildId> = read_in_pages(store.as_ref(), ChildIdRange::ALL, 100)
+            .await
+            .iter()
+            .map(|view| view.child_id)
+            .collect();
+        assert_eq!(registered.len(), 24);
+        store
+            .merge_children(registered[0], registered[1], &decision())
+            .await
+            .unwrap();
+        let active = registered.split_off(1);
+
+        for parts in [1, 2, 3, 7] {
+            let mut read = Vec::new();
+            for range in ChildIdRange::ALL.split(parts) {
+                let part = read_in_pages(store.as_ref(), range, 2).await;
+                let ids: Vec<ChildId> = part.iter().map(|view| view.child_id).collect();
+                assert!(
+                    ids.iter().all(|id| range.contains(*id)),
+                    "{range:?}: {ids:?}"
+                );
+                assert!(ids.windows(2).all(|pair| pair[0] < pair[1]));
+                read.extend(ids);
+            }
+            assert_eq!(read, active, "{parts} ranges");
+        }
     }
 
     pub async fn merges_keep_the_old_id_alive(store: Arc<dyn Store>) {
@@ -1375,6 +1417,7 @@ conformance!(
     clients_authenticate_until_revoked,
     merges_keep_the_old_id_alive,
     active_children_are_read_in_pages,
+    split_ranges_read_each_active_child_once,
     unlinking_returns_a_record_where_it_came_from,
     invariants_hold_after_every_operation,
     a_duplicate_from_another_agency_links_automatically,

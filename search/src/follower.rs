@@ -14,9 +14,12 @@ use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 use std::time::Duration;
 
-use registry::{ChildId, Store};
+use registry::model::ChildView;
+use registry::{ChildId, ChildIdRange, Store};
+use tokio::sync::mpsc;
+use tokio::task::JoinSet;
 
-use crate::error::Result;
+use crate::error::{Result, SearchError};
 use crate::index::{Change, SearchIndex};
 
 /// Outbox entries read per round by the background follower.
@@ -24,6 +27,10 @@ pub const BATCH: i64 = 1000;
 
 /// Active children read per statement while rebuilding.
 pub const REBUILD_PAGE: i64 = 2000;
+
+/// Ranges of child IDs a rebuild reads side by side (about one per core of a small server:
+/// each reader's statements run on a database connection of their own).
+pub const REBUILD_READERS: usize = 2;
 
 /// Applies at most `batch` outbox entries after the index's position; returns how many.
 pub async fn catch_up_once(
@@ -68,45 +75,81 @@ pub async fn catch_up(store: &dyn Store, index: &Arc<SearchIndex>, batch: i64) -
     Ok(())
 }
 
-/// Rebuilds the index from the registry's active children, read `page` at a time in child ID
-/// order, and commits once at the outbox head read before the first page. Changes made while
+/// Rebuilds the index from the registry's active children and commits once at the outbox head
+/// read before the first page. The child ID space is split into `readers` ranges read side by
+/// side, `page` children at a time, while the pages already read become documents: at a
+/// million children a rebuild waits on the database more than it computes. Changes made while
 /// it reads are either in the pages already or after that head, where the follower picks them
 /// up (re-applying a change gives the same document). Much faster than replaying the whole
-/// outbox, which reads each child once per entry that touched it.
-pub async fn rebuild(store: &dyn Store, index: &Arc<SearchIndex>, page: i64) -> Result<()> {
+/// outbox, which reads each child once per entry that touched it. If it fails, nothing it
+/// added is committed.
+pub async fn rebuild(
+    store: &Arc<dyn Store>,
+    index: &Arc<SearchIndex>,
+    readers: usize,
+    page: i64,
+) -> Result<()> {
     let head = store.outbox_head().await?;
     let clearing = Arc::clone(index);
     tokio::task::spawn_blocking(move || clearing.clear()).await??;
-    let mut after = None;
-    // The next page is read from the database while the previous one becomes documents.
-    let mut adding: Option<tokio::task::JoinHandle<Result<()>>> = None;
-    loop {
-        let children = store.active_children(after, page).await?;
-        if let Some(previous) = adding.take() {
-            previous.await??;
+    let added = add_active_children(store, index, readers, page).await;
+    let finishing = Arc::clone(index);
+    tokio::task::spawn_blocking(move || match added {
+        Ok(()) => finishing.commit_at(head),
+        Err(error) => {
+            finishing.discard_uncommitted()?;
+            Err(error)
         }
-        let Some(last) = children.last() else {
-            break;
-        };
-        after = Some(last.child_id);
-        let adding_to = Arc::clone(index);
-        adding = Some(tokio::task::spawn_blocking(move || {
-            adding_to.add_children(children)
-        }));
+    })
+    .await?
+}
+
+async fn add_active_children(
+    store: &Arc<dyn Store>,
+    index: &Arc<SearchIndex>,
+    readers: usize,
+    page: i64,
+) -> Result<()> {
+    // A page waiting per reader keeps every reader busy while the index takes the last one.
+    let (pages, mut read) = mpsc::channel::<Vec<ChildView>>(readers.max(1));
+    let mut reading = JoinSet::new();
+    for range in ChildIdRange::ALL.split(readers.max(1)) {
+        let (store, pages) = (Arc::clone(store), pages.clone());
+        reading.spawn(async move {
+            let mut rest = range;
+            loop {
+                let children = store.active_children(rest, page).await?;
+                let Some(last) = children.last() else {
+                    return Ok::<_, SearchError>(());
+                };
+                rest.after = Some(last.child_id);
+                if pages.send(children).await.is_err() {
+                    // The indexing side stopped on an error of its own, which it reports.
+                    return Ok(());
+                }
+            }
+        });
     }
-    let committing = Arc::clone(index);
-    tokio::task::spawn_blocking(move || committing.commit_at(head)).await??;
+    drop(pages);
+    // Dropping the join set on an early return stops the readers.
+    while let Some(children) = read.recv().await {
+        let adding_to = Arc::clone(index);
+        tokio::task::spawn_blocking(move || adding_to.add_children(children)).await??;
+    }
+    while let Some(reader) = reading.join_next().await {
+        reader??;
+    }
     Ok(())
 }
 
 /// Rebuilds an empty index over a registry that already has changes (a first start, or an
 /// index cleared because its schema changed) from the active children, which at a million
 /// children is many times faster than replaying the whole outbox. Returns whether it rebuilt.
-pub async fn rebuild_if_empty(store: &dyn Store, index: &Arc<SearchIndex>) -> Result<bool> {
+pub async fn rebuild_if_empty(store: &Arc<dyn Store>, index: &Arc<SearchIndex>) -> Result<bool> {
     if index.position() > 0 || store.outbox_head().await? == 0 {
         return Ok(false);
     }
-    rebuild(store, index, REBUILD_PAGE).await?;
+    rebuild(store, index, REBUILD_READERS, REBUILD_PAGE).await?;
     Ok(true)
 }
 
@@ -122,7 +165,7 @@ pub fn spawn(
     interval: Duration,
 ) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
-        match rebuild_if_empty(store.as_ref(), &index).await {
+        match rebuild_if_empty(&store, &index).await {
             Ok(true) => tracing::info!(
                 position = index.position(),
                 "empty search index rebuilt from the registry"

@@ -162,6 +162,15 @@ impl SearchIndex {
         self.commit(writer, position)
     }
 
+    /// Drops what was added since the last commit (a rebuild that failed half way): the
+    /// index stays as committed, and the follower carries on from its position. Blocking.
+    pub fn discard_uncommitted(&self) -> Result<()> {
+        let mut guard = self.writer();
+        let writer = guard.as_mut().ok_or(SearchError::Closed)?;
+        writer.rollback()?;
+        Ok(())
+    }
+
     fn replace(
         &self,
         writer: &mut IndexWriter<TantivyDocument>,

@@ -86,7 +86,7 @@ pub async fn open_or_load(population: &Population<'_>) -> Loaded {
     {
         let (store, index) = open_kept(dir).await;
         // An index of another schema was cleared on opening: rebuilt, not replayed.
-        search::follower::rebuild_if_empty(store.as_ref(), &index)
+        search::follower::rebuild_if_empty(&store, &index)
             .await
             .unwrap();
         search::follower::catch_up(store.as_ref(), &index, 2000)
@@ -165,9 +165,14 @@ async fn load(population: &Population<'_>) -> Loaded {
         store.register(valid, "page-timing").await.unwrap();
     }
     let started = Instant::now();
-    search::follower::rebuild(store.as_ref(), &index, search::follower::REBUILD_PAGE)
-        .await
-        .unwrap();
+    search::follower::rebuild(
+        &store,
+        &index,
+        search::follower::REBUILD_READERS,
+        search::follower::REBUILD_PAGE,
+    )
+    .await
+    .unwrap();
     eprintln!("index: {:.0} s", started.elapsed().as_secs_f64());
     // The dashboard's running totals, folded from the whole change feed as a deployment
     // upgrading to them does once.

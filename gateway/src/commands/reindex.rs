@@ -65,7 +65,13 @@ pub fn run(args: ReindexArgs) -> anyhow::Result<()> {
             let dir = dir.clone();
             tokio::task::spawn_blocking(move || SearchIndex::open(&dir)).await??
         };
-        search::follower::rebuild(store.as_ref(), &index, search::follower::REBUILD_PAGE).await?;
+        search::follower::rebuild(
+            &store,
+            &index,
+            search::follower::REBUILD_READERS,
+            search::follower::REBUILD_PAGE,
+        )
+        .await?;
         let merging = Arc::clone(&index);
         tokio::task::spawn_blocking(move || merging.finish_writing()).await??;
         println!(

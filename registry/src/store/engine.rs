@@ -18,7 +18,7 @@ use super::{Backend, Db};
 use crate::clients::{self, ApiClient, NewClient, Role};
 use crate::error::{RegistryError, Result};
 use crate::golden;
-use crate::ids::ChildId;
+use crate::ids::{ChildId, ChildIdRange};
 use crate::linkage::{self, ChildScore, Matcher, Plan, StoredMatchRecord};
 use crate::model::{
     ChildData, ChildStatus, ChildView, Count, EventData, MatchOutcome, MatchResult, OutboxEntry,
@@ -1550,14 +1550,18 @@ impl Store for Backend {
         Ok(crate::counts::keep_largest(counted, largest))
     }
 
-    async fn active_children(&self, after: Option<ChildId>, limit: i64) -> Result<Vec<ChildView>> {
-        // Child IDs are stored in their fixed-width written form, so text order is a total
-        // order a page can resume from.
+    async fn active_children(&self, range: ChildIdRange, limit: i64) -> Result<Vec<ChildView>> {
+        // Child IDs are stored in their fixed-width written form, whose text order is their
+        // value order: a page resumes from its last ID and a range is two comparisons. The
+        // largest ID closes an open range.
+        let through = range.through.unwrap_or(ChildId::MAX).to_string();
         let rows = sqlx::query(
             "SELECT child_id, created_at, updated_at FROM children \
-             WHERE status = 'active' AND child_id > $1 ORDER BY child_id LIMIT $2",
+             WHERE status = 'active' AND child_id > $1 AND child_id <= $2 \
+             ORDER BY child_id LIMIT $3",
         )
-        .bind(after.map(|id| id.to_string()).unwrap_or_default())
+        .bind(range.after.map(|id| id.to_string()).unwrap_or_default())
+        .bind(through)
         .bind(limit)
         .fetch_all(&self.read)
         .await?;

@@ -9,7 +9,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use super::engine::parse_child_id;
 use super::Backend;
 use crate::error::Result;
-use crate::ids::ChildId;
+use crate::ids::{ChildId, ChildIdRange};
 use crate::indicators::{ChildFacts, EventFact, IndicatorFacts, ReferralFact};
 use crate::referrals::ReferralStatus;
 use crate::store::{IndicatorStore, Store};
@@ -53,11 +53,11 @@ impl IndicatorStore for Backend {
 
         let mut children = Vec::new();
         let mut position: HashMap<ChildId, usize> = HashMap::new();
-        let mut after = None;
+        let mut range = ChildIdRange::ALL;
         loop {
-            let page = self.active_children(after, PAGE).await?;
+            let page = self.active_children(range, PAGE).await?;
             let Some(last) = page.last() else { break };
-            after = Some(last.child_id);
+            range.after = Some(last.child_id);
             let full = page.len() as i64 == PAGE;
             for view in page {
                 position.insert(view.child_id, children.len());

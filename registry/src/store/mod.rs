@@ -20,7 +20,7 @@ use chrono::{DateTime, Utc};
 use crate::audit::{AuditDraft, AuditEntry, AuditKey, ChainBroken};
 use crate::clients::{ApiClient, NewClient};
 use crate::error::{RegistryError, Result};
-use crate::ids::ChildId;
+use crate::ids::{ChildId, ChildIdRange};
 use crate::linkage::StoredMatchRecord;
 use crate::model::{
     ChildView, OutboxEntry, RecordHistory, Registration, RegistrationCounts, Timeline, ValidRecord,
@@ -207,9 +207,11 @@ pub trait Store:
     /// were folded (0: caught up, or another gateway's folder moved first).
     async fn fold_registration_totals(&self, max_entries: i64) -> Result<u64>;
 
-    /// Active children after `after` in child ID order, at most `limit`, each with its summary
-    /// and current records: a few statements per page, for rebuilding the search index.
-    async fn active_children(&self, after: Option<ChildId>, limit: i64) -> Result<Vec<ChildView>>;
+    /// The first `limit` active children in `range`, in child ID order, each with its summary
+    /// and current records: a few statements per page, for rebuilding the search index. The
+    /// next page starts after the last child returned; ranges of one split
+    /// ([`ChildIdRange::split`]) can be read side by side.
+    async fn active_children(&self, range: ChildIdRange, limit: i64) -> Result<Vec<ChildView>>;
 
     /// The active children among `ids` (merged and unknown IDs are left out), read in a few
     /// statements: what the search index follower re-reads after outbox entries.
