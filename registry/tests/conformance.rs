@@ -1446,3 +1446,87 @@ async fn two_gateways_registering_the_same_child_make_one() {
     drop(second);
     backend.finish().await;
 }
+
+/// What a store finds on opening a registry whose records have no blocking keys of the active
+/// model (an upgrade that changed the key table, records written before matching): it keys
+/// them all again, so a later duplicate still finds its child.
+async fn unkeyed_records_are_keyed_on_opening(
+    store: Arc<dyn Store>,
+    unkey: impl std::future::Future<Output = ()>,
+    reopen: impl std::future::Future<Output = Arc<dyn Store>>,
+) {
+    let first = store
+        .register(
+            person(
+                "police-kh",
+                "P-100",
+                "Sreyneang",
+                "Kosal",
+                "2015-04-12",
+                "Prek Ho",
+            ),
+            "a",
+        )
+        .await
+        .unwrap();
+    let others = (0..5)
+        .map(|number| lone("school-ug", &format!("S{number}"), "Halima"))
+        .collect();
+    store.bulk_load(others, "a").await.unwrap();
+    unkey.await;
+    let reopened = reopen.await;
+    let second = reopened
+        .register(
+            person(
+                "school-kh",
+                "S-200",
+                "KOSAL",
+                "SREYNEANG",
+                "2015-04-12",
+                "Prek Ho",
+            ),
+            "a",
+        )
+        .await
+        .unwrap();
+    assert_eq!(second.match_result.outcome, MatchOutcome::Linked);
+    assert_eq!(second.child_id, first.child_id);
+}
+
+const UNKEY: [&str; 2] = [
+    "UPDATE source_records SET blocking_model_version = NULL",
+    "DELETE FROM blocking_keys",
+];
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_keys_unkeyed_records_on_opening() {
+    let backend = Backend::sqlite().await;
+    let dir = backend._dir.as_ref().unwrap().path().to_owned();
+    let unkey = async {
+        let url = format!("sqlite://{}", dir.join("registry.db").display());
+        let pool = sqlx::SqlitePool::connect(&url).await.unwrap();
+        for statement in UNKEY {
+            sqlx::query(statement).execute(&pool).await.unwrap();
+        }
+        pool.close().await;
+    };
+    let reopen = async { store::open_data_dir(&dir).await.unwrap() };
+    unkeyed_records_are_keyed_on_opening(backend.store.clone(), unkey, reopen).await;
+    backend.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_keys_unkeyed_records_on_opening() {
+    let backend = Backend::postgres().await;
+    let url = backend.scratch.as_ref().unwrap().url.clone();
+    let unkey = async {
+        let pool = sqlx::PgPool::connect(&url).await.unwrap();
+        for statement in UNKEY {
+            sqlx::query(statement).execute(&pool).await.unwrap();
+        }
+        pool.close().await;
+    };
+    let reopen = async { store::open(&url).await.unwrap() };
+    unkeyed_records_are_keyed_on_opening(backend.store.clone(), unkey, reopen).await;
+    backend.finish().await;
+}

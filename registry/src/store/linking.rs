@@ -124,24 +124,47 @@ pub(super) async fn load_active_matcher(pool: &sqlx::Pool<Db>) -> Result<Matcher
     Matcher::from_stored(version, &spec)
 }
 
+/// Records keyed again per transaction by [`refresh_blocking_keys`].
+const REKEY_PAGE: i64 = 2000;
+
 /// Gives every record the blocking keys of the active model (records registered before
-/// matching existed, or under another model version). Returns how many records it keyed.
+/// matching existed, under another model version, or before the key table changed). Returns
+/// how many records it keyed.
 pub(super) async fn refresh_blocking_keys(pool: &sqlx::Pool<Db>, matcher: &Matcher) -> Result<u64> {
+    // Every store open asks; nearly always nothing is stale, which the index on the version
+    // answers at once instead of a walk over every record (seconds at a million).
+    let stale: Option<i64> = sqlx::query_scalar(
+        "SELECT record_key FROM source_records WHERE blocking_model_version IS NULL \
+         OR blocking_model_version < $1 OR blocking_model_version > $1 LIMIT 1",
+    )
+    .bind(matcher.version())
+    .fetch_optional(pool)
+    .await?;
+    if stale.is_none() {
+        return Ok(0);
+    }
     let mut keyed = 0;
+    // Each page starts after the last one: a page that started from the first record would
+    // walk past every record already keyed, quadratic in a full re-keying.
+    let mut after = i64::MIN;
     loop {
         let mut tx = pool.begin().await?;
         let rows: Vec<(i64, Option<Json<ChildData>>)> = sqlx::query_as(
             "SELECT record_key, match_child FROM source_records \
-             WHERE blocking_model_version IS NULL OR blocking_model_version <> $1 \
-             ORDER BY record_key LIMIT 2000",
+             WHERE (blocking_model_version IS NULL OR blocking_model_version <> $1) \
+             AND record_key > $2 \
+             ORDER BY record_key LIMIT $3",
         )
         .bind(matcher.version())
+        .bind(after)
+        .bind(REKEY_PAGE)
         .fetch_all(&mut *tx)
         .await?;
-        if rows.is_empty() {
+        let Some(&(last, _)) = rows.last() else {
             tx.commit().await?;
             return Ok(keyed);
-        }
+        };
+        after = last;
         for (record_key, child) in rows {
             let child = child.map(|json| json.0).unwrap_or_default();
             write_blocking_keys(&mut tx, record_key, &child, matcher).await?;
