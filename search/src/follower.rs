@@ -38,6 +38,7 @@ pub async fn catch_up_once(
     index: &Arc<SearchIndex>,
     batch: i64,
 ) -> Result<usize> {
+    let _changing = index.changing().await;
     let entries = store.outbox_after(index.position(), batch).await?;
     let Some(last) = entries.last().map(|entry| entry.seq) else {
         return Ok(0);
@@ -89,6 +90,7 @@ pub async fn rebuild(
     readers: usize,
     page: i64,
 ) -> Result<()> {
+    let _changing = index.changing().await;
     let head = store.outbox_head().await?;
     let clearing = Arc::clone(index);
     tokio::task::spawn_blocking(move || clearing.clear()).await??;

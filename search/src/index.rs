@@ -44,6 +44,8 @@ pub struct SearchIndex {
     /// Woken after a write to the registry, so the follower reads the outbox now instead of
     /// at its next poll (see [`SearchIndex::registry_changed`]).
     registry_changed: tokio::sync::Notify,
+    /// Held by whoever reads the registry to change the index: see [`SearchIndex::changing`].
+    changing: tokio::sync::Mutex<()>,
 }
 
 /// A child to put in the index (`Some`) or take out of it (`None`: merged or gone).
@@ -95,6 +97,7 @@ impl SearchIndex {
             writer: Mutex::new(Some(writer)),
             position: AtomicI64::new(position),
             registry_changed: tokio::sync::Notify::new(),
+            changing: tokio::sync::Mutex::new(()),
         }))
     }
 
@@ -131,6 +134,14 @@ impl SearchIndex {
     /// called since the last wait).
     pub async fn wait_for_registry_change(&self) {
         self.registry_changed.notified().await;
+    }
+
+    /// Taken by a follower round and by a rebuild for as long as they read the registry and
+    /// change the index: a round applied while a rebuild runs would add children the
+    /// rebuild's pages add again (two documents for one child) and commit the rebuild's
+    /// half-done pages.
+    pub async fn changing(&self) -> tokio::sync::MutexGuard<'_, ()> {
+        self.changing.lock().await
     }
 
     /// Replaces or removes each child, then commits with `position` in the payload and makes
