@@ -132,6 +132,30 @@ fn lone(system: &str, id: &str, given: &str) -> ValidRecord {
 }
 
 /// A generated child (no identifiers): only the matching model can link its records.
+/// One child as the police wrote her.
+fn police_sreyneang() -> ValidRecord {
+    person(
+        "police-kh",
+        "P-100",
+        "Sreyneang",
+        "Kosal",
+        "2015-04-12",
+        "Prek Ho",
+    )
+}
+
+/// The same child as her school wrote her: family name first and in capitals.
+fn school_sreyneang() -> ValidRecord {
+    person(
+        "school-kh",
+        "S-200",
+        "KOSAL",
+        "SREYNEANG",
+        "2015-04-12",
+        "Prek Ho",
+    )
+}
+
 fn person(
     system: &str,
     id: &str,
@@ -1053,36 +1077,9 @@ mod cases {
     }
 
     pub async fn a_duplicate_from_another_agency_links_automatically(store: Arc<dyn Store>) {
-        let first = store
-            .register(
-                person(
-                    "police-kh",
-                    "P-100",
-                    "Sreyneang",
-                    "Kosal",
-                    "2015-04-12",
-                    "Prek Ho",
-                ),
-                "a",
-            )
-            .await
-            .unwrap();
+        let first = store.register(police_sreyneang(), "a").await.unwrap();
         assert_eq!(first.match_result.outcome, MatchOutcome::New);
-        // The school writes the family name first and in capitals.
-        let second = store
-            .register(
-                person(
-                    "school-kh",
-                    "S-200",
-                    "KOSAL",
-                    "SREYNEANG",
-                    "2015-04-12",
-                    "Prek Ho",
-                ),
-                "a",
-            )
-            .await
-            .unwrap();
+        let second = store.register(school_sreyneang(), "a").await.unwrap();
         assert_eq!(second.match_result.outcome, MatchOutcome::Linked);
         assert_eq!(second.child_id, first.child_id);
         let probability = second.match_result.probability.unwrap();
@@ -1455,40 +1452,14 @@ async fn unkeyed_records_are_keyed_on_opening(
     unkey: impl std::future::Future<Output = ()>,
     reopen: impl std::future::Future<Output = Arc<dyn Store>>,
 ) {
-    let first = store
-        .register(
-            person(
-                "police-kh",
-                "P-100",
-                "Sreyneang",
-                "Kosal",
-                "2015-04-12",
-                "Prek Ho",
-            ),
-            "a",
-        )
-        .await
-        .unwrap();
+    let first = store.register(police_sreyneang(), "a").await.unwrap();
     let others = (0..5)
         .map(|number| lone("school-ug", &format!("S{number}"), "Halima"))
         .collect();
     store.bulk_load(others, "a").await.unwrap();
     unkey.await;
     let reopened = reopen.await;
-    let second = reopened
-        .register(
-            person(
-                "school-kh",
-                "S-200",
-                "KOSAL",
-                "SREYNEANG",
-                "2015-04-12",
-                "Prek Ho",
-            ),
-            "a",
-        )
-        .await
-        .unwrap();
+    let second = reopened.register(school_sreyneang(), "a").await.unwrap();
     assert_eq!(second.match_result.outcome, MatchOutcome::Linked);
     assert_eq!(second.child_id, first.child_id);
 }
