@@ -112,10 +112,11 @@ async fn add_active_children(
     readers: usize,
     page: i64,
 ) -> Result<()> {
+    let readers = readers.max(1);
     // A page waiting per reader keeps every reader busy while the index takes the last one.
-    let (pages, mut read) = mpsc::channel::<Vec<ChildView>>(readers.max(1));
+    let (pages, mut read) = mpsc::channel::<Vec<ChildView>>(readers);
     let mut reading = JoinSet::new();
-    for range in ChildIdRange::ALL.split(readers.max(1)) {
+    for range in ChildIdRange::ALL.split(readers) {
         let (store, pages) = (Arc::clone(store), pages.clone());
         reading.spawn(async move {
             let mut rest = range;

@@ -145,7 +145,9 @@ pub(super) async fn refresh_blocking_keys(pool: &sqlx::Pool<Db>, matcher: &Match
     }
     let mut keyed = 0;
     // Each page starts after the last one: a page that started from the first record would
-    // walk past every record already keyed, quadratic in a full re-keying.
+    // walk past every record already keyed, quadratic in a full re-keying. The page asks for
+    // stale keys with `<>`, not the probe's `< OR >`, so the planner walks the records in key
+    // order instead of gathering every stale one from the version index and sorting them.
     let mut after = i64::MIN;
     loop {
         let mut tx = pool.begin().await?;
