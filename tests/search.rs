@@ -662,6 +662,7 @@ mod cases {
             .search(
                 search::SearchRequest::text("Patience Achieng", 5),
                 registry::ReadScope::All,
+                None,
             )
             .await
             .unwrap();
@@ -672,9 +673,50 @@ mod cases {
         follower.abort();
         app.finish().await;
     }
+
+    /// The gateway orders the first hits with the registry's active model: a namesake whose
+    /// record gives a birth date more than a year off the typed one ranks below the child
+    /// whose record gives none (the index alone ranks them the other way: `search/tests`).
+    pub async fn the_active_model_orders_the_first_hits(backend: Backend) {
+        let app = TestApp::spawn(backend).await;
+        let school = app.key(Role::Agency, Some("school-kh")).await;
+        let police = app.key(Role::Agency, Some("police-kh")).await;
+        let official = app.key(Role::NationalOfficial, None).await;
+        let dated = register(
+            &app,
+            &school,
+            json!({"source_system": "school-kh", "source_record_id": "S-40",
+                   "child": {"given_name": "Dara", "family_name": "Chhim", "sex": "M",
+                             "date_of_birth": "2015-09-03", "district": "Kampot"}}),
+        )
+        .await;
+        let undated = register(
+            &app,
+            &police,
+            json!({"source_system": "police-kh", "source_record_id": "P-41",
+                   "child": {"given_name": "Dara", "family_name": "Chhim", "sex": "M",
+                             "district": "Takeo"}}),
+        )
+        .await;
+        assert_ne!(dated, undated, "two children, not linked");
+        let (body, _) = search_until(&app, &official, "q=Dara+Chhim+2016-11-12", |body| {
+            hit_ids(body).len() == 2
+        })
+        .await;
+        assert_eq!(hit_ids(&body), [undated.clone(), dated.clone()]);
+        let scores: Vec<f64> = body["hits"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|hit| hit["score"].as_f64().unwrap())
+            .collect();
+        assert!(scores[0] > scores[1], "scores follow the order: {scores:?}");
+        app.finish().await;
+    }
 }
 
 on_both_backends!(
+    the_active_model_orders_the_first_hits,
     merged_children_leave_the_index,
     registered_children_are_found_within_a_second,
     khmer_script_finds_latin_spelling,

@@ -21,6 +21,7 @@ mod support;
 
 use std::cell::Cell;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 use criterion::Criterion;
@@ -76,6 +77,8 @@ fn main() {
         postgres_url: "",
         keep: keep.as_deref(),
     }));
+    // The model the gateway ranks with, so the raw query does the same work.
+    let ranking = runtime.block_on(loaded.store.matcher(None)).unwrap();
     let listener = runtime
         .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
         .unwrap();
@@ -122,7 +125,7 @@ fn main() {
             let request = SearchRequest::text(&queries[take(queries.len())], LIMIT);
             loaded
                 .index
-                .search_blocking(&request, &ReadScope::All)
+                .search_blocking(&request, &ReadScope::All, Some(&ranking))
                 .unwrap()
         });
     });
@@ -164,13 +167,21 @@ fn main() {
         bench.iter(|| {
             let request = SearchRequest::text(&queries[take(queries.len())], LIMIT);
             runtime
-                .block_on(loaded.index.search(request, ReadScope::All))
+                .block_on(
+                    loaded
+                        .index
+                        .search(request, ReadScope::All, Some(Arc::clone(&ranking))),
+                )
                 .unwrap()
         });
     });
     let returned: Vec<registry::ChildId> = loaded
         .index
-        .search_blocking(&SearchRequest::text(&queries[0], LIMIT), &ReadScope::All)
+        .search_blocking(
+            &SearchRequest::text(&queries[0], LIMIT),
+            &ReadScope::All,
+            Some(&ranking),
+        )
         .unwrap()
         .hits
         .iter()

@@ -11,6 +11,8 @@
 //! off, an estimate, one name only), to see which corruptions the ranking misses.
 //!
 //! `cargo run --release -p search --example quality -- [records] [seed]`
+//! (`RANKING=off`: the index's order alone, without the matching model's ranking;
+//! `DEPTH=1`: also how deep the true child lies, up to 100 hits)
 //! (`QUERIES=n` measures n of the queries, spread evenly, for large indexes)
 #![allow(clippy::unwrap_used)]
 
@@ -216,6 +218,11 @@ fn main() {
         queries.len()
     );
 
+    // The gateway ranks the first hits with the registry's active model; `RANKING=off`
+    // measures the index's own order.
+    let ranking = (std::env::var("RANKING").as_deref() != Ok("off")).then(|| {
+        registry::linkage::Matcher::new(1, matching::Model::default_child().unwrap()).unwrap()
+    });
     for with_birth in [true, false] {
         let mut first = 0usize;
         let mut top5 = 0usize;
@@ -226,7 +233,9 @@ fn main() {
             let text = query_text(record, with_birth);
             let request = SearchRequest::text(&text, 5);
             let began = Instant::now();
-            let results = index.search_blocking(&request, &ReadScope::All).unwrap();
+            let results = index
+                .search_blocking(&request, &ReadScope::All, ranking.as_ref())
+                .unwrap();
             latencies.push(began.elapsed().as_secs_f64() * 1000.0);
             let rank = results.hits.iter().position(|hit| hit.child_id == *truth);
             for cause in causes(record, &views[*view]) {
@@ -246,6 +255,32 @@ fn main() {
         }
         latencies.sort_by(f64::total_cmp);
         let n = queries.len() as f64;
+        if std::env::var_os("DEPTH").is_some() {
+            // How deep the true child lies: the ceiling of any re-ranking of the first hits.
+            let mut within = [0usize; 4];
+            for (record, truth, _) in &queries {
+                let text = query_text(record, with_birth);
+                let deeper = index
+                    .search_blocking(
+                        &SearchRequest::text(&text, 100),
+                        &ReadScope::All,
+                        ranking.as_ref(),
+                    )
+                    .unwrap();
+                if let Some(rank) = deeper.hits.iter().position(|hit| hit.child_id == *truth) {
+                    for (slot, depth) in [10, 20, 50, 100].into_iter().enumerate() {
+                        within[slot] += usize::from(rank < depth);
+                    }
+                }
+            }
+            println!(
+                "  recall@10 {:.2}%  @20 {:.2}%  @50 {:.2}%  @100 {:.2}%",
+                100.0 * within[0] as f64 / n,
+                100.0 * within[1] as f64 / n,
+                100.0 * within[2] as f64 / n,
+                100.0 * within[3] as f64 / n
+            );
+        }
         println!(
             "query = names{}: recall@1 {:.2}%  recall@5 {:.2}%  | raw query p50 {:.2} ms  p99 {:.2} ms  mean {:.2} ms",
             if with_birth { " + birth date" } else { " only" },
@@ -279,7 +314,11 @@ fn main() {
             };
             for (text, truth) in misses.iter().take(40) {
                 let deeper = index
-                    .search_blocking(&SearchRequest::text(text, 100), &ReadScope::All)
+                    .search_blocking(
+                        &SearchRequest::text(text, 100),
+                        &ReadScope::All,
+                        ranking.as_ref(),
+                    )
                     .unwrap();
                 let first = deeper.hits.first().map(describe).unwrap_or_default();
                 let found = deeper.hits.iter().position(|hit| hit.child_id == *truth);

@@ -24,6 +24,20 @@ pub(crate) struct StoredChild {
     pub sex: Option<Sex>,
     pub district: Option<String>,
     pub agencies: Vec<String>,
+    /// The names and birth date of each of the child's records, once each: what the matching
+    /// model compares a query with to rank the first hits (see [`crate::rank`]).
+    #[serde(default)]
+    pub spellings: Vec<Spelling>,
+}
+
+/// How one record names the child and dates the birth.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub(crate) struct Spelling {
+    pub given_name: Option<String>,
+    pub family_name: Option<String>,
+    pub date_of_birth: Option<NaiveDate>,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub date_of_birth_estimated: bool,
 }
 
 pub(crate) fn sex_term(sex: Sex) -> &'static str {
@@ -116,8 +130,15 @@ pub fn child_document(fields: &Fields, child: &ChildView) -> Option<TantivyDocum
     // Khmer script leaves out the space between names (សុខដារ៉ា), which romanises to one word:
     // the whole name written together, in either order, is found by its sound too.
     let mut run_together = BTreeSet::new();
+    let mut spellings = BTreeSet::new();
     for record in &child.records {
         let data = &record.child;
+        spellings.insert(Spelling {
+            given_name: data.given_name.clone(),
+            family_name: data.family_name.clone(),
+            date_of_birth: data.date_of_birth,
+            date_of_birth_estimated: data.date_of_birth_estimated,
+        });
         // A name of two words one agency writes as one (Srey Mom, Sreymom).
         for name in [&data.given_name, &data.family_name]
             .into_iter()
@@ -226,6 +247,7 @@ pub fn child_document(fields: &Fields, child: &ChildView) -> Option<TantivyDocum
         sex: summary.sex,
         district: summary.district.clone(),
         agencies: summary.source_systems.clone(),
+        spellings: spellings.into_iter().collect(),
     };
     // Serialising plain strings and dates cannot fail; an empty object would only hide a hit's
     // details, never the hit.

@@ -1,10 +1,11 @@
 //! The index handle: one writer, one shared reader, a fresh searcher per query.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
 use std::path::Path;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, Mutex};
 
+use registry::linkage::Matcher;
 use registry::model::ChildView;
 use registry::{ChildId, ReadScope};
 use serde::{Deserialize, Serialize};
@@ -13,13 +14,14 @@ use tantivy::directory::MmapDirectory;
 use tantivy::query::EnableScoring;
 use tantivy::schema::Value;
 use tantivy::{
-    DocAddress, DocSet, Index, IndexReader, IndexSettings, IndexWriter, ReloadPolicy,
+    DocAddress, DocSet, Index, IndexReader, IndexSettings, IndexWriter, ReloadPolicy, Searcher,
     TantivyDocument, TantivyError, Term,
 };
 
 use crate::document::{child_document, StoredChild};
 use crate::error::{Result, SearchError};
-use crate::query::{encode_cursor, plan, MatchedField, SearchRequest, MAX_OFFSET};
+use crate::query::{encode_cursor, plan, MatchedField, QueryPlan, SearchRequest, MAX_OFFSET};
+use crate::rank::{rank, RANKED_HITS};
 use crate::schema::{Fields, SCHEMA_VERSION};
 use crate::{SearchHit, SearchResults};
 
@@ -236,14 +238,19 @@ impl SearchIndex {
         Ok(())
     }
 
-    /// Runs a search off the async runtime.
+    /// Runs a search off the async runtime. With `ranking`, the matching model orders the
+    /// first hits ([`crate::rank`]); the registry passes its active model.
     pub async fn search(
         self: &Arc<Self>,
         request: SearchRequest,
         scope: ReadScope,
+        ranking: Option<Arc<Matcher>>,
     ) -> Result<SearchResults> {
         let index = Arc::clone(self);
-        tokio::task::spawn_blocking(move || index.search_blocking(&request, &scope)).await?
+        tokio::task::spawn_blocking(move || {
+            index.search_blocking(&request, &scope, ranking.as_deref())
+        })
+        .await?
     }
 
     /// Runs a search on this thread (CPU-bound: not on the async runtime).
@@ -251,49 +258,26 @@ impl SearchIndex {
         &self,
         request: &SearchRequest,
         scope: &ReadScope,
+        ranking: Option<&Matcher>,
     ) -> Result<SearchResults> {
         let searcher = self.reader.searcher();
         let plan = plan(&self.fields, request, scope);
         let query = plan.query();
         let offset = request.offset.min(MAX_OFFSET);
-        let (top, total) = searcher.search(
-            &query,
-            &(TopDocs::with_limit(request.limit).and_offset(offset), Count),
-        )?;
-
-        // Which groups each hit matched: one scorer per group and segment, advanced in doc order.
-        let mut matched: Vec<BTreeSet<MatchedField>> = vec![BTreeSet::new(); top.len()];
-        if !top.is_empty() {
-            let mut order: Vec<(usize, DocAddress)> = top
-                .iter()
-                .map(|(_, address)| *address)
-                .enumerate()
-                .collect();
-            order.sort_by_key(|(_, address)| *address);
-            for (field, group) in &plan.groups {
-                let weight = group.weight(EnableScoring::disabled_from_searcher(&searcher))?;
-                let mut current: Option<(u32, Box<dyn tantivy::query::Scorer>)> = None;
-                for (hit, address) in &order {
-                    if current.as_ref().map(|(segment, _)| *segment) != Some(address.segment_ord) {
-                        let reader = searcher.segment_reader(address.segment_ord);
-                        current = Some((address.segment_ord, weight.scorer(reader, 1.0)?));
-                    }
-                    if let Some((_, scorer)) = current.as_mut() {
-                        let target = address.doc_id;
-                        let found = match scorer.doc() {
-                            doc if doc < target => scorer.seek(target) == target,
-                            doc => doc == target,
-                        };
-                        if found {
-                            matched[*hit].insert(*field);
-                        }
-                    }
-                }
-            }
-        }
-
-        let mut hits = Vec::with_capacity(top.len());
-        for ((score, address), matched_fields) in top.into_iter().zip(matched) {
+        // The model ranks a fixed window of first hits, so a page inside it is read from the
+        // window's start; a page past it continues in the index's order.
+        let ranked = ranking
+            .zip(plan.as_record.as_ref())
+            .filter(|_| offset < RANKED_HITS);
+        let (skip, take) = match ranked {
+            Some(_) => (0, (offset + request.limit).max(RANKED_HITS)),
+            None => (offset, request.limit),
+        };
+        let (top, total) =
+            searcher.search(&query, &(TopDocs::with_limit(take).and_offset(skip), Count))?;
+        let mut found: Vec<(f32, StoredChild)> = Vec::with_capacity(top.len());
+        let mut addresses: HashMap<String, DocAddress> = HashMap::with_capacity(top.len());
+        for (score, address) in top {
             let document: TantivyDocument = searcher.doc(address)?;
             let stored = document
                 .get_first(self.fields.stored)
@@ -303,6 +287,25 @@ impl SearchIndex {
                 tracing::error!(?address, "search document without readable stored fields");
                 continue;
             };
+            addresses.insert(stored.child_id.clone(), address);
+            found.push((score, stored));
+        }
+        let page: Vec<(f32, StoredChild)> = match ranked {
+            Some((matcher, as_record)) => {
+                let window = found.len().min(RANKED_HITS);
+                rank(matcher, as_record, &mut found[..window]);
+                found.into_iter().skip(offset).take(request.limit).collect()
+            }
+            None => found,
+        };
+        let page_addresses: Vec<DocAddress> = page
+            .iter()
+            .filter_map(|(_, stored)| addresses.get(&stored.child_id).copied())
+            .collect();
+        let matched = self.matched_fields(&searcher, &plan, &page_addresses)?;
+
+        let mut hits = Vec::with_capacity(page.len());
+        for ((score, stored), matched_fields) in page.into_iter().zip(matched) {
             let Ok(child_id) = stored.child_id.parse::<ChildId>() else {
                 tracing::error!(child_id = %stored.child_id, "search document with a malformed child ID");
                 continue;
@@ -327,6 +330,40 @@ impl SearchIndex {
             total,
             next_cursor,
         })
+    }
+
+    /// Which groups of the plan each hit matched: one scorer per group and segment, advanced
+    /// in document order.
+    fn matched_fields(
+        &self,
+        searcher: &Searcher,
+        plan: &QueryPlan,
+        addresses: &[DocAddress],
+    ) -> Result<Vec<BTreeSet<MatchedField>>> {
+        let mut matched: Vec<BTreeSet<MatchedField>> = vec![BTreeSet::new(); addresses.len()];
+        let mut order: Vec<(usize, DocAddress)> = addresses.iter().copied().enumerate().collect();
+        order.sort_by_key(|(_, address)| *address);
+        for (field, group) in &plan.groups {
+            let weight = group.weight(EnableScoring::disabled_from_searcher(searcher))?;
+            let mut current: Option<(u32, Box<dyn tantivy::query::Scorer>)> = None;
+            for (hit, address) in &order {
+                if current.as_ref().map(|(segment, _)| *segment) != Some(address.segment_ord) {
+                    let reader = searcher.segment_reader(address.segment_ord);
+                    current = Some((address.segment_ord, weight.scorer(reader, 1.0)?));
+                }
+                if let Some((_, scorer)) = current.as_mut() {
+                    let target = address.doc_id;
+                    let found = match scorer.doc() {
+                        doc if doc < target => scorer.seek(target) == target,
+                        doc => doc == target,
+                    };
+                    if found {
+                        matched[*hit].insert(*field);
+                    }
+                }
+            }
+        }
+        Ok(matched)
     }
 }
 

@@ -10,6 +10,7 @@ pub mod follower;
 mod fuzzy;
 mod index;
 pub mod query;
+mod rank;
 pub mod schema;
 
 use chrono::NaiveDate;
@@ -39,7 +40,8 @@ pub struct SearchHit {
     pub district: Option<String>,
     /// Source systems holding a record about the child.
     pub agencies: Vec<String>,
-    /// Relevance: higher is better; comparable within one result list only.
+    /// Relevance: higher is better; comparable within one result list only (the first 20
+    /// hits add the matching model's weight to the index's score).
     pub score: f32,
     /// What matched the query.
     pub matched_fields: Vec<MatchedField>,

@@ -13,7 +13,7 @@
 //! and are reported on another seed (7).
 
 use chrono::{Datelike, NaiveDate};
-use registry::model::Sex;
+use registry::model::{ChildData, Sex};
 use registry::validate::identifier_key;
 use registry::{ChildId, ReadScope};
 use serde::{Deserialize, Serialize};
@@ -287,6 +287,9 @@ pub(crate) struct QueryPlan {
     pub births: Vec<Box<dyn Query>>,
     pub groups: Vec<(MatchedField, Box<dyn Query>)>,
     pub filters: Vec<Box<dyn Query>>,
+    /// The text read as a child's record, for the matching model to rank the first hits
+    /// ([`crate::rank`]); `None` when the text names no one.
+    pub as_record: Option<ChildData>,
 }
 
 /// Weights of the clauses (see the module comment). Tuned on `examples/quality.rs` with seed
@@ -471,6 +474,8 @@ pub(crate) fn plan(fields: &Fields, request: &SearchRequest, scope: &ReadScope) 
     let mut births: Vec<Box<dyn Query>> = Vec::new();
     let mut matches: Vec<(MatchedField, Box<dyn Query>)> = Vec::new();
     let mut name_words: Vec<String> = Vec::new();
+    let mut name_tokens: Vec<&str> = Vec::new();
+    let mut birth_day: Option<NaiveDate> = None;
     for token in request.text.split_whitespace() {
         if let Ok(child_id) = token.parse::<ChildId>() {
             let query = term_query(fields.child_id, &child_id.to_string());
@@ -479,6 +484,9 @@ pub(crate) fn plan(fields: &Fields, request: &SearchRequest, scope: &ReadScope) 
             continue;
         }
         if let Some(birth) = typed_birth(token) {
+            if let TypedBirth::Day(date) = birth {
+                birth_day = Some(date);
+            }
             let alternatives: Vec<Box<dyn Query>> = birth_alternatives(birth)
                 .into_iter()
                 .map(|(term, credit)| boosted(term_query(fields.birth, &term), credit))
@@ -494,7 +502,11 @@ pub(crate) fn plan(fields: &Fields, request: &SearchRequest, scope: &ReadScope) 
             scoring.push(constant(query.box_clone(), weight::IDENTIFIER));
             matches.push((MatchedField::Identifier, query));
         }
-        for word in normalized_tokens(token) {
+        let words = normalized_tokens(token);
+        if !words.is_empty() && !token.chars().any(|c| c.is_ascii_digit()) {
+            name_tokens.push(token);
+        }
+        for word in words {
             name_word_clauses(fields, &word, &mut scoring, &mut matches);
             name_words.push(word);
         }
@@ -527,7 +539,27 @@ pub(crate) fn plan(fields: &Fields, request: &SearchRequest, scope: &ReadScope) 
             })
             .collect(),
         filters: filters(fields, request, scope),
+        as_record: query_as_record(&name_tokens, birth_day),
     }
+}
+
+/// Names typed in a search read as a record: the last word the family name, the words before
+/// it the given name (the model also compares the two swapped, and reads a whole name in one
+/// field both ways), with a birth date typed to the day. A year or a month typed alone is
+/// left to the index's own date clauses: as a record's date it would read as a guess.
+fn query_as_record(name_tokens: &[&str], birth_day: Option<NaiveDate>) -> Option<ChildData> {
+    let (family, given) = name_tokens.split_last()?;
+    let mut record = ChildData {
+        date_of_birth: birth_day,
+        ..ChildData::default()
+    };
+    if given.is_empty() {
+        record.given_name = Some((*family).to_owned());
+    } else {
+        record.given_name = Some(given.join(" "));
+        record.family_name = Some((*family).to_owned());
+    }
+    Some(record)
 }
 
 /// The clauses of one name word. The child's own names score the best of an exact, a fuzzy

@@ -8,7 +8,7 @@ use tantivy::Index;
 
 /// Bumped whenever the schema or what goes into a document changes: an index written with
 /// another version is rebuilt from the registry at start.
-pub const SCHEMA_VERSION: u32 = 2;
+pub const SCHEMA_VERSION: u32 = 3;
 
 /// Tokenizer of the name-like text fields. Text is normalised ([`matching::normalize`]) before
 /// it reaches the index and before query terms are built, so this only splits words.

@@ -1,12 +1,19 @@
 //! The index in memory: documents from registry children, queries as the API runs them.
 #![allow(clippy::unwrap_used)]
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use chrono::{NaiveDate, TimeZone, Utc};
+use registry::linkage::Matcher;
 use registry::model::{ChildData, ChildStatus, ChildView, Identifier, Sex, SourceRecordView};
 use registry::{ChildId, ReadScope};
 use search::{MatchedField, SearchIndex, SearchParams, SearchRequest};
+
+/// The model the registry ships: the gateway ranks the first hits with the active model.
+fn ranking() -> &'static Matcher {
+    static MATCHER: OnceLock<Matcher> = OnceLock::new();
+    MATCHER.get_or_init(|| Matcher::new(1, matching::Model::default_child().unwrap()).unwrap())
+}
 
 fn date(text: &str) -> NaiveDate {
     text.parse().unwrap()
@@ -126,7 +133,11 @@ fn id(value: u64) -> ChildId {
 
 fn ids(index: &SearchIndex, text: &str) -> Vec<ChildId> {
     index
-        .search_blocking(&SearchRequest::text(text, 10), &ReadScope::All)
+        .search_blocking(
+            &SearchRequest::text(text, 10),
+            &ReadScope::All,
+            Some(ranking()),
+        )
         .unwrap()
         .hits
         .into_iter()
@@ -184,7 +195,11 @@ fn child_ids_and_identifiers_hit_first() {
         format!("Halima {}", wanted.compact()),
     ] {
         let results = index
-            .search_blocking(&SearchRequest::text(&text, 10), &ReadScope::All)
+            .search_blocking(
+                &SearchRequest::text(&text, 10),
+                &ReadScope::All,
+                Some(ranking()),
+            )
             .unwrap();
         assert_eq!(results.hits[0].child_id, wanted, "{text}");
         assert!(results.hits[0]
@@ -201,6 +216,7 @@ fn hits_say_what_matched() {
         .search_blocking(
             &SearchRequest::text("Halimah Nakato 2012", 10),
             &ReadScope::All,
+            Some(ranking()),
         )
         .unwrap();
     let hit = &results.hits[0];
@@ -239,7 +255,7 @@ fn filtered(index: &SearchIndex, pairs: &[(&str, &str)], scope: &ReadScope) -> V
         }
     }
     let mut found: Vec<ChildId> = index
-        .search_blocking(&params.parse().unwrap(), scope)
+        .search_blocking(&params.parse().unwrap(), scope, Some(ranking()))
         .unwrap()
         .hits
         .into_iter()
@@ -318,7 +334,9 @@ fn pages_follow_the_cursor() {
     let mut request = SearchRequest::text("dara halima", 1);
     let mut seen = Vec::new();
     loop {
-        let page = index.search_blocking(&request, &ReadScope::All).unwrap();
+        let page = index
+            .search_blocking(&request, &ReadScope::All, Some(ranking()))
+            .unwrap();
         assert_eq!(page.total, 4);
         seen.extend(page.hits.iter().map(|hit| hit.child_id));
         let Some(cursor) = page.next_cursor else {
@@ -376,4 +394,107 @@ fn the_position_survives_reopening() {
     assert_eq!(top(&index, "Sophea"), Some(id(5)));
     index.clear().unwrap();
     assert_eq!((index.position(), index.num_children()), (0, 0));
+}
+
+#[test]
+fn the_matching_model_orders_the_first_hits() {
+    // Two children of the same name: one whose record gives another birth date a year off the
+    // typed one, one whose record gives none. The index credits the year off; the model knows
+    // that a date read from papers more than a year away is evidence against, and a missing
+    // one is no evidence at all.
+    let mut dated = person("Dara", "Chhim", Sex::M, "2015-09-03", "Kampot");
+    dated.village = Some("Trapeang Veng".to_owned());
+    let mut undated = person("Dara", "Chhim", Sex::M, "2000-01-01", "Kampot");
+    undated.date_of_birth = None;
+    let index = SearchIndex::in_ram().unwrap();
+    let children = [
+        child(101, &[("school-kh", dated)]),
+        child(102, &[("police-kh", undated)]),
+    ];
+    index
+        .apply(
+            children
+                .into_iter()
+                .map(|view| (view.child_id, Some(view)))
+                .collect(),
+            1,
+        )
+        .unwrap();
+    let order = |ranking: Option<&Matcher>| -> Vec<ChildId> {
+        index
+            .search_blocking(
+                &SearchRequest::text("Dara Chhim 2016-11-12", 10),
+                &ReadScope::All,
+                ranking,
+            )
+            .unwrap()
+            .hits
+            .into_iter()
+            .map(|hit| hit.child_id)
+            .collect()
+    };
+    assert_eq!(order(None), [id(101), id(102)], "the index's own order");
+    assert_eq!(order(Some(ranking())), [id(102), id(101)]);
+    // The date typed alone as a year is left to the index: no reading of it as a guessed date.
+    let by_year = index
+        .search_blocking(
+            &SearchRequest::text("Dara Chhim 2016", 10),
+            &ReadScope::All,
+            Some(ranking()),
+        )
+        .unwrap();
+    assert_eq!(by_year.hits.len(), 2);
+}
+
+#[test]
+fn pages_past_the_ranked_hits_continue_in_order() {
+    // More namesakes than the model ranks: pages of any size, followed by their cursors, give
+    // every child once, and the first page is the same whatever its size.
+    let index = SearchIndex::in_ram().unwrap();
+    let changes = (1..=45u64)
+        .map(|n| {
+            let born = format!("20{:02}-0{}-1{}", 5 + n % 10, 1 + n % 9, n % 10);
+            let view = child(
+                1000 + n,
+                &[(
+                    "school-ug",
+                    person("Brenda", "Achieng", Sex::F, &born, "Gulu"),
+                )],
+            );
+            (view.child_id, Some(view))
+        })
+        .collect();
+    index.apply(changes, 1).unwrap();
+    let walk = |limit: usize| -> Vec<ChildId> {
+        let mut request = SearchRequest::text("brenda achieng 2010-03-12", limit);
+        let mut seen = Vec::new();
+        loop {
+            let page = index
+                .search_blocking(&request, &ReadScope::All, Some(ranking()))
+                .unwrap();
+            assert_eq!(page.total, 45);
+            seen.extend(page.hits.iter().map(|hit| hit.child_id));
+            let Some(cursor) = page.next_cursor else {
+                break;
+            };
+            request = SearchParams {
+                q: Some("brenda achieng 2010-03-12".to_owned()),
+                limit: Some(limit.to_string()),
+                cursor: Some(cursor),
+                ..SearchParams::default()
+            }
+            .parse()
+            .unwrap();
+        }
+        seen
+    };
+    let whole = walk(100);
+    assert_eq!(whole.len(), 45);
+    for limit in [1, 7, 20, 30] {
+        assert_eq!(walk(limit), whole, "pages of {limit}");
+    }
+    let mut distinct = whole.clone();
+    distinct.sort();
+    distinct.dedup();
+    assert_eq!(distinct.len(), 45);
 }

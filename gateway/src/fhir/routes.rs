@@ -599,7 +599,8 @@ pub async fn search_patients(
         Some((system, value)) => children_with(&state, &caller, system, value).await?,
         None => {
             let index = state.search.as_ref().ok_or(ApiError::Unavailable)?;
-            let text = [search.family.as_deref(), search.given.as_deref()]
+            // Given name first: the model reads the last word as the family name.
+            let text = [search.given.as_deref(), search.family.as_deref()]
                 .into_iter()
                 .flatten()
                 .collect::<Vec<_>>()
@@ -612,8 +613,9 @@ pub async fn search_patients(
                 limit: INDEX_HITS,
                 ..SearchRequest::default()
             };
+            let ranking = state.store.matcher(None).await?;
             index
-                .search(request, caller.read_scope())
+                .search(request, caller.read_scope(), Some(ranking))
                 .await?
                 .hits
                 .into_iter()

@@ -65,7 +65,11 @@ pub async fn search(
     });
     // The caller's scope is part of the tantivy query (before counting and paging), by the
     // same rule as the registry's reads: every hit is a child the caller may then open.
-    let results = index.search(request, caller.read_scope()).await?;
+    // The active model (the one registrations are matched with) orders the first hits.
+    let ranking = state.store.matcher(None).await?;
+    let results = index
+        .search(request, caller.read_scope(), Some(ranking))
+        .await?;
     let results = redact::search_results(&caller, results);
     let hits: Vec<_> = results.hits.iter().map(|hit| hit.child_id).collect();
     let target = AuditTarget::none()
