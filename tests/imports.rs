@@ -555,9 +555,61 @@ e4f5g6h,Daniel,,Ouma,male,31-Feb-2016,false,Tororo,,,new
         assert!(stdout.contains("1 of 1 rows; linked 0, new 1"), "{stdout}");
         database.drop_database().await;
     }
+
+    /// A later job compares its rows with a record as it is now: the server keeps the records
+    /// an import read or wrote prepared for the next chunks and jobs, and a record updated
+    /// online in between must not be compared as it was.
+    pub async fn a_later_job_sees_records_as_updated(backend: Backend) {
+        let database = TestDatabase::new(backend).await;
+        let key = create_client(&database, "agency", Some(AGENCY));
+        let server = Server::start(&database);
+        let url = server.url.clone();
+        let header = CANONICAL_CSV.lines().next().unwrap();
+        let before = "Samuel,Okot,,M,2015-04-02,false,Gulu,Bardege,Pece,Grace Akello,John Okot,";
+        let after = "Denis,Opio,,M,2013-09-09,false,Lira,Adekokwok,Barapwo,Rose Auma,Tom Opio,";
+
+        let first = format!("{header}\n{AGENCY},W-10,{before}\n");
+        let job = submit(&url, &key, "", "text/csv", first).await;
+        let job = wait_done(&url, &key, &job).await;
+        assert_counts(&job, 1, 0, 1, 0, 0);
+        let child = results(&url, &key, &job).await[0]["child_id"].clone();
+
+        // The agency corrects the record online: another child's details altogether.
+        let response = http()
+            .post(format!("{url}/v1/records"))
+            .bearer_auth(&key)
+            .json(&json!({"source_system": AGENCY, "source_record_id": "W-10",
+                          "child": {"given_name": "Denis", "family_name": "Opio", "sex": "M",
+                                    "date_of_birth": "2013-09-09", "district": "Lira",
+                                    "subcounty": "Adekokwok", "village": "Barapwo",
+                                    "mother_name": "Rose Auma", "father_name": "Tom Opio"}}))
+            .send()
+            .await
+            .unwrap();
+        assert!(
+            response.status().is_success(),
+            "{}",
+            response.text().await.unwrap()
+        );
+        let record = get_json(&url, &format!("/v1/records/{AGENCY}/W-10"), &key).await;
+        assert_eq!(record["current_version"], 2);
+
+        // The corrected details link to the child; the old ones are no longer that child's.
+        let second = format!("{header}\n{AGENCY},W-11,{after}\n{AGENCY},W-12,{before}\n");
+        let job = submit(&url, &key, "", "text/csv", second).await;
+        let job = wait_done(&url, &key, &job).await;
+        let rows = results(&url, &key, &job).await;
+        assert_eq!(rows[0]["outcome"], "linked", "{rows:?}");
+        assert_eq!(rows[0]["child_id"], child);
+        assert_eq!(rows[1]["outcome"], "new", "{rows:?}");
+        assert_counts(&job, 2, 1, 1, 0, 0);
+        server.kill_hard();
+        database.drop_database().await;
+    }
 }
 
 on_both_backends!(
+    a_later_job_sees_records_as_updated,
     csv_and_ndjson,
     primero_and_oscar_mappings,
     scope_and_audit,

@@ -33,6 +33,7 @@ use crate::imports::{
 };
 use crate::linkage::{self, CandidateRecord, ChildScore, Matcher, Plan};
 use crate::model::{ChildData, EventData, MatchOutcome, ValidRecord};
+use crate::store::prepared::{PreparedCache, PreparedStored, RecordVersion};
 use crate::validate::identifier_key;
 
 type DbRow = <Db as sqlx::Database>::Row;
@@ -150,8 +151,11 @@ fn prepare_fresh(matcher: &Matcher, index: usize, record: ValidRecord) -> Result
 /// What the registry already holds that the chunk's new rows could match.
 #[derive(Default)]
 struct Neighbourhood {
-    /// Stored records by record key: their child, fields and prepared form.
-    records: HashMap<i64, (ChildId, ChildData)>,
+    /// Stored records by record key: their child and prepared form.
+    records: HashMap<i64, (ChildId, Arc<PreparedStored>)>,
+    /// Stored records the cache did not hold, as read: prepared off the async runtime
+    /// ([`prepare_unprepared`]) before the comparisons.
+    unprepared: Vec<(RecordVersion, ChildId, ChildData)>,
     /// Stored record keys by blocking-key hash.
     blocks: HashMap<i64, Vec<i64>>,
     identifiers: HashMap<(String, String), BTreeSet<ChildId>>,
@@ -161,6 +165,8 @@ async fn neighbourhood(
     tx: &mut Transaction<'_>,
     fresh: &[FreshRow],
     max_block: usize,
+    cache: &PreparedCache,
+    model_version: i64,
 ) -> Result<Neighbourhood> {
     let mut found = Neighbourhood::default();
     let hashes: BTreeSet<i64> = fresh
@@ -190,23 +196,52 @@ async fn neighbourhood(
         .copied()
         .collect();
     let wanted: Vec<i64> = wanted.into_iter().collect();
+    // Each record's child and version first (a merge may have moved it, an update changed
+    // it); its match fields only when the cache does not hold that version prepared.
+    let mut current: HashMap<i64, (ChildId, i64)> = HashMap::with_capacity(wanted.len());
     for part in wanted.chunks(KEYS_PER_LOOKUP) {
         let sql = format!(
-            "SELECT record_key, child_id, match_child FROM source_records WHERE record_key IN ({})",
+            "SELECT record_key, child_id, current_version FROM source_records \
+             WHERE record_key IN ({})",
             placeholders(part.len())
         );
-        let mut query = sqlx::query_as::<_, (i64, String, Option<Json<ChildData>>)>(&sql);
+        let mut query = sqlx::query_as::<_, (i64, String, i64)>(&sql);
         for record_key in part {
             query = query.bind(*record_key);
         }
-        for (record_key, child_id, child) in query.fetch_all(&mut **tx).await? {
-            found.records.insert(
-                record_key,
-                (
-                    parse_child_id(&child_id)?,
+        for (record_key, child_id, version) in query.fetch_all(&mut **tx).await? {
+            current.insert(record_key, (parse_child_id(&child_id)?, version));
+        }
+    }
+    let cached = cache.get_many(
+        model_version,
+        current
+            .iter()
+            .map(|(record_key, (_, version))| (*record_key, *version)),
+    );
+    for ((record_key, _), prepared) in cached {
+        if let Some((child_id, _)) = current.remove(&record_key) {
+            found.records.insert(record_key, (child_id, prepared));
+        }
+    }
+    let missing: Vec<i64> = current.keys().copied().collect();
+    for part in missing.chunks(KEYS_PER_LOOKUP) {
+        let sql = format!(
+            "SELECT record_key, match_child FROM source_records WHERE record_key IN ({})",
+            placeholders(part.len())
+        );
+        let mut query = sqlx::query_as::<_, (i64, Option<Json<ChildData>>)>(&sql);
+        for record_key in part {
+            query = query.bind(*record_key);
+        }
+        for (record_key, child) in query.fetch_all(&mut **tx).await? {
+            if let Some((child_id, version)) = current.get(&record_key) {
+                found.unprepared.push((
+                    (record_key, *version),
+                    *child_id,
                     child.map(|json| json.0).unwrap_or_default(),
-                ),
-            );
+                ));
+            }
         }
     }
     let values: BTreeSet<&str> = fresh
@@ -271,6 +306,35 @@ fn score_pair(matcher: &Matcher, a: &PreparedRecord, b: &PreparedRecord) -> Resu
     })
 }
 
+/// Prepares the stored records the cache did not hold, on all cores; returns them for the
+/// cache.
+fn prepare_unprepared(
+    matcher: &Matcher,
+    around: &mut Neighbourhood,
+) -> Vec<(RecordVersion, Arc<PreparedStored>)> {
+    let prepared: Vec<(RecordVersion, ChildId, Arc<PreparedStored>)> =
+        std::mem::take(&mut around.unprepared)
+            .into_par_iter()
+            .map(|(key, child_id, child)| {
+                let prepared = matcher.prepare(&child);
+                let stored = PreparedStored {
+                    district: child.district,
+                    prepared,
+                };
+                (key, child_id, Arc::new(stored))
+            })
+            .collect();
+    prepared
+        .into_iter()
+        .map(|(key, child_id, stored)| {
+            around
+                .records
+                .insert(key.0, (child_id, Arc::clone(&stored)));
+            (key, stored)
+        })
+        .collect()
+}
+
 /// Scores every new row against the stored records and the earlier chunk rows it shares a
 /// blocking key with, on all cores. A block larger than the model's limit is skipped, counting
 /// the chunk rows before the row as the online path would have seen them stored.
@@ -286,11 +350,6 @@ fn compare_all(
             chunk_blocks.entry(*hash).or_default().push(position);
         }
     }
-    let prepared_stored: HashMap<i64, PreparedRecord> = around
-        .records
-        .par_iter()
-        .map(|(record_key, (_, child))| (*record_key, matcher.prepare(child)))
-        .collect();
     fresh
         .par_iter()
         .enumerate()
@@ -309,14 +368,11 @@ fn compare_all(
                     if !stored_seen.insert(*record_key) {
                         continue;
                     }
-                    if let (Some((child_id, child)), Some(prepared)) = (
-                        around.records.get(record_key),
-                        prepared_stored.get(record_key),
-                    ) {
+                    if let Some((child_id, stored)) = around.records.get(record_key) {
                         comparisons.stored.push((
                             *child_id,
-                            child.district.clone(),
-                            score_pair(matcher, &row.prepared, prepared)?,
+                            stored.district.clone(),
+                            score_pair(matcher, &row.prepared, &stored.prepared)?,
                         ));
                     }
                 }
@@ -481,8 +537,8 @@ async fn place_all(
     Ok(placed)
 }
 
-/// Writes the chunk's new rows with multi-row inserts and returns their record keys and the
-/// changes for the outbox, in row order.
+/// Writes the chunk's new rows with multi-row inserts; returns the changes for the outbox and
+/// the new records' keys, in row order.
 async fn write_fresh(
     tx: &mut Transaction<'_>,
     matcher: &Matcher,
@@ -490,7 +546,7 @@ async fn write_fresh(
     placed: &[Placed],
     received_from: &str,
     now: DateTime<Utc>,
-) -> Result<Vec<PendingChange>> {
+) -> Result<(Vec<PendingChange>, Vec<i64>)> {
     let new_children: Vec<String> = placed
         .iter()
         .filter(|place| place.founds_child)
@@ -735,7 +791,8 @@ async fn write_fresh(
             event_first_stored(tx, &stored, now, &mut changes).await?;
         }
     }
-    Ok(changes)
+    let record_keys = keyed.iter().map(|(record_key, _, _)| *record_key).collect();
+    Ok((changes, record_keys))
 }
 
 /// The keys of the events just inserted for the chunk's new records, by record and content
@@ -1025,18 +1082,28 @@ impl ImportStore for Backend {
             super::lock_all_matching(&mut tx).await?;
         }
 
-        let around = neighbourhood(&mut tx, &fresh, linking::max_block(&matcher) as usize).await?;
-        let (fresh, around, comparisons) = {
+        let mut around = neighbourhood(
+            &mut tx,
+            &fresh,
+            linking::max_block(&matcher) as usize,
+            &self.prepared,
+            matcher.version(),
+        )
+        .await?;
+        let (fresh, around, newly_prepared, comparisons) = {
             let matcher = Arc::clone(&matcher);
             tokio::task::spawn_blocking(move || {
+                let newly_prepared = prepare_unprepared(&matcher, &mut around);
                 let comparisons = compare_all(&matcher, &fresh, &around);
-                (fresh, around, comparisons)
+                (fresh, around, newly_prepared, comparisons)
             })
             .await
             .map_err(|error| RegistryError::Corrupt(format!("scoring rows stopped: {error}")))?
         };
+        // Read from committed records: kept whether or not this chunk commits.
+        self.prepared.put_many(matcher.version(), newly_prepared);
         let placed = place_all(&mut tx, &matcher, &fresh, &around, comparisons?).await?;
-        let mut changes =
+        let (mut changes, fresh_keys) =
             write_fresh(&mut tx, &matcher, &fresh, &placed, &received_from, now).await?;
 
         let mut outcomes: Vec<Option<std::result::Result<(ChildId, MatchOutcome), RowError>>> =
@@ -1128,6 +1195,17 @@ impl ImportStore for Backend {
         .execute(&mut *tx)
         .await?;
         tx.commit().await?;
+        // The chunk's new records are the next chunks' neighbours, already prepared.
+        self.prepared.put_many(
+            matcher.version(),
+            fresh.into_iter().zip(fresh_keys).map(|(row, record_key)| {
+                let stored = PreparedStored {
+                    district: row.record.child.district,
+                    prepared: row.prepared,
+                };
+                ((record_key, 1), Arc::new(stored))
+            }),
+        );
         self.read_job(job_id)
             .await?
             .ok_or(RegistryError::NotFound("import job"))

@@ -6,6 +6,7 @@
 
 pub mod identity;
 pub mod postgres;
+mod prepared;
 pub mod referrals;
 pub mod sqlite;
 

@@ -133,6 +133,8 @@ pub struct PostgresStore {
     writer: tokio::sync::mpsc::Sender<engine::WriteJob>,
     auditor: tokio::sync::mpsc::Sender<access::AuditJob>,
     matcher: linking::MatcherCell,
+    /// Stored records prepared for comparison, kept between import chunks.
+    prepared: super::prepared::PreparedCache,
 }
 
 impl PostgresStore {
@@ -158,6 +160,7 @@ impl PostgresStore {
             auditor: access::spawn_audit_committer(pool.clone()),
             write: pool,
             matcher,
+            prepared: super::prepared::PreparedCache::default(),
         })
     }
 

@@ -97,6 +97,8 @@ pub struct SqliteStore {
     writer: tokio::sync::mpsc::Sender<engine::WriteJob>,
     auditor: tokio::sync::mpsc::Sender<access::AuditJob>,
     matcher: linking::MatcherCell,
+    /// Stored records prepared for comparison, kept between import chunks.
+    prepared: super::prepared::PreparedCache,
 }
 
 impl SqliteStore {
@@ -134,6 +136,7 @@ impl SqliteStore {
             read,
             writer,
             matcher,
+            prepared: super::prepared::PreparedCache::default(),
         })
     }
 

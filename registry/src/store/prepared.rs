@@ -1,0 +1,121 @@
+//! Stored records prepared for comparison, kept between the chunks of bulk imports.
+//!
+//! A chunk of an import compares its rows with every stored record sharing a blocking key,
+//! and most of those records are read again by the next chunks (a block grows as the job
+//! writes into it). Reading a record's match fields as JSON and preparing them (normalised
+//! names, phonetic keys) is then repeated work; this cache keeps the prepared form by record
+//! key *and version*, so a record updated since is read again, and for one model version, so
+//! a newly activated model starts empty. Records a job writes go in after their commit.
+
+use std::num::NonZeroUsize;
+use std::sync::{Arc, Mutex};
+
+use lru::LruCache;
+use matching::PreparedRecord;
+
+/// Records kept (about a kilobyte each prepared): the neighbourhoods of a job of this many
+/// rows stay whole; a larger one keeps those read most recently.
+const CAPACITY: usize = 100_000;
+
+/// A stored record as the comparisons need it.
+pub(super) struct PreparedStored {
+    pub district: Option<String>,
+    pub prepared: PreparedRecord,
+}
+
+/// `(record_key, version)` of a stored record.
+pub(super) type RecordVersion = (i64, i64);
+
+pub(super) struct PreparedCache {
+    entries: Mutex<Entries>,
+}
+
+struct Entries {
+    model_version: i64,
+    records: LruCache<RecordVersion, Arc<PreparedStored>>,
+}
+
+impl Default for PreparedCache {
+    fn default() -> Self {
+        PreparedCache {
+            entries: Mutex::new(Entries {
+                model_version: i64::MIN,
+                records: LruCache::new(NonZeroUsize::new(CAPACITY).unwrap_or(NonZeroUsize::MIN)),
+            }),
+        }
+    }
+}
+
+impl PreparedCache {
+    fn entries(&self, model_version: i64) -> std::sync::MutexGuard<'_, Entries> {
+        // A panic while the lock was held leaves at worst a missing entry: still usable.
+        let mut entries = self
+            .entries
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        if entries.model_version != model_version {
+            entries.records.clear();
+            entries.model_version = model_version;
+        }
+        entries
+    }
+
+    /// The prepared records among `wanted` that the cache holds, prepared by `model_version`.
+    pub fn get_many(
+        &self,
+        model_version: i64,
+        wanted: impl IntoIterator<Item = RecordVersion>,
+    ) -> Vec<(RecordVersion, Arc<PreparedStored>)> {
+        let mut entries = self.entries(model_version);
+        wanted
+            .into_iter()
+            .filter_map(|key| {
+                entries
+                    .records
+                    .get(&key)
+                    .map(|found| (key, Arc::clone(found)))
+            })
+            .collect()
+    }
+
+    /// Keeps records prepared by `model_version`; only committed records may go in (a key
+    /// of a rolled-back insert can be given to another record).
+    pub fn put_many(
+        &self,
+        model_version: i64,
+        records: impl IntoIterator<Item = (RecordVersion, Arc<PreparedStored>)>,
+    ) {
+        let mut entries = self.entries(model_version);
+        for (key, record) in records {
+            entries.records.put(key, record);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn stored(district: &str) -> Arc<PreparedStored> {
+        Arc::new(PreparedStored {
+            district: Some(district.to_owned()),
+            prepared: PreparedRecord {
+                values: Vec::new(),
+                name_readings: Vec::new(),
+            },
+        })
+    }
+
+    #[test]
+    fn a_record_is_found_only_at_its_version_and_model() {
+        let cache = PreparedCache::default();
+        cache.put_many(3, [((10, 1), stored("Gulu")), ((11, 2), stored("Lira"))]);
+        let found = cache.get_many(3, [(10, 1), (10, 2), (11, 2), (12, 1)]);
+        let keys: Vec<RecordVersion> = found.iter().map(|(key, _)| *key).collect();
+        assert_eq!(keys, [(10, 1), (11, 2)]);
+        assert_eq!(found[1].1.district.as_deref(), Some("Lira"));
+        // Another model prepares records differently: nothing of the old one is served.
+        assert!(cache.get_many(4, [(10, 1), (11, 2)]).is_empty());
+        assert!(cache.get_many(3, [(10, 1)]).is_empty());
+    }
+}
