@@ -328,29 +328,34 @@ fn a_district_reader_finds_children_any_of_whose_records_is_in_the_district() {
     assert_eq!(filtered(&index, &[("sex", "f")], &ReadScope::Nothing), []);
 }
 
-#[test]
-fn pages_follow_the_cursor() {
-    let index = index();
-    let mut request = SearchRequest::text("dara halima", 1);
+/// Every hit of `text`, page after page of `limit` following the cursors; each page's total
+/// must be `total`.
+fn walk_pages(index: &SearchIndex, text: &str, limit: usize, total: usize) -> Vec<ChildId> {
+    let mut request = SearchRequest::text(text, limit);
     let mut seen = Vec::new();
     loop {
         let page = index
             .search_blocking(&request, &ReadScope::All, Some(ranking()))
             .unwrap();
-        assert_eq!(page.total, 4);
+        assert_eq!(page.total, total);
         seen.extend(page.hits.iter().map(|hit| hit.child_id));
         let Some(cursor) = page.next_cursor else {
-            break;
+            return seen;
         };
         request = SearchParams {
-            q: Some("dara halima".to_owned()),
-            limit: Some("1".to_owned()),
+            q: Some(text.to_owned()),
+            limit: Some(limit.to_string()),
             cursor: Some(cursor),
             ..SearchParams::default()
         }
         .parse()
         .unwrap();
     }
+}
+
+#[test]
+fn pages_follow_the_cursor() {
+    let mut seen = walk_pages(&index(), "dara halima", 1, 4);
     seen.sort();
     assert_eq!(seen, [id(1), id(2), id(4), id(6)]);
 }
@@ -465,29 +470,7 @@ fn pages_past_the_ranked_hits_continue_in_order() {
         })
         .collect();
     index.apply(changes, 1).unwrap();
-    let walk = |limit: usize| -> Vec<ChildId> {
-        let mut request = SearchRequest::text("brenda achieng 2010-03-12", limit);
-        let mut seen = Vec::new();
-        loop {
-            let page = index
-                .search_blocking(&request, &ReadScope::All, Some(ranking()))
-                .unwrap();
-            assert_eq!(page.total, 45);
-            seen.extend(page.hits.iter().map(|hit| hit.child_id));
-            let Some(cursor) = page.next_cursor else {
-                break;
-            };
-            request = SearchParams {
-                q: Some("brenda achieng 2010-03-12".to_owned()),
-                limit: Some(limit.to_string()),
-                cursor: Some(cursor),
-                ..SearchParams::default()
-            }
-            .parse()
-            .unwrap();
-        }
-        seen
-    };
+    let walk = |limit: usize| walk_pages(&index, "brenda achieng 2010-03-12", limit, 45);
     let whole = walk(100);
     assert_eq!(whole.len(), 45);
     for limit in [1, 7, 20, 30] {
