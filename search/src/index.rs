@@ -1,6 +1,6 @@
 //! The index handle: one writer, one shared reader, a fresh searcher per query.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::BTreeSet;
 use std::path::Path;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -21,7 +21,7 @@ use tantivy::{
 use crate::document::{child_document, StoredChild};
 use crate::error::{Result, SearchError};
 use crate::query::{encode_cursor, plan, MatchedField, QueryPlan, SearchRequest, MAX_OFFSET};
-use crate::rank::{rank, RANKED_HITS};
+use crate::rank::{rank, FoundHit, RANKED_HITS};
 use crate::schema::{Fields, SCHEMA_VERSION};
 use crate::{SearchHit, SearchResults};
 
@@ -275,8 +275,7 @@ impl SearchIndex {
         };
         let (top, total) =
             searcher.search(&query, &(TopDocs::with_limit(take).and_offset(skip), Count))?;
-        let mut found: Vec<(f32, StoredChild)> = Vec::with_capacity(top.len());
-        let mut addresses: HashMap<String, DocAddress> = HashMap::with_capacity(top.len());
+        let mut found: Vec<FoundHit> = Vec::with_capacity(top.len());
         for (score, address) in top {
             let document: TantivyDocument = searcher.doc(address)?;
             let stored = document
@@ -287,25 +286,30 @@ impl SearchIndex {
                 tracing::error!(?address, "search document without readable stored fields");
                 continue;
             };
-            addresses.insert(stored.child_id.clone(), address);
-            found.push((score, stored));
+            found.push(FoundHit {
+                score,
+                address,
+                stored,
+            });
         }
-        let page: Vec<(f32, StoredChild)> = match ranked {
+        let page: Vec<FoundHit> = match ranked {
             Some((matcher, as_record)) => {
-                let window = found.len().min(RANKED_HITS);
-                rank(matcher, as_record, &mut found[..window]);
-                found.into_iter().skip(offset).take(request.limit).collect()
+                let rest = found.split_off(found.len().min(RANKED_HITS));
+                let mut ordered = rank(matcher, as_record, found);
+                ordered.extend(rest);
+                ordered
+                    .into_iter()
+                    .skip(offset)
+                    .take(request.limit)
+                    .collect()
             }
             None => found,
         };
-        let page_addresses: Vec<DocAddress> = page
-            .iter()
-            .filter_map(|(_, stored)| addresses.get(&stored.child_id).copied())
-            .collect();
-        let matched = self.matched_fields(&searcher, &plan, &page_addresses)?;
+        let addresses: Vec<DocAddress> = page.iter().map(|hit| hit.address).collect();
+        let matched = self.matched_fields(&searcher, &plan, &addresses)?;
 
         let mut hits = Vec::with_capacity(page.len());
-        for ((score, stored), matched_fields) in page.into_iter().zip(matched) {
+        for (FoundHit { score, stored, .. }, matched_fields) in page.into_iter().zip(matched) {
             let Ok(child_id) = stored.child_id.parse::<ChildId>() else {
                 tracing::error!(child_id = %stored.child_id, "search document with a malformed child ID");
                 continue;

@@ -12,6 +12,7 @@
 use matching::PreparedRecord;
 use registry::linkage::Matcher;
 use registry::model::ChildData;
+use tantivy::DocAddress;
 
 use crate::document::StoredChild;
 
@@ -47,32 +48,39 @@ fn best_weight(matcher: &Matcher, query: &PreparedRecord, child: &StoredChild) -
         .reduce(f64::max)
 }
 
-/// Orders `hits` (the index's first hits, best first, with their scores) by the model's
-/// weight plus the index's score, and gives each its combined score. Hits the model cannot
-/// score keep their place after those it can (none is dropped); ties keep the index's order.
-pub(crate) fn rank(matcher: &Matcher, query: &ChildData, hits: &mut [(f32, StoredChild)]) {
+/// A hit as read from the index: its score, where its document is, what it stores.
+pub(crate) struct FoundHit {
+    pub score: f32,
+    pub address: DocAddress,
+    pub stored: StoredChild,
+}
+
+/// Orders `hits` (the index's first hits, best first) by the model's weight plus the index's
+/// score, and gives each its combined score. Hits the model cannot score keep their place
+/// after those it can (none is dropped); ties keep the index's order (a stable sort).
+pub(crate) fn rank(matcher: &Matcher, query: &ChildData, hits: Vec<FoundHit>) -> Vec<FoundHit> {
     let query = matcher.prepare(query);
-    let mut keyed: Vec<(Option<f64>, usize)> = hits
-        .iter()
-        .enumerate()
-        .map(|(position, (score, child))| {
-            let combined = best_weight(matcher, &query, child)
-                .map(|weight| weight + INDEX_SCORE_WEIGHT * f64::from(*score));
-            (combined, position)
+    let mut keyed: Vec<(Option<f64>, FoundHit)> = hits
+        .into_iter()
+        .map(|hit| {
+            let combined = best_weight(matcher, &query, &hit.stored)
+                .map(|weight| weight + INDEX_SCORE_WEIGHT * f64::from(hit.score));
+            (combined, hit)
         })
         .collect();
-    keyed.sort_by(|(a, a_position), (b, b_position)| {
-        match (a, b) {
-            (Some(a), Some(b)) => b.total_cmp(a),
-            (Some(_), None) => std::cmp::Ordering::Less,
-            (None, Some(_)) => std::cmp::Ordering::Greater,
-            (None, None) => std::cmp::Ordering::Equal,
-        }
-        .then(a_position.cmp(b_position))
+    keyed.sort_by(|(a, _), (b, _)| match (a, b) {
+        (Some(a), Some(b)) => b.total_cmp(a),
+        (Some(_), None) => std::cmp::Ordering::Less,
+        (None, Some(_)) => std::cmp::Ordering::Greater,
+        (None, None) => std::cmp::Ordering::Equal,
     });
-    let original = hits.to_vec();
-    for (slot, (combined, position)) in hits.iter_mut().zip(keyed) {
-        let (score, child) = &original[position];
-        *slot = (combined.map_or(*score, |c| c as f32), child.clone());
-    }
+    keyed
+        .into_iter()
+        .map(|(combined, mut hit)| {
+            if let Some(combined) = combined {
+                hit.score = combined as f32;
+            }
+            hit
+        })
+        .collect()
 }

@@ -132,12 +132,13 @@ fn id(value: u64) -> ChildId {
 }
 
 fn ids(index: &SearchIndex, text: &str) -> Vec<ChildId> {
+    ids_ranked_by(index, text, Some(ranking()))
+}
+
+/// The first ten hits of `text`, ordered by `ranking` (the index's own order with `None`).
+fn ids_ranked_by(index: &SearchIndex, text: &str, ranking: Option<&Matcher>) -> Vec<ChildId> {
     index
-        .search_blocking(
-            &SearchRequest::text(text, 10),
-            &ReadScope::All,
-            Some(ranking()),
-        )
+        .search_blocking(&SearchRequest::text(text, 10), &ReadScope::All, ranking)
         .unwrap()
         .hits
         .into_iter()
@@ -425,19 +426,7 @@ fn the_matching_model_orders_the_first_hits() {
             1,
         )
         .unwrap();
-    let order = |ranking: Option<&Matcher>| -> Vec<ChildId> {
-        index
-            .search_blocking(
-                &SearchRequest::text("Dara Chhim 2016-11-12", 10),
-                &ReadScope::All,
-                ranking,
-            )
-            .unwrap()
-            .hits
-            .into_iter()
-            .map(|hit| hit.child_id)
-            .collect()
-    };
+    let order = |ranking| ids_ranked_by(&index, "Dara Chhim 2016-11-12", ranking);
     assert_eq!(order(None), [id(101), id(102)], "the index's own order");
     assert_eq!(order(Some(ranking())), [id(102), id(101)]);
     // The date typed alone as a year is left to the index: no reading of it as a guessed date.
