@@ -1533,7 +1533,7 @@ on_both_backends!(
 /// backends, so SQLite only).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn serve_speaks_tls_and_marks_cookies_secure() {
-    use std::io::{BufRead, BufReader};
+    use common::server::Server;
     let database = common::TestDatabase::new(Backend::Sqlite).await;
     let dir = database.dir.path();
     let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
@@ -1586,7 +1586,7 @@ async fn serve_speaks_tls_and_marks_cookies_secure() {
         .unwrap();
     assert!(create.wait().unwrap().success());
 
-    let mut server = Command::new(BINARY)
+    let process = Command::new(BINARY)
         .args(["serve", "--listen", "127.0.0.1:0", "--tls-cert"])
         .arg(&cert)
         .arg("--tls-key")
@@ -1598,15 +1598,9 @@ async fn serve_speaks_tls_and_marks_cookies_secure() {
         .stderr(Stdio::inherit())
         .spawn()
         .unwrap();
-    let mut line = String::new();
-    BufReader::new(server.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let url = line
-        .split_whitespace()
-        .find(|word| word.starts_with("https://"))
-        .unwrap_or_else(|| panic!("no https URL in '{line}'"))
-        .to_owned();
+    let server = Server::attach(process);
+    let url = server.url.clone();
+    assert!(url.starts_with("https://"), "{url}");
     let client = reqwest::Client::builder()
         .danger_accept_invalid_certs(true)
         .build()
@@ -1624,6 +1618,5 @@ async fn serve_speaks_tls_and_marks_cookies_secure() {
     assert!(set_cookie.contains("; Secure"), "{set_cookie}");
     let plain = reqwest::get(url.replace("https://", "http://") + "/healthz").await;
     assert!(plain.is_err() || !plain.unwrap().status().is_success());
-    server.kill().unwrap();
-    server.wait().unwrap();
+    server.kill_hard();
 }

@@ -96,13 +96,18 @@ impl Server {
             .arg(index_dir)
             .stdout(Stdio::piped());
         configure(&mut command);
-        let mut process = command.spawn().unwrap();
+        Self::attach(command.spawn().unwrap())
+    }
+
+    /// Takes charge of a `serve` process spawned with a piped standard output: reads the
+    /// URLs it announces, and kills it when dropped.
+    pub fn attach(mut process: Child) -> Self {
         let mut stdout = BufReader::new(process.stdout.take().unwrap());
         let mut line = String::new();
         stdout.read_line(&mut line).unwrap();
         let mut urls = line
             .split_whitespace()
-            .filter(|word| word.starts_with("http://"))
+            .filter(|word| word.starts_with("http://") || word.starts_with("https://"))
             .map(|word| word.trim_end_matches([',', ';', ')']).to_owned());
         let url = urls.next().unwrap_or_else(|| panic!("no URL in '{line}'"));
         let metrics_url = urls.find(|url| url.ends_with("/metrics"));
@@ -128,5 +133,17 @@ impl Server {
             .unwrap();
         assert!(status.success());
         self.process.wait().unwrap()
+    }
+}
+
+/// A test that panics (or simply ends) with its server still running must not leave the
+/// process behind: an orphaned server keeps the test run's inherited stderr open, and
+/// whatever reads that output waits for it forever instead of reporting the failure.
+impl Drop for Server {
+    fn drop(&mut self) {
+        if let Ok(None) = self.process.try_wait() {
+            let _ = self.process.kill();
+            let _ = self.process.wait();
+        }
     }
 }
