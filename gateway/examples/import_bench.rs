@@ -18,6 +18,10 @@ use registry::imports::{self, ImportFormat, ImportMapping, NewImport};
 mod support;
 use support::Database;
 
+// The allocator of the `child-registry` binary, whose `import` and `serve` this measures.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser)]
 struct Args {
     #[arg(long, default_value_t = 50_000)]
@@ -33,11 +37,21 @@ struct Args {
         default_value = "postgres://postgres@127.0.0.1:5432/test"
     )]
     postgres_url: String,
+    /// Leave out the `bulk_load` baseline (to profile the import alone).
+    #[arg(long)]
+    skip_baseline: bool,
 }
 
 #[tokio::main]
 async fn main() {
     let args = Args::parse();
+    // `RUST_LOG=registry::import=debug` logs where each chunk's time goes.
+    if std::env::var_os("RUST_LOG").is_some() {
+        tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+            .with_writer(std::io::stderr)
+            .init();
+    }
     let generated = synthetic::generate(&synthetic::GeneratorConfig {
         records: args.records,
         seed: args.seed,
@@ -73,15 +87,20 @@ async fn main() {
         "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
     );
     for backend in &args.backends {
-        let baseline = Database::fresh(backend, &args.postgres_url).await;
-        let started = Instant::now();
-        let loaded = baseline
-            .store
-            .bulk_load(valid.clone(), "bench")
-            .await
-            .unwrap();
-        let baseline_rate = loaded as f64 / started.elapsed().as_secs_f64();
-        baseline.finish().await;
+        let baseline_rate = if args.skip_baseline {
+            f64::NAN
+        } else {
+            let baseline = Database::fresh(backend, &args.postgres_url).await;
+            let started = Instant::now();
+            let loaded = baseline
+                .store
+                .bulk_load(valid.clone(), "bench")
+                .await
+                .unwrap();
+            let rate = loaded as f64 / started.elapsed().as_secs_f64();
+            baseline.finish().await;
+            rate
+        };
 
         let database = Database::fresh(backend, &args.postgres_url).await;
         let store = database.store.clone();

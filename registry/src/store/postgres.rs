@@ -120,6 +120,56 @@ async fn insert_blocking_keys(
     .await?;
     Ok(())
 }
+/// The stored blocks of `hashes`: each block's size and, when it holds at most `max_block`
+/// records (larger ones are never compared), its record keys.
+async fn stored_blocks(
+    tx: &mut sqlx::Transaction<'_, Db>,
+    hashes: &[i64],
+    max_block: usize,
+) -> Result<Vec<(i64, i64, Vec<i64>)>> {
+    Ok(sqlx::query_as(
+        "SELECT key_hash, count(*), \
+           CASE WHEN count(*) <= $2 THEN array_agg(record_key) ELSE '{}' END \
+         FROM blocking_keys WHERE key_hash = ANY($1) GROUP BY key_hash",
+    )
+    .bind(hashes)
+    .bind(max_block as i64)
+    .fetch_all(&mut **tx)
+    .await?)
+}
+
+/// Which of `sources` (source system, source record ID) are stored already, by pair (the
+/// unique index on the pair answers).
+async fn stored_sources(
+    tx: &mut sqlx::Transaction<'_, Db>,
+    sources: &[(&str, &str)],
+) -> Result<Vec<(String, String)>> {
+    let (systems, ids): (Vec<&str>, Vec<&str>) = sources.iter().copied().unzip();
+    Ok(sqlx::query_as(
+        "SELECT sr.source_system, sr.source_record_id \
+         FROM UNNEST($1::TEXT[], $2::TEXT[]) AS wanted (source_system, source_record_id) \
+         JOIN source_records sr ON sr.source_system = wanted.source_system \
+           AND sr.source_record_id = wanted.source_record_id",
+    )
+    .bind(systems)
+    .bind(ids)
+    .fetch_all(&mut **tx)
+    .await?)
+}
+
+/// Each record's child and current version, for `record_keys`.
+async fn current_records(
+    tx: &mut sqlx::Transaction<'_, Db>,
+    record_keys: &[i64],
+) -> Result<Vec<(i64, String, i64)>> {
+    Ok(sqlx::query_as(
+        "SELECT record_key, child_id, current_version FROM source_records \
+         WHERE record_key = ANY($1)",
+    )
+    .bind(record_keys)
+    .fetch_all(&mut **tx)
+    .await?)
+}
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../migrations/postgres");
 
 const CONNECTIONS: u32 = 32;

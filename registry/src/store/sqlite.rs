@@ -70,22 +70,93 @@ async fn lock_all_matching(_tx: &mut sqlx::Transaction<'_, Db>) -> Result<()> {
 async fn refresh_planner_statistics(_pool: &sqlx::Pool<Db>) -> Result<()> {
     Ok(())
 }
-/// Inserts `(key_hash, record_key)` blocking-key rows, many per statement (the import's
-/// multi-row insert).
+/// Inserts `(key_hash, record_key)` blocking-key rows in one statement, the rows passed as one
+/// JSON array: a multi-row `VALUES` list is compiled anew for every length and bound a
+/// parameter at a time, which cost an import more than SQLite's own B-tree work.
 async fn insert_blocking_keys(
     tx: &mut sqlx::Transaction<'_, Db>,
     rows: &[(i64, i64)],
 ) -> Result<()> {
-    imports::insert_rows(
-        tx,
-        "INSERT INTO blocking_keys (key_hash, record_key) ",
-        "",
-        rows,
-        |row, (hash, record_key)| {
-            row.push_bind(*hash).push_bind(*record_key);
-        },
+    sqlx::query(
+        "INSERT INTO blocking_keys (key_hash, record_key) \
+         SELECT value ->> 0, value ->> 1 FROM json_each($1)",
     )
-    .await
+    .bind(json_array(rows)?)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+/// The stored blocks of `hashes`: each block's size and, when it holds at most `max_block`
+/// records (larger ones are never compared), its record keys. The hashes go in as one JSON
+/// array and the blocks come back as one JSON document: sqlx hands each result row from
+/// SQLite's thread to the caller's one at a time, and a chunk's blocks are hundreds of
+/// thousands of rows.
+async fn stored_blocks(
+    tx: &mut sqlx::Transaction<'_, Db>,
+    hashes: &[i64],
+    max_block: usize,
+) -> Result<Vec<(i64, i64, Vec<i64>)>> {
+    let blocks: Option<String> = sqlx::query_scalar(
+        "SELECT json_group_array(json_array(key_hash, size, json(record_keys))) FROM ( \
+           SELECT key_hash, count(*) AS size, \
+             CASE WHEN count(*) <= $2 THEN json_group_array(record_key) ELSE '[]' END \
+               AS record_keys \
+           FROM blocking_keys WHERE key_hash IN (SELECT value FROM json_each($1)) \
+           GROUP BY key_hash)",
+    )
+    .bind(json_array(hashes)?)
+    .bind(max_block as i64)
+    .fetch_one(&mut **tx)
+    .await?;
+    from_json_document(blocks)
+}
+
+/// Each record's child and current version, for `record_keys` (one JSON array in, one JSON
+/// document out, as [`stored_blocks`]).
+async fn current_records(
+    tx: &mut sqlx::Transaction<'_, Db>,
+    record_keys: &[i64],
+) -> Result<Vec<(i64, String, i64)>> {
+    let records: Option<String> = sqlx::query_scalar(
+        "SELECT json_group_array(json_array(record_key, child_id, current_version)) \
+         FROM source_records WHERE record_key IN (SELECT value FROM json_each($1))",
+    )
+    .bind(json_array(record_keys)?)
+    .fetch_one(&mut **tx)
+    .await?;
+    from_json_document(records)
+}
+
+/// Which of `sources` (source system, source record ID) are stored already. By pair, so that
+/// the unique index on the pair answers (by record ID alone, SQLite scanned the whole table).
+async fn stored_sources(
+    tx: &mut sqlx::Transaction<'_, Db>,
+    sources: &[(&str, &str)],
+) -> Result<Vec<(String, String)>> {
+    let found: Option<String> = sqlx::query_scalar(
+        "SELECT json_group_array(json_array(sr.source_system, sr.source_record_id)) \
+         FROM json_each($1) AS wanted CROSS JOIN source_records sr \
+         ON sr.source_system = wanted.value ->> 0 AND sr.source_record_id = wanted.value ->> 1",
+    )
+    .bind(json_array(sources)?)
+    .fetch_one(&mut **tx)
+    .await?;
+    from_json_document(found)
+}
+
+fn json_array<T: serde::Serialize>(values: &[T]) -> Result<String> {
+    serde_json::to_string(values)
+        .map_err(|error| crate::error::RegistryError::Corrupt(format!("cannot encode: {error}")))
+}
+
+fn from_json_document<T: serde::de::DeserializeOwned + Default>(text: Option<String>) -> Result<T> {
+    match text {
+        None => Ok(T::default()),
+        Some(text) => serde_json::from_str(&text).map_err(|error| {
+            crate::error::RegistryError::Corrupt(format!("SQLite returned bad JSON: {error}"))
+        }),
+    }
 }
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../migrations/sqlite");
 
