@@ -6,7 +6,8 @@
 //! and the job's counters commit together ([`ImportStore::import_chunk`]), so a runner stopped
 //! at any moment resumes at the first row not committed: no row counted twice, none lost.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap, HashSet};
+use std::sync::Arc;
 
 use async_trait::async_trait;
 use chrono::{DateTime, NaiveDate, Utc};
@@ -16,9 +17,11 @@ use utoipa::ToSchema;
 use crate::audit::{Actor, AuditAction, AuditDraft, AuditKey};
 use crate::error::{RegistryError, Result};
 use crate::ids::ChildId;
-use crate::model::{ChildData, Identifier, RecordSubmission, Sex, ValidRecord};
+use crate::linkage::{self, Matcher};
+use crate::model::{ChildData, EventData, Identifier, RecordSubmission, Sex, ValidRecord};
+use crate::store::content::{content_hash, StoredBody};
 use crate::store::Store;
-use crate::validate::InvalidField;
+use crate::validate::{identifier_key, InvalidField};
 
 /// Rows committed per transaction: large enough that multi-row statements and batched
 /// look-ups pay off, small enough that a restart repeats little and online registrations
@@ -212,6 +215,86 @@ pub struct ImportResult {
     pub error_message: Option<String>,
 }
 
+/// A chunk of rows ready for the store: each valid row normalised, keyed and hashed with the
+/// model that was active when it was prepared. That work needs no database, so the runner
+/// prepares the next chunk while the store writes this one ([`run_job`]).
+pub struct PreparedChunk {
+    pub(crate) model_version: i64,
+    pub(crate) rows: Vec<ImportRow>,
+    /// The valid rows, in row order.
+    pub(crate) fresh: Vec<PreparedRow>,
+}
+
+/// A valid row of a chunk, ready to compare and write.
+pub(crate) struct PreparedRow {
+    /// Position in the chunk's rows.
+    pub(crate) index: usize,
+    pub(crate) record: ValidRecord,
+    /// Its blocking keys' distinct hashes, as stored.
+    pub(crate) key_hashes: Vec<i64>,
+    pub(crate) identifiers: BTreeSet<(String, String)>,
+    pub(crate) prepared: matching::PreparedRecord,
+    pub(crate) body: StoredBody,
+    pub(crate) hash: String,
+    /// The record's distinct events with their content hashes.
+    pub(crate) events: Vec<(String, EventData)>,
+}
+
+fn prepare_row(matcher: &Matcher, index: usize, record: ValidRecord) -> Result<PreparedRow> {
+    let body = StoredBody {
+        child: record.child.clone(),
+        events: record.events.clone(),
+    };
+    let hash = content_hash(&body)?;
+    let mut seen = HashSet::new();
+    let mut events = Vec::new();
+    for event in &record.events {
+        let event_hash = content_hash(event)?;
+        if seen.insert(event_hash.clone()) {
+            events.push((event_hash, event.clone()));
+        }
+    }
+    Ok(PreparedRow {
+        index,
+        key_hashes: linkage::key_hashes(&matcher.blocking_keys(&record.child)),
+        identifiers: record
+            .child
+            .identifiers
+            .iter()
+            .map(|identifier| (identifier.kind.clone(), identifier_key(&identifier.value)))
+            .filter(|(_, key)| !key.is_empty())
+            .collect(),
+        prepared: matcher.prepare(&record.child),
+        body,
+        hash,
+        events,
+        record,
+    })
+}
+
+/// Prepares a chunk's valid rows with `matcher` on one thread off the async runtime: it runs
+/// beside the store's writing and comparing of the chunk before, which keep the other cores
+/// busy (on two cores, preparing on all of them only slowed those down as much as it saved).
+pub async fn prepare_chunk(matcher: Arc<Matcher>, rows: Vec<ImportRow>) -> Result<PreparedChunk> {
+    tokio::task::spawn_blocking(move || {
+        let fresh = rows
+            .iter()
+            .enumerate()
+            .filter_map(|(index, row)| {
+                let record = row.record.as_ref().ok()?;
+                Some(prepare_row(&matcher, index, record.clone()))
+            })
+            .collect::<Result<Vec<_>>>()?;
+        Ok(PreparedChunk {
+            model_version: matcher.version(),
+            rows,
+            fresh,
+        })
+    })
+    .await
+    .map_err(|error| RegistryError::Corrupt(format!("preparing rows stopped: {error}")))?
+}
+
 /// Import jobs in the database: part of every [`Store`].
 #[async_trait]
 pub trait ImportStore: Send + Sync {
@@ -226,15 +309,15 @@ pub trait ImportStore: Send + Sync {
     /// Queued and running jobs, oldest first (what a runner picks up after a restart).
     async fn pending_imports(&self) -> Result<Vec<ImportJob>>;
 
-    /// Registers `rows` (the job's rows from `first_row + 1` on) with matching, and stores their
-    /// results and the job's new counters, all in one transaction. A `Conflict` with code
-    /// `import_moved` when the job is no longer at `first_row` (another runner got there first):
-    /// nothing is written.
+    /// Registers the chunk's rows (the job's rows from `first_row + 1` on) with matching, and
+    /// stores their results and the job's new counters, all in one transaction. A `Conflict`
+    /// with code `import_moved` when the job is no longer at `first_row` (another runner got
+    /// there first): nothing is written.
     async fn import_chunk(
         &self,
         job_id: &str,
         first_row: i64,
-        rows: Vec<ImportRow>,
+        chunk: PreparedChunk,
     ) -> Result<ImportJob>;
 
     /// Marks the job done, or failed with `error`.
@@ -771,14 +854,19 @@ pub async fn run_job(
     progress(&job);
     let today = Utc::now().date_naive();
     let mut rows = rows.into_iter().enumerate().skip(job.rows_done as usize);
-    loop {
-        let chunk: Vec<ImportRow> = rows
-            .by_ref()
+    let mut next_chunk = |job: &ImportJob| -> Vec<ImportRow> {
+        rows.by_ref()
             .take(CHUNK_ROWS)
-            .map(|(index, parsed)| check_row(index as i64 + 1, parsed, &job, today))
-            .collect();
-        let Some(first) = chunk.first() else { break };
-        let first_row = first.row - 1;
+            .map(|(index, parsed)| check_row(index as i64 + 1, parsed, job, today))
+            .collect()
+    };
+    let mut preparing = spawn_prepare(store, next_chunk(&job)).await?;
+    while let Some((first_row, task)) = preparing.take() {
+        let chunk = task.await.map_err(|error| {
+            RegistryError::Corrupt(format!("preparing rows stopped: {error}"))
+        })??;
+        // The next chunk is checked and prepared on the other cores while this one is written.
+        preparing = spawn_prepare(store, next_chunk(&job)).await?;
         job = match store.import_chunk(job_id, first_row, chunk).await {
             Ok(job) => job,
             Err(RegistryError::Conflict {
@@ -796,6 +884,22 @@ pub async fn run_job(
         progress(&job);
     }
     Ok(job)
+}
+
+/// A chunk being prepared in the background, and the row it starts after.
+type Preparing = (i64, tokio::task::JoinHandle<Result<PreparedChunk>>);
+
+/// Starts preparing `rows` with the store's active model; `None` when there are no rows left.
+async fn spawn_prepare(store: &dyn Store, rows: Vec<ImportRow>) -> Result<Option<Preparing>> {
+    let Some(first) = rows.first() else {
+        return Ok(None);
+    };
+    let first_row = first.row - 1;
+    let matcher = store.matcher(None).await?;
+    Ok(Some((
+        first_row,
+        tokio::spawn(prepare_chunk(matcher, rows)),
+    )))
 }
 
 /// Who the audit log names for a job's writes: the API client or person who submitted it, or

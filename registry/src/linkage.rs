@@ -133,6 +133,15 @@ pub fn key_hash(text: &str) -> i64 {
     i64::from_be_bytes(bytes)
 }
 
+/// A record's blocking keys as stored: their distinct hashes (the table has no key of its own
+/// that would drop a repeat).
+pub fn key_hashes(keys: &[String]) -> Vec<i64> {
+    let mut hashes: Vec<i64> = keys.iter().map(|key| key_hash(key)).collect();
+    hashes.sort_unstable();
+    hashes.dedup();
+    hashes
+}
+
 /// One stored record that shares a blocking key with the arriving one.
 #[derive(Debug, Clone)]
 pub struct CandidateRecord {

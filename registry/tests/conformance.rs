@@ -8,6 +8,7 @@ use std::sync::Arc;
 
 use chrono::Utc;
 use registry::clients::{NewClient, Role};
+use registry::imports::{self, ImportFormat, ImportMapping, ImportRow, NewImport};
 use registry::model::{ChildView, MatchOutcome, RecordSubmission, Registration, ValidRecord};
 use registry::review::{CandidateDecision, CandidateQuery, CandidateSort, CandidateStatus};
 use registry::store::Decision;
@@ -1163,6 +1164,51 @@ mod cases {
         (first, second)
     }
 
+    /// An import prepares its next chunk while the store writes the one before; a model
+    /// activated in between must still decide that chunk. Here the chunk is prepared with a
+    /// stored (not active) version that gives no blocking keys: keyed with it, the school's
+    /// record would find no candidate and found a new child.
+    pub async fn an_import_chunk_prepared_with_another_model_is_prepared_again(
+        store: Arc<dyn Store>,
+    ) {
+        let first = store.register(police_sreyneang(), "a").await.unwrap();
+        let active = store.matcher(None).await.unwrap();
+        let mut spec = active.model().spec().clone();
+        spec.blocking.clear();
+        let json = matching::Model::new(spec).unwrap().to_json().unwrap();
+        let unkeyed = store
+            .add_model_version(&json, "test", "no blocking keys")
+            .await
+            .unwrap();
+        let job = store
+            .create_import(
+                NewImport {
+                    format: ImportFormat::Ndjson,
+                    mapping: ImportMapping::Canonical,
+                    source_system: None,
+                    submitted_by: "cli:test".to_owned(),
+                    body: b"{}".to_vec(),
+                },
+                1,
+            )
+            .await
+            .unwrap();
+        let row = ImportRow {
+            row: 1,
+            line: 1,
+            source_system: Some("school-kh".to_owned()),
+            source_record_id: Some("S-200".to_owned()),
+            record: Ok(school_sreyneang()),
+        };
+        let stale = store.matcher(Some(unkeyed)).await.unwrap();
+        assert!(stale.blocking_keys(&school_sreyneang().child).is_empty());
+        let chunk = imports::prepare_chunk(stale, vec![row]).await.unwrap();
+        let job = store.import_chunk(&job.id, 0, chunk).await.unwrap();
+        assert_eq!((job.linked, job.new), (1, 0));
+        let results = store.import_results(&job.id).await.unwrap();
+        assert_eq!(results[0].child_id, Some(first.child_id));
+    }
+
     pub async fn a_possible_match_goes_to_review_and_a_steward_decides(store: Arc<dyn Store>) {
         let (first, second) = uncertain_pair(&store).await;
         assert_eq!(
@@ -1419,6 +1465,7 @@ conformance!(
     invariants_hold_after_every_operation,
     a_duplicate_from_another_agency_links_automatically,
     a_possible_match_goes_to_review_and_a_steward_decides,
+    an_import_chunk_prepared_with_another_model_is_prepared_again,
     not_a_match_is_remembered,
     an_automatic_link_moves_but_a_manual_one_stays,
     the_same_child_registered_at_once_stays_one,

@@ -8,7 +8,6 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use chrono::{DateTime, NaiveDate, Utc};
-use sha2::{Digest, Sha256};
 use sqlx::types::Json;
 use sqlx::Row;
 use tokio::sync::{mpsc, oneshot};
@@ -34,33 +33,7 @@ use crate::validate::identifier_key;
 
 pub(super) type Transaction<'a> = sqlx::Transaction<'a, Db>;
 
-/// A record version as stored: what the agency said about the child and its events.
-#[derive(serde::Serialize, serde::Deserialize)]
-pub(super) struct StoredBody {
-    pub(super) child: ChildData,
-    pub(super) events: Vec<EventData>,
-}
-
-/// Serialises with object keys sorted, so equal content always hashes equally.
-pub(super) fn content_hash(value: &impl serde::Serialize) -> Result<String> {
-    fn sorted(value: serde_json::Value) -> serde_json::Value {
-        match value {
-            serde_json::Value::Object(map) => {
-                let mut entries: Vec<_> = map.into_iter().collect();
-                entries.sort_by(|a, b| a.0.cmp(&b.0));
-                serde_json::Value::Object(
-                    entries.into_iter().map(|(k, v)| (k, sorted(v))).collect(),
-                )
-            }
-            serde_json::Value::Array(items) => {
-                serde_json::Value::Array(items.into_iter().map(sorted).collect())
-            }
-            other => other,
-        }
-    }
-    let canonical = sorted(serde_json::to_value(value)?);
-    Ok(hex::encode(Sha256::digest(serde_json::to_vec(&canonical)?)))
-}
+pub(super) use crate::store::content::{content_hash, StoredBody};
 
 pub(super) fn is_unique_violation(error: &RegistryError, constraint: &str) -> bool {
     match error {

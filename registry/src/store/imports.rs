@@ -21,20 +21,19 @@ use sqlx::types::Json;
 use sqlx::Row;
 
 use super::engine::{
-    append_changes, content_hash, event_first_stored, parse_child_id, record_payload, register_in,
-    MatchMode, PendingChange, StoredBody, StoredEvent, Transaction,
+    append_changes, event_first_stored, parse_child_id, record_payload, register_in, MatchMode,
+    PendingChange, StoredEvent, Transaction,
 };
 use super::{linking, Backend, Db};
 use crate::error::{RegistryError, Result};
 use crate::ids::ChildId;
 use crate::imports::{
-    self, ImportFormat, ImportJob, ImportMapping, ImportResult, ImportRow, ImportStatus,
-    ImportStore, NewImport, RowError,
+    self, ImportFormat, ImportJob, ImportMapping, ImportResult, ImportStatus, ImportStore,
+    NewImport, PreparedChunk, PreparedRow, RowError,
 };
 use crate::linkage::{self, CandidateRecord, ChildScore, Matcher, Plan};
 use crate::model::{ChildData, EventData, MatchOutcome, ValidRecord};
 use crate::store::prepared::{PreparedCache, PreparedStored, RecordVersion};
-use crate::validate::identifier_key;
 
 type DbRow = <Db as sqlx::Database>::Row;
 
@@ -136,52 +135,6 @@ pub(super) fn placeholders(count: usize) -> String {
         .join(", ")
 }
 
-/// A new row of the chunk, ready to compare and write.
-struct FreshRow {
-    index: usize,
-    record: ValidRecord,
-    /// Its blocking keys' distinct hashes, as stored.
-    key_hashes: Vec<i64>,
-    identifiers: BTreeSet<(String, String)>,
-    prepared: PreparedRecord,
-    body: StoredBody,
-    hash: String,
-    /// The record's distinct events with their content hashes.
-    events: Vec<(String, EventData)>,
-}
-
-fn prepare_fresh(matcher: &Matcher, index: usize, record: ValidRecord) -> Result<FreshRow> {
-    let body = StoredBody {
-        child: record.child.clone(),
-        events: record.events.clone(),
-    };
-    let hash = content_hash(&body)?;
-    let mut seen = HashSet::new();
-    let mut events = Vec::new();
-    for event in &record.events {
-        let event_hash = content_hash(event)?;
-        if seen.insert(event_hash.clone()) {
-            events.push((event_hash, event.clone()));
-        }
-    }
-    Ok(FreshRow {
-        index,
-        key_hashes: linking::key_hashes(&matcher.blocking_keys(&record.child)),
-        identifiers: record
-            .child
-            .identifiers
-            .iter()
-            .map(|identifier| (identifier.kind.clone(), identifier_key(&identifier.value)))
-            .filter(|(_, key)| !key.is_empty())
-            .collect(),
-        prepared: matcher.prepare(&record.child),
-        body,
-        hash,
-        events,
-        record,
-    })
-}
-
 /// What the registry already holds that the chunk's new rows could match.
 #[derive(Default)]
 struct Neighbourhood {
@@ -204,7 +157,7 @@ struct StoredBlock {
 
 async fn neighbourhood(
     tx: &mut Transaction<'_>,
-    fresh: &[FreshRow],
+    fresh: &[PreparedRow],
     max_block: usize,
     cache: &PreparedCache,
     model_version: i64,
@@ -363,7 +316,7 @@ fn prepare_unprepared(
 /// the chunk rows before the row as the online path would have seen them stored.
 fn compare_all(
     matcher: &Matcher,
-    fresh: &[FreshRow],
+    fresh: &[PreparedRow],
     around: &Neighbourhood,
 ) -> Result<Vec<Comparisons>> {
     let max_block = linking::max_block(matcher) as usize;
@@ -461,7 +414,7 @@ struct Placed {
 async fn place_all(
     tx: &mut Transaction<'_>,
     matcher: &Matcher,
-    fresh: &[FreshRow],
+    fresh: &[PreparedRow],
     around: &Neighbourhood,
     comparisons: Vec<Comparisons>,
 ) -> Result<Vec<Placed>> {
@@ -568,7 +521,7 @@ async fn place_all(
 async fn write_fresh(
     tx: &mut Transaction<'_>,
     matcher: &Matcher,
-    fresh: &[FreshRow],
+    fresh: &[PreparedRow],
     placed: &[Placed],
     received_from: &str,
     now: DateTime<Utc>,
@@ -605,7 +558,7 @@ async fn write_fresh(
 
     let version = matcher.version();
     let mut record_keys: HashMap<(String, String), i64> = HashMap::with_capacity(fresh.len());
-    let pairs: Vec<(&FreshRow, &Placed)> = fresh.iter().zip(placed).collect();
+    let pairs: Vec<(&PreparedRow, &Placed)> = fresh.iter().zip(placed).collect();
     for part in pairs.chunks(ROWS_PER_STATEMENT) {
         let mut insert = sqlx::QueryBuilder::<Db>::new(
             "INSERT INTO source_records (source_system, source_record_id, child_id, origin_child_id, \
@@ -642,7 +595,7 @@ async fn write_fresh(
             );
         }
     }
-    let key_of = |fresh: &FreshRow| -> Result<i64> {
+    let key_of = |fresh: &PreparedRow| -> Result<i64> {
         record_keys
             .get(&(
                 fresh.record.source_system.clone(),
@@ -652,7 +605,7 @@ async fn write_fresh(
             .ok_or_else(|| RegistryError::Corrupt("an imported record has no key".to_owned()))
     };
     steps.lap("write.source_records");
-    let keyed: Vec<(i64, &FreshRow, &Placed)> = fresh
+    let keyed: Vec<(i64, &PreparedRow, &Placed)> = fresh
         .iter()
         .zip(placed)
         .map(|(fresh, place)| Ok((key_of(fresh)?, fresh, place)))
@@ -730,7 +683,7 @@ async fn write_fresh(
     )
     .await?;
 
-    let candidates: Vec<(i64, &FreshRow, &ChildScore)> = keyed
+    let candidates: Vec<(i64, &PreparedRow, &ChildScore)> = keyed
         .iter()
         .flat_map(|(record_key, fresh, place)| {
             place
@@ -836,7 +789,7 @@ async fn write_fresh(
 /// hash: new records have no other events.
 async fn stored_event_keys(
     tx: &mut Transaction<'_>,
-    keyed: &[(i64, &FreshRow, &Placed)],
+    keyed: &[(i64, &PreparedRow, &Placed)],
 ) -> Result<HashMap<(i64, String), i64>> {
     let with_events: Vec<i64> = keyed
         .iter()
@@ -913,7 +866,7 @@ async fn register_existing(
 /// Source records of the chunk that already exist.
 async fn existing_sources(
     tx: &mut Transaction<'_>,
-    rows: &[FreshRow],
+    rows: &[PreparedRow],
 ) -> Result<HashSet<(String, String)>> {
     let sources: BTreeSet<(&str, &str)> = rows
         .iter()
@@ -1019,36 +972,28 @@ impl ImportStore for Backend {
             .collect()
     }
 
-    #[tracing::instrument(skip_all, name = "store.import_chunk", fields(backend = super::BACKEND_NAME, rows = rows.len()))]
+    #[tracing::instrument(skip_all, name = "store.import_chunk", fields(backend = super::BACKEND_NAME, rows = chunk.rows.len()))]
     async fn import_chunk(
         &self,
         job_id: &str,
         first_row: i64,
-        rows: Vec<ImportRow>,
+        chunk: PreparedChunk,
     ) -> Result<ImportJob> {
         let matcher = linking::current_matcher(&self.matcher);
         let now = Utc::now();
         let mut steps = ChunkSteps::start();
-        // Normalising and keying the rows needs no database: done before the writer is taken.
-        let valid: Vec<(usize, ValidRecord)> = rows
-            .iter()
-            .enumerate()
-            .filter_map(|(index, row)| {
-                row.record
-                    .as_ref()
-                    .ok()
-                    .map(|record| (index, record.clone()))
-            })
-            .collect();
-        let prepare_matcher = Arc::clone(&matcher);
-        let prepared: Vec<FreshRow> = tokio::task::spawn_blocking(move || {
-            valid
-                .into_par_iter()
-                .map(|(index, record)| prepare_fresh(&prepare_matcher, index, record))
-                .collect::<Result<Vec<_>>>()
-        })
-        .await
-        .map_err(|error| RegistryError::Corrupt(format!("preparing rows stopped: {error}")))??;
+        // Prepared with the model active when the runner read the chunk: another version
+        // activated since then keys and compares differently.
+        let chunk = if chunk.model_version == matcher.version() {
+            chunk
+        } else {
+            imports::prepare_chunk(Arc::clone(&matcher), chunk.rows).await?
+        };
+        let PreparedChunk {
+            rows,
+            fresh: prepared,
+            ..
+        } = chunk;
         steps.lap("prepare");
 
         // Each time the job has doubled the rows it wrote, the planner hears of the growth.

@@ -221,14 +221,7 @@ pub(super) async fn replace_blocking_keys(
     Ok(())
 }
 
-/// A record's blocking keys as stored: their distinct hashes (the table has no key of its own
-/// that would drop a repeat).
-pub(super) fn key_hashes(keys: &[String]) -> Vec<i64> {
-    let mut hashes: Vec<i64> = keys.iter().map(|key| linkage::key_hash(key)).collect();
-    hashes.sort_unstable();
-    hashes.dedup();
-    hashes
-}
+pub(super) use crate::linkage::key_hashes;
 
 /// The lock keys a registration of `child` needs: its blocking keys and identifiers. Two
 /// registrations that could match each other share at least one.

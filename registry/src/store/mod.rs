@@ -4,6 +4,7 @@
 //! the registration logic is written once; each backend adds only how it connects, migrates and
 //! locks.
 
+pub(crate) mod content;
 pub mod identity;
 pub mod postgres;
 mod prepared;

@@ -189,7 +189,15 @@ impl SqliteStore {
             .max_connections(1)
             // 64 MiB of page cache for the one writer (SQLite's default is 2 MiB): the
             // blocking-key and source-record indexes it walks for every registration stay hot.
-            .connect_with(options.clone().pragma("cache_size", "-65536"))
+            .connect_with(
+                options
+                    .clone()
+                    .pragma("cache_size", "-65536")
+                    // Checkpoint every 32 MiB of log, not SQLite's 4 MiB: an import chunk
+                    // rewrites most index pages, and each checkpoint copies a page once however
+                    // many commits changed it (an import's commits took a fifth less time).
+                    .pragma("wal_autocheckpoint", "8192"),
+            )
             .await?;
         MIGRATOR.run(&write).await?;
         let read = SqlitePoolOptions::new()
