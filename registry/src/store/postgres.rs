@@ -120,6 +120,7 @@ async fn insert_blocking_keys(
     .await?;
     Ok(())
 }
+
 /// The stored blocks of `hashes`: each block's size and, when it holds at most `max_block`
 /// records (larger ones are never compared), its record keys.
 async fn stored_blocks(
