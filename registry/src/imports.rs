@@ -865,7 +865,7 @@ pub async fn run_job(
         let chunk = task.await.map_err(|error| {
             RegistryError::Corrupt(format!("preparing rows stopped: {error}"))
         })??;
-        // The next chunk is checked and prepared on the other cores while this one is written.
+        // The next chunk is prepared on another thread while the store writes this one.
         preparing = spawn_prepare(store, next_chunk(&job)).await?;
         job = match store.import_chunk(job_id, first_row, chunk).await {
             Ok(job) => job,
