@@ -6,6 +6,7 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::types::Json;
 use sqlx::SqlitePool;
 
 use crate::error::Result;
@@ -81,7 +82,7 @@ async fn insert_blocking_keys(
         "INSERT INTO blocking_keys (key_hash, record_key) \
          SELECT value ->> 0, value ->> 1 FROM json_each($1)",
     )
-    .bind(json_array(rows)?)
+    .bind(Json(rows))
     .execute(&mut **tx)
     .await?;
     Ok(())
@@ -97,7 +98,7 @@ async fn stored_blocks(
     hashes: &[i64],
     max_block: usize,
 ) -> Result<Vec<(i64, i64, Vec<i64>)>> {
-    let blocks: Option<String> = sqlx::query_scalar(
+    let blocks: Json<Vec<(i64, i64, Vec<i64>)>> = sqlx::query_scalar(
         "SELECT json_group_array(json_array(key_hash, size, json(record_keys))) FROM ( \
            SELECT key_hash, count(*) AS size, \
              CASE WHEN count(*) <= $2 THEN json_group_array(record_key) ELSE '[]' END \
@@ -105,11 +106,11 @@ async fn stored_blocks(
            FROM blocking_keys WHERE key_hash IN (SELECT value FROM json_each($1)) \
            GROUP BY key_hash)",
     )
-    .bind(json_array(hashes)?)
+    .bind(Json(hashes))
     .bind(max_block as i64)
     .fetch_one(&mut **tx)
     .await?;
-    from_json_document(blocks)
+    Ok(blocks.0)
 }
 
 /// Each record's child and current version, for `record_keys` (one JSON array in, one JSON
@@ -118,14 +119,14 @@ async fn current_records(
     tx: &mut sqlx::Transaction<'_, Db>,
     record_keys: &[i64],
 ) -> Result<Vec<(i64, String, i64)>> {
-    let records: Option<String> = sqlx::query_scalar(
+    let records: Json<Vec<(i64, String, i64)>> = sqlx::query_scalar(
         "SELECT json_group_array(json_array(record_key, child_id, current_version)) \
          FROM source_records WHERE record_key IN (SELECT value FROM json_each($1))",
     )
-    .bind(json_array(record_keys)?)
+    .bind(Json(record_keys))
     .fetch_one(&mut **tx)
     .await?;
-    from_json_document(records)
+    Ok(records.0)
 }
 
 /// Which of `sources` (source system, source record ID) are stored already. By pair, so that
@@ -134,29 +135,15 @@ async fn stored_sources(
     tx: &mut sqlx::Transaction<'_, Db>,
     sources: &[(&str, &str)],
 ) -> Result<Vec<(String, String)>> {
-    let found: Option<String> = sqlx::query_scalar(
+    let found: Json<Vec<(String, String)>> = sqlx::query_scalar(
         "SELECT json_group_array(json_array(sr.source_system, sr.source_record_id)) \
          FROM json_each($1) AS wanted CROSS JOIN source_records sr \
          ON sr.source_system = wanted.value ->> 0 AND sr.source_record_id = wanted.value ->> 1",
     )
-    .bind(json_array(sources)?)
+    .bind(Json(sources))
     .fetch_one(&mut **tx)
     .await?;
-    from_json_document(found)
-}
-
-fn json_array<T: serde::Serialize>(values: &[T]) -> Result<String> {
-    serde_json::to_string(values)
-        .map_err(|error| crate::error::RegistryError::Corrupt(format!("cannot encode: {error}")))
-}
-
-fn from_json_document<T: serde::de::DeserializeOwned + Default>(text: Option<String>) -> Result<T> {
-    match text {
-        None => Ok(T::default()),
-        Some(text) => serde_json::from_str(&text).map_err(|error| {
-            crate::error::RegistryError::Corrupt(format!("SQLite returned bad JSON: {error}"))
-        }),
-    }
+    Ok(found.0)
 }
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../migrations/sqlite");
 
