@@ -272,27 +272,43 @@ fn prepare_row(matcher: &Matcher, index: usize, record: ValidRecord) -> Result<P
     })
 }
 
-/// Prepares a chunk's valid rows with `matcher` on one thread off the async runtime: it runs
-/// beside the store's writing and comparing of the chunk before, which keep the other cores
-/// busy (on two cores, preparing on all of them only slowed those down as much as it saved).
-pub async fn prepare_chunk(matcher: Arc<Matcher>, rows: Vec<ImportRow>) -> Result<PreparedChunk> {
-    tokio::task::spawn_blocking(move || {
-        let fresh = rows
-            .iter()
-            .enumerate()
-            .filter_map(|(index, row)| {
-                let record = row.record.as_ref().ok()?;
-                Some(prepare_row(&matcher, index, record.clone()))
-            })
-            .collect::<Result<Vec<_>>>()?;
-        Ok(PreparedChunk {
-            model_version: matcher.version(),
-            rows,
-            fresh,
+/// Prepares a chunk's valid rows with `matcher`, on the calling thread: the runner calls it on
+/// one blocking thread beside the store's writing and comparing of the chunk before, which
+/// keep the other cores busy (on two cores, preparing on all of them only slowed those down as
+/// much as it saved).
+fn prepare_rows(matcher: &Matcher, rows: Vec<ImportRow>) -> Result<PreparedChunk> {
+    let fresh = rows
+        .iter()
+        .enumerate()
+        .filter_map(|(index, row)| {
+            let record = row.record.as_ref().ok()?;
+            Some(prepare_row(matcher, index, record.clone()))
         })
+        .collect::<Result<Vec<_>>>()?;
+    Ok(PreparedChunk {
+        model_version: matcher.version(),
+        rows,
+        fresh,
     })
-    .await
-    .map_err(|error| RegistryError::Corrupt(format!("preparing rows stopped: {error}")))?
+}
+
+/// Starts preparing `rows` with `matcher` on a blocking thread.
+fn spawn_prepare_rows(
+    matcher: Arc<Matcher>,
+    rows: Vec<ImportRow>,
+) -> tokio::task::JoinHandle<Result<PreparedChunk>> {
+    tokio::task::spawn_blocking(move || prepare_rows(&matcher, rows))
+}
+
+/// The chunk a blocking thread prepared.
+async fn prepared(task: tokio::task::JoinHandle<Result<PreparedChunk>>) -> Result<PreparedChunk> {
+    task.await
+        .map_err(|error| RegistryError::Corrupt(format!("preparing rows stopped: {error}")))?
+}
+
+/// Prepares a chunk's valid rows with `matcher`, off the async runtime.
+pub async fn prepare_chunk(matcher: Arc<Matcher>, rows: Vec<ImportRow>) -> Result<PreparedChunk> {
+    prepared(spawn_prepare_rows(matcher, rows)).await
 }
 
 /// Import jobs in the database: part of every [`Store`].
@@ -862,9 +878,7 @@ pub async fn run_job(
     };
     let mut preparing = spawn_prepare(store, next_chunk(&job)).await?;
     while let Some((first_row, task)) = preparing.take() {
-        let chunk = task.await.map_err(|error| {
-            RegistryError::Corrupt(format!("preparing rows stopped: {error}"))
-        })??;
+        let chunk = prepared(task).await?;
         // The next chunk is prepared on another thread while the store writes this one.
         preparing = spawn_prepare(store, next_chunk(&job)).await?;
         job = match store.import_chunk(job_id, first_row, chunk).await {
@@ -896,10 +910,7 @@ async fn spawn_prepare(store: &dyn Store, rows: Vec<ImportRow>) -> Result<Option
     };
     let first_row = first.row - 1;
     let matcher = store.matcher(None).await?;
-    Ok(Some((
-        first_row,
-        tokio::spawn(prepare_chunk(matcher, rows)),
-    )))
+    Ok(Some((first_row, spawn_prepare_rows(matcher, rows))))
 }
 
 /// Who the audit log names for a job's writes: the API client or person who submitted it, or

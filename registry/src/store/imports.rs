@@ -243,6 +243,7 @@ async fn neighbourhood(
                 .insert(parse_child_id(&child_id)?);
         }
     }
+    steps.lap("neighbourhood.identifiers");
     Ok(found)
 }
 
@@ -1073,7 +1074,6 @@ impl ImportStore for Backend {
             &mut steps,
         )
         .await?;
-        steps.lap("neighbourhood.identifiers");
         let (fresh, around, newly_prepared, comparisons) = {
             let matcher = Arc::clone(&matcher);
             tokio::task::spawn_blocking(move || {
