@@ -1004,6 +1004,7 @@ impl ImportStore for Backend {
         }
         let mut tx = self.write.begin().await?;
         let job = self.lock_job(&mut tx, job_id).await?;
+        super::size_import_chunk(&mut tx).await?;
         steps.lap("begin");
         if job.rows_done != first_row || job.status.is_finished() {
             return Err(RegistryError::Conflict {

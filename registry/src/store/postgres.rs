@@ -102,6 +102,15 @@ async fn refresh_planner_statistics(pool: &sqlx::Pool<Db>) -> Result<()> {
         .await?;
     Ok(())
 }
+/// Memory for the sorts and hash tables of one import chunk's statements. Reading a chunk's
+/// blocks groups a few hundred thousand `(key_hash, record_key)` rows; with the server's
+/// default `work_mem` (4 MB) the grouping spilled to an external merge sort on disk.
+async fn size_import_chunk(tx: &mut sqlx::Transaction<'_, Db>) -> Result<()> {
+    sqlx::query("SET LOCAL work_mem = '64MB'")
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
+}
 /// Inserts `(key_hash, record_key)` blocking-key rows with one statement of two arrays: a bulk
 /// import writes about ten per row, and thousands of bound parameters cost PostgreSQL more to
 /// parse than to store.
