@@ -28,7 +28,7 @@ use crate::review::{
     CandidateDecision, CandidatePage, CandidateQuery, CandidateStats, DecisionOutcome,
     MatchCandidate, ModelVersion,
 };
-use crate::store::{Decision, MergeResult, PoolUse, ReadScope, Store, UnlinkResult};
+use crate::store::{Decision, MergeResult, PoolUse, ReadScope, Store, UnlinkResult, FIRST_VERSION};
 use crate::validate::identifier_key;
 
 pub(super) type Transaction<'a> = sqlx::Transaction<'a, Db>;
@@ -472,13 +472,14 @@ pub(super) async fn register_in(
             let record_key: i64 = sqlx::query_scalar(
                 "INSERT INTO source_records (source_system, source_record_id, child_id, origin_child_id, \
                  current_version, created_at, updated_at, district_key) \
-                 VALUES ($1, $2, $3, $3, 1, $4, $4, LOWER($5)) RETURNING record_key",
+                 VALUES ($1, $2, $3, $3, $6, $4, $4, LOWER($5)) RETURNING record_key",
             )
             .bind(&record.source_system)
             .bind(&record.source_record_id)
             .bind(placement.child_id.to_string())
             .bind(now)
             .bind(record.child.district.as_deref())
+            .bind(FIRST_VERSION)
             .fetch_one(&mut **tx)
             .await?;
             changes.push(PendingChange {
@@ -488,9 +489,9 @@ pub(super) async fn register_in(
                     "record.registered"
                 },
                 child_id: placement.child_id,
-                payload: record_payload(record, 1),
+                payload: record_payload(record, FIRST_VERSION),
             });
-            (record_key, 1, placement, true)
+            (record_key, FIRST_VERSION, placement, true)
         }
     };
     sqlx::query(
@@ -1095,7 +1096,7 @@ async fn store_first_events(
             event,
             child_id,
             record,
-            version: 1,
+            version: FIRST_VERSION,
         };
         event_first_stored(tx, &stored, now, changes).await?;
     }

@@ -34,6 +34,7 @@ use crate::imports::{
 use crate::linkage::{self, CandidateRecord, ChildScore, Matcher, Plan};
 use crate::model::{ChildData, EventData, MatchOutcome, ValidRecord};
 use crate::store::prepared::{PreparedCache, PreparedStored, RecordVersion};
+use crate::store::FIRST_VERSION;
 
 type DbRow = <Db as sqlx::Database>::Row;
 
@@ -572,7 +573,7 @@ async fn write_fresh(
                 .push_bind(fresh.record.source_record_id.clone())
                 .push_bind(child_id.clone())
                 .push_bind(child_id)
-                .push_bind(1_i64)
+                .push_bind(FIRST_VERSION)
                 .push_bind(now)
                 .push_bind(now)
                 .push("LOWER(")
@@ -620,7 +621,7 @@ async fn write_fresh(
         &keyed,
         |row, (record_key, fresh, place)| {
             row.push_bind(*record_key)
-                .push_bind(1_i64)
+                .push_bind(FIRST_VERSION)
                 .push_bind(fresh.hash.clone())
                 .push_bind(Json(&fresh.body))
                 .push_bind(place.outcome.as_str())
@@ -672,7 +673,7 @@ async fn write_fresh(
         &events,
         |row, (record_key, (hash, event))| {
             row.push_bind(*record_key)
-                .push_bind(1_i64)
+                .push_bind(FIRST_VERSION)
                 .push("NULL")
                 .push_bind(hash.clone())
                 .push_bind(event.event_type.clone())
@@ -701,7 +702,7 @@ async fn write_fresh(
         &candidates,
         |row, (record_key, fresh, score)| {
             row.push_bind(*record_key)
-                .push_bind(1_i64)
+                .push_bind(FIRST_VERSION)
                 .push_bind(score.child_id.to_string())
                 .push_bind(score.probability)
                 .push_bind(Json(&score.explanation))
@@ -762,7 +763,7 @@ async fn write_fresh(
                 "record.registered"
             },
             child_id: place.child_id,
-            payload: record_payload(&fresh.record, 1),
+            payload: record_payload(&fresh.record, FIRST_VERSION),
         });
         for (hash, event) in &fresh.events {
             let event_key = *event_keys
@@ -777,7 +778,7 @@ async fn write_fresh(
                 event,
                 child_id: place.child_id,
                 record: &fresh.record,
-                version: 1,
+                version: FIRST_VERSION,
             };
             event_first_stored(tx, &stored, now, &mut changes).await?;
         }
@@ -1202,7 +1203,7 @@ impl ImportStore for Backend {
                     district: row.record.child.district,
                     prepared: row.prepared,
                 };
-                ((record_key, 1), Arc::new(stored))
+                ((record_key, FIRST_VERSION), Arc::new(stored))
             }),
         );
         self.read_job(job_id)

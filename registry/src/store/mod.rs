@@ -35,6 +35,9 @@ use crate::users::{NewUser, SessionRecord, User};
 use crate::webhooks::FeedStore;
 pub use identity::IdentityStore;
 
+/// The version a source record is stored with when it first arrives; each update adds one.
+pub(crate) const FIRST_VERSION: i64 = 1;
+
 /// Which children a read may see. Enforced inside the store's queries (one SQL clause built by
 /// the engine's `visible_child`), never by filtering results afterwards.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
