@@ -520,17 +520,19 @@ async fn place_all(
 
 /// Writes the chunk's new rows with multi-row inserts; returns the changes for the outbox and
 /// the new records' keys, in row order.
+/// Writes the chunk's new records, each under its reserved record key and where it was
+/// placed (the blocking keys are written already).
 async fn write_fresh(
     tx: &mut Transaction<'_>,
     matcher: &Matcher,
-    fresh: &[PreparedRow],
-    placed: &[Placed],
+    keyed: &[(i64, &PreparedRow, &Placed)],
     received_from: &str,
     now: DateTime<Utc>,
     steps: &mut ChunkSteps,
-) -> Result<(Vec<PendingChange>, Vec<i64>)> {
-    let new_children: Vec<String> = placed
+) -> Result<Vec<PendingChange>> {
+    let new_children: Vec<String> = keyed
         .iter()
+        .map(|(_, _, place)| place)
         .filter(|place| place.founds_child)
         .map(|place| place.child_id.to_string())
         .collect();
@@ -559,17 +561,18 @@ async fn write_fresh(
     steps.lap("write.children");
 
     let version = matcher.version();
-    let mut record_keys: HashMap<(String, String), i64> = HashMap::with_capacity(fresh.len());
-    let pairs: Vec<(&PreparedRow, &Placed)> = fresh.iter().zip(placed).collect();
-    for part in pairs.chunks(ROWS_PER_STATEMENT) {
-        let mut insert = sqlx::QueryBuilder::<Db>::new(
-            "INSERT INTO source_records (source_system, source_record_id, child_id, origin_child_id, \
-             current_version, created_at, updated_at, district_key, link_method, link_model_version, \
-             link_probability, link_explanation, match_child, blocking_model_version) ",
-        );
-        insert.push_values(part, |mut row, (fresh, place)| {
+    for part in keyed.chunks(ROWS_PER_STATEMENT) {
+        let mut insert = sqlx::QueryBuilder::<Db>::new(format!(
+            "INSERT INTO source_records (record_key, source_system, source_record_id, child_id, \
+             origin_child_id, current_version, created_at, updated_at, district_key, link_method, \
+             link_model_version, link_probability, link_explanation, match_child, \
+             blocking_model_version) {} ",
+            super::RESERVED_KEY_INSERT
+        ));
+        insert.push_values(part, |mut row, (record_key, fresh, place)| {
             let child_id = place.child_id.to_string();
-            row.push_bind(fresh.record.source_system.clone())
+            row.push_bind(*record_key)
+                .push_bind(fresh.record.source_system.clone())
                 .push_bind(fresh.record.source_record_id.clone())
                 .push_bind(child_id.clone())
                 .push_bind(child_id)
@@ -586,39 +589,16 @@ async fn write_fresh(
                 .push_bind(Json(fresh.record.child.clone()))
                 .push_bind(version);
         });
-        insert.push(" RETURNING record_key, source_system, source_record_id");
-        for row in insert.build().fetch_all(&mut **tx).await? {
-            record_keys.insert(
-                (
-                    row.try_get("source_system")?,
-                    row.try_get("source_record_id")?,
-                ),
-                row.try_get("record_key")?,
-            );
-        }
+        insert.build().execute(&mut **tx).await?;
     }
-    let key_of = |fresh: &PreparedRow| -> Result<i64> {
-        record_keys
-            .get(&(
-                fresh.record.source_system.clone(),
-                fresh.record.source_record_id.clone(),
-            ))
-            .copied()
-            .ok_or_else(|| RegistryError::Corrupt("an imported record has no key".to_owned()))
-    };
     steps.lap("write.source_records");
-    let keyed: Vec<(i64, &PreparedRow, &Placed)> = fresh
-        .iter()
-        .zip(placed)
-        .map(|(fresh, place)| Ok((key_of(fresh)?, fresh, place)))
-        .collect::<Result<_>>()?;
 
     insert_rows(
         tx,
         "INSERT INTO record_versions (record_key, version, content_hash, body, match_outcome, \
          match_probability, received_at, received_from) ",
         "",
-        &keyed,
+        keyed,
         |row, (record_key, fresh, place)| {
             row.push_bind(*record_key)
                 .push_bind(FIRST_VERSION)
@@ -649,17 +629,7 @@ async fn write_fresh(
         },
     )
     .await?;
-
-    let mut blocking: Vec<(i64, i64)> = keyed
-        .iter()
-        .flat_map(|(record_key, fresh, _)| fresh.key_hashes.iter().map(|hash| (*hash, *record_key)))
-        .collect();
-    // In index order: each insert then lands next to the previous one instead of on a random
-    // page of the index (half the time of the chunk's key inserts on SQLite).
-    blocking.sort_unstable();
     steps.lap("write.identifiers");
-    super::insert_blocking_keys(tx, &blocking).await?;
-    steps.lap("write.blocking_keys");
 
     let events: Vec<(i64, &(String, EventData))> = keyed
         .iter()
@@ -718,7 +688,7 @@ async fn write_fresh(
     steps.lap("write.events_candidates");
     // A child that records joined counts each join as a change (its revision, the ETag).
     let mut joins: BTreeMap<ChildId, i64> = BTreeMap::new();
-    for place in placed.iter().filter(|place| !place.founds_child) {
+    for (_, _, place) in keyed.iter().filter(|(_, _, place)| !place.founds_child) {
         *joins.entry(place.child_id).or_default() += 1;
     }
     let mut by_count: BTreeMap<i64, Vec<String>> = BTreeMap::new();
@@ -746,9 +716,9 @@ async fn write_fresh(
     }
 
     steps.lap("write.revisions");
-    let event_keys = stored_event_keys(tx, &keyed).await?;
+    let event_keys = stored_event_keys(tx, keyed).await?;
     let mut changes = Vec::new();
-    for (record_key, fresh, place) in &keyed {
+    for (record_key, fresh, place) in keyed {
         if place.founds_child {
             changes.push(PendingChange {
                 kind: "child.created",
@@ -783,8 +753,20 @@ async fn write_fresh(
             event_first_stored(tx, &stored, now, &mut changes).await?;
         }
     }
-    let record_keys = keyed.iter().map(|(record_key, _, _)| *record_key).collect();
-    Ok((changes, record_keys))
+    Ok(changes)
+}
+
+/// A chunk's new records' `(key_hash, record_key)` blocking-key rows under their reserved
+/// record keys, in index order: each insert then lands next to the previous one instead of on
+/// a random page of the index (half the time of the chunk's key inserts on SQLite).
+fn blocking_rows(fresh: &[PreparedRow], record_keys: &[i64]) -> Vec<(i64, i64)> {
+    let mut rows: Vec<(i64, i64)> = fresh
+        .iter()
+        .zip(record_keys)
+        .flat_map(|(fresh, record_key)| fresh.key_hashes.iter().map(|hash| (*hash, *record_key)))
+        .collect();
+    rows.sort_unstable();
+    rows
 }
 
 /// The keys of the events just inserted for the chunk's new records, by record and content
@@ -1076,31 +1058,37 @@ impl ImportStore for Backend {
             &mut steps,
         )
         .await?;
-        let (fresh, around, newly_prepared, comparisons) = {
+        // The new records' keys are reserved before they are placed, so their blocking keys
+        // (which do not depend on the child) are written while the rows are compared: the
+        // database and the cores work at once.
+        let fresh_keys = super::reserve_record_keys(&mut tx, fresh.len()).await?;
+        let blocking = blocking_rows(&fresh, &fresh_keys);
+        let comparing = {
             let matcher = Arc::clone(&matcher);
             tokio::task::spawn_blocking(move || {
                 let newly_prepared = prepare_unprepared(&matcher, &mut around);
                 let comparisons = compare_all(&matcher, &fresh, &around);
                 (fresh, around, newly_prepared, comparisons)
             })
-            .await
-            .map_err(|error| RegistryError::Corrupt(format!("scoring rows stopped: {error}")))?
         };
+        let (compared, written) =
+            tokio::join!(comparing, super::insert_blocking_keys(&mut tx, &blocking));
+        let (fresh, around, newly_prepared, comparisons) = compared
+            .map_err(|error| RegistryError::Corrupt(format!("scoring rows stopped: {error}")))?;
+        written?;
         // Read from committed records: kept whether or not this chunk commits.
         self.prepared.put_many(matcher.version(), newly_prepared);
-        steps.lap("compare");
+        steps.lap("compare_and_keys");
         let placed = place_all(&mut tx, &matcher, &fresh, &around, comparisons?).await?;
         steps.lap("place");
-        let (mut changes, fresh_keys) = write_fresh(
-            &mut tx,
-            &matcher,
-            &fresh,
-            &placed,
-            &received_from,
-            now,
-            &mut steps,
-        )
-        .await?;
+        let keyed: Vec<(i64, &PreparedRow, &Placed)> = fresh_keys
+            .iter()
+            .zip(&fresh)
+            .zip(&placed)
+            .map(|((record_key, fresh), place)| (*record_key, fresh, place))
+            .collect();
+        let mut changes =
+            write_fresh(&mut tx, &matcher, &keyed, &received_from, now, &mut steps).await?;
 
         let mut outcomes: Vec<Option<std::result::Result<(ChildId, MatchOutcome), RowError>>> =
             vec![None; rows.len()];

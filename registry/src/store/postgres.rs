@@ -102,6 +102,20 @@ async fn refresh_planner_statistics(pool: &sqlx::Pool<Db>) -> Result<()> {
         .await?;
     Ok(())
 }
+/// What an insert of `source_records` with reserved record keys says before `VALUES`: the key
+/// is an identity column, which takes a given value only when told to.
+const RESERVED_KEY_INSERT: &str = "OVERRIDING SYSTEM VALUE";
+/// `count` record keys for new source records, drawn from the key's identity sequence (as an
+/// insert would draw them), so that other sessions never draw the same ones.
+async fn reserve_record_keys(tx: &mut sqlx::Transaction<'_, Db>, count: usize) -> Result<Vec<i64>> {
+    Ok(sqlx::query_scalar(
+        "SELECT nextval(pg_get_serial_sequence('source_records', 'record_key')) \
+         FROM generate_series(1, $1)",
+    )
+    .bind(count as i64)
+    .fetch_all(&mut **tx)
+    .await?)
+}
 /// Memory for the sorts and hash tables of one import chunk's statements. Reading a chunk's
 /// blocks groups a few hundred thousand `(key_hash, record_key)` rows; with the server's
 /// default `work_mem` (4 MB) the grouping spilled to an external merge sort on disk.

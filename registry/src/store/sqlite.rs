@@ -71,6 +71,18 @@ async fn lock_all_matching(_tx: &mut sqlx::Transaction<'_, Db>) -> Result<()> {
 async fn refresh_planner_statistics(_pool: &sqlx::Pool<Db>) -> Result<()> {
     Ok(())
 }
+/// What an insert of `source_records` with reserved record keys says before `VALUES`: nothing,
+/// SQLite takes an explicit `INTEGER PRIMARY KEY`.
+const RESERVED_KEY_INSERT: &str = "";
+/// `count` record keys for new source records, taken after the largest stored one (the key
+/// SQLite would have chosen): the one writer holds the database until this transaction ends.
+async fn reserve_record_keys(tx: &mut sqlx::Transaction<'_, Db>, count: usize) -> Result<Vec<i64>> {
+    let largest: i64 =
+        sqlx::query_scalar("SELECT coalesce(max(record_key), 0) FROM source_records")
+            .fetch_one(&mut **tx)
+            .await?;
+    Ok((1..=count as i64).map(|offset| largest + offset).collect())
+}
 /// SQLite sorts and groups in its page cache; an import chunk needs no other setting.
 async fn size_import_chunk(_tx: &mut sqlx::Transaction<'_, Db>) -> Result<()> {
     Ok(())
