@@ -1209,6 +1209,102 @@ mod cases {
         assert_eq!(results[0].child_id, Some(first.child_id));
     }
 
+    /// Agencies keep registering while an import chunk is written, whose new records' keys
+    /// are reserved before its rows are placed: every record of both lands once, on the child
+    /// it belongs to, under a key no other record holds.
+    pub async fn online_registrations_during_an_import_lose_nothing(store: Arc<dyn Store>) {
+        let children = [
+            ("Chantrea", "Kosal", "2014-02-03", "Prek Ho"),
+            ("Kunthea", "Sok", "2013-05-17", "Koki"),
+            ("Sophea", "Lim", "2015-09-21", "Svay Rolum"),
+            ("Bopha", "Chea", "2012-11-08", "Krang Yov"),
+            ("Dara", "Yem", "2016-01-30", "Prek Ho"),
+            ("Malis", "Keo", "2011-07-14", "Koki"),
+        ];
+        let rows: Vec<ImportRow> = children
+            .iter()
+            .enumerate()
+            .map(|(n, (given, family, born, village))| {
+                let id = format!("S-{n}");
+                ImportRow {
+                    row: n as i64 + 1,
+                    line: n as i64 + 2,
+                    source_system: Some("school-kh".to_owned()),
+                    source_record_id: Some(id.clone()),
+                    record: Ok(person("school-kh", &id, given, family, born, village)),
+                }
+            })
+            .collect();
+        let job = store
+            .create_import(
+                NewImport {
+                    format: ImportFormat::Ndjson,
+                    mapping: ImportMapping::Canonical,
+                    source_system: None,
+                    submitted_by: "cli:test".to_owned(),
+                    body: b"{}".to_vec(),
+                },
+                rows.len() as i64,
+            )
+            .await
+            .unwrap();
+        let matcher = store.matcher(None).await.unwrap();
+        let chunk = imports::prepare_chunk(matcher, rows).await.unwrap();
+        let importing = {
+            let store = Arc::clone(&store);
+            tokio::spawn(async move { store.import_chunk(&job.id, 0, chunk).await })
+        };
+        // Other children than the import's, from another agency, at the same moment.
+        let others = [
+            ("Rotha", "2010-03-09"),
+            ("Sreyleak", "2017-08-25"),
+            ("Vanna", "2009-12-01"),
+            ("Kanika", "2018-04-16"),
+            ("Channary", "2010-10-10"),
+            ("Phalla", "2017-02-22"),
+        ];
+        let online: Vec<_> = others
+            .iter()
+            .enumerate()
+            .map(|(n, (given, born))| {
+                let store = Arc::clone(&store);
+                let record = person(
+                    "police-kh",
+                    &format!("P-{n}"),
+                    given,
+                    "Vannak",
+                    born,
+                    "Ta Khmau",
+                );
+                tokio::spawn(async move { store.register(record, "a").await })
+            })
+            .collect();
+        let mut child_ids: Vec<registry::ChildId> = Vec::new();
+        for registered in online {
+            child_ids.push(registered.await.unwrap().unwrap().child_id);
+        }
+        let job = importing.await.unwrap();
+        let job = job.unwrap();
+        assert_eq!((job.rows_done, job.new, job.rejected), (6, 6, 0));
+        for result in store.import_results(&job.id).await.unwrap() {
+            child_ids.push(result.child_id.unwrap());
+        }
+        let distinct: std::collections::BTreeSet<_> = child_ids.iter().copied().collect();
+        assert_eq!(distinct.len(), 12, "{child_ids:?}");
+        for child_id in child_ids {
+            let view = store
+                .child(child_id, &ReadScope::All)
+                .await
+                .unwrap()
+                .unwrap();
+            assert_eq!(view.records.len(), 1, "{view:?}");
+        }
+        assert_eq!(
+            store.invariant_violations().await.unwrap(),
+            Vec::<String>::new()
+        );
+    }
+
     pub async fn a_possible_match_goes_to_review_and_a_steward_decides(store: Arc<dyn Store>) {
         let (first, second) = uncertain_pair(&store).await;
         assert_eq!(
@@ -1466,6 +1562,7 @@ conformance!(
     a_duplicate_from_another_agency_links_automatically,
     a_possible_match_goes_to_review_and_a_steward_decides,
     an_import_chunk_prepared_with_another_model_is_prepared_again,
+    online_registrations_during_an_import_lose_nothing,
     not_a_match_is_remembered,
     an_automatic_link_moves_but_a_manual_one_stays,
     the_same_child_registered_at_once_stays_one,
