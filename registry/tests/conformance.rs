@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use chrono::Utc;
 use registry::clients::{NewClient, Role};
-use registry::imports::{self, ImportFormat, ImportMapping, ImportRow, NewImport};
+use registry::imports::{self, ImportFormat, ImportJob, ImportMapping, ImportRow, NewImport};
 use registry::model::{ChildView, MatchOutcome, RecordSubmission, Registration, ValidRecord};
 use registry::review::{CandidateDecision, CandidateQuery, CandidateSort, CandidateStatus};
 use registry::store::Decision;
@@ -1164,6 +1164,23 @@ mod cases {
         (first, second)
     }
 
+    /// A job whose rows the test hands to the store chunk by chunk (its body is never parsed).
+    async fn chunked_job(store: &Arc<dyn Store>, total_rows: i64) -> ImportJob {
+        store
+            .create_import(
+                NewImport {
+                    format: ImportFormat::Ndjson,
+                    mapping: ImportMapping::Canonical,
+                    source_system: None,
+                    submitted_by: "cli:test".to_owned(),
+                    body: b"{}".to_vec(),
+                },
+                total_rows,
+            )
+            .await
+            .unwrap()
+    }
+
     /// An import prepares its next chunk while the store writes the one before; a model
     /// activated in between must still decide that chunk. Here the chunk is prepared with a
     /// stored (not active) version that gives no blocking keys: keyed with it, the school's
@@ -1180,19 +1197,7 @@ mod cases {
             .add_model_version(&json, "test", "no blocking keys")
             .await
             .unwrap();
-        let job = store
-            .create_import(
-                NewImport {
-                    format: ImportFormat::Ndjson,
-                    mapping: ImportMapping::Canonical,
-                    source_system: None,
-                    submitted_by: "cli:test".to_owned(),
-                    body: b"{}".to_vec(),
-                },
-                1,
-            )
-            .await
-            .unwrap();
+        let job = chunked_job(&store, 1).await;
         let row = ImportRow {
             row: 1,
             line: 1,
@@ -1235,19 +1240,7 @@ mod cases {
                 }
             })
             .collect();
-        let job = store
-            .create_import(
-                NewImport {
-                    format: ImportFormat::Ndjson,
-                    mapping: ImportMapping::Canonical,
-                    source_system: None,
-                    submitted_by: "cli:test".to_owned(),
-                    body: b"{}".to_vec(),
-                },
-                rows.len() as i64,
-            )
-            .await
-            .unwrap();
+        let job = chunked_job(&store, rows.len() as i64).await;
         let matcher = store.matcher(None).await.unwrap();
         let chunk = imports::prepare_chunk(matcher, rows).await.unwrap();
         let importing = {
