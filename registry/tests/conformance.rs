@@ -1276,8 +1276,7 @@ mod cases {
         for registered in online {
             child_ids.push(registered.await.unwrap().unwrap().child_id);
         }
-        let job = importing.await.unwrap();
-        let job = job.unwrap();
+        let job = importing.await.unwrap().unwrap();
         assert_eq!((job.rows_done, job.new, job.rejected), (6, 6, 0));
         for result in store.import_results(&job.id).await.unwrap() {
             child_ids.push(result.child_id.unwrap());

@@ -518,10 +518,9 @@ async fn place_all(
     Ok(placed)
 }
 
-/// Writes the chunk's new rows with multi-row inserts; returns the changes for the outbox and
-/// the new records' keys, in row order.
-/// Writes the chunk's new records, each under its reserved record key and where it was
-/// placed (the blocking keys are written already).
+/// Writes the chunk's new records with multi-row inserts, each under its reserved record key
+/// and on the child it was placed with (their blocking keys are written already); returns the
+/// changes for the outbox.
 async fn write_fresh(
     tx: &mut Transaction<'_>,
     matcher: &Matcher,
