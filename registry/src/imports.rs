@@ -336,6 +336,18 @@ pub trait ImportStore: Send + Sync {
         chunk: PreparedChunk,
     ) -> Result<ImportJob>;
 
+    /// Scores `chunk` (the job's rows from `first_row + 1` on) against the registry as
+    /// committed now, on a read connection, and keeps the scores for the same chunk's
+    /// [`import_chunk`](Self::import_chunk): the runner calls it while the chunk before is
+    /// written. `import_chunk` uses them only when nothing but that chunk before was committed
+    /// since (its new records are added from memory); otherwise it reads and scores again.
+    async fn score_ahead(
+        &self,
+        job_id: &str,
+        first_row: i64,
+        chunk: PreparedChunk,
+    ) -> Result<PreparedChunk>;
+
     /// Marks the job done, or failed with `error`.
     async fn finish_import(&self, job_id: &str, error: Option<String>) -> Result<ImportJob>;
 
@@ -876,12 +888,18 @@ pub async fn run_job(
             .map(|(index, parsed)| check_row(index as i64 + 1, parsed, job, today))
             .collect()
     };
-    let mut preparing = spawn_prepare(store, next_chunk(&job)).await?;
-    while let Some((first_row, task)) = preparing.take() {
-        let chunk = prepared(task).await?;
-        // The next chunk is prepared on another thread while the store writes this one.
-        preparing = spawn_prepare(store, next_chunk(&job)).await?;
-        job = match store.import_chunk(job_id, first_row, chunk).await {
+    let mut next = match spawn_prepare(store, next_chunk(&job)).await? {
+        Some((first_row, task)) => Some((first_row, prepared(task).await?)),
+        None => None,
+    };
+    while let Some((first_row, chunk)) = next.take() {
+        // The next chunk is prepared and scored against the registry while the store writes
+        // this one: the writer's work and the cores' overlap.
+        let (written, ahead) = tokio::join!(
+            store.import_chunk(job_id, first_row, chunk),
+            prepare_ahead(store, job_id, next_chunk(&job))
+        );
+        job = match written {
             Ok(job) => job,
             Err(RegistryError::Conflict {
                 code: "import_moved",
@@ -896,8 +914,26 @@ pub async fn run_job(
             Err(error) => return Err(error),
         };
         progress(&job);
+        next = ahead?;
     }
     Ok(job)
+}
+
+/// Prepares `rows` and scores them ahead ([`ImportStore::score_ahead`]); `None` when no rows
+/// are left.
+async fn prepare_ahead(
+    store: &dyn Store,
+    job_id: &str,
+    rows: Vec<ImportRow>,
+) -> Result<Option<(i64, PreparedChunk)>> {
+    let Some((first_row, task)) = spawn_prepare(store, rows).await? else {
+        return Ok(None);
+    };
+    let chunk = prepared(task).await?;
+    Ok(Some((
+        first_row,
+        store.score_ahead(job_id, first_row, chunk).await?,
+    )))
 }
 
 /// A chunk being prepared in the background, and the row it starts after.

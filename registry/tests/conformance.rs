@@ -1297,6 +1297,55 @@ mod cases {
         );
     }
 
+    /// An import scores its next chunk while the chunk before is written, against the registry
+    /// as committed then. The rows must still meet that chunk's records, and a registration
+    /// another writer committed in between.
+    pub async fn an_import_chunk_scored_ahead_meets_what_was_committed_since(
+        store: Arc<dyn Store>,
+    ) {
+        let job = chunked_job(&store, 3).await;
+        let matcher = store.matcher(None).await.unwrap();
+        let chunk = |row: i64, record: ValidRecord| {
+            let matcher = Arc::clone(&matcher);
+            let row = ImportRow {
+                row,
+                line: row + 1,
+                source_system: Some(record.source_system.clone()),
+                source_record_id: Some(record.source_record_id.clone()),
+                record: Ok(record),
+            };
+            async move { imports::prepare_chunk(matcher, vec![row]).await.unwrap() }
+        };
+        let first = chunk(1, school_sreyneang()).await;
+        let second = chunk(2, police_sreyneang()).await;
+        // Scored before the first chunk is written: the registry is empty.
+        let second = store.score_ahead(&job.id, 1, second).await.unwrap();
+        store.import_chunk(&job.id, 0, first).await.unwrap();
+        let done = store.import_chunk(&job.id, 1, second).await.unwrap();
+        assert_eq!((done.rows_done, done.new, done.linked), (2, 1, 1));
+
+        let kunthea =
+            |system: &str, id: &str| person(system, id, "Kunthea", "Sok", "2013-05-17", "Koki");
+        let third = chunk(3, kunthea("welfare-kh", "W-1")).await;
+        let third = store.score_ahead(&job.id, 2, third).await.unwrap();
+        let online = store
+            .register(kunthea("police-kh", "P-1"), "a")
+            .await
+            .unwrap();
+        let done = store.import_chunk(&job.id, 2, third).await.unwrap();
+        assert_eq!((done.rows_done, done.new, done.linked), (3, 1, 2));
+
+        let results = store.import_results(&job.id).await.unwrap();
+        assert_eq!(results[1].outcome, "linked");
+        assert_eq!(results[1].child_id, results[0].child_id);
+        assert_eq!(results[2].outcome, "linked");
+        assert_eq!(results[2].child_id, Some(online.child_id));
+        assert_eq!(
+            store.invariant_violations().await.unwrap(),
+            Vec::<String>::new()
+        );
+    }
+
     pub async fn a_possible_match_goes_to_review_and_a_steward_decides(store: Arc<dyn Store>) {
         let (first, second) = uncertain_pair(&store).await;
         assert_eq!(
@@ -1555,6 +1604,7 @@ conformance!(
     a_possible_match_goes_to_review_and_a_steward_decides,
     an_import_chunk_prepared_with_another_model_is_prepared_again,
     online_registrations_during_an_import_lose_nothing,
+    an_import_chunk_scored_ahead_meets_what_was_committed_since,
     not_a_match_is_remembered,
     an_automatic_link_moves_but_a_manual_one_stays,
     the_same_child_registered_at_once_stays_one,

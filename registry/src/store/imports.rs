@@ -8,6 +8,12 @@
 //! memory, scoring runs on all cores, and the rows are written with multi-row inserts. A row
 //! whose source record already exists (or repeats an earlier row of the chunk) takes the
 //! online update path unchanged.
+//!
+//! The runner scores chunk n + 1 while chunk n is written (`score_ahead`): on a read
+//! connection, against the registry as committed at one position of the change feed. Chunk
+//! n + 1's transaction takes those scores when the feed moved since by chunk n's commit alone,
+//! adding chunk n's new records from memory (`ImportPipeline::take_ahead`); after any other
+//! commit it reads and scores again.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::sync::Arc;
@@ -71,14 +77,16 @@ impl ChunkSteps {
         self.last = now;
     }
 
-    fn log(&self, rows: usize) {
+    /// `phase`: `ahead` for a chunk scored while the one before is written, `write` for its
+    /// transaction.
+    fn log(&self, phase: &'static str, rows: usize) {
         if tracing::enabled!(target: "registry::import", tracing::Level::DEBUG) {
             let steps: Vec<String> = self
                 .laps
                 .iter()
                 .map(|(name, took)| format!("{name}={:.1}", took.as_secs_f64() * 1000.0))
                 .collect();
-            tracing::debug!(target: "registry::import", rows, steps_ms = %steps.join(" "), "import chunk");
+            tracing::debug!(target: "registry::import", phase, rows, steps_ms = %steps.join(" "), "import chunk");
         }
     }
 }
@@ -156,9 +164,197 @@ struct StoredBlock {
     records: Vec<i64>,
 }
 
+/// A job's next chunk scored while the chunk before it is written, and what that chunk wrote:
+/// held by the store from `score_ahead` and `import_chunk` to the next chunk's `import_chunk`.
+#[derive(Default)]
+pub(super) struct ImportPipeline {
+    ahead: std::sync::Mutex<Option<ScoredAhead>>,
+    written: std::sync::Mutex<Option<WrittenChunk>>,
+}
+
+/// A chunk's neighbourhood as committed at one position of the change feed, and its new rows'
+/// pairs with it, scored.
+struct ScoredAhead {
+    job_id: String,
+    first_row: i64,
+    model_version: i64,
+    /// The change feed's head when the neighbourhood was read.
+    head: i64,
+    /// The rows taken for new records then (their `index` in the chunk), in row order.
+    fresh: Vec<usize>,
+    around: Neighbourhood,
+    /// Each of those rows' pairs with `around`'s records, by record key.
+    scores: Vec<HashMap<i64, ScoredPair>>,
+}
+
+/// What a job's last committed chunk did to the registry, for the next chunk's scores made
+/// before it committed.
+struct WrittenChunk {
+    job_id: String,
+    /// The job's rows done with this chunk.
+    rows_done: i64,
+    /// The change feed's head when the chunk began, and when it committed.
+    head_before: i64,
+    head_after: i64,
+    /// Its new records; `None` when the commit changed more than those (a row updating a stored
+    /// record, or another writer's commit in between on PostgreSQL): no in-memory account of
+    /// it is then complete.
+    records: Option<Vec<WrittenRecord>>,
+}
+
+/// A new record as the next chunk's neighbourhood would read it.
+struct WrittenRecord {
+    record_key: i64,
+    child_id: ChildId,
+    stored: Arc<PreparedStored>,
+    key_hashes: Vec<i64>,
+    identifiers: BTreeSet<(String, String)>,
+}
+
+fn locked<T>(mutex: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+impl ImportPipeline {
+    fn keep_ahead(&self, ahead: ScoredAhead) {
+        *locked(&self.ahead) = Some(ahead);
+    }
+
+    fn keep_written(&self, written: WrittenChunk) {
+        *locked(&self.written) = Some(written);
+    }
+
+    /// The neighbourhood and scores made ahead for this chunk's new rows (`fresh`: their
+    /// indexes; `hashes`: their blocking-key hashes), brought up to the registry at `head`.
+    /// `None` when none were made for these rows and this model, or when the registry changed
+    /// since they were by anything but the job's chunk before (another writer, an update of a
+    /// stored record): the chunk then reads and scores in its own transaction.
+    #[allow(clippy::too_many_arguments)]
+    fn take_ahead(
+        &self,
+        job_id: &str,
+        first_row: i64,
+        model_version: i64,
+        fresh: &[usize],
+        hashes: &HashSet<i64>,
+        head: i64,
+        max_block: usize,
+    ) -> Option<(Neighbourhood, Vec<HashMap<i64, ScoredPair>>)> {
+        let ahead = {
+            // Scores for another chunk stay: the chunk before this one's may ask first.
+            let mut kept = locked(&self.ahead);
+            let for_this_chunk = kept
+                .as_ref()
+                .is_some_and(|ahead| ahead.job_id == job_id && ahead.first_row == first_row);
+            if !for_this_chunk {
+                return None;
+            }
+            kept.take()?
+        };
+        if ahead.model_version != model_version || ahead.fresh != fresh {
+            return None;
+        }
+        let ScoredAhead {
+            head: read_at,
+            mut around,
+            scores,
+            ..
+        } = ahead;
+        if read_at != head {
+            let written = locked(&self.written);
+            let written = written.as_ref().filter(|written| {
+                written.job_id == job_id
+                    && written.rows_done == first_row
+                    && written.head_before == read_at
+                    && written.head_after == head
+            })?;
+            add_written(&mut around, written.records.as_deref()?, hashes, max_block);
+        }
+        Some((around, scores))
+    }
+}
+
+/// Adds the records of the chunk before to a neighbourhood read before it committed, as
+/// [`neighbourhood`] would read them now for rows with blocking-key `hashes`: their blocks
+/// grow (one grown past `max_block` loses its record keys, as the read leaves them out), and
+/// the records and their identifiers join.
+fn add_written(
+    around: &mut Neighbourhood,
+    written: &[WrittenRecord],
+    hashes: &HashSet<i64>,
+    max_block: usize,
+) {
+    for record in written {
+        for hash in record
+            .key_hashes
+            .iter()
+            .filter(|hash| hashes.contains(hash))
+        {
+            let block = around.blocks.entry(*hash).or_insert_with(|| StoredBlock {
+                size: 0,
+                records: Vec::new(),
+            });
+            block.size += 1;
+            if block.size <= max_block {
+                block.records.push(record.record_key);
+            } else {
+                block.records.clear();
+            }
+        }
+        around.records.insert(
+            record.record_key,
+            (record.child_id, Arc::clone(&record.stored)),
+        );
+        for identifier in &record.identifiers {
+            around
+                .identifiers
+                .entry(identifier.clone())
+                .or_default()
+                .insert(record.child_id);
+        }
+    }
+}
+
+/// The change feed's position. Every commit that registers, moves, merges or changes a record
+/// appends to the feed, so at one position the records, their children and their blocking keys
+/// are the same.
+async fn change_feed_head(tx: &mut Transaction<'_>) -> Result<i64> {
+    Ok(
+        sqlx::query_scalar("SELECT last_seq FROM outbox_head WHERE id = 1")
+            .fetch_one(&mut **tx)
+            .await?,
+    )
+}
+
+/// Which of a chunk's valid rows make new records: those whose source record is not stored
+/// (`existing`) and does not repeat an earlier row of the chunk. The others update a record.
+fn new_record_rows(rows: &[PreparedRow], existing: &HashSet<(String, String)>) -> Vec<bool> {
+    let mut seen: HashSet<(&str, &str)> = HashSet::new();
+    rows.iter()
+        .map(|row| {
+            let source = (
+                row.record.source_system.as_str(),
+                row.record.source_record_id.as_str(),
+            );
+            !existing.contains(&(source.0.to_owned(), source.1.to_owned())) && seen.insert(source)
+        })
+        .collect()
+}
+
+/// The rows of `rows` marked in `new`.
+fn marked<'a>(rows: &'a [PreparedRow], new: &[bool]) -> Vec<&'a PreparedRow> {
+    rows.iter()
+        .zip(new)
+        .filter(|(_, new)| **new)
+        .map(|(row, _)| row)
+        .collect()
+}
+
 async fn neighbourhood(
     tx: &mut Transaction<'_>,
-    fresh: &[PreparedRow],
+    fresh: &[&PreparedRow],
     max_block: usize,
     cache: &PreparedCache,
     model_version: i64,
@@ -248,11 +444,11 @@ async fn neighbourhood(
     Ok(found)
 }
 
-/// One new row's comparisons: with stored records (their child and district) and with earlier
-/// rows of the chunk (by position).
+/// One new row's comparisons: with stored records (by record key, with their child and
+/// district) and with earlier rows of the chunk (by position).
 #[derive(Default)]
 struct Comparisons {
-    stored: Vec<(ChildId, Option<String>, ScoredPair)>,
+    stored: Vec<(i64, ChildId, Option<String>, ScoredPair)>,
     earlier: Vec<(usize, ScoredPair)>,
 }
 
@@ -315,11 +511,14 @@ fn prepare_unprepared(
 
 /// Scores every new row against the stored records and the earlier chunk rows it shares a
 /// blocking key with, on all cores. A block larger than the model's limit is skipped, counting
-/// the chunk rows before the row as the online path would have seen them stored.
+/// the chunk rows before the row as the online path would have seen them stored. `known` holds
+/// each row's pairs with stored records scored already (by record key, see [`score_ahead`]):
+/// those are taken instead of scored again.
 fn compare_all(
     matcher: &Matcher,
-    fresh: &[PreparedRow],
+    fresh: &[&PreparedRow],
     around: &Neighbourhood,
+    mut known: Vec<HashMap<i64, ScoredPair>>,
 ) -> Result<Vec<Comparisons>> {
     let max_block = linking::max_block(matcher) as usize;
     let mut chunk_blocks: HashMap<i64, Vec<usize>> = HashMap::new();
@@ -328,10 +527,12 @@ fn compare_all(
             chunk_blocks.entry(*hash).or_default().push(position);
         }
     }
+    known.resize_with(fresh.len(), HashMap::new);
     fresh
         .par_iter()
+        .zip(known.into_par_iter())
         .enumerate()
-        .map(|(position, row)| {
+        .map(|(position, (row, mut known))| {
             let mut stored_seen = HashSet::new();
             let mut earlier_seen = HashSet::new();
             let mut comparisons = Comparisons::default();
@@ -350,10 +551,15 @@ fn compare_all(
                         continue;
                     }
                     if let Some((child_id, stored)) = around.records.get(record_key) {
+                        let scored = match known.remove(record_key) {
+                            Some(scored) => scored,
+                            None => score_pair(matcher, &row.prepared, &stored.prepared)?,
+                        };
                         comparisons.stored.push((
+                            *record_key,
                             *child_id,
                             stored.district.clone(),
-                            score_pair(matcher, &row.prepared, &stored.prepared)?,
+                            scored,
                         ));
                     }
                 }
@@ -465,15 +671,19 @@ async fn place_all(
                 &records,
             )?))
         } else {
-            let scores = best_per_child(comparisons.stored.into_iter().chain(
-                comparisons.earlier.into_iter().map(|(other, scored)| {
+            let stored = comparisons
+                .stored
+                .into_iter()
+                .map(|(_, child_id, district, scored)| (child_id, district, scored));
+            let scores = best_per_child(stored.chain(comparisons.earlier.into_iter().map(
+                |(other, scored)| {
                     (
                         placed[other].child_id,
                         fresh[other].record.child.district.clone(),
                         scored,
                     )
-                }),
-            ));
+                },
+            )));
             Some(linkage::plan(
                 scores,
                 matcher.link_threshold(),
@@ -955,6 +1165,76 @@ impl ImportStore for Backend {
             .collect()
     }
 
+    #[tracing::instrument(skip_all, name = "store.score_ahead", fields(backend = super::BACKEND_NAME, rows = chunk.rows.len()))]
+    async fn score_ahead(
+        &self,
+        job_id: &str,
+        first_row: i64,
+        chunk: PreparedChunk,
+    ) -> Result<PreparedChunk> {
+        let matcher = linking::current_matcher(&self.matcher);
+        if chunk.model_version != matcher.version() {
+            return Ok(chunk);
+        }
+        let mut steps = ChunkSteps::start();
+        // One snapshot for every read, so that the head names exactly what was read.
+        let mut tx = super::begin_snapshot(&self.read).await?;
+        super::size_import_chunk(&mut tx).await?;
+        let head = change_feed_head(&mut tx).await?;
+        let existing = existing_sources(&mut tx, &chunk.fresh).await?;
+        let is_new = new_record_rows(&chunk.fresh, &existing);
+        let rows = marked(&chunk.fresh, &is_new);
+        let around = neighbourhood(
+            &mut tx,
+            &rows,
+            linking::max_block(&matcher) as usize,
+            &self.prepared,
+            matcher.version(),
+            &mut steps,
+        )
+        .await?;
+        tx.rollback().await?;
+        let fresh: Vec<usize> = rows.iter().map(|row| row.index).collect();
+        drop(rows);
+        let scoring = {
+            let matcher = Arc::clone(&matcher);
+            tokio::task::spawn_blocking(move || {
+                let mut around = around;
+                let newly_prepared = prepare_unprepared(&matcher, &mut around);
+                let rows = marked(&chunk.fresh, &is_new);
+                let scores = compare_all(&matcher, &rows, &around, Vec::new()).map(|rows| {
+                    rows.into_iter()
+                        .map(|compared| {
+                            compared
+                                .stored
+                                .into_iter()
+                                .map(|(record_key, _, _, scored)| (record_key, scored))
+                                .collect()
+                        })
+                        .collect()
+                });
+                (chunk, around, newly_prepared, scores)
+            })
+        };
+        let (chunk, around, newly_prepared, scores) = scoring
+            .await
+            .map_err(|error| RegistryError::Corrupt(format!("scoring rows stopped: {error}")))?;
+        // Read from committed records: kept whatever becomes of the chunk.
+        self.prepared.put_many(matcher.version(), newly_prepared);
+        self.pipeline.keep_ahead(ScoredAhead {
+            job_id: job_id.to_owned(),
+            first_row,
+            model_version: matcher.version(),
+            head,
+            fresh,
+            around,
+            scores: scores?,
+        });
+        steps.lap("compare");
+        steps.log("ahead", chunk.rows.len());
+        Ok(chunk)
+    }
+
     #[tracing::instrument(skip_all, name = "store.import_chunk", fields(backend = super::BACKEND_NAME, rows = chunk.rows.len()))]
     async fn import_chunk(
         &self,
@@ -1004,17 +1284,13 @@ impl ImportStore for Backend {
         // Rows whose source record exists, or repeats an earlier row of the chunk, take the
         // online update path after the new ones are written.
         let existing = existing_sources(&mut tx, &prepared).await?;
-        let mut seen: HashSet<(String, String)> = HashSet::new();
+        let is_new = new_record_rows(&prepared, &existing);
         let (mut fresh, mut repeats) = (Vec::new(), Vec::new());
-        for row in prepared {
-            let source = (
-                row.record.source_system.clone(),
-                row.record.source_record_id.clone(),
-            );
-            if existing.contains(&source) || !seen.insert(source) {
-                repeats.push((row.index, row.record));
-            } else {
+        for (row, new) in prepared.into_iter().zip(is_new) {
+            if new {
                 fresh.push(row);
+            } else {
+                repeats.push((row.index, row.record));
             }
         }
 
@@ -1048,15 +1324,40 @@ impl ImportStore for Backend {
         }
         steps.lap("lock");
 
-        let mut around = neighbourhood(
-            &mut tx,
-            &fresh,
-            linking::max_block(&matcher) as usize,
-            &self.prepared,
+        let head_before = change_feed_head(&mut tx).await?;
+        let max_block = linking::max_block(&matcher) as usize;
+        let fresh_rows: Vec<&PreparedRow> = fresh.iter().collect();
+        let scored_ahead = self.pipeline.take_ahead(
+            job_id,
+            first_row,
             matcher.version(),
-            &mut steps,
-        )
-        .await?;
+            &fresh.iter().map(|row| row.index).collect::<Vec<_>>(),
+            &fresh
+                .iter()
+                .flat_map(|row| row.key_hashes.iter().copied())
+                .collect(),
+            head_before,
+            max_block,
+        );
+        let (mut around, known) = match scored_ahead {
+            Some(scored) => {
+                steps.lap("neighbourhood.ahead");
+                scored
+            }
+            None => {
+                let around = neighbourhood(
+                    &mut tx,
+                    &fresh_rows,
+                    max_block,
+                    &self.prepared,
+                    matcher.version(),
+                    &mut steps,
+                )
+                .await?;
+                (around, Vec::new())
+            }
+        };
+        drop(fresh_rows);
         // The new records' keys are reserved before they are placed, so their blocking keys
         // (which do not depend on the child) are written while the rows are compared: the
         // database and the cores work at once.
@@ -1066,7 +1367,8 @@ impl ImportStore for Backend {
             let matcher = Arc::clone(&matcher);
             tokio::task::spawn_blocking(move || {
                 let newly_prepared = prepare_unprepared(&matcher, &mut around);
-                let comparisons = compare_all(&matcher, &fresh, &around);
+                let rows: Vec<&PreparedRow> = fresh.iter().collect();
+                let comparisons = compare_all(&matcher, &rows, &around, known);
                 (fresh, around, newly_prepared, comparisons)
             })
         };
@@ -1163,6 +1465,7 @@ impl ImportStore for Backend {
             },
         )
         .await?;
+        let change_count = changes.len() as i64;
         append_changes(&mut tx, changes, now).await?;
         sqlx::query(
             "UPDATE import_jobs SET status = 'running', rows_done = rows_done + $1, \
@@ -1178,21 +1481,44 @@ impl ImportStore for Backend {
         .bind(job_id)
         .execute(&mut *tx)
         .await?;
+        let head_after = change_feed_head(&mut tx).await?;
         steps.lap("results");
         tx.commit().await?;
         steps.lap("commit");
-        steps.log(count as usize);
+        steps.log("write", count as usize);
         // The chunk's new records are the next chunks' neighbours, already prepared.
-        self.prepared.put_many(
-            matcher.version(),
-            fresh.into_iter().zip(fresh_keys).map(|(row, record_key)| {
-                let stored = PreparedStored {
+        let written: Vec<WrittenRecord> = fresh
+            .into_iter()
+            .zip(fresh_keys)
+            .zip(&placed)
+            .map(|((row, record_key), place)| WrittenRecord {
+                record_key,
+                child_id: place.child_id,
+                stored: Arc::new(PreparedStored {
                     district: row.record.child.district,
                     prepared: row.prepared,
-                };
-                ((record_key, FIRST_VERSION), Arc::new(stored))
+                }),
+                key_hashes: row.key_hashes,
+                identifiers: row.identifiers,
+            })
+            .collect();
+        self.prepared.put_many(
+            matcher.version(),
+            written.iter().map(|record| {
+                (
+                    (record.record_key, FIRST_VERSION),
+                    Arc::clone(&record.stored),
+                )
             }),
         );
+        let only_new_records = repeats.is_empty() && head_after == head_before + change_count;
+        self.pipeline.keep_written(WrittenChunk {
+            job_id: job_id.to_owned(),
+            rows_done: first_row + count,
+            head_before,
+            head_after,
+            records: only_new_records.then_some(written),
+        });
         self.read_job(job_id)
             .await?
             .ok_or(RegistryError::NotFound("import job"))
@@ -1245,5 +1571,230 @@ impl ImportStore for Backend {
                 })
             })
             .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+
+    use super::*;
+
+    const JOB: &str = "imp_test";
+    const FIRST_ROW: i64 = 2000;
+    const MODEL: i64 = 4;
+    const MAX_BLOCK: usize = 3;
+    const IDENTIFIER: (&str, &str) = ("birth_registration", "kh1");
+
+    fn stored() -> Arc<PreparedStored> {
+        Arc::new(PreparedStored {
+            district: None,
+            prepared: PreparedRecord {
+                values: Vec::new(),
+                name_readings: Vec::new(),
+            },
+        })
+    }
+
+    /// Rows 0 and 2 of the chunk scored at feed position `head`: block 7 holds record 1, block
+    /// 8 is one record short of the limit.
+    fn ahead(head: i64) -> ScoredAhead {
+        let mut around = Neighbourhood::default();
+        around.records.insert(1, (ChildId::random(), stored()));
+        around.records.insert(5, (ChildId::random(), stored()));
+        around.blocks.insert(
+            7,
+            StoredBlock {
+                size: 1,
+                records: vec![1],
+            },
+        );
+        around.blocks.insert(
+            8,
+            StoredBlock {
+                size: 2,
+                records: vec![1, 5],
+            },
+        );
+        let pair = ScoredPair {
+            probability: 0.25,
+            vetoed: false,
+            explanation: None,
+        };
+        ScoredAhead {
+            job_id: JOB.to_owned(),
+            first_row: FIRST_ROW,
+            model_version: MODEL,
+            head,
+            fresh: vec![0, 2],
+            around,
+            scores: vec![HashMap::from([(1, pair)]), HashMap::new()],
+        }
+    }
+
+    fn record(record_key: i64, child_id: ChildId, key_hashes: Vec<i64>) -> WrittenRecord {
+        WrittenRecord {
+            record_key,
+            child_id,
+            stored: stored(),
+            key_hashes,
+            identifiers: BTreeSet::from([(IDENTIFIER.0.to_owned(), IDENTIFIER.1.to_owned())]),
+        }
+    }
+
+    /// The job's chunk before this one, committed from feed position 10 to 14.
+    fn chunk_before(joined: ChildId) -> WrittenChunk {
+        WrittenChunk {
+            job_id: JOB.to_owned(),
+            rows_done: FIRST_ROW,
+            head_before: 10,
+            head_after: 14,
+            records: Some(vec![
+                record(20, joined, vec![7, 8, 9, 11]),
+                record(21, ChildId::random(), vec![8]),
+            ]),
+        }
+    }
+
+    fn take(pipeline: &ImportPipeline, head: i64) -> Option<Neighbourhood> {
+        pipeline
+            .take_ahead(
+                JOB,
+                FIRST_ROW,
+                MODEL,
+                &[0, 2],
+                &HashSet::from([7, 8, 9]),
+                head,
+                MAX_BLOCK,
+            )
+            .map(|(around, _)| around)
+    }
+
+    #[test]
+    fn scores_read_at_the_current_head_are_used_once_as_they_are() {
+        let pipeline = ImportPipeline::default();
+        pipeline.keep_ahead(ahead(10));
+        let (around, scores) = pipeline
+            .take_ahead(
+                JOB,
+                FIRST_ROW,
+                MODEL,
+                &[0, 2],
+                &HashSet::from([7, 8]),
+                10,
+                MAX_BLOCK,
+            )
+            .expect("the scores made ahead");
+        assert_eq!(around.blocks[&8].records, [1, 5]);
+        assert_eq!(scores[0][&1].probability, 0.25);
+        assert!(take(&pipeline, 10).is_none());
+    }
+
+    #[test]
+    fn the_chunk_before_joins_when_it_alone_was_committed_since() {
+        let pipeline = ImportPipeline::default();
+        let joined = ChildId::random();
+        pipeline.keep_ahead(ahead(10));
+        pipeline.keep_written(chunk_before(joined));
+        let around = take(&pipeline, 14).expect("the scores made ahead");
+        assert_eq!(
+            (around.blocks[&7].size, &around.blocks[&7].records[..]),
+            (2, &[1, 20][..])
+        );
+        // Grown past the limit: never compared, so its records are not kept (as when read).
+        assert_eq!(
+            (around.blocks[&8].size, around.blocks[&8].records.len()),
+            (4, 0)
+        );
+        assert_eq!(
+            (around.blocks[&9].size, &around.blocks[&9].records[..]),
+            (1, &[20][..])
+        );
+        assert!(
+            !around.blocks.contains_key(&11),
+            "no row of the chunk has key 11"
+        );
+        assert_eq!(around.records[&20].0, joined);
+        let identifier = (IDENTIFIER.0.to_owned(), IDENTIFIER.1.to_owned());
+        assert!(around.identifiers[&identifier].contains(&joined));
+    }
+
+    #[test]
+    fn scores_are_dropped_when_anything_else_changed_the_registry() {
+        let joined = ChildId::random();
+        let changed = [
+            (
+                "another writer after the chunk before",
+                10,
+                chunk_before(joined),
+                15,
+            ),
+            (
+                "another writer before it",
+                10,
+                WrittenChunk {
+                    head_before: 11,
+                    ..chunk_before(joined)
+                },
+                14,
+            ),
+            (
+                "it updated stored records",
+                10,
+                WrittenChunk {
+                    records: None,
+                    ..chunk_before(joined)
+                },
+                14,
+            ),
+            (
+                "another job's chunk",
+                10,
+                WrittenChunk {
+                    job_id: "imp_other".to_owned(),
+                    ..chunk_before(joined)
+                },
+                14,
+            ),
+            (
+                "scored after the chunk before began",
+                12,
+                chunk_before(joined),
+                14,
+            ),
+        ];
+        for (case, read_at, written, head) in changed {
+            let pipeline = ImportPipeline::default();
+            pipeline.keep_ahead(ahead(read_at));
+            pipeline.keep_written(written);
+            assert!(take(&pipeline, head).is_none(), "{case}");
+        }
+        let pipeline = ImportPipeline::default();
+        pipeline.keep_ahead(ahead(10));
+        assert!(
+            take(&pipeline, 14).is_none(),
+            "nothing known of what was committed"
+        );
+
+        let others: [(&str, i64, &[usize]); 3] = [
+            ("another chunk", FIRST_ROW + 2000, &[0, 2]),
+            ("other rows new", FIRST_ROW, &[0, 1, 2]),
+            ("another model", FIRST_ROW, &[0, 2]),
+        ];
+        for (case, first_row, fresh) in others {
+            let pipeline = ImportPipeline::default();
+            pipeline.keep_ahead(ahead(10));
+            let model = if case == "another model" {
+                MODEL + 1
+            } else {
+                MODEL
+            };
+            let taken =
+                pipeline.take_ahead(JOB, first_row, model, fresh, &HashSet::new(), 10, MAX_BLOCK);
+            assert!(taken.is_none(), "{case}");
+            if case == "another chunk" {
+                assert!(take(&pipeline, 10).is_some(), "kept for its own chunk");
+            }
+        }
     }
 }

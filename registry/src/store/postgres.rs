@@ -116,6 +116,15 @@ async fn reserve_record_keys(tx: &mut sqlx::Transaction<'_, Db>, count: usize) -
     .fetch_all(&mut **tx)
     .await?)
 }
+/// A read-only transaction whose statements all see one snapshot (PostgreSQL's default, read
+/// committed, takes a new one for each statement).
+async fn begin_snapshot(pool: &PgPool) -> Result<sqlx::Transaction<'static, Db>> {
+    let mut tx = pool.begin().await?;
+    sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+        .execute(&mut *tx)
+        .await?;
+    Ok(tx)
+}
 /// Memory for the sorts and hash tables of one import chunk's statements. Reading a chunk's
 /// blocks groups a few hundred thousand `(key_hash, record_key)` rows; with the server's
 /// default `work_mem` (4 MB) the grouping spilled to an external merge sort on disk.
@@ -209,6 +218,8 @@ pub struct PostgresStore {
     matcher: linking::MatcherCell,
     /// Stored records prepared for comparison, kept between import chunks.
     prepared: super::prepared::PreparedCache,
+    /// An import's next chunk scored while the one before is written.
+    pipeline: imports::ImportPipeline,
 }
 
 impl PostgresStore {
@@ -235,6 +246,7 @@ impl PostgresStore {
             write: pool,
             matcher,
             prepared: super::prepared::PreparedCache::default(),
+            pipeline: imports::ImportPipeline::default(),
         })
     }
 

@@ -83,6 +83,10 @@ async fn reserve_record_keys(tx: &mut sqlx::Transaction<'_, Db>, count: usize) -
             .await?;
     Ok((1..=count as i64).map(|offset| largest + offset).collect())
 }
+/// A read transaction: in WAL mode its first read fixes the snapshot every later one sees.
+async fn begin_snapshot(pool: &SqlitePool) -> Result<sqlx::Transaction<'static, Db>> {
+    Ok(pool.begin().await?)
+}
 /// SQLite sorts and groups in its page cache; an import chunk needs no other setting.
 async fn size_import_chunk(_tx: &mut sqlx::Transaction<'_, Db>) -> Result<()> {
     Ok(())
@@ -173,6 +177,8 @@ pub struct SqliteStore {
     matcher: linking::MatcherCell,
     /// Stored records prepared for comparison, kept between import chunks.
     prepared: super::prepared::PreparedCache,
+    /// An import's next chunk scored while the one before is written.
+    pipeline: imports::ImportPipeline,
 }
 
 impl SqliteStore {
@@ -220,6 +226,7 @@ impl SqliteStore {
             writer,
             matcher,
             prepared: super::prepared::PreparedCache::default(),
+            pipeline: imports::ImportPipeline::default(),
         })
     }
 
