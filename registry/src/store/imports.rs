@@ -226,6 +226,21 @@ impl ImportPipeline {
         *locked(&self.written) = Some(written);
     }
 
+    /// Lets go of a finished job's scores and last chunk (a neighbourhood of a chunk's size).
+    fn forget(&self, job_id: &str) {
+        let mut ahead = locked(&self.ahead);
+        if ahead.as_ref().is_some_and(|ahead| ahead.job_id == job_id) {
+            *ahead = None;
+        }
+        let mut written = locked(&self.written);
+        if written
+            .as_ref()
+            .is_some_and(|written| written.job_id == job_id)
+        {
+            *written = None;
+        }
+    }
+
     /// The neighbourhood and scores made ahead for this chunk's new rows (`fresh`: their
     /// indexes; `hashes`: their blocking-key hashes), brought up to the registry at `head`.
     /// `None` when none were made for these rows and this model, or when the registry changed
@@ -1541,6 +1556,7 @@ impl ImportStore for Backend {
         .bind(job_id)
         .execute(&self.write)
         .await?;
+        self.pipeline.forget(job_id);
         self.read_job(job_id)
             .await?
             .ok_or(RegistryError::NotFound("import job"))
@@ -1717,6 +1733,18 @@ mod tests {
         assert_eq!(around.records[&20].0, joined);
         let identifier = (IDENTIFIER.0.to_owned(), IDENTIFIER.1.to_owned());
         assert!(around.identifiers[&identifier].contains(&joined));
+    }
+
+    #[test]
+    fn a_finished_job_is_forgotten_and_no_other() {
+        let pipeline = ImportPipeline::default();
+        pipeline.keep_ahead(ahead(10));
+        pipeline.keep_written(chunk_before(ChildId::random()));
+        pipeline.forget("imp_other");
+        assert!(take(&pipeline, 14).is_some());
+        pipeline.keep_ahead(ahead(10));
+        pipeline.forget(JOB);
+        assert!(locked(&pipeline.ahead).is_none() && locked(&pipeline.written).is_none());
     }
 
     #[test]
