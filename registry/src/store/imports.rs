@@ -242,7 +242,8 @@ impl ImportPipeline {
     }
 
     /// The neighbourhood and scores made ahead for this chunk's new rows (`fresh`: their
-    /// indexes; `hashes`: their blocking-key hashes), brought up to the registry at `head`.
+    /// indexes; `hashes`: their blocking-key hashes, asked for only when the chunk before is
+    /// added), brought up to the registry at `head`.
     /// `None` when none were made for these rows and this model, or when the registry changed
     /// since they were by anything but the job's chunk before (another writer, an update of a
     /// stored record): the chunk then reads and scores in its own transaction.
@@ -253,7 +254,7 @@ impl ImportPipeline {
         first_row: i64,
         model_version: i64,
         fresh: &[usize],
-        hashes: &HashSet<i64>,
+        hashes: impl FnOnce() -> HashSet<i64>,
         head: i64,
         max_block: usize,
     ) -> Option<(Neighbourhood, Vec<HashMap<i64, ScoredPair>>)> {
@@ -285,7 +286,12 @@ impl ImportPipeline {
                     && written.head_before == read_at
                     && written.head_after == head
             })?;
-            add_written(&mut around, written.records.as_deref()?, hashes, max_block);
+            add_written(
+                &mut around,
+                written.records.as_deref()?,
+                &hashes(),
+                max_block,
+            );
         }
         Some((around, scores))
     }
@@ -528,12 +534,15 @@ fn prepare_unprepared(
 /// blocking key with, on all cores. A block larger than the model's limit is skipped, counting
 /// the chunk rows before the row as the online path would have seen them stored. `known` holds
 /// each row's pairs with stored records scored already (by record key, see [`score_ahead`]):
-/// those are taken instead of scored again.
+/// those are taken instead of scored again. Without `score_earlier` the pairs within the chunk
+/// are left out (scores made ahead keep only the stored ones; the chunk's transaction scores
+/// those within it).
 fn compare_all(
     matcher: &Matcher,
     fresh: &[&PreparedRow],
     around: &Neighbourhood,
     mut known: Vec<HashMap<i64, ScoredPair>>,
+    score_earlier: bool,
 ) -> Result<Vec<Comparisons>> {
     let max_block = linking::max_block(matcher) as usize;
     let mut chunk_blocks: HashMap<i64, Vec<usize>> = HashMap::new();
@@ -577,6 +586,9 @@ fn compare_all(
                             scored,
                         ));
                     }
+                }
+                if !score_earlier {
+                    continue;
                 }
                 for &other in earlier {
                     if earlier_seen.insert(other) {
@@ -1217,7 +1229,7 @@ impl ImportStore for Backend {
                 let mut around = around;
                 let newly_prepared = prepare_unprepared(&matcher, &mut around);
                 let rows = marked(&chunk.fresh, &is_new);
-                let scores = compare_all(&matcher, &rows, &around, Vec::new()).map(|rows| {
+                let scores = compare_all(&matcher, &rows, &around, Vec::new(), false).map(|rows| {
                     rows.into_iter()
                         .map(|compared| {
                             compared
@@ -1341,16 +1353,17 @@ impl ImportStore for Backend {
 
         let head_before = change_feed_head(&mut tx).await?;
         let max_block = linking::max_block(&matcher) as usize;
-        let fresh_rows: Vec<&PreparedRow> = fresh.iter().collect();
         let scored_ahead = self.pipeline.take_ahead(
             job_id,
             first_row,
             matcher.version(),
             &fresh.iter().map(|row| row.index).collect::<Vec<_>>(),
-            &fresh
-                .iter()
-                .flat_map(|row| row.key_hashes.iter().copied())
-                .collect(),
+            || {
+                fresh
+                    .iter()
+                    .flat_map(|row| row.key_hashes.iter().copied())
+                    .collect()
+            },
             head_before,
             max_block,
         );
@@ -1360,6 +1373,7 @@ impl ImportStore for Backend {
                 scored
             }
             None => {
+                let fresh_rows: Vec<&PreparedRow> = fresh.iter().collect();
                 let around = neighbourhood(
                     &mut tx,
                     &fresh_rows,
@@ -1372,7 +1386,6 @@ impl ImportStore for Backend {
                 (around, Vec::new())
             }
         };
-        drop(fresh_rows);
         // The new records' keys are reserved before they are placed, so their blocking keys
         // (which do not depend on the child) are written while the rows are compared: the
         // database and the cores work at once.
@@ -1383,7 +1396,7 @@ impl ImportStore for Backend {
             tokio::task::spawn_blocking(move || {
                 let newly_prepared = prepare_unprepared(&matcher, &mut around);
                 let rows: Vec<&PreparedRow> = fresh.iter().collect();
-                let comparisons = compare_all(&matcher, &rows, &around, known);
+                let comparisons = compare_all(&matcher, &rows, &around, known, true);
                 (fresh, around, newly_prepared, comparisons)
             })
         };
@@ -1679,7 +1692,7 @@ mod tests {
                 FIRST_ROW,
                 MODEL,
                 &[0, 2],
-                &HashSet::from([7, 8, 9]),
+                || HashSet::from([7, 8, 9]),
                 head,
                 MAX_BLOCK,
             )
@@ -1696,7 +1709,7 @@ mod tests {
                 FIRST_ROW,
                 MODEL,
                 &[0, 2],
-                &HashSet::from([7, 8]),
+                || HashSet::from([7, 8]),
                 10,
                 MAX_BLOCK,
             )
@@ -1818,7 +1831,7 @@ mod tests {
                 MODEL
             };
             let taken =
-                pipeline.take_ahead(JOB, first_row, model, fresh, &HashSet::new(), 10, MAX_BLOCK);
+                pipeline.take_ahead(JOB, first_row, model, fresh, HashSet::new, 10, MAX_BLOCK);
             assert!(taken.is_none(), "{case}");
             if case == "another chunk" {
                 assert!(take(&pipeline, 10).is_some(), "kept for its own chunk");
