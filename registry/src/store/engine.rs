@@ -1718,6 +1718,8 @@ impl Store for Backend {
             tx.commit().await?;
             loaded += chunk.len() as u64;
         }
+        // A registry loaded in bulk is matched against next: the planner must know its size.
+        super::refresh_planner_statistics(&self.write).await?;
         Ok(loaded)
     }
 

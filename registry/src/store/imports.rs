@@ -438,18 +438,34 @@ async fn neighbourhood(
         }
     }
     steps.lap("neighbourhood.records");
+    let kinds: BTreeSet<&str> = fresh
+        .iter()
+        .flat_map(|row| row.identifiers.iter().map(|(kind, _)| kind.as_str()))
+        .collect();
+    let kinds: Vec<&str> = kinds.into_iter().collect();
     let values: BTreeSet<&str> = fresh
         .iter()
         .flat_map(|row| row.identifiers.iter().map(|(_, value)| value.as_str()))
         .collect();
     let values: Vec<&str> = values.into_iter().collect();
     for part in values.chunks(KEYS_PER_LOOKUP) {
+        // The kinds lead the index (`kind, value_key`): without them every look-up read the
+        // whole table. A kind paired with another kind's value finds nothing asked for, and
+        // the placing looks up each identifier as a pair.
         let sql = format!(
             "SELECT DISTINCT ri.kind, ri.value_key, sr.child_id FROM record_identifiers ri \
-             JOIN source_records sr ON sr.record_key = ri.record_key WHERE ri.value_key IN ({})",
-            placeholders(part.len())
+             JOIN source_records sr ON sr.record_key = ri.record_key \
+             WHERE ri.kind IN ({}) AND ri.value_key IN ({})",
+            placeholders(kinds.len()),
+            (kinds.len() + 1..=kinds.len() + part.len())
+                .map(|n| format!("${n}"))
+                .collect::<Vec<_>>()
+                .join(", ")
         );
         let mut query = sqlx::query_as::<_, (String, String, String)>(&sql);
+        for kind in &kinds {
+            query = query.bind(*kind);
+        }
         for value in part {
             query = query.bind(*value);
         }
