@@ -299,6 +299,13 @@ async fn throughput(args: &Args, preload: usize, records: usize) {
 #[tokio::main]
 async fn main() {
     let args = Args::parse();
+    // `RUST_LOG=registry::import=debug` logs where each group commit's time goes.
+    if std::env::var_os("RUST_LOG").is_some() {
+        tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+            .with_writer(std::io::stderr)
+            .init();
+    }
     match args.mode {
         Mode::Accuracy { records, seed } => accuracy(&args, records, seed).await,
         Mode::Throughput { preload, records } => throughput(&args, preload, records).await,

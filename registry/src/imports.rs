@@ -240,7 +240,12 @@ pub(crate) struct PreparedRow {
     pub(crate) events: Vec<(String, EventData)>,
 }
 
-fn prepare_row(matcher: &Matcher, index: usize, record: ValidRecord) -> Result<PreparedRow> {
+/// A record ready to compare and write, at `index` of its chunk (or batch).
+pub(crate) fn prepare_row(
+    matcher: &Matcher,
+    index: usize,
+    record: ValidRecord,
+) -> Result<PreparedRow> {
     let body = StoredBody {
         child: record.child.clone(),
         events: record.events.clone(),

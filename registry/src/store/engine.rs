@@ -13,11 +13,12 @@ use sqlx::Row;
 use tokio::sync::{mpsc, oneshot};
 
 use super::linking::{self, MatcherCell};
-use super::{Backend, Db};
+use super::{imports, Backend, Db};
 use crate::clients::{self, ApiClient, NewClient, Role};
 use crate::error::{RegistryError, Result};
 use crate::golden;
 use crate::ids::{ChildId, ChildIdRange};
+use crate::imports::PreparedRow;
 use crate::linkage::{self, ChildScore, Matcher, Plan, StoredMatchRecord};
 use crate::model::{
     ChildData, ChildStatus, ChildView, Count, EventData, MatchOutcome, MatchResult, OutboxEntry,
@@ -28,6 +29,7 @@ use crate::review::{
     CandidateDecision, CandidatePage, CandidateQuery, CandidateStats, DecisionOutcome,
     MatchCandidate, ModelVersion,
 };
+use crate::store::prepared::{PreparedCache, PreparedStored, RecordVersion};
 use crate::store::{Decision, MergeResult, PoolUse, ReadScope, Store, UnlinkResult, FIRST_VERSION};
 use crate::validate::identifier_key;
 
@@ -673,7 +675,10 @@ pub(super) fn visible_child(child_column: &str, kind_param: usize) -> String {
 
 /// A registration waiting for the group committer.
 pub(super) struct WriteJob {
-    record: ValidRecord,
+    /// The record prepared for matching by its caller (so callers prepare side by side while
+    /// the committer writes), with the model `model_version`.
+    row: PreparedRow,
+    model_version: i64,
     received_from: String,
     reply: oneshot::Sender<Result<Registration>>,
 }
@@ -692,18 +697,24 @@ const MAX_BATCH: usize = 64;
 pub(super) fn spawn_group_committer(
     pool: sqlx::Pool<Db>,
     matcher: MatcherCell,
+    cache: Arc<PreparedCache>,
     committers: usize,
 ) -> mpsc::Sender<WriteJob> {
     let (sender, queue) = mpsc::channel::<WriteJob>(4 * MAX_BATCH);
     let queue = Arc::new(tokio::sync::Mutex::new(queue));
     for _ in 0..committers.max(1) {
-        let (pool, matcher, queue) = (pool.clone(), matcher.clone(), Arc::clone(&queue));
+        let (pool, matcher, cache, queue) = (
+            pool.clone(),
+            matcher.clone(),
+            Arc::clone(&cache),
+            Arc::clone(&queue),
+        );
         tokio::spawn(async move {
             loop {
                 let Some(batch) = next_batch(&mut *queue.lock().await, MAX_BATCH).await else {
                     return;
                 };
-                commit_batch(&pool, &linking::current_matcher(&matcher), batch).await;
+                commit_batch(&pool, &linking::current_matcher(&matcher), &cache, batch).await;
             }
         });
     }
@@ -725,17 +736,41 @@ pub(super) async fn next_batch<T>(queue: &mut mpsc::Receiver<T>, max: usize) -> 
 
 /// One group commit: its span shows how many registrations shared the durable commit.
 #[tracing::instrument(skip_all, name = "store.commit_batch", fields(backend = super::BACKEND_NAME, registrations = batch.len()))]
-async fn commit_batch(pool: &sqlx::Pool<Db>, matcher: &Matcher, batch: Vec<WriteJob>) {
+async fn commit_batch(
+    pool: &sqlx::Pool<Db>,
+    matcher: &Arc<Matcher>,
+    cache: &PreparedCache,
+    batch: Vec<WriteJob>,
+) {
     let now = Utc::now();
+    // Rows prepared with another model than the one now active key and compare differently.
+    let mut jobs = Vec::with_capacity(batch.len());
+    for job in batch {
+        let row = if job.model_version == matcher.version() {
+            Ok(job.row)
+        } else {
+            crate::imports::prepare_row(matcher, 0, job.row.record)
+        };
+        match row {
+            Ok(mut row) => {
+                row.index = jobs.len();
+                jobs.push((row, job.received_from, job.reply));
+            }
+            Err(error) => {
+                let _ = job.reply.send(Err(error));
+            }
+        }
+    }
+    if jobs.is_empty() {
+        return;
+    }
     let mut tx = match pool.begin().await {
         Ok(tx) => tx,
         Err(error) => {
             let error = RegistryError::from(error);
             tracing::warn!(%error, "cannot start a write transaction");
-            for job in batch {
-                let _ = job
-                    .reply
-                    .send(Err(RegistryError::BatchFailed(error.to_string())));
+            for (_, _, reply) in jobs {
+                let _ = reply.send(Err(RegistryError::BatchFailed(error.to_string())));
             }
             return;
         }
@@ -743,60 +778,125 @@ async fn commit_batch(pool: &sqlx::Pool<Db>, matcher: &Matcher, batch: Vec<Write
     // Registrations that could match each other (sharing a blocking key or an identifier)
     // must not both miss each other in two concurrent transactions (two gateways on one
     // PostgreSQL): the batch takes every key's lock first, in one global order.
-    let blocking_keys: Vec<Vec<String>> = batch
+    let mut keys: Vec<i64> = jobs
         .iter()
-        .map(|job| matcher.blocking_keys(&job.record.child))
-        .collect();
-    let mut keys: Vec<i64> = batch
-        .iter()
-        .zip(&blocking_keys)
-        .flat_map(|(job, job_keys)| linking::lock_keys_of_child(job_keys, &job.record.child))
+        .flat_map(|(row, _, _)| {
+            linking::lock_keys_of(
+                &row.key_hashes,
+                row.identifiers
+                    .iter()
+                    .map(|(kind, value)| (kind.as_str(), value.as_str())),
+            )
+        })
         .collect();
     keys.sort_unstable();
     keys.dedup();
     if let Err(error) = super::lock_match_keys(&mut tx, &keys).await {
         tracing::warn!(%error, "cannot take the matching locks");
-        for job in batch {
-            let _ = job
-                .reply
-                .send(Err(RegistryError::BatchFailed(error.to_string())));
+        for (_, _, reply) in jobs {
+            let _ = reply.send(Err(RegistryError::BatchFailed(error.to_string())));
         }
         return;
     }
-    let mut answers = Vec::with_capacity(batch.len());
-    let mut changes = Vec::new();
-    for (job, job_keys) in batch.iter().zip(&blocking_keys) {
-        answers.push(
-            register_with_savepoint(&mut tx, matcher, job, job_keys, now, &mut changes).await,
-        );
+    let mut rows = Vec::with_capacity(jobs.len());
+    let mut replies = Vec::with_capacity(jobs.len());
+    let mut senders = Vec::with_capacity(jobs.len());
+    for (row, received_from, reply) in jobs {
+        rows.push(row);
+        senders.push(received_from);
+        replies.push(reply);
     }
+    let senders: Vec<&str> = senders.iter().map(String::as_str).collect();
+    let (mut answers, changes, written) =
+        register_batch_or_each(&mut tx, matcher, cache, rows, &senders, now).await;
     let committed = match append_changes(&mut tx, changes, now).await {
         Ok(()) => tx.commit().await.map_err(RegistryError::from),
         Err(error) => Err(error),
     };
-    if let Err(error) = committed {
-        tracing::warn!(%error, "a registration batch failed to commit");
-        let reason = error.to_string();
-        for answer in &mut answers {
-            if answer.is_ok() {
-                *answer = Err(RegistryError::BatchFailed(reason.clone()));
+    match committed {
+        Ok(()) => cache.put_many(matcher.version(), written),
+        Err(error) => {
+            tracing::warn!(%error, "a registration batch failed to commit");
+            let reason = error.to_string();
+            for answer in &mut answers {
+                if answer.is_ok() {
+                    *answer = Err(RegistryError::BatchFailed(reason.clone()));
+                }
             }
         }
     }
-    for (job, answer) in batch.into_iter().zip(answers) {
+    for (reply, answer) in replies.into_iter().zip(answers) {
         // The caller may have gone away (client disconnected); the write stands regardless.
-        let _ = job.reply.send(answer);
+        let _ = reply.send(answer);
+    }
+}
+
+/// The batch's registrations: together ([`imports::register_batch`], few statements for the
+/// whole batch) in a savepoint; when that fails (another gateway registering the same new
+/// source record at the same moment, a child ID already issued), one at a time as before, each
+/// in its own savepoint so one failing record leaves the others intact.
+async fn register_batch_or_each(
+    tx: &mut Transaction<'_>,
+    matcher: &Arc<Matcher>,
+    cache: &PreparedCache,
+    rows: Vec<PreparedRow>,
+    received_from: &[&str],
+    now: DateTime<Utc>,
+) -> (
+    Vec<Result<Registration>>,
+    Vec<PendingChange>,
+    Vec<(RecordVersion, Arc<PreparedStored>)>,
+) {
+    let records: Vec<ValidRecord> = rows.iter().map(|row| row.record.clone()).collect();
+    let together = match sqlx::Connection::begin(&mut **tx).await {
+        Ok(mut savepoint) => {
+            match imports::register_batch(&mut savepoint, matcher, cache, rows, received_from, now)
+                .await
+            {
+                Ok(done) => savepoint.commit().await.map(|()| done).map_err(Into::into),
+                Err(error) => match savepoint.rollback().await {
+                    Ok(()) => Err(error),
+                    Err(rollback) => Err(rollback.into()),
+                },
+            }
+        }
+        Err(error) => Err(error.into()),
+    };
+    match together {
+        Ok(done) => (done.answers, done.changes, done.written),
+        Err(error) => {
+            tracing::info!(%error, "a registration batch is registered one record at a time");
+            let mut changes = Vec::new();
+            let mut answers = Vec::with_capacity(records.len());
+            for (record, received_from) in records.iter().zip(received_from) {
+                let keys = matcher.blocking_keys(&record.child);
+                answers.push(
+                    register_with_savepoint(
+                        tx,
+                        matcher,
+                        record,
+                        &keys,
+                        received_from,
+                        now,
+                        &mut changes,
+                    )
+                    .await,
+                );
+            }
+            (answers, changes, Vec::new())
+        }
     }
 }
 
 /// One registration in its own savepoint, so a failing record leaves its batch mates intact.
 /// A first registration racing another process for the same source record hits the unique
 /// key; the retry finds the winner's row and updates it.
-async fn register_with_savepoint(
+pub(super) async fn register_with_savepoint(
     tx: &mut Transaction<'_>,
     matcher: &Matcher,
-    job: &WriteJob,
+    record: &ValidRecord,
     keys: &[String],
+    received_from: &str,
     now: DateTime<Utc>,
     changes: &mut Vec<PendingChange>,
 ) -> Result<Registration> {
@@ -807,9 +907,9 @@ async fn register_with_savepoint(
             &mut savepoint,
             matcher,
             MatchMode::Match,
-            &job.record,
+            record,
             keys,
-            &job.received_from,
+            received_from,
             now,
         )
         .await
@@ -1219,10 +1319,13 @@ impl Store for Backend {
 
     #[tracing::instrument(skip_all, name = "store.register", fields(backend = super::BACKEND_NAME))]
     async fn register(&self, record: ValidRecord, received_from: &str) -> Result<Registration> {
+        let matcher = linking::current_matcher(&self.matcher);
+        let row = crate::imports::prepare_row(&matcher, 0, record)?;
         let (reply, answer) = oneshot::channel();
         self.writer
             .send(WriteJob {
-                record,
+                row,
+                model_version: matcher.version(),
                 received_from: received_from.to_owned(),
                 reply,
             })

@@ -1,6 +1,7 @@
 //! Bulk import jobs: the SQL of [`ImportStore`], shared by both backends like `engine.rs`
 //! (compiled once inside `sqlite.rs`, once inside `postgres.rs`), and the batch registration
-//! path a chunk of rows takes.
+//! path a chunk of rows takes, and so does each group commit of online registrations
+//! ([`register_batch`]).
 //!
 //! A chunk is registered with the same rules as `POST /v1/records`, one row after the other
 //! in row order, but with the work batched: blocking keys and identifiers of the whole chunk
@@ -27,8 +28,8 @@ use sqlx::types::Json;
 use sqlx::Row;
 
 use super::engine::{
-    append_changes, event_first_stored, parse_child_id, record_payload, register_in, MatchMode,
-    PendingChange, StoredEvent, Transaction,
+    append_changes, event_first_stored, parse_child_id, record_payload, register_in,
+    register_with_savepoint, MatchMode, PendingChange, StoredEvent, Transaction,
 };
 use super::{linking, Backend, Db};
 use crate::error::{RegistryError, Result};
@@ -38,7 +39,7 @@ use crate::imports::{
     NewImport, PreparedChunk, PreparedRow, RowError,
 };
 use crate::linkage::{self, CandidateRecord, ChildScore, Matcher, Plan};
-use crate::model::{ChildData, EventData, MatchOutcome, ValidRecord};
+use crate::model::{ChildData, EventData, MatchOutcome, MatchResult, Registration, ValidRecord};
 use crate::store::prepared::{PreparedCache, PreparedStored, RecordVersion};
 use crate::store::FIRST_VERSION;
 
@@ -56,14 +57,15 @@ const MAX_CHUNK_LOCKS: usize = 256;
 const KEYS_PER_LOOKUP: usize = 500;
 
 /// Where a chunk's time goes, step by step, logged at debug level when the chunk commits
-/// (target `registry::import`): what to look at when an import is slower than expected.
-struct ChunkSteps {
+/// (target `registry::import`): what to look at when an import (or a group commit of
+/// registrations) is slower than expected.
+pub(super) struct ChunkSteps {
     last: std::time::Instant,
     laps: Vec<(&'static str, std::time::Duration)>,
 }
 
 impl ChunkSteps {
-    fn start() -> Self {
+    pub(super) fn start() -> Self {
         ChunkSteps {
             last: std::time::Instant::now(),
             laps: Vec::new(),
@@ -78,7 +80,7 @@ impl ChunkSteps {
     }
 
     /// `phase`: `ahead` for a chunk scored while the one before is written, `write` for its
-    /// transaction.
+    /// transaction, `registrations` for a group commit's registrations ([`register_batch`]).
     fn log(&self, phase: &'static str, rows: usize) {
         if tracing::enabled!(target: "registry::import", tracing::Level::DEBUG) {
             let steps: Vec<String> = self
@@ -86,7 +88,7 @@ impl ChunkSteps {
                 .iter()
                 .map(|(name, took)| format!("{name}={:.1}", took.as_secs_f64() * 1000.0))
                 .collect();
-            tracing::debug!(target: "registry::import", phase, rows, steps_ms = %steps.join(" "), "import chunk");
+            tracing::debug!(target: "registry::import", phase, rows, steps_ms = %steps.join(" "), "batch written");
         }
     }
 }
@@ -146,7 +148,7 @@ pub(super) fn placeholders(count: usize) -> String {
 
 /// What the registry already holds that the chunk's new rows could match.
 #[derive(Default)]
-struct Neighbourhood {
+pub(super) struct Neighbourhood {
     /// Stored records by record key: their child and prepared form.
     records: HashMap<i64, (ChildId, Arc<PreparedStored>)>,
     /// Stored records the cache did not hold, as read: prepared off the async runtime
@@ -450,8 +452,8 @@ async fn neighbourhood(
     let values: Vec<&str> = values.into_iter().collect();
     for part in values.chunks(KEYS_PER_LOOKUP) {
         // The kinds lead the index (`kind, value_key`): without them every look-up read the
-        // whole table. A kind paired with another kind's value finds nothing asked for, and
-        // the placing looks up each identifier as a pair.
+        // whole table. A row of one kind with another kind's value may come back too; the
+        // placing looks each identifier up as a (kind, value) pair, so it is never used.
         let sql = format!(
             "SELECT DISTINCT ri.kind, ri.value_key, sr.child_id FROM record_identifiers ri \
              JOIN source_records sr ON sr.record_key = ri.record_key \
@@ -492,7 +494,7 @@ struct Comparisons {
 /// A compared pair as [`linkage::score_children`] sees it: every pair is scored, but only a
 /// pair that could reach review is explained (the explanation is what a steward reads; building
 /// one for every namesake in a block was most of an import's comparing time).
-struct ScoredPair {
+pub(super) struct ScoredPair {
     probability: f64,
     /// A cannot-link rule holds for the pair.
     vetoed: bool,
@@ -649,7 +651,7 @@ fn best_per_child(
 }
 
 /// Where a new row goes, decided as `place_new` decides for one registration.
-struct Placed {
+pub(super) struct Placed {
     child_id: ChildId,
     /// The child is new (created by this row).
     founds_child: bool,
@@ -771,6 +773,185 @@ async fn place_all(
     Ok(placed)
 }
 
+/// New records registered together by [`register_fresh`], in row order.
+pub(super) struct FreshWritten {
+    pub(super) fresh: Vec<PreparedRow>,
+    pub(super) record_keys: Vec<i64>,
+    pub(super) placed: Vec<Placed>,
+    pub(super) changes: Vec<PendingChange>,
+}
+
+/// Registers records new to the registry (no source record of theirs stored, none repeated
+/// among them) as `POST /v1/records` would one after the other in row order, with the work
+/// batched: the stored records sharing a block with any of them read in a few statements (or
+/// taken from `ahead`, read and scored before the transaction), every row compared with those
+/// and with the rows before it on all cores, then placed and written with multi-row inserts.
+/// `received_from` names each row's sender. An import chunk's new rows and a group commit's
+/// new registrations take this path; the caller has taken the matching locks.
+#[allow(clippy::too_many_arguments)]
+pub(super) async fn register_fresh(
+    tx: &mut Transaction<'_>,
+    matcher: &Arc<Matcher>,
+    cache: &PreparedCache,
+    fresh: Vec<PreparedRow>,
+    received_from: &[&str],
+    ahead: Option<(Neighbourhood, Vec<HashMap<i64, ScoredPair>>)>,
+    now: DateTime<Utc>,
+    steps: &mut ChunkSteps,
+) -> Result<FreshWritten> {
+    let (mut around, known) = match ahead {
+        Some(scored) => {
+            steps.lap("neighbourhood.ahead");
+            scored
+        }
+        None => {
+            let fresh_rows: Vec<&PreparedRow> = fresh.iter().collect();
+            let max_block = linking::max_block(matcher) as usize;
+            let around =
+                neighbourhood(tx, &fresh_rows, max_block, cache, matcher.version(), steps).await?;
+            (around, Vec::new())
+        }
+    };
+    // The new records' keys are reserved before they are placed, so their blocking keys
+    // (which do not depend on the child) are written while the rows are compared: the
+    // database and the cores work at once.
+    let record_keys = super::reserve_record_keys(tx, fresh.len()).await?;
+    let blocking = blocking_rows(&fresh, &record_keys);
+    let comparing = {
+        let matcher = Arc::clone(matcher);
+        tokio::task::spawn_blocking(move || {
+            let newly_prepared = prepare_unprepared(&matcher, &mut around);
+            let rows: Vec<&PreparedRow> = fresh.iter().collect();
+            let comparisons = compare_all(&matcher, &rows, &around, known, true);
+            (fresh, around, newly_prepared, comparisons)
+        })
+    };
+    let (compared, written) = tokio::join!(comparing, super::insert_blocking_keys(tx, &blocking));
+    let (fresh, around, newly_prepared, comparisons) = compared
+        .map_err(|error| RegistryError::Corrupt(format!("scoring rows stopped: {error}")))?;
+    written?;
+    // Read from committed records: kept whether or not this transaction commits.
+    cache.put_many(matcher.version(), newly_prepared);
+    steps.lap("compare_and_keys");
+    let placed = place_all(tx, matcher, &fresh, &around, comparisons?).await?;
+    steps.lap("place");
+    let keyed: Vec<(i64, &PreparedRow, &Placed)> = record_keys
+        .iter()
+        .zip(&fresh)
+        .zip(&placed)
+        .map(|((record_key, fresh), place)| (*record_key, fresh, place))
+        .collect();
+    let changes = write_fresh(tx, matcher, &keyed, received_from, now, steps).await?;
+    Ok(FreshWritten {
+        fresh,
+        record_keys,
+        placed,
+        changes,
+    })
+}
+
+/// What a group commit's registrations did ([`register_batch`]).
+pub(super) struct BatchRegistered {
+    /// Each job's answer, in the batch's order.
+    pub(super) answers: Vec<Result<Registration>>,
+    pub(super) changes: Vec<PendingChange>,
+    /// The new records, prepared: the next batches' neighbours once this one commits.
+    pub(super) written: Vec<(RecordVersion, Arc<PreparedStored>)>,
+}
+
+/// Registers a group commit's records (`rows`, each `index` its position in the batch, and
+/// `received_from` each one's sender): the new ones together ([`register_fresh`]), then those
+/// updating or repeating a stored source record (or repeating a row of the batch) one at a
+/// time on the online path. The answers are what registering them one after the other, new
+/// ones first, would give. An error leaves the transaction to be rolled back by the caller
+/// (to its savepoint), which then registers the batch one record at a time.
+pub(super) async fn register_batch(
+    tx: &mut Transaction<'_>,
+    matcher: &Arc<Matcher>,
+    cache: &PreparedCache,
+    rows: Vec<PreparedRow>,
+    received_from: &[&str],
+    now: DateTime<Utc>,
+) -> Result<BatchRegistered> {
+    let count = rows.len();
+    let existing = existing_sources(tx, &rows).await?;
+    let is_new = new_record_rows(&rows, &existing);
+    let (mut fresh, mut repeats) = (Vec::new(), Vec::new());
+    for (row, new) in rows.into_iter().zip(is_new) {
+        if new {
+            fresh.push(row);
+        } else {
+            repeats.push((row.index, row.record));
+        }
+    }
+    let senders: Vec<&str> = fresh.iter().map(|row| received_from[row.index]).collect();
+    let mut steps = ChunkSteps::start();
+    let FreshWritten {
+        fresh,
+        record_keys,
+        placed,
+        mut changes,
+    } = register_fresh(tx, matcher, cache, fresh, &senders, None, now, &mut steps).await?;
+    let mut answers: Vec<Option<Result<Registration>>> = (0..count).map(|_| None).collect();
+    let mut written = Vec::with_capacity(fresh.len());
+    for ((row, record_key), place) in fresh.into_iter().zip(record_keys).zip(placed) {
+        // The children the caller is told the record was compared with, as `place_new` tells.
+        let candidates = match place.outcome {
+            MatchOutcome::Linked => vec![place.child_id],
+            MatchOutcome::Review => place.review.iter().map(|score| score.child_id).collect(),
+            MatchOutcome::New => Vec::new(),
+        };
+        answers[row.index] = Some(Ok(Registration {
+            child_id: place.child_id,
+            record_version: FIRST_VERSION,
+            match_result: MatchResult {
+                outcome: place.outcome,
+                probability: place.probability,
+                candidates,
+            },
+            created: true,
+        }));
+        written.push((
+            (record_key, FIRST_VERSION),
+            Arc::new(PreparedStored {
+                district: row.record.child.district,
+                prepared: row.prepared,
+            }),
+        ));
+    }
+    for (index, record) in repeats {
+        answers[index] = Some(
+            register_with_savepoint(
+                tx,
+                matcher,
+                &record,
+                &matcher.blocking_keys(&record.child),
+                received_from[index],
+                now,
+                &mut changes,
+            )
+            .await,
+        );
+    }
+    steps.lap("repeats");
+    steps.log("registrations", count);
+    let answers = answers
+        .into_iter()
+        .map(|answer| {
+            answer.unwrap_or_else(|| {
+                Err(RegistryError::Corrupt(
+                    "a registration of the batch was not processed".to_owned(),
+                ))
+            })
+        })
+        .collect();
+    Ok(BatchRegistered {
+        answers,
+        changes,
+        written,
+    })
+}
+
 /// Writes the chunk's new records with multi-row inserts, each under its reserved record key
 /// and on the child it was placed with (their blocking keys are written already); returns the
 /// changes for the outbox.
@@ -778,7 +959,7 @@ async fn write_fresh(
     tx: &mut Transaction<'_>,
     matcher: &Matcher,
     keyed: &[(i64, &PreparedRow, &Placed)],
-    received_from: &str,
+    received_from: &[&str],
     now: DateTime<Utc>,
     steps: &mut ChunkSteps,
 ) -> Result<Vec<PendingChange>> {
@@ -845,13 +1026,15 @@ async fn write_fresh(
     }
     steps.lap("write.source_records");
 
+    let versions: Vec<(&(i64, &PreparedRow, &Placed), &str)> =
+        keyed.iter().zip(received_from.iter().copied()).collect();
     insert_rows(
         tx,
         "INSERT INTO record_versions (record_key, version, content_hash, body, match_outcome, \
          match_probability, received_at, received_from) ",
         "",
-        keyed,
-        |row, (record_key, fresh, place)| {
+        &versions,
+        |row, ((record_key, fresh, place), received_from)| {
             row.push_bind(*record_key)
                 .push_bind(FIRST_VERSION)
                 .push_bind(fresh.hash.clone())
@@ -859,7 +1042,7 @@ async fn write_fresh(
                 .push_bind(place.outcome.as_str())
                 .push_bind(place.probability)
                 .push_bind(now)
-                .push_bind(received_from.to_owned());
+                .push_bind((*received_from).to_owned());
         },
     )
     .await?;
@@ -1383,57 +1566,23 @@ impl ImportStore for Backend {
             head_before,
             max_block,
         );
-        let (mut around, known) = match scored_ahead {
-            Some(scored) => {
-                steps.lap("neighbourhood.ahead");
-                scored
-            }
-            None => {
-                let fresh_rows: Vec<&PreparedRow> = fresh.iter().collect();
-                let around = neighbourhood(
-                    &mut tx,
-                    &fresh_rows,
-                    max_block,
-                    &self.prepared,
-                    matcher.version(),
-                    &mut steps,
-                )
-                .await?;
-                (around, Vec::new())
-            }
-        };
-        // The new records' keys are reserved before they are placed, so their blocking keys
-        // (which do not depend on the child) are written while the rows are compared: the
-        // database and the cores work at once.
-        let fresh_keys = super::reserve_record_keys(&mut tx, fresh.len()).await?;
-        let blocking = blocking_rows(&fresh, &fresh_keys);
-        let comparing = {
-            let matcher = Arc::clone(&matcher);
-            tokio::task::spawn_blocking(move || {
-                let newly_prepared = prepare_unprepared(&matcher, &mut around);
-                let rows: Vec<&PreparedRow> = fresh.iter().collect();
-                let comparisons = compare_all(&matcher, &rows, &around, known, true);
-                (fresh, around, newly_prepared, comparisons)
-            })
-        };
-        let (compared, written) =
-            tokio::join!(comparing, super::insert_blocking_keys(&mut tx, &blocking));
-        let (fresh, around, newly_prepared, comparisons) = compared
-            .map_err(|error| RegistryError::Corrupt(format!("scoring rows stopped: {error}")))?;
-        written?;
-        // Read from committed records: kept whether or not this chunk commits.
-        self.prepared.put_many(matcher.version(), newly_prepared);
-        steps.lap("compare_and_keys");
-        let placed = place_all(&mut tx, &matcher, &fresh, &around, comparisons?).await?;
-        steps.lap("place");
-        let keyed: Vec<(i64, &PreparedRow, &Placed)> = fresh_keys
-            .iter()
-            .zip(&fresh)
-            .zip(&placed)
-            .map(|((record_key, fresh), place)| (*record_key, fresh, place))
-            .collect();
-        let mut changes =
-            write_fresh(&mut tx, &matcher, &keyed, &received_from, now, &mut steps).await?;
+        let senders = vec![received_from.as_str(); fresh.len()];
+        let FreshWritten {
+            fresh,
+            record_keys: fresh_keys,
+            placed,
+            mut changes,
+        } = register_fresh(
+            &mut tx,
+            &matcher,
+            &self.prepared,
+            fresh,
+            &senders,
+            scored_ahead,
+            now,
+            &mut steps,
+        )
+        .await?;
 
         let mut outcomes: Vec<Option<std::result::Result<(ChildId, MatchOutcome), RowError>>> =
             vec![None; rows.len()];

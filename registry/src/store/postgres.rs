@@ -217,7 +217,7 @@ pub struct PostgresStore {
     auditor: tokio::sync::mpsc::Sender<access::AuditJob>,
     matcher: linking::MatcherCell,
     /// Stored records prepared for comparison, kept between import chunks.
-    prepared: super::prepared::PreparedCache,
+    prepared: std::sync::Arc<super::prepared::PreparedCache>,
     /// An import's next chunk scored while the one before is written.
     pipeline: imports::ImportPipeline,
 }
@@ -239,13 +239,19 @@ impl PostgresStore {
         let matcher = linking::load_active_matcher(&pool).await?;
         linking::refresh_blocking_keys(&pool, &matcher).await?;
         let matcher = std::sync::Arc::new(std::sync::RwLock::new(std::sync::Arc::new(matcher)));
+        let prepared = std::sync::Arc::new(super::prepared::PreparedCache::default());
         Ok(PostgresStore {
             read: pool.clone(),
-            writer: engine::spawn_group_committer(pool.clone(), matcher.clone(), COMMITTERS),
+            writer: engine::spawn_group_committer(
+                pool.clone(),
+                matcher.clone(),
+                std::sync::Arc::clone(&prepared),
+                COMMITTERS,
+            ),
             auditor: access::spawn_audit_committer(pool.clone()),
             write: pool,
             matcher,
-            prepared: super::prepared::PreparedCache::default(),
+            prepared,
             pipeline: imports::ImportPipeline::default(),
         })
     }

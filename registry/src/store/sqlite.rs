@@ -176,7 +176,7 @@ pub struct SqliteStore {
     auditor: tokio::sync::mpsc::Sender<access::AuditJob>,
     matcher: linking::MatcherCell,
     /// Stored records prepared for comparison, kept between import chunks.
-    prepared: super::prepared::PreparedCache,
+    prepared: std::sync::Arc<super::prepared::PreparedCache>,
     /// An import's next chunk scored while the one before is written.
     pipeline: imports::ImportPipeline,
 }
@@ -217,7 +217,13 @@ impl SqliteStore {
         let matcher = linking::load_active_matcher(&write).await?;
         linking::refresh_blocking_keys(&write, &matcher).await?;
         let matcher = std::sync::Arc::new(std::sync::RwLock::new(std::sync::Arc::new(matcher)));
-        let writer = engine::spawn_group_committer(write.clone(), matcher.clone(), 1);
+        let prepared = std::sync::Arc::new(super::prepared::PreparedCache::default());
+        let writer = engine::spawn_group_committer(
+            write.clone(),
+            matcher.clone(),
+            std::sync::Arc::clone(&prepared),
+            1,
+        );
         let auditor = access::spawn_audit_committer(write.clone());
         Ok(SqliteStore {
             auditor,
@@ -225,7 +231,7 @@ impl SqliteStore {
             read,
             writer,
             matcher,
-            prepared: super::prepared::PreparedCache::default(),
+            prepared,
             pipeline: imports::ImportPipeline::default(),
         })
     }
