@@ -874,16 +874,7 @@ pub(super) async fn register_batch(
     now: DateTime<Utc>,
 ) -> Result<BatchRegistered> {
     let count = rows.len();
-    let existing = existing_sources(tx, &rows).await?;
-    let is_new = new_record_rows(&rows, &existing);
-    let (mut fresh, mut repeats) = (Vec::new(), Vec::new());
-    for (row, new) in rows.into_iter().zip(is_new) {
-        if new {
-            fresh.push(row);
-        } else {
-            repeats.push((row.index, row.record));
-        }
-    }
+    let (fresh, repeats) = split_new_rows(tx, rows).await?;
     let senders: Vec<&str> = fresh.iter().map(|row| received_from[row.index]).collect();
     let mut steps = ChunkSteps::start();
     let FreshWritten {
@@ -1282,6 +1273,26 @@ async fn register_existing(
     }
 }
 
+/// Splits rows into those new to the registry, in row order, and those whose source record
+/// exists or repeats an earlier row (by `index`), which take the online update path after the
+/// new ones are written.
+async fn split_new_rows(
+    tx: &mut Transaction<'_>,
+    rows: Vec<PreparedRow>,
+) -> Result<(Vec<PreparedRow>, Vec<(usize, ValidRecord)>)> {
+    let existing = existing_sources(tx, &rows).await?;
+    let is_new = new_record_rows(&rows, &existing);
+    let (mut fresh, mut repeats) = (Vec::new(), Vec::new());
+    for (row, new) in rows.into_iter().zip(is_new) {
+        if new {
+            fresh.push(row);
+        } else {
+            repeats.push((row.index, row.record));
+        }
+    }
+    Ok((fresh, repeats))
+}
+
 /// Source records of the chunk that already exist.
 async fn existing_sources(
     tx: &mut Transaction<'_>,
@@ -1507,18 +1518,7 @@ impl ImportStore for Backend {
         let received_from = job.submitted_by.clone();
         let count = rows.len() as i64;
 
-        // Rows whose source record exists, or repeats an earlier row of the chunk, take the
-        // online update path after the new ones are written.
-        let existing = existing_sources(&mut tx, &prepared).await?;
-        let is_new = new_record_rows(&prepared, &existing);
-        let (mut fresh, mut repeats) = (Vec::new(), Vec::new());
-        for (row, new) in prepared.into_iter().zip(is_new) {
-            if new {
-                fresh.push(row);
-            } else {
-                repeats.push((row.index, row.record));
-            }
-        }
+        let (fresh, repeats) = split_new_rows(&mut tx, prepared).await?;
 
         // Registrations that could match each other must not miss each other in two
         // concurrent transactions (another gateway's online registrations).
