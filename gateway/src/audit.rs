@@ -9,7 +9,7 @@ use std::net::IpAddr;
 
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
-use registry::audit::{Actor, AuditDraft};
+use registry::audit::{Actor, AuditDraft, AuditKey, RegistrationAudit};
 use registry::ChildId;
 
 pub use registry::audit::AuditAction;
@@ -172,21 +172,50 @@ impl AppState {
         target: AuditTarget,
         meta: &RequestMeta,
     ) -> Result<(), ApiError> {
-        let mut details = target.details;
-        if let (Some(peer), serde_json::Value::Object(map)) = (meta.peer, &mut details) {
-            map.insert("address".to_owned(), serde_json::json!(peer.to_string()));
-        }
-        let draft = AuditDraft {
-            actor,
-            action,
-            target: target.target,
-            children: target.children,
-            details,
-            purpose: meta.purpose.clone(),
-            flagged: target.flagged,
-            request_id: meta.request_id.clone(),
-        };
+        let draft = audit_draft(actor, action, target, meta);
         self.store.append_audit(draft, &self.audit_key).await?;
         Ok(())
+    }
+
+    /// What a registration's audit entry says before the registration: the store completes it
+    /// with the child and the outcome and appends it in the registration's own transaction.
+    pub fn registration_audit(
+        &self,
+        caller: &Caller,
+        target: AuditTarget,
+        meta: &RequestMeta,
+    ) -> RegistrationAudit {
+        RegistrationAudit {
+            draft: audit_draft(
+                caller.audit_actor(),
+                AuditAction::RecordRegistered,
+                target,
+                meta,
+            ),
+            key: AuditKey::clone(&self.audit_key),
+        }
+    }
+}
+
+/// The entry to append for `target`, with the request's purpose, ID and peer address.
+fn audit_draft(
+    actor: Actor,
+    action: AuditAction,
+    target: AuditTarget,
+    meta: &RequestMeta,
+) -> AuditDraft {
+    let mut details = target.details;
+    if let (Some(peer), serde_json::Value::Object(map)) = (meta.peer, &mut details) {
+        map.insert("address".to_owned(), serde_json::json!(peer.to_string()));
+    }
+    AuditDraft {
+        actor,
+        action,
+        target: target.target,
+        children: target.children,
+        details,
+        purpose: meta.purpose.clone(),
+        flagged: target.flagged,
+        request_id: meta.request_id.clone(),
     }
 }

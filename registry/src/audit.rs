@@ -240,6 +240,39 @@ pub struct AuditDraft {
     pub request_id: Option<String>,
 }
 
+/// The audit entry of a registration, appended in the registration's own transaction: the
+/// record and the entry saying who sent it commit together or not at all, and a registration
+/// costs one durable commit instead of two.
+#[derive(Debug, Clone)]
+pub struct RegistrationAudit {
+    /// The entry as the caller knows it before registering (actor, target, request); the
+    /// store adds the child and the outcome ([`RegistrationAudit::completed`]).
+    pub draft: AuditDraft,
+    pub key: AuditKey,
+}
+
+impl RegistrationAudit {
+    /// The draft naming the child the record joined and what the registration did.
+    pub fn completed(
+        mut self,
+        registration: &crate::model::Registration,
+    ) -> (AuditDraft, AuditKey) {
+        self.draft.children.push(registration.child_id);
+        let outcome = serde_json::json!({
+            "version": registration.record_version,
+            "created": registration.created,
+            "outcome": registration.match_result.outcome.as_str(),
+        });
+        match (&mut self.draft.details, outcome) {
+            (serde_json::Value::Object(details), serde_json::Value::Object(outcome)) => {
+                details.extend(outcome);
+            }
+            (details, outcome) => *details = outcome,
+        }
+        (self.draft, self.key)
+    }
+}
+
 /// An entry as stored.
 #[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
 pub struct AuditEntry {

@@ -6,7 +6,7 @@
 use std::sync::Arc;
 
 use chrono::Utc;
-use registry::audit::{Actor, AuditAction, AuditDraft, AuditKey};
+use registry::audit::{Actor, AuditAction, AuditDraft, AuditKey, RegistrationAudit};
 use registry::clients::Role;
 use registry::model::{RecordSubmission, ValidRecord};
 use registry::store::{self, postgres as pg, verify_audit_log};
@@ -330,6 +330,92 @@ mod cases {
             .is_err());
         assert!(backend.execute("DELETE FROM audit_children").await.is_err());
     }
+
+    /// Registrations append their entries in their own group commits, while other requests'
+    /// entries go through the audit committer: one chain either way, and each registration's
+    /// entry names the child and what happened.
+    pub async fn registrations_audit_in_their_own_transaction(backend: &Backend) {
+        let store = backend.store.clone();
+        let key = AuditKey::random();
+        let mut tasks = Vec::new();
+        for n in 0..30 {
+            let (store, key) = (store.clone(), key.clone());
+            tasks.push(tokio::spawn(async move {
+                if n % 3 == 2 {
+                    let entry = store
+                        .append_audit(draft(AuditAction::Search, &format!("s{n}"), vec![]), &key)
+                        .await
+                        .unwrap();
+                    return (n, None, Some(entry.seq));
+                }
+                // Every fourth registration repeats the first: answered, and audited, again.
+                let id = if n % 4 == 0 { 0 } else { n };
+                let audit = RegistrationAudit {
+                    draft: draft(
+                        AuditAction::RecordRegistered,
+                        &format!("police-ug/P{id}"),
+                        vec![],
+                    ),
+                    key,
+                };
+                let registration = store
+                    .register_audited(
+                        record(
+                            "police-ug",
+                            &format!("P{id}"),
+                            "Gulu",
+                            &format!("Child{id}"),
+                        ),
+                        "client-police",
+                        audit,
+                    )
+                    .await
+                    .unwrap();
+                (n, Some(registration), None)
+            }));
+        }
+        let mut registrations = Vec::new();
+        for task in tasks {
+            if let (n, Some(registration), _) = task.await.unwrap() {
+                registrations.push((n, registration));
+            }
+        }
+        assert_eq!(registrations.len(), 20);
+        assert_eq!(
+            verify_audit_log(store.as_ref(), &key).await.unwrap(),
+            Ok(30),
+            "20 registrations and 10 searches, one entry each, in one chain"
+        );
+        let entries = store.audit_entries(0, 100).await.unwrap();
+        for (n, registration) in &registrations {
+            let id = if n % 4 == 0 { 0 } else { *n };
+            let log = store.access_log(registration.child_id, 100).await.unwrap();
+            let target = format!("police-ug/P{id}");
+            let entry = log
+                .iter()
+                .find(|entry| {
+                    entry.action == "record.registered"
+                        && entry.target.as_deref() == Some(target.as_str())
+                })
+                .unwrap_or_else(|| panic!("registration {n} names its child"));
+            assert_eq!(entry.details["note"], target);
+            assert_eq!(entry.details["version"], 1);
+            assert!(entry.details["outcome"].is_string());
+            assert!(entry.details["created"].is_boolean());
+        }
+        let repeats: Vec<_> = entries
+            .iter()
+            .filter(|entry| entry.target.as_deref() == Some("police-ug/P0"))
+            .collect();
+        assert_eq!(repeats.len(), 6, "the first record and its five repeats");
+        assert_eq!(
+            repeats
+                .iter()
+                .filter(|entry| entry.details["created"] == true)
+                .count(),
+            1
+        );
+    }
 }
 
 /// Five entries without children (so rows can be deleted without touching the index table).
@@ -436,4 +522,5 @@ on_both_backends!(
     people_lock_after_five_failures_and_lose_sessions,
     district_and_empty_scopes_are_enforced_in_queries,
     concurrent_appends_form_one_verifiable_chain,
+    registrations_audit_in_their_own_transaction,
 );

@@ -54,22 +54,18 @@ pub async fn register_submission(
 ) -> Result<Registration, ApiError> {
     let record = submission.validate(chrono::Utc::now().date_naive())?;
     caller.check_may_register(&record.source_system)?;
-    let target = AuditTarget::record(&record.source_system, &record.source_record_id, None);
-    let registration = state.store.register(record, &caller.id).await?;
-    state.metrics.count_registration(&registration);
-    // Audited after the write commits (the group committer's transaction is not ours to
-    // extend). Should this entry fail, the caller gets a 503 and retries; the registration is
-    // idempotent, so the retry is stored once and audited then.
-    let target = target
-        .with_children([registration.child_id])
-        .with_details(serde_json::json!({
-            "version": registration.record_version,
-            "created": registration.created,
-            "outcome": registration.match_result.outcome.as_str(),
-        }));
-    state
-        .audit(caller, AuditAction::RecordRegistered, target, meta)
+    // The entry is written in the registration's own transaction: no record without the entry
+    // saying who sent it, and one durable commit for both.
+    let audit = state.registration_audit(
+        caller,
+        AuditTarget::record(&record.source_system, &record.source_record_id, None),
+        meta,
+    );
+    let registration = state
+        .store
+        .register_audited(record, &caller.id, audit)
         .await?;
+    state.metrics.count_registration(&registration);
     Ok(registration)
 }
 

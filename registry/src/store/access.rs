@@ -71,16 +71,28 @@ async fn append_audit_entries(
     pool: &sqlx::Pool<Db>,
     drafts: Vec<(AuditDraft, AuditKey)>,
 ) -> Result<Vec<AuditEntry>> {
-    let at = audit::entry_time(Utc::now());
     let mut tx = pool.begin().await?;
+    let entries = append_audit_in(&mut tx, drafts).await?;
+    tx.commit().await?;
+    Ok(entries)
+}
+
+/// Appends entries to the chain within `tx` (the audit committer's own transaction, or a
+/// group of registrations'), in the order given.
+pub(super) async fn append_audit_in(
+    tx: &mut sqlx::Transaction<'_, Db>,
+    drafts: Vec<(AuditDraft, AuditKey)>,
+) -> Result<Vec<AuditEntry>> {
     // Taking the positions locks the head row (PostgreSQL) or the database (SQLite) until
-    // commit, so concurrent appends (two gateways) form one chain.
+    // commit, so concurrent appends (two gateways, or the audit and registration committers)
+    // form one chain, and entries are timed in the chain's order.
     let (last_seq, mut prev_hash): (i64, String) = sqlx::query_as(
         "UPDATE audit_head SET last_seq = last_seq + $1 WHERE id = 1 RETURNING last_seq, last_hash",
     )
     .bind(drafts.len() as i64)
-    .fetch_one(&mut *tx)
+    .fetch_one(&mut **tx)
     .await?;
+    let at = audit::entry_time(Utc::now());
     let first_seq = last_seq - drafts.len() as i64 + 1;
     let mut entries = Vec::with_capacity(drafts.len());
     for (offset, (draft, key)) in drafts.into_iter().enumerate() {
@@ -135,7 +147,7 @@ async fn append_audit_entries(
                 .push_bind(entry.prev_hash.clone())
                 .push_bind(entry.entry_hash.clone());
         });
-        insert.build().execute(&mut *tx).await?;
+        insert.build().execute(&mut **tx).await?;
     }
     let children: Vec<(String, i64)> = entries
         .iter()
@@ -155,13 +167,12 @@ async fn append_audit_entries(
         insert.push_values(rows, |mut row, (child, seq)| {
             row.push_bind(child.clone()).push_bind(*seq);
         });
-        insert.build().execute(&mut *tx).await?;
+        insert.build().execute(&mut **tx).await?;
     }
     sqlx::query("UPDATE audit_head SET last_hash = $1 WHERE id = 1")
         .bind(&prev_hash)
-        .execute(&mut *tx)
+        .execute(&mut **tx)
         .await?;
-    tx.commit().await?;
     Ok(entries.into_iter().map(|(entry, _)| entry).collect())
 }
 

@@ -14,6 +14,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use super::linking::{self, MatcherCell};
 use super::{imports, Backend, Db};
+use crate::audit::RegistrationAudit;
 use crate::clients::{self, ApiClient, NewClient, Role};
 use crate::error::{RegistryError, Result};
 use crate::golden;
@@ -586,6 +587,31 @@ fn placeholders(first: usize, count: usize) -> String {
 }
 
 impl Backend {
+    /// Prepares the record for matching here, on the caller's task, and hands it to the group
+    /// committer; answers once its batch has committed.
+    #[tracing::instrument(skip_all, name = "store.register", fields(backend = super::BACKEND_NAME))]
+    async fn queue_registration(
+        &self,
+        record: ValidRecord,
+        received_from: &str,
+        audit: Option<RegistrationAudit>,
+    ) -> Result<Registration> {
+        let matcher = linking::current_matcher(&self.matcher);
+        let row = crate::imports::prepare_row(&matcher, 0, record)?;
+        let (reply, answer) = oneshot::channel();
+        self.writer
+            .send(WriteJob {
+                row,
+                model_version: matcher.version(),
+                received_from: received_from.to_owned(),
+                audit,
+                reply,
+            })
+            .await
+            .map_err(|_| RegistryError::WriterStopped)?;
+        answer.await.map_err(|_| RegistryError::WriterStopped)?
+    }
+
     /// Active children's views from their `children` rows (child_id, created_at, updated_at)
     /// and current records. `records_where` selects at least every record of those children
     /// (records of other children are ignored), binding `binds` in order.
@@ -680,6 +706,8 @@ pub(super) struct WriteJob {
     row: PreparedRow,
     model_version: i64,
     received_from: String,
+    /// The registration's audit entry, appended in the same transaction.
+    audit: Option<RegistrationAudit>,
     reply: oneshot::Sender<Result<Registration>>,
 }
 
@@ -754,7 +782,7 @@ async fn commit_batch(
         match row {
             Ok(mut row) => {
                 row.index = jobs.len();
-                jobs.push((row, job.received_from, job.reply));
+                jobs.push((row, job.received_from, job.audit, job.reply));
             }
             Err(error) => {
                 let _ = job.reply.send(Err(error));
@@ -764,12 +792,13 @@ async fn commit_batch(
     if jobs.is_empty() {
         return;
     }
+    let mut steps = imports::ChunkSteps::start();
     let mut tx = match pool.begin().await {
         Ok(tx) => tx,
         Err(error) => {
             let error = RegistryError::from(error);
             tracing::warn!(%error, "cannot start a write transaction");
-            for (_, _, reply) in jobs {
+            for (_, _, _, reply) in jobs {
                 let _ = reply.send(Err(RegistryError::BatchFailed(error.to_string())));
             }
             return;
@@ -780,7 +809,7 @@ async fn commit_batch(
     // PostgreSQL): the batch takes every key's lock first, in one global order.
     let mut keys: Vec<i64> = jobs
         .iter()
-        .flat_map(|(row, _, _)| {
+        .flat_map(|(row, _, _, _)| {
             linking::lock_keys_of(
                 &row.key_hashes,
                 row.identifiers
@@ -791,9 +820,10 @@ async fn commit_batch(
         .collect();
     keys.sort_unstable();
     keys.dedup();
+    steps.lap("begin");
     if let Err(error) = super::lock_match_keys(&mut tx, &keys).await {
         tracing::warn!(%error, "cannot take the matching locks");
-        for (_, _, reply) in jobs {
+        for (_, _, _, reply) in jobs {
             let _ = reply.send(Err(RegistryError::BatchFailed(error.to_string())));
         }
         return;
@@ -801,18 +831,39 @@ async fn commit_batch(
     let mut rows = Vec::with_capacity(jobs.len());
     let mut replies = Vec::with_capacity(jobs.len());
     let mut senders = Vec::with_capacity(jobs.len());
-    for (row, received_from, reply) in jobs {
+    let mut audits = Vec::with_capacity(jobs.len());
+    for (row, received_from, audit, reply) in jobs {
         rows.push(row);
         senders.push(received_from);
+        audits.push(audit);
         replies.push(reply);
     }
     let senders: Vec<&str> = senders.iter().map(String::as_str).collect();
+    steps.lap("locks");
+    let count = rows.len();
     let (mut answers, changes, written) =
-        register_batch_or_each(&mut tx, matcher, cache, rows, &senders, now).await;
-    let committed = match append_changes(&mut tx, changes, now).await {
-        Ok(()) => tx.commit().await.map_err(RegistryError::from),
-        Err(error) => Err(error),
-    };
+        register_batch_or_each(&mut tx, matcher, cache, rows, &senders, now, &mut steps).await;
+    // The entries of the registrations that succeeded; a failed one is answered with its error
+    // and, as before, not audited. Appended last: on PostgreSQL the chain's head stays locked
+    // from here to the commit.
+    let drafts: Vec<_> = audits
+        .into_iter()
+        .zip(&answers)
+        .filter_map(|(audit, answer)| Some(audit?.completed(answer.as_ref().ok()?)))
+        .collect();
+    let committed = async {
+        append_changes(&mut tx, changes, now).await?;
+        steps.lap("changes");
+        if !drafts.is_empty() {
+            super::access::append_audit_in(&mut tx, drafts).await?;
+        }
+        steps.lap("audit");
+        tx.commit().await?;
+        steps.lap("commit");
+        Ok::<_, RegistryError>(())
+    }
+    .await;
+    steps.log("registrations", count);
     match committed {
         Ok(()) => cache.put_many(matcher.version(), written),
         Err(error) => {
@@ -842,6 +893,7 @@ async fn register_batch_or_each(
     rows: Vec<PreparedRow>,
     received_from: &[&str],
     now: DateTime<Utc>,
+    steps: &mut imports::ChunkSteps,
 ) -> (
     Vec<Result<Registration>>,
     Vec<PendingChange>,
@@ -850,8 +902,16 @@ async fn register_batch_or_each(
     let records: Vec<ValidRecord> = rows.iter().map(|row| row.record.clone()).collect();
     let together = match sqlx::Connection::begin(&mut **tx).await {
         Ok(mut savepoint) => {
-            match imports::register_batch(&mut savepoint, matcher, cache, rows, received_from, now)
-                .await
+            match imports::register_batch(
+                &mut savepoint,
+                matcher,
+                cache,
+                rows,
+                received_from,
+                now,
+                steps,
+            )
+            .await
             {
                 Ok(done) => savepoint.commit().await.map(|()| done).map_err(Into::into),
                 Err(error) => match savepoint.rollback().await {
@@ -1317,21 +1377,18 @@ impl Store for Backend {
         Ok(())
     }
 
-    #[tracing::instrument(skip_all, name = "store.register", fields(backend = super::BACKEND_NAME))]
     async fn register(&self, record: ValidRecord, received_from: &str) -> Result<Registration> {
-        let matcher = linking::current_matcher(&self.matcher);
-        let row = crate::imports::prepare_row(&matcher, 0, record)?;
-        let (reply, answer) = oneshot::channel();
-        self.writer
-            .send(WriteJob {
-                row,
-                model_version: matcher.version(),
-                received_from: received_from.to_owned(),
-                reply,
-            })
+        self.queue_registration(record, received_from, None).await
+    }
+
+    async fn register_audited(
+        &self,
+        record: ValidRecord,
+        received_from: &str,
+        audit: RegistrationAudit,
+    ) -> Result<Registration> {
+        self.queue_registration(record, received_from, Some(audit))
             .await
-            .map_err(|_| RegistryError::WriterStopped)?;
-        answer.await.map_err(|_| RegistryError::WriterStopped)?
     }
 
     #[tracing::instrument(skip_all, name = "store.child", fields(backend = super::BACKEND_NAME))]

@@ -73,7 +73,7 @@ impl ChunkSteps {
     }
 
     /// Ends the step `name`, which began when the previous one ended.
-    fn lap(&mut self, name: &'static str) {
+    pub(super) fn lap(&mut self, name: &'static str) {
         let now = std::time::Instant::now();
         self.laps.push((name, now - self.last));
         self.last = now;
@@ -81,7 +81,7 @@ impl ChunkSteps {
 
     /// `phase`: `ahead` for a chunk scored while the one before is written, `write` for its
     /// transaction, `registrations` for a group commit's registrations ([`register_batch`]).
-    fn log(&self, phase: &'static str, rows: usize) {
+    pub(super) fn log(&self, phase: &'static str, rows: usize) {
         if tracing::enabled!(target: "registry::import", tracing::Level::DEBUG) {
             let steps: Vec<String> = self
                 .laps
@@ -872,17 +872,18 @@ pub(super) async fn register_batch(
     rows: Vec<PreparedRow>,
     received_from: &[&str],
     now: DateTime<Utc>,
+    steps: &mut ChunkSteps,
 ) -> Result<BatchRegistered> {
     let count = rows.len();
     let (fresh, repeats) = split_new_rows(tx, rows).await?;
+    steps.lap("split");
     let senders: Vec<&str> = fresh.iter().map(|row| received_from[row.index]).collect();
-    let mut steps = ChunkSteps::start();
     let FreshWritten {
         fresh,
         record_keys,
         placed,
         mut changes,
-    } = register_fresh(tx, matcher, cache, fresh, &senders, None, now, &mut steps).await?;
+    } = register_fresh(tx, matcher, cache, fresh, &senders, None, now, steps).await?;
     let mut answers: Vec<Option<Result<Registration>>> = (0..count).map(|_| None).collect();
     let mut written = Vec::with_capacity(fresh.len());
     for ((row, record_key), place) in fresh.into_iter().zip(record_keys).zip(placed) {
@@ -925,7 +926,6 @@ pub(super) async fn register_batch(
         );
     }
     steps.lap("repeats");
-    steps.log("registrations", count);
     let answers = answers
         .into_iter()
         .map(|answer| {

@@ -134,6 +134,15 @@ pub trait Store:
     /// nothing and returns the current version. Durable once it returns.
     async fn register(&self, record: ValidRecord, received_from: &str) -> Result<Registration>;
 
+    /// [`Store::register`], with the audit entry of the registration appended in the same
+    /// transaction: durable together once it returns, or neither written.
+    async fn register_audited(
+        &self,
+        record: ValidRecord,
+        received_from: &str,
+        audit: crate::audit::RegistrationAudit,
+    ) -> Result<Registration>;
+
     /// The child with its summary and current source records, if it exists within `scope`.
     async fn child(&self, child_id: ChildId, scope: &ReadScope) -> Result<Option<ChildView>>;
 
