@@ -169,6 +169,9 @@ static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../migrations/sqlite"
 
 const READERS: u32 = 8;
 
+/// How much of the database file each read connection maps into memory.
+const READ_MMAP_BYTES: u64 = 2 << 30;
+
 pub struct SqliteStore {
     write: SqlitePool,
     read: SqlitePool,
@@ -179,6 +182,51 @@ pub struct SqliteStore {
     prepared: std::sync::Arc<super::prepared::PreparedCache>,
     /// An import's next chunk scored while the one before is written.
     pipeline: imports::ImportPipeline,
+    _checkpointer: Checkpointer,
+}
+
+/// Log pages after which the writer checkpoints by itself (512 MiB): only when the
+/// checkpointer falls behind.
+const WRITER_CHECKPOINT_PAGES: u32 = 131_072;
+
+/// How often the checkpointer copies the log back into the database file.
+const CHECKPOINT_EVERY: Duration = Duration::from_secs(1);
+
+/// Copies the write-ahead log back into the database file on its own connection, beside the
+/// writer. When the writer did it (every 128 MiB of log), the commit that crossed the mark
+/// waited for the copy and its `fsync`: every registration in that group commit waited with
+/// it. A passive checkpoint takes no lock the writer needs; the log starts over once a
+/// checkpoint has copied all of it and no reader still needs it.
+struct Checkpointer {
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Checkpointer {
+    async fn start(options: SqliteConnectOptions) -> Result<Self> {
+        use sqlx::ConnectOptions;
+        let mut connection = options.connect().await?;
+        let task = tokio::spawn(async move {
+            let mut ticks = tokio::time::interval(CHECKPOINT_EVERY);
+            ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                ticks.tick().await;
+                if let Err(error) = sqlx::query("PRAGMA wal_checkpoint(PASSIVE)")
+                    .execute(&mut connection)
+                    .await
+                {
+                    // The writer's own checkpoints stand in until the next tick.
+                    tracing::warn!(%error, "a background checkpoint failed");
+                }
+            }
+        });
+        Ok(Checkpointer { task })
+    }
+}
+
+impl Drop for Checkpointer {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
 }
 
 impl SqliteStore {
@@ -196,23 +244,32 @@ impl SqliteStore {
             .pragma("temp_store", "memory");
         let write = SqlitePoolOptions::new()
             .max_connections(1)
+            // The one connection is a local file's: nothing to check before each transaction.
+            .test_before_acquire(false)
             // 64 MiB of page cache for the one writer (SQLite's default is 2 MiB): the
             // blocking-key and source-record indexes it walks for every registration stay hot.
             .connect_with(
                 options
                     .clone()
                     .pragma("cache_size", "-65536")
-                    // Checkpoint every 128 MiB of log, not SQLite's 4 MiB: an import chunk
-                    // rewrites most pages of the blocking-key index, and a checkpoint copies a
-                    // page once however many commits changed it (4 → 32 MiB took a fifth off an
-                    // import's commits, 32 → 128 MiB another fifth).
-                    .pragma("wal_autocheckpoint", "32768"),
+                    // The checkpointer below copies the log back into the database beside the
+                    // writer; the writer checkpoints by itself only if the log outgrows it.
+                    .pragma("wal_autocheckpoint", WRITER_CHECKPOINT_PAGES.to_string()),
             )
             .await?;
         MIGRATOR.run(&write).await?;
+        let checkpointer = Checkpointer::start(options.clone()).await?;
         let read = SqlitePoolOptions::new()
             .max_connections(READERS)
-            .connect_with(options.read_only(true))
+            .connect_with(
+                options
+                    .read_only(true)
+                    // Readers map the file instead of copying each page through `pread`: a
+                    // million-child `reindex` spent a third of its CPU in the kernel doing
+                    // that copy. SQLite caps the map at its compile-time limit (2 GiB); pages
+                    // beyond it, and pages still in the WAL, are read as before.
+                    .pragma("mmap_size", READ_MMAP_BYTES.to_string()),
+            )
             .await?;
         let matcher = linking::load_active_matcher(&write).await?;
         linking::refresh_blocking_keys(&write, &matcher).await?;
@@ -226,6 +283,7 @@ impl SqliteStore {
         );
         let auditor = access::spawn_audit_committer(write.clone());
         Ok(SqliteStore {
+            _checkpointer: checkpointer,
             auditor,
             write,
             read,
