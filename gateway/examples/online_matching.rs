@@ -66,6 +66,11 @@ enum Mode {
         /// Registrations measured over HTTP.
         #[arg(long, default_value_t = 10_000)]
         records: usize,
+        /// SQLite: measure into this data directory's registry instead of bulk-loading
+        /// `--preload` children (e.g. the million `reindex_speed --keep DIR` loaded). The
+        /// registrations are written into it: run on a copy.
+        #[arg(long)]
+        preloaded: Option<std::path::PathBuf>,
     },
 }
 
@@ -197,7 +202,27 @@ async fn accuracy(args: &Args, records: usize, seed: u64) {
     }
 }
 
-async fn throughput(args: &Args, preload: usize, records: usize) {
+/// The store a throughput run registers into: a fresh one, or a kept registry (`--preloaded`).
+enum Target {
+    Fresh(Database),
+    Kept(Arc<dyn registry::Store>),
+}
+
+impl Target {
+    fn store(&self) -> &Arc<dyn registry::Store> {
+        match self {
+            Target::Fresh(database) => &database.store,
+            Target::Kept(store) => store,
+        }
+    }
+}
+
+async fn throughput(
+    args: &Args,
+    preload: usize,
+    records: usize,
+    preloaded: Option<&std::path::Path>,
+) {
     // Distinct children for the preload (one record each), other children for the measurement.
     let mut seen = HashSet::new();
     let population = synthetic::generate(&synthetic::GeneratorConfig {
@@ -237,18 +262,29 @@ async fn throughput(args: &Args, preload: usize, records: usize) {
         let mut rates = Vec::new();
         let mut last = None;
         for load in [0, preload] {
-            let database = Database::fresh(backend, &args.postgres_url).await;
-            let started = Instant::now();
-            let loaded = database
-                .store
-                .bulk_load(preload_set[..load].to_vec(), "bulk")
-                .await
-                .unwrap();
-            let bulk_rate = loaded as f64 / started.elapsed().as_secs_f64().max(1e-9);
-            let keys = support::agency_keys(&database.store, &measured).await;
+            let kept = preloaded.filter(|_| load > 0 && backend == "sqlite");
+            let (target, bulk_rate) = match kept {
+                Some(dir) => (
+                    Target::Kept(registry::store::open_data_dir(dir).await.unwrap()),
+                    f64::NAN,
+                ),
+                None => {
+                    let database = Database::fresh(backend, &args.postgres_url).await;
+                    let started = Instant::now();
+                    let loaded = database
+                        .store
+                        .bulk_load(preload_set[..load].to_vec(), "bulk")
+                        .await
+                        .unwrap();
+                    let rate = loaded as f64 / started.elapsed().as_secs_f64().max(1e-9);
+                    (Target::Fresh(database), rate)
+                }
+            };
+            let store = target.store().clone();
+            let keys = support::agency_keys(&store, &measured).await;
             let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
             let url = format!("http://{}/v1/records", listener.local_addr().unwrap());
-            let app = build_app(AppState::new(database.store.clone()));
+            let app = build_app(AppState::new(store));
             let server = tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
             let http = reqwest::Client::builder()
                 .pool_max_idle_per_host(args.concurrency)
@@ -278,7 +314,9 @@ async fn throughput(args: &Args, preload: usize, records: usize) {
             }
             rates.push(records as f64 / wall.as_secs_f64());
             last = Some((bulk_rate, latencies, outcomes));
-            database.finish().await;
+            if let Target::Fresh(database) = target {
+                database.finish().await;
+            }
         }
         let (bulk_rate, latencies, outcomes) = last.unwrap();
         println!(
@@ -303,11 +341,17 @@ async fn main() {
     if std::env::var_os("RUST_LOG").is_some() {
         tracing_subscriber::fmt()
             .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+            // A closed span's busy and idle time: where a group commit's time goes.
+            .with_span_events(tracing_subscriber::fmt::format::FmtSpan::CLOSE)
             .with_writer(std::io::stderr)
             .init();
     }
     match args.mode {
         Mode::Accuracy { records, seed } => accuracy(&args, records, seed).await,
-        Mode::Throughput { preload, records } => throughput(&args, preload, records).await,
+        Mode::Throughput {
+            preload,
+            records,
+            ref preloaded,
+        } => throughput(&args, preload, records, preloaded.as_deref()).await,
     }
 }
