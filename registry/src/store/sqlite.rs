@@ -204,7 +204,12 @@ struct Checkpointer {
 impl Checkpointer {
     async fn start(options: SqliteConnectOptions) -> Result<Self> {
         use sqlx::ConnectOptions;
-        let mut connection = options.connect().await?;
+        // A checkpoint after a bulk load copies hundreds of megabytes: more than the second
+        // after which sqlx warns of a slow statement, and nobody waits for it.
+        let mut connection = options
+            .log_slow_statements(tracing::log::LevelFilter::Debug, Duration::from_secs(1))
+            .connect()
+            .await?;
         let task = tokio::spawn(async move {
             let mut ticks = tokio::time::interval(CHECKPOINT_EVERY);
             ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
