@@ -147,6 +147,10 @@ impl From<RegistryError> for ApiError {
                 tracing::warn!(%error, "registration not committed");
                 ApiError::Unavailable
             }
+            busy if busy.is_transient() => {
+                tracing::warn!(error = ?busy, "the database refused for a moment; the request can be retried");
+                ApiError::Unavailable
+            }
             other => {
                 tracing::error!(error = ?other, "registry error");
                 ApiError::Internal

@@ -41,6 +41,35 @@ impl From<sqlx::Error> for RegistryError {
     }
 }
 
+impl RegistryError {
+    /// The database refused the statement for a moment rather than for what it asked: a lock
+    /// held by another writer (SQLite `BUSY`/`LOCKED`, PostgreSQL's lock timeout), a
+    /// serialization failure or deadlock victim, a server shutting down or out of connections.
+    /// Nothing was written; the same request can be sent again.
+    pub fn is_transient(&self) -> bool {
+        let RegistryError::Database(sqlx::Error::Database(db)) = self else {
+            return matches!(self, RegistryError::Unavailable(_));
+        };
+        let Some(code) = db.code() else {
+            return false;
+        };
+        // SQLite reports the extended result code; its low byte is the primary one.
+        if let Ok(sqlite_code) = code.parse::<i32>() {
+            const SQLITE_BUSY: i32 = 5;
+            const SQLITE_LOCKED: i32 = 6;
+            return matches!(sqlite_code & 0xff, SQLITE_BUSY | SQLITE_LOCKED);
+        }
+        // PostgreSQL SQLSTATEs: connection exceptions, insufficient resources, serialization
+        // failure, deadlock, lock not available, shutting down or not yet accepting.
+        code.starts_with("08")
+            || code.starts_with("53")
+            || matches!(
+                code.as_ref(),
+                "40001" | "40P01" | "55P03" | "57P01" | "57P02" | "57P03"
+            )
+    }
+}
+
 impl From<serde_json::Error> for RegistryError {
     fn from(error: serde_json::Error) -> Self {
         RegistryError::Corrupt(error.to_string())

@@ -524,3 +524,67 @@ on_both_backends!(
     concurrent_appends_form_one_verifiable_chain,
     registrations_audit_in_their_own_transaction,
 );
+
+/// A write refused because another connection holds the lock is transient (the gateway answers
+/// `503`, the caller retries); a constraint violation is not.
+#[tokio::test]
+async fn lock_contention_is_transient_on_both_backends() {
+    use sqlx::{ConnectOptions, Connection};
+    let dir = tempfile::tempdir().unwrap();
+    let options = sqlx::sqlite::SqliteConnectOptions::new()
+        .filename(dir.path().join("locks.db"))
+        .create_if_missing(true)
+        .busy_timeout(std::time::Duration::ZERO);
+    let mut holder = options.connect().await.unwrap();
+    sqlx::query("CREATE TABLE t (id INTEGER PRIMARY KEY)")
+        .execute(&mut holder)
+        .await
+        .unwrap();
+    sqlx::query("INSERT INTO t VALUES (1)")
+        .execute(&mut holder)
+        .await
+        .unwrap();
+    let mut waiting = options.connect().await.unwrap();
+    sqlx::query("BEGIN IMMEDIATE")
+        .execute(&mut holder)
+        .await
+        .unwrap();
+    let busy = sqlx::query("BEGIN IMMEDIATE")
+        .execute(&mut waiting)
+        .await
+        .unwrap_err();
+    assert!(RegistryError::from(busy).is_transient());
+    sqlx::query("ROLLBACK").execute(&mut holder).await.unwrap();
+    let duplicate = sqlx::query("INSERT INTO t VALUES (1)")
+        .execute(&mut waiting)
+        .await
+        .unwrap_err();
+    assert!(!RegistryError::from(duplicate).is_transient());
+
+    let scratch = pg::ScratchDatabase::create(&postgres_base_url())
+        .await
+        .expect("PostgreSQL must be reachable at CHILD_REGISTRY_TEST_DATABASE_URL");
+    let mut holder = sqlx::PgConnection::connect(&scratch.url).await.unwrap();
+    sqlx::query("CREATE TABLE t (id INTEGER PRIMARY KEY)")
+        .execute(&mut holder)
+        .await
+        .unwrap();
+    let mut waiting = sqlx::PgConnection::connect(&scratch.url).await.unwrap();
+    let mut locked = holder.begin().await.unwrap();
+    sqlx::query("LOCK TABLE t IN ACCESS EXCLUSIVE MODE")
+        .execute(&mut *locked)
+        .await
+        .unwrap();
+    sqlx::query("SET lock_timeout = '20ms'")
+        .execute(&mut waiting)
+        .await
+        .unwrap();
+    let timed_out = sqlx::query("INSERT INTO t VALUES (1)")
+        .execute(&mut waiting)
+        .await
+        .unwrap_err();
+    assert!(RegistryError::from(timed_out).is_transient());
+    locked.rollback().await.unwrap();
+    drop((holder, waiting));
+    scratch.drop_database().await.unwrap();
+}
