@@ -26,7 +26,7 @@ use registry::model::{MatchOutcome, RecordSubmission};
 use synthetic::GeneratedRecord;
 
 mod support;
-use support::{drive, percentile, Database};
+use support::{drive, percentile, Database, Registry};
 
 #[derive(Parser)]
 struct Args {
@@ -202,21 +202,6 @@ async fn accuracy(args: &Args, records: usize, seed: u64) {
     }
 }
 
-/// The store a throughput run registers into: a fresh one, or a kept registry (`--preloaded`).
-enum Target {
-    Fresh(Database),
-    Kept(Arc<dyn registry::Store>),
-}
-
-impl Target {
-    fn store(&self) -> &Arc<dyn registry::Store> {
-        match self {
-            Target::Fresh(database) => &database.store,
-            Target::Kept(store) => store,
-        }
-    }
-}
-
 async fn throughput(
     args: &Args,
     preload: usize,
@@ -275,7 +260,7 @@ async fn throughput(
                         rate = loaded as f64 / started.elapsed().as_secs_f64().max(1e-9);
                         std::fs::write(dir.join(LOADED_MARKER), loaded.to_string()).unwrap();
                     }
-                    (Target::Kept(store), rate)
+                    (Registry::Kept(store), rate)
                 }
                 None => {
                     let database = Database::fresh(backend, &args.postgres_url).await;
@@ -286,7 +271,7 @@ async fn throughput(
                         .await
                         .unwrap();
                     let rate = loaded as f64 / started.elapsed().as_secs_f64().max(1e-9);
-                    (Target::Fresh(database), rate)
+                    (Registry::Fresh(database), rate)
                 }
             };
             let store = target.store().clone();
@@ -323,9 +308,7 @@ async fn throughput(
             }
             rates.push(records as f64 / wall.as_secs_f64());
             last = Some((bulk_rate, latencies, outcomes));
-            if let Target::Fresh(database) = target {
-                database.finish().await;
-            }
+            target.finish().await;
         }
         let (bulk_rate, latencies, outcomes) = last.unwrap();
         println!(

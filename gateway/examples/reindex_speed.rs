@@ -28,7 +28,7 @@ use gateway::commands::demo::submission_from_generated;
 use search::SearchIndex;
 
 mod support;
-use support::Database;
+use support::{Database, Registry};
 
 #[derive(Parser)]
 struct Args {
@@ -102,27 +102,6 @@ fn size_on_disk(dir: &Path) -> u64 {
             }
         })
         .sum()
-}
-
-/// What a run measures on: a fresh database, or the registry kept in `--keep`.
-enum Registry {
-    Fresh(Database),
-    Kept(Arc<dyn registry::Store>),
-}
-
-impl Registry {
-    fn store(&self) -> &Arc<dyn registry::Store> {
-        match self {
-            Registry::Fresh(database) => &database.store,
-            Registry::Kept(store) => store,
-        }
-    }
-
-    async fn finish(self) {
-        if let Registry::Fresh(database) = self {
-            database.finish().await;
-        }
-    }
 }
 
 /// Loads the generated records unless `--keep` already holds them.

@@ -47,6 +47,28 @@ impl Database {
     }
 }
 
+/// What a run measures on: a fresh database, or a registry kept in a directory between runs.
+pub enum Registry {
+    Fresh(Database),
+    Kept(Arc<dyn Store>),
+}
+
+impl Registry {
+    pub fn store(&self) -> &Arc<dyn Store> {
+        match self {
+            Registry::Fresh(database) => &database.store,
+            Registry::Kept(store) => store,
+        }
+    }
+
+    /// Drops a fresh database; a kept registry stays.
+    pub async fn finish(self) {
+        if let Registry::Fresh(database) = self {
+            database.finish().await;
+        }
+    }
+}
+
 pub fn percentile(sorted: &[Duration], p: f64) -> f64 {
     let index = ((sorted.len() as f64 - 1.0) * p).round() as usize;
     sorted[index].as_secs_f64() * 1000.0
