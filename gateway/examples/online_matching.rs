@@ -11,6 +11,8 @@
 //!
 //! cargo run --release -p gateway --example online_matching -- accuracy --records 10000
 //! cargo run --release -p gateway --example online_matching -- throughput --preload 1000000 --records 20000
+//! cargo run --release -p gateway --example online_matching -- throughput --preload 1000000 --records 4000 \
+//!     --backends sqlite --preloaded DIR   # loads DIR once; measure on copies of it afterwards
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
