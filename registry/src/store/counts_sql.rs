@@ -5,7 +5,7 @@ use std::collections::{BTreeSet, HashMap};
 
 use chrono::{DateTime, Utc};
 
-use super::{imports, Backend, MONTH_CREATED};
+use super::{engine, imports, Backend, MONTH_CREATED};
 use crate::counts::{self, dimension, CountedChild};
 use crate::error::{RegistryError, Result};
 use crate::model::{Count, RegistrationCounts, Rest};
@@ -99,7 +99,7 @@ impl Backend {
         for ids in changed.chunks(CHILDREN_PER_STATEMENT) {
             let sql = format!(
                 "DELETE FROM counted_children WHERE child_id IN ({})",
-                imports::placeholders(ids.len())
+                engine::placeholders(1, ids.len())
             );
             let mut delete = sqlx::query(&sql);
             for id in ids {
@@ -131,7 +131,7 @@ impl Backend {
             let sql = format!(
                 "SELECT child_id, month, districts, agencies FROM counted_children \
                  WHERE child_id IN ({})",
-                imports::placeholders(ids.len())
+                engine::placeholders(1, ids.len())
             );
             let mut select = sqlx::query_as::<_, (String, String, String, String)>(&sql);
             for id in ids {
@@ -160,7 +160,7 @@ impl Backend {
                 "SELECT c.child_id, {MONTH_CREATED}, sr.district_key, sr.source_system \
                  FROM children c JOIN source_records sr ON sr.child_id = c.child_id \
                  WHERE c.status = 'active' AND c.child_id IN ({})",
-                imports::placeholders(ids.len())
+                engine::placeholders(1, ids.len())
             );
             let mut select = sqlx::query_as::<_, (String, String, Option<String>, String)>(&sql);
             for id in ids {

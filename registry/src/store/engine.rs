@@ -579,7 +579,7 @@ pub(super) async fn current_records_in(
 const IDS_PER_STATEMENT: usize = 500;
 
 /// `$first, $first+1, …` for `count` parameters.
-fn placeholders(first: usize, count: usize) -> String {
+pub(super) fn placeholders(first: usize, count: usize) -> String {
     (first..first + count)
         .map(|n| format!("${n}"))
         .collect::<Vec<_>>()
@@ -773,21 +773,18 @@ async fn commit_batch(
     let now = Utc::now();
     // Rows prepared with another model than the one now active key and compare differently.
     let mut jobs = Vec::with_capacity(batch.len());
-    for job in batch {
-        let row = if job.model_version == matcher.version() {
-            Ok(job.row)
-        } else {
-            crate::imports::prepare_row(matcher, 0, job.row.record)
-        };
-        match row {
-            Ok(mut row) => {
-                row.index = jobs.len();
-                jobs.push((row, job.received_from, job.audit, job.reply));
-            }
-            Err(error) => {
-                let _ = job.reply.send(Err(error));
+    for mut job in batch {
+        if job.model_version != matcher.version() {
+            match crate::imports::prepare_row(matcher, 0, job.row.record.clone()) {
+                Ok(row) => job.row = row,
+                Err(error) => {
+                    let _ = job.reply.send(Err(error));
+                    continue;
+                }
             }
         }
+        job.row.index = jobs.len();
+        jobs.push(job);
     }
     if jobs.is_empty() {
         return;
@@ -798,9 +795,7 @@ async fn commit_batch(
         Err(error) => {
             let error = RegistryError::from(error);
             tracing::warn!(%error, "cannot start a write transaction");
-            for (_, _, _, reply) in jobs {
-                let _ = reply.send(Err(RegistryError::BatchFailed(error.to_string())));
-            }
+            refuse_batch(jobs, &error);
             return;
         }
     };
@@ -809,10 +804,11 @@ async fn commit_batch(
     // PostgreSQL): the batch takes every key's lock first, in one global order.
     let mut keys: Vec<i64> = jobs
         .iter()
-        .flat_map(|(row, _, _, _)| {
+        .flat_map(|job| {
             linking::lock_keys_of(
-                &row.key_hashes,
-                row.identifiers
+                &job.row.key_hashes,
+                job.row
+                    .identifiers
                     .iter()
                     .map(|(kind, value)| (kind.as_str(), value.as_str())),
             )
@@ -823,20 +819,18 @@ async fn commit_batch(
     steps.lap("begin");
     if let Err(error) = super::lock_match_keys(&mut tx, &keys).await {
         tracing::warn!(%error, "cannot take the matching locks");
-        for (_, _, _, reply) in jobs {
-            let _ = reply.send(Err(RegistryError::BatchFailed(error.to_string())));
-        }
+        refuse_batch(jobs, &error);
         return;
     }
     let mut rows = Vec::with_capacity(jobs.len());
     let mut replies = Vec::with_capacity(jobs.len());
     let mut senders = Vec::with_capacity(jobs.len());
     let mut audits = Vec::with_capacity(jobs.len());
-    for (row, received_from, audit, reply) in jobs {
-        rows.push(row);
-        senders.push(received_from);
-        audits.push(audit);
-        replies.push(reply);
+    for job in jobs {
+        rows.push(job.row);
+        senders.push(job.received_from);
+        audits.push(job.audit);
+        replies.push(job.reply);
     }
     let senders: Vec<&str> = senders.iter().map(String::as_str).collect();
     steps.lap("locks");
@@ -879,6 +873,15 @@ async fn commit_batch(
     for (reply, answer) in replies.into_iter().zip(answers) {
         // The caller may have gone away (client disconnected); the write stands regardless.
         let _ = reply.send(answer);
+    }
+}
+
+/// Answers every job of a batch that could not start: nothing of it was written.
+fn refuse_batch(jobs: Vec<WriteJob>, error: &RegistryError) {
+    for job in jobs {
+        let _ = job
+            .reply
+            .send(Err(RegistryError::BatchFailed(error.to_string())));
     }
 }
 

@@ -28,7 +28,7 @@ use sqlx::types::Json;
 use sqlx::Row;
 
 use super::engine::{
-    append_changes, event_first_stored, parse_child_id, record_payload, register_in,
+    append_changes, event_first_stored, parse_child_id, placeholders, record_payload, register_in,
     register_with_savepoint, MatchMode, PendingChange, StoredEvent, Transaction,
 };
 use super::{linking, Backend, Db};
@@ -136,14 +136,6 @@ pub(super) async fn insert_rows<'r, T: Sync + 'r>(
         insert.build().execute(&mut **tx).await?;
     }
     Ok(())
-}
-
-/// `$first, …` for `count` parameters.
-pub(super) fn placeholders(count: usize) -> String {
-    (1..=count)
-        .map(|n| format!("${n}"))
-        .collect::<Vec<_>>()
-        .join(", ")
 }
 
 /// What the registry already holds that the chunk's new rows could match.
@@ -423,7 +415,7 @@ async fn neighbourhood(
     for part in missing.chunks(KEYS_PER_LOOKUP) {
         let sql = format!(
             "SELECT record_key, match_child FROM source_records WHERE record_key IN ({})",
-            placeholders(part.len())
+            placeholders(1, part.len())
         );
         let mut query = sqlx::query_as::<_, (i64, Option<Json<ChildData>>)>(&sql);
         for record_key in part {
@@ -458,11 +450,8 @@ async fn neighbourhood(
             "SELECT DISTINCT ri.kind, ri.value_key, sr.child_id FROM record_identifiers ri \
              JOIN source_records sr ON sr.record_key = ri.record_key \
              WHERE ri.kind IN ({}) AND ri.value_key IN ({})",
-            placeholders(kinds.len()),
-            (kinds.len() + 1..=kinds.len() + part.len())
-                .map(|n| format!("${n}"))
-                .collect::<Vec<_>>()
-                .join(", ")
+            placeholders(1, kinds.len()),
+            placeholders(kinds.len() + 1, part.len())
         );
         let mut query = sqlx::query_as::<_, (String, String, String)>(&sql);
         for kind in &kinds {
@@ -1210,7 +1199,7 @@ async fn stored_event_keys(
     for part in with_events.chunks(KEYS_PER_LOOKUP) {
         let sql = format!(
             "SELECT record_key, content_hash, event_key FROM events WHERE record_key IN ({})",
-            placeholders(part.len())
+            placeholders(1, part.len())
         );
         let mut query = sqlx::query_as::<_, (i64, String, i64)>(&sql);
         for record_key in part {
