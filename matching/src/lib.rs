@@ -63,6 +63,6 @@ pub use batch::{
     dedupe, dedupe_with, Blocks, Dataset, DedupeOptions, DedupeResult, NoProgress, Progress,
 };
 pub use error::{MatchError, Result};
-pub use model::{ComparisonExplanation, Decision, Model, PairExplanation, PreparedRecord};
+pub use model::{Bounded, ComparisonExplanation, Decision, Model, PairExplanation, PreparedRecord};
 pub use record::{ChildFields, Record, CHILD_COLUMNS};
 pub use spec::ModelSpec;

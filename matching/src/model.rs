@@ -73,8 +73,33 @@ pub struct Model {
     /// the order in which [`Model::score_bounded`] makes them.
     rest: Vec<usize>,
     cannot: Vec<CannotLinkRule>,
+    /// How many comparisons of `rest` are made before every comparison a
+    /// cannot-link rule reads is made (see [`Model::score_floor`]).
+    cannot_link_known_after: usize,
     weights: Option<Weights>,
     encoder: rphonetic::DoubleMetaphone,
+}
+
+/// How [`Model::score_floor`] judged a pair.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Bounded {
+    /// At or above the floor: `score_prepared`'s weight and cannot-link rule.
+    Kept {
+        weight: f64,
+        cannot_link: Option<usize>,
+    },
+    /// Below the floor, with the cannot-link rule that holds, if any.
+    Below { cannot_link: Option<usize> },
+}
+
+/// When [`Model::score_until`] may stop before making every comparison.
+#[derive(Debug, Clone, Copy)]
+enum Stop {
+    /// As soon as a cannot-link rule holds or the floor is out of reach.
+    AtCannotLink,
+    /// Once the floor is out of reach, from the `from`-th comparison of
+    /// [`Model::rest`] on.
+    BelowFloor { from: usize },
 }
 
 /// A compiled cannot-link rule: its reason and (comparison, levels) conditions.
@@ -235,6 +260,13 @@ impl Model {
             .filter(|&i| swap.is_none_or(|(gi, fi)| i != gi && i != fi))
             .collect();
         rest.sort_by_key(|&i| comparison_cost(&comparators[i].kind));
+        let cannot_link_known_after = cannot
+            .iter()
+            .flat_map(|(_, conds)| conds.iter().map(|(ci, _)| *ci))
+            .filter_map(|ci| rest.iter().position(|&i| i == ci))
+            .map(|k| k + 1)
+            .max()
+            .unwrap_or(0);
         let mut model = Self {
             spec,
             comparators,
@@ -243,6 +275,7 @@ impl Model {
             swap,
             rest,
             cannot,
+            cannot_link_known_after,
             weights: None,
             encoder: rphonetic::DoubleMetaphone::default(),
         };
@@ -633,6 +666,51 @@ impl Model {
         floor: f64,
         drop_cannot_link: bool,
     ) -> Result<Option<(f64, Option<usize>)>> {
+        let stop = if drop_cannot_link {
+            Stop::AtCannotLink
+        } else {
+            Stop::BelowFloor { from: 0 }
+        };
+        Ok(match self.score_until(a, b, floor, stop)? {
+            Bounded::Kept {
+                weight,
+                cannot_link,
+            } => Some((weight, cannot_link)),
+            Bounded::Below { .. } => None,
+        })
+    }
+
+    /// [`Model::score_prepared`] for a pair that matters only at or above
+    /// `floor`, where whether a cannot-link rule holds matters for every pair
+    /// (online, a child with one record under a cannot-link rule is never
+    /// linked automatically, however well its other records match). The
+    /// comparisons the cannot-link rules read are always made; the costlier
+    /// rest are skipped once the pair cannot reach `floor`. A kept pair gets
+    /// exactly `score_prepared`'s result, and so does the cannot-link rule of
+    /// a pair below.
+    pub fn score_floor(
+        &self,
+        a: &PreparedRecord,
+        b: &PreparedRecord,
+        floor: f64,
+    ) -> Result<Bounded> {
+        self.score_until(
+            a,
+            b,
+            floor,
+            Stop::BelowFloor {
+                from: self.cannot_link_known_after,
+            },
+        )
+    }
+
+    fn score_until(
+        &self,
+        a: &PreparedRecord,
+        b: &PreparedRecord,
+        floor: f64,
+        stop: Stop,
+    ) -> Result<Bounded> {
         // Sums below are made in another order than the final one: leave
         // room for rounding so that a pair at `floor` is never cut.
         const SLACK: f64 = 1e-6;
@@ -648,22 +726,37 @@ impl Model {
             }
         }
         for (k, &i) in self.rest.iter().enumerate() {
-            // A comparison not made yet holds the null level, which no
-            // cannot-link condition lists: a rule that holds now holds
-            // whatever the rest turn out to be.
-            if drop_cannot_link && self.cannot_link_rule(&g).is_some() {
-                return Ok(None);
-            }
-            if sum + w.bound_after[k] < floor - SLACK {
-                return Ok(None);
+            match stop {
+                // A comparison not made yet holds the null level, which no
+                // cannot-link condition lists: a rule that holds now holds
+                // whatever the rest turn out to be.
+                Stop::AtCannotLink => {
+                    if let Some(rule) = self.cannot_link_rule(&g) {
+                        return Ok(Bounded::Below {
+                            cannot_link: Some(rule),
+                        });
+                    }
+                    if sum + w.bound_after[k] < floor - SLACK {
+                        return Ok(Bounded::Below { cannot_link: None });
+                    }
+                }
+                // Every comparison a cannot-link rule reads is made before
+                // `from`: the rule that holds now is the one that holds.
+                Stop::BelowFloor { from } => {
+                    if k >= from && sum + w.bound_after[k] < floor - SLACK {
+                        return Ok(Bounded::Below {
+                            cannot_link: self.cannot_link_rule(&g),
+                        });
+                    }
+                }
             }
             g.levels[i] = self.comparators[i].level(&a.values[i], &b.values[i]);
             weights[i] = self.level_weight(w, i, g.levels[i], a, b, &g).0;
             sum += weights[i];
         }
-        let cannot = self.cannot_link_rule(&g);
-        if drop_cannot_link && cannot.is_some() {
-            return Ok(None);
+        let cannot_link = self.cannot_link_rule(&g);
+        if matches!(stop, Stop::AtCannotLink) && cannot_link.is_some() {
+            return Ok(Bounded::Below { cannot_link });
         }
         // The same additions in the same order as `score_prepared`.
         let mut total = w.prior_weight;
@@ -671,7 +764,14 @@ impl Model {
             total += weight;
         }
         total += self.joint_name_adjustment(w, &g, a, b);
-        Ok((total >= floor).then_some((total, cannot)))
+        Ok(if total >= floor {
+            Bounded::Kept {
+                weight: total,
+                cannot_link,
+            }
+        } else {
+            Bounded::Below { cannot_link }
+        })
     }
 
     pub(crate) fn cannot_link_rule(&self, g: &Gamma) -> Option<usize> {

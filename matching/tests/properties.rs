@@ -4,7 +4,7 @@
 use matching::compare::{date_level, date_level_estimates, DateValue, NameValue};
 use matching::model::probability;
 use matching::normalize::{normalize, normalize_place};
-use matching::{ChildFields, Model, ModelSpec, Record};
+use matching::{Bounded, ChildFields, Model, ModelSpec, Record};
 use proptest::prelude::*;
 
 fn trained_child_model() -> Model {
@@ -186,5 +186,13 @@ proptest! {
             .score_bounded(&a, &b, floor, drop_cannot_link)
             .unwrap_or_else(|e| panic!("{e}"));
         prop_assert_eq!(bounded, expected);
+        // Online scoring keeps the same pairs, and knows the cannot-link rule of every pair.
+        let online = model.score_floor(&a, &b, floor).unwrap_or_else(|e| panic!("{e}"));
+        let expected_online = if weight >= floor {
+            Bounded::Kept { weight, cannot_link: cannot }
+        } else {
+            Bounded::Below { cannot_link: cannot }
+        };
+        prop_assert_eq!(online, expected_online);
     }
 }
