@@ -5,7 +5,7 @@
 
 use std::collections::BTreeMap;
 
-use matching::{ChildFields, Model, PairExplanation, PreparedRecord, Record};
+use matching::{Bounded, ChildFields, Model, PairExplanation, PreparedRecord, Record};
 use sha2::{Digest, Sha256};
 
 use crate::error::{RegistryError, Result};
@@ -77,6 +77,33 @@ impl Matcher {
             .score_prepared(a, b)
             .map_err(|error| RegistryError::Corrupt(format!("scoring failed: {error}")))?;
         Ok((matching::model::probability(weight), cannot_link.is_some()))
+    }
+
+    /// As [`Matcher::score`] for placing a record: the probability only when the pair could
+    /// reach review (`None` below it, where the costlier comparisons are skipped), and whether
+    /// a cannot-link rule holds, for every pair (it keeps the pair's child from an automatic
+    /// link). `margin` below the review threshold still counts as reaching it.
+    pub fn score_for_review(
+        &self,
+        a: &PreparedRecord,
+        b: &PreparedRecord,
+        margin: f64,
+    ) -> Result<(Option<f64>, bool)> {
+        let floor = matching::model::weight_of(self.review_threshold() - margin);
+        let scored = self
+            .model
+            .score_floor(a, b, floor)
+            .map_err(|error| RegistryError::Corrupt(format!("scoring failed: {error}")))?;
+        Ok(match scored {
+            Bounded::Kept {
+                weight,
+                cannot_link,
+            } => (
+                Some(matching::model::probability(weight)),
+                cannot_link.is_some(),
+            ),
+            Bounded::Below { cannot_link } => (None, cannot_link.is_some()),
+        })
     }
 
     /// The explained comparison of two prepared records.

@@ -62,6 +62,8 @@ const KEYS_PER_LOOKUP: usize = 500;
 pub(super) struct ChunkSteps {
     last: std::time::Instant,
     laps: Vec<(&'static str, std::time::Duration)>,
+    /// How much work the steps had: stored neighbours, cache misses, pairs compared.
+    counts: Vec<(&'static str, usize)>,
 }
 
 impl ChunkSteps {
@@ -69,6 +71,15 @@ impl ChunkSteps {
         ChunkSteps {
             last: std::time::Instant::now(),
             laps: Vec::new(),
+            counts: Vec::new(),
+        }
+    }
+
+    /// Records how many of `name` the chunk had (added to an earlier count of it).
+    pub(super) fn count(&mut self, name: &'static str, amount: usize) {
+        match self.counts.iter_mut().find(|(counted, _)| *counted == name) {
+            Some((_, total)) => *total += amount,
+            None => self.counts.push((name, amount)),
         }
     }
 
@@ -88,7 +99,19 @@ impl ChunkSteps {
                 .iter()
                 .map(|(name, took)| format!("{name}={:.1}", took.as_secs_f64() * 1000.0))
                 .collect();
-            tracing::debug!(target: "registry::import", phase, rows, steps_ms = %steps.join(" "), "batch written");
+            let counts: Vec<String> = self
+                .counts
+                .iter()
+                .map(|(name, amount)| format!("{name}={amount}"))
+                .collect();
+            tracing::debug!(
+                target: "registry::import",
+                phase,
+                rows,
+                steps_ms = %steps.join(" "),
+                counts = %counts.join(" "),
+                "batch written"
+            );
         }
     }
 }
@@ -393,6 +416,7 @@ async fn neighbourhood(
         .flat_map(|block| block.records.iter().copied())
         .collect();
     let wanted: Vec<i64> = wanted.into_iter().collect();
+    steps.count("neighbours", wanted.len());
     // Each record's child and version first (a merge may have moved it, an update changed
     // it); its match fields only when the cache does not hold that version prepared.
     let mut current: HashMap<i64, (ChildId, i64)> = HashMap::with_capacity(wanted.len());
@@ -412,6 +436,7 @@ async fn neighbourhood(
         }
     }
     let missing: Vec<i64> = current.keys().copied().collect();
+    steps.count("not_cached", missing.len());
     for part in missing.chunks(KEYS_PER_LOOKUP) {
         let sql = format!(
             "SELECT record_key, match_child FROM source_records WHERE record_key IN ({})",
@@ -480,10 +505,12 @@ struct Comparisons {
     earlier: Vec<(usize, ScoredPair)>,
 }
 
-/// A compared pair as [`linkage::score_children`] sees it: every pair is scored, but only a
-/// pair that could reach review is explained (the explanation is what a steward reads; building
-/// one for every namesake in a block was most of an import's comparing time).
+/// A compared pair as [`linkage::score_children`] sees it: only a pair that could reach
+/// review is scored in full and explained (the explanation is what a steward reads; building
+/// one, or even making every comparison, for every namesake in a block was most of an
+/// import's comparing time). Whether a cannot-link rule holds is known for every pair.
 pub(super) struct ScoredPair {
+    /// 0 for a pair below review (no child's best pair is kept for its probability alone).
     probability: f64,
     /// A cannot-link rule holds for the pair.
     vetoed: bool,
@@ -495,14 +522,13 @@ pub(super) struct ScoredPair {
 const EXPLAIN_MARGIN: f64 = 1e-9;
 
 fn score_pair(matcher: &Matcher, a: &PreparedRecord, b: &PreparedRecord) -> Result<ScoredPair> {
-    let (probability, vetoed) = matcher.score(a, b)?;
-    let explanation = if probability >= matcher.review_threshold() - EXPLAIN_MARGIN {
-        Some(matcher.explain(a, b)?)
-    } else {
-        None
+    let (probability, vetoed) = matcher.score_for_review(a, b, EXPLAIN_MARGIN)?;
+    let explanation = match probability {
+        Some(_) => Some(matcher.explain(a, b)?),
+        None => None,
     };
     Ok(ScoredPair {
-        probability,
+        probability: probability.unwrap_or(0.0),
         vetoed,
         explanation,
     })
@@ -819,10 +845,19 @@ pub(super) async fn register_fresh(
     let (fresh, around, newly_prepared, comparisons) = compared
         .map_err(|error| RegistryError::Corrupt(format!("scoring rows stopped: {error}")))?;
     written?;
+    let comparisons = comparisons?;
+    steps.count("prepared", newly_prepared.len());
+    steps.count(
+        "pairs",
+        comparisons
+            .iter()
+            .map(|row| row.stored.len() + row.earlier.len())
+            .sum(),
+    );
     // Read from committed records: kept whether or not this transaction commits.
     cache.put_many(matcher.version(), newly_prepared);
     steps.lap("compare_and_keys");
-    let placed = place_all(tx, matcher, &fresh, &around, comparisons?).await?;
+    let placed = place_all(tx, matcher, &fresh, &around, comparisons).await?;
     steps.lap("place");
     let keyed: Vec<(i64, &PreparedRow, &Placed)> = record_keys
         .iter()
