@@ -73,6 +73,18 @@ enum Mode {
         /// into it too: keep a copy of the loaded directory and measure on copies of it.
         #[arg(long)]
         preloaded: Option<std::path::PathBuf>,
+        /// With `--preloaded`: stored records the registry keeps prepared for comparison.
+        #[arg(long, default_value_t = registry::store::DEFAULT_PREPARED_RECORDS)]
+        prepared_records: usize,
+        /// Prepare the stored records for matching before measuring, as `serve` does in the
+        /// background after starting (`Store::warm_match_cache`).
+        #[arg(long)]
+        warm: bool,
+        /// Leave out the first N records an earlier run measured (into a copy of the same
+        /// `--preloaded` registry, which holds them now): the population stays the same, and
+        /// the records measured are new to the registry again.
+        #[arg(long, default_value_t = 0)]
+        skip_measured: usize,
     },
 }
 
@@ -209,6 +221,9 @@ async fn throughput(
     preload: usize,
     records: usize,
     preloaded: Option<&std::path::Path>,
+    prepared_records: usize,
+    warm: bool,
+    skip_measured: usize,
 ) {
     // Distinct children for the preload (one record each), other children for the measurement.
     let mut seen = HashSet::new();
@@ -224,10 +239,11 @@ async fn throughput(
     for record in population {
         if preload_set.len() < preload && seen.insert(record.cluster_id) {
             preload_set.push(record);
-        } else if !seen.contains(&record.cluster_id) && rest.len() < records {
+        } else if !seen.contains(&record.cluster_id) && rest.len() < skip_measured + records {
             rest.push(record);
         }
     }
+    let rest = rest.split_off(skip_measured.min(rest.len()));
     let today = chrono::Utc::now().date_naive();
     let preload_set: Vec<_> = preload_set
         .iter()
@@ -254,7 +270,10 @@ async fn throughput(
                 Some(dir) => {
                     const LOADED_MARKER: &str = "online-matching-preloaded";
                     std::fs::create_dir_all(dir).unwrap();
-                    let store = registry::store::open_data_dir(dir).await.unwrap();
+                    let options = registry::store::StoreOptions { prepared_records };
+                    let store = registry::store::open_data_dir_with(dir, &options)
+                        .await
+                        .unwrap();
                     let mut rate = f64::NAN;
                     if !dir.join(LOADED_MARKER).exists() {
                         let started = Instant::now();
@@ -277,6 +296,14 @@ async fn throughput(
                 }
             };
             let store = target.store().clone();
+            if warm {
+                let started = Instant::now();
+                let prepared = store.warm_match_cache().await.unwrap();
+                eprintln!(
+                    "{backend}, {load} preloaded: {prepared} stored records prepared in {:.1} s",
+                    started.elapsed().as_secs_f64()
+                );
+            }
             let keys = support::agency_keys(&store, &measured).await;
             let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
             let url = format!("http://{}/v1/records", listener.local_addr().unwrap());
@@ -346,6 +373,20 @@ async fn main() {
             preload,
             records,
             ref preloaded,
-        } => throughput(&args, preload, records, preloaded.as_deref()).await,
+            prepared_records,
+            warm,
+            skip_measured,
+        } => {
+            throughput(
+                &args,
+                preload,
+                records,
+                preloaded.as_deref(),
+                prepared_records,
+                warm,
+                skip_measured,
+            )
+            .await
+        }
     }
 }

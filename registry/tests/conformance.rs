@@ -1687,3 +1687,61 @@ async fn postgres_keys_unkeyed_records_on_opening() {
     unkeyed_records_are_keyed_on_opening(backend.store.clone(), unkey, reopen).await;
     backend.finish().await;
 }
+
+/// A store warmed in the background on starting: it prepares stored records until its cache is
+/// full, and a registration decided with the warmed records is decided as one that reads them.
+async fn a_warmed_match_cache_is_bounded_and_decides_alike(
+    store: Arc<dyn Store>,
+    reopen: impl Fn(usize) -> std::pin::Pin<Box<dyn std::future::Future<Output = Arc<dyn Store>>>>,
+) {
+    let first = store.register(police_sreyneang(), "a").await.unwrap();
+    let others = (0..5)
+        .map(|number| lone("school-ug", &format!("S{number}"), "Halima"))
+        .collect();
+    store.bulk_load(others, "a").await.unwrap();
+    drop(store);
+    let small = reopen(3).await;
+    assert_eq!(small.warm_match_cache().await.unwrap(), 3);
+    drop(small);
+    let warmed = reopen(store::DEFAULT_PREPARED_RECORDS).await;
+    assert_eq!(warmed.warm_match_cache().await.unwrap(), 6);
+    let second = warmed.register(school_sreyneang(), "a").await.unwrap();
+    assert_eq!(second.match_result.outcome, MatchOutcome::Linked);
+    assert_eq!(second.child_id, first.child_id);
+    let halima = warmed
+        .register(lone("police-ug", "P-7", "Halima"), "a")
+        .await
+        .unwrap();
+    assert_ne!(halima.match_result.outcome, MatchOutcome::New);
+    assert!(warmed.invariant_violations().await.unwrap().is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_warms_its_match_cache() {
+    let backend = Backend::sqlite().await;
+    let dir = backend._dir.as_ref().unwrap().path().to_owned();
+    let reopen = move |prepared_records| {
+        let dir = dir.clone();
+        Box::pin(async move {
+            let options = store::StoreOptions { prepared_records };
+            store::open_data_dir_with(&dir, &options).await.unwrap()
+        }) as std::pin::Pin<Box<dyn std::future::Future<Output = Arc<dyn Store>>>>
+    };
+    a_warmed_match_cache_is_bounded_and_decides_alike(backend.store.clone(), reopen).await;
+    backend.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_warms_its_match_cache() {
+    let backend = Backend::postgres().await;
+    let url = backend.scratch.as_ref().unwrap().url.clone();
+    let reopen = move |prepared_records| {
+        let url = url.clone();
+        Box::pin(async move {
+            let options = store::StoreOptions { prepared_records };
+            store::open_with(&url, &options).await.unwrap()
+        }) as std::pin::Pin<Box<dyn std::future::Future<Output = Arc<dyn Store>>>>
+    };
+    a_warmed_match_cache_is_bounded_and_decides_alike(backend.store.clone(), reopen).await;
+    backend.finish().await;
+}

@@ -54,6 +54,7 @@ pub fn run(args: DemoArgs) -> anyhow::Result<()> {
             data_dir: args.data_dir.clone(),
             database_url: args.database_url.clone(),
             database_password_file: None,
+            match_cache_records: registry::store::DEFAULT_PREPARED_RECORDS,
         };
         let store = store_args.open().await?;
 

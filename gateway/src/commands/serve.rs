@@ -143,8 +143,14 @@ impl BackgroundTasks {
             Arc::clone(&state.audit_key),
         ));
         let totals_folder = tokio::spawn(registry::counts::follow_forever(store.clone()));
+        let match_cache_warmer = tokio::spawn(warm_match_cache(store.clone()));
         Ok(BackgroundTasks {
-            tasks: vec![webhook_worker, import_runner, totals_folder],
+            tasks: vec![
+                webhook_worker,
+                import_runner,
+                totals_folder,
+                match_cache_warmer,
+            ],
         })
     }
 
@@ -152,6 +158,21 @@ impl BackgroundTasks {
         for task in self.tasks {
             task.abort();
         }
+    }
+}
+
+/// Prepares the stored records for matching once, after starting (`--match-cache-records`
+/// of them): until then a registration reads and prepares its neighbours itself, which is
+/// slower but gives the same answers, so a failure is only logged.
+async fn warm_match_cache(store: Arc<dyn registry::Store>) {
+    let started = Instant::now();
+    match store.warm_match_cache().await {
+        Ok(records) => tracing::info!(
+            records,
+            seconds = started.elapsed().as_secs_f64(),
+            "stored records prepared for matching"
+        ),
+        Err(error) => tracing::warn!(%error, "preparing stored records for matching stopped"),
     }
 }
 

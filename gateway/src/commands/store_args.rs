@@ -25,14 +25,27 @@ pub struct StoreArgs {
         requires = "database_url"
     )]
     pub database_password_file: Option<PathBuf>,
+    /// Stored records kept prepared in memory for matching (about 1.3 KB each): a
+    /// registration compares the arriving record with every stored record sharing a blocking
+    /// key, and one not kept is read and prepared again. Size it to the registry's source
+    /// records where memory allows.
+    #[arg(
+        long,
+        env = "CHILD_REGISTRY_MATCH_CACHE_RECORDS",
+        default_value_t = registry::store::DEFAULT_PREPARED_RECORDS
+    )]
+    pub match_cache_records: usize,
 }
 
 impl StoreArgs {
     /// Opens the store and applies pending migrations.
     pub async fn open(&self) -> anyhow::Result<Arc<dyn Store>> {
+        let options = registry::store::StoreOptions {
+            prepared_records: self.match_cache_records,
+        };
         let store = match self.connection_url()? {
-            Some(url) => registry::store::open(&url).await?,
-            None => registry::store::open_data_dir(&self.data_dir).await?,
+            Some(url) => registry::store::open_with(&url, &options).await?,
+            None => registry::store::open_data_dir_with(&self.data_dir, &options).await?,
         };
         Ok(store)
     }
@@ -112,6 +125,7 @@ mod tests {
             data_dir: PathBuf::from("unused"),
             database_url: Some(url.to_owned()),
             database_password_file,
+            match_cache_records: registry::store::DEFAULT_PREPARED_RECORDS,
         }
     }
 

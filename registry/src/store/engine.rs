@@ -36,6 +36,9 @@ use crate::validate::identifier_key;
 
 pub(super) type Transaction<'a> = sqlx::Transaction<'a, Db>;
 
+/// Stored records read and prepared at a time by [`Store::warm_match_cache`].
+const WARM_PAGE: usize = 5_000;
+
 pub(super) use crate::store::content::{content_hash, StoredBody};
 
 pub(super) fn is_unique_violation(error: &RegistryError, constraint: &str) -> bool {
@@ -1888,6 +1891,51 @@ impl Store for Backend {
 
     async fn match_records(&self) -> Result<Vec<StoredMatchRecord>> {
         self.all_match_records().await
+    }
+
+    async fn warm_match_cache(&self) -> Result<u64> {
+        let matcher = linking::current_matcher(&self.matcher);
+        let mut after = i64::MIN;
+        let mut added = 0u64;
+        loop {
+            let room = self.prepared.room(matcher.version());
+            if room == 0 || linking::current_matcher(&self.matcher).version() != matcher.version() {
+                return Ok(added);
+            }
+            let page: Vec<(i64, i64, Option<Json<ChildData>>)> = sqlx::query_as(
+                "SELECT record_key, current_version, match_child FROM source_records \
+                 WHERE record_key > $1 ORDER BY record_key LIMIT $2",
+            )
+            .bind(after)
+            .bind(i64::try_from(room.min(WARM_PAGE)).unwrap_or(1))
+            .fetch_all(&self.read)
+            .await?;
+            let Some((last, _, _)) = page.last() else {
+                return Ok(added);
+            };
+            after = *last;
+            let count = page.len() as u64;
+            let preparing = Arc::clone(&matcher);
+            let prepared = tokio::task::spawn_blocking(move || {
+                use rayon::prelude::*;
+                page.into_par_iter()
+                    .map(|(record_key, version, child)| {
+                        let child = child.map(|json| json.0).unwrap_or_default();
+                        let stored = PreparedStored {
+                            prepared: preparing.prepare(&child),
+                            district: child.district,
+                        };
+                        ((record_key, version), Arc::new(stored))
+                    })
+                    .collect::<Vec<_>>()
+            })
+            .await
+            .map_err(|error| {
+                RegistryError::Corrupt(format!("preparing records stopped: {error}"))
+            })?;
+            self.prepared.put_many(matcher.version(), prepared);
+            added += count;
+        }
     }
 
     async fn queue_candidates(

@@ -288,6 +288,14 @@ pub trait Store:
     /// Every source record's current child fields and child, for training and rescoring.
     async fn match_records(&self) -> Result<Vec<StoredMatchRecord>>;
 
+    /// Prepares stored records for comparison ahead of need, in record order, until every
+    /// record is prepared or the cache ([`StoreOptions::prepared_records`]) is full; returns
+    /// how many were added. A server calls it once in the background after starting: a
+    /// registration's neighbours are scattered over the whole registry, and until they are
+    /// prepared each registration reads and prepares them itself. Stops early, without
+    /// error, when another model is activated meanwhile.
+    async fn warm_match_cache(&self) -> Result<u64>;
+
     /// Queues review candidates for a stored record (its current version).
     async fn queue_candidates(
         &self,
@@ -385,14 +393,40 @@ pub async fn verify_audit_log(
     }
 }
 
+/// How a store is run, beside where its data is.
+#[derive(Debug, Clone)]
+pub struct StoreOptions {
+    /// Stored records kept prepared for comparison (see [`DEFAULT_PREPARED_RECORDS`]): a
+    /// registration compares the arriving record with every stored record sharing a blocking
+    /// key, and one the cache misses is read and prepared again.
+    pub prepared_records: usize,
+}
+
+pub use prepared::DEFAULT_PREPARED_RECORDS;
+
+impl Default for StoreOptions {
+    fn default() -> Self {
+        StoreOptions {
+            prepared_records: DEFAULT_PREPARED_RECORDS,
+        }
+    }
+}
+
 /// Where the registry keeps its data: a `sqlite://` file or a `postgres://` server.
 pub async fn open(database_url: &str) -> Result<Arc<dyn Store>> {
+    open_with(database_url, &StoreOptions::default()).await
+}
+
+/// [`open`] with options.
+pub async fn open_with(database_url: &str, options: &StoreOptions) -> Result<Arc<dyn Store>> {
     if database_url.starts_with("postgres://") || database_url.starts_with("postgresql://") {
         Ok(Arc::new(
-            postgres::PostgresStore::connect(database_url).await?,
+            postgres::PostgresStore::connect_with(database_url, options).await?,
         ))
     } else if let Some(path) = database_url.strip_prefix("sqlite://") {
-        Ok(Arc::new(sqlite::SqliteStore::open(Path::new(path)).await?))
+        Ok(Arc::new(
+            sqlite::SqliteStore::open_with(Path::new(path), options).await?,
+        ))
     } else {
         Err(RegistryError::UnsupportedUrl(database_url.to_owned()))
     }
@@ -400,9 +434,14 @@ pub async fn open(database_url: &str) -> Result<Arc<dyn Store>> {
 
 /// The embedded default: `registry.db` inside `data_dir`.
 pub async fn open_data_dir(data_dir: &Path) -> Result<Arc<dyn Store>> {
+    open_data_dir_with(data_dir, &StoreOptions::default()).await
+}
+
+/// [`open_data_dir`] with options.
+pub async fn open_data_dir_with(data_dir: &Path, options: &StoreOptions) -> Result<Arc<dyn Store>> {
     std::fs::create_dir_all(data_dir)
         .map_err(|error| RegistryError::Unavailable(sqlx::Error::Io(error)))?;
     Ok(Arc::new(
-        sqlite::SqliteStore::open(&data_dir.join("registry.db")).await?,
+        sqlite::SqliteStore::open_with(&data_dir.join("registry.db"), options).await?,
     ))
 }

@@ -225,6 +225,11 @@ pub struct PostgresStore {
 impl PostgresStore {
     /// Connects and applies pending migrations.
     pub async fn connect(url: &str) -> Result<Self> {
+        Self::connect_with(url, &super::StoreOptions::default()).await
+    }
+
+    /// [`PostgresStore::connect`] with options.
+    pub async fn connect_with(url: &str, store_options: &super::StoreOptions) -> Result<Self> {
         // Plan each statement for its actual parameters and the tables' current size. A generic
         // plan cached while a registry is young (tables nearly empty) would keep scanning whole
         // tables for blocking-key look-ups once they hold millions of rows.
@@ -239,7 +244,9 @@ impl PostgresStore {
         let matcher = linking::load_active_matcher(&pool).await?;
         linking::refresh_blocking_keys(&pool, &matcher).await?;
         let matcher = std::sync::Arc::new(std::sync::RwLock::new(std::sync::Arc::new(matcher)));
-        let prepared = std::sync::Arc::new(super::prepared::PreparedCache::default());
+        let prepared = std::sync::Arc::new(super::prepared::PreparedCache::new(
+            store_options.prepared_records,
+        ));
         Ok(PostgresStore {
             read: pool.clone(),
             writer: engine::spawn_group_committer(

@@ -13,9 +13,12 @@ use std::sync::{Arc, Mutex};
 use lru::LruCache;
 use matching::PreparedRecord;
 
-/// Records kept (about a kilobyte each prepared): the neighbourhoods of a job of this many
-/// rows stay whole; a larger one keeps those read most recently.
-const CAPACITY: usize = 100_000;
+/// Records kept by default (about 1.3 KB each prepared, so about 1.3 GB when full): the whole
+/// neighbourhood of every registration into a registry of a million children. Online, the
+/// neighbours of one registration are scattered over the whole registry; a record the cache
+/// misses is read as JSON and prepared again, which at a million children with a cache of a
+/// tenth of that was most of a registration's time. [`super::StoreOptions`] sets another size.
+pub const DEFAULT_PREPARED_RECORDS: usize = 1_000_000;
 
 /// A stored record as the comparisons need it.
 pub(super) struct PreparedStored {
@@ -35,18 +38,17 @@ struct Entries {
     records: LruCache<RecordVersion, Arc<PreparedStored>>,
 }
 
-impl Default for PreparedCache {
-    fn default() -> Self {
+impl PreparedCache {
+    /// A cache of at most `capacity` records (at least one).
+    pub fn new(capacity: usize) -> Self {
         PreparedCache {
             entries: Mutex::new(Entries {
                 model_version: i64::MIN,
-                records: LruCache::new(NonZeroUsize::new(CAPACITY).unwrap_or(NonZeroUsize::MIN)),
+                records: LruCache::new(NonZeroUsize::new(capacity).unwrap_or(NonZeroUsize::MIN)),
             }),
         }
     }
-}
 
-impl PreparedCache {
     fn entries(&self, model_version: i64) -> std::sync::MutexGuard<'_, Entries> {
         // A panic while the lock was held leaves at worst a missing entry: still usable.
         let mut entries = self
@@ -76,6 +78,13 @@ impl PreparedCache {
                     .map(|found| (key, Arc::clone(found)))
             })
             .collect()
+    }
+
+    /// How many more records prepared by `model_version` fit before the least recently used
+    /// give way.
+    pub fn room(&self, model_version: i64) -> usize {
+        let entries = self.entries(model_version);
+        entries.records.cap().get() - entries.records.len()
     }
 
     /// Keeps records prepared by `model_version`; only committed records may go in (a key
@@ -108,7 +117,7 @@ mod tests {
 
     #[test]
     fn a_record_is_found_only_at_its_version_and_model() {
-        let cache = PreparedCache::default();
+        let cache = PreparedCache::new(DEFAULT_PREPARED_RECORDS);
         cache.put_many(3, [((10, 1), stored("Gulu")), ((11, 2), stored("Lira"))]);
         let found = cache.get_many(3, [(10, 1), (10, 2), (11, 2), (12, 1)]);
         let keys: Vec<RecordVersion> = found.iter().map(|(key, _)| *key).collect();

@@ -237,6 +237,11 @@ impl Drop for Checkpointer {
 impl SqliteStore {
     /// Opens (creating if needed) the database file and applies pending migrations.
     pub async fn open(path: &Path) -> Result<Self> {
+        Self::open_with(path, &super::StoreOptions::default()).await
+    }
+
+    /// [`SqliteStore::open`] with options.
+    pub async fn open_with(path: &Path, store_options: &super::StoreOptions) -> Result<Self> {
         let options = SqliteConnectOptions::from_str("sqlite://")?
             .filename(path)
             .create_if_missing(true)
@@ -279,7 +284,9 @@ impl SqliteStore {
         let matcher = linking::load_active_matcher(&write).await?;
         linking::refresh_blocking_keys(&write, &matcher).await?;
         let matcher = std::sync::Arc::new(std::sync::RwLock::new(std::sync::Arc::new(matcher)));
-        let prepared = std::sync::Arc::new(super::prepared::PreparedCache::default());
+        let prepared = std::sync::Arc::new(super::prepared::PreparedCache::new(
+            store_options.prepared_records,
+        ));
         let writer = engine::spawn_group_committer(
             write.clone(),
             matcher.clone(),
