@@ -292,6 +292,7 @@ impl SqliteStore {
         ));
         let writer = engine::spawn_group_committer(
             write.clone(),
+            Some(read.clone()),
             matcher.clone(),
             std::sync::Arc::clone(&prepared),
             1,
