@@ -13,6 +13,8 @@
 //! cargo run --release -p gateway --example online_matching -- throughput --preload 1000000 --records 20000
 //! cargo run --release -p gateway --example online_matching -- throughput --preload 1000000 --records 4000 \
 //!     --backends sqlite --preloaded DIR   # loads DIR once; measure on copies of it afterwards
+//! cargo run --release -p gateway --example online_matching -- throughput --preload 1000000 --records 4000 \
+//!     --backends sqlite --preloaded COPY_OF_DIR --skip-measured 4000 --warm   # as `serve` runs
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
