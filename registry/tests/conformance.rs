@@ -1527,88 +1527,6 @@ mod cases {
         assert!(store.invariant_violations().await.unwrap().is_empty());
     }
 
-    /// Many registrations at once, each child sent by two agencies in random order: the group
-    /// committer forms batches as they come, so one record of a child is often in the batch
-    /// scored while the batch holding the other commits (SQLite scores the next batch on a read
-    /// connection meanwhile). Every child must still end up with both records.
-    pub async fn registrations_scored_ahead_meet_the_batch_before(store: Arc<dyn Store>) {
-        let syllables = ["ka", "ro", "mi", "ta", "su", "ne", "lo", "vi", "da", "pe"];
-        let mut bodies = Vec::new();
-        for i in 0..60_usize {
-            let given = format!(
-                "{}{}{}",
-                syllables[i % 10],
-                syllables[(i / 10) % 10],
-                syllables[(i * 7 + 3) % 10]
-            );
-            let family = format!("{}{}", syllables[(i * 3 + 1) % 10], syllables[i % 7]);
-            let born = format!("201{}-{:02}-{:02}", i % 10, 1 + i % 12, 1 + i % 28);
-            for agency in ["police-kh", "school-kh"] {
-                bodies.push((
-                    i,
-                    person(
-                        agency,
-                        &format!("{agency}-w{i}"),
-                        &given,
-                        &family,
-                        &born,
-                        "Prek Ho",
-                    ),
-                ));
-            }
-        }
-        // A fixed shuffle: the two records of a child arrive apart, in either order.
-        let mut order: Vec<usize> = (0..bodies.len()).collect();
-        let mut seed = 0x2545_f491_u64;
-        for position in (1..order.len()).rev() {
-            seed ^= seed << 13;
-            seed ^= seed >> 7;
-            seed ^= seed << 17;
-            order.swap(position, (seed % (position as u64 + 1)) as usize);
-        }
-        // Sixteen clients, each registering one record after another as a load generator
-        // does: registrations keep arriving while a batch commits.
-        let queue: Vec<(usize, ValidRecord)> = order
-            .into_iter()
-            .map(|position| bodies[position].clone())
-            .collect();
-        let queue = Arc::new(std::sync::Mutex::new(queue.into_iter()));
-        let mut clients = Vec::new();
-        for _ in 0..16 {
-            let (store, queue) = (store.clone(), queue.clone());
-            clients.push(tokio::spawn(async move {
-                let mut registered = Vec::new();
-                loop {
-                    let next = queue.lock().unwrap().next();
-                    let Some((child, body)) = next else {
-                        return registered;
-                    };
-                    registered.push((child, store.register(body, "a").await.unwrap().child_id));
-                }
-            }));
-        }
-        let mut children: std::collections::HashMap<usize, Vec<ChildId>> = Default::default();
-        for client in clients {
-            for (child, child_id) in client.await.unwrap() {
-                children.entry(child).or_default().push(child_id);
-            }
-        }
-        for (child, ids) in &children {
-            assert_eq!(
-                ids[0], ids[1],
-                "both records of child {child} are one child"
-            );
-        }
-        let distinct: std::collections::HashSet<ChildId> =
-            children.values().map(|ids| ids[0]).collect();
-        assert_eq!(
-            distinct.len(),
-            60,
-            "sixty children, none merged with another"
-        );
-        assert!(store.invariant_violations().await.unwrap().is_empty());
-    }
-
     pub async fn the_same_child_registered_at_once_stays_one(store: Arc<dyn Store>) {
         register_twice_at_once(store.clone(), store.clone()).await;
         assert!(store.invariant_violations().await.unwrap().is_empty());
@@ -1690,7 +1608,6 @@ conformance!(
     not_a_match_is_remembered,
     an_automatic_link_moves_but_a_manual_one_stays,
     the_same_child_registered_at_once_stays_one,
-    registrations_scored_ahead_meet_the_batch_before,
     a_merge_at_a_stale_revision_changes_nothing,
 );
 

@@ -30,7 +30,7 @@ use crate::review::{
     CandidateDecision, CandidatePage, CandidateQuery, CandidateStats, DecisionOutcome,
     MatchCandidate, ModelVersion,
 };
-use crate::store::prepared::{PreparedCache, PreparedStored};
+use crate::store::prepared::{PreparedCache, PreparedStored, RecordVersion};
 use crate::store::{Decision, MergeResult, PoolUse, ReadScope, Store, UnlinkResult, FIRST_VERSION};
 use crate::validate::identifier_key;
 
@@ -724,21 +724,14 @@ const MAX_BATCH: usize = 64;
 /// Starts the tasks that commit registrations in groups, and returns their queue. Each of the
 /// `committers` takes the registrations waiting when it is free as its batch: one is all an
 /// SQLite file can use (one writer); PostgreSQL commits several batches at once, and the
-/// matching locks keep batches that could match each other apart. With `read` (one committer),
-/// the registrations waiting when a batch begins are read and scored on a read connection
-/// while that batch holds the writer, and form the next batch.
+/// matching locks keep batches that could match each other apart.
 pub(super) fn spawn_group_committer(
     pool: sqlx::Pool<Db>,
-    read: Option<sqlx::Pool<Db>>,
     matcher: MatcherCell,
     cache: Arc<PreparedCache>,
     committers: usize,
 ) -> mpsc::Sender<WriteJob> {
     let (sender, queue) = mpsc::channel::<WriteJob>(4 * MAX_BATCH);
-    if let Some(read) = read.filter(|_| committers <= 1) {
-        spawn_scoring_committer(pool, read, matcher, cache, queue);
-        return sender;
-    }
     let queue = Arc::new(tokio::sync::Mutex::new(queue));
     for _ in 0..committers.max(1) {
         let (pool, matcher, cache, queue) = (
@@ -749,208 +742,55 @@ pub(super) fn spawn_group_committer(
         );
         tokio::spawn(async move {
             loop {
-                let Some(jobs) = next_batch(&mut *queue.lock().await, MAX_BATCH).await else {
+                let Some(batch) = next_batch(&mut *queue.lock().await, MAX_BATCH).await else {
                     return;
                 };
-                let current = linking::current_matcher(&matcher);
-                let batch = Batch::from_jobs(&current, jobs);
-                commit_batch(&pool, &current, &cache, batch, None).await;
+                commit_batch(&pool, &linking::current_matcher(&matcher), &cache, batch).await;
             }
         });
     }
     sender
 }
 
-/// Batches committed that a batch scored ahead may still have to catch up with: the scorer is
-/// at most one batch in the hand-over and one in scoring ahead of the writer.
-const WRITTEN_KEPT: usize = 4;
-
-/// The one writer in two stages: a scorer takes the registrations waiting as the next batch
-/// and reads and scores its neighbourhood on a read connection, while the writer commits the
-/// batch before. The writer then brings the scores up to its transaction by adding the records
-/// of the batches committed since the read (or, when anything else committed, reads again).
-fn spawn_scoring_committer(
-    pool: sqlx::Pool<Db>,
-    read: sqlx::Pool<Db>,
-    matcher: MatcherCell,
-    cache: Arc<PreparedCache>,
-    mut queue: mpsc::Receiver<WriteJob>,
-) {
-    let (scored_batches, mut to_write) = mpsc::channel::<ScoredBatch>(1);
-    {
-        let (matcher, cache) = (matcher.clone(), Arc::clone(&cache));
-        tokio::spawn(async move {
-            while let Some(jobs) = next_batch(&mut queue, MAX_BATCH).await {
-                let current = linking::current_matcher(&matcher);
-                let batch = Batch::from_jobs(&current, jobs);
-                let scored = score_batch(&read, &current, &cache, batch).await;
-                if scored_batches.send(scored).await.is_err() {
-                    return;
-                }
-            }
-        });
-    }
-    tokio::spawn(async move {
-        let mut written: std::collections::VecDeque<Arc<imports::BatchWritten>> =
-            std::collections::VecDeque::with_capacity(WRITTEN_KEPT);
-        while let Some((batch, scored)) = to_write.recv().await {
-            let current = linking::current_matcher(&matcher);
-            let ahead = scored.map(|(model_version, scored)| imports::BatchAhead {
-                model_version,
-                scored,
-                before: written.iter().cloned().collect(),
-            });
-            match commit_batch(&pool, &current, &cache, batch, ahead).await {
-                Some(done) => {
-                    if written.len() == WRITTEN_KEPT {
-                        written.pop_front();
-                    }
-                    written.push_back(Arc::new(done));
-                }
-                // Nothing known of what the registry holds now: scores made before are
-                // checked against the head, and read again.
-                None => written.clear(),
-            }
-        }
-    });
-}
-
 /// Waits for the next job, then takes every job already waiting behind it, up to `max`: the
 /// group a committer writes in one transaction. `None` once every sender is gone.
 pub(super) async fn next_batch<T>(queue: &mut mpsc::Receiver<T>, max: usize) -> Option<Vec<T>> {
     let mut batch = vec![queue.recv().await?];
-    batch.extend(take_waiting(queue, max - 1));
-    Some(batch)
-}
-
-/// The jobs waiting now, up to `max`, without waiting for any.
-fn take_waiting<T>(queue: &mut mpsc::Receiver<T>, max: usize) -> Vec<T> {
-    let mut waiting = Vec::new();
-    while waiting.len() < max {
+    while batch.len() < max {
         match queue.try_recv() {
-            Ok(job) => waiting.push(job),
+            Ok(job) => batch.push(job),
             Err(_) => break,
         }
     }
-    waiting
+    Some(batch)
 }
 
-/// A group commit's registrations taken apart: the rows to register (`index` their position)
-/// and, by position, who sent each, its audit entry and where its answer goes.
-struct Batch {
-    /// The model the rows were prepared with.
-    model_version: i64,
-    rows: Vec<PreparedRow>,
-    senders: Vec<String>,
-    audits: Vec<Option<RegistrationAudit>>,
-    replies: Vec<oneshot::Sender<Result<Registration>>>,
-}
-
-/// A batch, and its rows' scores made on a read connection (with the model they were made
-/// with), when they could be.
-type ScoredBatch = (Batch, Option<(i64, imports::ScoredOnSnapshot)>);
-
-impl Batch {
-    /// The jobs' rows, prepared again where another model than `matcher` prepared them; a job
-    /// whose record cannot be prepared is answered at once and left out.
-    fn from_jobs(matcher: &Matcher, jobs: Vec<WriteJob>) -> Batch {
-        let mut batch = Batch {
-            model_version: matcher.version(),
-            rows: Vec::with_capacity(jobs.len()),
-            senders: Vec::with_capacity(jobs.len()),
-            audits: Vec::with_capacity(jobs.len()),
-            replies: Vec::with_capacity(jobs.len()),
-        };
-        for mut job in jobs {
-            if job.model_version != matcher.version() {
-                match crate::imports::prepare_row(matcher, 0, job.row.record.clone()) {
-                    Ok(row) => job.row = row,
-                    Err(error) => {
-                        let _ = job.reply.send(Err(error));
-                        continue;
-                    }
-                }
-            }
-            job.row.index = batch.rows.len();
-            batch.rows.push(job.row);
-            batch.senders.push(job.received_from);
-            batch.audits.push(job.audit);
-            batch.replies.push(job.reply);
-        }
-        batch
-    }
-
-    /// The batch prepared with `matcher`'s model (another was activated since it was made).
-    fn prepared_with(self, matcher: &Matcher) -> Batch {
-        if self.model_version == matcher.version() {
-            return self;
-        }
-        let jobs = self
-            .rows
-            .into_iter()
-            .zip(self.senders)
-            .zip(self.audits)
-            .zip(self.replies)
-            .map(|(((row, received_from), audit), reply)| WriteJob {
-                row,
-                model_version: self.model_version,
-                received_from,
-                audit,
-                reply,
-            })
-            .collect();
-        Batch::from_jobs(matcher, jobs)
-    }
-
-    /// Answers every registration of a batch that could not start: nothing of it was written.
-    fn refuse(self, error: &RegistryError) {
-        for reply in self.replies {
-            let _ = reply.send(Err(RegistryError::BatchFailed(error.to_string())));
-        }
-    }
-}
-
-/// Reads and scores a batch's neighbourhood on a read connection. Scores that cannot be made
-/// are left to the batch's own transaction.
-async fn score_batch(
-    read: &sqlx::Pool<Db>,
-    matcher: &Arc<Matcher>,
-    cache: &PreparedCache,
-    mut batch: Batch,
-) -> ScoredBatch {
-    if batch.rows.is_empty() {
-        return (batch, None);
-    }
-    let mut steps = imports::ChunkSteps::start();
-    let rows = std::mem::take(&mut batch.rows);
-    let count = rows.len();
-    let (rows, scored) = imports::score_on_snapshot(read, matcher, cache, rows, &mut steps).await;
-    batch.rows = rows;
-    steps.log("registrations ahead", count);
-    match scored {
-        Ok(scored) => (batch, Some((matcher.version(), scored))),
-        Err(error) => {
-            tracing::debug!(%error, "a registration batch could not be scored ahead");
-            (batch, None)
-        }
-    }
-}
-
-/// One group commit: its span shows how many registrations shared the durable commit. Returns
-/// what it committed, for the next batch's scores made meanwhile.
-#[tracing::instrument(skip_all, name = "store.commit_batch", fields(backend = super::BACKEND_NAME, registrations = batch.rows.len()))]
+/// One group commit: its span shows how many registrations shared the durable commit.
+#[tracing::instrument(skip_all, name = "store.commit_batch", fields(backend = super::BACKEND_NAME, registrations = batch.len()))]
 async fn commit_batch(
     pool: &sqlx::Pool<Db>,
     matcher: &Arc<Matcher>,
     cache: &PreparedCache,
-    batch: Batch,
-    ahead: Option<imports::BatchAhead>,
-) -> Option<imports::BatchWritten> {
+    batch: Vec<WriteJob>,
+) {
     let now = Utc::now();
     // Rows prepared with another model than the one now active key and compare differently.
-    let batch = batch.prepared_with(matcher);
-    if batch.rows.is_empty() {
-        return None;
+    let mut jobs = Vec::with_capacity(batch.len());
+    for mut job in batch {
+        if job.model_version != matcher.version() {
+            match crate::imports::prepare_row(matcher, 0, job.row.record.clone()) {
+                Ok(row) => job.row = row,
+                Err(error) => {
+                    let _ = job.reply.send(Err(error));
+                    continue;
+                }
+            }
+        }
+        job.row.index = jobs.len();
+        jobs.push(job);
+    }
+    if jobs.is_empty() {
+        return;
     }
     let mut steps = imports::ChunkSteps::start();
     let mut tx = match pool.begin().await {
@@ -958,20 +798,20 @@ async fn commit_batch(
         Err(error) => {
             let error = RegistryError::from(error);
             tracing::warn!(%error, "cannot start a write transaction");
-            batch.refuse(&error);
-            return None;
+            refuse_batch(jobs, &error);
+            return;
         }
     };
     // Registrations that could match each other (sharing a blocking key or an identifier)
     // must not both miss each other in two concurrent transactions (two gateways on one
     // PostgreSQL): the batch takes every key's lock first, in one global order.
-    let mut keys: Vec<i64> = batch
-        .rows
+    let mut keys: Vec<i64> = jobs
         .iter()
-        .flat_map(|row| {
+        .flat_map(|job| {
             linking::lock_keys_of(
-                &row.key_hashes,
-                row.identifiers
+                &job.row.key_hashes,
+                job.row
+                    .identifiers
                     .iter()
                     .map(|(kind, value)| (kind.as_str(), value.as_str())),
             )
@@ -982,29 +822,24 @@ async fn commit_batch(
     steps.lap("begin");
     if let Err(error) = super::lock_match_keys(&mut tx, &keys).await {
         tracing::warn!(%error, "cannot take the matching locks");
-        batch.refuse(&error);
-        return None;
+        refuse_batch(jobs, &error);
+        return;
     }
-    let Batch {
-        rows,
-        senders,
-        audits,
-        replies,
-        ..
-    } = batch;
+    let mut rows = Vec::with_capacity(jobs.len());
+    let mut replies = Vec::with_capacity(jobs.len());
+    let mut senders = Vec::with_capacity(jobs.len());
+    let mut audits = Vec::with_capacity(jobs.len());
+    for job in jobs {
+        rows.push(job.row);
+        senders.push(job.received_from);
+        audits.push(job.audit);
+        replies.push(job.reply);
+    }
     let senders: Vec<&str> = senders.iter().map(String::as_str).collect();
     steps.lap("locks");
     let count = rows.len();
-    let imports::BatchRegistered {
-        mut answers,
-        changes,
-        head_before,
-        written,
-        only_new_records,
-    } = register_batch_or_each(
-        &mut tx, matcher, cache, rows, &senders, now, &mut steps, ahead,
-    )
-    .await;
+    let (mut answers, changes, written) =
+        register_batch_or_each(&mut tx, matcher, cache, rows, &senders, now, &mut steps).await;
     // The entries of the registrations that succeeded; a failed one is answered with its error
     // and, as before, not audited. Appended last: on PostgreSQL the chain's head stays locked
     // from here to the commit.
@@ -1013,10 +848,8 @@ async fn commit_batch(
         .zip(&answers)
         .filter_map(|(audit, answer)| Some(audit?.completed(answer.as_ref().ok()?)))
         .collect();
-    let change_count = changes.len() as i64;
     let committed = async {
         append_changes(&mut tx, changes, now).await?;
-        let head_after = imports::change_feed_head(&mut tx).await?;
         steps.lap("changes");
         if !drafts.is_empty() {
             super::access::append_audit_in(&mut tx, drafts).await?;
@@ -1024,23 +857,12 @@ async fn commit_batch(
         steps.lap("audit");
         tx.commit().await?;
         steps.lap("commit");
-        Ok::<_, RegistryError>(head_after)
+        Ok::<_, RegistryError>(())
     }
     .await;
     steps.log("registrations", count);
-    let outcome = match committed {
-        Ok(head_after) => {
-            cache.put_many(
-                matcher.version(),
-                written.iter().map(|record| record.cached()),
-            );
-            let complete = only_new_records && head_after == head_before + change_count;
-            Some(imports::BatchWritten {
-                head_before,
-                head_after,
-                records: complete.then_some(written),
-            })
-        }
+    match committed {
+        Ok(()) => cache.put_many(matcher.version(), written),
         Err(error) => {
             tracing::warn!(%error, "a registration batch failed to commit");
             let reason = error.to_string();
@@ -1049,21 +871,27 @@ async fn commit_batch(
                     *answer = Err(RegistryError::BatchFailed(reason.clone()));
                 }
             }
-            None
         }
-    };
+    }
     for (reply, answer) in replies.into_iter().zip(answers) {
         // The caller may have gone away (client disconnected); the write stands regardless.
         let _ = reply.send(answer);
     }
-    outcome
+}
+
+/// Answers every job of a batch that could not start: nothing of it was written.
+fn refuse_batch(jobs: Vec<WriteJob>, error: &RegistryError) {
+    for job in jobs {
+        let _ = job
+            .reply
+            .send(Err(RegistryError::BatchFailed(error.to_string())));
+    }
 }
 
 /// The batch's registrations: together ([`imports::register_batch`], few statements for the
 /// whole batch) in a savepoint; when that fails (another gateway registering the same new
 /// source record at the same moment, a child ID already issued), one at a time as before, each
 /// in its own savepoint so one failing record leaves the others intact.
-#[allow(clippy::too_many_arguments)]
 async fn register_batch_or_each(
     tx: &mut Transaction<'_>,
     matcher: &Arc<Matcher>,
@@ -1072,8 +900,11 @@ async fn register_batch_or_each(
     received_from: &[&str],
     now: DateTime<Utc>,
     steps: &mut imports::ChunkSteps,
-    ahead: Option<imports::BatchAhead>,
-) -> imports::BatchRegistered {
+) -> (
+    Vec<Result<Registration>>,
+    Vec<PendingChange>,
+    Vec<(RecordVersion, Arc<PreparedStored>)>,
+) {
     let records: Vec<ValidRecord> = rows.iter().map(|row| row.record.clone()).collect();
     let together = match sqlx::Connection::begin(&mut **tx).await {
         Ok(mut savepoint) => {
@@ -1085,7 +916,6 @@ async fn register_batch_or_each(
                 received_from,
                 now,
                 steps,
-                ahead,
             )
             .await
             {
@@ -1099,7 +929,7 @@ async fn register_batch_or_each(
         Err(error) => Err(error.into()),
     };
     match together {
-        Ok(done) => done,
+        Ok(done) => (done.answers, done.changes, done.written),
         Err(error) => {
             tracing::info!(%error, "a registration batch is registered one record at a time");
             let mut changes = Vec::new();
@@ -1119,14 +949,7 @@ async fn register_batch_or_each(
                     .await,
                 );
             }
-            imports::BatchRegistered {
-                answers,
-                changes,
-                // No account of what the batch wrote: the next batch reads for itself.
-                head_before: i64::MIN,
-                written: Vec::new(),
-                only_new_records: false,
-            }
+            (answers, changes, Vec::new())
         }
     }
 }

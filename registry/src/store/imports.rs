@@ -220,7 +220,7 @@ struct WrittenChunk {
 }
 
 /// A new record as the next chunk's neighbourhood would read it.
-pub(super) struct WrittenRecord {
+struct WrittenRecord {
     record_key: i64,
     child_id: ChildId,
     stored: Arc<PreparedStored>,
@@ -297,112 +297,20 @@ impl ImportPipeline {
         } = ahead;
         if read_at != head {
             let written = locked(&self.written);
-            let written = written
-                .as_ref()
-                .filter(|written| written.job_id == job_id && written.rows_done == first_row)?;
-            let before = (
-                written.head_before,
-                written.head_after,
-                written.records.as_deref(),
+            let written = written.as_ref().filter(|written| {
+                written.job_id == job_id
+                    && written.rows_done == first_row
+                    && written.head_before == read_at
+                    && written.head_after == head
+            })?;
+            add_written(
+                &mut around,
+                written.records.as_deref()?,
+                &hashes(),
+                max_block,
             );
-            catch_up(&mut around, read_at, head, before, hashes, max_block)?;
         }
         Some((around, scores))
-    }
-}
-
-/// Brings a neighbourhood read at change-feed position `read_at` up to `head`, when the one
-/// commit in between is the one `before` describes (its head when it began and when it
-/// committed, and its new records): those records are added from memory. `None` when anything
-/// else committed in between, or that commit changed more than its new records.
-fn catch_up(
-    around: &mut Neighbourhood,
-    read_at: i64,
-    head: i64,
-    (head_before, head_after, records): (i64, i64, Option<&[WrittenRecord]>),
-    hashes: impl FnOnce() -> HashSet<i64>,
-    max_block: usize,
-) -> Option<()> {
-    if read_at == head {
-        return Some(());
-    }
-    if head_before != read_at || head_after != head {
-        return None;
-    }
-    add_written(around, records?, &hashes(), max_block);
-    Some(())
-}
-
-/// A group commit's rows scored on a read connection while the batches before held the writer,
-/// and what those batches committed ([`register_batch`] brings the scores up to its own
-/// transaction, as an import chunk does with the chunk before).
-pub(super) struct BatchAhead {
-    pub(super) model_version: i64,
-    pub(super) scored: ScoredOnSnapshot,
-    /// The last batches committed, oldest first.
-    pub(super) before: Vec<Arc<BatchWritten>>,
-}
-
-/// What a committed group commit changed, for the next batch's scores made before it committed.
-pub(super) struct BatchWritten {
-    /// The change feed's head when the batch began (after its locks), and when it committed.
-    pub(super) head_before: i64,
-    pub(super) head_after: i64,
-    /// Its new records; `None` when it changed more than those (a repeat or update of a stored
-    /// record, the one-at-a-time fallback, another writer in between).
-    pub(super) records: Option<Vec<WrittenRecord>>,
-}
-
-impl BatchAhead {
-    /// The neighbourhood and scores for the batch's new rows (`fresh`: their indexes) at
-    /// change-feed position `head`, or `None` when they were made for other rows or another
-    /// model, or the registry changed since by more than the batches before (whose new records
-    /// are added from memory, one batch after the other).
-    fn up_to(
-        self,
-        model_version: i64,
-        fresh: &[usize],
-        head: i64,
-        hashes: impl FnOnce() -> HashSet<i64>,
-        max_block: usize,
-    ) -> Option<(Neighbourhood, Vec<HashMap<i64, ScoredPair>>)> {
-        if self.model_version != model_version || self.scored.fresh != fresh {
-            return None;
-        }
-        let ScoredOnSnapshot {
-            head: read_at,
-            mut around,
-            scores,
-            ..
-        } = self.scored;
-        let mut at = read_at;
-        let mut hashes = Some(hashes);
-        let mut row_hashes = HashSet::new();
-        for written in self
-            .before
-            .iter()
-            .filter(|written| written.head_after > read_at)
-        {
-            if let Some(hashes) = hashes.take() {
-                row_hashes = hashes();
-            }
-            let before = (
-                written.head_before,
-                written.head_after,
-                written.records.as_deref(),
-            );
-            let next = written.head_after;
-            catch_up(
-                &mut around,
-                at,
-                next,
-                before,
-                || row_hashes.clone(),
-                max_block,
-            )?;
-            at = next;
-        }
-        (at == head).then_some((around, scores))
     }
 }
 
@@ -450,7 +358,7 @@ fn add_written(
 /// The change feed's position. Every commit that registers, moves, merges or changes a record
 /// appends to the feed, so at one position the records, their children and their blocking keys
 /// are the same.
-pub(super) async fn change_feed_head(tx: &mut Transaction<'_>) -> Result<i64> {
+async fn change_feed_head(tx: &mut Transaction<'_>) -> Result<i64> {
     Ok(
         sqlx::query_scalar("SELECT last_seq FROM outbox_head WHERE id = 1")
             .fetch_one(&mut **tx)
@@ -480,97 +388,6 @@ fn marked<'a>(rows: &'a [PreparedRow], new: &[bool]) -> Vec<&'a PreparedRow> {
         .filter(|(_, new)| **new)
         .map(|(row, _)| row)
         .collect()
-}
-
-/// New rows' neighbourhood as committed at one position of the change feed, and their pairs
-/// with its records, scored on a read connection ([`score_on_snapshot`]).
-pub(super) struct ScoredOnSnapshot {
-    /// The change feed's head when the neighbourhood was read.
-    head: i64,
-    /// The rows taken for new records then (their `index`), in row order.
-    fresh: Vec<usize>,
-    around: Neighbourhood,
-    /// Each of those rows' pairs with `around`'s records, by record key.
-    scores: Vec<HashMap<i64, ScoredPair>>,
-}
-
-/// Reads `rows`' neighbourhood in one snapshot of `read` (so that the head names exactly what
-/// was read) and scores their pairs with it, off the async runtime: the work a chunk or a batch
-/// can do while the one before it holds the writer. The pairs within `rows` are left to the
-/// transaction. The rows are handed back.
-pub(super) async fn score_on_snapshot(
-    read: &sqlx::Pool<Db>,
-    matcher: &Arc<Matcher>,
-    cache: &PreparedCache,
-    rows: Vec<PreparedRow>,
-    steps: &mut ChunkSteps,
-) -> (Vec<PreparedRow>, Result<ScoredOnSnapshot>) {
-    let read_around = async {
-        let mut tx = super::begin_snapshot(read).await?;
-        super::size_import_chunk(&mut tx).await?;
-        let head = change_feed_head(&mut tx).await?;
-        let existing = existing_sources(&mut tx, &rows).await?;
-        let is_new = new_record_rows(&rows, &existing);
-        let around = neighbourhood(
-            &mut tx,
-            &marked(&rows, &is_new),
-            linking::max_block(matcher) as usize,
-            cache,
-            matcher.version(),
-            steps,
-        )
-        .await?;
-        tx.rollback().await?;
-        Ok::<_, RegistryError>((head, is_new, around))
-    };
-    let (head, is_new, around) = match read_around.await {
-        Ok(read) => read,
-        Err(error) => return (rows, Err(error)),
-    };
-    let scoring = {
-        let matcher = Arc::clone(matcher);
-        tokio::task::spawn_blocking(move || {
-            let mut around = around;
-            let newly_prepared = prepare_unprepared(&matcher, &mut around);
-            let marked_rows = marked(&rows, &is_new);
-            let fresh: Vec<usize> = marked_rows.iter().map(|row| row.index).collect();
-            let scores =
-                compare_all(&matcher, &marked_rows, &around, Vec::new(), false).map(|compared| {
-                    compared
-                        .into_iter()
-                        .map(|row| {
-                            row.stored
-                                .into_iter()
-                                .map(|(record_key, _, _, scored)| (record_key, scored))
-                                .collect()
-                        })
-                        .collect()
-                });
-            (rows, fresh, around, newly_prepared, scores)
-        })
-    };
-    let (rows, fresh, around, newly_prepared, scores) = match scoring.await {
-        Ok(scored) => scored,
-        // The rows went with the panicking task.
-        Err(error) => {
-            return (
-                Vec::new(),
-                Err(RegistryError::Corrupt(format!(
-                    "scoring rows stopped: {error}"
-                ))),
-            )
-        }
-    };
-    // Read from committed records: kept whatever becomes of the rows.
-    cache.put_many(matcher.version(), newly_prepared);
-    steps.lap("compare");
-    let scored = scores.map(|scores| ScoredOnSnapshot {
-        head,
-        fresh,
-        around,
-        scores,
-    });
-    (rows, scored)
 }
 
 async fn neighbourhood(
@@ -1062,19 +879,8 @@ pub(super) struct BatchRegistered {
     /// Each job's answer, in the batch's order.
     pub(super) answers: Vec<Result<Registration>>,
     pub(super) changes: Vec<PendingChange>,
-    /// The change feed's head when the batch began (after its locks).
-    pub(super) head_before: i64,
     /// The new records, prepared: the next batches' neighbours once this one commits.
-    pub(super) written: Vec<WrittenRecord>,
-    /// No row updated or repeated a stored record: `written` is all the batch changed.
-    pub(super) only_new_records: bool,
-}
-
-impl WrittenRecord {
-    /// The record as the prepared cache keeps it.
-    pub(super) fn cached(&self) -> (RecordVersion, Arc<PreparedStored>) {
-        ((self.record_key, FIRST_VERSION), Arc::clone(&self.stored))
-    }
+    pub(super) written: Vec<(RecordVersion, Arc<PreparedStored>)>,
 }
 
 /// Registers a group commit's records (`rows`, each `index` its position in the batch, and
@@ -1083,7 +889,6 @@ impl WrittenRecord {
 /// time on the online path. The answers are what registering them one after the other, new
 /// ones first, would give. An error leaves the transaction to be rolled back by the caller
 /// (to its savepoint), which then registers the batch one record at a time.
-#[allow(clippy::too_many_arguments)]
 pub(super) async fn register_batch(
     tx: &mut Transaction<'_>,
     matcher: &Arc<Matcher>,
@@ -1092,34 +897,17 @@ pub(super) async fn register_batch(
     received_from: &[&str],
     now: DateTime<Utc>,
     steps: &mut ChunkSteps,
-    ahead: Option<BatchAhead>,
 ) -> Result<BatchRegistered> {
     let count = rows.len();
     let (fresh, repeats) = split_new_rows(tx, rows).await?;
-    let head_before = change_feed_head(tx).await?;
     steps.lap("split");
-    let scored = ahead.and_then(|ahead| {
-        ahead.up_to(
-            matcher.version(),
-            &fresh.iter().map(|row| row.index).collect::<Vec<_>>(),
-            head_before,
-            || {
-                fresh
-                    .iter()
-                    .flat_map(|row| row.key_hashes.iter().copied())
-                    .collect()
-            },
-            linking::max_block(matcher) as usize,
-        )
-    });
-    steps.count("scored_ahead", usize::from(scored.is_some()));
     let senders: Vec<&str> = fresh.iter().map(|row| received_from[row.index]).collect();
     let FreshWritten {
         fresh,
         record_keys,
         placed,
         mut changes,
-    } = register_fresh(tx, matcher, cache, fresh, &senders, scored, now, steps).await?;
+    } = register_fresh(tx, matcher, cache, fresh, &senders, None, now, steps).await?;
     let mut answers: Vec<Option<Result<Registration>>> = (0..count).map(|_| None).collect();
     let mut written = Vec::with_capacity(fresh.len());
     for ((row, record_key), place) in fresh.into_iter().zip(record_keys).zip(placed) {
@@ -1139,18 +927,14 @@ pub(super) async fn register_batch(
             },
             created: true,
         }));
-        written.push(WrittenRecord {
-            record_key,
-            child_id: place.child_id,
-            stored: Arc::new(PreparedStored {
+        written.push((
+            (record_key, FIRST_VERSION),
+            Arc::new(PreparedStored {
                 district: row.record.child.district,
                 prepared: row.prepared,
             }),
-            key_hashes: row.key_hashes,
-            identifiers: row.identifiers,
-        });
+        ));
     }
-    let only_new_records = repeats.is_empty();
     for (index, record) in repeats {
         answers[index] = Some(
             register_with_savepoint(
@@ -1179,9 +963,7 @@ pub(super) async fn register_batch(
     Ok(BatchRegistered {
         answers,
         changes,
-        head_before,
         written,
-        only_new_records,
     })
 }
 
@@ -1656,28 +1438,60 @@ impl ImportStore for Backend {
             return Ok(chunk);
         }
         let mut steps = ChunkSteps::start();
-        let PreparedChunk {
-            rows,
-            fresh,
-            model_version,
-        } = chunk;
-        let (fresh, scored) =
-            score_on_snapshot(&self.read, &matcher, &self.prepared, fresh, &mut steps).await;
-        let scored = scored?;
-        let chunk = PreparedChunk {
-            rows,
-            fresh,
-            model_version,
+        // One snapshot for every read, so that the head names exactly what was read.
+        let mut tx = super::begin_snapshot(&self.read).await?;
+        super::size_import_chunk(&mut tx).await?;
+        let head = change_feed_head(&mut tx).await?;
+        let existing = existing_sources(&mut tx, &chunk.fresh).await?;
+        let is_new = new_record_rows(&chunk.fresh, &existing);
+        let rows = marked(&chunk.fresh, &is_new);
+        let around = neighbourhood(
+            &mut tx,
+            &rows,
+            linking::max_block(&matcher) as usize,
+            &self.prepared,
+            matcher.version(),
+            &mut steps,
+        )
+        .await?;
+        tx.rollback().await?;
+        let fresh: Vec<usize> = rows.iter().map(|row| row.index).collect();
+        drop(rows);
+        let scoring = {
+            let matcher = Arc::clone(&matcher);
+            tokio::task::spawn_blocking(move || {
+                let mut around = around;
+                let newly_prepared = prepare_unprepared(&matcher, &mut around);
+                let rows = marked(&chunk.fresh, &is_new);
+                let scores = compare_all(&matcher, &rows, &around, Vec::new(), false).map(|rows| {
+                    rows.into_iter()
+                        .map(|compared| {
+                            compared
+                                .stored
+                                .into_iter()
+                                .map(|(record_key, _, _, scored)| (record_key, scored))
+                                .collect()
+                        })
+                        .collect()
+                });
+                (chunk, around, newly_prepared, scores)
+            })
         };
+        let (chunk, around, newly_prepared, scores) = scoring
+            .await
+            .map_err(|error| RegistryError::Corrupt(format!("scoring rows stopped: {error}")))?;
+        // Read from committed records: kept whatever becomes of the chunk.
+        self.prepared.put_many(matcher.version(), newly_prepared);
         self.pipeline.keep_ahead(ScoredAhead {
             job_id: job_id.to_owned(),
             first_row,
             model_version: matcher.version(),
-            head: scored.head,
-            fresh: scored.fresh,
-            around: scored.around,
-            scores: scored.scores,
+            head,
+            fresh,
+            around,
+            scores: scores?,
         });
+        steps.lap("compare");
         steps.log("ahead", chunk.rows.len());
         Ok(chunk)
     }
@@ -2072,83 +1886,6 @@ mod tests {
                 MAX_BLOCK,
             )
             .map(|(around, _)| around)
-    }
-
-    /// A group commit's rows scored at feed position `read_at`, after the batches `before`.
-    fn batch_ahead(read_at: i64, before: Vec<BatchWritten>) -> BatchAhead {
-        let scored = ahead(read_at);
-        BatchAhead {
-            model_version: MODEL,
-            scored: ScoredOnSnapshot {
-                head: scored.head,
-                fresh: scored.fresh,
-                around: scored.around,
-                scores: scored.scores,
-            },
-            before: before.into_iter().map(Arc::new).collect(),
-        }
-    }
-
-    fn batch_written(head_before: i64, head_after: i64, record_key: i64) -> BatchWritten {
-        BatchWritten {
-            head_before,
-            head_after,
-            records: Some(vec![record(record_key, ChildId::random(), vec![7, 9])]),
-        }
-    }
-
-    fn up_to(ahead: BatchAhead, head: i64) -> Option<Neighbourhood> {
-        ahead
-            .up_to(MODEL, &[0, 2], head, || HashSet::from([7, 8, 9]), MAX_BLOCK)
-            .map(|(around, _)| around)
-    }
-
-    #[test]
-    fn a_batch_scored_ahead_catches_up_with_each_batch_committed_since() {
-        // Two batches committed after the read (10 -> 11 -> 13), one before it (8 -> 10).
-        let before = || {
-            vec![
-                batch_written(8, 10, 30),
-                batch_written(10, 11, 31),
-                batch_written(11, 13, 32),
-            ]
-        };
-        let around = up_to(batch_ahead(10, before()), 13).expect("caught up");
-        assert!(
-            !around.records.contains_key(&30),
-            "committed before the read"
-        );
-        assert!(around.records.contains_key(&31) && around.records.contains_key(&32));
-        assert_eq!(around.blocks[&7].records, vec![1, 31, 32]);
-        assert_eq!(around.blocks[&9].records, vec![31, 32]);
-        // Read after the first of them: only the second is added.
-        let around = up_to(batch_ahead(11, before()), 13).expect("caught up");
-        assert!(!around.records.contains_key(&31) && around.records.contains_key(&32));
-        // Read at the head: nothing to add.
-        assert!(up_to(batch_ahead(13, before()), 13).is_some());
-    }
-
-    #[test]
-    fn a_batch_scored_ahead_is_read_again_after_any_other_commit() {
-        // Something else committed between the batches (11 -> 12).
-        let gap = vec![batch_written(10, 11, 31), batch_written(12, 13, 32)];
-        assert!(up_to(batch_ahead(10, gap), 13).is_none());
-        // Something committed after the last batch.
-        let after = vec![batch_written(10, 11, 31)];
-        assert!(up_to(batch_ahead(10, after), 12).is_none());
-        // A batch that changed more than its new records.
-        let mut partial = batch_written(10, 11, 31);
-        partial.records = None;
-        assert!(up_to(batch_ahead(10, vec![partial]), 11).is_none());
-        // Scores made for other rows, or with another model.
-        let ahead = batch_ahead(10, Vec::new());
-        assert!(ahead
-            .up_to(MODEL, &[0, 1], 10, HashSet::new, MAX_BLOCK)
-            .is_none());
-        let ahead = batch_ahead(10, Vec::new());
-        assert!(ahead
-            .up_to(MODEL + 1, &[0, 2], 10, HashSet::new, MAX_BLOCK)
-            .is_none());
     }
 
     #[test]

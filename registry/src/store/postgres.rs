@@ -251,7 +251,6 @@ impl PostgresStore {
             read: pool.clone(),
             writer: engine::spawn_group_committer(
                 pool.clone(),
-                None,
                 matcher.clone(),
                 std::sync::Arc::clone(&prepared),
                 COMMITTERS,

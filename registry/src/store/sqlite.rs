@@ -292,7 +292,6 @@ impl SqliteStore {
         ));
         let writer = engine::spawn_group_committer(
             write.clone(),
-            Some(read.clone()),
             matcher.clone(),
             std::sync::Arc::clone(&prepared),
             1,
