@@ -17,7 +17,15 @@ use crate::model::{ChildData, Sex};
 pub struct Matcher {
     version: i64,
     model: Model,
+    /// The match weight of the review threshold, less [`REVIEW_MARGIN`]: the floor of
+    /// [`Matcher::score_for_review`].
+    review_floor: f64,
 }
+
+/// How far below the review threshold a pair is still scored in full and explained: the
+/// explanation sums the same weights in another order, and it is the explanation's probability
+/// that the thresholds judge.
+const REVIEW_MARGIN: f64 = 1e-9;
 
 impl Matcher {
     /// A matcher for a trained model; an untrained model cannot decide and is refused.
@@ -28,7 +36,13 @@ impl Matcher {
                 message: format!("model version {version} has no trained weights"),
             });
         }
-        Ok(Matcher { version, model })
+        let review_floor =
+            matching::model::weight_of(model.spec().thresholds.review - REVIEW_MARGIN);
+        Ok(Matcher {
+            version,
+            model,
+            review_floor,
+        })
     }
 
     /// The model file text (JSON) as stored in the registry.
@@ -82,17 +96,15 @@ impl Matcher {
     /// As [`Matcher::score`] for placing a record: the probability only when the pair could
     /// reach review (`None` below it, where the costlier comparisons are skipped), and whether
     /// a cannot-link rule holds, for every pair (it keeps the pair's child from an automatic
-    /// link). `margin` below the review threshold still counts as reaching it.
+    /// link). A pair a rounding margin below the review threshold still counts as reaching it.
     pub fn score_for_review(
         &self,
         a: &PreparedRecord,
         b: &PreparedRecord,
-        margin: f64,
     ) -> Result<(Option<f64>, bool)> {
-        let floor = matching::model::weight_of(self.review_threshold() - margin);
         let scored = self
             .model
-            .score_floor(a, b, floor)
+            .score_floor(a, b, self.review_floor)
             .map_err(|error| RegistryError::Corrupt(format!("scoring failed: {error}")))?;
         Ok(match scored {
             Bounded::Kept {

@@ -1921,10 +1921,7 @@ impl Store for Backend {
                 page.into_par_iter()
                     .map(|(record_key, version, child)| {
                         let child = child.map(|json| json.0).unwrap_or_default();
-                        let stored = PreparedStored {
-                            prepared: preparing.prepare(&child),
-                            district: child.district,
-                        };
+                        let stored = PreparedStored::of(&preparing, child);
                         ((record_key, version), Arc::new(stored))
                     })
                     .collect::<Vec<_>>()

@@ -517,12 +517,8 @@ pub(super) struct ScoredPair {
     explanation: Option<PairExplanation>,
 }
 
-/// How far below the review threshold a pair is still explained: the explanation sums the same
-/// weights in another order, and it is the explanation's probability that the thresholds judge.
-const EXPLAIN_MARGIN: f64 = 1e-9;
-
 fn score_pair(matcher: &Matcher, a: &PreparedRecord, b: &PreparedRecord) -> Result<ScoredPair> {
-    let (probability, vetoed) = matcher.score_for_review(a, b, EXPLAIN_MARGIN)?;
+    let (probability, vetoed) = matcher.score_for_review(a, b)?;
     let explanation = match probability {
         Some(_) => Some(matcher.explain(a, b)?),
         None => None,
@@ -544,12 +540,7 @@ fn prepare_unprepared(
         std::mem::take(&mut around.unprepared)
             .into_par_iter()
             .map(|(key, child_id, child)| {
-                let prepared = matcher.prepare(&child);
-                let stored = PreparedStored {
-                    district: child.district,
-                    prepared,
-                };
-                (key, child_id, Arc::new(stored))
+                (key, child_id, Arc::new(PreparedStored::of(matcher, child)))
             })
             .collect();
     prepared
@@ -846,7 +837,6 @@ pub(super) async fn register_fresh(
         .map_err(|error| RegistryError::Corrupt(format!("scoring rows stopped: {error}")))?;
     written?;
     let comparisons = comparisons?;
-    steps.count("prepared", newly_prepared.len());
     steps.count(
         "pairs",
         comparisons

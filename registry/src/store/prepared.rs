@@ -26,6 +26,16 @@ pub(super) struct PreparedStored {
     pub prepared: PreparedRecord,
 }
 
+impl PreparedStored {
+    /// A stored record's match fields, prepared by `matcher`'s model.
+    pub fn of(matcher: &crate::linkage::Matcher, child: crate::model::ChildData) -> Self {
+        PreparedStored {
+            prepared: matcher.prepare(&child),
+            district: child.district,
+        }
+    }
+}
+
 /// `(record_key, version)` of a stored record.
 pub(super) type RecordVersion = (i64, i64);
 
