@@ -1884,8 +1884,9 @@ impl Store for Backend {
             tx.commit().await?;
             loaded += chunk.len() as u64;
         }
-        // A registry loaded in bulk is matched against next: the planner must know its size.
-        super::refresh_planner_statistics(&self.write).await?;
+        // A registry loaded in bulk is matched against next: the planner must know its size,
+        // and the index-only scans of matching need the loaded pages marked all-visible.
+        super::settle_after_bulk_load(&self.write).await?;
         Ok(loaded)
     }
 

@@ -102,6 +102,16 @@ async fn refresh_planner_statistics(pool: &sqlx::Pool<Db>) -> Result<()> {
         .await?;
     Ok(())
 }
+/// Vacuums and analyses the tables a registration looks up, after a bulk load. Besides the
+/// planner's statistics, a vacuum marks the loaded pages all-visible: until then an index-only
+/// scan (a block's record keys, a neighbour's child and version) must visit the table for every
+/// row it returns, and the registrations after a load would wait on autovacuum for that.
+async fn settle_after_bulk_load(pool: &sqlx::Pool<Db>) -> Result<()> {
+    sqlx::query("VACUUM (ANALYZE) blocking_keys, source_records, record_identifiers")
+        .execute(pool)
+        .await?;
+    Ok(())
+}
 /// What an insert of `source_records` with reserved record keys says before `VALUES`: the key
 /// is an identity column, which takes a given value only when told to.
 const RESERVED_KEY_INSERT: &str = "OVERRIDING SYSTEM VALUE";

@@ -71,6 +71,10 @@ async fn lock_all_matching(_tx: &mut sqlx::Transaction<'_, Db>) -> Result<()> {
 async fn refresh_planner_statistics(_pool: &sqlx::Pool<Db>) -> Result<()> {
     Ok(())
 }
+/// SQLite keeps no visibility map nor statistics: a loaded registry needs nothing more.
+async fn settle_after_bulk_load(_pool: &sqlx::Pool<Db>) -> Result<()> {
+    Ok(())
+}
 /// What an insert of `source_records` with reserved record keys says before `VALUES`: nothing,
 /// SQLite takes an explicit `INTEGER PRIMARY KEY`.
 const RESERVED_KEY_INSERT: &str = "";
