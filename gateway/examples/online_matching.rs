@@ -15,6 +15,8 @@
 //!     --backends sqlite --preloaded DIR   # loads DIR once; measure on copies of it afterwards
 //! cargo run --release -p gateway --example online_matching -- throughput --preload 1000000 --records 4000 \
 //!     --backends sqlite --preloaded COPY_OF_DIR --skip-measured 4000 --warm   # as `serve` runs
+//! cargo run --release -p gateway --example online_matching -- throughput --preload 1000000 --records 4000 \
+//!     --backends postgres --preloaded-postgres om_1m --warm   # loads om_1m once, measures on copies
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -63,31 +65,44 @@ enum Mode {
         #[arg(long, default_value_t = 7)]
         seed: u64,
     },
-    Throughput {
-        /// Distinct children bulk-loaded before measuring.
-        #[arg(long, default_value_t = 100_000)]
-        preload: usize,
-        /// Registrations measured over HTTP.
-        #[arg(long, default_value_t = 10_000)]
-        records: usize,
-        /// SQLite: measure into this data directory's registry, bulk-loading the `--preload`
-        /// children into it first unless an earlier run did. The registrations are written
-        /// into it too: keep a copy of the loaded directory and measure on copies of it.
-        #[arg(long)]
-        preloaded: Option<std::path::PathBuf>,
-        /// With `--preloaded`: stored records the registry keeps prepared for comparison.
-        #[arg(long, default_value_t = registry::store::DEFAULT_PREPARED_RECORDS)]
-        prepared_records: usize,
-        /// Prepare the stored records for matching before measuring, as `serve` does in the
-        /// background after starting (`Store::warm_match_cache`).
-        #[arg(long)]
-        warm: bool,
-        /// Leave out the first N records an earlier run measured (into a copy of the same
-        /// `--preloaded` registry, which holds them now): the population stays the same, and
-        /// the records measured are new to the registry again.
-        #[arg(long, default_value_t = 0)]
-        skip_measured: usize,
-    },
+    Throughput(Throughput),
+}
+
+#[derive(clap::Args)]
+struct Throughput {
+    /// Distinct children bulk-loaded before measuring.
+    #[arg(long, default_value_t = 100_000)]
+    preload: usize,
+    /// Registrations measured over HTTP.
+    #[arg(long, default_value_t = 10_000)]
+    records: usize,
+    /// SQLite: measure into this data directory's registry, bulk-loading the `--preload`
+    /// children into it first unless an earlier run did. The registrations are written
+    /// into it too: keep a copy of the loaded directory and measure on copies of it.
+    #[arg(long)]
+    preloaded: Option<std::path::PathBuf>,
+    /// PostgreSQL: bulk-load the `--preload` children once into the database of this name
+    /// on the `--postgres-url` server (kept between runs), and measure on a file copy of it.
+    #[arg(long)]
+    preloaded_postgres: Option<String>,
+    /// With `--preloaded-postgres`: read the copy's blocking keys, source records and their
+    /// indexes into PostgreSQL's shared buffers first (`pg_prewarm`), as a server that has
+    /// been running a while holds them. A fresh copy's pages are otherwise all cold.
+    #[arg(long)]
+    prewarm_postgres: bool,
+    /// With `--preloaded` or `--preloaded-postgres`: stored records the registry keeps prepared
+    /// for comparison.
+    #[arg(long, default_value_t = registry::store::DEFAULT_PREPARED_RECORDS)]
+    prepared_records: usize,
+    /// Prepare the stored records for matching before measuring, as `serve` does in the
+    /// background after starting (`Store::warm_match_cache`).
+    #[arg(long)]
+    warm: bool,
+    /// Leave out the first N records an earlier run measured (into a copy of the same
+    /// `--preloaded` registry, which holds them now): the population stays the same, and
+    /// the records measured are new to the registry again.
+    #[arg(long, default_value_t = 0)]
+    skip_measured: usize,
 }
 
 fn match_record(record: &GeneratedRecord) -> Record {
@@ -218,15 +233,18 @@ async fn accuracy(args: &Args, records: usize, seed: u64) {
     }
 }
 
-async fn throughput(
-    args: &Args,
-    preload: usize,
-    records: usize,
-    preloaded: Option<&std::path::Path>,
-    prepared_records: usize,
-    warm: bool,
-    skip_measured: usize,
-) {
+async fn throughput(args: &Args, options: &Throughput) {
+    let Throughput {
+        preload,
+        records,
+        prepared_records,
+        warm,
+        skip_measured,
+        prewarm_postgres,
+        ..
+    } = *options;
+    let preloaded = options.preloaded.as_deref();
+    let preloaded_postgres = options.preloaded_postgres.as_deref();
     // Distinct children for the preload (one record each), other children for the measurement.
     let mut seen = HashSet::new();
     let population = synthetic::generate(&synthetic::GeneratorConfig {
@@ -268,11 +286,22 @@ async fn throughput(
         let mut last = None;
         for load in [0, preload] {
             let kept = preloaded.filter(|_| load > 0 && backend == "sqlite");
-            let (target, bulk_rate) = match kept {
-                Some(dir) => {
+            let kept_postgres = preloaded_postgres.filter(|_| load > 0 && backend == "postgres");
+            let options = registry::store::StoreOptions { prepared_records };
+            let (target, bulk_rate) = match (kept, kept_postgres) {
+                (_, Some(template)) => {
+                    let rate =
+                        load_postgres_once(&args.postgres_url, template, &preload_set, &options)
+                            .await;
+                    let database = Database::copy_of(&args.postgres_url, template, &options).await;
+                    if prewarm_postgres {
+                        prewarm(&database).await;
+                    }
+                    (Registry::Fresh(database), rate)
+                }
+                (Some(dir), None) => {
                     const LOADED_MARKER: &str = "online-matching-preloaded";
                     std::fs::create_dir_all(dir).unwrap();
-                    let options = registry::store::StoreOptions { prepared_records };
                     let store = registry::store::open_data_dir_with(dir, &options)
                         .await
                         .unwrap();
@@ -285,7 +314,7 @@ async fn throughput(
                     }
                     (Registry::Kept(store), rate)
                 }
-                None => {
+                (None, None) => {
                     let database = Database::fresh(backend, &args.postgres_url).await;
                     let started = Instant::now();
                     let loaded = database
@@ -357,6 +386,81 @@ async fn throughput(
     }
 }
 
+/// Reads the tables and indexes a registration looks up into PostgreSQL's shared buffers.
+async fn prewarm(database: &Database) {
+    use sqlx::Connection;
+    let mut connection = sqlx::PgConnection::connect(database.url().unwrap())
+        .await
+        .unwrap();
+    let started = Instant::now();
+    sqlx::query("CREATE EXTENSION IF NOT EXISTS pg_prewarm")
+        .execute(&mut connection)
+        .await
+        .unwrap();
+    let pages: i64 = sqlx::query_scalar(
+        "SELECT coalesce(sum(pg_prewarm(c.oid)), 0)::BIGINT FROM pg_class c \
+         JOIN pg_namespace n ON n.oid = c.relnamespace AND n.nspname = current_schema() \
+         WHERE c.relname IN ('blocking_keys', 'blocking_keys_lookup', 'blocking_keys_record', \
+           'source_records_pkey', 'source_records_current', 'source_records_source_key', \
+           'record_identifiers')",
+    )
+    .fetch_one(&mut connection)
+    .await
+    .unwrap();
+    connection.close().await.unwrap();
+    eprintln!(
+        "prewarmed {pages} pages in {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
+}
+
+/// Bulk-loads `children` into the PostgreSQL database `name` unless an earlier run finished
+/// doing so (it leaves a comment on the database); returns the load's records/s (NaN when kept).
+async fn load_postgres_once(
+    postgres_url: &str,
+    name: &str,
+    children: &[registry::model::ValidRecord],
+    options: &registry::store::StoreOptions,
+) -> f64 {
+    use sqlx::Connection;
+    const LOADED_MARKER: &str = "online-matching-preloaded";
+    let mut admin = sqlx::PgConnection::connect(postgres_url).await.unwrap();
+    let comment: Option<Option<String>> = sqlx::query_scalar(
+        "SELECT shobj_description(oid, 'pg_database') FROM pg_database WHERE datname = $1",
+    )
+    .bind(name)
+    .fetch_optional(&mut admin)
+    .await
+    .unwrap();
+    let mut rate = f64::NAN;
+    if comment.flatten().as_deref() != Some(LOADED_MARKER) {
+        for statement in [
+            format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"),
+            format!("CREATE DATABASE {name}"),
+        ] {
+            sqlx::query(&statement).execute(&mut admin).await.unwrap();
+        }
+        let url = registry::store::postgres::url_with_database(postgres_url, name);
+        let store = registry::store::open_with(&url, options).await.unwrap();
+        let started = Instant::now();
+        let loaded = store.bulk_load(children.to_vec(), "bulk").await.unwrap();
+        rate = loaded as f64 / started.elapsed().as_secs_f64().max(1e-9);
+        drop(store);
+        sqlx::query(&format!("COMMENT ON DATABASE {name} IS '{LOADED_MARKER}'"))
+            .execute(&mut admin)
+            .await
+            .unwrap();
+    }
+    // A copy needs the template to have no connections (the store's pool closes lazily).
+    sqlx::query("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1")
+        .bind(name)
+        .execute(&mut admin)
+        .await
+        .unwrap();
+    admin.close().await.unwrap();
+    rate
+}
+
 #[tokio::main]
 async fn main() {
     let args = Args::parse();
@@ -371,24 +475,6 @@ async fn main() {
     }
     match args.mode {
         Mode::Accuracy { records, seed } => accuracy(&args, records, seed).await,
-        Mode::Throughput {
-            preload,
-            records,
-            ref preloaded,
-            prepared_records,
-            warm,
-            skip_measured,
-        } => {
-            throughput(
-                &args,
-                preload,
-                records,
-                preloaded.as_deref(),
-                prepared_records,
-                warm,
-                skip_measured,
-            )
-            .await
-        }
+        Mode::Throughput(ref options) => throughput(&args, options).await,
     }
 }

@@ -39,6 +39,27 @@ impl Database {
         }
     }
 
+    /// A file copy of the PostgreSQL database `template` (a registry loaded once and kept).
+    pub async fn copy_of(
+        postgres_url: &str,
+        template: &str,
+        options: &store::StoreOptions,
+    ) -> Database {
+        let scratch = pg::ScratchDatabase::copy_of(postgres_url, template)
+            .await
+            .unwrap();
+        Database {
+            store: store::open_with(&scratch.url, options).await.unwrap(),
+            _dir: tempfile::tempdir().unwrap(),
+            scratch: Some(scratch),
+        }
+    }
+
+    /// The PostgreSQL database's URL.
+    pub fn url(&self) -> Option<&str> {
+        self.scratch.as_ref().map(|scratch| scratch.url.as_str())
+    }
+
     pub async fn finish(self) {
         drop(self.store);
         if let Some(scratch) = self.scratch {
