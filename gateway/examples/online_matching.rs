@@ -105,6 +105,10 @@ struct Throughput {
     skip_measured: usize,
 }
 
+/// Marks a kept registry (a file in the SQLite directory, a comment on the PostgreSQL
+/// database) as loaded to the end.
+const LOADED_MARKER: &str = "online-matching-preloaded";
+
 fn match_record(record: &GeneratedRecord) -> Record {
     let born = record
         .date_of_birth
@@ -300,7 +304,6 @@ async fn throughput(args: &Args, options: &Throughput) {
                     (Registry::Fresh(database), rate)
                 }
                 (Some(dir), None) => {
-                    const LOADED_MARKER: &str = "online-matching-preloaded";
                     std::fs::create_dir_all(dir).unwrap();
                     let store = registry::store::open_data_dir_with(dir, &options)
                         .await
@@ -423,7 +426,6 @@ async fn load_postgres_once(
     options: &registry::store::StoreOptions,
 ) -> f64 {
     use sqlx::Connection;
-    const LOADED_MARKER: &str = "online-matching-preloaded";
     let mut admin = sqlx::PgConnection::connect(postgres_url).await.unwrap();
     let comment: Option<Option<String>> = sqlx::query_scalar(
         "SELECT shobj_description(oid, 'pg_database') FROM pg_database WHERE datname = $1",

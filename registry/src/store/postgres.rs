@@ -93,11 +93,13 @@ async fn lock_all_matching(tx: &mut sqlx::Transaction<'_, Db>) -> Result<()> {
     Ok(())
 }
 
+/// The tables a registration looks its neighbours up in.
+const MATCHING_TABLES: &str = "blocking_keys, source_records, record_identifiers";
 /// Refreshes the planner's statistics of the tables a registration looks up. An import into a
 /// young registry grows them many times over between autovacuum's visits, and the planner,
 /// still believing them nearly empty, scans them whole for every blocking-key look-up.
 async fn refresh_planner_statistics(pool: &sqlx::Pool<Db>) -> Result<()> {
-    sqlx::query("ANALYZE blocking_keys, source_records, record_identifiers")
+    sqlx::query(&format!("ANALYZE {MATCHING_TABLES}"))
         .execute(pool)
         .await?;
     Ok(())
@@ -107,7 +109,7 @@ async fn refresh_planner_statistics(pool: &sqlx::Pool<Db>) -> Result<()> {
 /// scan (a block's record keys, a neighbour's child and version) must visit the table for every
 /// row it returns, and the registrations after a load would wait on autovacuum for that.
 async fn settle_after_bulk_load(pool: &sqlx::Pool<Db>) -> Result<()> {
-    sqlx::query("VACUUM (ANALYZE) blocking_keys, source_records, record_identifiers")
+    sqlx::query(&format!("VACUUM (ANALYZE) {MATCHING_TABLES}"))
         .execute(pool)
         .await?;
     Ok(())
@@ -291,25 +293,24 @@ pub struct ScratchDatabase {
 impl ScratchDatabase {
     /// Creates the database on the server of `base_url`.
     pub async fn create(base_url: &str) -> Result<Self> {
-        let name = format!("child_registry_scratch_{:016x}", rand::random::<u64>());
-        run_on_server(base_url, &format!("CREATE DATABASE {name}")).await?;
-        Ok(ScratchDatabase {
-            url: url_with_database(base_url, &name),
-            name,
-            base_url: base_url.to_owned(),
-        })
+        Self::create_as(base_url, "").await
     }
 
     /// A copy of the database `template` on the same server, copied file by file (fast for a
     /// large registry; nothing may be connected to `template` meanwhile). Benchmarks load a
     /// registry once and measure on copies of it.
     pub async fn copy_of(base_url: &str, template: &str) -> Result<Self> {
-        let name = format!("child_registry_scratch_{:016x}", rand::random::<u64>());
-        run_on_server(
+        Self::create_as(
             base_url,
-            &format!("CREATE DATABASE {name} TEMPLATE {template} STRATEGY FILE_COPY"),
+            &format!(" TEMPLATE {template} STRATEGY FILE_COPY"),
         )
-        .await?;
+        .await
+    }
+
+    /// `CREATE DATABASE` of a new random name, with `options` after the name.
+    async fn create_as(base_url: &str, options: &str) -> Result<Self> {
+        let name = format!("child_registry_scratch_{:016x}", rand::random::<u64>());
+        run_on_server(base_url, &format!("CREATE DATABASE {name}{options}")).await?;
         Ok(ScratchDatabase {
             url: url_with_database(base_url, &name),
             name,
