@@ -116,6 +116,8 @@ pub struct NameValue {
     /// Number of parts (words) of `canon`: lets the part-by-part comparisons
     /// skip single-word names without splitting them.
     pub parts: usize,
+    /// The whole name is a household name ([`crate::normalize::is_household_name`]).
+    pub household: bool,
 }
 
 impl NameValue {
@@ -138,6 +140,7 @@ impl NameValue {
         let canon = canon.join(" ");
         Some(Self {
             khmer: raw.chars().any(crate::normalize::is_khmer),
+            household: crate::normalize::is_household_name(&norm),
             parts: tokens(&canon).count(),
             id: 0,
             canon: canon.into(),
@@ -295,7 +298,11 @@ pub struct Comparator {
 /// The comparator behind a comparison.
 #[derive(Debug, Clone)]
 pub enum ComparatorKind {
-    Name,
+    /// With `household_names`, a pair at `else` where either name is a
+    /// household name is [`NAME_HOUSEHOLD_LEVEL`].
+    Name {
+        household_names: bool,
+    },
     Text(Vec<TextPredicate>),
     /// With `estimates`, levels from [`date_level_estimates`], else from
     /// [`date_level`].
@@ -324,6 +331,11 @@ pub const NAME_LABELS: [&str; 6] = [
 /// The `name` level `phonetic_or_jaro_winkler`: this and the levels above it
 /// are the name agreeing.
 pub const NAME_PHONETIC_LEVEL: u8 = 3;
+/// The `name` level `else`.
+pub const NAME_ELSE_LEVEL: u8 = 5;
+/// With `household_names`: the names agree at no level and one of them is a
+/// household name.
+pub const NAME_HOUSEHOLD_LEVEL: u8 = 6;
 
 /// Labels of the `date` comparison's levels.
 pub const DATE_LABELS: [&str; 8] = [
@@ -358,7 +370,23 @@ impl Comparator {
     pub fn new(name: &str, kind: &ComparisonKind) -> Result<Self> {
         let owned = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
         let (labels, tf, kind) = match kind {
-            ComparisonKind::Name { tf, .. } => (owned(&NAME_LABELS), *tf, ComparatorKind::Name),
+            ComparisonKind::Name {
+                tf,
+                household_names,
+                ..
+            } => {
+                let mut labels = owned(&NAME_LABELS);
+                if *household_names {
+                    labels.push("household_name".into());
+                }
+                (
+                    labels,
+                    *tf,
+                    ComparatorKind::Name {
+                        household_names: *household_names,
+                    },
+                )
+            }
             ComparisonKind::Text { levels, tf, .. } => {
                 let preds = levels
                     .iter()
@@ -418,7 +446,23 @@ impl Comparator {
     pub fn level(&self, a: &Value, b: &Value) -> u8 {
         match (a, b) {
             (Value::Missing, _) | (_, Value::Missing) => NULL_LEVEL,
-            (Value::Name(a), Value::Name(b)) => name_level(a, b),
+            (Value::Name(a), Value::Name(b)) => {
+                let level = name_level(a, b);
+                let household_names = matches!(
+                    self.kind,
+                    ComparatorKind::Name {
+                        household_names: true
+                    }
+                );
+                // Two different household names ("Thom" / "Toch", big and
+                // little) are how a household tells two of its children
+                // apart: that stays `else`.
+                if level == NAME_ELSE_LEVEL && household_names && (a.household != b.household) {
+                    NAME_HOUSEHOLD_LEVEL
+                } else {
+                    level
+                }
+            }
             (Value::Text(a), Value::Text(b)) => match &self.kind {
                 ComparatorKind::Text(preds) => text_level(preds, a, b),
                 _ => u8::from(a != b),
@@ -912,6 +956,36 @@ mod tests {
         // One slip near the start of a name.
         assert_eq!(name_level(&name("Gloria"), &name("Groria")), 3);
         assert_eq!(name_level(&name("Mony"), &name("Rony")), 5);
+    }
+
+    #[test]
+    fn household_names_are_a_level_only_where_asked() {
+        let kind = |household_names| ComparisonKind::Name {
+            column: "given_name".into(),
+            tf: false,
+            household_names,
+        };
+        let given = Comparator::new("given_name", &kind(true)).unwrap();
+        let plain = Comparator::new("mother_name", &kind(false)).unwrap();
+        assert_eq!(
+            given.labels.last().map(String::as_str),
+            Some("household_name")
+        );
+        assert_eq!(plain.num_levels(), NAME_LABELS.len());
+        let level = |c: &Comparator, a: &str, b: &str| {
+            c.level(&Value::Name(name(a)), &Value::Name(name(b)))
+        };
+        // "Pov" at home, "Dara" at school: no evidence either way.
+        assert_eq!(level(&given, "Pov", "Dara"), NAME_HOUSEHOLD_LEVEL);
+        assert_eq!(level(&given, "Dara", "ពៅ"), NAME_HOUSEHOLD_LEVEL);
+        assert_eq!(level(&given, "Baby", "Nakato"), NAME_HOUSEHOLD_LEVEL);
+        assert_eq!(level(&plain, "Pov", "Dara"), NAME_ELSE_LEVEL);
+        // Big and little: how a household tells two children apart.
+        assert_eq!(level(&given, "Thom", "Toch"), NAME_ELSE_LEVEL);
+        // A household name that agrees is read as the name it is.
+        assert_eq!(level(&given, "Pov", "ពៅ"), 3);
+        assert_eq!(level(&given, "Toch", "TOCH"), 0);
+        assert_eq!(level(&given, "Dara", "Sokha"), NAME_ELSE_LEVEL);
     }
 
     #[test]

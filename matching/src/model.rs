@@ -6,7 +6,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::blocking::{BlockingRule, KeyCache, KeyExpr};
 use crate::compare::{
-    Comparator, DateValue, NameValue, Place, Value, NAME_PHONETIC_LEVEL, NULL_LEVEL,
+    Comparator, DateValue, NameValue, Place, Value, NAME_ELSE_LEVEL, NAME_PHONETIC_LEVEL,
+    NULL_LEVEL,
 };
 use crate::error::{MatchError, Result};
 use crate::normalize::normalize;
@@ -1024,15 +1025,17 @@ fn comparison_cost(kind: &crate::compare::ComparatorKind) -> u8 {
         ComparatorKind::Exact | ComparatorKind::Date { .. } => 0,
         ComparatorKind::Location { .. } => 1,
         ComparatorKind::Text(_) => 2,
-        ComparatorKind::Name => 3,
+        ComparatorKind::Name { .. } => 3,
     }
 }
 
+/// How well a pair of names agrees, best first: the name levels in order, a
+/// household name as bad as `else`, a missing name worst.
 fn rank(level: u8) -> u32 {
     if level == NULL_LEVEL {
         6
     } else {
-        u32::from(level)
+        u32::from(level.min(NAME_ELSE_LEVEL))
     }
 }
 

@@ -134,6 +134,53 @@ pub fn is_placeholder_name(normalized: &str) -> bool {
     PLACEHOLDERS.contains(&normalized)
 }
 
+/// Names a household calls a child by that describe the child rather than
+/// name it: Khmer ឈ្មោះហៅក្រៅ such as ពៅ "Pov" (the youngest), តូច "Toch"
+/// (little), ធំ "Thom" (big), អូន "Oun" (the younger one), ម៉ាប់ "Mab"
+/// (chubby), ខ្មៅ "Khmao" (dark), and the English "Baby" and "Junior" of
+/// Ugandan registers. Any child of any household can carry one, so a record
+/// that gives one of them where another record gives a real given name says
+/// little either way: it is not the other name misspelt, nor evidence of
+/// another child. Latin spellings as clerks write them, and the Khmer
+/// spellings (compared after [`normalize`] romanises them).
+const HOUSEHOLD_NAMES: [&str; 26] = [
+    "pov",
+    "pove",
+    "pau",
+    "peou",
+    "ពៅ",
+    "toch",
+    "tauch",
+    "tuoch",
+    "តូច",
+    "thom",
+    "thum",
+    "ធំ",
+    "oun",
+    "aun",
+    "អូន",
+    "mab",
+    "mabb",
+    "ម៉ាប់",
+    "khmao",
+    "kmao",
+    "ខ្មៅ",
+    "baby",
+    "babe",
+    "junior",
+    "jnr",
+    "jr",
+];
+
+/// The whole of a normalised name is one of [`HOUSEHOLD_NAMES`].
+pub fn is_household_name(normalized: &str) -> bool {
+    static FORMS: std::sync::OnceLock<Vec<String>> = std::sync::OnceLock::new();
+    FORMS
+        .get_or_init(|| HOUSEHOLD_NAMES.iter().map(|n| normalize(n)).collect())
+        .iter()
+        .any(|form| form == normalized)
+}
+
 /// The tokens of a normalised string (split on spaces).
 pub fn tokens(normalized: &str) -> impl Iterator<Item = &str> {
     normalized.split(' ').filter(|t| !t.is_empty())
@@ -535,6 +582,30 @@ pub fn nickname_canonical(token: &str) -> Option<&'static str> {
         "julie" | "juliet" | "julia" => "julia",
         "lucy" | "lucia" => "lucy",
         "nana" | "nasa" => "nabirye",
+        "judy" | "judi" => "judith",
+        "eve" | "evie" | "eva" => "evelyn",
+        "jackie" | "jacky" | "jacqueline" | "jackline" => "jacqueline",
+        "lily" | "lilly" | "lillian" | "lilian" => "lillian",
+        "angie" | "angela" | "angella" => "angela",
+        "carol" | "carrie" | "caroline" => "caroline",
+        "bea" | "bee" | "trixie" => "beatrice",
+        "pam" | "pammy" => "pamela",
+        "penny" | "penelope" => "penelope",
+        "gertie" | "trudy" | "trudie" => "gertrude",
+        "prossy" | "prossie" | "prosy" => "proscovia",
+        "rich" | "richie" => "richard",
+        "frank" | "frankie" | "franco" => "francis",
+        "geoff" | "geof" | "jeff" | "jeffrey" | "geoffrey" => "geoffrey",
+        "eli" => "elijah",
+        "vince" | "vinny" => "vincent",
+        "ken" | "kenny" => "kenneth",
+        "gerry" | "jerry" => "gerald",
+        "herb" | "herbie" => "herbert",
+        "larry" | "laurie" | "lawrence" | "laurence" => "lawrence",
+        "jake" => "jacob",
+        "nate" => "nathan",
+        "nathaniel" => "nathan",
+        "hank" | "harry" => "henry",
         _ => return None,
     })
 }
@@ -542,6 +613,28 @@ pub fn nickname_canonical(token: &str) -> Option<&'static str> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn household_names_are_recognised_in_both_scripts() {
+        for raw in [
+            "Pov",
+            "ពៅ",
+            "TOCH",
+            "តូច",
+            "Thom",
+            "ធំ",
+            "Oun",
+            "Mab",
+            "ម៉ាប់",
+            "Baby",
+            "Jnr.",
+        ] {
+            assert!(is_household_name(&normalize(raw)), "{raw}");
+        }
+        for raw in ["Dara", "Srey Pov", "Sophal", "Toch Dara", "Mom", ""] {
+            assert!(!is_household_name(&normalize(raw)), "{raw}");
+        }
+    }
 
     #[test]
     fn placeholders_are_not_names() {

@@ -97,10 +97,19 @@ pub enum ComparisonKind {
     /// `phonetic_or_jaro_winkler` (Double Metaphone keys equal, or ≥ 0.85),
     /// `token_overlap` (a shared token or phonetic token, or an initial),
     /// `else`.
+    ///
+    /// With `household_names`, a level `household_name` follows `else`: the
+    /// names agree at no level and one of them is a name households call a
+    /// child by ([`crate::normalize::is_household_name`]: "Pov", "Toch",
+    /// "Baby"), which one agency writes where another writes the child's
+    /// given name. Such a pair is not `else`, so rules on `else` (a different
+    /// given name is another child) do not hold for it.
     Name {
         column: String,
         #[serde(default)]
         tf: bool,
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        household_names: bool,
     },
     /// Free text with levels given as predicates, tried in order:
     /// `exact`, `levenshtein<=N`, `jaro_winkler>=X`, `jaro>=X`, `prefix=N`.
