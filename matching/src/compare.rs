@@ -727,6 +727,32 @@ fn parts_contained(a: &NameValue, b: &NameValue) -> bool {
         })
 }
 
+/// Every word (of two letters or more; at least two words) of the names on
+/// the side with fewer words is a distinct word of the other side's names,
+/// exactly, at Jaro–Winkler ≥ [`NAME_JW_HIGH`] or one slip away, whichever
+/// fields the words sit in.
+pub fn name_words_contained(a: &[&NameValue], b: &[&NameValue]) -> bool {
+    fn words<'n>(names: &[&'n NameValue]) -> Vec<&'n str> {
+        names
+            .iter()
+            .flat_map(|n| tokens(&n.canon))
+            .filter(|w| w.chars().nth(1).is_some())
+            .collect()
+    }
+    let (x, y) = (words(a), words(b));
+    let (fewer, more) = if x.len() <= y.len() { (x, y) } else { (y, x) };
+    if fewer.len() < 2 {
+        return false;
+    }
+    let mut used = vec![false; more.len()];
+    fewer.iter().all(|w| {
+        let found = more.iter().enumerate().position(|(i, m)| {
+            !used[i] && (w == m || jaro_winkler(w, m) >= NAME_JW_HIGH || one_edit(w, m))
+        });
+        found.map(|i| used[i] = true).is_some()
+    })
+}
+
 fn tokens_overlap(a: &NameValue, b: &NameValue) -> bool {
     let single = |t: &str| t.chars().nth(1).is_none();
     // Two one-word names: their words and phonetic keys were compared whole
@@ -956,6 +982,28 @@ mod tests {
         // One slip near the start of a name.
         assert_eq!(name_level(&name("Gloria"), &name("Groria")), 3);
         assert_eq!(name_level(&name("Mony"), &name("Rony")), 5);
+    }
+
+    #[test]
+    fn name_words_are_found_whichever_field_holds_them() {
+        let contained = |a: [&str; 2], b: [&str; 2]| {
+            name_words_contained(&[&name(a[0]), &name(a[1])], &[&name(b[0]), &name(b[1])])
+        };
+        assert!(contained(["Vincent Edward", "Ojok"], ["VINCENT", "EDWARD"]));
+        assert!(contained(
+            ["Juliet Abooki", "Businge"],
+            ["Abooki", "Juliet"]
+        ));
+        assert!(contained(
+            ["Esther Lomongin", "Susan"],
+            ["Esther", "Lomongyn"]
+        ));
+        // A word of the shorter side that the longer lacks: another child.
+        assert!(!contained(["Mary Nakato", "Auma"], ["Mary", "Akello"]));
+        // One word on the shorter side is not enough to go on.
+        assert!(!contained(["Dara", "D"], ["Sok Dara", "Chan"]));
+        // Each word is matched once.
+        assert!(!contained(["Mary", "Mary"], ["Mary Auma", "Okello"]));
     }
 
     #[test]

@@ -6,8 +6,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::blocking::{BlockingRule, KeyCache, KeyExpr};
 use crate::compare::{
-    Comparator, DateValue, NameValue, Place, Value, NAME_ELSE_LEVEL, NAME_PHONETIC_LEVEL,
-    NULL_LEVEL,
+    name_words_contained, Comparator, DateValue, NameValue, Place, Value, NAME_ELSE_LEVEL,
+    NAME_PHONETIC_LEVEL, NULL_LEVEL,
 };
 use crate::error::{MatchError, Result};
 use crate::normalize::normalize;
@@ -568,26 +568,74 @@ impl Model {
         if whole_name {
             return;
         }
+        self.read_crosswise(g, a, b, gi, fi);
+        self.regroup_name_words(g, a, b, gi, fi);
+    }
+
+    fn read_crosswise(
+        &self,
+        g: &mut Gamma,
+        a: &PreparedRecord,
+        b: &PreparedRecord,
+        gi: usize,
+        fi: usize,
+    ) {
         let straight = rank(g.levels[gi]) + rank(g.levels[fi]);
-        if straight > 0 {
-            let cg = self.comparators[gi].level(&a.values[gi], &b.values[fi]);
-            // Crosswise wins only by two ranks or more: no need for the
-            // second name when the first alone rules that out.
-            if rank(cg) + 1 >= straight {
-                return;
-            }
-            let cf = self.comparators[fi].level(&a.values[fi], &b.values[gi]);
-            if rank(cg) + rank(cf) + 1 < straight {
-                // Which crosswise level goes to which comparison must not
-                // depend on the order of the two records: the worse one
-                // goes to the given name. Siblings written in opposite
-                // name orders share the family name crosswise ("Ratana
-                // Sath" / "Sath Pov"); counting the shared name as an
-                // agreeing *given* name would make them one child.
-                g.levels[gi] = if rank(cg) >= rank(cf) { cg } else { cf };
-                g.levels[fi] = if rank(cg) >= rank(cf) { cf } else { cg };
-                g.swapped = true;
-            }
+        if straight == 0 {
+            return;
+        }
+        let cg = self.comparators[gi].level(&a.values[gi], &b.values[fi]);
+        // Crosswise wins only by two ranks or more: no need for the
+        // second name when the first alone rules that out.
+        if rank(cg) + 1 >= straight {
+            return;
+        }
+        let cf = self.comparators[fi].level(&a.values[fi], &b.values[gi]);
+        if rank(cg) + rank(cf) + 1 < straight {
+            // Which crosswise level goes to which comparison must not
+            // depend on the order of the two records: the worse one
+            // goes to the given name. Siblings written in opposite
+            // name orders share the family name crosswise ("Ratana
+            // Sath" / "Sath Pov"); counting the shared name as an
+            // agreeing *given* name would make them one child.
+            g.levels[gi] = if rank(cg) >= rank(cf) { cg } else { cf };
+            g.levels[fi] = if rank(cg) >= rank(cf) { cf } else { cg };
+            g.swapped = true;
+        }
+    }
+
+    /// A child with three or more names has them split between the two
+    /// fields differently by each agency ("Juliet Abooki | Businge" /
+    /// "Abooki | Juliet", "Vincent Edward | Ojok" / "Vincent | Edward"), so
+    /// neither the straight nor the crosswise reading has both names
+    /// agreeing. When every word of the record with fewer name words is
+    /// (nearly) a distinct word of the other record's names, both names
+    /// agree at the phonetic level: what a one-word name contained in a
+    /// longer one gets within one field.
+    fn regroup_name_words(
+        &self,
+        g: &mut Gamma,
+        a: &PreparedRecord,
+        b: &PreparedRecord,
+        gi: usize,
+        fi: usize,
+    ) {
+        let agreeing = rank(NAME_PHONETIC_LEVEL);
+        if rank(g.levels[gi]) <= agreeing && rank(g.levels[fi]) <= agreeing {
+            return;
+        }
+        let (Value::Name(ag), Value::Name(af), Value::Name(bg), Value::Name(bf)) =
+            (&a.values[gi], &a.values[fi], &b.values[gi], &b.values[fi])
+        else {
+            return;
+        };
+        // Two words on each side were read both ways round already.
+        if ag.parts + af.parts < 3 && bg.parts + bf.parts < 3 {
+            return;
+        }
+        if name_words_contained(&[ag, af], &[bg, bf]) {
+            g.levels[gi] = NAME_PHONETIC_LEVEL;
+            g.levels[fi] = NAME_PHONETIC_LEVEL;
         }
     }
 

@@ -114,6 +114,60 @@ fn a_whole_name_in_the_given_name_field_is_read_as_both_names() {
     assert_ne!(decide(&m, &a, &twin), Decision::Link);
 }
 
+fn level(e: &matching::PairExplanation, comparison: &str) -> Option<String> {
+    e.comparisons
+        .iter()
+        .find(|c| c.comparison == comparison)
+        .map(|c| c.level.clone())
+}
+
+#[test]
+fn a_household_name_is_not_another_child_unless_the_rest_disagrees() {
+    let m = model();
+    let school = child("a", "Sokha", "Chan", "2016-03-12", false);
+    // At home and on one agency's form the youngest is "Pov".
+    let home = child("b", "Pov", "Chan", "2016-03-12", false);
+    let e = m
+        .compare(&Record::child(&school), &Record::child(&home))
+        .expect("trained");
+    assert_eq!(level(&e, "given_name").as_deref(), Some("household_name"));
+    assert_eq!(e.cannot_link, None);
+    // A brother called "Pov" at home: born years later, or a boy.
+    let younger = child("c", "Pov", "Chan", "2019-08-01", false);
+    let e = m
+        .compare(&Record::child(&school), &Record::child(&younger))
+        .expect("trained");
+    assert!(e.cannot_link.is_some(), "{e:?}");
+    let mut brother = child("d", "Pov", "Chan", "2016-03-12", false);
+    brother.sex = "M";
+    assert_eq!(decide(&m, &school, &brother), Decision::NoMatch);
+}
+
+#[test]
+fn names_split_differently_between_the_fields_agree() {
+    let m = model();
+    let court = child("a", "Vincent Edward", "Ojok", "2016-03-12", false);
+    let police = child("b", "VINCENT", "EDWARD", "2016-03-12", false);
+    let e = m
+        .compare(&Record::child(&court), &Record::child(&police))
+        .expect("trained");
+    assert_eq!(
+        level(&e, "given_name").as_deref(),
+        Some("phonetic_or_jaro_winkler")
+    );
+    assert_eq!(
+        level(&e, "family_name").as_deref(),
+        Some("phonetic_or_jaro_winkler")
+    );
+    assert_eq!(m.decide(&e), Decision::Link);
+    // A word the child's other record lacks is not regrouped away.
+    let other = child("c", "Vincent", "Akello", "2016-03-12", false);
+    let e = m
+        .compare(&Record::child(&court), &Record::child(&other))
+        .expect("trained");
+    assert_eq!(level(&e, "family_name").as_deref(), Some("else"));
+}
+
 /// Online use on a generated set the model was not trained on (seed 7; the
 /// model was trained on seed 1): automatic links are almost always right,
 /// and most true pairs among the candidates are linked.
