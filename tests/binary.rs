@@ -390,6 +390,30 @@ fn dedupe_clusters_every_record_and_explains_pairs() {
     let report: Value = serde_json::from_str(&std::fs::read_to_string(&report).unwrap()).unwrap();
     let f1 = report["accuracy"]["pairwise_f1"].as_f64().unwrap();
     assert!(f1 > 0.8, "pairwise F1 {f1}");
+    assert_eq!(
+        report["built_in_trained_model"], true,
+        "3,000 records are too few to train on: the built-in trained model is used"
+    );
+
+    // A handful of records (too few to train on, perhaps no candidate
+    // pairs at all) still gets a cluster for every record.
+    let few = path("few.csv");
+    std::fs::write(&few, inputs.lines().take(4).collect::<Vec<_>>().join("\n")).unwrap();
+    let few_clusters = path("few-clusters.csv");
+    common::server::run_ok(&owned(&[
+        "dedupe",
+        "--input",
+        &few,
+        "--output",
+        &few_clusters,
+    ]));
+    assert_eq!(
+        std::fs::read_to_string(&few_clusters)
+            .unwrap()
+            .lines()
+            .count(),
+        1 + 3
+    );
 
     let mut pairs_csv = csv::Reader::from_path(&pairs).unwrap();
     let header = pairs_csv.headers().unwrap().clone();

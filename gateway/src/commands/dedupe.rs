@@ -124,6 +124,28 @@ pub(crate) fn load_model(path: Option<&Path>) -> anyhow::Result<Model> {
     }
 }
 
+/// Read `--input` (and `--input2`) into a dataset prepared for `model`; the
+/// rows skipped as malformed.
+fn read_inputs(model: &Model, args: &DedupeArgs) -> anyhow::Result<(Dataset, u64)> {
+    let mut data = Dataset::new(model);
+    let mut seen = HashSet::new();
+    let mut skipped = load_file(
+        model,
+        &mut data,
+        &args.input,
+        0,
+        args.skip_bad_rows,
+        &mut seen,
+    )?;
+    if let Some(second) = &args.input2 {
+        skipped += load_file(model, &mut data, second, 1, args.skip_bad_rows, &mut seen)?;
+    }
+    if data.is_empty() {
+        bail!("no records in the input");
+    }
+    Ok((data, skipped))
+}
+
 /// Read one CSV file into the dataset (side 0 or 1).
 pub(crate) fn load_file(
     model: &Model,
@@ -172,25 +194,27 @@ fn read_truth(path: &Path) -> anyhow::Result<HashMap<String, String>> {
     read_clusters(file).with_context(|| format!("reading {}", path.display()))
 }
 
+/// Below this many records an input is too small for EM to learn the
+/// weights of the built-in child model from it: measured on generated sets,
+/// 500 records score pairwise F1 0.74 trained on themselves against 0.91
+/// with the built-in trained model (`Model::default_child`, learned from
+/// 200,000 records), 2,000 records 0.90 against 0.91, and the two cross near
+/// 5,000 (from 10,000 up, training on the input is better: it learns that
+/// input's agencies). Without `--model`, smaller inputs use the trained model.
+const SMALL_INPUT_RECORDS: usize = 5_000;
+
 pub fn run(args: DedupeArgs) -> anyhow::Result<()> {
     let started = Instant::now();
     let mut model = load_model(args.model.as_deref())?;
-    let mut data = Dataset::new(&model);
-    let mut seen = HashSet::new();
-    let mut skipped = load_file(
-        &model,
-        &mut data,
-        &args.input,
-        0,
-        args.skip_bad_rows,
-        &mut seen,
-    )?;
-    if let Some(second) = &args.input2 {
-        skipped += load_file(&model, &mut data, second, 1, args.skip_bad_rows, &mut seen)?;
-    }
-    drop(seen);
-    if data.is_empty() {
-        bail!("no records in the input");
+    let (mut data, mut skipped) = read_inputs(&model, &args)?;
+    let small_input = args.model.is_none() && data.len() < SMALL_INPUT_RECORDS;
+    if small_input {
+        eprintln!(
+            "{} records are too few to train on: using the built-in trained child model",
+            data.len()
+        );
+        model = Model::default_child()?;
+        (data, skipped) = read_inputs(&model, &args)?;
     }
     eprintln!(
         "read {} records in {:.2} s",
@@ -230,6 +254,7 @@ pub fn run(args: DedupeArgs) -> anyhow::Result<()> {
         "blocking": result.blocking,
         "clusters": clusters,
         "trained_here": result.trained_here,
+        "built_in_trained_model": small_input,
         "seconds": elapsed,
     });
     if let Some(truth_path) = &args.truth {
