@@ -258,6 +258,39 @@ mod tests {
     }
 
     #[test]
+    fn sexes_the_import_accepts_are_read_and_others_reported() {
+        let row = |sex: &str| format!("{HEADER}r1,edu,1,Dara,Sok,{sex},2016-03-02,0,,,,,\n");
+        let read = |sex: &str| {
+            read_records(
+                &model(),
+                row(sex).as_bytes(),
+                ReadOptions::default(),
+                &mut HashSet::new(),
+                |_| {},
+            )
+            .map(|report| report.records)
+            .map_err(|e| e.to_string())
+        };
+        for sex in [
+            "F",
+            "male",
+            "Girl",
+            "Other",
+            "intersex",
+            "not_stated",
+            "ស្រី",
+            "ប្រុស",
+            "",
+        ] {
+            assert_eq!(read(sex), Ok(1), "{sex}");
+        }
+        assert_eq!(
+            read("fem").err().as_deref(),
+            Some("line 2: field `sex`: `fem` is not m, f, male, female, other or unknown")
+        );
+    }
+
+    #[test]
     fn missing_column_is_an_error() {
         let csv = "record_id,given_name\nr1,Dara\n";
         let err = read_records(

@@ -479,9 +479,10 @@ impl Model {
                 if n.is_empty() {
                     Value::Missing
                 } else if column_is_sex(&self.spec, column) {
-                    match canonical_sex(&n) {
-                        "u" => Value::Missing,
-                        sex => Value::Text(sex.into()),
+                    match record.get(column).and_then(canonical_sex) {
+                        Some("u") => Value::Missing,
+                        Some(sex) => Value::Text(sex.into()),
+                        None => Value::Text(n.into()),
                     }
                 } else {
                     Value::Text(n.into())
@@ -1036,15 +1037,13 @@ impl Model {
                 ColumnKind::Text | ColumnKind::LooseDate => true,
                 ColumnKind::Date => DateValue::parse(v, false).is_some(),
                 ColumnKind::Flag => parse_flag(v).is_some(),
-                ColumnKind::Sex => {
-                    matches!(canonical_sex(&v.to_lowercase()), "m" | "f" | "u")
-                }
+                ColumnKind::Sex => canonical_sex(v).is_some(),
             };
             if !ok {
                 let expected = match col.kind {
                     ColumnKind::Date => "a date YYYY-MM-DD",
                     ColumnKind::Flag => "1, 0, true or false",
-                    ColumnKind::Sex => "m, f, male, female or unknown",
+                    ColumnKind::Sex => "m, f, male, female, other or unknown",
                     _ => "text",
                 };
                 return Err((col.name.clone(), format!("`{v}` is not {expected}")));
@@ -1108,13 +1107,17 @@ fn column_is_sex(spec: &ModelSpec, column: &str) -> bool {
         .any(|c| c.name == column && c.kind == ColumnKind::Sex)
 }
 
-fn canonical_sex(normalized: &str) -> &str {
-    match normalized.trim() {
-        "m" | "male" | "boy" => "m",
-        "f" | "female" | "girl" => "f",
-        "u" | "unknown" | "x" => "u",
-        other => other,
-    }
+/// `m`, `f`, or `u` for a sex that says nothing for matching (unknown, not
+/// stated, other): the values the registry's import accepts, and the Khmer
+/// words agencies type in Khmer-script forms. `None` for anything else.
+fn canonical_sex(raw: &str) -> Option<&'static str> {
+    Some(match raw.trim().to_lowercase().as_str() {
+        "m" | "male" | "boy" | "ប្រុស" => "m",
+        "f" | "female" | "girl" | "ស្រី" => "f",
+        "u" | "unknown" | "x" | "other" | "non_binary" | "non-binary" | "intersex"
+        | "prefer_not_to_say" | "not_stated" | "not stated" | "មិនដឹង" => "u",
+        _ => return None,
+    })
 }
 
 /// Parse an estimated-date flag.
