@@ -919,6 +919,19 @@ async fn register_batch_or_each(
             )
             .await
             {
+                // Tests make a batch fail after all of its writes, to see them undone.
+                #[cfg(test)]
+                Ok(_)
+                    if records
+                        .iter()
+                        .any(|r| r.source_system == tests::BATCH_FAILS_FOR) =>
+                {
+                    tests::FALLBACKS.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                    match savepoint.rollback().await {
+                        Ok(()) => Err(RegistryError::BatchFailed("failed by a test".into())),
+                        Err(rollback) => Err(rollback.into()),
+                    }
+                }
                 Ok(done) => savepoint.commit().await.map(|()| done).map_err(Into::into),
                 Err(error) => match savepoint.rollback().await {
                     Ok(()) => Err(error),
@@ -2306,5 +2319,103 @@ pub(super) async fn merge_in(
             },
             changes,
         ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    //! The batch path's fallback: when registering a group commit's batch together fails,
+    //! every registration is made again one at a time, and nothing the failed attempt wrote
+    //! survives it.
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use serde_json::json;
+
+    use super::*;
+    use crate::model::RecordSubmission;
+
+    /// Batches holding a record of this source system fail after their writes.
+    pub(super) const BATCH_FAILS_FOR: &str = "batch-fails-test";
+    /// Batches made to fail so far.
+    pub(super) static FALLBACKS: AtomicUsize = AtomicUsize::new(0);
+
+    fn record(id: &str, given: &str) -> ValidRecord {
+        serde_json::from_value::<RecordSubmission>(json!({
+            "source_system": BATCH_FAILS_FOR,
+            "source_record_id": id,
+            "child": {"given_name": given, "family_name": "Aguti", "sex": "F",
+                      "date_of_birth": "2022-03-14", "date_of_birth_estimated": false,
+                      "district": "Wakiso", "village": "Wairaka",
+                      "mother_name": "Akello Grace", "father_name": "Okello Peter"},
+        }))
+        .unwrap()
+        .validate(Utc::now().date_naive())
+        .unwrap()
+    }
+
+    async fn registrations_survive_a_failed_batch_on(store: Arc<dyn Store>) {
+        let before = FALLBACKS.load(Ordering::SeqCst);
+        let mut tasks = Vec::new();
+        for i in 0..24 {
+            let store = store.clone();
+            tasks.push(tokio::spawn(async move {
+                // Every third task repeats one record; the others are distinct children.
+                let (id, given) = if i % 3 == 0 {
+                    ("SAME".to_owned(), "Halima".to_owned())
+                } else {
+                    (format!("R-{i}"), format!("Child{i}"))
+                };
+                store.register(record(&id, &given), "a").await.unwrap()
+            }));
+        }
+        let mut same = Vec::new();
+        let mut children = HashSet::new();
+        for (i, task) in tasks.into_iter().enumerate() {
+            let registration = task.await.unwrap();
+            children.insert(registration.child_id);
+            if i % 3 == 0 {
+                same.push(registration);
+            }
+        }
+        assert!(FALLBACKS.load(Ordering::SeqCst) > before, "no batch failed");
+        assert!(same.iter().all(|r| r.child_id == same[0].child_id));
+        assert_eq!(same.iter().filter(|r| r.created).count(), 1);
+        // Nothing of the failed attempts is left: one feed entry per change, gap-free, and
+        // each of the 17 distinct records registered once.
+        let entries = store.outbox_after(0, 1000).await.unwrap();
+        let seqs: Vec<i64> = entries.iter().map(|e| e.seq).collect();
+        assert_eq!(seqs, (1..=entries.len() as i64).collect::<Vec<_>>());
+        let registered = entries
+            .iter()
+            .filter(|e| e.kind == "record.registered" || e.kind == "record.linked")
+            .count();
+        assert_eq!(registered, 17);
+        let created = entries.iter().filter(|e| e.kind == "child.created").count();
+        assert_eq!(created, children.len());
+        for child in children {
+            let view = store.child(child, &ReadScope::All).await.unwrap();
+            assert!(view.is_some(), "{child}");
+        }
+    }
+
+    /// This file is compiled once per backend; each copy tests its own.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn registrations_survive_a_failed_batch() {
+        if std::any::TypeId::of::<Db>() == std::any::TypeId::of::<sqlx::Sqlite>() {
+            let dir = tempfile::tempdir().unwrap();
+            let store = crate::store::open_data_dir(dir.path()).await.unwrap();
+            registrations_survive_a_failed_batch_on(store).await;
+            return;
+        }
+        let base = std::env::var("CHILD_REGISTRY_TEST_DATABASE_URL")
+            .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_owned());
+        let scratch = crate::store::postgres::ScratchDatabase::create(&base)
+            .await
+            .expect("PostgreSQL must be reachable at CHILD_REGISTRY_TEST_DATABASE_URL");
+        let store = crate::store::open(&scratch.url).await.unwrap();
+        registrations_survive_a_failed_batch_on(store).await;
+        scratch.drop_database().await.unwrap();
     }
 }
