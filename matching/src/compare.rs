@@ -298,7 +298,7 @@ pub struct Comparator {
 /// The comparator behind a comparison.
 #[derive(Debug, Clone)]
 pub enum ComparatorKind {
-    /// With `household_names`, a pair at `else` where either name is a
+    /// With `household_names`, a pair at `else` where exactly one name is a
     /// household name is [`NAME_HOUSEHOLD_LEVEL`].
     Name {
         household_names: bool,
@@ -739,8 +739,17 @@ pub fn name_words_contained(a: &[&NameValue], b: &[&NameValue]) -> bool {
             .filter(|w| w.chars().nth(1).is_some())
             .collect()
     }
+    // Words are paired greedily, so with as many words on each side both
+    // directions are tried: the answer must not depend on the records' order.
     let (x, y) = (words(a), words(b));
-    let (fewer, more) = if x.len() <= y.len() { (x, y) } else { (y, x) };
+    match x.len().cmp(&y.len()) {
+        std::cmp::Ordering::Less => each_word_found(&x, &y),
+        std::cmp::Ordering::Greater => each_word_found(&y, &x),
+        std::cmp::Ordering::Equal => each_word_found(&x, &y) || each_word_found(&y, &x),
+    }
+}
+
+fn each_word_found(fewer: &[&str], more: &[&str]) -> bool {
     if fewer.len() < 2 {
         return false;
     }

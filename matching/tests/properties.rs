@@ -115,6 +115,20 @@ proptest! {
     }
 
     #[test]
+    fn name_words_containment_is_symmetric(
+        g1 in name_strategy(), f1 in name_strategy(), g2 in name_strategy(), f2 in name_strategy(),
+    ) {
+        let dm = rphonetic::DoubleMetaphone::default();
+        let name = |s: &str| NameValue::new(&dm, s);
+        if let (Some(a), Some(b), Some(c), Some(d)) = (name(&g1), name(&f1), name(&g2), name(&f2)) {
+            prop_assert_eq!(
+                matching::compare::name_words_contained(&[&a, &b], &[&c, &d]),
+                matching::compare::name_words_contained(&[&c, &d], &[&a, &b])
+            );
+        }
+    }
+
+    #[test]
     fn date_levels_are_symmetric(a in date_strategy(), b in date_strategy(), ea: bool, eb: bool) {
         if let (Some(x), Some(y)) = (DateValue::parse(&a, ea), DateValue::parse(&b, eb)) {
             prop_assert_eq!(date_level(&x, &y), date_level(&y, &x));
