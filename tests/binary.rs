@@ -177,6 +177,11 @@ mod cases {
         );
         let stdout = String::from_utf8(output.stdout).unwrap();
         assert_eq!(stdout.trim(), "2", "train prints the new version");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(
+            stderr.contains("600 records are few to learn weights from"),
+            "a registry this small is warned about: {stderr}"
+        );
 
         let output = run(&args(
             &["rescore", "--model-version", "2", "--dry-run", "--json"],

@@ -201,7 +201,7 @@ fn read_truth(path: &Path) -> anyhow::Result<HashMap<String, String>> {
 /// 200,000 records), 2,000 records 0.90 against 0.91, and the two cross near
 /// 5,000 (from 10,000 up, training on the input is better: it learns that
 /// input's agencies). Without `--model`, smaller inputs use the trained model.
-const SMALL_INPUT_RECORDS: usize = 5_000;
+pub(crate) const SMALL_INPUT_RECORDS: usize = 5_000;
 
 pub fn run(args: DedupeArgs) -> anyhow::Result<()> {
     let started = Instant::now();

@@ -9,7 +9,7 @@ use std::time::Instant;
 use anyhow::{bail, Context};
 use matching::{Dataset, Model};
 
-use super::dedupe::{load_file, load_model, Bars};
+use super::dedupe::{load_file, load_model, Bars, SMALL_INPUT_RECORDS};
 use super::store_args::{block_on, StoreArgs};
 use matching::Progress;
 
@@ -51,6 +51,13 @@ fn untrained(model: Model) -> anyhow::Result<Model> {
 fn fit(model: &mut Model, data: &mut Dataset) -> anyhow::Result<(u64, f64)> {
     if data.len() < 2 {
         bail!("need at least two records to train");
+    }
+    if data.len() < SMALL_INPUT_RECORDS {
+        eprintln!(
+            "warning: {} records are few to learn weights from (EM needs about {SMALL_INPUT_RECORDS}); \
+             the model trained on them may match worse than the built-in one",
+            data.len()
+        );
     }
     let bars = Bars::new();
     bars.phase("blocking", 0);
