@@ -603,8 +603,7 @@ pub fn nickname_canonical(token: &str) -> Option<&'static str> {
         "herb" | "herbie" => "herbert",
         "larry" | "laurie" | "lawrence" | "laurence" => "lawrence",
         "jake" => "jacob",
-        "nate" => "nathan",
-        "nathaniel" => "nathan",
+        "nate" | "nathaniel" => "nathan",
         "hank" | "harry" => "henry",
         _ => return None,
     })

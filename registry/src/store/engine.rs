@@ -908,7 +908,7 @@ async fn register_batch_or_each(
     let records: Vec<ValidRecord> = rows.iter().map(|row| row.record.clone()).collect();
     let together = match sqlx::Connection::begin(&mut **tx).await {
         Ok(mut savepoint) => {
-            match imports::register_batch(
+            let registered = imports::register_batch(
                 &mut savepoint,
                 matcher,
                 cache,
@@ -917,21 +917,10 @@ async fn register_batch_or_each(
                 now,
                 steps,
             )
-            .await
-            {
-                // Tests make a batch fail after all of its writes, to see them undone.
-                #[cfg(test)]
-                Ok(_)
-                    if records
-                        .iter()
-                        .any(|r| r.source_system == tests::BATCH_FAILS_FOR) =>
-                {
-                    tests::FALLBACKS.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-                    match savepoint.rollback().await {
-                        Ok(()) => Err(RegistryError::BatchFailed("failed by a test".into())),
-                        Err(rollback) => Err(rollback.into()),
-                    }
-                }
+            .await;
+            #[cfg(test)]
+            let registered = tests::fail_if_asked(registered, &records);
+            match registered {
                 Ok(done) => savepoint.commit().await.map(|()| done).map_err(Into::into),
                 Err(error) => match savepoint.rollback().await {
                     Ok(()) => Err(error),
@@ -2340,6 +2329,16 @@ mod tests {
     pub(super) const BATCH_FAILS_FOR: &str = "batch-fails-test";
     /// Batches made to fail so far.
     pub(super) static FALLBACKS: AtomicUsize = AtomicUsize::new(0);
+
+    /// A batch holding a record of [`BATCH_FAILS_FOR`] fails after all of its writes, to see
+    /// them undone by the rollback every failed batch gets.
+    pub(super) fn fail_if_asked<T>(registered: Result<T>, records: &[ValidRecord]) -> Result<T> {
+        if registered.is_ok() && records.iter().any(|r| r.source_system == BATCH_FAILS_FOR) {
+            FALLBACKS.fetch_add(1, Ordering::SeqCst);
+            return Err(RegistryError::BatchFailed("failed by a test".into()));
+        }
+        registered
+    }
 
     fn record(id: &str, given: &str) -> ValidRecord {
         serde_json::from_value::<RecordSubmission>(json!({
