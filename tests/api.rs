@@ -563,6 +563,83 @@ mod cases {
         )
         .await;
 
+        // A second steward claims the candidate: until they let go, the first can neither
+        // decide it nor take it over, and sees it as not available.
+        let colleague = app.key(Role::DataSteward, None).await;
+        let claim = format!("/v1/match-candidates/{id}/claim");
+        for (body, field) in [
+            (json!({"minutes": 0}), "minutes"),
+            (json!({"minutes": 481}), "minutes"),
+            (json!({"hours": 1}), "hours"),
+        ] {
+            let body = problem(app.post_json(&claim, &colleague, &body).await, 400).await;
+            assert_eq!(body["field"], field);
+        }
+        let body = problem(
+            app.get("/v1/match-candidates?claim=theirs", &steward).await,
+            400,
+        )
+        .await;
+        assert_eq!(body["field"], "claim");
+        problem(app.post_json(&claim, &welfare, &json!({})).await, 403).await;
+        let held = app.post_json(&claim, &colleague, &json!({})).await;
+        assert_eq!(held.status(), 200);
+        let held: Value = held.json().await.unwrap();
+        let holder = held["claimed_by"].as_str().unwrap().to_owned();
+        assert_eq!(held["id"], id);
+        let until =
+            chrono::DateTime::parse_from_rfc3339(held["claimed_until"].as_str().unwrap()).unwrap();
+        let minutes = (until.with_timezone(&chrono::Utc) - chrono::Utc::now()).num_minutes();
+        assert!((28..=30).contains(&minutes), "{held}");
+        let body = problem(
+            app.post_json(
+                &decide,
+                &steward,
+                &json!({"decision": "not_a_match", "reason": "too quick"}),
+            )
+            .await,
+            409,
+        )
+        .await;
+        assert_eq!(body["code"], "candidate_claimed");
+        assert!(body["detail"].as_str().unwrap().contains(&holder), "{body}");
+        let body = problem(app.post_json(&claim, &steward, &json!({})).await, 409).await;
+        assert_eq!(body["code"], "candidate_claimed");
+        problem(app.delete(&claim, &steward).await, 409).await;
+        let listed = |key: String, filter: &'static str| {
+            let app = &app;
+            async move {
+                let path = format!("/v1/match-candidates?claim={filter}");
+                let page: Value = app.get(&path, &key).await.json().await.unwrap();
+                page["candidates"].as_array().unwrap().len()
+            }
+        };
+        assert_eq!(listed(steward.clone(), "available").await, 0);
+        assert_eq!(listed(steward.clone(), "any").await, 1);
+        assert_eq!(listed(colleague.clone(), "available").await, 1);
+        assert_eq!(listed(colleague.clone(), "mine").await, 1);
+        assert_eq!(listed(steward.clone(), "mine").await, 0);
+        let seen: Value = app
+            .get(&format!("/v1/match-candidates/{id}"), &steward)
+            .await
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(seen["claim"]["claimed_by"], holder.as_str());
+        assert_eq!(seen["status"], "open");
+        let stats: Value = app
+            .get("/v1/match-candidates/stats", &steward)
+            .await
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(stats["claimed"], 1);
+        // Let go (twice: the second has nothing to release), the first steward decides.
+        for _ in 0..2 {
+            assert_eq!(app.delete(&claim, &colleague).await.status(), 204);
+        }
+        assert_eq!(listed(steward.clone(), "available").await, 1);
+
         let decided: Value = app
             .post_json(
                 &decide,

@@ -419,6 +419,18 @@ fn matrix() -> Vec<Route> {
             expect: STEWARD_MISSING,
         },
         Route {
+            method: Method::POST,
+            path: |_, _| "/v1/match-candidates/999999/claim".to_owned(),
+            body: |_, _| Some(json!({"minutes": 5})),
+            expect: STEWARD_MISSING,
+        },
+        Route {
+            method: Method::DELETE,
+            path: |_, _| "/v1/match-candidates/999999/claim".to_owned(),
+            body: |_, _| None,
+            expect: STEWARD_MISSING,
+        },
+        Route {
             method: Method::GET,
             path: |_, _| "/v1/session".to_owned(),
             body: |_, _| None,

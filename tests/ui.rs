@@ -519,6 +519,123 @@ mod cases {
         app.finish().await;
     }
 
+    pub async fn a_candidate_opened_by_one_steward_is_held_for_them(backend: Backend) {
+        let app = TestApp::spawn(backend).await;
+        // A wider review band than the bundled model's, so the doubtful record below is
+        // reviewed whatever the bundled weights are.
+        let active = app.store.matcher(None).await.unwrap();
+        let mut spec = active.model().spec().clone();
+        spec.thresholds.review = 0.9;
+        let wider = matching::Model::new(spec).unwrap().to_json().unwrap();
+        let version = app
+            .store
+            .add_model_version(&wider, "test", "wider review band")
+            .await
+            .unwrap();
+        app.store.activate_model_version(version).await.unwrap();
+        let police = app.key(Role::Agency, Some("police-kh")).await;
+        let welfare = app.key(Role::Agency, Some("welfare-kh")).await;
+        register(
+            &app,
+            &police,
+            json!({"source_system": "police-kh", "source_record_id": "P-1",
+                   "child": {"given_name": "Bopha", "family_name": "Chenda", "sex": "F",
+                             "date_of_birth": "2014-02-03", "district": "Kandal",
+                             "village": "Prek Ho", "mother_name": "Srey Chenda"}}),
+        )
+        .await;
+        let response = app
+            .post_json(
+                "/v1/records",
+                &welfare,
+                &json!({"source_system": "welfare-kh", "source_record_id": "W-1",
+                        "child": {"given_name": "Bopha", "family_name": "Chenda", "sex": "F",
+                                  "date_of_birth": "2014-07-01", "date_of_birth_estimated": true,
+                                  "district": "Kandal"}}),
+            )
+            .await;
+        let body: Value = response.json().await.unwrap();
+        assert_eq!(body["match"]["outcome"], "review", "{body}");
+        create_person(&app, "sokha", Role::DataSteward, None).await;
+        create_person(&app, "dara", Role::DataSteward, None).await;
+        let sokha = log_in(&app, "sokha").await;
+        let dara = log_in(&app, "dara").await;
+        let (_, queue) = page(&app, &sokha, "/review").await;
+        let path = format!(
+            "/review/{}",
+            attribute_after(&queue, r#"href="/review/"#, "the queue lists the candidate")
+        );
+
+        // Sokha opens it first: it is hers while she decides.
+        let (status, mine) = page(&app, &sokha, &path).await;
+        assert_eq!(status, 200);
+        assert!(mine.contains("You hold this candidate until"), "{mine}");
+        assert!(mine.contains(r#"id="decision-form""#));
+        assert!(mine.contains(r#"id="release-form""#));
+
+        // Dara sees who holds it, gets no form, and a decision posted anyway is refused.
+        let (_, theirs) = page(&app, &dara, &path).await;
+        assert!(
+            theirs.contains("is deciding this candidate until"),
+            "{theirs}"
+        );
+        assert!(theirs.contains("sokha"), "{theirs}");
+        assert!(!theirs.contains(r#"id="decision-form""#));
+        let dara_csrf = cookie_value(&dara, "cr_csrf");
+        let refused = post_form(
+            &app,
+            &dara,
+            &path,
+            &[
+                ("csrf_token", dara_csrf.as_str()),
+                ("decision", "not_a_match"),
+                ("reason", "different birth dates"),
+            ],
+        )
+        .await;
+        assert_eq!(refused.status(), 409);
+        assert!(refused
+            .text()
+            .await
+            .unwrap()
+            .contains("is deciding this candidate until"));
+        let (_, queue) = page(&app, &dara, "/review").await;
+        assert!(queue.contains("is deciding it until"), "{queue}");
+
+        // Sokha lets it go; Dara opens it, holds it and decides.
+        let sokha_csrf = cookie_value(&sokha, "cr_csrf");
+        let released = post_form(
+            &app,
+            &sokha,
+            &format!("{path}/release"),
+            &[("csrf_token", sokha_csrf.as_str())],
+        )
+        .await;
+        assert_eq!(released.status(), 303);
+        assert_eq!(released.headers()["location"], "/review?done=release");
+        let (_, now_dara) = page(&app, &dara, &path).await;
+        assert!(
+            now_dara.contains("You hold this candidate until"),
+            "{now_dara}"
+        );
+        let decided = post_form(
+            &app,
+            &dara,
+            &path,
+            &[
+                ("csrf_token", dara_csrf.as_str()),
+                ("decision", "not_a_match"),
+                ("reason", "different birth dates"),
+            ],
+        )
+        .await;
+        assert_eq!(decided.status(), 303);
+        let (_, settled) = page(&app, &sokha, &path).await;
+        assert!(!settled.contains("is deciding"), "{settled}");
+        assert!(!settled.contains(r#"id="decision-form""#));
+        app.finish().await;
+    }
+
     pub async fn the_language_is_the_persons_choice_then_the_query_then_the_browser(
         backend: Backend,
     ) {
@@ -569,4 +686,5 @@ on_both_backends!(
     pages_redact_by_role_and_ask_for_a_purpose,
     the_language_is_the_persons_choice_then_the_query_then_the_browser,
     a_merge_decided_on_a_stale_page_is_refused,
+    a_candidate_opened_by_one_steward_is_held_for_them,
 );

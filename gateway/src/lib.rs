@@ -80,6 +80,11 @@ pub fn build_app(state: AppState) -> Router {
             "/v1/match-candidates/{id}/decision",
             post(routes::match_candidates::decide_candidate),
         )
+        .route(
+            "/v1/match-candidates/{id}/claim",
+            post(routes::match_candidates::claim_candidate)
+                .delete(routes::match_candidates::release_candidate),
+        )
         // Bulk import (issue 9): bodies up to their own, larger limit.
         .route(
             "/v1/imports",

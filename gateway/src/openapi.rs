@@ -20,6 +20,8 @@ use crate::routes;
         routes::match_candidates::candidate_stats,
         routes::match_candidates::get_candidate,
         routes::match_candidates::decide_candidate,
+        routes::match_candidates::claim_candidate,
+        routes::match_candidates::release_candidate,
         routes::health::healthz,
         routes::health::readyz,
         crate::metrics::metrics,

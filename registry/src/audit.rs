@@ -110,6 +110,11 @@ pub enum AuditAction {
     MatchStatsRead,
     #[serde(rename = "match.decided")]
     MatchDecision,
+    /// A steward took or renewed the claim on a candidate.
+    #[serde(rename = "match.claimed")]
+    MatchClaimed,
+    #[serde(rename = "match.released")]
+    MatchReleased,
     #[serde(rename = "session.login")]
     Login,
     #[serde(rename = "session.login_failed")]
@@ -182,6 +187,8 @@ impl AuditAction {
             AuditAction::MatchCandidatesRead => "match.candidates_read",
             AuditAction::MatchStatsRead => "match.stats_read",
             AuditAction::MatchDecision => "match.decided",
+            AuditAction::MatchClaimed => "match.claimed",
+            AuditAction::MatchReleased => "match.released",
             AuditAction::Login => "session.login",
             AuditAction::LoginFailed => "session.login_failed",
             AuditAction::Logout => "session.logout",

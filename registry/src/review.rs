@@ -85,15 +85,64 @@ pub enum CandidateSort {
     Probability,
 }
 
+/// Which candidates to list, by who holds them.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum ClaimFilter {
+    /// Claimed or not.
+    #[default]
+    Any,
+    /// What this steward may take up: unclaimed, claimed by them, or claimed by someone whose
+    /// claim has run out.
+    Available { steward: String },
+    /// Only what this steward holds a live claim on.
+    Mine { steward: String },
+}
+
+impl ClaimFilter {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            ClaimFilter::Any => "any",
+            ClaimFilter::Available { .. } => "available",
+            ClaimFilter::Mine { .. } => "mine",
+        }
+    }
+
+    pub fn steward(&self) -> Option<&str> {
+        match self {
+            ClaimFilter::Any => None,
+            ClaimFilter::Available { steward } | ClaimFilter::Mine { steward } => Some(steward),
+        }
+    }
+}
+
 /// Which candidates to list.
 #[derive(Debug, Clone, PartialEq)]
 pub struct CandidateQuery {
     pub status: CandidateStatus,
     /// Either side's district (compared without case).
     pub district: Option<String>,
+    pub claims: ClaimFilter,
     pub sort: CandidateSort,
     pub limit: i64,
     pub offset: i64,
+}
+
+/// A steward's hold on a pending candidate while they decide it: until it is released, runs
+/// out or the candidate is decided, no other steward can decide it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+pub struct CandidateClaim {
+    /// The match candidate.
+    pub id: i64,
+    /// The steward holding it (as decisions name them).
+    pub claimed_by: String,
+    pub claimed_until: DateTime<Utc>,
+}
+
+impl CandidateClaim {
+    /// Whether the claim still holds at `now`.
+    pub fn is_live(&self, now: DateTime<Utc>) -> bool {
+        self.claimed_until > now
+    }
 }
 
 /// The arriving record of a candidate pair, as the agency sent it.
@@ -143,6 +192,8 @@ pub struct MatchCandidate {
     pub explanation: serde_json::Value,
     /// Every decision taken on it, oldest first (a deferred candidate may be decided again).
     pub decisions: Vec<CandidateDecisionView>,
+    /// The steward deciding it now, while their claim lasts; absent when nobody holds it.
+    pub claim: Option<CandidateClaim>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
@@ -177,6 +228,8 @@ pub struct CandidateStats {
     /// Candidates waiting (open and deferred).
     pub open: i64,
     pub deferred: i64,
+    /// Waiting candidates a steward holds a live claim on.
+    pub claimed: i64,
     /// Age of the waiting candidates in hours: median, 90th and 99th percentile, oldest.
     pub age_hours_p50: Option<f64>,
     pub age_hours_p90: Option<f64>,

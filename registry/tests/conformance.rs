@@ -10,7 +10,9 @@ use chrono::Utc;
 use registry::clients::{NewClient, Role};
 use registry::imports::{self, ImportFormat, ImportJob, ImportMapping, ImportRow, NewImport};
 use registry::model::{ChildView, MatchOutcome, RecordSubmission, Registration, ValidRecord};
-use registry::review::{CandidateDecision, CandidateQuery, CandidateSort, CandidateStatus};
+use registry::review::{
+    CandidateDecision, CandidateQuery, CandidateSort, CandidateStatus, ClaimFilter,
+};
 use registry::store::Decision;
 use registry::store::{self, postgres as pg};
 use registry::{ChildId, ChildIdRange, ReadScope, RegistryError, Store};
@@ -82,6 +84,7 @@ fn open_query() -> CandidateQuery {
     CandidateQuery {
         status: CandidateStatus::Open,
         district: None,
+        claims: ClaimFilter::Any,
         sort: CandidateSort::Oldest,
         limit: 50,
         offset: 0,
@@ -1415,6 +1418,148 @@ mod cases {
         assert!(store.invariant_violations().await.unwrap().is_empty());
     }
 
+    pub async fn a_claimed_candidate_is_decided_only_by_its_steward(store: Arc<dyn Store>) {
+        let (_, second) = uncertain_pair(&store).await;
+        assert_eq!(second.match_result.outcome, MatchOutcome::Review);
+        let id = store
+            .match_candidates(&open_query())
+            .await
+            .unwrap()
+            .candidates[0]
+            .id;
+        let listed = |claims: ClaimFilter| {
+            let store = store.clone();
+            async move {
+                let query = CandidateQuery {
+                    claims,
+                    ..open_query()
+                };
+                let page = store.match_candidates(&query).await.unwrap();
+                page.candidates.iter().map(|c| c.id).collect::<Vec<_>>()
+            }
+        };
+        let available = |steward: &str| ClaimFilter::Available {
+            steward: steward.to_owned(),
+        };
+        let mine = |steward: &str| ClaimFilter::Mine {
+            steward: steward.to_owned(),
+        };
+        let as_steward = |actor: &str| Decision {
+            actor: actor.to_owned(),
+            reason: "checked with the welfare office".to_owned(),
+        };
+        fn claimed_elsewhere<T>(result: &registry::Result<T>) -> bool {
+            matches!(
+                result,
+                Err(RegistryError::Conflict {
+                    code: "candidate_claimed",
+                    ..
+                })
+            )
+        }
+
+        let until = Utc::now() + chrono::Duration::minutes(10);
+        let claim = store
+            .claim_match_candidate(id, "steward-1", until)
+            .await
+            .unwrap();
+        assert_eq!(claim.claimed_by, "steward-1");
+        let seen = store.match_candidate(id).await.unwrap().unwrap();
+        assert_eq!(
+            seen.claim.as_ref().map(|c| c.claimed_by.as_str()),
+            Some("steward-1")
+        );
+        assert_eq!(listed(ClaimFilter::Any).await, vec![id]);
+        assert_eq!(listed(available("steward-1")).await, vec![id]);
+        assert_eq!(listed(mine("steward-1")).await, vec![id]);
+        assert!(listed(available("steward-2")).await.is_empty());
+        assert!(listed(mine("steward-2")).await.is_empty());
+        assert_eq!(store.match_candidate_stats().await.unwrap().claimed, 1);
+
+        // Another steward can neither take it over, release it, nor decide it.
+        assert!(claimed_elsewhere(
+            &store.claim_match_candidate(id, "steward-2", until).await
+        ));
+        assert!(claimed_elsewhere(
+            &store.release_match_candidate(id, "steward-2").await
+        ));
+        let refused = store
+            .decide_match_candidate(id, CandidateDecision::Link, &as_steward("steward-2"))
+            .await;
+        assert!(claimed_elsewhere(&refused), "{refused:?}");
+        let untouched = store.match_candidate(id).await.unwrap().unwrap();
+        assert_eq!(untouched.status, CandidateStatus::Open);
+        assert!(untouched.decisions.is_empty());
+
+        // Released, then claimed by the other steward for a moment: an expired claim holds
+        // nobody back.
+        assert!(store
+            .release_match_candidate(id, "steward-1")
+            .await
+            .unwrap());
+        assert!(!store
+            .release_match_candidate(id, "steward-1")
+            .await
+            .unwrap());
+        store
+            .claim_match_candidate(id, "steward-2", Utc::now() + chrono::Duration::seconds(1))
+            .await
+            .unwrap();
+        assert!(listed(available("steward-1")).await.is_empty());
+        tokio::time::sleep(std::time::Duration::from_millis(1_100)).await;
+        assert_eq!(listed(available("steward-1")).await, vec![id]);
+        assert!(listed(mine("steward-2")).await.is_empty());
+        assert!(store
+            .match_candidate(id)
+            .await
+            .unwrap()
+            .unwrap()
+            .claim
+            .is_none());
+        assert_eq!(store.match_candidate_stats().await.unwrap().claimed, 0);
+
+        // A decision ends the claim; a deferred candidate can be claimed again.
+        store
+            .claim_match_candidate(id, "steward-1", until)
+            .await
+            .unwrap();
+        let deferred = store
+            .decide_match_candidate(id, CandidateDecision::Defer, &as_steward("steward-1"))
+            .await
+            .unwrap();
+        assert_eq!(deferred.status, CandidateStatus::Deferred);
+        assert!(store
+            .match_candidate(id)
+            .await
+            .unwrap()
+            .unwrap()
+            .claim
+            .is_none());
+        store
+            .claim_match_candidate(id, "steward-2", until)
+            .await
+            .unwrap();
+        let linked = store
+            .decide_match_candidate(id, CandidateDecision::Link, &as_steward("steward-2"))
+            .await
+            .unwrap();
+        assert_eq!(linked.status, CandidateStatus::Linked);
+        assert!(matches!(
+            store.claim_match_candidate(id, "steward-1", until).await,
+            Err(RegistryError::Conflict {
+                code: "candidate_decided",
+                ..
+            })
+        ));
+        assert!(matches!(
+            store
+                .claim_match_candidate(999_999, "steward-1", until)
+                .await,
+            Err(RegistryError::NotFound(_))
+        ));
+        assert!(store.invariant_violations().await.unwrap().is_empty());
+    }
+
     pub async fn not_a_match_is_remembered(store: Arc<dyn Store>) {
         let (first, second) = uncertain_pair(&store).await;
         let candidate = store
@@ -1602,6 +1747,7 @@ conformance!(
     invariants_hold_after_every_operation,
     a_duplicate_from_another_agency_links_automatically,
     a_possible_match_goes_to_review_and_a_steward_decides,
+    a_claimed_candidate_is_decided_only_by_its_steward,
     an_import_chunk_prepared_with_another_model_is_prepared_again,
     online_registrations_during_an_import_lose_nothing,
     an_import_chunk_scored_ahead_meets_what_was_committed_since,

@@ -194,6 +194,15 @@ impl TestApp {
             .unwrap()
     }
 
+    pub async fn delete(&self, path: &str, key: &str) -> reqwest::Response {
+        self.http
+            .delete(format!("{}{path}", self.url))
+            .bearer_auth(key)
+            .send()
+            .await
+            .unwrap()
+    }
+
     pub async fn finish(self) {
         self.server.abort();
         self.follower.abort();

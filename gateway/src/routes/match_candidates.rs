@@ -2,10 +2,12 @@
 
 use axum::extract::rejection::PathRejection;
 use axum::extract::{Path, State};
+use axum::http::StatusCode;
 use axum::Json;
+use chrono::{Duration, Utc};
 use registry::review::{
-    CandidateDecision, CandidatePage, CandidateQuery, CandidateSort, CandidateStats,
-    CandidateStatus, DecisionOutcome, MatchCandidate,
+    CandidateClaim, CandidateDecision, CandidatePage, CandidateQuery, CandidateSort,
+    CandidateStats, CandidateStatus, ClaimFilter, DecisionOutcome, MatchCandidate,
 };
 use registry::store::Decision;
 use serde::Deserialize;
@@ -20,6 +22,10 @@ use crate::state::AppState;
 
 const DEFAULT_LIMIT: i64 = 20;
 const MAX_LIMIT: i64 = 100;
+/// How long a claim lasts unless asked otherwise: time to read both sides and ask around.
+const DEFAULT_CLAIM_MINUTES: i64 = 30;
+/// The longest claim: a working day, so a forgotten claim frees itself by the next.
+const MAX_CLAIM_MINUTES: i64 = 480;
 
 /// Which candidates to list.
 #[derive(Debug, Deserialize, IntoParams)]
@@ -30,6 +36,9 @@ pub struct CandidateParams {
     pub status: Option<String>,
     /// Only candidates where either side lives in this district.
     pub district: Option<String>,
+    /// `any` (default), `available` (not held by another steward's live claim) or `mine`
+    /// (held by the caller's live claim).
+    pub claim: Option<String>,
     /// `oldest` (default) or `probability` (most probable first).
     pub sort: Option<String>,
     /// Page size, 1 to 100 (default 20).
@@ -39,7 +48,20 @@ pub struct CandidateParams {
 }
 
 impl CandidateParams {
-    fn parse(self) -> Result<CandidateQuery, ApiError> {
+    fn parse(self, caller: &Caller) -> Result<CandidateQuery, ApiError> {
+        let steward = caller.actor();
+        let claims = match self.claim.as_deref().map(str::trim) {
+            None | Some("") | Some("any") => ClaimFilter::Any,
+            Some("available") => ClaimFilter::Available { steward },
+            Some("mine") => ClaimFilter::Mine { steward },
+            Some(_) => {
+                return Err(ApiError::bad_request(
+                    "invalid_claim",
+                    "claim",
+                    "claim must be any, available or mine",
+                ))
+            }
+        };
         let status = match self.status.as_deref().map(str::trim) {
             None | Some("") => CandidateStatus::Open,
             Some(text) => CandidateStatus::parse(text).ok_or_else(|| {
@@ -89,6 +111,7 @@ impl CandidateParams {
                 .district
                 .map(|district| district.trim().to_owned())
                 .filter(|district| !district.is_empty()),
+            claims,
             sort,
             limit,
             offset,
@@ -153,7 +176,7 @@ pub async fn list_candidates(
     meta: RequestMeta,
     ApiQuery(params): ApiQuery<CandidateParams>,
 ) -> Result<Json<CandidatePage>, ApiError> {
-    let mut query = params.parse()?;
+    let mut query = params.parse(&caller)?;
     if let Some(district) = &caller.district {
         // The store filters by district; a scoped steward's district is the filter, and asking
         // for another district finds nothing.
@@ -272,7 +295,7 @@ pub struct DecisionRequest {
         (status = 400, description = "Invalid input; `field` names it", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "Not a data steward", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such candidate", body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "Already decided", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Already decided (`candidate_decided`), or another steward holds a live claim on it (`candidate_claimed`)", body = Problem, content_type = "application/problem+json"),
     )
 )]
 pub async fn decide_candidate(
@@ -303,4 +326,94 @@ pub async fn decide_candidate(
         .audit(&caller, AuditAction::MatchDecision, target, &meta)
         .await?;
     Ok(Json(outcome))
+}
+
+/// How long to hold a candidate.
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ClaimRequest {
+    /// Minutes from now, 1 to 480 (default 30). Claiming again renews the claim.
+    pub minutes: Option<i64>,
+}
+
+/// Claims a pending candidate for the caller while they decide it: other stewards see who
+/// holds it (`claim` on the candidate, `claim=available` in the list) and cannot decide it
+/// until it is released, runs out or is decided. Claiming one's own claim again renews it.
+#[utoipa::path(
+    post, path = "/v1/match-candidates/{id}/claim", tag = "review", request_body = ClaimRequest,
+    security(("api_key" = [])),
+    params(("id" = i64, Path, description = "Match candidate ID")),
+    responses(
+        (status = 200, body = CandidateClaim),
+        (status = 400, description = "Invalid input; `field` names it", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Not a data steward", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such candidate", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Already decided (`candidate_decided`), or another steward holds a live claim on it (`candidate_claimed`)", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub async fn claim_candidate(
+    State(state): State<AppState>,
+    Steward(caller): Steward,
+    meta: RequestMeta,
+    path: Result<Path<String>, PathRejection>,
+    ApiJson(request): ApiJson<ClaimRequest>,
+) -> Result<Json<CandidateClaim>, ApiError> {
+    let id = candidate_id(path)?;
+    let minutes = request.minutes.unwrap_or(DEFAULT_CLAIM_MINUTES);
+    if !(1..=MAX_CLAIM_MINUTES).contains(&minutes) {
+        return Err(ApiError::bad_request(
+            "invalid_minutes",
+            "minutes",
+            format!("minutes must be between 1 and {MAX_CLAIM_MINUTES}"),
+        ));
+    }
+    let candidate = scoped_candidate(&state, &caller, id).await?;
+    let until = Utc::now() + Duration::minutes(minutes);
+    let claim = state
+        .store
+        .claim_match_candidate(id, &caller.actor(), until)
+        .await?;
+    let target = AuditTarget::named(format!("match-candidate/{id}"))
+        .with_children(named_children(std::slice::from_ref(&candidate)))
+        .with_details(serde_json::json!({ "claimed_until": claim.claimed_until }));
+    state
+        .audit(&caller, AuditAction::MatchClaimed, target, &meta)
+        .await?;
+    Ok(Json(claim))
+}
+
+/// Gives up the caller's claim on a candidate, so another steward can take it up. Nothing to
+/// do when there is none.
+#[utoipa::path(
+    delete, path = "/v1/match-candidates/{id}/claim", tag = "review",
+    security(("api_key" = [])),
+    params(("id" = i64, Path, description = "Match candidate ID")),
+    responses(
+        (status = 204, description = "The caller holds no claim on it now"),
+        (status = 400, description = "Malformed ID", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Not a data steward", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such candidate", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Already decided (`candidate_decided`), or the claim is another steward's (`candidate_claimed`)", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub async fn release_candidate(
+    State(state): State<AppState>,
+    Steward(caller): Steward,
+    meta: RequestMeta,
+    path: Result<Path<String>, PathRejection>,
+) -> Result<StatusCode, ApiError> {
+    let id = candidate_id(path)?;
+    let candidate = scoped_candidate(&state, &caller, id).await?;
+    if state
+        .store
+        .release_match_candidate(id, &caller.actor())
+        .await?
+    {
+        let target = AuditTarget::named(format!("match-candidate/{id}"))
+            .with_children(named_children(std::slice::from_ref(&candidate)));
+        state
+            .audit(&caller, AuditAction::MatchReleased, target, &meta)
+            .await?;
+    }
+    Ok(StatusCode::NO_CONTENT)
 }

@@ -5,7 +5,7 @@ use std::sync::LazyLock;
 
 use axum::extract::FromRequestParts;
 use axum::http::{header, request::Parts, HeaderMap};
-use chrono::{Datelike, NaiveDate};
+use chrono::{DateTime, Datelike, NaiveDate, Utc};
 use fluent_bundle::concurrent::FluentBundle;
 use fluent_bundle::{FluentArgs, FluentResource, FluentValue};
 use unic_langid::LanguageIdentifier;
@@ -199,6 +199,16 @@ impl Tr {
         }
     }
 
+    /// A moment as a date and a time of day in UTC: `5 Mar 2024 14:05 UTC`.
+    pub fn moment(&self, at: DateTime<Utc>) -> String {
+        let clock = at.format("%H:%M").to_string();
+        let clock: String = match self.lang {
+            Lang::En => clock,
+            Lang::Km => clock.chars().map(khmer_digit).collect(),
+        };
+        format!("{} {clock} UTC", self.date(at.date_naive()))
+    }
+
     /// A probability as a percentage with one decimal: `99.7 %`.
     pub fn percent(&self, probability: f64) -> String {
         let text = format!("{:.1} %", probability * 100.0);
@@ -297,6 +307,9 @@ mod tests {
         assert_eq!(Tr::new(Lang::Km).date(date), "៥ មីនា ២០២៤");
         assert_eq!(Tr::new(Lang::En).number(1234567), "1,234,567");
         assert_eq!(Tr::new(Lang::Km).number(2026), "២០២៦");
+        let at = chrono::TimeZone::with_ymd_and_hms(&Utc, 2024, 3, 5, 14, 5, 0).unwrap();
+        assert_eq!(Tr::new(Lang::En).moment(at), "5 Mar 2024 14:05 UTC");
+        assert_eq!(Tr::new(Lang::Km).moment(at), "៥ មីនា ២០២៤ ១៤:០៥ UTC");
         assert_eq!(Tr::new(Lang::En).t_count("results-count", 1), "1 child");
         assert_eq!(
             Tr::new(Lang::En).t_count("results-count", 2500),

@@ -64,6 +64,7 @@ pub fn router() -> Router<AppState> {
             "/review/{id}",
             get(review::candidate_page).post(review::decide),
         )
+        .route("/review/{id}/release", post(review::release))
         .route("/dashboard", get(dashboard::dashboard_page))
         .route("/admin", get(admin::admin_page))
         .route("/admin/users", post(admin::create_user))

@@ -1,11 +1,14 @@
 //! The review queue for data stewards: candidates oldest first or most probable first, each
 //! with both sides side by side (differences marked), the match-weight waterfall drawn from
 //! the stored explanation, the decision history, and link / not a match / defer with a
-//! reason (keyboard: `l`, `n`, `d`, then Enter).
+//! reason (keyboard: `l`, `n`, `d`, then Enter). Opening a waiting candidate claims it for the
+//! steward (renewed on each visit), so two stewards do not decide the same pair; the queue
+//! shows who holds what, and a claim can be released for someone else.
 
 use askama::Template;
 use axum::extract::rejection::PathRejection;
 use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
 use axum::response::Response;
 use axum::{Form, Json};
 use registry::review::{CandidateDecision, MatchCandidate};
@@ -18,7 +21,7 @@ use crate::auth::Steward;
 use crate::error::ApiError;
 use crate::extract::{ApiJson, ApiQuery};
 use crate::routes;
-use crate::routes::match_candidates::{CandidateParams, DecisionRequest};
+use crate::routes::match_candidates::{CandidateParams, ClaimRequest, DecisionRequest};
 use crate::state::AppState;
 
 /// The statuses a steward can list, in tab order.
@@ -42,6 +45,7 @@ struct QueueRow {
     child_id: String,
     district: String,
     decided: String,
+    claimed: String,
 }
 
 #[derive(Template)]
@@ -110,6 +114,7 @@ pub async fn queue_page(
     let params = CandidateParams {
         status: Some(status.clone()),
         district: query.district.clone(),
+        claim: None,
         sort: Some(sort.clone()),
         limit: Some(50),
         cursor: query.cursor.clone(),
@@ -154,6 +159,19 @@ pub async fn queue_page(
                     .last()
                     .map(|decision| format!("{} · {}", decision.decided_by, decision.reason))
                     .unwrap_or_default(),
+                claimed: candidate
+                    .claim
+                    .as_ref()
+                    .map(|claim| {
+                        tr.t_args(
+                            "review-claimed-by",
+                            &[
+                                ("steward", &claim.claimed_by),
+                                ("until", &tr.moment(claim.claimed_until)),
+                            ],
+                        )
+                    })
+                    .unwrap_or_default(),
             }
         })
         .collect();
@@ -167,6 +185,7 @@ pub async fn queue_page(
         Some("link") => Some(tr.t("review-done-link")),
         Some("not_a_match") => Some(tr.t("review-done-not-a-match")),
         Some("defer") => Some(tr.t("review-done-defer")),
+        Some("release") => Some(tr.t("review-done-release")),
         _ => None,
     };
     Ok(view::html(&QueuePage {
@@ -218,7 +237,12 @@ struct DecisionRow {
 struct CandidatePage {
     page: Page,
     id: i64,
+    /// Waiting for a decision and not held by another steward: the form is shown.
     open: bool,
+    /// Who holds the candidate and until when, if anyone.
+    claim_notice: Option<String>,
+    /// The caller holds it: they may release it.
+    claimed_by_caller: bool,
     status: String,
     probability: String,
     model_version: String,
@@ -241,10 +265,46 @@ pub async fn candidate_page(
 ) -> Result<Response, UiError> {
     let fail = |error| context.fail(error);
     let Steward(caller) = steward.map_err(fail)?;
-    let Json(candidate) =
-        routes::match_candidates::get_candidate(State(state), Steward(caller.clone()), meta, path)
-            .await
-            .map_err(fail)?;
+    let Path(id) = path.map_err(|rejection| {
+        fail(ApiError::bad_request(
+            "invalid_candidate_id",
+            "id",
+            rejection.body_text(),
+        ))
+    })?;
+    let read = |state: AppState, meta: RequestMeta, id: String| {
+        routes::match_candidates::get_candidate(
+            State(state),
+            Steward(caller.clone()),
+            meta,
+            Ok(Path(id)),
+        )
+    };
+    let Json(mut candidate) = read(state.clone(), meta.clone(), id.clone())
+        .await
+        .map_err(fail)?;
+    let held_by_other = candidate
+        .claim
+        .as_ref()
+        .is_some_and(|claim| claim.claimed_by != caller.actor());
+    if candidate.status.is_pending() && !held_by_other {
+        let claimed = routes::match_candidates::claim_candidate(
+            State(state.clone()),
+            Steward(caller.clone()),
+            meta.clone(),
+            Ok(Path(id.clone())),
+            ApiJson(ClaimRequest::default()),
+        )
+        .await;
+        match claimed {
+            Ok(Json(claim)) => candidate.claim = Some(claim),
+            // Another steward claimed it a moment ago: show theirs.
+            Err(ApiError::Conflict { .. }) => {
+                Json(candidate) = read(state, meta, id).await.map_err(fail)?;
+            }
+            Err(other) => return Err(fail(other)),
+        }
+    }
     Ok(candidate_view(&context, &caller, &candidate, None))
 }
 
@@ -252,20 +312,35 @@ fn candidate_view(
     context: &PageContext,
     caller: &crate::auth::Caller,
     candidate: &MatchCandidate,
-    error: Option<String>,
+    error: Option<(StatusCode, String)>,
 ) -> Response {
     let tr = context.tr();
     let (record_name, child_name) = candidate_names(candidate, &tr);
+    let claimed_by_caller = candidate
+        .claim
+        .as_ref()
+        .is_some_and(|claim| claim.claimed_by == caller.actor());
+    let claim_notice = candidate.claim.as_ref().map(|claim| {
+        let until = tr.moment(claim.claimed_until);
+        if claimed_by_caller {
+            tr.t_args("candidate-claimed-mine", &[("until", &until)])
+        } else {
+            tr.t_args(
+                "candidate-claimed-other",
+                &[("steward", &claim.claimed_by), ("until", &until)],
+            )
+        }
+    });
+    let status = error.as_ref().map_or(StatusCode::OK, |(status, _)| *status);
     let page = CandidatePage {
         page: context.page(
             caller,
             tr.t_args("candidate-title", &[("id", &candidate.id.to_string())]),
         ),
         id: candidate.id,
-        open: matches!(
-            candidate.status,
-            registry::review::CandidateStatus::Open | registry::review::CandidateStatus::Deferred
-        ),
+        open: candidate.status.is_pending() && (candidate.claim.is_none() || claimed_by_caller),
+        claim_notice,
+        claimed_by_caller,
         status: tr.t(&format!("status-{}", candidate.status.as_str())),
         probability: tr.percent(candidate.probability),
         model_version: tr.number(candidate.model_version),
@@ -292,12 +367,7 @@ fn candidate_view(
                 at: tr.date(decision.decided_at.date_naive()),
             })
             .collect(),
-        error,
-    };
-    let status = if page.error.is_some() {
-        axum::http::StatusCode::BAD_REQUEST
-    } else {
-        axum::http::StatusCode::OK
+        error: error.map(|(_, message)| message),
     };
     view::render(status, &page)
 }
@@ -349,28 +419,47 @@ pub async fn decide(
             context.tr().t("review-choose-decision"),
         )),
     };
-    match outcome {
+    // A missing reason or decision, or someone else's claim or decision in between: the same
+    // page again, saying why.
+    let problem = match outcome {
         Ok(_) => {
             let done = decision.map_or("", CandidateDecision::as_str);
-            Ok(see_other(&format!("/review?done={done}")))
+            return Ok(see_other(&format!("/review?done={done}")));
         }
-        // A missing reason or decision: the same page again, saying what is missing.
-        Err(ApiError::BadRequest { code, detail, .. }) => {
-            let detail = if code == "invalid_reason" {
-                context.tr().t("review-reason-required")
-            } else {
-                detail
-            };
-            let Json(candidate) = routes::match_candidates::get_candidate(
-                State(state),
-                Steward(caller.clone()),
-                meta,
-                Ok(Path(id)),
-            )
-            .await
-            .map_err(fail)?;
-            Ok(candidate_view(&context, &caller, &candidate, Some(detail)))
-        }
-        Err(other) => Err(fail(other)),
-    }
+        Err(ApiError::BadRequest {
+            code: "invalid_reason",
+            ..
+        }) => (
+            StatusCode::BAD_REQUEST,
+            context.tr().t("review-reason-required"),
+        ),
+        Err(ApiError::BadRequest { detail, .. }) => (StatusCode::BAD_REQUEST, detail),
+        Err(ApiError::Conflict { message, .. }) => (StatusCode::CONFLICT, message),
+        Err(other) => return Err(fail(other)),
+    };
+    let Json(candidate) = routes::match_candidates::get_candidate(
+        State(state),
+        Steward(caller.clone()),
+        meta,
+        Ok(Path(id)),
+    )
+    .await
+    .map_err(fail)?;
+    Ok(candidate_view(&context, &caller, &candidate, Some(problem)))
+}
+
+/// Gives the steward's claim up and goes back to the queue.
+pub async fn release(
+    State(state): State<AppState>,
+    context: PageContext,
+    meta: RequestMeta,
+    steward: Result<Steward, ApiError>,
+    path: Result<Path<String>, PathRejection>,
+) -> Result<Response, UiError> {
+    let fail = |error| context.fail(error);
+    let Steward(caller) = steward.map_err(fail)?;
+    routes::match_candidates::release_candidate(State(state), Steward(caller), meta, path)
+        .await
+        .map_err(fail)?;
+    Ok(see_other("/review?done=release"))
 }

@@ -27,8 +27,8 @@ use crate::model::{
     SourceRecordView, Timeline, TimelineEntry, ValidRecord,
 };
 use crate::review::{
-    CandidateDecision, CandidatePage, CandidateQuery, CandidateStats, DecisionOutcome,
-    MatchCandidate, ModelVersion,
+    CandidateClaim, CandidateDecision, CandidatePage, CandidateQuery, CandidateStats,
+    DecisionOutcome, MatchCandidate, ModelVersion,
 };
 use crate::store::prepared::{PreparedCache, PreparedStored, RecordVersion};
 use crate::store::{Decision, MergeResult, PoolUse, ReadScope, Store, UnlinkResult, FIRST_VERSION};
@@ -1840,6 +1840,20 @@ impl Store for Backend {
 
     async fn match_candidate_stats(&self) -> Result<CandidateStats> {
         self.candidate_stats().await
+    }
+
+    #[tracing::instrument(skip_all, name = "store.claim_match_candidate", fields(backend = super::BACKEND_NAME))]
+    async fn claim_match_candidate(
+        &self,
+        id: i64,
+        steward: &str,
+        until: DateTime<Utc>,
+    ) -> Result<CandidateClaim> {
+        self.claim_candidate(id, steward, until).await
+    }
+
+    async fn release_match_candidate(&self, id: i64, steward: &str) -> Result<bool> {
+        self.release_candidate(id, steward).await
     }
 
     async fn model_versions(&self) -> Result<Vec<ModelVersion>> {

@@ -18,9 +18,10 @@ use crate::ids::ChildId;
 use crate::linkage::{self, CandidateRecord, ChildScore, Matcher, StoredMatchRecord};
 use crate::model::ChildData;
 use crate::review::{
-    percentile, CandidateChild, CandidateDecision, CandidateDecisionView, CandidatePage,
-    CandidateQuery, CandidateRecord as CandidateRecordView, CandidateSort, CandidateStats,
-    CandidateStatus, DecisionOutcome, MatchCandidate, ModelVersion, StewardDecisions,
+    percentile, CandidateChild, CandidateClaim, CandidateDecision, CandidateDecisionView,
+    CandidatePage, CandidateQuery, CandidateRecord as CandidateRecordView, CandidateSort,
+    CandidateStats, CandidateStatus, DecisionOutcome, MatchCandidate, ModelVersion,
+    StewardDecisions,
 };
 use crate::store::Decision;
 
@@ -433,7 +434,7 @@ type MatchRecordRow = (i64, String, String, String, String, Option<Json<ChildDat
 
 const CANDIDATE_COLUMNS: &str = "mc.candidate_key, mc.status, mc.probability, mc.model_version, \
      mc.created_at, mc.explanation, mc.record_version, mc.candidate_child_id, sr.source_system, \
-     sr.source_record_id, sr.child_id, v.body";
+     sr.source_record_id, sr.child_id, v.body, mc.claimed_by, mc.claimed_until";
 
 impl Backend {
     async fn candidate_from_row(
@@ -441,7 +442,17 @@ impl Backend {
         row: &<Db as sqlx::Database>::Row,
     ) -> Result<MatchCandidate> {
         let status: String = row.try_get("status")?;
+        let status = CandidateStatus::parse(&status).ok_or_else(|| {
+            RegistryError::Corrupt(format!("unknown candidate status '{status}'"))
+        })?;
         let candidate_key: i64 = row.try_get("candidate_key")?;
+        let claim = live_claim(
+            candidate_key,
+            status,
+            row.try_get("claimed_by")?,
+            row.try_get("claimed_until")?,
+            Utc::now(),
+        );
         let body: Json<serde_json::Value> = row.try_get("body")?;
         let child: ChildData = serde_json::from_value(
             body.0
@@ -467,9 +478,7 @@ impl Backend {
         .await?;
         Ok(MatchCandidate {
             id: candidate_key,
-            status: CandidateStatus::parse(&status).ok_or_else(|| {
-                RegistryError::Corrupt(format!("unknown candidate status '{status}'"))
-            })?,
+            status,
             probability: row.try_get("probability")?,
             model_version: row.try_get("model_version")?,
             created_at: row.try_get("created_at")?,
@@ -506,6 +515,7 @@ impl Backend {
                     })
                 })
                 .collect::<Result<Vec<_>>>()?,
+            claim,
         })
     }
 
@@ -520,6 +530,10 @@ impl Backend {
              JOIN record_versions v ON v.record_key = mc.record_key AND v.version = mc.record_version \
              WHERE mc.status = $1 AND (CAST($2 AS TEXT) IS NULL OR LOWER(mc.record_district) = LOWER($2) \
              OR LOWER(mc.candidate_district) = LOWER($2)) \
+             AND ($5 = 'any' \
+                  OR ($5 = 'available' AND (mc.claimed_by IS NULL OR mc.claimed_by = $6 \
+                                            OR mc.claimed_until <= $7)) \
+                  OR ($5 = 'mine' AND mc.claimed_by = $6 AND mc.claimed_until > $7)) \
              ORDER BY {order} LIMIT $3 OFFSET $4"
         );
         let rows = sqlx::query(&sql)
@@ -527,6 +541,9 @@ impl Backend {
             .bind(query.district.as_deref())
             .bind(query.limit + 1)
             .bind(query.offset)
+            .bind(query.claims.as_str())
+            .bind(query.claims.steward().unwrap_or(""))
+            .bind(Utc::now())
             .fetch_all(&self.read)
             .await?;
         let more = rows.len() as i64 > query.limit;
@@ -566,24 +583,20 @@ impl Backend {
         let now = Utc::now();
         let mut tx = self.write.begin().await?;
         let sql = format!(
-            "SELECT mc.status, mc.record_key, mc.candidate_child_id, sr.child_id FROM match_candidates mc \
+            "SELECT mc.status, mc.record_key, mc.candidate_child_id, sr.child_id, mc.claimed_by, \
+             mc.claimed_until FROM match_candidates mc \
              JOIN source_records sr ON sr.record_key = mc.record_key WHERE mc.candidate_key = $1{}",
             super::LOCK_ROWS
         );
-        let row: Option<(String, i64, String, String)> = sqlx::query_as(&sql)
+        let row: Option<DecisionRow> = sqlx::query_as(&sql)
             .bind(id)
             .fetch_optional(&mut *tx)
             .await?;
-        let (status, record_key, candidate_child, record_child) =
+        let (status, record_key, candidate_child, record_child, claimed_by, claimed_until) =
             row.ok_or(RegistryError::NotFound("match candidate"))?;
-        let status = CandidateStatus::parse(&status).ok_or_else(|| {
-            RegistryError::Corrupt(format!("unknown candidate status '{status}'"))
-        })?;
-        if !status.is_pending() {
-            return Err(RegistryError::Conflict {
-                code: "candidate_decided",
-                message: format!("this candidate was already decided ({})", status.as_str()),
-            });
+        let status = pending_status(&status)?;
+        if let Some(claim) = live_claim(id, status, claimed_by, claimed_until, now) {
+            refuse_others_claim(&claim, &decision.actor)?;
         }
         let record_child = parse_child_id(&record_child)?;
         let candidate_child = resolve_survivor(&mut tx, parse_child_id(&candidate_child)?)
@@ -634,8 +647,8 @@ impl Backend {
             }
         };
         sqlx::query(
-            "UPDATE match_candidates SET status = $1, decided_at = $2, decided_by = $3, reason = $4 \
-             WHERE candidate_key = $5",
+            "UPDATE match_candidates SET status = $1, decided_at = $2, decided_by = $3, reason = $4, \
+             claimed_by = NULL, claimed_until = NULL WHERE candidate_key = $5",
         )
         .bind(status.as_str())
         .bind(now)
@@ -652,21 +665,76 @@ impl Backend {
         })
     }
 
+    /// Takes or renews `steward`'s claim on a pending candidate until `until`; refused while
+    /// another steward's claim lasts.
+    pub(super) async fn claim_candidate(
+        &self,
+        id: i64,
+        steward: &str,
+        until: DateTime<Utc>,
+    ) -> Result<CandidateClaim> {
+        let now = Utc::now();
+        let mut tx = self.write.begin().await?;
+        let claim = locked_claim(&mut tx, id, now).await?;
+        if let Some(claim) = claim {
+            refuse_others_claim(&claim, steward)?;
+        }
+        sqlx::query(
+            "UPDATE match_candidates SET claimed_by = $1, claimed_until = $2 WHERE candidate_key = $3",
+        )
+        .bind(steward)
+        .bind(until)
+        .bind(id)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(CandidateClaim {
+            id,
+            claimed_by: steward.to_owned(),
+            claimed_until: until,
+        })
+    }
+
+    /// Gives up `steward`'s claim on a pending candidate. Whether there was one is returned;
+    /// another steward's live claim is refused.
+    pub(super) async fn release_candidate(&self, id: i64, steward: &str) -> Result<bool> {
+        let now = Utc::now();
+        let mut tx = self.write.begin().await?;
+        let Some(claim) = locked_claim(&mut tx, id, now).await? else {
+            return Ok(false);
+        };
+        refuse_others_claim(&claim, steward)?;
+        sqlx::query(
+            "UPDATE match_candidates SET claimed_by = NULL, claimed_until = NULL \
+             WHERE candidate_key = $1",
+        )
+        .bind(id)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+
     pub(super) async fn candidate_stats(&self) -> Result<CandidateStats> {
         let now = Utc::now();
-        let pending: Vec<(String, DateTime<Utc>)> = sqlx::query_as(
-            "SELECT status, created_at FROM match_candidates WHERE status IN ('open', 'deferred')",
+        let pending: Vec<(String, DateTime<Utc>, Option<DateTime<Utc>>)> = sqlx::query_as(
+            "SELECT status, created_at, claimed_until FROM match_candidates \
+             WHERE status IN ('open', 'deferred')",
         )
         .fetch_all(&self.read)
         .await?;
         let mut ages: Vec<f64> = pending
             .iter()
-            .map(|(_, created)| (now - *created).num_seconds().max(0) as f64 / 3600.0)
+            .map(|(_, created, _)| (now - *created).num_seconds().max(0) as f64 / 3600.0)
             .collect();
         ages.sort_by(f64::total_cmp);
         let deferred = pending
             .iter()
-            .filter(|(status, _)| status == "deferred")
+            .filter(|(status, _, _)| status == "deferred")
+            .count() as i64;
+        let claimed = pending
+            .iter()
+            .filter(|(_, _, until)| until.is_some_and(|until| until > now))
             .count() as i64;
         let rows: Vec<(String, String, i64)> = sqlx::query_as(
             "SELECT actor, decision, COUNT(*) FROM match_decisions GROUP BY actor, decision ORDER BY actor",
@@ -701,6 +769,7 @@ impl Backend {
         Ok(CandidateStats {
             open: pending.len() as i64 - deferred,
             deferred,
+            claimed,
             age_hours_p50: percentile(&ages, 0.5),
             age_hours_p90: percentile(&ages, 0.9),
             age_hours_p99: percentile(&ages, 0.99),
@@ -820,6 +889,82 @@ impl Backend {
 
 /// Remembers that every record of `record_child` and every record of `candidate_child` are
 /// different children, so no model links them again.
+/// status, record_key, candidate_child_id, the record's child_id, claimed_by, claimed_until
+type DecisionRow = (
+    String,
+    i64,
+    String,
+    String,
+    Option<String>,
+    Option<DateTime<Utc>>,
+);
+
+/// A candidate's stored status, which must still be waiting for a decision.
+fn pending_status(stored: &str) -> Result<CandidateStatus> {
+    let status = CandidateStatus::parse(stored)
+        .ok_or_else(|| RegistryError::Corrupt(format!("unknown candidate status '{stored}'")))?;
+    if !status.is_pending() {
+        return Err(RegistryError::Conflict {
+            code: "candidate_decided",
+            message: format!("this candidate was already decided ({})", status.as_str()),
+        });
+    }
+    Ok(status)
+}
+
+/// The stored claim if it still holds: only a pending candidate can be held, and an expired
+/// claim is as good as none (it is left in place and overwritten by the next claim).
+fn live_claim(
+    id: i64,
+    status: CandidateStatus,
+    claimed_by: Option<String>,
+    claimed_until: Option<DateTime<Utc>>,
+    now: DateTime<Utc>,
+) -> Option<CandidateClaim> {
+    let claim = CandidateClaim {
+        id,
+        claimed_by: claimed_by?,
+        claimed_until: claimed_until?,
+    };
+    (status.is_pending() && claim.is_live(now)).then_some(claim)
+}
+
+fn refuse_others_claim(claim: &CandidateClaim, steward: &str) -> Result<()> {
+    if claim.claimed_by == steward {
+        return Ok(());
+    }
+    Err(RegistryError::Conflict {
+        code: "candidate_claimed",
+        message: format!(
+            "{} is deciding this candidate until {}",
+            claim.claimed_by,
+            claim
+                .claimed_until
+                .to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+        ),
+    })
+}
+
+/// Locks a pending candidate's row and returns its live claim, if any.
+async fn locked_claim(
+    tx: &mut Transaction<'_>,
+    id: i64,
+    now: DateTime<Utc>,
+) -> Result<Option<CandidateClaim>> {
+    let sql = format!(
+        "SELECT status, claimed_by, claimed_until FROM match_candidates WHERE candidate_key = $1{}",
+        super::LOCK_ROWS
+    );
+    let row: Option<(String, Option<String>, Option<DateTime<Utc>>)> = sqlx::query_as(&sql)
+        .bind(id)
+        .fetch_optional(&mut **tx)
+        .await?;
+    let (status, claimed_by, claimed_until) =
+        row.ok_or(RegistryError::NotFound("match candidate"))?;
+    let status = pending_status(&status)?;
+    Ok(live_claim(id, status, claimed_by, claimed_until, now))
+}
+
 async fn remember_not_a_match(
     tx: &mut Transaction<'_>,
     record_key: i64,

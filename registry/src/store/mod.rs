@@ -28,8 +28,8 @@ use crate::model::{
     ChildView, OutboxEntry, RecordHistory, Registration, RegistrationCounts, Timeline, ValidRecord,
 };
 use crate::review::{
-    CandidateDecision, CandidatePage, CandidateQuery, CandidateStats, DecisionOutcome,
-    MatchCandidate, ModelVersion,
+    CandidateClaim, CandidateDecision, CandidatePage, CandidateQuery, CandidateStats,
+    DecisionOutcome, MatchCandidate, ModelVersion,
 };
 use crate::users::{NewUser, SessionRecord, User};
 use crate::webhooks::FeedStore;
@@ -264,6 +264,19 @@ pub trait Store:
     ) -> Result<DecisionOutcome>;
 
     async fn match_candidate_stats(&self) -> Result<CandidateStats>;
+
+    /// A steward takes, or renews, the claim on a pending candidate until `until`, so no other
+    /// steward decides it meanwhile. `Conflict` while another steward's claim lasts or when the
+    /// candidate is already decided.
+    async fn claim_match_candidate(
+        &self,
+        id: i64,
+        steward: &str,
+        until: DateTime<Utc>,
+    ) -> Result<CandidateClaim>;
+
+    /// Gives up the steward's claim on a pending candidate; `false` when there was none.
+    async fn release_match_candidate(&self, id: i64, steward: &str) -> Result<bool>;
 
     /// Every stored model version, the active one marked.
     async fn model_versions(&self) -> Result<Vec<ModelVersion>>;
