@@ -10,7 +10,7 @@ use crate::compare::{
     NAME_PHONETIC_LEVEL, NULL_LEVEL,
 };
 use crate::error::{MatchError, Result};
-use crate::normalize::normalize;
+use crate::normalize::{normalize, SexCode};
 use crate::record::Record;
 use crate::spec::{ColumnKind, ComparisonKind, ModelSpec, TfTable, TrainedParams};
 
@@ -1111,12 +1111,11 @@ fn column_is_sex(spec: &ModelSpec, column: &str) -> bool {
 /// stated, other): the values the registry's import accepts, and the Khmer
 /// words agencies type in Khmer-script forms. `None` for anything else.
 fn canonical_sex(raw: &str) -> Option<&'static str> {
-    Some(match raw.trim().to_lowercase().as_str() {
-        "m" | "male" | "boy" | "ប្រុស" => "m",
-        "f" | "female" | "girl" | "ស្រី" => "f",
-        "u" | "unknown" | "x" | "other" | "non_binary" | "non-binary" | "intersex"
-        | "prefer_not_to_say" | "not_stated" | "not stated" | "មិនដឹង" => "u",
-        _ => return None,
+    // Another sex is no evidence either way between two records, as an unknown one.
+    Some(match SexCode::parse(raw)? {
+        SexCode::Male => "m",
+        SexCode::Female => "f",
+        SexCode::Other | SexCode::Unknown => "u",
     })
 }
 

@@ -181,6 +181,40 @@ pub fn is_household_name(normalized: &str) -> bool {
         .any(|form| form == normalized)
 }
 
+/// A child's sex as agencies write it: one vocabulary for matching and for the registry's
+/// imports, so a file one accepts the other does too.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SexCode {
+    Female,
+    Male,
+    /// Intersex, non-binary or another sex the record states.
+    Other,
+    /// The record says the sex is not known or not stated.
+    Unknown,
+}
+
+impl SexCode {
+    /// Codes and words in English and Khmer (ស្រី, ប្រុស), in any letter case, with spaces,
+    /// hyphens or underscores between words. `None` when the text is not a sex.
+    pub fn parse(raw: &str) -> Option<Self> {
+        let folded: String = raw
+            .trim()
+            .to_lowercase()
+            .chars()
+            .map(|c| if c == ' ' || c == '-' { '_' } else { c })
+            .collect();
+        Some(match folded.as_str() {
+            "f" | "female" | "girl" | "ស្រី" => SexCode::Female,
+            "m" | "male" | "boy" | "ប្រុស" => SexCode::Male,
+            "x" | "other" | "non_binary" | "nonbinary" | "intersex" => SexCode::Other,
+            "u" | "unknown" | "prefer_not_to_say" | "not_stated" | "not_known" | "មិនដឹង" => {
+                SexCode::Unknown
+            }
+            _ => return None,
+        })
+    }
+}
+
 /// The tokens of a normalised string (split on spaces).
 pub fn tokens(normalized: &str) -> impl Iterator<Item = &str> {
     normalized.split(' ').filter(|t| !t.is_empty())
@@ -612,6 +646,28 @@ pub fn nickname_canonical(token: &str) -> Option<&'static str> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn sexes_are_read_in_both_scripts_and_any_spelling() {
+        for (raw, code) in [
+            ("F", SexCode::Female),
+            (" girl ", SexCode::Female),
+            ("ស្រី", SexCode::Female),
+            ("Male", SexCode::Male),
+            ("ប្រុស", SexCode::Male),
+            ("Non-Binary", SexCode::Other),
+            ("intersex", SexCode::Other),
+            ("X", SexCode::Other),
+            ("Not stated", SexCode::Unknown),
+            ("prefer-not-to-say", SexCode::Unknown),
+            ("មិនដឹង", SexCode::Unknown),
+        ] {
+            assert_eq!(SexCode::parse(raw), Some(code), "{raw}");
+        }
+        for raw in ["", "fem", "2", "boys"] {
+            assert_eq!(SexCode::parse(raw), None, "{raw}");
+        }
+    }
 
     #[test]
     fn household_names_are_recognised_in_both_scripts() {

@@ -11,6 +11,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use chrono::{DateTime, NaiveDate, Utc};
+use matching::normalize::SexCode;
 use serde::Serialize;
 use utoipa::ToSchema;
 
@@ -598,15 +599,17 @@ fn text(fields: &HashMap<&str, &str>, names: &[&str]) -> Option<String> {
 
 fn parse_sex(column: &str, value: Option<&str>) -> std::result::Result<Option<Sex>, RowError> {
     let Some(value) = value else { return Ok(None) };
-    match value.to_ascii_lowercase().as_str() {
-        "f" | "female" | "girl" => Ok(Some(Sex::F)),
-        "m" | "male" | "boy" => Ok(Some(Sex::M)),
-        "x" | "other" | "non_binary" | "intersex" => Ok(Some(Sex::X)),
-        "unknown" | "u" | "prefer_not_to_say" | "not_stated" => Ok(Some(Sex::Unknown)),
-        _ => Err(RowError::new(
+    match SexCode::parse(value) {
+        Some(SexCode::Female) => Ok(Some(Sex::F)),
+        Some(SexCode::Male) => Ok(Some(Sex::M)),
+        Some(SexCode::Other) => Ok(Some(Sex::X)),
+        Some(SexCode::Unknown) => Ok(Some(Sex::Unknown)),
+        None => Err(RowError::new(
             column,
             "invalid_sex",
-            format!("'{value}' is not a sex (F, M, X, unknown; female, male, other)"),
+            format!(
+                "'{value}' is not a sex (F, M, X, unknown; female, male, other, not stated; ស្រី, ប្រុស)"
+            ),
         )),
     }
 }
@@ -1198,6 +1201,24 @@ mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used)]
 
     use super::*;
+
+    #[test]
+    fn sexes_are_read_as_matching_reads_them() {
+        assert_eq!(parse_sex("sex", Some("ស្រី")).unwrap(), Some(Sex::F));
+        assert_eq!(parse_sex("sex", Some("BOY")).unwrap(), Some(Sex::M));
+        assert_eq!(parse_sex("sex", Some("non-binary")).unwrap(), Some(Sex::X));
+        assert_eq!(
+            parse_sex("sex", Some("Not stated")).unwrap(),
+            Some(Sex::Unknown)
+        );
+        assert_eq!(parse_sex("sex", None).unwrap(), None);
+        let refused = parse_sex("gender", Some("fem")).unwrap_err();
+        assert_eq!(
+            (refused.field.as_str(), refused.code.as_str()),
+            ("gender", "invalid_sex")
+        );
+        assert!(refused.message.contains("'fem'"), "{}", refused.message);
+    }
 
     #[test]
     fn a_failing_job_waits_longer_each_time_then_fails_unless_it_may_not() {
