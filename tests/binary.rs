@@ -4,9 +4,12 @@
 
 mod common;
 
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
 use serde_json::{json, Value};
 
-use common::server::{args, create_client, run, Server};
+use common::server::{args, create_client, run, run_ok, Server, BINARY};
 use common::{Backend, TestDatabase};
 
 /// A distinct generated child per index (given names and birth dates differ, so the matching
@@ -29,6 +32,31 @@ fn record(index: usize) -> Value {
                   "date_of_birth": born, "district": "Gulu"},
         "events": [{"type": "police.case_opened", "date": "2024-01-02", "sensitivity": "restricted"}]
     })
+}
+
+/// Runs a command expected to end by itself, and how long it took; one still running after
+/// 20 s is killed and fails the test.
+fn run_briefly(args: &[String]) -> (Output, Duration) {
+    let started = Instant::now();
+    let mut child = Command::new(BINARY)
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    while child.try_wait().unwrap().is_none() {
+        if started.elapsed() > Duration::from_secs(20) {
+            child.kill().unwrap();
+            let output = child.wait_with_output().unwrap();
+            panic!(
+                "{args:?} was still running after 20 s: {}",
+                String::from_utf8_lossy(&output.stdout)
+            );
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let took = started.elapsed();
+    (child.wait_with_output().unwrap(), took)
 }
 
 mod cases {
@@ -345,6 +373,104 @@ mod cases {
         }
         database.drop_database().await;
     }
+
+    /// A second `serve` or `reindex` on the directory a server owns (the data directory on
+    /// SQLite, the node's search index on PostgreSQL) exits at once, naming the directory and
+    /// the server's PID; commands made to run beside a server still work; once the server
+    /// stops, a new one starts. On PostgreSQL another node with its own index starts beside it.
+    pub async fn one_server_per_directory(backend: Backend) {
+        let database = TestDatabase::new(backend).await;
+        let index = database.dir.path().join("search-index");
+        let owned = match backend {
+            Backend::Sqlite => database.dir.path().to_owned(),
+            Backend::Postgres => index.clone(),
+        };
+        let server = Server::start(&database);
+        let holder = format!(
+            "another child-registry process (PID {}",
+            server.process.id()
+        );
+        let index_flag = index.display().to_string();
+        let other_index = database.dir.path().join("other-index");
+        let other_index_flag = other_index.display().to_string();
+        let mut refused = vec![
+            args(
+                &[
+                    "serve",
+                    "--listen",
+                    "127.0.0.1:0",
+                    "--index-dir",
+                    &index_flag,
+                ],
+                &database,
+            ),
+            args(&["reindex", "--index-dir", &index_flag], &database),
+        ];
+        if backend == Backend::Sqlite {
+            // Its own index would not make it any less a second writer of the one database.
+            refused.push(args(
+                &[
+                    "serve",
+                    "--listen",
+                    "127.0.0.1:0",
+                    "--index-dir",
+                    &other_index_flag,
+                ],
+                &database,
+            ));
+        }
+        for second in &refused {
+            let (output, took) = run_briefly(second);
+            let stderr = String::from_utf8_lossy(&output.stderr);
+            assert!(!output.status.success(), "{second:?} ran beside the server");
+            assert!(
+                took < Duration::from_secs(5),
+                "{second:?} gave up after {took:?}"
+            );
+            assert!(
+                stderr.contains(&format!("directory {} is in use", owned.display()))
+                    && stderr.contains(&holder),
+                "{second:?}: {stderr}"
+            );
+            assert!(!stderr.contains("panicked"), "{stderr}");
+        }
+        let http = reqwest::Client::new();
+        let healthy = |url: String| {
+            let http = http.clone();
+            async move {
+                let response = http.get(format!("{url}/healthz")).send().await.unwrap();
+                assert_eq!(response.status(), 200);
+            }
+        };
+        if backend == Backend::Postgres {
+            let node = Server::launch_with_index(&database, &other_index, |_| {});
+            healthy(node.url.clone()).await;
+            node.kill_hard();
+        }
+
+        // Made to run beside a server: the key created now works on it at once.
+        let auditor = create_client(&database, "auditor", None);
+        let backup = database
+            .dir
+            .path()
+            .join("beside.backup")
+            .display()
+            .to_string();
+        assert!(run_ok(&args(&["backup", "--to", &backup], &database)).contains("backed up"));
+        let metrics = http
+            .get(format!("{}/metrics", server.url))
+            .bearer_auth(&auditor)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(metrics.status(), 200);
+
+        assert!(server.terminate().success());
+        let again = Server::start(&database);
+        healthy(again.url.clone()).await;
+        again.kill_hard();
+        database.drop_database().await;
+    }
 }
 
 /// `dedupe` on a generated file: every record gets a cluster, asking for the scored pairs
@@ -496,4 +622,5 @@ on_both_backends!(
     acknowledged_writes_survive_kill_9,
     the_model_is_retrained_and_rescored,
     logs_hold_no_personal_data,
+    one_server_per_directory,
 );

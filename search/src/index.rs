@@ -381,10 +381,18 @@ fn payload(index: &Index) -> Result<Option<CommitPayload>> {
     }
 }
 
-/// Removes an outdated index's files (only inside the index directory).
+/// Removes an outdated index's files (only inside the index directory). Lock files stay: a
+/// process may hold one (the gateway's `server.lock`), and one recreated in its place would
+/// let a second process lock it too.
 fn clear_dir(dir: &Path) -> Result<()> {
     for entry in std::fs::read_dir(dir)? {
         let path = entry?.path();
+        if path
+            .extension()
+            .is_some_and(|extension| extension == "lock")
+        {
+            continue;
+        }
         if path.is_dir() {
             std::fs::remove_dir_all(&path)?;
         } else {

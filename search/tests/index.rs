@@ -403,6 +403,26 @@ fn the_position_survives_reopening() {
 }
 
 #[test]
+fn an_outdated_index_is_emptied_but_lock_files_stay() {
+    let dir = tempfile::tempdir().unwrap();
+    // Created and never committed: no position in it, so the next open starts it again.
+    drop(SearchIndex::open(dir.path()).unwrap());
+    std::fs::write(dir.path().join("server.lock"), "4242\n").unwrap();
+    std::fs::write(dir.path().join("leftover"), "old segment").unwrap();
+    let index = SearchIndex::open(dir.path()).unwrap();
+    assert_eq!(index.position(), 0);
+    assert!(
+        !dir.path().join("leftover").exists(),
+        "the directory was emptied"
+    );
+    assert_eq!(
+        std::fs::read_to_string(dir.path().join("server.lock")).unwrap(),
+        "4242\n",
+        "a lock another process may hold is kept"
+    );
+}
+
+#[test]
 fn the_matching_model_orders_the_first_hits() {
     // Two children of the same name: one whose record gives another birth date a year off the
     // typed one, one whose record gives none. The index credits the year off; the model knows

@@ -4,6 +4,7 @@ use std::path::PathBuf;
 
 use registry::backup::Database;
 
+use super::instance_lock::InstanceLock;
 use super::store_args::{block_on, StoreArgs};
 
 #[derive(Debug, clap::Args)]
@@ -61,6 +62,8 @@ pub fn run_backup(args: BackupArgs) -> anyhow::Result<()> {
 }
 
 pub fn run_restore(args: RestoreArgs) -> anyhow::Result<()> {
+    // The embedded database's file is replaced: never under a running server.
+    let _lock = InstanceLock::for_database(&args.store)?;
     block_on(async move {
         registry::backup::restore(&args.store.database()?, &args.from, args.force).await?;
         // Migrations the backup predates are applied now, so a restored registry is current.

@@ -10,6 +10,7 @@ use registry::model::RecordSubmission;
 use registry::users::{self, NewUser};
 use synthetic::{GeneratedRecord, GeneratorConfig};
 
+use super::instance_lock::InstanceLock;
 use super::reindex::start_search;
 use super::serve::{serve, BackgroundTasks};
 use super::store_args::{block_on, StoreArgs};
@@ -49,13 +50,17 @@ pub fn submission_from_generated(record: &GeneratedRecord) -> anyhow::Result<Rec
 const DEMO_CLIENT_PREFIX: &str = "demo: ";
 
 pub fn run(args: DemoArgs) -> anyhow::Result<()> {
+    let store_args = StoreArgs {
+        data_dir: args.data_dir.clone(),
+        database_url: args.database_url.clone(),
+        database_password_file: None,
+        match_cache_records: registry::store::DEFAULT_PREPARED_RECORDS,
+    };
+    let index_dir = args.data_dir.join("search-index");
+    // Even with --no-serve: loading the data and drawing new credentials (which revokes the
+    // ones a running demo printed) wait until no demo or server uses the directory.
+    let _lock = InstanceLock::for_node(&store_args, &index_dir)?;
     block_on(async move {
-        let store_args = StoreArgs {
-            data_dir: args.data_dir.clone(),
-            database_url: args.database_url.clone(),
-            database_password_file: None,
-            match_cache_records: registry::store::DEFAULT_PREPARED_RECORDS,
-        };
         let store = store_args.open().await?;
 
         if store.outbox_head().await? == 0 {
@@ -159,8 +164,7 @@ pub fn run(args: DemoArgs) -> anyhow::Result<()> {
             print_credentials(&format!("http://{}", args.listen));
             return Ok(());
         }
-        let (index, _follower) =
-            start_search(store.clone(), &args.data_dir.join("search-index")).await?;
+        let (index, _follower) = start_search(store.clone(), &index_dir).await?;
         // The demo keeps its audit key beside its data, so `audit verify --data-dir` works.
         let audit_key =
             registry::audit::AuditKey::load_or_create(&args.data_dir.join("audit.key"))?;

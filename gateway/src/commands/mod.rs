@@ -8,6 +8,7 @@ pub mod demo;
 pub mod generate;
 pub mod import;
 pub mod indicators;
+pub mod instance_lock;
 pub mod migrate;
 pub mod reindex;
 pub mod rescore;

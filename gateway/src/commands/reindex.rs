@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 use registry::Store;
 use search::SearchIndex;
 
+use super::instance_lock::InstanceLock;
 use super::store_args::{block_on, StoreArgs};
 
 /// How often the index follower looks for new outbox entries.
@@ -57,9 +58,11 @@ pub async fn start_search(
 }
 
 pub fn run(args: ReindexArgs) -> anyhow::Result<()> {
+    let dir = index_dir(&args.store, args.index_dir.as_deref());
+    // The index has one writer: a server on the same directory stops the rebuild here.
+    let _lock = InstanceLock::for_node(&args.store, &dir)?;
     block_on(async move {
         let store = args.store.open().await?;
-        let dir = index_dir(&args.store, args.index_dir.as_deref());
         let started = Instant::now();
         let index = {
             let dir = dir.clone();

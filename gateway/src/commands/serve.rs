@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 
 use tokio_rustls::rustls::ServerConfig;
 
+use super::instance_lock::InstanceLock;
 use super::reindex::{index_dir, start_search};
 use super::security_args::SecurityArgs;
 use super::store_args::{block_on, StoreArgs};
@@ -60,6 +61,9 @@ pub struct ServeArgs {
 const INDEX_FLUSH_LIMIT: Duration = Duration::from_secs(30);
 
 pub fn run(args: ServeArgs) -> anyhow::Result<()> {
+    let dir = index_dir(&args.store, args.index_dir.as_deref());
+    // Before anything is opened: a second server on this directory stops here, changing nothing.
+    let _lock = InstanceLock::for_node(&args.store, &dir)?;
     block_on(async move {
         let tls = match (&args.tls_cert, &args.tls_key) {
             (Some(cert), Some(key)) => Some(crate::tls::server_config(cert, key)?),
@@ -68,7 +72,6 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
         let audit_key = args.security.audit.resolve(&args.store.data_dir)?;
         let webhooks = args.webhooks.config();
         let store = args.store.open().await?;
-        let dir = index_dir(&args.store, args.index_dir.as_deref());
         let (index, follower) = start_search(store.clone(), &dir).await?;
         let state = AppState::new(store.clone())
             .with_search(Arc::clone(&index))
