@@ -374,6 +374,60 @@ mod cases {
         database.drop_database().await;
     }
 
+    /// `rescore --apply` run beside a server: the server matches with the new version within
+    /// seconds, without a restart (its `match_model_version` gauge says which it uses).
+    pub async fn a_server_takes_up_a_version_activated_beside_it(backend: Backend) {
+        let database = TestDatabase::new(backend).await;
+        let server = Server::start(&database);
+        let auditor = create_client(&database, "auditor", None);
+        let store = database.open().await;
+        let mut spec = store.matcher(None).await.unwrap().model().spec().clone();
+        spec.thresholds.review = 0.9;
+        let wider = matching::Model::new(spec).unwrap().to_json().unwrap();
+        let version = store
+            .add_model_version(&wider, "test", "wider review band")
+            .await
+            .unwrap();
+        drop(store);
+        let http = reqwest::Client::new();
+        let in_use = || {
+            let request = http
+                .get(format!("{}/metrics", server.url))
+                .bearer_auth(&auditor)
+                .send();
+            async move {
+                let text = request.await.unwrap().text().await.unwrap();
+                text.lines()
+                    .find_map(|line| line.strip_prefix("child_registry_match_model_version "))
+                    .and_then(|value| value.trim().parse::<i64>().ok())
+                    .expect("the gauge is exported")
+            }
+        };
+        assert_eq!(in_use().await, version - 1);
+
+        run_ok(&args(
+            &[
+                "rescore",
+                "--model-version",
+                &version.to_string(),
+                "--apply",
+            ],
+            &database,
+        ));
+        let started = Instant::now();
+        while in_use().await != version {
+            assert!(
+                started.elapsed() < Duration::from_secs(20),
+                "the server still matches with version {} after {:?}",
+                version - 1,
+                started.elapsed()
+            );
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
+        assert!(server.terminate().success());
+        database.drop_database().await;
+    }
+
     /// A second `serve` or `reindex` on the directory a server owns (the data directory on
     /// SQLite, the node's search index on PostgreSQL) exits at once, naming the directory and
     /// the server's PID; commands made to run beside a server still work; once the server
@@ -623,4 +677,5 @@ on_both_backends!(
     the_model_is_retrained_and_rescored,
     logs_hold_no_personal_data,
     one_server_per_directory,
+    a_server_takes_up_a_version_activated_beside_it,
 );

@@ -38,6 +38,7 @@ pub struct Metrics {
     review_queue_waiting: IntGaugeVec,
     review_queue_oldest_age: Gauge,
     outbox_head: IntGauge,
+    match_model_version: IntGauge,
     index_position: IntGauge,
     index_lag: IntGauge,
     pool_connections: IntGaugeVec,
@@ -77,6 +78,11 @@ impl Metrics {
             "outbox_head",
             "The highest committed position of the change feed",
         )?;
+        let match_model_version = IntGauge::new(
+            "match_model_version",
+            "The model version this node matches registrations with (it takes up a version \
+             activated elsewhere within seconds)",
+        )?;
         let index_position = IntGauge::new(
             "search_index_position",
             "The change-feed position this node's search index has committed",
@@ -101,6 +107,7 @@ impl Metrics {
         registry.register(Box::new(review_queue_waiting.clone()))?;
         registry.register(Box::new(review_queue_oldest_age.clone()))?;
         registry.register(Box::new(outbox_head.clone()))?;
+        registry.register(Box::new(match_model_version.clone()))?;
         registry.register(Box::new(index_position.clone()))?;
         registry.register(Box::new(index_lag.clone()))?;
         registry.register(Box::new(pool_connections.clone()))?;
@@ -112,6 +119,7 @@ impl Metrics {
             review_queue_waiting,
             review_queue_oldest_age,
             outbox_head,
+            match_model_version,
             index_position,
             index_lag,
             pool_connections,
@@ -150,6 +158,8 @@ impl Metrics {
             .set(stats.age_hours_max.unwrap_or(0.0) * 3600.0);
         let head = state.store.outbox_head().await?;
         self.outbox_head.set(head);
+        self.match_model_version
+            .set(state.store.matcher(None).await?.version());
         if let Some(index) = &state.search {
             self.index_position.set(index.position());
             self.index_lag.set((head - index.position()).max(0));

@@ -171,3 +171,18 @@ pub async fn apply(store: &dyn Store, mut plan: RescorePlan) -> Result<RescoreRe
     plan.report.applied = true;
     Ok(plan.report)
 }
+
+/// How often a server looks for a model version activated by another process.
+pub const MODEL_FOLLOW_INTERVAL: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// What `serve` runs: a version activated by `rescore --apply` from the command line, or by
+/// another gateway on the same database, is matched with within [`MODEL_FOLLOW_INTERVAL`]
+/// instead of at the next restart.
+pub async fn follow_active_model(store: std::sync::Arc<dyn Store>) {
+    loop {
+        tokio::time::sleep(MODEL_FOLLOW_INTERVAL).await;
+        if let Err(error) = store.follow_active_model().await {
+            tracing::warn!(%error, "looking for a newly activated model version failed");
+        }
+    }
+}

@@ -1119,7 +1119,7 @@ mod cases {
     /// Stores and activates a version of the active model with a wider review band (the
     /// bundled model's is narrow, tuned for a small queue), so a plain doubtful pair reaches
     /// review whatever the bundled weights are. Exercises model versions on the way.
-    async fn widen_review_band(store: &Arc<dyn Store>) {
+    pub(super) async fn widen_review_band(store: &Arc<dyn Store>) {
         let active = store.matcher(None).await.unwrap();
         let mut spec = active.model().spec().clone();
         spec.thresholds.review = 0.9;
@@ -1773,6 +1773,81 @@ async fn two_gateways_registering_the_same_child_make_one() {
         .unwrap()
         .is_empty());
     drop(second);
+    backend.finish().await;
+}
+
+/// A model version activated by another process (here a second store on the same database,
+/// as `rescore --apply` from the command line or another gateway would) is taken up by
+/// `follow_active_model`: registrations through the following store are matched with it.
+async fn a_model_activated_elsewhere_is_followed(
+    activating: Arc<dyn Store>,
+    following: Arc<dyn Store>,
+) {
+    let before = following.matcher(None).await.unwrap().version();
+    assert_eq!(following.follow_active_model().await.unwrap(), None);
+    cases::widen_review_band(&activating).await;
+    let activated = activating.matcher(None).await.unwrap().version();
+    assert_eq!(activated, before + 1);
+    assert_eq!(
+        following.matcher(None).await.unwrap().version(),
+        before,
+        "not taken up before it looks"
+    );
+    assert_eq!(
+        following.follow_active_model().await.unwrap(),
+        Some(activated)
+    );
+    assert_eq!(following.matcher(None).await.unwrap().version(), activated);
+    assert_eq!(following.follow_active_model().await.unwrap(), None);
+
+    // The wider review band of the new version is what the following store applies now.
+    let first = following
+        .register(
+            person(
+                "police-kh",
+                "P-300",
+                "Bopha",
+                "Chenda",
+                "2014-02-03",
+                "Prek Ho",
+            ),
+            "a",
+        )
+        .await
+        .unwrap();
+    let doubtful = following
+        .register(
+            record(
+                "welfare-kh",
+                "W-400",
+                json!({"child": {"given_name": "Bopha", "family_name": "Chenda", "sex": "F",
+                                 "date_of_birth": "2014-07-01", "date_of_birth_estimated": true,
+                                 "district": "Kandal"}}),
+            ),
+            "a",
+        )
+        .await
+        .unwrap();
+    assert_eq!(doubtful.match_result.outcome, MatchOutcome::Review);
+    assert_eq!(doubtful.match_result.candidates, vec![first.child_id]);
+    assert!(following.invariant_violations().await.unwrap().is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_follows_a_model_activated_elsewhere() {
+    let dir = tempfile::tempdir().unwrap();
+    let activating = store::open_data_dir(dir.path()).await.unwrap();
+    let following = store::open_data_dir(dir.path()).await.unwrap();
+    a_model_activated_elsewhere_is_followed(activating, following).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_follows_a_model_activated_elsewhere() {
+    let backend = Backend::postgres().await;
+    let scratch_url = backend.scratch.as_ref().unwrap().url.clone();
+    let following = store::open(&scratch_url).await.unwrap();
+    a_model_activated_elsewhere_is_followed(backend.store.clone(), following.clone()).await;
+    drop(following);
     backend.finish().await;
 }
 

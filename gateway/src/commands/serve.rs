@@ -147,12 +147,14 @@ impl BackgroundTasks {
         ));
         let totals_folder = tokio::spawn(registry::counts::follow_forever(store.clone()));
         let match_cache_warmer = tokio::spawn(warm_match_cache(store.clone()));
+        let model_follower = tokio::spawn(registry::rescore::follow_active_model(store.clone()));
         Ok(BackgroundTasks {
             tasks: vec![
                 webhook_worker,
                 import_runner,
                 totals_folder,
                 match_cache_warmer,
+                model_follower,
             ],
         })
     }

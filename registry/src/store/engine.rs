@@ -1875,6 +1875,10 @@ impl Store for Backend {
         self.activate_version(version).await
     }
 
+    async fn follow_active_model(&self) -> Result<Option<i64>> {
+        self.follow_active_version().await
+    }
+
     #[tracing::instrument(skip_all, name = "store.bulk_load", fields(backend = super::BACKEND_NAME))]
     async fn bulk_load(&self, records: Vec<ValidRecord>, received_from: &str) -> Result<u64> {
         let matcher = linking::current_matcher(&self.matcher);

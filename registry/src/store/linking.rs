@@ -149,20 +149,25 @@ pub(super) async fn refresh_blocking_keys(pool: &sqlx::Pool<Db>, matcher: &Match
     // walk past every record already keyed, quadratic in a full re-keying. The page asks for
     // stale keys with `<>`, not the probe's `< OR >`, so the planner walks the records in key
     // order instead of gathering every stale one from the version index and sorting them.
+    // The page's rows are locked: gateways sharing a database re-key at the same time when a
+    // version is activated, and the one that waits finds the rows keyed already (PostgreSQL
+    // checks a locked row against the condition again) instead of keying them twice.
+    let page = format!(
+        "SELECT record_key, match_child FROM source_records \
+         WHERE (blocking_model_version IS NULL OR blocking_model_version <> $1) \
+         AND record_key > $2 \
+         ORDER BY record_key LIMIT $3{}",
+        super::LOCK_ROWS
+    );
     let mut after = i64::MIN;
     loop {
         let mut tx = pool.begin().await?;
-        let rows: Vec<(i64, Option<Json<ChildData>>)> = sqlx::query_as(
-            "SELECT record_key, match_child FROM source_records \
-             WHERE (blocking_model_version IS NULL OR blocking_model_version <> $1) \
-             AND record_key > $2 \
-             ORDER BY record_key LIMIT $3",
-        )
-        .bind(matcher.version())
-        .bind(after)
-        .bind(REKEY_PAGE)
-        .fetch_all(&mut *tx)
-        .await?;
+        let rows: Vec<(i64, Option<Json<ChildData>>)> = sqlx::query_as(&page)
+            .bind(matcher.version())
+            .bind(after)
+            .bind(REKEY_PAGE)
+            .fetch_all(&mut *tx)
+            .await?;
         let Some(&(last, _)) = rows.last() else {
             tx.commit().await?;
             return Ok(keyed);
@@ -857,8 +862,36 @@ impl Backend {
             .execute(&mut *tx)
             .await?;
         tx.commit().await?;
-        refresh_blocking_keys(&self.write, &matcher).await?;
+        self.take_up(matcher).await
+    }
+
+    /// Takes up the version another process (a `rescore --apply`, another gateway) activated,
+    /// if this store is not using it yet, and re-keys any record keyed for another version.
+    /// Returns the version taken up.
+    pub(super) async fn follow_active_version(&self) -> Result<Option<i64>> {
+        let stored: i64 = sqlx::query_scalar("SELECT version FROM match_model_active WHERE id = 1")
+            .fetch_one(&self.read)
+            .await?;
+        if stored == current_matcher(&self.matcher).version() {
+            // Nearly always nothing to do: one look-up in the version index.
+            refresh_blocking_keys(&self.write, &current_matcher(&self.matcher)).await?;
+            return Ok(None);
+        }
+        let matcher = self.stored_matcher(stored).await?;
+        tracing::info!(
+            version = stored,
+            "matching with the model version activated elsewhere"
+        );
+        self.take_up(matcher).await?;
+        Ok(Some(stored))
+    }
+
+    /// Matches with `matcher` from now on, then re-keys the records keyed for any other
+    /// version. In this order no record stays keyed for the old version: a registration after
+    /// the swap is keyed for the new one, and the re-keying finds every one before it.
+    async fn take_up(&self, matcher: Matcher) -> Result<()> {
         replace_matcher(&self.matcher, matcher);
+        refresh_blocking_keys(&self.write, &current_matcher(&self.matcher)).await?;
         Ok(())
     }
 

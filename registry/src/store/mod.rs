@@ -293,6 +293,11 @@ pub trait Store:
     /// Makes a stored version the active model (blocking keys are rebuilt for it).
     async fn activate_model_version(&self, version: i64) -> Result<()>;
 
+    /// Takes up the active version if another process activated it since this store loaded
+    /// its model (and re-keys records keyed for another version); returns the version taken
+    /// up. A server calls it every few seconds ([`crate::rescore::follow_active_model`]).
+    async fn follow_active_model(&self) -> Result<Option<i64>>;
+
     /// Loads records of an already deduplicated registry (a migration, a benchmark): each new
     /// record becomes its own child without matching; blocking keys are stored so later
     /// registrations match against them. Committed in chunks; returns how many were loaded.
