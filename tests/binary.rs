@@ -374,6 +374,17 @@ mod cases {
         database.drop_database().await;
     }
 
+    /// SIGTERM the moment the server says it listens (as a supervisor stopping a node it just
+    /// started does) stops it cleanly, every time: the handler is installed before the line.
+    pub async fn a_server_stopped_as_soon_as_it_listens_stops_cleanly(backend: Backend) {
+        let database = TestDatabase::new(backend).await;
+        for attempt in 0..5 {
+            let status = Server::start(&database).terminate();
+            assert!(status.success(), "attempt {attempt}: {status:?}");
+        }
+        database.drop_database().await;
+    }
+
     /// `rescore --apply` run beside a server: the server matches with the new version within
     /// seconds, without a restart (its `match_model_version` gauge says which it uses).
     pub async fn a_server_takes_up_a_version_activated_beside_it(backend: Backend) {
@@ -678,4 +689,5 @@ on_both_backends!(
     logs_hold_no_personal_data,
     one_server_per_directory,
     a_server_takes_up_a_version_activated_beside_it,
+    a_server_stopped_as_soon_as_it_listens_stops_cleanly,
 );

@@ -12,7 +12,7 @@ use synthetic::{GeneratedRecord, GeneratorConfig};
 
 use super::instance_lock::InstanceLock;
 use super::reindex::start_search;
-use super::serve::{serve, BackgroundTasks};
+use super::serve::{serve, BackgroundTasks, Shutdown};
 use super::store_args::{block_on, StoreArgs};
 use crate::AppState;
 
@@ -172,7 +172,8 @@ pub fn run(args: DemoArgs) -> anyhow::Result<()> {
             .with_search(index)
             .with_audit_key(audit_key);
         let background = BackgroundTasks::start(&state)?;
-        serve(state, args.listen, None, print_credentials).await?;
+        let shutdown = Shutdown::listen()?;
+        serve(state, args.listen, None, shutdown, print_credentials).await?;
         background.stop();
         Ok(())
     })

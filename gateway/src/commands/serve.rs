@@ -82,6 +82,9 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
             .with_suppression_threshold(args.suppress_below)
             .with_public_url(args.public_url);
         let background = BackgroundTasks::start(&state)?;
+        // From here a signal stops the node cleanly; until now (opening the database, catching
+        // the index up) the default action ends it at once, which loses nothing.
+        let shutdown = Shutdown::listen()?;
         let metrics = match args.metrics_listen {
             Some(address) => {
                 let listener = tokio::net::TcpListener::bind(address).await?;
@@ -93,16 +96,17 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
         let metrics_url = metrics.as_ref().map(|(_, url)| url.clone());
         let metrics_server = metrics.map(|(listener, _)| {
             let app = crate::metrics::scrape_router(state.clone());
+            let stopped = shutdown.clone().wait();
             tokio::spawn(async move {
                 if let Err(error) = axum::serve(listener, app)
-                    .with_graceful_shutdown(shutdown_signal())
+                    .with_graceful_shutdown(stopped)
                     .await
                 {
                     tracing::error!(%error, "the metrics listener failed");
                 }
             })
         });
-        serve(state, args.listen, tls, |url| {
+        serve(state, args.listen, tls, shutdown, |url| {
             // One line: scripts and tests read the URLs from the first line.
             let metrics = metrics_url
                 .map(|metrics_url| format!("; metrics for Prometheus on {metrics_url}"))
@@ -206,12 +210,13 @@ async fn flush_index(store: &dyn registry::Store, index: &search::SearchIndex) {
     tracing::info!(position = index.position(), "search index flushed");
 }
 
-/// Serves until Ctrl-C or SIGTERM, then drains requests in flight. `on_ready` gets the URL
-/// once the port is bound.
+/// Serves until `shutdown` (Ctrl-C or SIGTERM), then drains requests in flight. `on_ready`
+/// gets the URL once the port is bound.
 pub async fn serve(
     state: AppState,
     listen: SocketAddr,
     tls: Option<Arc<ServerConfig>>,
+    shutdown: Shutdown,
     on_ready: impl FnOnce(&str),
 ) -> anyhow::Result<()> {
     let listener = tokio::net::TcpListener::bind(listen).await?;
@@ -225,42 +230,64 @@ pub async fn serve(
         Some(config) => {
             let app = app.into_make_service_with_connect_info::<TlsPeer>();
             axum::serve(TlsListener::new(listener, config)?, app)
-                .with_graceful_shutdown(shutdown_signal())
+                .with_graceful_shutdown(shutdown.wait())
                 .await?
         }
         None => {
             let app = app.into_make_service_with_connect_info::<SocketAddr>();
             axum::serve(listener, app)
-                .with_graceful_shutdown(shutdown_signal())
+                .with_graceful_shutdown(shutdown.wait())
                 .await?
         }
     }
     Ok(())
 }
 
-/// Ctrl-C or SIGTERM (what `docker stop`, systemd and Kubernetes send).
-pub async fn shutdown_signal() {
-    let ctrl_c = async {
-        if tokio::signal::ctrl_c().await.is_err() {
+/// Ctrl-C or SIGTERM (what `docker stop`, systemd and Kubernetes send), listened for from the
+/// moment [`Shutdown::listen`] is called, before the node says it is listening: a signal sent
+/// as soon as the "listening" line appears stops it cleanly once the server runs, instead of
+/// killing it by the default action in between.
+#[derive(Debug, Clone)]
+pub struct Shutdown(tokio::sync::watch::Receiver<bool>);
+
+impl Shutdown {
+    /// Installs the signal handlers now (inside the runtime).
+    pub fn listen() -> anyhow::Result<Self> {
+        let (stop, stopped) = tokio::sync::watch::channel(false);
+        #[cfg(unix)]
+        let signalled = {
+            use tokio::signal::unix::{signal, SignalKind};
+            let mut terminate = signal(SignalKind::terminate())?;
+            let mut interrupt = signal(SignalKind::interrupt())?;
+            async move {
+                tokio::select! {
+                    _ = terminate.recv() => {},
+                    _ = interrupt.recv() => {},
+                }
+            }
+        };
+        #[cfg(not(unix))]
+        let signalled = async {
+            if tokio::signal::ctrl_c().await.is_err() {
+                std::future::pending::<()>().await;
+            }
+        };
+        tokio::spawn(async move {
+            signalled.await;
+            tracing::info!("shutting down");
+            // Nobody waiting any more is fine: the node is stopping anyway.
+            let _ = stop.send(true);
+        });
+        Ok(Shutdown(stopped))
+    }
+
+    /// Resolves once a signal came (at once if one already did).
+    pub async fn wait(mut self) {
+        if self.0.wait_for(|stopped| *stopped).await.is_err() {
+            // The listener is gone without a signal: never stop on that account.
             std::future::pending::<()>().await;
         }
-    };
-    #[cfg(unix)]
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut signal) => {
-                signal.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
-        }
-    };
-    #[cfg(not(unix))]
-    let terminate = std::future::pending::<()>();
-    tokio::select! {
-        () = ctrl_c => {},
-        () = terminate => {},
     }
-    tracing::info!("shutting down");
 }
 
 /// An absolute http(s) URL with a host, kept without a trailing slash.
