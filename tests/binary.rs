@@ -374,6 +374,25 @@ mod cases {
         database.drop_database().await;
     }
 
+    /// A listing whose reader has gone (`clients list | head -0`) ends quietly with the status
+    /// of a process killed by SIGPIPE, not with a panic and a backtrace.
+    pub async fn a_listing_into_a_closed_pipe_ends_quietly(backend: Backend) {
+        let database = TestDatabase::new(backend).await;
+        create_client(&database, "auditor", None);
+        let mut listing = Command::new(BINARY)
+            .args(args(&["clients", "list"], &database))
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        drop(listing.stdout.take());
+        let output = listing.wait_with_output().unwrap();
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(141), "{stderr}");
+        assert!(!stderr.contains("panicked"), "{stderr}");
+        database.drop_database().await;
+    }
+
     /// SIGTERM the moment the server says it listens (as a supervisor stopping a node it just
     /// started does) stops it cleanly, every time: the handler is installed before the line.
     pub async fn a_server_stopped_as_soon_as_it_listens_stops_cleanly(backend: Backend) {
@@ -690,4 +709,5 @@ on_both_backends!(
     one_server_per_directory,
     a_server_takes_up_a_version_activated_beside_it,
     a_server_stopped_as_soon_as_it_listens_stops_cleanly,
+    a_listing_into_a_closed_pipe_ends_quietly,
 );

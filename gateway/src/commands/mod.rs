@@ -71,7 +71,31 @@ pub enum Command {
     Import(import::ImportArgs),
 }
 
+/// The status a Unix tool ends with when the reader of its output went away (killed by
+/// SIGPIPE: 128 + 13).
+const CLOSED_PIPE_STATUS: i32 = 141;
+
+/// A listing piped into `head` has its pipe closed early. Rust ignores SIGPIPE, so `println!`
+/// then panics; end quietly with the status a Unix tool would have instead of a panic message
+/// and a backtrace. Anything else panicking is reported as before.
+fn end_quietly_on_a_closed_pipe() {
+    let report = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let payload = info.payload();
+        let message = payload
+            .downcast_ref::<String>()
+            .map(String::as_str)
+            .or_else(|| payload.downcast_ref::<&str>().copied())
+            .unwrap_or_default();
+        if message.starts_with("failed printing to stdout") && message.contains("Broken pipe") {
+            std::process::exit(CLOSED_PIPE_STATUS);
+        }
+        report(info);
+    }));
+}
+
 pub fn main() -> ExitCode {
+    end_quietly_on_a_closed_pipe();
     let cli = Cli::parse();
     let otlp_endpoint = match &cli.command {
         Command::Serve(args) => args.otlp_endpoint.clone(),
