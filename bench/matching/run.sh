@@ -21,6 +21,14 @@ BIN=$CARGO_TARGET_DIR/release/child-registry
 RESULTS=$OUT/results.jsonl
 : > "$RESULTS"
 
+# Splink's candidate pairs and blocking recall, counted apart from its timed run (into the
+# report.json that `run` reads next): splink_blocking KIND TRUTH INPUT [INPUT2]
+splink_blocking() {
+  local kind=$1 truth=$2 input=$3 input2=${4:-}
+  (cd bench/matching && python3 splink_blocking.py --kind "$kind" --input "$input" \
+    ${input2:+--input2 "$input2"} --truth "$truth" --report "$OUT/report.json") >&2
+}
+
 # run NAME ENGINE TRUTH CMD... : time the command, score its clusters, append a JSON line.
 run() {
   local name=$1 engine=$2 truth=$3 clusters=$4; shift 4
@@ -29,7 +37,7 @@ run() {
   read -r wall rss_kb < "$OUT/time.txt"
   local score report="{}"
   score=$(python3 bench/matching/score.py --predicted "$clusters" --truth "$truth")
-  [ -f "$OUT/report.json" ] && [ "$engine" = ours ] && report=$(cat "$OUT/report.json")
+  [ -f "$OUT/report.json" ] && report=$(cat "$OUT/report.json")
   python3 - "$name" "$engine" "$wall" "$rss_kb" "$score" "$report" >> "$RESULTS" <<'PY'
 import json, sys
 name, engine, wall, rss, score, report = sys.argv[1:]
@@ -43,10 +51,12 @@ PY
 
 run FEBRL3 ours "$DATA/febrl3_truth.csv" "$OUT/f3.csv" \
   "$BIN" dedupe --report "$OUT/report.json" --model matching/models/febrl.toml --input "$DATA/febrl3.csv" --output "$OUT/f3.csv" --truth "$DATA/febrl3_truth.csv"
+splink_blocking febrl "$DATA/febrl3_truth.csv" "$DATA/febrl3.csv"
 run FEBRL3 splink "$DATA/febrl3_truth.csv" "$OUT/f3s.csv" \
   python3 bench/matching/splink_dedupe.py --kind febrl --input "$DATA/febrl3.csv" --output "$OUT/f3s.csv"
 run FEBRL4 ours "$DATA/febrl4_truth.csv" "$OUT/f4.csv" \
   "$BIN" dedupe --report "$OUT/report.json" --model matching/models/febrl.toml --input "$DATA/febrl4a.csv" --input2 "$DATA/febrl4b.csv" --output "$OUT/f4.csv" --truth "$DATA/febrl4_truth.csv"
+splink_blocking febrl "$DATA/febrl4_truth.csv" "$DATA/febrl4a.csv" "$DATA/febrl4b.csv"
 run FEBRL4 splink "$DATA/febrl4_truth.csv" "$OUT/f4s.csv" \
   python3 bench/matching/splink_dedupe.py --kind febrl --input "$DATA/febrl4a.csv" --input2 "$DATA/febrl4b.csv" --output "$OUT/f4s.csv"
 
@@ -55,6 +65,7 @@ for n in $SIZES; do
   [ -f "$f" ] || "$BIN" generate --records "$n" --seed "$SEED" --output "$f" --truth "$t" >&2
   run "children $n" ours "$t" "$OUT/c$n.csv" "$BIN" dedupe --report "$OUT/report.json" --input "$f" --output "$OUT/c$n.csv" --truth "$t"
   if [ "$n" -le "$SPLINK_MAX" ]; then
+    splink_blocking child "$t" "$f"
     run "children $n" splink "$t" "$OUT/c${n}s.csv" python3 bench/matching/splink_dedupe.py --kind child --input "$f" --output "$OUT/c${n}s.csv"
   fi
 done

@@ -73,6 +73,20 @@ def febrl_settings(link_type):
     )
 
 
+def load_frames(con, db_api, files):
+    """Each file as table `input_<i>`, registered with Splink."""
+    frames = []
+    for i, f in enumerate(files):
+        name = f"input_{i}"
+        # Minimal cleaning any Splink user does: lower case, trimmed, empty = NULL.
+        con.execute(f"create table raw_{i} as select * from read_csv('{f}', all_varchar=true, header=true)")
+        cols = [r[0] for r in con.execute(f"describe raw_{i}").fetchall()]
+        select = ", ".join(f"nullif(trim(lower({c})), '') as {c}" for c in cols)
+        con.execute(f"create table {name} as select {select} from raw_{i}")
+        frames.append(db_api.register(name))
+    return frames
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--kind", choices=["child", "febrl"], required=True)
@@ -85,15 +99,7 @@ def main():
     con = duckdb.connect()
     files = [args.input] + ([args.input2] if args.input2 else [])
     db_api = DuckDBAPI(connection=con)
-    frames = []
-    for i, f in enumerate(files):
-        name = f"input_{i}"
-        # Minimal cleaning any Splink user does: lower case, trimmed, empty = NULL.
-        con.execute(f"create table raw_{i} as select * from read_csv('{f}', all_varchar=true, header=true)")
-        cols = [r[0] for r in con.execute(f"describe raw_{i}").fetchall()]
-        select = ", ".join(f"nullif(trim(lower({c})), '') as {c}" for c in cols)
-        con.execute(f"create table {name} as select {select} from raw_{i}")
-        frames.append(db_api.register(name))
+    frames = load_frames(con, db_api, files)
     link_type = "link_only" if args.input2 else "dedupe_only"
     if args.kind == "child":
         settings = child_settings(link_type)
