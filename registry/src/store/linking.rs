@@ -920,8 +920,6 @@ impl Backend {
     }
 }
 
-/// Remembers that every record of `record_child` and every record of `candidate_child` are
-/// different children, so no model links them again.
 /// status, record_key, candidate_child_id, the record's child_id, claimed_by, claimed_until
 type DecisionRow = (
     String,
@@ -998,6 +996,8 @@ async fn locked_claim(
     Ok(live_claim(id, status, claimed_by, claimed_until, now))
 }
 
+/// Remembers that every record of `record_child` and every record of `candidate_child` are
+/// different children, so no model links them again.
 async fn remember_not_a_match(
     tx: &mut Transaction<'_>,
     record_key: i64,
