@@ -410,15 +410,7 @@ mod cases {
         let database = TestDatabase::new(backend).await;
         let server = Server::start(&database);
         let auditor = create_client(&database, "auditor", None);
-        let store = database.open().await;
-        let mut spec = store.matcher(None).await.unwrap().model().spec().clone();
-        spec.thresholds.review = 0.9;
-        let wider = matching::Model::new(spec).unwrap().to_json().unwrap();
-        let version = store
-            .add_model_version(&wider, "test", "wider review band")
-            .await
-            .unwrap();
-        drop(store);
+        let version = common::add_wider_review_band(database.open().await.as_ref()).await;
         let http = reqwest::Client::new();
         let in_use = || {
             let request = http

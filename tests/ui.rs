@@ -521,17 +521,7 @@ mod cases {
 
     pub async fn a_candidate_opened_by_one_steward_is_held_for_them(backend: Backend) {
         let app = TestApp::spawn(backend).await;
-        // A wider review band than the bundled model's, so the doubtful record below is
-        // reviewed whatever the bundled weights are.
-        let active = app.store.matcher(None).await.unwrap();
-        let mut spec = active.model().spec().clone();
-        spec.thresholds.review = 0.9;
-        let wider = matching::Model::new(spec).unwrap().to_json().unwrap();
-        let version = app
-            .store
-            .add_model_version(&wider, "test", "wider review band")
-            .await
-            .unwrap();
+        let version = common::add_wider_review_band(app.store.as_ref()).await;
         app.store.activate_model_version(version).await.unwrap();
         let police = app.key(Role::Agency, Some("police-kh")).await;
         let welfare = app.key(Role::Agency, Some("welfare-kh")).await;

@@ -1136,6 +1136,13 @@ mod cases {
     /// Registers a child and a second record the model is unsure about; returns both.
     async fn uncertain_pair(store: &Arc<dyn Store>) -> (Registration, Registration) {
         widen_review_band(store).await;
+        register_uncertain_pair(store).await
+    }
+
+    /// The pair [`uncertain_pair`] registers, under whatever model is active.
+    pub(super) async fn register_uncertain_pair(
+        store: &Arc<dyn Store>,
+    ) -> (Registration, Registration) {
         let first = store
             .register(
                 person(
@@ -1801,33 +1808,7 @@ async fn a_model_activated_elsewhere_is_followed(
     assert_eq!(following.follow_active_model().await.unwrap(), None);
 
     // The wider review band of the new version is what the following store applies now.
-    let first = following
-        .register(
-            person(
-                "police-kh",
-                "P-300",
-                "Bopha",
-                "Chenda",
-                "2014-02-03",
-                "Prek Ho",
-            ),
-            "a",
-        )
-        .await
-        .unwrap();
-    let doubtful = following
-        .register(
-            record(
-                "welfare-kh",
-                "W-400",
-                json!({"child": {"given_name": "Bopha", "family_name": "Chenda", "sex": "F",
-                                 "date_of_birth": "2014-07-01", "date_of_birth_estimated": true,
-                                 "district": "Kandal"}}),
-            ),
-            "a",
-        )
-        .await
-        .unwrap();
+    let (first, doubtful) = cases::register_uncertain_pair(&following).await;
     assert_eq!(doubtful.match_result.outcome, MatchOutcome::Review);
     assert_eq!(doubtful.match_result.candidates, vec![first.child_id]);
     assert!(following.invariant_violations().await.unwrap().is_empty());

@@ -212,6 +212,19 @@ impl TestApp {
     }
 }
 
+/// Stores a version of the active model with a wider review band than the bundled one's
+/// narrow band (tuned for a small queue), so a plainly doubtful record is reviewed whatever the
+/// bundled weights are. Not activated; returns its number.
+pub async fn add_wider_review_band(store: &dyn Store) -> i64 {
+    let mut spec = store.matcher(None).await.unwrap().model().spec().clone();
+    spec.thresholds.review = 0.9;
+    let wider = matching::Model::new(spec).unwrap().to_json().unwrap();
+    store
+        .add_model_version(&wider, "test", "wider review band")
+        .await
+        .unwrap()
+}
+
 /// Reads a problem+json response and checks its shape.
 pub async fn problem(response: reqwest::Response, status: u16) -> serde_json::Value {
     assert_eq!(response.status().as_u16(), status, "unexpected status");

@@ -256,6 +256,14 @@ struct CandidatePage {
     error: Option<String>,
 }
 
+/// The candidate ID as the path gave it (the API route checks it is a number).
+fn candidate_path(path: Result<Path<String>, PathRejection>) -> Result<String, ApiError> {
+    let Path(id) = path.map_err(|rejection| {
+        ApiError::bad_request("invalid_candidate_id", "id", rejection.body_text())
+    })?;
+    Ok(id)
+}
+
 pub async fn candidate_page(
     State(state): State<AppState>,
     context: PageContext,
@@ -265,13 +273,7 @@ pub async fn candidate_page(
 ) -> Result<Response, UiError> {
     let fail = |error| context.fail(error);
     let Steward(caller) = steward.map_err(fail)?;
-    let Path(id) = path.map_err(|rejection| {
-        fail(ApiError::bad_request(
-            "invalid_candidate_id",
-            "id",
-            rejection.body_text(),
-        ))
-    })?;
+    let id = candidate_path(path).map_err(fail)?;
     let read = |state: AppState, meta: RequestMeta, id: String| {
         routes::match_candidates::get_candidate(
             State(state),
@@ -388,13 +390,7 @@ pub async fn decide(
 ) -> Result<Response, UiError> {
     let fail = |error| context.fail(error);
     let Steward(caller) = steward.map_err(fail)?;
-    let Path(id) = path.map_err(|rejection| {
-        fail(ApiError::bad_request(
-            "invalid_candidate_id",
-            "id",
-            rejection.body_text(),
-        ))
-    })?;
+    let id = candidate_path(path).map_err(fail)?;
     let decision: Option<CandidateDecision> = form
         .decision
         .as_deref()
