@@ -572,17 +572,13 @@ mod cases {
         assert!(theirs.contains("sokha"), "{theirs}");
         assert!(!theirs.contains(r#"id="decision-form""#));
         let dara_csrf = cookie_value(&dara, "cr_csrf");
-        let refused = post_form(
-            &app,
-            &dara,
-            &path,
-            &[
-                ("csrf_token", dara_csrf.as_str()),
-                ("decision", "not_a_match"),
-                ("reason", "different birth dates"),
-            ],
-        )
-        .await;
+        let dara_decision = [
+            ("csrf_token", dara_csrf.as_str()),
+            ("decision", "not_a_match"),
+            ("reason", "different birth dates"),
+        ];
+        let dara_decides = || post_form(&app, &dara, &path, &dara_decision);
+        let refused = dara_decides().await;
         assert_eq!(refused.status(), 409);
         assert!(refused
             .text()
@@ -608,17 +604,7 @@ mod cases {
             now_dara.contains("You hold this candidate until"),
             "{now_dara}"
         );
-        let decided = post_form(
-            &app,
-            &dara,
-            &path,
-            &[
-                ("csrf_token", dara_csrf.as_str()),
-                ("decision", "not_a_match"),
-                ("reason", "different birth dates"),
-            ],
-        )
-        .await;
+        let decided = dara_decides().await;
         assert_eq!(decided.status(), 303);
         let (_, settled) = page(&app, &sokha, &path).await;
         assert!(!settled.contains("is deciding"), "{settled}");
