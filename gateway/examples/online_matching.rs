@@ -64,6 +64,13 @@ enum Mode {
         records: usize,
         #[arg(long, default_value_t = 7)]
         seed: u64,
+        /// Register under the bundled model with this automatic-link threshold instead of its
+        /// own (a model version activated first, as a registry's owners would).
+        #[arg(long)]
+        link: Option<f64>,
+        /// And this review threshold.
+        #[arg(long)]
+        review: Option<f64>,
     },
     Throughput(Throughput),
 }
@@ -131,7 +138,9 @@ fn match_record(record: &GeneratedRecord) -> Record {
     })
 }
 
-async fn accuracy(args: &Args, records: usize, seed: u64) {
+/// `thresholds`: the link and review thresholds to register under, when not the bundled
+/// model's own.
+async fn accuracy(args: &Args, records: usize, seed: u64, thresholds: (Option<f64>, Option<f64>)) {
     let generated = synthetic::generate(&synthetic::GeneratorConfig {
         records,
         seed,
@@ -167,6 +176,29 @@ async fn accuracy(args: &Args, records: usize, seed: u64) {
     println!("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |");
     for backend in &args.backends {
         let database = Database::fresh(backend, &args.postgres_url).await;
+        if thresholds != (None, None) {
+            let mut spec = database
+                .store
+                .matcher(None)
+                .await
+                .unwrap()
+                .model()
+                .spec()
+                .clone();
+            spec.thresholds.link = thresholds.0.unwrap_or(spec.thresholds.link);
+            spec.thresholds.review = thresholds.1.unwrap_or(spec.thresholds.review);
+            println!(
+                "thresholds: link {}, review {}",
+                spec.thresholds.link, spec.thresholds.review
+            );
+            let json = matching::Model::new(spec).unwrap().to_json().unwrap();
+            let store = &database.store;
+            let version = store
+                .add_model_version(&json, "bench", "thresholds")
+                .await
+                .unwrap();
+            store.activate_model_version(version).await.unwrap();
+        }
         let store = database.store.clone();
         let (wall, _, results) = drive(submissions.clone(), args.concurrency, move |submission| {
             let store = store.clone();
@@ -182,23 +214,8 @@ async fn accuracy(args: &Args, records: usize, seed: u64) {
         for (index, registration) in results {
             by_index[index] = Some(registration);
         }
-        // Where every record is now (later registrations may have moved nothing, but a child
-        // founded by one record is the cluster of all records on it).
-        let mut predicted = Vec::with_capacity(records);
-        for record in &generated {
-            let history = database
-                .store
-                .record_history(
-                    &record.source_system,
-                    &record.source_record_id,
-                    &registry::ReadScope::All,
-                )
-                .await
-                .unwrap()
-                .unwrap();
-            predicted.push(history.child_id);
-        }
-        let online = matching::evaluate::score_clusters(&predicted, &truth);
+        let online =
+            matching::evaluate::score_clusters(&placement(&database, &generated).await, &truth);
         // Automatic-link precision: a linked record is right when the child's founding record
         // (the one that created it) is the same true child.
         let mut founder: HashMap<registry::ChildId, u64> = HashMap::new();
@@ -222,6 +239,7 @@ async fn accuracy(args: &Args, records: usize, seed: u64) {
                 MatchOutcome::New => {}
             }
         }
+        let review_note = review_breakdown(&database, &by_index, &founder, &truth).await;
         println!(
             "| {backend} | {records} | {:.4} | {:.4} | {:.4} | {:.4} | {:+.4} | {:.2}% | {:.4} | {:.0} |",
             online.pairwise_precision,
@@ -233,8 +251,148 @@ async fn accuracy(args: &Args, records: usize, seed: u64) {
             if linked == 0 { 1.0 } else { right as f64 / linked as f64 },
             records as f64 / wall.as_secs_f64()
         );
+        println!("{review_note}");
+        // What the queue is worth: every candidate decided as the truth says, as careful
+        // stewards would, and the clustering scored again.
+        let decided = decide_as_the_truth_says(&database, &founder).await;
+        let reviewed =
+            matching::evaluate::score_clusters(&placement(&database, &generated).await, &truth);
+        println!(
+            "after {decided} candidates decided as the truth says: online P {:.4} R {:.4} F1 {:.4}",
+            reviewed.pairwise_precision, reviewed.pairwise_recall, reviewed.pairwise_f1
+        );
         database.finish().await;
     }
+}
+
+/// The child each record is on now.
+async fn placement(database: &Database, generated: &[GeneratedRecord]) -> Vec<registry::ChildId> {
+    let mut placed = Vec::with_capacity(generated.len());
+    for record in generated {
+        let history = database
+            .store
+            .record_history(
+                &record.source_system,
+                &record.source_record_id,
+                &registry::ReadScope::All,
+            )
+            .await
+            .unwrap()
+            .unwrap();
+        placed.push(history.child_id);
+    }
+    placed
+}
+
+/// Decides every open candidate by the ground truth (a child's founding record tells which
+/// true child it is); returns how many decisions were taken.
+async fn decide_as_the_truth_says(
+    database: &Database,
+    founder: &HashMap<registry::ChildId, u64>,
+) -> usize {
+    let store = &database.store;
+    let mut open = Vec::new();
+    let mut query = open_candidates();
+    loop {
+        let page = store.match_candidates(&query).await.unwrap();
+        open.extend(page.candidates.iter().map(|candidate| candidate.id));
+        if page.next_cursor.is_none() {
+            break;
+        }
+        query.offset += query.limit;
+    }
+    let steward = registry::store::Decision {
+        actor: "oracle".to_owned(),
+        reason: "the ground truth".to_owned(),
+    };
+    let mut decided = 0;
+    for id in open {
+        let Some(candidate) = store.match_candidate(id).await.unwrap() else {
+            continue;
+        };
+        let same = founder.get(&candidate.record.child_id).is_some()
+            && founder.get(&candidate.record.child_id)
+                == founder.get(&candidate.candidate.current_child_id);
+        let choice = if same {
+            registry::review::CandidateDecision::Link
+        } else {
+            registry::review::CandidateDecision::NotAMatch
+        };
+        // Settled meanwhile by an earlier decision (a merge brought both sides together).
+        if store
+            .decide_match_candidate(id, choice, &steward)
+            .await
+            .is_ok()
+        {
+            decided += 1;
+        }
+    }
+    decided
+}
+
+fn open_candidates() -> registry::review::CandidateQuery {
+    registry::review::CandidateQuery {
+        status: registry::review::CandidateStatus::Open,
+        district: None,
+        claims: registry::review::ClaimFilter::Any,
+        sort: registry::review::CandidateSort::Oldest,
+        limit: 100,
+        offset: 0,
+    }
+}
+
+/// What the stewards' queue holds: how many reviewed records have their true child among the
+/// candidates, and how many candidates a cannot-link rule held for (and how many of those were
+/// the same child after all).
+async fn review_breakdown(
+    database: &Database,
+    by_index: &[Option<registry::model::Registration>],
+    founder: &HashMap<registry::ChildId, u64>,
+    truth: &[u64],
+) -> String {
+    let (mut reviewed, mut true_among) = (0, 0);
+    for (index, registration) in by_index.iter().enumerate() {
+        let Some(registration) = registration else {
+            continue;
+        };
+        if registration.match_result.outcome == MatchOutcome::Review {
+            reviewed += 1;
+            if registration
+                .match_result
+                .candidates
+                .iter()
+                .any(|child| founder.get(child) == Some(&truth[index]))
+            {
+                true_among += 1;
+            }
+        }
+    }
+    let (mut candidates, mut vetoed, mut vetoed_true) = (0, 0, 0);
+    let mut query = open_candidates();
+    loop {
+        let page = database.store.match_candidates(&query).await.unwrap();
+        for candidate in &page.candidates {
+            candidates += 1;
+            if candidate.explanation["cannot_link"].is_string() {
+                vetoed += 1;
+                let record_truth = founder.get(&candidate.record.child_id);
+                if record_truth.is_some()
+                    && record_truth == founder.get(&candidate.candidate.child_id)
+                {
+                    vetoed_true += 1;
+                }
+            }
+        }
+        if page.next_cursor.is_none() {
+            break;
+        }
+        query.offset += query.limit;
+    }
+    format!(
+        "review: {reviewed} records, the true child among the candidates for {true_among}; \
+         {candidates} candidates, {vetoed} under a cannot-link rule ({vetoed_true} of them the \
+         same child)"
+    )
 }
 
 async fn throughput(args: &Args, options: &Throughput) {
@@ -476,7 +634,12 @@ async fn main() {
             .init();
     }
     match args.mode {
-        Mode::Accuracy { records, seed } => accuracy(&args, records, seed).await,
+        Mode::Accuracy {
+            records,
+            seed,
+            link,
+            review,
+        } => accuracy(&args, records, seed, (link, review)).await,
         Mode::Throughput(ref options) => throughput(&args, options).await,
     }
 }
