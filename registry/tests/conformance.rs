@@ -1832,6 +1832,66 @@ async fn postgres_follows_a_model_activated_elsewhere() {
     backend.finish().await;
 }
 
+/// `rescore --apply` run beside a server on one SQLite file: two stores (two processes'
+/// connections). The activating one re-keys every record, page by page, while the server
+/// commits registrations in between and takes the version up itself; neither may fail on
+/// SQLite's rule that a read transaction cannot become a writer once another connection has
+/// committed, and in the end every record is keyed for the new version.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn sqlite_a_version_activated_beside_registrations_rekeys_everything() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = store::open_data_dir(dir.path()).await.unwrap();
+    let command_line = store::open_data_dir(dir.path()).await.unwrap();
+    let loaded = (0..9_000)
+        .map(|n| lone("school-ug", &format!("S{n}"), &format!("Child{n}")))
+        .collect();
+    server.bulk_load(loaded, "a").await.unwrap();
+    let registering = server.clone();
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let stopped = stop.clone();
+    let registrations = tokio::spawn(async move {
+        let mut n = 0;
+        while !stopped.load(std::sync::atomic::Ordering::Relaxed) {
+            registering
+                .register(
+                    lone("police-ug", &format!("P{n}"), &format!("Other{n}")),
+                    "a",
+                )
+                .await
+                .unwrap();
+            n += 1;
+        }
+        n
+    });
+    let following = server.clone();
+    let follower = tokio::spawn(async move {
+        loop {
+            if let Ok(Some(version)) = following.follow_active_model().await {
+                return version;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+    });
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    cases::widen_review_band(&command_line).await;
+    let version = command_line.matcher(None).await.unwrap().version();
+    assert_eq!(follower.await.unwrap(), version);
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    assert!(registrations.await.unwrap() > 0);
+    assert_eq!(server.follow_active_model().await.unwrap(), None);
+    let url = format!("sqlite://{}", dir.path().join("registry.db").display());
+    let pool = sqlx::SqlitePool::connect(&url).await.unwrap();
+    let stale: i64 = sqlx::query_scalar(
+        "SELECT COUNT(*) FROM source_records WHERE blocking_model_version IS NOT $1",
+    )
+    .bind(version)
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    assert_eq!(stale, 0);
+    pool.close().await;
+}
+
 /// What a store finds on opening a registry whose records have no blocking keys of the active
 /// model (an upgrade that changed the key table, records written before matching): it keys
 /// them all again, so a later duplicate still finds its child.

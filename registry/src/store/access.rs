@@ -71,7 +71,7 @@ async fn append_audit_entries(
     pool: &sqlx::Pool<Db>,
     drafts: Vec<(AuditDraft, AuditKey)>,
 ) -> Result<Vec<AuditEntry>> {
-    let mut tx = pool.begin().await?;
+    let mut tx = super::begin_write(pool).await?;
     let entries = append_audit_in(&mut tx, drafts).await?;
     tx.commit().await?;
     Ok(entries)
@@ -298,7 +298,7 @@ impl AccessStore for Backend {
     }
 
     async fn disable_user(&self, username: &str) -> Result<Option<User>> {
-        let mut tx = self.write.begin().await?;
+        let mut tx = super::begin_write(&self.write).await?;
         let row = sqlx::query(&format!(
             "UPDATE users SET disabled_at = COALESCE(disabled_at, $1) WHERE username = $2 \
              RETURNING {USER_COLUMNS}"
@@ -316,7 +316,7 @@ impl AccessStore for Backend {
     }
 
     async fn set_user_password(&self, username: &str, password_hash: &str) -> Result<Option<User>> {
-        let mut tx = self.write.begin().await?;
+        let mut tx = super::begin_write(&self.write).await?;
         let row = sqlx::query(&format!(
             "UPDATE users SET password_hash = $1, password_changed_at = $2, failed_logins = 0, \
              locked_until = NULL WHERE username = $3 RETURNING {USER_COLUMNS}"

@@ -67,7 +67,7 @@ impl Backend {
         }
         let deltas: Vec<_> = deltas.into_iter().collect();
 
-        let mut tx = self.write.begin().await?;
+        let mut tx = super::begin_write(&self.write).await?;
         let moved = sqlx::query(
             "UPDATE registration_totals_position SET position = $1, folded_at = $2 \
              WHERE id = 1 AND position = $3",

@@ -793,10 +793,9 @@ async fn commit_batch(
         return;
     }
     let mut steps = imports::ChunkSteps::start();
-    let mut tx = match pool.begin().await {
+    let mut tx = match super::begin_write(pool).await {
         Ok(tx) => tx,
         Err(error) => {
-            let error = RegistryError::from(error);
             tracing::warn!(%error, "cannot start a write transaction");
             refuse_batch(jobs, &error);
             return;
@@ -1885,7 +1884,7 @@ impl Store for Backend {
         let mut loaded = 0;
         for chunk in records.chunks(BULK_CHUNK) {
             let now = Utc::now();
-            let mut tx = self.write.begin().await?;
+            let mut tx = super::begin_write(&self.write).await?;
             let mut changes = Vec::new();
             for record in chunk {
                 let (_, mut own) = register_in(
@@ -1962,7 +1961,7 @@ impl Store for Backend {
         scores: &[ChildScore],
         model_version: i64,
     ) -> Result<()> {
-        let mut tx = self.write.begin().await?;
+        let mut tx = super::begin_write(&self.write).await?;
         let (version, district): (i64, Option<Json<ChildData>>) = sqlx::query_as(
             "SELECT current_version, match_child FROM source_records WHERE record_key = $1",
         )
@@ -2062,7 +2061,7 @@ impl Backend {
         expected_revision: Option<i64>,
     ) -> Result<MergeResult> {
         let now = Utc::now();
-        let mut tx = self.write.begin().await?;
+        let mut tx = super::begin_write(&self.write).await?;
         let (merged, changes) =
             merge_in(&mut tx, from, into, decision, expected_revision, now).await?;
         append_changes(&mut tx, changes, now).await?;
@@ -2076,7 +2075,7 @@ impl Backend {
         decision: &Decision,
     ) -> Result<UnlinkResult> {
         let now = Utc::now();
-        let mut tx = self.write.begin().await?;
+        let mut tx = super::begin_write(&self.write).await?;
         let existing = lock_source_record(&mut tx, source_system, source_record_id)
             .await?
             .ok_or(RegistryError::NotFound("source record"))?;

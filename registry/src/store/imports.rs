@@ -1360,7 +1360,7 @@ impl ImportStore for Backend {
         rand::rngs::OsRng.fill_bytes(&mut bytes);
         let job_id = format!("imp_{}", hex::encode(bytes));
         let now = Utc::now();
-        let mut tx = self.write.begin().await?;
+        let mut tx = super::begin_write(&self.write).await?;
         sqlx::query(
             "INSERT INTO import_jobs (job_id, status, format, mapping, source_system, submitted_by, \
              total_rows, created_at, updated_at) VALUES ($1, 'queued', $2, $3, $4, $5, $6, $7, $7)",
@@ -1515,7 +1515,7 @@ impl ImportStore for Backend {
         if chunk_number > 0 && chunk_number.is_power_of_two() {
             super::refresh_planner_statistics(&self.write).await?;
         }
-        let mut tx = self.write.begin().await?;
+        let mut tx = super::begin_write(&self.write).await?;
         let job = self.lock_job(&mut tx, job_id).await?;
         super::size_import_chunk(&mut tx).await?;
         steps.lap("begin");

@@ -53,7 +53,7 @@ pub(super) fn max_block(matcher: &Matcher) -> i64 {
 
 /// The active model; an empty registry installs the bundled default as version 1.
 pub(super) async fn load_active_matcher(pool: &sqlx::Pool<Db>) -> Result<Matcher> {
-    let mut tx = pool.begin().await?;
+    let mut tx = super::begin_write(pool).await?;
     let active: Option<(i64, String, String)> = sqlx::query_as(
         "SELECT m.version, m.spec, m.origin FROM match_model_active a \
          JOIN match_models m ON m.version = a.version",
@@ -161,7 +161,7 @@ pub(super) async fn refresh_blocking_keys(pool: &sqlx::Pool<Db>, matcher: &Match
     );
     let mut after = i64::MIN;
     loop {
-        let mut tx = pool.begin().await?;
+        let mut tx = super::begin_write(pool).await?;
         let rows: Vec<(i64, Option<Json<ChildData>>)> = sqlx::query_as(&page)
             .bind(matcher.version())
             .bind(after)
@@ -586,7 +586,7 @@ impl Backend {
         decision: &Decision,
     ) -> Result<DecisionOutcome> {
         let now = Utc::now();
-        let mut tx = self.write.begin().await?;
+        let mut tx = super::begin_write(&self.write).await?;
         let sql = format!(
             "SELECT mc.status, mc.record_key, mc.candidate_child_id, sr.child_id, mc.claimed_by, \
              mc.claimed_until FROM match_candidates mc \
@@ -679,7 +679,7 @@ impl Backend {
         until: DateTime<Utc>,
     ) -> Result<CandidateClaim> {
         let now = Utc::now();
-        let mut tx = self.write.begin().await?;
+        let mut tx = super::begin_write(&self.write).await?;
         let claim = locked_claim(&mut tx, id, now).await?;
         if let Some(claim) = claim {
             refuse_others_claim(&claim, steward)?;
@@ -704,7 +704,7 @@ impl Backend {
     /// another steward's live claim is refused.
     pub(super) async fn release_candidate(&self, id: i64, steward: &str) -> Result<bool> {
         let now = Utc::now();
-        let mut tx = self.write.begin().await?;
+        let mut tx = super::begin_write(&self.write).await?;
         let Some(claim) = locked_claim(&mut tx, id, now).await? else {
             return Ok(false);
         };
@@ -818,7 +818,7 @@ impl Backend {
     ) -> Result<i64> {
         // Refuse a model the registry could not run before storing it.
         Matcher::from_stored(0, spec)?;
-        let mut tx = self.write.begin().await?;
+        let mut tx = super::begin_write(&self.write).await?;
         let next: i64 =
             sqlx::query_scalar("SELECT COALESCE(MAX(version), 0) + 1 FROM match_models")
                 .fetch_one(&mut *tx)
@@ -851,7 +851,7 @@ impl Backend {
     /// Makes `version` the active model and re-keys every record for it.
     pub(super) async fn activate_version(&self, version: i64) -> Result<()> {
         let matcher = self.stored_matcher(version).await?;
-        let mut tx = self.write.begin().await?;
+        let mut tx = super::begin_write(&self.write).await?;
         sqlx::query("UPDATE match_model_active SET version = $1 WHERE id = 1")
             .bind(version)
             .execute(&mut *tx)

@@ -128,6 +128,11 @@ async fn reserve_record_keys(tx: &mut sqlx::Transaction<'_, Db>, count: usize) -
     .fetch_all(&mut **tx)
     .await?)
 }
+/// A write transaction: rows and keys are locked as they are read or written (`LOCK_ROWS`,
+/// advisory locks), so PostgreSQL's default will do.
+async fn begin_write(pool: &PgPool) -> Result<sqlx::Transaction<'static, Db>> {
+    Ok(pool.begin().await?)
+}
 /// A read-only transaction whose statements all see one snapshot (PostgreSQL's default, read
 /// committed, takes a new one for each statement).
 async fn begin_snapshot(pool: &PgPool) -> Result<sqlx::Transaction<'static, Db>> {

@@ -198,7 +198,7 @@ impl Backend {
 impl ReferralStore for Backend {
     async fn create_referral(&self, referral: NewReferral, actor: &str) -> Result<Referral> {
         let now = Utc::now();
-        let mut tx = self.write.begin().await?;
+        let mut tx = super::begin_write(&self.write).await?;
         let child_id = resolve_survivor(&mut tx, referral.child_id)
             .await?
             .ok_or(RegistryError::NotFound("child"))?;
@@ -269,7 +269,7 @@ impl ReferralStore for Backend {
         actor: &str,
     ) -> Result<Referral> {
         let now = Utc::now();
-        let mut tx = self.write.begin().await?;
+        let mut tx = super::begin_write(&self.write).await?;
         let current: String = sqlx::query_scalar(&format!(
             "SELECT status FROM referrals WHERE referral_id = $1{}",
             super::LOCK_ROWS

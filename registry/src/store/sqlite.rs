@@ -87,6 +87,17 @@ async fn reserve_record_keys(tx: &mut sqlx::Transaction<'_, Db>, count: usize) -
             .await?;
     Ok((1..=count as i64).map(|offset| largest + offset).collect())
 }
+/// A write transaction, holding SQLite's write lock from its first statement. Within one
+/// process the single write connection already orders writers; but a command run beside a
+/// server (`rescore --apply`, `import`, `clients create`) is another process on the same file,
+/// and a transaction begun the default way reads first and takes the lock only at its first
+/// write: if the other process committed in between, SQLite refuses to make the stale reader a
+/// writer ("database is locked") instead of waiting, and a registration or re-keying fails.
+/// Taken at `BEGIN`, the lock is waited for (the busy timeout) and every read sees the latest
+/// commit, which is what "the one writer" the engine assumes means.
+async fn begin_write(pool: &SqlitePool) -> Result<sqlx::Transaction<'static, Db>> {
+    Ok(pool.begin_with("BEGIN IMMEDIATE").await?)
+}
 /// A read transaction: in WAL mode its first read fixes the snapshot every later one sees.
 async fn begin_snapshot(pool: &SqlitePool) -> Result<sqlx::Transaction<'static, Db>> {
     Ok(pool.begin().await?)

@@ -109,7 +109,7 @@ impl FeedStore for Backend {
     }
 
     async fn create_webhook(&self, webhook: NewWebhook) -> Result<Webhook> {
-        let mut tx = self.write.begin().await?;
+        let mut tx = super::begin_write(&self.write).await?;
         // Locked until commit: no entry commits between reading the head and the
         // subscription becoming visible, so the worker cannot pass an entry it should deliver.
         let head: i64 = sqlx::query_scalar(&format!(
@@ -187,7 +187,7 @@ impl FeedStore for Backend {
 
     async fn enqueue_deliveries(&self, deliveries: Vec<NewDelivery>, cursor: i64) -> Result<()> {
         let now = Utc::now();
-        let mut tx = self.write.begin().await?;
+        let mut tx = super::begin_write(&self.write).await?;
         for delivery in deliveries {
             sqlx::query(
                 "INSERT INTO webhook_deliveries (delivery_id, subscription_id, seq, child_id, kind, \
@@ -274,7 +274,7 @@ impl FeedStore for Backend {
         attempt: Attempt,
         outcome: AttemptOutcome,
     ) -> Result<()> {
-        let mut tx = self.write.begin().await?;
+        let mut tx = super::begin_write(&self.write).await?;
         // A skipped delivery was not attempted: nothing to log but its status.
         if outcome != AttemptOutcome::Skipped {
             sqlx::query(
