@@ -7,7 +7,7 @@ use chrono::{DateTime, Utc};
 
 use super::{engine, imports, Backend, MONTH_CREATED};
 use crate::counts::{self, dimension, CountedChild};
-use crate::error::{RegistryError, Result};
+use crate::error::Result;
 use crate::model::{Count, RegistrationCounts, Rest};
 use crate::store::ReadScope;
 
@@ -183,16 +183,19 @@ impl Backend {
     /// A scope's counts from the running totals, the `largest` buckets of each dimension
     /// read through the index and the rest summed inside the database, and when they were
     /// last known complete: now if every change is folded, else the time of the last fold.
+    /// Every figure is read in one snapshot: read statement by statement, a fold committed
+    /// between two of them showed the districts of children the headline did not count yet.
     pub(super) async fn totals_of(
         &self,
         scope: &ReadScope,
         largest: usize,
     ) -> Result<RegistrationCounts> {
+        let mut tx = super::begin_snapshot(&self.read).await?;
         let (folded_up_to, folded_at, head): (i64, Option<DateTime<Utc>>, i64) = sqlx::query_as(
             "SELECT p.position, p.folded_at, h.last_seq \
              FROM registration_totals_position p, outbox_head h WHERE p.id = 1 AND h.id = 1",
         )
-        .fetch_one(&self.read)
+        .fetch_one(&mut *tx)
         .await?;
         let counted_at = if folded_up_to >= head {
             Some(Utc::now())
@@ -207,69 +210,97 @@ impl Backend {
         }
         // Totals are stored under the scope's kind and value, as `CountedChild::totals` names
         // them; everyone's scope has no value.
-        let (scope_kind, scope_value) = (scope.kind(), scope.value().unwrap_or_default());
-        // District keys are lower-cased by the database when records are written; the scope's
-        // district is lower-cased the same way.
-        let in_scope = "scope_kind = CAST($1 AS TEXT) \
-             AND scope_value = CASE WHEN CAST($1 AS TEXT) = 'district' \
-             THEN LOWER(CAST($2 AS TEXT)) ELSE CAST($2 AS TEXT) END \
-             AND dimension = CAST($3 AS TEXT) AND children > 0";
-        let largest = i64::try_from(largest).unwrap_or(i64::MAX);
-        let listed = |dimension: &'static str, order: &'static str| {
-            let sql = format!(
-                "SELECT bucket, children FROM registration_totals WHERE {in_scope} \
-                 ORDER BY {order} LIMIT $4"
-            );
-            async move {
-                let rows: Vec<(String, i64)> = sqlx::query_as(&sql)
-                    .bind(scope_kind)
-                    .bind(scope_value)
-                    .bind(dimension)
-                    .bind(largest)
-                    .fetch_all(&self.read)
-                    .await?;
-                Ok::<_, RegistryError>(
-                    rows.into_iter()
-                        .map(|(key, children)| Count { key, children })
-                        .collect::<Vec<_>>(),
-                )
-            }
+        let totals = ScopeTotals {
+            kind: scope.kind(),
+            value: scope.value().unwrap_or_default(),
+            largest: i64::try_from(largest).unwrap_or(i64::MAX),
         };
-        let summed = |dimension: &'static str| {
-            let sql = format!(
-                "SELECT COUNT(*), CAST(COALESCE(SUM(children), 0) AS BIGINT) FROM registration_totals \
-                 WHERE {in_scope}"
-            );
-            async move {
-                let (buckets, children): (i64, i64) = sqlx::query_as(&sql)
-                    .bind(scope_kind)
-                    .bind(scope_value)
-                    .bind(dimension)
-                    .fetch_one(&self.read)
-                    .await?;
-                Ok::<_, RegistryError>(Rest { buckets, children })
-            }
-        };
+        let children = totals.summed(&mut tx, dimension::CHILDREN).await?.children;
+        let by_district = totals
+            .listed(&mut tx, dimension::DISTRICT, "children DESC, bucket")
+            .await?;
+        let by_agency = totals
+            .listed(&mut tx, dimension::AGENCY, "children DESC, bucket")
+            .await?;
+        let by_month = totals
+            .listed(&mut tx, dimension::MONTH, "bucket DESC")
+            .await?;
         let left_out = |all: Rest, listed: &[Count]| Rest {
             buckets: all.buckets - listed.len() as i64,
             children: all.children - listed.iter().map(|count| count.children).sum::<i64>(),
         };
-        let children = summed(dimension::CHILDREN).await?.children;
-        let by_district = listed(dimension::DISTRICT, "children DESC, bucket").await?;
-        let by_agency = listed(dimension::AGENCY, "children DESC, bucket").await?;
-        let by_month = listed(dimension::MONTH, "bucket DESC").await?;
         let mut counts = RegistrationCounts {
             children,
-            other_districts: left_out(summed(dimension::DISTRICT).await?, &by_district),
-            other_agencies: left_out(summed(dimension::AGENCY).await?, &by_agency),
-            earlier_months: left_out(summed(dimension::MONTH).await?, &by_month),
+            other_districts: left_out(
+                totals.summed(&mut tx, dimension::DISTRICT).await?,
+                &by_district,
+            ),
+            other_agencies: left_out(totals.summed(&mut tx, dimension::AGENCY).await?, &by_agency),
+            earlier_months: left_out(totals.summed(&mut tx, dimension::MONTH).await?, &by_month),
             by_district,
             by_agency,
             by_month,
             counted_at,
         };
+        tx.commit().await?;
         // Ties in the database's order follow its collation; listed, they follow Rust's.
         counts::sort_for_listing(&mut counts);
         Ok(counts)
+    }
+}
+
+/// One scope's rows of the running totals.
+struct ScopeTotals<'a> {
+    kind: &'a str,
+    value: &'a str,
+    largest: i64,
+}
+
+impl ScopeTotals<'_> {
+    /// District keys are lower-cased by the database when records are written; the scope's
+    /// district is lower-cased the same way.
+    const IN_SCOPE: &'static str = "scope_kind = CAST($1 AS TEXT) \
+         AND scope_value = CASE WHEN CAST($1 AS TEXT) = 'district' \
+         THEN LOWER(CAST($2 AS TEXT)) ELSE CAST($2 AS TEXT) END \
+         AND dimension = CAST($3 AS TEXT) AND children > 0";
+
+    /// The `largest` buckets of a dimension, in `order`.
+    async fn listed(
+        &self,
+        tx: &mut engine::Transaction<'_>,
+        dimension: &str,
+        order: &str,
+    ) -> Result<Vec<Count>> {
+        let sql = format!(
+            "SELECT bucket, children FROM registration_totals WHERE {} ORDER BY {order} LIMIT $4",
+            Self::IN_SCOPE
+        );
+        let rows: Vec<(String, i64)> = sqlx::query_as(&sql)
+            .bind(self.kind)
+            .bind(self.value)
+            .bind(dimension)
+            .bind(self.largest)
+            .fetch_all(&mut **tx)
+            .await?;
+        Ok(rows
+            .into_iter()
+            .map(|(key, children)| Count { key, children })
+            .collect())
+    }
+
+    /// How many buckets a dimension has and the children they count together.
+    async fn summed(&self, tx: &mut engine::Transaction<'_>, dimension: &str) -> Result<Rest> {
+        let sql = format!(
+            "SELECT COUNT(*), CAST(COALESCE(SUM(children), 0) AS BIGINT) FROM registration_totals \
+             WHERE {}",
+            Self::IN_SCOPE
+        );
+        let (buckets, children): (i64, i64) = sqlx::query_as(&sql)
+            .bind(self.kind)
+            .bind(self.value)
+            .bind(dimension)
+            .fetch_one(&mut **tx)
+            .await?;
+        Ok(Rest { buckets, children })
     }
 }
