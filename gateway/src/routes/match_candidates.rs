@@ -23,7 +23,7 @@ use crate::state::AppState;
 const DEFAULT_LIMIT: i64 = 20;
 const MAX_LIMIT: i64 = 100;
 /// How long a claim lasts unless asked otherwise: time to read both sides and ask around.
-const DEFAULT_CLAIM_MINUTES: i64 = 30;
+pub const DEFAULT_CLAIM_MINUTES: i64 = 30;
 /// The longest claim: a working day, so a forgotten claim frees itself by the next.
 const MAX_CLAIM_MINUTES: i64 = 480;
 
@@ -329,7 +329,7 @@ pub async fn decide_candidate(
 }
 
 /// How long to hold a candidate.
-#[derive(Debug, Default, Deserialize, ToSchema)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ClaimRequest {
     /// Minutes from now, 1 to 480 (default 30). Claiming again renews the claim.
@@ -368,18 +368,34 @@ pub async fn claim_candidate(
         ));
     }
     let candidate = scoped_candidate(&state, &caller, id).await?;
+    claim_read_candidate(&state, &caller, &meta, &candidate, minutes)
+        .await
+        .map(Json)
+}
+
+/// Claims `candidate` for the caller for `minutes`, and audits it. The candidate was read
+/// within the caller's scope already (the web UI claims the one it just showed, without
+/// reading it again).
+pub async fn claim_read_candidate(
+    state: &AppState,
+    caller: &Caller,
+    meta: &RequestMeta,
+    candidate: &MatchCandidate,
+    minutes: i64,
+) -> Result<CandidateClaim, ApiError> {
+    let id = candidate.id;
     let until = Utc::now() + Duration::minutes(minutes);
     let claim = state
         .store
         .claim_match_candidate(id, &caller.actor(), until)
         .await?;
     let target = AuditTarget::named(format!("match-candidate/{id}"))
-        .with_children(named_children(std::slice::from_ref(&candidate)))
+        .with_children(named_children(std::slice::from_ref(candidate)))
         .with_details(serde_json::json!({ "claimed_until": claim.claimed_until }));
     state
-        .audit(&caller, AuditAction::MatchClaimed, target, &meta)
+        .audit(caller, AuditAction::MatchClaimed, target, meta)
         .await?;
-    Ok(Json(claim))
+    Ok(claim)
 }
 
 /// Gives up the caller's claim on a candidate, so another steward can take it up. Nothing to

@@ -21,7 +21,7 @@ use crate::auth::Steward;
 use crate::error::ApiError;
 use crate::extract::{ApiJson, ApiQuery};
 use crate::routes;
-use crate::routes::match_candidates::{CandidateParams, ClaimRequest, DecisionRequest};
+use crate::routes::match_candidates::{CandidateParams, DecisionRequest};
 use crate::state::AppState;
 
 /// The statuses a steward can list, in tab order.
@@ -290,16 +290,16 @@ pub async fn candidate_page(
         .as_ref()
         .is_some_and(|claim| claim.claimed_by != caller.actor());
     if candidate.status.is_pending() && !held_by_other {
-        let claimed = routes::match_candidates::claim_candidate(
-            State(state.clone()),
-            Steward(caller.clone()),
-            meta.clone(),
-            Ok(Path(id.clone())),
-            ApiJson(ClaimRequest::default()),
+        let claimed = routes::match_candidates::claim_read_candidate(
+            &state,
+            &caller,
+            &meta,
+            &candidate,
+            routes::match_candidates::DEFAULT_CLAIM_MINUTES,
         )
         .await;
         match claimed {
-            Ok(Json(claim)) => candidate.claim = Some(claim),
+            Ok(claim) => candidate.claim = Some(claim),
             // Another steward claimed it a moment ago: show theirs.
             Err(ApiError::Conflict { .. }) => {
                 Json(candidate) = read(state, meta, id).await.map_err(fail)?;
