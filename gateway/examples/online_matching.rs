@@ -291,16 +291,11 @@ async fn decide_as_the_truth_says(
     founder: &HashMap<registry::ChildId, u64>,
 ) -> usize {
     let store = &database.store;
-    let mut open = Vec::new();
-    let mut query = open_candidates();
-    loop {
-        let page = store.match_candidates(&query).await.unwrap();
-        open.extend(page.candidates.iter().map(|candidate| candidate.id));
-        if page.next_cursor.is_none() {
-            break;
-        }
-        query.offset += query.limit;
-    }
+    let open: Vec<i64> = open_candidates(database)
+        .await
+        .iter()
+        .map(|candidate| candidate.id)
+        .collect();
     let steward = registry::store::Decision {
         actor: "oracle".to_owned(),
         reason: "the ground truth".to_owned(),
@@ -310,10 +305,7 @@ async fn decide_as_the_truth_says(
         let Some(candidate) = store.match_candidate(id).await.unwrap() else {
             continue;
         };
-        let same = founder.get(&candidate.record.child_id).is_some()
-            && founder.get(&candidate.record.child_id)
-                == founder.get(&candidate.candidate.current_child_id);
-        let choice = if same {
+        let choice = if same_true_child(founder, &candidate) {
             registry::review::CandidateDecision::Link
         } else {
             registry::review::CandidateDecision::NotAMatch
@@ -330,15 +322,34 @@ async fn decide_as_the_truth_says(
     decided
 }
 
-fn open_candidates() -> registry::review::CandidateQuery {
-    registry::review::CandidateQuery {
+/// Every open candidate, oldest first.
+async fn open_candidates(database: &Database) -> Vec<registry::review::MatchCandidate> {
+    let mut query = registry::review::CandidateQuery {
         status: registry::review::CandidateStatus::Open,
         district: None,
         claims: registry::review::ClaimFilter::Any,
         sort: registry::review::CandidateSort::Oldest,
         limit: 100,
         offset: 0,
+    };
+    let mut open = Vec::new();
+    loop {
+        let page = database.store.match_candidates(&query).await.unwrap();
+        open.extend(page.candidates);
+        if page.next_cursor.is_none() {
+            return open;
+        }
+        query.offset += query.limit;
     }
+}
+
+/// Whether a candidate's two sides are one true child (a child's founding record tells which).
+fn same_true_child(
+    founder: &HashMap<registry::ChildId, u64>,
+    candidate: &registry::review::MatchCandidate,
+) -> bool {
+    let record_truth = founder.get(&candidate.record.child_id);
+    record_truth.is_some() && record_truth == founder.get(&candidate.candidate.current_child_id)
 }
 
 /// What the stewards' queue holds: how many reviewed records have their true child among the
@@ -367,27 +378,16 @@ async fn review_breakdown(
             }
         }
     }
-    let (mut candidates, mut vetoed, mut vetoed_true) = (0, 0, 0);
-    let mut query = open_candidates();
-    loop {
-        let page = database.store.match_candidates(&query).await.unwrap();
-        for candidate in &page.candidates {
-            candidates += 1;
-            if candidate.explanation["cannot_link"].is_string() {
-                vetoed += 1;
-                let record_truth = founder.get(&candidate.record.child_id);
-                if record_truth.is_some()
-                    && record_truth == founder.get(&candidate.candidate.child_id)
-                {
-                    vetoed_true += 1;
-                }
-            }
-        }
-        if page.next_cursor.is_none() {
-            break;
-        }
-        query.offset += query.limit;
-    }
+    let open = open_candidates(database).await;
+    let vetoed: Vec<_> = open
+        .iter()
+        .filter(|candidate| candidate.explanation["cannot_link"].is_string())
+        .collect();
+    let vetoed_true = vetoed
+        .iter()
+        .filter(|candidate| same_true_child(founder, candidate))
+        .count();
+    let (candidates, vetoed) = (open.len(), vetoed.len());
     format!(
         "review: {reviewed} records, the true child among the candidates for {true_among}; \
          {candidates} candidates, {vetoed} under a cannot-link rule ({vetoed_true} of them the \
