@@ -1050,7 +1050,8 @@ mod tests {
         // The parts of a Khmer given name are written together in Khmer
         // script; the vowels are romanised differently by each agency.
         assert_eq!(name_level(&name("ស្រីលីនី"), &name("Srey Lyny")), 3);
-        assert_eq!(name_level(&name("សំនីតា"), &name("SAMNITA")), 3);
+        // The nikahit read with its vowel ("samneita") is close by Jaro–Winkler already.
+        assert_eq!(name_level(&name("សំនីតា"), &name("SAMNITA")), 2);
         assert_eq!(name_level(&name("ពៅ"), &name("Pov")), 3);
         assert_eq!(name_level(&name("គឹមថា"), &name("kimta")), 3);
         // Other consonants, or the same letters in one script, are not.

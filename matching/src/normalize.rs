@@ -253,27 +253,45 @@ pub fn is_khmer(c: char) -> bool {
 /// | ូ | ou | ួ | uo | ើ | aeu |
 /// | ឿ | oea | ៀ | ie | េ | e |
 /// | ែ | ae | ៃ | ai | ោ | ao |
-/// | ៅ | au | ំ | m | ះ | h |
+/// | ៅ | au | ំ | m (am on a bare consonant) | ះ | h |
+/// | ៈ | ak | ័ | a | | |
 ///
 /// Independent vowels: ឥ i, ឦ ei, ឧ o, ឩ ou, ឪ ov, ឫ rue, ឬ rue, ឭ lue,
-/// ឮ lue, ឯ ae, ឰ ai, ឱ ao, ឲ ao, ឳ au. The coeng sign (្) subscripts the
-/// next consonant, which is written as usual; diacritics such as ់ ៉ ៊ ៍ ៎ ៏
-/// ័ are dropped; Khmer digits become ASCII digits. A consonant directly
-/// followed by another base consonant is read with the inherent vowel "a"
-/// (ចន្ទា → "chanta", as in "Chanda"); the register's o/ea alternation is not
-/// attempted: the phonetic key and Jaro–Winkler absorb it.
+/// ឮ lue, ឯ ae, ឰ ai, ឱ ao, ឲ ao, ឳ au. Khmer digits become ASCII digits.
+///
+/// Reading rules, as Khmer spelling is pronounced and therefore romanised:
+/// - The coeng sign (្) subscripts the next consonant, which is written as usual,
+///   except at the end of a word: a final subscript is silent (ពេជ្រ → "pech",
+///   Pich; មុនីរ័ត្ន → "moneirat", Monyroth; វង្ស → "vang", Vong), unless it
+///   stands under ហ, which then only marks its register (ព្រហ្ម → "prahm", Prum).
+/// - A consonant marked with the toandakhiat (៍) is not pronounced.
+/// - The samyok sannya (័) gives its consonant a short "a" (សុភ័ក្រ → "sophak",
+///   Sopheak) and the yuukaleapintu (ៈ) a short "a" closed by a glottal stop,
+///   romanised "ak" (វណ្ណៈ → "vannak", Vannak).
+/// - The inherent vowel: a consonant directly followed by another base consonant
+///   is read with "a" (ចន្ទា → "chanta", Chanda; រតនា → "ratana"), and so is a
+///   subscript followed by a base consonant (សម្បត្តិ → "sambatti", Sambath),
+///   but not a consonant that closes a syllable: one after a vowel sign, before a
+///   consonant that opens the next syllable (គឹមហេង → "koemheng", Kimheng).
+/// - The nikahit (ំ) on a bare consonant carries the inherent vowel: សំណាង →
+///   "samnang".
+/// - Other diacritics (់ ៉ ៊ ៎ ៏) have no sound of their own; the register's o/ea
+///   alternation is not attempted: the phonetic key and Jaro–Winkler absorb it.
 pub fn romanise_khmer(input: &str) -> String {
+    let chars = without_silenced_consonants(input);
+    let silent = silent_final_subscripts(&chars);
     let mut out = String::with_capacity(input.len() * 2);
-    let chars: Vec<char> = input.chars().collect();
     for (i, &c) in chars.iter().enumerate() {
+        if silent[i] {
+            continue;
+        }
+        let after_bare_consonant = i > 0 && is_khmer_consonant(chars[i - 1]);
+        if (c == NIKAHIT || c == SAMYOK_SANNYA) && after_bare_consonant {
+            out.push('a');
+        }
         if let Some(latin) = khmer_char(c) {
             out.push_str(latin);
-            // The inherent vowel: a consonant directly followed by another
-            // base consonant (no vowel sign, no coeng between) is read with
-            // "a": ចន្ទា → "chanta" (written "Chanda"), រស្មី → "rasmei".
-            let after_coeng = i > 0 && chars[i - 1] == COENG;
-            let next_is_consonant = chars.get(i + 1).is_some_and(|n| is_khmer_consonant(*n));
-            if is_khmer_consonant(c) && c != 'អ' && !after_coeng && next_is_consonant {
+            if is_khmer_consonant(c) && c != 'អ' && reads_inherent_vowel(&chars, i) {
                 out.push('a');
             }
         } else if is_khmer(c) {
@@ -283,6 +301,107 @@ pub fn romanise_khmer(input: &str) -> String {
         }
     }
     out
+}
+
+const NIKAHIT: char = '\u{17C6}';
+const SAMYOK_SANNYA: char = '\u{17D0}';
+const TOANDAKHIAT: char = '\u{17CD}';
+
+/// Signs that leave a syllable's sound as it is (bantoc, register shifters, kakabat, ahsda,
+/// viriam, toandakhiat): a subscript followed only by these still ends its word.
+fn is_soundless_sign(c: char) -> bool {
+    matches!(
+        c,
+        '\u{17C9}' | '\u{17CA}' | '\u{17CB}' | '\u{17CD}' | '\u{17CE}' | '\u{17CF}' | '\u{17D1}'
+    )
+}
+
+/// The register shifters (៉ ៊): they change a consonant's series, not where syllables break.
+fn is_register_shifter(c: char) -> bool {
+    matches!(c, '\u{17C9}' | '\u{17CA}')
+}
+
+/// True for the dependent vowel signs (ា … ៅ) and the signs that end a vowel (ំ ះ ៈ).
+fn is_vowel_sign(c: char) -> bool {
+    matches!(c, '\u{17B6}'..='\u{17C5}' | '\u{17C6}'..='\u{17C8}')
+}
+
+/// The text without the consonants the toandakhiat (៍) silences: the consonant before the
+/// sign (with its coeng, when subscript) and anything between them.
+fn without_silenced_consonants(input: &str) -> Vec<char> {
+    let mut chars: Vec<char> = Vec::with_capacity(input.len());
+    for c in input.chars() {
+        if c != TOANDAKHIAT {
+            chars.push(c);
+            continue;
+        }
+        if let Some(consonant) = chars.iter().rposition(|c| is_khmer_consonant(*c)) {
+            let from = if consonant > 0 && chars[consonant - 1] == COENG {
+                consonant - 1
+            } else {
+                consonant
+            };
+            chars.truncate(from);
+        }
+    }
+    chars
+}
+
+/// Which characters belong to a word-final subscript cluster (coeng and consonant, and any
+/// further ones), which Khmer does not pronounce: nothing with a sound follows them before
+/// the word ends, and the consonant they stand under is not ហ.
+fn silent_final_subscripts(chars: &[char]) -> Vec<bool> {
+    let mut silent = vec![false; chars.len()];
+    let mut i = 0;
+    while i < chars.len() {
+        let starts_cluster = chars[i] == COENG
+            && i > 0
+            && chars[i - 1] != 'ហ'
+            && chars.get(i + 1).is_some_and(|c| is_khmer_consonant(*c));
+        if !starts_cluster {
+            i += 1;
+            continue;
+        }
+        let mut end = i;
+        while end < chars.len() {
+            if chars[end] == COENG && chars.get(end + 1).is_some_and(|c| is_khmer_consonant(*c)) {
+                end += 2;
+            } else if is_soundless_sign(chars[end]) {
+                end += 1;
+            } else {
+                break;
+            }
+        }
+        let ends_word = chars.get(end).is_none_or(|c| !is_khmer(*c));
+        if ends_word {
+            for flag in &mut silent[i..end] {
+                *flag = true;
+            }
+        }
+        i = end.max(i + 1);
+    }
+    silent
+}
+
+/// Whether the consonant at `i` is read with the inherent vowel "a" (see [`romanise_khmer`]).
+fn reads_inherent_vowel(chars: &[char], i: usize) -> bool {
+    let next_is_base_consonant = chars.get(i + 1).is_some_and(|n| is_khmer_consonant(*n));
+    if !next_is_base_consonant {
+        return false;
+    }
+    let subscript = i > 0 && chars[i - 1] == COENG;
+    if subscript {
+        return true;
+    }
+    // A consonant after a vowel sign closes that syllable when the next consonant opens one
+    // of its own (has a vowel sign or a subscript); otherwise it opens a syllable itself.
+    let before = chars[..i].iter().rev().find(|c| !is_register_shifter(**c));
+    let closes_syllable = before.is_some_and(|c| is_vowel_sign(*c));
+    let next_opens_syllable = chars[i + 2..]
+        .iter()
+        .find(|c| !is_register_shifter(**c))
+        .is_some_and(|c| is_vowel_sign(*c) || *c == COENG);
+    !(closes_syllable && next_opens_syllable)
 }
 
 const COENG: char = '\u{17D2}';
@@ -332,6 +451,7 @@ fn khmer_char(c: char) -> Option<&'static str> {
         'ៅ' => "au",
         'ំ' => "m",
         'ះ' => "h",
+        'ៈ' => "ak",
         'ឥ' => "i",
         'ឦ' => "ei",
         'ឧ' => "o",
@@ -726,6 +846,59 @@ mod tests {
         assert_eq!(romanise_khmer("ភីរុណ"), "pheiron");
         assert_eq!(romanise_khmer("ចន្ទា"), "chanta");
         assert_eq!(romanise_khmer("រស្មី"), "rasmei");
+    }
+
+    #[test]
+    fn khmer_spelling_is_read_as_pronounced() {
+        for (khmer, romanised) in [
+            // A word-final subscript is silent, unless it stands under ហ.
+            ("ពេជ្រ", "pech"),
+            ("វង្ស", "vang"),
+            ("ទិត្យ", "tit"),
+            ("ណារិទ្ធ", "narit"),
+            ("ព្រហ្ម", "prahm"),
+            // Not final: a vowel or another syllable follows.
+            ("ចន្ទា", "chanta"),
+            ("ស្រី", "srei"),
+            // Samyok sannya and yuukaleapintu.
+            ("មុនីរ័ត្ន", "moneirat"),
+            ("សុភ័ក្រ", "sophak"),
+            ("វណ្ណៈ", "vannak"),
+            ("វីរៈ", "veirak"),
+            // Toandakhiat silences its consonant.
+            ("លក្ខណ៍", "lak"),
+            // The inherent vowel after a subscript, not after a syllable's last consonant.
+            ("សម្បត្តិ", "sambatti"),
+            ("គឹមហេង", "koemheng"),
+            ("កុសល", "kosal"),
+            ("រតនា", "ratana"),
+            // Nikahit on a bare consonant.
+            ("សំណាង", "samnang"),
+            ("ចំរើន", "chamraeun"),
+            ("ជុំ", "chom"),
+        ] {
+            assert_eq!(romanise_khmer(khmer), romanised, "{khmer}");
+        }
+    }
+
+    #[test]
+    fn khmer_names_and_their_usual_latin_spellings_share_a_key() {
+        for (khmer, latin) in [
+            ("ពេជ្រ", "pich"),
+            ("មុនីរ័ត្ន", "monyroth"),
+            ("សុភ័ក្រ", "sopheak"),
+            ("វណ្ណៈ", "vannak"),
+            ("វិចិត្រ", "vichet"),
+            ("គឹមហេង", "kimheng"),
+            ("វង្ស", "vong"),
+        ] {
+            let romanised = normalize(khmer);
+            assert_eq!(
+                name_phonetic_key(&romanised),
+                name_phonetic_key(latin),
+                "{khmer} ({romanised}) / {latin}"
+            );
+        }
     }
 
     #[test]
