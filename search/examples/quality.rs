@@ -238,6 +238,25 @@ fn main() {
                 .unwrap();
             latencies.push(began.elapsed().as_secs_f64() * 1000.0);
             let rank = results.hits.iter().position(|hit| hit.child_id == *truth);
+            if let (Ok(cause), true) = (std::env::var("SHOW_BEATEN"), rank != Some(0)) {
+                // Queries of one cause whose true child is not first: what beat it.
+                if with_birth && causes(record, &views[*view]).contains(&cause.as_str()) {
+                    let show = |hit: &search::SearchHit| {
+                        format!(
+                            "{} {} [{}] {:.1}",
+                            hit.display_name,
+                            hit.date_of_birth.map(|d| d.to_string()).unwrap_or_default(),
+                            hit.other_names.join("/"),
+                            hit.score
+                        )
+                    };
+                    let first = results.hits.first().map(show).unwrap_or_default();
+                    let true_hit = rank.map_or("below 5".to_owned(), |r| {
+                        format!("#{} {}", r + 1, show(&results.hits[r]))
+                    });
+                    println!("  beaten: {text}  | first: {first}  | truth: {true_hit}");
+                }
+            }
             for cause in causes(record, &views[*view]) {
                 let counts = by_cause.entry(cause).or_default();
                 counts[0] += 1;
@@ -250,7 +269,7 @@ fn main() {
                     top5 += 1;
                 }
                 Some(_) => top5 += 1,
-                None => misses.push((text, *truth)),
+                None => misses.push((text, *truth, *view)),
             }
         }
         latencies.sort_by(f64::total_cmp);
@@ -312,7 +331,7 @@ fn main() {
                     hit.score
                 )
             };
-            for (text, truth) in misses.iter().take(40) {
+            for (text, truth, view) in misses.iter().take(40) {
                 let deeper = index
                     .search_blocking(
                         &SearchRequest::text(text, 100),
@@ -326,6 +345,20 @@ fn main() {
                     .map(|rank| format!("#{} {}", rank + 1, describe(&deeper.hits[rank])))
                     .unwrap_or_else(|| "not in top 100".to_owned());
                 println!("  miss: {text}  | first: {first}  | truth: {true_hit}");
+                if found.is_none() {
+                    // What the index holds for the child the query did not find.
+                    for source in &views[*view].records {
+                        let data = &source.child;
+                        println!(
+                            "      indexed: {} | {} {}",
+                            data.given_name.as_deref().unwrap_or("-"),
+                            data.family_name.as_deref().unwrap_or("-"),
+                            data.date_of_birth
+                                .map(|d| d.to_string())
+                                .unwrap_or_default()
+                        );
+                    }
+                }
             }
         }
     }
