@@ -155,6 +155,17 @@ fn causes(record: &GeneratedRecord, indexed: &ChildView) -> Vec<&'static str> {
     causes
 }
 
+/// A hit as the diagnostics print it: name, birth date, other names, score.
+fn describe(hit: &search::SearchHit) -> String {
+    format!(
+        "{} {} [{}] {:.1}",
+        hit.display_name,
+        hit.date_of_birth.map(|d| d.to_string()).unwrap_or_default(),
+        hit.other_names.join("/"),
+        hit.score
+    )
+}
+
 fn percentile(sorted: &[f64], p: f64) -> f64 {
     let rank = ((p / 100.0) * (sorted.len() as f64 - 1.0)).round() as usize;
     sorted[rank.min(sorted.len() - 1)]
@@ -241,18 +252,9 @@ fn main() {
             if let (Ok(cause), true) = (std::env::var("SHOW_BEATEN"), rank != Some(0)) {
                 // Queries of one cause whose true child is not first: what beat it.
                 if with_birth && causes(record, &views[*view]).contains(&cause.as_str()) {
-                    let show = |hit: &search::SearchHit| {
-                        format!(
-                            "{} {} [{}] {:.1}",
-                            hit.display_name,
-                            hit.date_of_birth.map(|d| d.to_string()).unwrap_or_default(),
-                            hit.other_names.join("/"),
-                            hit.score
-                        )
-                    };
-                    let first = results.hits.first().map(show).unwrap_or_default();
+                    let first = results.hits.first().map(describe).unwrap_or_default();
                     let true_hit = rank.map_or("below 5".to_owned(), |r| {
-                        format!("#{} {}", r + 1, show(&results.hits[r]))
+                        format!("#{} {}", r + 1, describe(&results.hits[r]))
                     });
                     println!("  beaten: {text}  | first: {first}  | truth: {true_hit}");
                 }
@@ -322,15 +324,6 @@ fn main() {
         }
         if std::env::var_os("SHOW_MISSES").is_some() {
             // Each miss with the first hit and where the true child ranks, and why.
-            let describe = |hit: &search::SearchHit| {
-                format!(
-                    "{} {} [{}] {:.1}",
-                    hit.display_name,
-                    hit.date_of_birth.map(|d| d.to_string()).unwrap_or_default(),
-                    hit.other_names.join("/"),
-                    hit.score
-                )
-            };
             for (text, truth, view) in misses.iter().take(40) {
                 let deeper = index
                     .search_blocking(
