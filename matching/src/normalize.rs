@@ -310,10 +310,9 @@ const TOANDAKHIAT: char = '\u{17CD}';
 /// Signs that leave a syllable's sound as it is (bantoc, register shifters, kakabat, ahsda,
 /// viriam, toandakhiat): a subscript followed only by these still ends its word.
 fn is_soundless_sign(c: char) -> bool {
-    matches!(
-        c,
-        '\u{17C9}' | '\u{17CA}' | '\u{17CB}' | '\u{17CD}' | '\u{17CE}' | '\u{17CF}' | '\u{17D1}'
-    )
+    is_register_shifter(c)
+        || c == TOANDAKHIAT
+        || matches!(c, '\u{17CB}' | '\u{17CE}' | '\u{17CF}' | '\u{17D1}')
 }
 
 /// The register shifters (៉ ៊): they change a consonant's series, not where syllables break.
@@ -323,7 +322,7 @@ fn is_register_shifter(c: char) -> bool {
 
 /// True for the dependent vowel signs (ា … ៅ) and the signs that end a vowel (ំ ះ ៈ).
 fn is_vowel_sign(c: char) -> bool {
-    matches!(c, '\u{17B6}'..='\u{17C5}' | '\u{17C6}'..='\u{17C8}')
+    matches!(c, '\u{17B6}'..='\u{17C8}')
 }
 
 /// The text without the consonants the toandakhiat (៍) silences: the consonant before the
@@ -378,7 +377,8 @@ fn silent_final_subscripts(chars: &[char]) -> Vec<bool> {
                 *flag = true;
             }
         }
-        i = end.max(i + 1);
+        // A cluster spans at least its first coeng and consonant.
+        i = end;
     }
     silent
 }

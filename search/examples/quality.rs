@@ -249,9 +249,10 @@ fn main() {
                 .unwrap();
             latencies.push(began.elapsed().as_secs_f64() * 1000.0);
             let rank = results.hits.iter().position(|hit| hit.child_id == *truth);
+            let query_causes = causes(record, &views[*view]);
             if let (Ok(cause), true) = (std::env::var("SHOW_BEATEN"), rank != Some(0)) {
                 // Queries of one cause whose true child is not first: what beat it.
-                if with_birth && causes(record, &views[*view]).contains(&cause.as_str()) {
+                if with_birth && query_causes.contains(&cause.as_str()) {
                     let first = results.hits.first().map(describe).unwrap_or_default();
                     let true_hit = rank.map_or("below 5".to_owned(), |r| {
                         format!("#{} {}", r + 1, describe(&results.hits[r]))
@@ -259,7 +260,7 @@ fn main() {
                     println!("  beaten: {text}  | first: {first}  | truth: {true_hit}");
                 }
             }
-            for cause in causes(record, &views[*view]) {
+            for cause in query_causes {
                 let counts = by_cause.entry(cause).or_default();
                 counts[0] += 1;
                 counts[1] += usize::from(rank == Some(0));
