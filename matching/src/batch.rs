@@ -636,7 +636,31 @@ pub fn dedupe_with(
             Err(_) => (0.0, true),
         }
     };
-    let labels = cluster(data.len(), &edges, score, t.cluster_mean, t.cluster_min);
+    let reconcile = |a: u32, b: u32, members: &[u32]| -> Option<f64> {
+        if link && sides_all[a as usize] == sides_all[b as usize] {
+            return None;
+        }
+        let others = members
+            .iter()
+            .filter(|&&m| m != a && m != b)
+            .map(|&m| &prepared[m as usize]);
+        match model_ref.score_given_names_written_together(
+            &prepared[a as usize],
+            &prepared[b as usize],
+            others,
+        ) {
+            Ok(Some((w, None))) => Some(probability(w)),
+            _ => None,
+        }
+    };
+    let labels = cluster(
+        data.len(),
+        &edges,
+        score,
+        reconcile,
+        t.cluster_mean,
+        t.cluster_min,
+    );
     progress.finish();
     Ok(DedupeResult {
         labels,

@@ -78,17 +78,23 @@ const MAX_CROSS_PAIRS: usize = 4096;
 
 /// Cluster `n` records. `edges`: pairs at or above the link threshold and not
 /// under a cannot-link rule. `score(a, b)` returns the probability of any pair
-/// and whether it is under a cannot-link rule. Returns a cluster label per
-/// record (labels are `0..k`, in order of first appearance).
-pub fn cluster<F>(
+/// and whether it is under a cannot-link rule. `reconcile(a, b, members)`,
+/// asked about a pair under a cannot-link rule when the two groups holding
+/// `a` and `b` could merge, may lift the rule in view of the other records of
+/// those groups (`members`), and returns the pair's probability when it does
+/// (see [`crate::Model::score_given_names_written_together`]). Returns a
+/// cluster label per record (labels are `0..k`, in order of first appearance).
+pub fn cluster<F, R>(
     n: usize,
     edges: &[Edge],
     score: F,
+    reconcile: R,
     cluster_mean: f64,
     cluster_min: f64,
 ) -> Vec<u32>
 where
     F: Fn(u32, u32) -> (f64, bool) + Sync,
+    R: Fn(u32, u32, &[u32]) -> Option<f64> + Sync,
 {
     let mut uf = UnionFind::new(n);
     for e in edges {
@@ -113,7 +119,7 @@ where
         .collect();
     let refined: Vec<Vec<(u32, u32)>> = components
         .into_par_iter()
-        .map(|(nodes, es)| refine(&nodes, es, &score, cluster_mean, cluster_min))
+        .map(|(nodes, es)| refine(&nodes, es, &score, &reconcile, cluster_mean, cluster_min))
         .collect();
     let mut final_uf = UnionFind::new(n);
     for merges in refined {
@@ -132,15 +138,17 @@ where
 }
 
 /// Decide one component: the merges (pairs of records) to apply.
-fn refine<F>(
+fn refine<F, R>(
     nodes: &[u32],
     mut edges: Vec<Edge>,
     score: &F,
+    reconcile: &R,
     cluster_mean: f64,
     cluster_min: f64,
 ) -> Vec<(u32, u32)>
 where
     F: Fn(u32, u32) -> (f64, bool) + Sync,
+    R: Fn(u32, u32, &[u32]) -> Option<f64> + Sync,
 {
     if nodes.len() <= 2 {
         return edges.iter().map(|e| (e.a, e.b)).collect();
@@ -173,6 +181,7 @@ where
         let mut sum = 0.0;
         let mut count = 0usize;
         let mut blocked = false;
+        let mut members: Vec<u32> = Vec::new();
         'outer: for (k, (x, y)) in ga
             .iter()
             .flat_map(|x| gb.iter().map(move |y| (*x, *y)))
@@ -182,8 +191,20 @@ where
                 continue;
             }
             let key = (x.min(y), x.max(y));
-            let (p, cannot) = *cache.entry(key).or_insert_with(|| score(key.0, key.1));
-            if cannot || p < cluster_min {
+            let (mut p, cannot) = *cache.entry(key).or_insert_with(|| score(key.0, key.1));
+            if cannot {
+                if members.is_empty() {
+                    members.extend(ga.iter().chain(gb.iter()));
+                }
+                match reconcile(key.0, key.1, &members) {
+                    Some(reconciled) => p = reconciled,
+                    None => {
+                        blocked = true;
+                        break 'outer;
+                    }
+                }
+            }
+            if p < cluster_min {
                 blocked = true;
                 break 'outer;
             }
@@ -210,6 +231,10 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn never_reconciled(_: u32, _: u32, _: &[u32]) -> Option<f64> {
+        None
+    }
 
     #[test]
     fn a_weak_link_does_not_chain_two_clusters() {
@@ -240,12 +265,46 @@ mod tests {
                 (0.01, false)
             }
         };
-        let labels = cluster(6, &edges, score, 0.5, 0.0);
+        let labels = cluster(6, &edges, score, never_reconciled, 0.5, 0.0);
         assert_eq!(labels[0], labels[1]);
         assert_eq!(labels[1], labels[2]);
         assert_eq!(labels[3], labels[4]);
         assert_ne!(labels[2], labels[3]);
         assert_ne!(labels[5], labels[0]);
+    }
+
+    #[test]
+    fn a_cannot_link_pair_reconciled_by_its_groups_merges() {
+        // 0 and 1 are under a cannot-link rule that record 2, in the same
+        // group, reconciles; 3 is under one that nothing reconciles.
+        let edges = vec![
+            Edge {
+                a: 0,
+                b: 2,
+                probability: 0.99,
+            },
+            Edge {
+                a: 1,
+                b: 2,
+                probability: 0.98,
+            },
+            Edge {
+                a: 2,
+                b: 3,
+                probability: 0.97,
+            },
+        ];
+        let score = |a: u32, b: u32| match (a, b) {
+            (0, 1) | (0, 3) | (1, 3) => (0.9, true),
+            _ => (0.99, false),
+        };
+        let reconcile = |a: u32, b: u32, members: &[u32]| {
+            ((a, b) == (0, 1) && members.contains(&2)).then_some(0.8)
+        };
+        let labels = cluster(4, &edges, score, reconcile, 0.5, 0.0);
+        assert_eq!(labels[0], labels[1]);
+        assert_eq!(labels[1], labels[2]);
+        assert_ne!(labels[2], labels[3]);
     }
 
     #[test]
@@ -270,7 +329,7 @@ mod tests {
             (1, 2) => (0.97, false),
             _ => (0.0, false),
         };
-        let labels = cluster(3, &edges, score, 0.5, 0.0);
+        let labels = cluster(3, &edges, score, never_reconciled, 0.5, 0.0);
         assert_eq!(labels[0], labels[2]);
         assert_ne!(labels[0], labels[1]);
     }

@@ -749,6 +749,24 @@ pub fn name_words_contained(a: &[&NameValue], b: &[&NameValue]) -> bool {
     }
 }
 
+/// A child known by two given names, each agency writing one ("Brian" at
+/// school, "Kwotso" at home), is seen to be one child only through a record
+/// that writes both: every word of `a` and of `b` (two letters or more) is
+/// a distinct word of `both`, exactly, at Jaro–Winkler ≥ [`NAME_JW_HIGH`] or
+/// one slip away. Twins' records never write the other twin's name.
+pub fn written_together(both: &NameValue, a: &NameValue, b: &NameValue) -> bool {
+    fn words(n: &NameValue) -> impl Iterator<Item = &str> {
+        tokens(&n.canon).filter(|w| w.chars().nth(1).is_some())
+    }
+    let (in_a, in_b) = (words(a).count(), words(b).count());
+    let all: Vec<&str> = words(both).collect();
+    if in_a == 0 || in_b == 0 || in_a + in_b > all.len() {
+        return false;
+    }
+    let named: Vec<&str> = words(a).chain(words(b)).collect();
+    each_word_found(&named, &all)
+}
+
 fn each_word_found(fewer: &[&str], more: &[&str]) -> bool {
     if fewer.len() < 2 {
         return false;
@@ -1013,6 +1031,22 @@ mod tests {
         assert!(!contained(["Dara", "D"], ["Sok Dara", "Chan"]));
         // Each word is matched once.
         assert!(!contained(["Mary", "Mary"], ["Mary Auma", "Okello"]));
+    }
+
+    #[test]
+    fn two_given_names_are_written_together_only_when_a_name_holds_both() {
+        let together =
+            |both: &str, a: &str, b: &str| written_together(&name(both), &name(a), &name(b));
+        assert!(together("Brian Kwotso", "BRYAN", "Kwotso"));
+        assert!(together("Kwotso Brian", "Brian", "Kwotso"));
+        assert!(together("Ivan Kyinga Gozugi", "Ivan", "Kyinga"));
+        // A name that holds one of the two says nothing of the other.
+        assert!(!together("Brian", "Brian", "Kwotso"));
+        assert!(!together("Srey Mom", "Mom", "Kimthy"));
+        // One word cannot stand for both.
+        assert!(!together("Brian Okello", "Brian", "Bryan"));
+        // Initials are not names.
+        assert!(!together("B Kwotso", "B", "Kwotso"));
     }
 
     #[test]

@@ -6,8 +6,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::blocking::{BlockingRule, KeyCache, KeyExpr};
 use crate::compare::{
-    name_words_contained, Comparator, DateValue, NameValue, Place, Value, NAME_ELSE_LEVEL,
-    NAME_PHONETIC_LEVEL, NULL_LEVEL,
+    name_words_contained, written_together, Comparator, DateValue, NameValue, Place, Value,
+    NAME_ELSE_LEVEL, NAME_PHONETIC_LEVEL, NULL_LEVEL,
 };
 use crate::error::{MatchError, Result};
 use crate::normalize::{normalize, SexCode};
@@ -690,14 +690,59 @@ impl Model {
         a: &PreparedRecord,
         b: &PreparedRecord,
     ) -> Result<(f64, Option<usize>)> {
-        let w = self.weights.as_ref().ok_or_else(untrained)?;
         let g = self.gamma(a, b);
+        self.score_gamma(a, b, &g)
+    }
+
+    fn score_gamma(
+        &self,
+        a: &PreparedRecord,
+        b: &PreparedRecord,
+        g: &Gamma,
+    ) -> Result<(f64, Option<usize>)> {
+        let w = self.weights.as_ref().ok_or_else(untrained)?;
         let mut total = w.prior_weight;
         for (i, &l) in g.as_slice().iter().enumerate() {
-            total += self.level_weight(w, i, l, a, b, &g).0;
+            total += self.level_weight(w, i, l, a, b, g).0;
         }
-        total += self.joint_name_adjustment(w, &g, a, b);
-        Ok((total, self.cannot_link_rule(&g)))
+        total += self.joint_name_adjustment(w, g, a, b);
+        Ok((total, self.cannot_link_rule(g)))
+    }
+
+    /// A pair whose given names agree at no level (the twins' and the
+    /// different-given-name cannot-link rules) may be one child known by two
+    /// given names, each agency writing one ("Brian" at school, "Kwotso" at
+    /// home). When another record of the same child writes both in its given
+    /// name ([`written_together`]), the two given names are no evidence
+    /// either way: the pair is scored with its given name left out, and the
+    /// other cannot-link rules still apply. `None` when the given names do
+    /// agree at some level, were paired crosswise, or no record in `others`
+    /// writes both.
+    pub fn score_given_names_written_together<'r>(
+        &self,
+        a: &PreparedRecord,
+        b: &PreparedRecord,
+        mut others: impl Iterator<Item = &'r PreparedRecord>,
+    ) -> Result<Option<(f64, Option<usize>)>> {
+        let Some((gi, _)) = self.swap else {
+            return Ok(None);
+        };
+        let mut g = self.gamma(a, b);
+        if g.levels[gi] != NAME_ELSE_LEVEL || g.swapped || g.full_name_side.is_some() {
+            return Ok(None);
+        }
+        let (Value::Name(given_a), Value::Name(given_b)) = (&a.values[gi], &b.values[gi]) else {
+            return Ok(None);
+        };
+        let bridged = others.any(|other| match &other.values[gi] {
+            Value::Name(both) => written_together(both, given_a, given_b),
+            _ => false,
+        });
+        if !bridged {
+            return Ok(None);
+        }
+        g.levels[gi] = NULL_LEVEL;
+        self.score_gamma(a, b, &g).map(Some)
     }
 
     /// [`Model::score_prepared`] for a batch that keeps only pairs weighing

@@ -171,6 +171,51 @@ fn names_split_differently_between_the_fields_agree() {
 /// Online use on a generated set the model was not trained on (seed 7; the
 /// model was trained on seed 1): automatic links are almost always right,
 /// and most true pairs among the candidates are linked.
+/// Clusters of a handful of records by batch `dedupe`, as sets of record IDs.
+fn dedupe_clusters(records: &[ChildFields]) -> Vec<Vec<String>> {
+    let mut m = model();
+    let mut data = Dataset::new(&m);
+    data.extend(&m, records.iter().map(Record::child).collect(), 0);
+    let result = matching::dedupe(&mut m, &mut data, &matching::NoProgress).expect("dedupe");
+    let mut clusters: std::collections::BTreeMap<u32, Vec<String>> = Default::default();
+    for (id, label) in data.ids.iter().zip(&result.labels) {
+        clusters.entry(*label).or_default().push(id.to_string());
+    }
+    let mut clusters: Vec<Vec<String>> = clusters.into_values().collect();
+    clusters.iter_mut().for_each(|c| c.sort());
+    clusters.sort();
+    clusters
+}
+
+#[test]
+fn a_child_known_by_two_given_names_is_one_child_when_a_record_writes_both() {
+    // At school "Brian", at home "Kwotso": the two records' given names agree at no
+    // level, which alone would make them twins. A third record writes both.
+    let school = child("school", "BRYAN", "Ndingi", "2015-05-02", false);
+    let home = child("home", "Kwotso", "Ndingi", "2015-05-02", false);
+    let court = child("court", "Brian Kwotso", "Ndingi", "2015-05-02", false);
+    assert_eq!(
+        dedupe_clusters(&[school, home, court]),
+        vec![vec!["court", "home", "school"]]
+    );
+    // Without the record that writes both, they stay apart.
+    assert_eq!(
+        dedupe_clusters(&[school, home]),
+        vec![vec!["home"], vec!["school"]]
+    );
+    // Twins: each twin's records name only that twin, so nothing reconciles them.
+    let twins = [
+        child("t1", "Babirye", "Nakku", "2016-03-12", false),
+        child("t1-court", "Babirye Grace", "Nakku", "2016-03-12", false),
+        child("t2", "Nakato", "Nakku", "2016-03-12", false),
+        child("t2-school", "Nakato Mercy", "Nakku", "2016-03-12", false),
+    ];
+    assert_eq!(
+        dedupe_clusters(&twins),
+        vec![vec!["t1", "t1-court"], vec!["t2", "t2-school"]]
+    );
+}
+
 #[test]
 fn on_a_generated_set_links_are_right() {
     let config = synthetic::GeneratorConfig {
