@@ -108,6 +108,11 @@ pub struct NameValue {
     pub canon: Box<str>,
     /// Sorted Double Metaphone keys of the tokens, joined by spaces.
     pub phonetic: Box<str>,
+    /// The Double Metaphone key of the words written as one ("Sok Ny" as
+    /// "sokny"); empty for a one-word name, whose key is `phonetic`. Names
+    /// made of syllables (Khmer above all) are written joined, spaced or
+    /// hyphenated at each agency's whim.
+    pub joined_phonetic: Box<str>,
     /// Written in Khmer script (and romanised by [`crate::normalize::romanise_khmer`]).
     pub khmer: bool,
     /// Identity within a batch ([`crate::Dataset`] interns names): the level
@@ -121,6 +126,15 @@ pub struct NameValue {
 }
 
 impl NameValue {
+    /// The phonetic key of the name's words written as one word.
+    fn written_as_one(&self) -> &str {
+        if self.joined_phonetic.is_empty() {
+            &self.phonetic
+        } else {
+            &self.joined_phonetic
+        }
+    }
+
     /// Prepare a raw name. `None` when it normalises to nothing.
     pub fn new(encoder: &rphonetic::DoubleMetaphone, raw: &str) -> Option<Self> {
         let norm = normalize(raw);
@@ -138,13 +152,20 @@ impl NameValue {
         phon.sort();
         phon.dedup();
         let canon = canon.join(" ");
+        let parts = tokens(&canon).count();
+        let joined_phonetic = if parts > 1 {
+            phonetic_key(encoder, &tokens(&norm).collect::<String>())
+        } else {
+            String::new()
+        };
         Some(Self {
             khmer: raw.chars().any(crate::normalize::is_khmer),
             household: crate::normalize::is_household_name(&norm),
-            parts: tokens(&canon).count(),
+            parts,
             id: 0,
             canon: canon.into(),
             phonetic: phon.join(" ").into(),
+            joined_phonetic: joined_phonetic.into(),
             norm: norm.into(),
         })
     }
@@ -605,7 +626,11 @@ fn compute_name_level(a: &NameValue, b: &NameValue) -> u8 {
     if jw >= NAME_JW_HIGH || one_transposition(&a.norm, &b.norm) {
         return 2;
     }
-    if jw >= NAME_JW_LOW || a.phonetic == b.phonetic || one_edit(&a.norm, &b.norm) {
+    if jw >= NAME_JW_LOW
+        || a.phonetic == b.phonetic
+        || a.written_as_one() == b.written_as_one()
+        || one_edit(&a.norm, &b.norm)
+    {
         return 3;
     }
     // One name is the other with more parts: a Christian name and a
@@ -1009,6 +1034,11 @@ mod tests {
         // One slip near the start of a name.
         assert_eq!(name_level(&name("Gloria"), &name("Groria")), 3);
         assert_eq!(name_level(&name("Mony"), &name("Rony")), 5);
+        // Syllables written joined, spaced or hyphenated.
+        assert_eq!(name_level(&name("Sok Ny"), &name("SOKHNI")), 3);
+        assert_eq!(name_level(&name("Vi-Chan"), &name("VEYCHAN")), 3);
+        assert_eq!(name_level(&name("Ya Nie"), &name("Yany")), 3);
+        assert_eq!(name_level(&name("Reth Pe"), &name("Rithpi")), 3);
     }
 
     #[test]
