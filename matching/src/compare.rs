@@ -616,8 +616,9 @@ fn compute_name_level(a: &NameValue, b: &NameValue) -> u8 {
     // "Srey Kimthy", "Mary Nakato" / "Mary Auma") are two names with a common
     // element, typically sisters or twins: the whole-string similarity is high
     // only because of the shared part, so they are no better than a token
-    // overlap.
-    if conflicting_parts(a, b) {
+    // overlap. Unless the parts are only split differently ("Heng Bo Mom" /
+    // "Heng Bomom").
+    if conflicting_parts(a, b) && a.written_as_one() != b.written_as_one() {
         return 4;
     }
     // Jaro–Winkler matches letters only within a window of half the length
@@ -1039,6 +1040,7 @@ mod tests {
         assert_eq!(name_level(&name("Vi-Chan"), &name("VEYCHAN")), 3);
         assert_eq!(name_level(&name("Ya Nie"), &name("Yany")), 3);
         assert_eq!(name_level(&name("Reth Pe"), &name("Rithpi")), 3);
+        assert_eq!(name_level(&name("Heng Bo Mom"), &name("Heng Bomom")), 2);
     }
 
     #[test]
