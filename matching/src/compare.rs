@@ -108,10 +108,10 @@ pub struct NameValue {
     pub canon: Box<str>,
     /// Sorted Double Metaphone keys of the tokens, joined by spaces.
     pub phonetic: Box<str>,
-    /// The Double Metaphone key of the words written as one ("Sok Ny" as
-    /// "sokny"); empty for a one-word name, whose key is `phonetic`. Names
-    /// made of syllables (Khmer above all) are written joined, spaced or
-    /// hyphenated at each agency's whim.
+    /// The whole Double Metaphone key (not cut at four letters) of the
+    /// words written as one ("Sok Ny" as "sokny"); empty when it is
+    /// `phonetic`. Names made of syllables (Khmer above all) are written
+    /// joined, spaced or hyphenated at each agency's whim.
     pub joined_phonetic: Box<str>,
     /// Written in Khmer script (and romanised by [`crate::normalize::romanise_khmer`]).
     pub khmer: bool,
@@ -126,7 +126,7 @@ pub struct NameValue {
 }
 
 impl NameValue {
-    /// The phonetic key of the name's words written as one word.
+    /// The whole phonetic key of the name's words written as one word.
     fn written_as_one(&self) -> &str {
         if self.joined_phonetic.is_empty() {
             &self.phonetic
@@ -153,11 +153,13 @@ impl NameValue {
         phon.dedup();
         let canon = canon.join(" ");
         let parts = tokens(&canon).count();
-        let joined_phonetic = if parts > 1 {
-            phonetic_key(encoder, &tokens(&norm).collect::<String>())
-        } else {
-            String::new()
-        };
+        // The whole key: Double Metaphone stops at four letters by default,
+        // which for words written as one is only the first of them.
+        let whole = rphonetic::DoubleMetaphone::new(None);
+        let mut joined_phonetic = phonetic_key(&whole, &tokens(&norm).collect::<String>());
+        if joined_phonetic == phon.join(" ") {
+            joined_phonetic.clear();
+        }
         Some(Self {
             khmer: raw.chars().any(crate::normalize::is_khmer),
             household: crate::normalize::is_household_name(&norm),
@@ -1041,6 +1043,11 @@ mod tests {
         assert_eq!(name_level(&name("Ya Nie"), &name("Yany")), 3);
         assert_eq!(name_level(&name("Reth Pe"), &name("Rithpi")), 3);
         assert_eq!(name_level(&name("Heng Bo Mom"), &name("Heng Bomom")), 2);
+        // Two names that begin alike are not the same name written as one.
+        assert_eq!(
+            name_level(&name("Esther Nasume"), &name("Esther Chambubu")),
+            4
+        );
     }
 
     #[test]
