@@ -4,6 +4,11 @@
 #
 #   bash bench/matching/run.sh                       # FEBRL3, FEBRL4, children 10k/200k/1M
 #   SIZES="10000" SPLINK_MAX=10000 bash bench/matching/run.sh
+#   INDEPENDENT_SIZES="" bash bench/matching/run.sh  # without the independent generator's sets
+#
+# "children N" is the project's own generator (`child-registry generate`); "independent N"
+# is `independent_children.py`, written apart from it, so that a figure does not rest on the
+# habits of the generator the model was developed with.
 #
 # Needs: cargo, python3 with `pip install splink` (Splink 5, DuckDB), GNU time.
 set -euo pipefail
@@ -13,6 +18,8 @@ DATA=${DATA:-$ROOT/../shared/data}
 SIZES=${SIZES:-"10000 200000 1000000"}
 SPLINK_MAX=${SPLINK_MAX:-200000}
 SEED=${SEED:-20261123}
+INDEPENDENT_SIZES=${INDEPENDENT_SIZES-"10000 200000"}
+INDEPENDENT_SEED=${INDEPENDENT_SEED:-1}
 OUT=${OUT:-$ROOT/target/bench-matching}
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$ROOT/target}
 mkdir -p "$OUT"
@@ -67,6 +74,17 @@ for n in $SIZES; do
   if [ "$n" -le "$SPLINK_MAX" ]; then
     splink_blocking child "$t" "$f"
     run "children $n" splink "$t" "$OUT/c${n}s.csv" python3 bench/matching/splink_dedupe.py --kind child --input "$f" --output "$OUT/c${n}s.csv"
+  fi
+done
+
+for n in $INDEPENDENT_SIZES; do
+  f=$OUT/independent_$n.csv t=$OUT/independent_${n}_truth.csv
+  [ -f "$f" ] || python3 bench/matching/independent_children.py --records "$n" --seed "$INDEPENDENT_SEED" \
+    --output "$f" --truth "$t" >&2
+  run "independent $n" ours "$t" "$OUT/i$n.csv" "$BIN" dedupe --report "$OUT/report.json" --input "$f" --output "$OUT/i$n.csv" --truth "$t"
+  if [ "$n" -le "$SPLINK_MAX" ]; then
+    splink_blocking child "$t" "$f"
+    run "independent $n" splink "$t" "$OUT/i${n}s.csv" python3 bench/matching/splink_dedupe.py --kind child --input "$f" --output "$OUT/i${n}s.csv"
   fi
 done
 
