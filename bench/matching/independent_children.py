@@ -381,7 +381,7 @@ def main():
         records = csv.writer(out)
         truths = csv.writer(truth)
         records.writerow(HEADER)
-        truths.writerow(["record_id", "child"])
+        truths.writerow(["record_id", "cluster_id"])
         for number, (child, record) in enumerate(rows, start=1):
             agency = record[0]
             per_agency[agency] = per_agency.get(agency, 0) + 1

@@ -12,7 +12,9 @@
 //! 2. Inside a component of three or more records, every record starts alone;
 //!    edges are visited from strongest to weakest; two groups merge only if
 //!    (a) no pair across them is under a cannot-link rule (twins: same birth
-//!    date, different given name; conflicting identifiers) and (b) the mean
+//!    date, different given name; conflicting identifiers) that the two
+//!    groups' other records do not reconcile (a child known by two given
+//!    names, each agency writing one, when another record writes both) and (b) the mean
 //!    match probability over *all* pairs across them, scored on demand, is at
 //!    least `cluster_mean`, and (c) no pair across them scores below
 //!    `cluster_min`. A chain a–b–c where a and c disagree stops at the
