@@ -727,18 +727,20 @@ impl Model {
         let Some((gi, _)) = self.swap else {
             return Ok(None);
         };
-        let mut g = self.gamma(a, b);
-        if g.levels[gi] != NAME_ELSE_LEVEL || g.swapped || g.full_name_side.is_some() {
-            return Ok(None);
-        }
         let (Value::Name(given_a), Value::Name(given_b)) = (&a.values[gi], &b.values[gi]) else {
             return Ok(None);
         };
+        // The cheap test first: most pairs under a cannot-link rule are
+        // namesakes and siblings, whose other records write no such name.
         let bridged = others.any(|other| match &other.values[gi] {
             Value::Name(both) => written_together(both, given_a, given_b),
             _ => false,
         });
         if !bridged {
+            return Ok(None);
+        }
+        let mut g = self.gamma(a, b);
+        if g.levels[gi] != NAME_ELSE_LEVEL || g.swapped || g.full_name_side.is_some() {
             return Ok(None);
         }
         g.levels[gi] = NULL_LEVEL;

@@ -244,6 +244,48 @@ pub fn best_per_child<T>(pairs: impl IntoIterator<Item = PairScore<T>>) -> Vec<P
     best.into_values().collect()
 }
 
+/// The pairs under a cannot-link rule that another record of the same child reconciles: a
+/// child known by two given names, the arriving record writing one and the stored record the
+/// other, while a third of the child's records writes both (batch clustering does the same,
+/// see `matching::cluster`). `pairs`: each compared stored record's child, its prepared record
+/// and whether a cannot-link rule holds for it. Returns the positions whose veto is lifted.
+pub fn reconciled_vetoes(
+    matcher: &Matcher,
+    arriving: &PreparedRecord,
+    pairs: &[(ChildId, &PreparedRecord, bool)],
+) -> Result<Vec<usize>> {
+    if !pairs.iter().any(|(_, _, vetoed)| *vetoed) {
+        return Ok(Vec::new());
+    }
+    let mut by_child: BTreeMap<ChildId, Vec<usize>> = BTreeMap::new();
+    for (position, (child_id, _, _)) in pairs.iter().enumerate() {
+        by_child.entry(*child_id).or_default().push(position);
+    }
+    let mut lifted = Vec::new();
+    for (position, (child_id, stored, vetoed)) in pairs.iter().enumerate() {
+        let siblings = by_child.get(child_id).map_or(&[][..], Vec::as_slice);
+        if !vetoed || siblings.len() < 2 {
+            continue;
+        }
+        let others = siblings
+            .iter()
+            .filter(|&&other| other != position)
+            .map(|&other| pairs[other].1);
+        let reconciled = matcher
+            .model
+            .score_given_names_written_together(arriving, stored, others)
+            .map_err(|error| RegistryError::Corrupt(format!("scoring failed: {error}")))?;
+        // Left out, the given name no longer says "another child"; the rest must still say
+        // "this child" as far as review at least.
+        let reaches_review =
+            |weight: f64| matching::model::probability(weight) >= matcher.review_threshold();
+        if matches!(reconciled, Some((weight, None)) if reaches_review(weight)) {
+            lifted.push(position);
+        }
+    }
+    Ok(lifted)
+}
+
 /// Scores the arriving record against every candidate record, keeping each child's best pair.
 /// Every pair is scored; only each child's best pair is explained (the explanation is what a
 /// steward reads, and building one for every namesake in a block is most of the cost).
@@ -265,7 +307,15 @@ pub fn score_children(
                 pair: (candidate, prepared),
             })
         })
-        .collect::<Result<Vec<_>>>()?;
+        .collect::<Result<Vec<PairScore<_>>>>()?;
+    let mut pairs = pairs;
+    let compared: Vec<(ChildId, &PreparedRecord, bool)> = pairs
+        .iter()
+        .map(|pair| (pair.child_id, &pair.pair.1, pair.vetoed))
+        .collect();
+    for position in reconciled_vetoes(matcher, &arriving, &compared)? {
+        pairs[position].vetoed = false;
+    }
     let mut scores = best_per_child(pairs)
         .into_iter()
         .map(|best| {

@@ -1116,6 +1116,39 @@ mod cases {
         assert!(store.invariant_violations().await.unwrap().is_empty());
     }
 
+    /// A child known by two given names, each agency writing one: the record of one name is
+    /// under the twins' cannot-link rule with the record of the other, which alone would keep
+    /// the child from an automatic link; a record of the child that writes both reconciles
+    /// them. A twin, whose name no record of the child writes, stays apart.
+    pub async fn a_child_known_by_two_given_names_links_once_a_record_writes_both(
+        store: Arc<dyn Store>,
+    ) {
+        let born = "2015-04-12";
+        let court = person(
+            "court-kh",
+            "C-1",
+            "Bopha Sreyneang",
+            "Kosal",
+            born,
+            "Prek Ho",
+        );
+        let first = store.register(court, "a").await.unwrap();
+        assert_eq!(first.match_result.outcome, MatchOutcome::New);
+        let school = person("school-kh", "S-1", "Sreyneang", "Kosal", born, "Prek Ho");
+        let second = store.register(school, "a").await.unwrap();
+        assert_eq!(second.match_result.outcome, MatchOutcome::Linked);
+        assert_eq!(second.child_id, first.child_id);
+        let police = person("police-kh", "P-1", "BOPHA", "KOSAL", born, "Prek Ho");
+        let third = store.register(police, "a").await.unwrap();
+        assert_eq!(third.match_result.outcome, MatchOutcome::Linked);
+        assert_eq!(third.child_id, first.child_id);
+        let twin = person("health-kh", "H-1", "Dara", "Kosal", born, "Prek Ho");
+        let twin = store.register(twin, "a").await.unwrap();
+        assert_ne!(twin.match_result.outcome, MatchOutcome::Linked);
+        assert_ne!(twin.child_id, first.child_id);
+        assert!(store.invariant_violations().await.unwrap().is_empty());
+    }
+
     /// Stores and activates a version of the active model with a wider review band (the
     /// bundled model's is narrow, tuned for a small queue), so a plain doubtful pair reaches
     /// review whatever the bundled weights are. Exercises model versions on the way.
@@ -1753,6 +1786,7 @@ conformance!(
     unlinking_returns_a_record_where_it_came_from,
     invariants_hold_after_every_operation,
     a_duplicate_from_another_agency_links_automatically,
+    a_child_known_by_two_given_names_links_once_a_record_writes_both,
     a_possible_match_goes_to_review_and_a_steward_decides,
     a_claimed_candidate_is_decided_only_by_its_steward,
     an_import_chunk_prepared_with_another_model_is_prepared_again,

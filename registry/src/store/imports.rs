@@ -623,9 +623,36 @@ fn compare_all(
                     }
                 }
             }
+            lift_reconciled_vetoes(matcher, &row.prepared, around, &mut comparisons.stored)?;
             Ok(comparisons)
         })
         .collect()
+}
+
+/// Clears the veto of the stored pairs another record of the same child reconciles
+/// ([`linkage::reconciled_vetoes`]), as [`linkage::score_children`] does.
+fn lift_reconciled_vetoes(
+    matcher: &Matcher,
+    arriving: &PreparedRecord,
+    around: &Neighbourhood,
+    stored: &mut [(i64, ChildId, Option<String>, ScoredPair)],
+) -> Result<()> {
+    let compared: Option<Vec<(ChildId, &PreparedRecord, bool)>> = stored
+        .iter()
+        .map(|(record_key, child_id, _, scored)| {
+            around
+                .records
+                .get(record_key)
+                .map(|(_, prepared)| (*child_id, &prepared.prepared, scored.vetoed))
+        })
+        .collect();
+    let Some(compared) = compared else {
+        return Ok(());
+    };
+    for position in linkage::reconciled_vetoes(matcher, arriving, &compared)? {
+        stored[position].3.vetoed = false;
+    }
+    Ok(())
 }
 
 /// Each child's best pair, as [`linkage::score_children`] keeps it, for the children whose best
