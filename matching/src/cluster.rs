@@ -238,6 +238,10 @@ mod tests {
         None
     }
 
+    fn edge(a: u32, b: u32, probability: f64) -> Edge {
+        Edge { a, b, probability }
+    }
+
     #[test]
     fn a_weak_link_does_not_chain_two_clusters() {
         // 0-1-2 are one child, 3-4 another; a spurious edge 2-3.
@@ -251,11 +255,7 @@ mod tests {
             strong(1, 2),
             strong(0, 2),
             strong(3, 4),
-            Edge {
-                a: 2,
-                b: 3,
-                probability: 0.95,
-            },
+            edge(2, 3, 0.95),
         ];
         let score = |a: u32, b: u32| {
             let same = (a < 3) == (b < 3);
@@ -279,23 +279,7 @@ mod tests {
     fn a_cannot_link_pair_reconciled_by_its_groups_merges() {
         // 0 and 1 are under a cannot-link rule that record 2, in the same
         // group, reconciles; 3 is under one that nothing reconciles.
-        let edges = vec![
-            Edge {
-                a: 0,
-                b: 2,
-                probability: 0.99,
-            },
-            Edge {
-                a: 1,
-                b: 2,
-                probability: 0.98,
-            },
-            Edge {
-                a: 2,
-                b: 3,
-                probability: 0.97,
-            },
-        ];
+        let edges = vec![edge(0, 2, 0.99), edge(1, 2, 0.98), edge(2, 3, 0.97)];
         let score = |a: u32, b: u32| match (a, b) {
             (0, 1) | (0, 3) | (1, 3) => (0.9, true),
             _ => (0.99, false),
@@ -313,18 +297,7 @@ mod tests {
     fn cannot_link_keeps_twins_apart() {
         // Twins 0 and 1 each match record 2 (a parent-only record)? No: 2 is a
         // duplicate of 0 that also scores high with 1.
-        let edges = vec![
-            Edge {
-                a: 0,
-                b: 2,
-                probability: 0.99,
-            },
-            Edge {
-                a: 1,
-                b: 2,
-                probability: 0.97,
-            },
-        ];
+        let edges = vec![edge(0, 2, 0.99), edge(1, 2, 0.97)];
         let score = |a: u32, b: u32| match (a, b) {
             (0, 1) => (0.9, true),
             (0, 2) => (0.99, false),
