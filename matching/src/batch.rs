@@ -626,9 +626,10 @@ pub fn dedupe_with(
         .collect();
     let link = data.is_link();
     let sides_all = &data.sides;
+    // Records of the same file are distinct by assumption when linking.
+    let same_file = |a: u32, b: u32| link && sides_all[a as usize] == sides_all[b as usize];
     let score = |a: u32, b: u32| -> (f64, bool) {
-        if link && sides_all[a as usize] == sides_all[b as usize] {
-            // Records of the same file are distinct by assumption when linking.
+        if same_file(a, b) {
             return (0.0, false);
         }
         match model_ref.score_prepared(&prepared[a as usize], &prepared[b as usize]) {
@@ -637,7 +638,7 @@ pub fn dedupe_with(
         }
     };
     let reconcile = |a: u32, b: u32, members: &[u32]| -> Option<f64> {
-        if link && sides_all[a as usize] == sides_all[b as usize] {
+        if same_file(a, b) {
             return None;
         }
         let others = members

@@ -152,12 +152,13 @@ impl NameValue {
         phon.sort();
         phon.dedup();
         let canon = canon.join(" ");
+        let phonetic = phon.join(" ");
         let parts = tokens(&canon).count();
         // The whole key: Double Metaphone stops at four letters by default,
         // which for words written as one is only the first of them.
         let whole = rphonetic::DoubleMetaphone::new(None);
         let mut joined_phonetic = phonetic_key(&whole, &tokens(&norm).collect::<String>());
-        if joined_phonetic == phon.join(" ") {
+        if joined_phonetic == phonetic {
             joined_phonetic.clear();
         }
         Some(Self {
@@ -166,7 +167,7 @@ impl NameValue {
             parts,
             id: 0,
             canon: canon.into(),
-            phonetic: phon.join(" ").into(),
+            phonetic: phonetic.into(),
             joined_phonetic: joined_phonetic.into(),
             norm: norm.into(),
         })
@@ -786,13 +787,12 @@ pub fn written_together(both: &NameValue, a: &NameValue, b: &NameValue) -> bool 
     fn words(n: &NameValue) -> impl Iterator<Item = &str> {
         tokens(&n.canon).filter(|w| w.chars().nth(1).is_some())
     }
-    let (in_a, in_b) = (words(a).count(), words(b).count());
+    let (in_a, in_b): (Vec<&str>, Vec<&str>) = (words(a).collect(), words(b).collect());
     let all: Vec<&str> = words(both).collect();
-    if in_a == 0 || in_b == 0 || in_a + in_b > all.len() {
+    if in_a.is_empty() || in_b.is_empty() || in_a.len() + in_b.len() > all.len() {
         return false;
     }
-    let named: Vec<&str> = words(a).chain(words(b)).collect();
-    each_word_found(&named, &all)
+    each_word_found(&[in_a, in_b].concat(), &all)
 }
 
 fn each_word_found(fewer: &[&str], more: &[&str]) -> bool {

@@ -168,9 +168,6 @@ fn names_split_differently_between_the_fields_agree() {
     assert_eq!(level(&e, "family_name").as_deref(), Some("else"));
 }
 
-/// Online use on a generated set the model was not trained on (seed 7; the
-/// model was trained on seed 1): automatic links are almost always right,
-/// and most true pairs among the candidates are linked.
 /// Clusters of a handful of records by batch `dedupe`, as sets of record IDs.
 fn dedupe_clusters(records: &[ChildFields]) -> Vec<Vec<String>> {
     let mut m = model();
@@ -216,6 +213,9 @@ fn a_child_known_by_two_given_names_is_one_child_when_a_record_writes_both() {
     );
 }
 
+/// Online use on a generated set the model was not trained on (seed 7; the
+/// model was trained on seed 1): automatic links are almost always right,
+/// and most true pairs among the candidates are linked.
 #[test]
 fn on_a_generated_set_links_are_right() {
     let config = synthetic::GeneratorConfig {

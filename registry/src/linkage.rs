@@ -261,6 +261,10 @@ pub fn reconciled_vetoes(
     for (position, (child_id, _, _)) in pairs.iter().enumerate() {
         by_child.entry(*child_id).or_default().push(position);
     }
+    // Left out, the given name no longer says "another child"; the rest must still say "this
+    // child" as far as review at least.
+    let reaches_review =
+        |weight: f64| matching::model::probability(weight) >= matcher.review_threshold();
     let mut lifted = Vec::new();
     for (position, (child_id, stored, vetoed)) in pairs.iter().enumerate() {
         let siblings = by_child.get(child_id).map_or(&[][..], Vec::as_slice);
@@ -275,10 +279,6 @@ pub fn reconciled_vetoes(
             .model
             .score_given_names_written_together(arriving, stored, others)
             .map_err(|error| RegistryError::Corrupt(format!("scoring failed: {error}")))?;
-        // Left out, the given name no longer says "another child"; the rest must still say
-        // "this child" as far as review at least.
-        let reaches_review =
-            |weight: f64| matching::model::probability(weight) >= matcher.review_threshold();
         if matches!(reconciled, Some((weight, None)) if reaches_review(weight)) {
             lifted.push(position);
         }
@@ -295,7 +295,7 @@ pub fn score_children(
     candidates: &[CandidateRecord],
 ) -> Result<Vec<ChildScore>> {
     let arriving = matcher.prepare(arriving);
-    let pairs = candidates
+    let mut pairs = candidates
         .iter()
         .map(|candidate| {
             let prepared = matcher.prepare(&candidate.child);
@@ -308,7 +308,6 @@ pub fn score_children(
             })
         })
         .collect::<Result<Vec<PairScore<_>>>>()?;
-    let mut pairs = pairs;
     let compared: Vec<(ChildId, &PreparedRecord, bool)> = pairs
         .iter()
         .map(|pair| (pair.child_id, &pair.pair.1, pair.vetoed))

@@ -637,6 +637,10 @@ fn lift_reconciled_vetoes(
     around: &Neighbourhood,
     stored: &mut [(i64, ChildId, Option<String>, ScoredPair)],
 ) -> Result<()> {
+    // Most registrations have no vetoed pair: nothing to gather for them.
+    if !stored.iter().any(|(_, _, _, scored)| scored.vetoed) {
+        return Ok(());
+    }
     let compared: Option<Vec<(ChildId, &PreparedRecord, bool)>> = stored
         .iter()
         .map(|(record_key, child_id, _, scored)| {
