@@ -28,36 +28,10 @@ use criterion::Criterion;
 use gateway::{build_app, AppState};
 use registry::ReadScope;
 use search::SearchRequest;
-use support::loaded::{open_or_load, session_cookie, Population, SEED};
+use support::loaded::{open_or_load, search_queries, session_cookie, Population};
 
 /// Hits per page, as the search page asks for.
 const LIMIT: usize = 20;
-
-/// Names and birth dates as an official types them, from the generated records the
-/// registry was loaded from (every child queried is in it, under one spelling or another).
-fn queries(children: usize, count: usize) -> Vec<String> {
-    let generated = synthetic::generate(&synthetic::GeneratorConfig {
-        records: children * 2,
-        seed: SEED,
-        ..Default::default()
-    })
-    .records;
-    let step = (generated.len() / count).max(1);
-    generated
-        .iter()
-        .step_by(step)
-        .take(count)
-        .map(|record| {
-            [&record.given_name, &record.family_name]
-                .into_iter()
-                .flatten()
-                .cloned()
-                .chain(record.date_of_birth.map(|date| date.to_string()))
-                .collect::<Vec<_>>()
-                .join(" ")
-        })
-        .collect()
-}
 
 fn main() {
     let children: usize = std::env::var("SEARCH_BENCH_CHILDREN")
@@ -98,7 +72,7 @@ fn main() {
     runtime.spawn(async move { axum::serve(listener, app).await.unwrap() });
     let http = reqwest::Client::new();
     let cookie = runtime.block_on(session_cookie(&http, &base, "official"));
-    let queries = queries(children, 200);
+    let queries = search_queries(children, 200);
     let urls: Vec<String> = queries
         .iter()
         .map(|query| {

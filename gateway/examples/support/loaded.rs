@@ -78,6 +78,33 @@ pub async fn session_cookie(http: &reqwest::Client, base: &str, username: &str) 
     cookie.split(';').next().unwrap().to_owned()
 }
 
+/// `count` searches as an official types them: the names and birth date of generated records
+/// of the same population [`open_or_load`] loads `children` from, spread evenly over it (every
+/// child searched for is in the registry, under one spelling or another).
+pub fn search_queries(children: usize, count: usize) -> Vec<String> {
+    let generated = synthetic::generate(&synthetic::GeneratorConfig {
+        records: children * 2,
+        seed: SEED,
+        ..Default::default()
+    })
+    .records;
+    let step = (generated.len() / count).max(1);
+    generated
+        .iter()
+        .step_by(step)
+        .take(count)
+        .map(|record| {
+            [&record.given_name, &record.family_name]
+                .into_iter()
+                .flatten()
+                .cloned()
+                .chain(record.date_of_birth.map(|date| date.to_string()))
+                .collect::<Vec<_>>()
+                .join(" ")
+        })
+        .collect()
+}
+
 /// The registry kept in `population.keep` if an earlier run loaded it, else a new one.
 pub async fn open_or_load(population: &Population<'_>) -> Loaded {
     if let Some(dir) = population
