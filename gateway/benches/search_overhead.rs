@@ -25,7 +25,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use criterion::Criterion;
-use gateway::{build_app, AppState};
 use registry::ReadScope;
 use search::SearchRequest;
 use support::loaded::{open_or_load, search_queries, session_cookie, Population};
@@ -57,18 +56,7 @@ fn main() {
         .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
         .unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
-    // One official searching back to back passes the default 6,000 requests a minute.
-    let unthrottled = gateway::session::SecurityConfig {
-        requests_per_minute_per_credential: u32::MAX,
-        requests_per_minute_per_address: u32::MAX,
-        ..Default::default()
-    };
-    let app = build_app(
-        AppState::new(loaded.store.clone())
-            .with_search(loaded.index.clone())
-            .with_audit_key(loaded.audit_key.clone())
-            .with_security(unthrottled),
-    );
+    let app = loaded.unthrottled_app();
     runtime.spawn(async move { axum::serve(listener, app).await.unwrap() });
     let http = reqwest::Client::new();
     let cookie = runtime.block_on(session_cookie(&http, &base, "official"));

@@ -23,7 +23,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use clap::Parser;
-use gateway::{build_app, AppState};
 use registry::ReadScope;
 use search::SearchRequest;
 
@@ -102,18 +101,7 @@ async fn run(args: Args) {
     let ranking = loaded.store.matcher(None).await.unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
-    // Many officials share one credential here; the per-credential limit would stop them.
-    let unthrottled = gateway::session::SecurityConfig {
-        requests_per_minute_per_credential: u32::MAX,
-        requests_per_minute_per_address: u32::MAX,
-        ..Default::default()
-    };
-    let app = build_app(
-        AppState::new(loaded.store.clone())
-            .with_search(loaded.index.clone())
-            .with_audit_key(loaded.audit_key.clone())
-            .with_security(unthrottled),
-    );
+    let app = loaded.unthrottled_app();
     tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
     let http = reqwest::Client::new();
     let cookie = session_cookie(&http, &base, "official").await;
