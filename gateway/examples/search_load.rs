@@ -80,16 +80,9 @@ impl Measured {
     }
 }
 
-fn main() {
+#[tokio::main]
+async fn main() {
     let args = Args::parse();
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    runtime.block_on(run(args));
-}
-
-async fn run(args: Args) {
     let loaded = open_or_load(&Population {
         children: args.children,
         duplicates: 0,
