@@ -13,7 +13,8 @@
 //! `cargo run --release -p search --example quality -- [records] [seed]`
 //! (`RANKING=off`: the index's order alone, without the matching model's ranking;
 //! `DEPTH=1`: also how deep the true child lies, up to 100 hits)
-//! (`QUERIES=n` measures n of the queries, spread evenly, for large indexes)
+//! (`QUERIES=n` measures n of the queries, spread evenly, for large indexes;
+//! `INDEX_DIR=dir` keeps the index on disk and reopens it on the next run)
 #![allow(clippy::unwrap_used)]
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -210,15 +211,29 @@ fn main() {
     }
     let generated = started.elapsed();
 
-    let index = SearchIndex::in_ram().unwrap();
+    // `INDEX_DIR=dir` keeps the index on disk: a later run with the same records and seed
+    // opens it instead of indexing again (a million children take minutes to index).
+    let index = match std::env::var_os("INDEX_DIR") {
+        Some(dir) => SearchIndex::open(std::path::Path::new(&dir)).unwrap(),
+        None => SearchIndex::in_ram().unwrap(),
+    };
     let started = Instant::now();
     let children = views.len();
-    for (position, chunk) in views.chunks(50_000).enumerate() {
-        let changes = chunk
-            .iter()
-            .map(|view| (view.child_id, Some(view.clone())))
-            .collect();
-        index.apply(changes, position as i64 + 1).unwrap();
+    if index.num_children() == 0 {
+        for (position, chunk) in views.chunks(50_000).enumerate() {
+            let changes = chunk
+                .iter()
+                .map(|view| (view.child_id, Some(view.clone())))
+                .collect();
+            index.apply(changes, position as i64 + 1).unwrap();
+        }
+        index.finish_writing().unwrap();
+    } else {
+        assert_eq!(
+            index.num_children(),
+            children as u64,
+            "INDEX_DIR holds another data set"
+        );
     }
     let indexed = started.elapsed();
     println!(
