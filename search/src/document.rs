@@ -8,6 +8,7 @@ use registry::validate::identifier_key;
 use serde::{Deserialize, Serialize};
 use tantivy::TantivyDocument;
 
+use crate::birth_credit::birth_value;
 use crate::schema::Fields;
 use matching::normalize::{
     name_phonetic_key, name_phonetic_keys, nickname_canonical, normalize, normalized_tokens,
@@ -223,6 +224,13 @@ pub fn child_document(fields: &Fields, child: &ChildView) -> Option<TantivyDocum
         .collect();
     for term in &birth_terms {
         document.add_text(fields.birth, term);
+    }
+    let birth_values: BTreeSet<i64> = births
+        .iter()
+        .map(|(date, estimated)| birth_value(*date, is_estimate(*date, *estimated)))
+        .collect();
+    for value in birth_values {
+        document.add_i64(fields.birth_dates, value);
     }
     if let Some(date) = summary.date_of_birth {
         document.add_i64(fields.birth_day, day_number(date));

@@ -1,6 +1,6 @@
 //! The index handle: one writer, one shared reader, a fresh searcher per query.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, BinaryHeap};
 use std::path::Path;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -9,13 +9,12 @@ use registry::linkage::Matcher;
 use registry::model::ChildView;
 use registry::{ChildId, ReadScope};
 use serde::{Deserialize, Serialize};
-use tantivy::collector::{Count, TopDocs};
 use tantivy::directory::MmapDirectory;
 use tantivy::query::EnableScoring;
 use tantivy::schema::Value;
 use tantivy::{
-    DocAddress, DocSet, Index, IndexReader, IndexSettings, IndexWriter, ReloadPolicy, Searcher,
-    TantivyDocument, TantivyError, Term,
+    DocAddress, DocSet, Index, IndexReader, IndexSettings, IndexWriter, ReloadPolicy, Score,
+    Searcher, TantivyDocument, TantivyError, Term, TERMINATED,
 };
 
 use crate::document::{child_document, StoredChild};
@@ -262,7 +261,6 @@ impl SearchIndex {
     ) -> Result<SearchResults> {
         let searcher = self.reader.searcher();
         let plan = plan(&self.fields, request, scope);
-        let query = plan.query();
         let offset = request.offset.min(MAX_OFFSET);
         // The model ranks a fixed window of first hits, so a page inside it is read from the
         // window's start; a page past it continues in the index's order.
@@ -273,8 +271,7 @@ impl SearchIndex {
             Some(_) => (0, (offset + request.limit).max(RANKED_HITS)),
             None => (offset, request.limit),
         };
-        let (top, total) =
-            searcher.search(&query, &(TopDocs::with_limit(take).and_offset(skip), Count))?;
+        let (top, total) = top_hits(&searcher, &plan, skip, take)?;
         let mut found: Vec<FoundHit> = Vec::with_capacity(top.len());
         for (score, address) in top {
             let document: TantivyDocument = searcher.doc(address)?;
@@ -369,6 +366,98 @@ impl SearchIndex {
         }
         Ok(matched)
     }
+}
+
+/// A hit while the best ones are gathered: a higher score first, then the earlier document.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct Ranked {
+    score: Score,
+    address: DocAddress,
+}
+
+impl Eq for Ranked {}
+
+impl Ord for Ranked {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        other
+            .score
+            .total_cmp(&self.score)
+            .then_with(|| self.address.cmp(&other.address))
+    }
+}
+
+impl PartialOrd for Ranked {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+/// The `take` best hits after the first `skip`, best first, and how many children the query
+/// finds, in one walk over the children it finds. A typed birth date's credit is read only
+/// for a child whose other clauses leave it a chance of a place among the hits: at a million
+/// children a search finds some 56,000 children on average, and reading every one's dates
+/// cost two fifths of the search (BENCHMARKS.md, "Search").
+fn top_hits(
+    searcher: &Searcher,
+    plan: &QueryPlan,
+    skip: usize,
+    take: usize,
+) -> Result<(Vec<(Score, DocAddress)>, usize)> {
+    let wanted = skip + take;
+    let scoring = EnableScoring::enabled_from_searcher(searcher);
+    let finding = plan.finding_query().weight(scoring)?;
+    let credit = match &plan.birth_credit {
+        Some(credit) => Some(credit.scored(scoring)?),
+        None => None,
+    };
+    // The worst of the best `wanted` so far sits on top (`Ranked` orders best first).
+    let mut best: BinaryHeap<Ranked> = BinaryHeap::with_capacity(wanted + 1);
+    let mut total = 0usize;
+    for (segment_ord, reader) in (0u32..).zip(searcher.segment_readers()) {
+        let mut scorer = finding.scorer(reader, 1.0)?;
+        let mut segment_credit = match &credit {
+            Some(credit) => Some(credit.segment(reader)?),
+            None => None,
+        };
+        let alive = reader.alive_bitset();
+        let mut doc = scorer.doc();
+        while doc != TERMINATED {
+            if alive.is_none_or(|alive| alive.is_alive(doc)) {
+                total += 1;
+                let full = best.len() >= wanted;
+                let mut score = scorer.score();
+                let worst = best.peek().map_or(Score::MIN, |worst| worst.score);
+                let most_credit = segment_credit
+                    .as_ref()
+                    .map_or(0.0, |credit| credit.most(doc));
+                if !full || score + most_credit >= worst {
+                    if let Some(segment_credit) = segment_credit.as_mut() {
+                        score += segment_credit.of(doc);
+                    }
+                    let hit = Ranked {
+                        score,
+                        address: DocAddress::new(segment_ord, doc),
+                    };
+                    if !full {
+                        best.push(hit);
+                    } else if best.peek().is_some_and(|worst| hit < *worst) {
+                        best.pop();
+                        best.push(hit);
+                    }
+                }
+            }
+            doc = scorer.advance();
+        }
+    }
+    let ranked = best.into_sorted_vec();
+    Ok((
+        ranked
+            .into_iter()
+            .skip(skip)
+            .map(|hit| (hit.score, hit.address))
+            .collect(),
+        total,
+    ))
 }
 
 fn payload(index: &Index) -> Result<Option<CommitPayload>> {

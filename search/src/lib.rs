@@ -4,6 +4,7 @@
 //! The index is a projection of the registry, never its source of truth: it can be deleted
 //! and rebuilt from the database at any time ([`follower::catch_up`] from position 0).
 
+mod birth_credit;
 mod document;
 pub mod error;
 pub mod follower;

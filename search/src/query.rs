@@ -25,9 +25,8 @@ use tantivy::schema::{Field, IndexRecordOption};
 use tantivy::Term;
 use utoipa::{IntoParams, ToSchema};
 
-use crate::document::{
-    day_number, day_term, is_estimate, month_term, scope_district, sex_term, sound_keys, year_term,
-};
+use crate::birth_credit::{BirthCredit, BirthTerm};
+use crate::document::{day_number, is_estimate, scope_district, sex_term, sound_keys};
 use crate::fuzzy::FirstLetterFuzzyQuery;
 use crate::schema::Fields;
 use matching::normalize::{name_phonetic_key, normalize, normalized_tokens};
@@ -279,12 +278,15 @@ pub enum MatchedField {
 pub(crate) struct QueryPlan {
     /// At least one must match (when there is text); their scores add up.
     pub scoring: Vec<Box<dyn Query>>,
-    /// Birth dates typed in the text: they add to the score of a child the other clauses
-    /// found, and find children themselves only when the text holds nothing else. A birth
-    /// year (and the years either side) is shared by a fifth of all children: as a clause
-    /// that may find children on its own, a search at a million children scored some 200,000
-    /// of them, none of which could rank above a child that also matches a name.
+    /// Birth dates typed in the text, as the terms that find children: they do so only when
+    /// the text holds nothing else. A birth year (and the years either side) is shared by a
+    /// fifth of all children: as a clause that may find children on its own, a search at a
+    /// million children scored some 200,000 of them, none of which could rank above a child
+    /// that also matches a name.
     pub births: Vec<Box<dyn Query>>,
+    /// The same dates as credit added to the score of a child the other clauses found
+    /// (`None` when there are none, or when nothing else finds children).
+    pub birth_credit: Option<BirthCredit>,
     pub groups: Vec<(MatchedField, Box<dyn Query>)>,
     pub filters: Vec<Box<dyn Query>>,
     /// The text read as a child's record, for the matching model to rank the first hits
@@ -373,35 +375,38 @@ fn typed_birth(token: &str) -> Option<TypedBirth> {
 /// The birth terms a typed date earns credit for, with the credit: the best one a child has
 /// counts (a near miss, such as day and month swapped or one year off, earns part). A date
 /// typed as an estimate ([`is_estimate`]) counts as its year only, as it is indexed.
-fn birth_alternatives(birth: TypedBirth) -> Vec<(String, f32)> {
+fn birth_alternatives(birth: TypedBirth) -> Vec<(BirthTerm, f32)> {
     let years = |year: i32| {
         [
-            (year_term(year), weight::BIRTH_YEAR),
-            (year_term(year - 1), weight::BIRTH_YEAR_OFF),
-            (year_term(year + 1), weight::BIRTH_YEAR_OFF),
+            (BirthTerm::Year(year), weight::BIRTH_YEAR),
+            (BirthTerm::Year(year - 1), weight::BIRTH_YEAR_OFF),
+            (BirthTerm::Year(year + 1), weight::BIRTH_YEAR_OFF),
         ]
     };
     match birth {
         TypedBirth::Year(year) => years(year).into(),
         TypedBirth::Month(year, month) => {
-            let mut terms = vec![(month_term(year, month), weight::BIRTH_MONTH)];
+            let mut terms = vec![(BirthTerm::Month(year, month), weight::BIRTH_MONTH)];
             terms.extend(years(year));
             terms
         }
         TypedBirth::Day(date) if is_estimate(date, false) => years(date.year()).into(),
         TypedBirth::Day(date) => {
             let mut terms = vec![
-                (day_term(date), weight::BIRTH_DAY),
-                (month_term(date.year(), date.month()), weight::BIRTH_MONTH),
+                (BirthTerm::Day(date), weight::BIRTH_DAY),
+                (
+                    BirthTerm::Month(date.year(), date.month()),
+                    weight::BIRTH_MONTH,
+                ),
             ];
             if let Some(swapped) = NaiveDate::from_ymd_opt(date.year(), date.day(), date.month())
                 .filter(|swapped| *swapped != date)
             {
-                terms.push((day_term(swapped), weight::BIRTH_DAY_TRANSPOSED));
+                terms.push((BirthTerm::Day(swapped), weight::BIRTH_DAY_TRANSPOSED));
             }
             for year in [date.year() - 1, date.year() + 1] {
                 if let Some(shifted) = date.with_year(year) {
-                    terms.push((day_term(shifted), weight::BIRTH_DAY_YEAR_OFF));
+                    terms.push((BirthTerm::Day(shifted), weight::BIRTH_DAY_YEAR_OFF));
                 }
             }
             terms.extend(years(date.year()));
@@ -472,6 +477,7 @@ fn filters(fields: &Fields, request: &SearchRequest, scope: &ReadScope) -> Vec<B
 pub(crate) fn plan(fields: &Fields, request: &SearchRequest, scope: &ReadScope) -> QueryPlan {
     let mut scoring: Vec<Box<dyn Query>> = Vec::new();
     let mut births: Vec<Box<dyn Query>> = Vec::new();
+    let mut birth_credit: Vec<Vec<(BirthTerm, f32)>> = Vec::new();
     let mut matches: Vec<(MatchedField, Box<dyn Query>)> = Vec::new();
     let mut name_words: Vec<String> = Vec::new();
     let mut name_tokens: Vec<&str> = Vec::new();
@@ -487,13 +493,15 @@ pub(crate) fn plan(fields: &Fields, request: &SearchRequest, scope: &ReadScope) 
             if let TypedBirth::Day(date) = birth {
                 birth_day = Some(date);
             }
-            let alternatives: Vec<Box<dyn Query>> = birth_alternatives(birth)
-                .into_iter()
-                .map(|(term, credit)| boosted(term_query(fields.birth, &term), credit))
+            let alternatives = birth_alternatives(birth);
+            let queries: Vec<Box<dyn Query>> = alternatives
+                .iter()
+                .map(|(term, credit)| boosted(term_query(fields.birth, &term.text()), *credit))
                 .collect();
-            let best: Box<dyn Query> = Box::new(DisjunctionMaxQuery::new(alternatives));
+            let best: Box<dyn Query> = Box::new(DisjunctionMaxQuery::new(queries));
             matches.push((MatchedField::BirthDate, best.box_clone()));
             births.push(best);
+            birth_credit.push(alternatives);
             continue;
         }
         let key = identifier_key(token);
@@ -528,9 +536,12 @@ pub(crate) fn plan(fields: &Fields, request: &SearchRequest, scope: &ReadScope) 
             None => groups.push((field, vec![clause])),
         }
     }
+    let text_finds = !scoring.is_empty();
     QueryPlan {
         scoring,
         births,
+        birth_credit: (!birth_credit.is_empty() && text_finds)
+            .then(|| BirthCredit::new(birth_credit, fields.birth)),
         groups: groups
             .into_iter()
             .map(|(field, queries)| {
@@ -602,9 +613,9 @@ fn name_word_clauses(
 }
 
 impl QueryPlan {
-    /// The whole query: at least one scoring clause must match (when there is text), birth
-    /// dates add to the score, every filter must match.
-    pub fn query(&self) -> Box<dyn Query> {
+    /// The query that finds the children, scored but for the birth credit: at least one
+    /// scoring clause must match (when there is text), every filter must match.
+    pub fn finding_query(&self) -> Box<dyn Query> {
         let union = |queries: &[Box<dyn Query>]| -> Box<dyn Query> {
             Box::new(BooleanQuery::union(
                 queries.iter().map(|query| query.box_clone()).collect(),
@@ -617,11 +628,6 @@ impl QueryPlan {
             }
         } else {
             clauses.push((Occur::Must, union(&self.scoring)));
-            clauses.extend(
-                self.births
-                    .iter()
-                    .map(|query| (Occur::Should, query.box_clone())),
-            );
         }
         for filter in &self.filters {
             clauses.push((Occur::Must, constant(filter.box_clone(), 0.0)));
@@ -736,7 +742,7 @@ mod tests {
         let credit = |typed: &str, term: &str| {
             birth_alternatives(typed_birth(typed).unwrap())
                 .into_iter()
-                .find(|(candidate, _)| candidate == term)
+                .find(|(candidate, _)| candidate.text() == term)
                 .map(|(_, credit)| credit)
         };
         // Factors of BM25: a full date is rarer than its month or year, so it scores more at

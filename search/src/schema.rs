@@ -8,8 +8,12 @@ use tantivy::Index;
 
 /// Bumped whenever the schema or what goes into a document changes: an index written with
 /// another version is rebuilt from the registry at start. That includes the normaliser the
-/// words pass through (4: Khmer spelling read as pronounced, `matching::normalize`).
-pub const SCHEMA_VERSION: u32 = 4;
+/// words pass through (4: Khmer spelling read as pronounced, `matching::normalize`; 5: the
+/// recorded birth dates as a fast field, [`crate::birth_credit`]).
+pub const SCHEMA_VERSION: u32 = 5;
+
+/// Name of the fast field of recorded birth dates ([`Fields::birth_dates`]).
+pub const BIRTH_DATES: &str = "birth_dates";
 
 /// Tokenizer of the name-like text fields. Text is normalised ([`matching::normalize`]) before
 /// it reaches the index and before query terms are built, so this only splits words.
@@ -43,6 +47,9 @@ pub struct Fields {
     pub birth: Field,
     /// The summary birth date as days since 0001-01-01 (range filter).
     pub birth_day: Field,
+    /// Every birth date the child's records hold, each with whether it is a guessed year
+    /// ([`crate::birth_credit::birth_value`]): a typed date's credit.
+    pub birth_dates: Field,
     /// Source systems holding a record about the child (scope and `source_system` filter).
     pub agencies: Field,
     /// What a hit shows, as JSON.
@@ -84,6 +91,7 @@ impl Fields {
             sex: builder.add_text_field("sex", STRING),
             birth: builder.add_text_field("birth", STRING),
             birth_day: builder.add_i64_field("birth_day", INDEXED | FAST),
+            birth_dates: builder.add_i64_field(BIRTH_DATES, FAST),
             agencies: builder.add_text_field("agencies", STRING),
             stored: builder.add_text_field("stored", STORED),
         };

@@ -1,0 +1,333 @@
+//! A birth date typed in a search, as credit added to the children the names found.
+//!
+//! As a union of the date's terms (its year and the years either side, its month, the day and
+//! its near misses) the credit merged three years' posting lists, a quarter of all children,
+//! into every search that names a date: at a million children that was two fifths of the
+//! search's time (BENCHMARKS.md, "Search"). Here the credit is read from each found child's
+//! own recorded dates (the `birth_dates` fast field) instead, and only for a child the names
+//! found that the credit could still lift among the first hits ([`crate::index`]). A child
+//! earns, for each typed date, the best credit among the terms its recorded dates hold, times
+//! the BM25 score the term would have (so a full date counts more than a common year): the
+//! score the terms' clause gave.
+
+use std::sync::{Arc, OnceLock};
+
+use chrono::{Datelike, NaiveDate};
+use tantivy::columnar::Column;
+use tantivy::fieldnorm::FieldNormReader;
+use tantivy::query::{Bm25Weight, EnableScoring, Explanation, Query, Scorer, Weight};
+use tantivy::schema::Field;
+use tantivy::{DocId, DocSet, Score, SegmentReader, Term, TERMINATED};
+
+use crate::document::{day_term, month_term, year_term};
+use crate::schema::BIRTH_DATES;
+
+/// A part of a birth date a child can be found by, as indexed ([`crate::document`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum BirthTerm {
+    Year(i32),
+    Month(i32, u32),
+    Day(NaiveDate),
+}
+
+impl BirthTerm {
+    /// The term of the `birth` field.
+    pub fn text(self) -> String {
+        match self {
+            BirthTerm::Year(year) => year_term(year),
+            BirthTerm::Month(year, month) => month_term(year, month),
+            BirthTerm::Day(date) => day_term(date),
+        }
+    }
+
+    /// Whether a recorded date is indexed with this term: an estimate by its year only.
+    fn held_by(self, recorded: RecordedBirth) -> bool {
+        match self {
+            BirthTerm::Year(year) => recorded.year == year,
+            BirthTerm::Month(year, month) => {
+                !recorded.estimate && recorded.year == year && recorded.month == month
+            }
+            BirthTerm::Day(date) => {
+                !recorded.estimate
+                    && recorded.year == date.year()
+                    && recorded.month == date.month()
+                    && recorded.day == date.day()
+            }
+        }
+    }
+}
+
+/// A birth date as the `birth_dates` fast field holds it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct RecordedBirth {
+    year: i32,
+    month: u32,
+    day: u32,
+    estimate: bool,
+}
+
+/// The `birth_dates` value of a recorded date: `yyyymmdd`, doubled, plus one for an estimate
+/// ([`crate::document::is_estimate`]), so it reads back without calendar arithmetic.
+pub(crate) fn birth_value(date: NaiveDate, estimate: bool) -> i64 {
+    let digits = i64::from(date.year()) * 10_000 + i64::from(date.month() * 100 + date.day());
+    digits * 2 + i64::from(estimate)
+}
+
+fn recorded_birth(value: i64) -> RecordedBirth {
+    let digits = value.div_euclid(2);
+    // The parts of a value this module wrote; anything else matches no term.
+    RecordedBirth {
+        year: i32::try_from(digits.div_euclid(10_000)).unwrap_or(i32::MIN),
+        month: u32::try_from(digits.div_euclid(100).rem_euclid(100)).unwrap_or(0),
+        day: u32::try_from(digits.rem_euclid(100)).unwrap_or(0),
+        estimate: value.rem_euclid(2) == 1,
+    }
+}
+
+/// The typed dates of one search: each with its alternatives and their credit (a factor of
+/// the BM25 score of the alternative's term).
+#[derive(Debug, Clone)]
+pub(crate) struct BirthCredit {
+    typed: Vec<Vec<(BirthTerm, f32)>>,
+    /// The `birth` text field, whose terms give each alternative's rarity.
+    terms: Field,
+}
+
+impl BirthCredit {
+    pub fn new(typed: Vec<Vec<(BirthTerm, f32)>>, terms: Field) -> Self {
+        BirthCredit { typed, terms }
+    }
+}
+
+impl Query for BirthCredit {
+    fn weight(&self, scoring: EnableScoring<'_>) -> tantivy::Result<Box<dyn Weight>> {
+        Ok(Box::new(self.scored(scoring)?))
+    }
+}
+
+impl BirthCredit {
+    /// Each alternative's credit with the BM25 weight of its term in the searcher's index.
+    pub fn scored(&self, scoring: EnableScoring<'_>) -> tantivy::Result<BirthCreditWeight> {
+        let statistics = match scoring {
+            EnableScoring::Enabled {
+                statistics_provider,
+                ..
+            } => Some(statistics_provider),
+            EnableScoring::Disabled { .. } => None,
+        };
+        let mut typed = Vec::with_capacity(self.typed.len());
+        for alternatives in &self.typed {
+            let mut weighted = Vec::with_capacity(alternatives.len());
+            for (term, credit) in alternatives {
+                let bm25 = match statistics {
+                    Some(statistics) => {
+                        let text = Term::from_field_text(self.terms, &term.text());
+                        Some(Bm25Weight::for_terms(statistics, &[text])?.boost_by(*credit))
+                    }
+                    None => None,
+                };
+                weighted.push((*term, bm25));
+            }
+            typed.push(weighted);
+        }
+        Ok(BirthCreditWeight {
+            typed: Arc::new(typed),
+            terms: self.terms,
+            most: OnceLock::new(),
+        })
+    }
+}
+
+/// Each typed date's alternatives, with the BM25 weight their term would score times their
+/// credit (`None` when scoring is off).
+type Alternatives = Arc<Vec<Vec<(BirthTerm, Option<Bm25Weight>)>>>;
+
+pub(crate) struct BirthCreditWeight {
+    typed: Alternatives,
+    terms: Field,
+    /// The most a child can earn, by field-length code of its birth terms.
+    most: OnceLock<Arc<Vec<Score>>>,
+}
+
+impl BirthCreditWeight {
+    /// The most a child holding this many birth terms (as a field-length code) can earn:
+    /// the best alternative of every typed date.
+    fn most_for_length(&self, length: u8) -> Score {
+        self.typed
+            .iter()
+            .map(|alternatives| {
+                alternatives
+                    .iter()
+                    .filter_map(|(_, bm25)| bm25.as_ref().map(|bm25| bm25.score(length, 1)))
+                    .fold(0.0, Score::max)
+            })
+            .sum()
+    }
+
+    /// The credit of one segment's children.
+    pub fn segment(&self, reader: &SegmentReader) -> tantivy::Result<SegmentBirthCredit> {
+        let lengths = reader
+            .fieldnorms_readers()
+            .get_field(self.terms)?
+            .unwrap_or_else(|| FieldNormReader::constant(reader.max_doc(), 1));
+        Ok(SegmentBirthCredit {
+            dates: reader.fast_fields().column_opt::<i64>(BIRTH_DATES)?,
+            lengths,
+            most: Arc::clone(self.most.get_or_init(|| {
+                Arc::new(
+                    (0..=u8::MAX)
+                        .map(|length| self.most_for_length(length))
+                        .collect(),
+                )
+            })),
+            typed: Arc::clone(&self.typed),
+            recorded: Vec::new(),
+        })
+    }
+}
+
+/// A typed date's credit for the children of one segment.
+pub(crate) struct SegmentBirthCredit {
+    dates: Option<Column<i64>>,
+    /// How many birth terms each child holds: BM25 weighs a term of a child with several
+    /// recorded dates less, as the term clause did.
+    lengths: FieldNormReader,
+    most: Arc<Vec<Score>>,
+    typed: Alternatives,
+    recorded: Vec<RecordedBirth>,
+}
+
+impl SegmentBirthCredit {
+    /// The most this child can earn, from its number of birth terms alone: cheaper to read
+    /// than its dates, and enough to pass over most children the names found.
+    pub fn most(&self, doc: DocId) -> Score {
+        self.most
+            .get(usize::from(self.lengths.fieldnorm_id(doc)))
+            .copied()
+            .unwrap_or(Score::MAX)
+    }
+
+    pub fn of(&mut self, doc: DocId) -> Score {
+        let Some(dates) = &self.dates else {
+            return 0.0;
+        };
+        self.recorded.clear();
+        self.recorded
+            .extend(dates.values_for_doc(doc).map(recorded_birth));
+        let length = self.lengths.fieldnorm_id(doc);
+        self.typed
+            .iter()
+            .map(|alternatives| {
+                alternatives
+                    .iter()
+                    .filter(|(term, _)| self.recorded.iter().any(|date| term.held_by(*date)))
+                    .filter_map(|(_, bm25)| bm25.as_ref().map(|bm25| bm25.score(length, 1)))
+                    .fold(0.0, Score::max)
+            })
+            .sum()
+    }
+}
+
+impl Weight for BirthCreditWeight {
+    fn scorer(&self, reader: &SegmentReader, boost: Score) -> tantivy::Result<Box<dyn Scorer>> {
+        let max_doc = reader.max_doc();
+        Ok(Box::new(BirthCreditScorer {
+            credit: self.segment(reader)?,
+            boost,
+            doc: if max_doc == 0 { TERMINATED } else { 0 },
+            max_doc,
+        }))
+    }
+
+    fn explain(&self, reader: &SegmentReader, doc: DocId) -> tantivy::Result<Explanation> {
+        let mut scorer = self.scorer(reader, 1.0)?;
+        scorer.seek(doc);
+        Ok(Explanation::new(
+            "best credit of each typed birth date",
+            scorer.score(),
+        ))
+    }
+}
+
+/// Every document of the segment, scored by its recorded dates: it only ever adds to a
+/// child another clause found (a search's optional clause is sought, never walked).
+struct BirthCreditScorer {
+    credit: SegmentBirthCredit,
+    boost: Score,
+    doc: DocId,
+    max_doc: DocId,
+}
+
+impl DocSet for BirthCreditScorer {
+    fn advance(&mut self) -> DocId {
+        self.seek(self.doc.saturating_add(1))
+    }
+
+    fn seek(&mut self, target: DocId) -> DocId {
+        self.doc = if target < self.max_doc {
+            target
+        } else {
+            TERMINATED
+        };
+        self.doc
+    }
+
+    fn doc(&self) -> DocId {
+        self.doc
+    }
+
+    fn size_hint(&self) -> u32 {
+        self.max_doc
+    }
+}
+
+impl Scorer for BirthCreditScorer {
+    fn score(&mut self) -> Score {
+        if self.doc == TERMINATED {
+            return 0.0;
+        }
+        self.credit.of(self.doc) * self.boost
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn date(text: &str) -> NaiveDate {
+        text.parse().unwrap()
+    }
+
+    #[test]
+    fn recorded_dates_read_back() {
+        for (text, estimate) in [("2015-03-07", false), ("2009-12-31", true)] {
+            let recorded = recorded_birth(birth_value(date(text), estimate));
+            assert_eq!(
+                (
+                    recorded.year,
+                    recorded.month,
+                    recorded.day,
+                    recorded.estimate
+                ),
+                (
+                    date(text).year(),
+                    date(text).month(),
+                    date(text).day(),
+                    estimate
+                )
+            );
+        }
+    }
+
+    #[test]
+    fn an_estimate_holds_its_year_only() {
+        let estimate = recorded_birth(birth_value(date("2015-06-30"), true));
+        assert!(BirthTerm::Year(2015).held_by(estimate));
+        assert!(!BirthTerm::Month(2015, 6).held_by(estimate));
+        assert!(!BirthTerm::Day(date("2015-06-30")).held_by(estimate));
+        let known = recorded_birth(birth_value(date("2015-06-29"), false));
+        assert!(BirthTerm::Month(2015, 6).held_by(known));
+        assert!(BirthTerm::Day(date("2015-06-29")).held_by(known));
+        assert!(!BirthTerm::Day(date("2015-06-30")).held_by(known));
+    }
+}
