@@ -17,6 +17,7 @@ if [ "$(id -u)" -ne 0 ]; then
     sudo_cmd="sudo"
 fi
 export DEBIAN_FRONTEND=noninteractive
-$sudo_cmd apt-get update -qq
-$sudo_cmd apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+# A fresh machine may be running its own apt at boot: wait for its lock instead of failing.
+$sudo_cmd apt-get -o DPkg::Lock::Timeout=300 update -qq
+$sudo_cmd apt-get -o DPkg::Lock::Timeout=300 install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 command -v chromium >/dev/null && command -v chromedriver >/dev/null

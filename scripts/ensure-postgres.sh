@@ -20,8 +20,8 @@ if ! command -v pg_ctlcluster >/dev/null 2>&1 || ! ls /etc/postgresql/*/main >/d
     fi
     echo "installing PostgreSQL (Debian package)…" >&2
     export DEBIAN_FRONTEND=noninteractive
-    apt-get update -qq
-    apt-get install -y -qq postgresql >/dev/null
+    apt-get -o DPkg::Lock::Timeout=300 update -qq
+    apt-get -o DPkg::Lock::Timeout=300 install -y -qq postgresql >/dev/null
 fi
 
 version=$(ls /etc/postgresql | sort -V | tail -n 1)

@@ -18,8 +18,8 @@ if ! command -v wrk >/dev/null 2>&1; then
   sudo_cmd=""
   [ "$(id -u)" -ne 0 ] && sudo_cmd="sudo"
   export DEBIAN_FRONTEND=noninteractive
-  $sudo_cmd apt-get update -qq
-  $sudo_cmd apt-get install -y -qq --no-install-recommends wrk >/dev/null
+  $sudo_cmd apt-get -o DPkg::Lock::Timeout=300 update -qq
+  $sudo_cmd apt-get -o DPkg::Lock::Timeout=300 install -y -qq --no-install-recommends wrk >/dev/null
 fi
 WORK=$(mktemp -d)
 SERVER=
