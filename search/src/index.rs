@@ -490,3 +490,119 @@ fn clear_dir(dir: &Path) -> Result<()> {
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::{TimeZone, Utc};
+    use registry::model::{ChildStatus, RecordSubmission, SourceRecordView};
+    use std::collections::BTreeMap;
+    use synthetic::GeneratorConfig;
+    use tantivy::query::Query;
+
+    /// Generated children, each indexed from all its records.
+    fn generated_index() -> (Arc<SearchIndex>, Vec<synthetic::GeneratedRecord>) {
+        let dataset = synthetic::generate(&GeneratorConfig {
+            seed: 3,
+            records: 3000,
+            ..GeneratorConfig::default()
+        });
+        let at = Utc.with_ymd_and_hms(2025, 1, 1, 0, 0, 0).unwrap();
+        let mut clusters: BTreeMap<u64, Vec<SourceRecordView>> = BTreeMap::new();
+        for record in &dataset.records {
+            let child = serde_json::from_value::<RecordSubmission>(record.api_body())
+                .unwrap()
+                .child;
+            clusters
+                .entry(record.cluster_id)
+                .or_default()
+                .push(SourceRecordView {
+                    source_system: record.source_system.clone(),
+                    source_record_id: record.source_record_id.clone(),
+                    version: 1,
+                    received_at: at,
+                    first_received_at: at,
+                    child,
+                });
+        }
+        let changes = clusters
+            .into_iter()
+            .map(|(cluster, records)| {
+                let child_id = ChildId::from_value(cluster).unwrap();
+                let view = ChildView {
+                    child_id,
+                    status: ChildStatus::Active,
+                    merged_into: None,
+                    created_at: at,
+                    updated_at: at,
+                    summary: registry::golden::summarise(&records),
+                    records,
+                };
+                (child_id, Some(view))
+            })
+            .collect();
+        let index = SearchIndex::in_ram().unwrap();
+        index.apply(changes, 1).unwrap();
+        (index, dataset.records)
+    }
+
+    /// Every child a query finds, with its score, in document order.
+    fn found(searcher: &Searcher, query: &dyn Query) -> Vec<(DocAddress, Score)> {
+        let weight = query
+            .weight(EnableScoring::enabled_from_searcher(searcher))
+            .unwrap();
+        let mut found = Vec::new();
+        for (segment_ord, reader) in (0u32..).zip(searcher.segment_readers()) {
+            let mut scorer = weight.scorer(reader, 1.0).unwrap();
+            let mut doc = scorer.doc();
+            while doc != TERMINATED {
+                found.push((DocAddress::new(segment_ord, doc), scorer.score()));
+                doc = scorer.advance();
+            }
+        }
+        found
+    }
+
+    #[test]
+    fn the_flat_union_finds_and_scores_as_the_nested_query() {
+        let (index, records) = generated_index();
+        let searcher = index.reader.searcher();
+        let mut compared = 0;
+        for record in records.iter().step_by(20) {
+            let given = record.given_name.clone().unwrap_or_default();
+            let family = record.family_name.clone().unwrap_or_default();
+            let born = record.date_of_birth.map(|date| date.to_string());
+            let texts = [
+                format!("{given} {family} {}", born.clone().unwrap_or_default()),
+                format!("{family} {given}"),
+                format!("{given}x {family}"),
+            ];
+            for text in texts {
+                let mut request = SearchRequest::text(&text, 20);
+                // A rare filter makes the union be sought, not walked.
+                for district in [None, record.district.clone()] {
+                    request.district = district;
+                    let plan = plan(&index.fields, &request, &ReadScope::All);
+                    if plan.scoring.is_empty() {
+                        continue;
+                    }
+                    assert!(plan.flat.is_some(), "{text}");
+                    let flat = found(&searcher, plan.finding_query_with(true).as_ref());
+                    let nested = found(&searcher, plan.finding_query_with(false).as_ref());
+                    assert_eq!(flat.len(), nested.len(), "{text}");
+                    for ((flat_at, flat_score), (nested_at, nested_score)) in
+                        flat.iter().zip(&nested)
+                    {
+                        assert_eq!(flat_at, nested_at, "{text}");
+                        assert!(
+                            (flat_score - nested_score).abs() <= 1e-4 * nested_score.abs().max(1.0),
+                            "{text}: {flat_score} against {nested_score}"
+                        );
+                    }
+                    compared += flat.len();
+                }
+            }
+        }
+        assert!(compared > 10_000, "only {compared} hits compared");
+    }
+}

@@ -7,6 +7,7 @@
 mod birth_credit;
 mod document;
 pub mod error;
+mod flat;
 pub mod follower;
 mod fuzzy;
 mod index;

@@ -27,6 +27,7 @@ use utoipa::{IntoParams, ToSchema};
 
 use crate::birth_credit::{BirthCredit, BirthTerm};
 use crate::document::{day_number, is_estimate, scope_district, sex_term, sound_keys};
+use crate::flat::{Credit, FlatClause, FlatQuery};
 use crate::fuzzy::FirstLetterFuzzyQuery;
 use crate::schema::Fields;
 use matching::normalize::{name_phonetic_key, normalize, normalized_tokens};
@@ -287,6 +288,9 @@ pub(crate) struct QueryPlan {
     /// The same dates as credit added to the score of a child the other clauses found
     /// (`None` when there are none, or when nothing else finds children).
     pub birth_credit: Option<BirthCredit>,
+    /// The scoring clauses as one flat union, the same scores in one pass
+    /// ([`crate::flat`]); `None` for a text of more name words than it keeps apart.
+    pub flat: Option<FlatQuery>,
     pub groups: Vec<(MatchedField, Box<dyn Query>)>,
     pub filters: Vec<Box<dyn Query>>,
     /// The text read as a child's record, for the matching model to rank the first hits
@@ -479,6 +483,7 @@ pub(crate) fn plan(fields: &Fields, request: &SearchRequest, scope: &ReadScope) 
     let mut births: Vec<Box<dyn Query>> = Vec::new();
     let mut birth_credit: Vec<Vec<(BirthTerm, f32)>> = Vec::new();
     let mut matches: Vec<(MatchedField, Box<dyn Query>)> = Vec::new();
+    let mut flat: Vec<FlatClause> = Vec::new();
     let mut name_words: Vec<String> = Vec::new();
     let mut name_tokens: Vec<&str> = Vec::new();
     let mut birth_day: Option<NaiveDate> = None;
@@ -486,6 +491,11 @@ pub(crate) fn plan(fields: &Fields, request: &SearchRequest, scope: &ReadScope) 
         if let Ok(child_id) = token.parse::<ChildId>() {
             let query = term_query(fields.child_id, &child_id.to_string());
             scoring.push(constant(query.box_clone(), weight::CHILD_ID));
+            flat.push(FlatClause {
+                query: query.box_clone(),
+                word: None,
+                credit: Credit::Constant(weight::CHILD_ID),
+            });
             matches.push((MatchedField::ChildId, query));
             continue;
         }
@@ -508,6 +518,11 @@ pub(crate) fn plan(fields: &Fields, request: &SearchRequest, scope: &ReadScope) 
         if key.chars().count() >= 4 && key.chars().any(|c| c.is_ascii_digit()) {
             let query = term_query(fields.ids, &key);
             scoring.push(constant(query.box_clone(), weight::IDENTIFIER));
+            flat.push(FlatClause {
+                query: query.box_clone(),
+                word: None,
+                credit: Credit::Constant(weight::IDENTIFIER),
+            });
             matches.push((MatchedField::Identifier, query));
         }
         let words = normalized_tokens(token);
@@ -515,7 +530,15 @@ pub(crate) fn plan(fields: &Fields, request: &SearchRequest, scope: &ReadScope) 
             name_tokens.push(token);
         }
         for word in words {
-            name_word_clauses(fields, &word, &mut scoring, &mut matches);
+            let clauses = name_word_clauses(fields, &word, &mut matches);
+            scoring.push(clauses.nested);
+            let word_index = name_words.len();
+            flat.extend(clauses.flat.into_iter().map(|mut clause| {
+                if clause.word.is_some() {
+                    clause.word = Some(word_index);
+                }
+                clause
+            }));
             name_words.push(word);
         }
     }
@@ -526,6 +549,11 @@ pub(crate) fn plan(fields: &Fields, request: &SearchRequest, scope: &ReadScope) 
         if key.chars().count() >= 2 {
             let query = term_query(fields.names_phonetic, &key);
             scoring.push(boosted(query.box_clone(), weight::NAME_RUN_TOGETHER_BM25));
+            flat.push(FlatClause {
+                query: query.box_clone(),
+                word: None,
+                credit: Credit::Bm25(weight::NAME_RUN_TOGETHER_BM25),
+            });
             matches.push((MatchedField::NamePhonetic, query));
         }
     }
@@ -540,6 +568,7 @@ pub(crate) fn plan(fields: &Fields, request: &SearchRequest, scope: &ReadScope) 
     QueryPlan {
         scoring,
         births,
+        flat: FlatQuery::new(flat),
         birth_credit: (!birth_credit.is_empty() && text_finds)
             .then(|| BirthCredit::new(birth_credit, fields.birth)),
         groups: groups
@@ -573,6 +602,15 @@ fn query_as_record(name_tokens: &[&str], birth_day: Option<NaiveDate>) -> Option
     Some(record)
 }
 
+/// One name word's clauses: nested (its best match among them as one query: the form for a
+/// text past [`crate::flat::MAX_WORDS`] name words, and the reference the flat form is tested
+/// against) and flat.
+struct NameWordClauses {
+    nested: Box<dyn Query>,
+    /// Every clause with its credit; those competing for the word's best match name word 0.
+    flat: Vec<FlatClause>,
+}
+
 /// The clauses of one name word. The child's own names score the best of an exact, a fuzzy
 /// and a phonetic (or nickname) match, not their sum, so a word matched three ways does not
 /// outweigh two words matched once; parents' names and places, written exactly, add a little
@@ -581,41 +619,74 @@ fn query_as_record(name_tokens: &[&str], birth_day: Option<NaiveDate>) -> Option
 fn name_word_clauses(
     fields: &Fields,
     word: &str,
-    scoring: &mut Vec<Box<dyn Query>>,
     matches: &mut Vec<(MatchedField, Box<dyn Query>)>,
-) {
+) -> NameWordClauses {
+    let mut flat: Vec<FlatClause> = Vec::new();
+    let mut best = |query: &dyn Query, credit: Credit| {
+        flat.push(FlatClause {
+            query: query.box_clone(),
+            word: Some(0),
+            credit,
+        })
+    };
     let exact = term_query(fields.names, word);
     let mut alternatives: Vec<Box<dyn Query>> = vec![Box::new(BooleanQuery::union(vec![
         constant(exact.box_clone(), weight::NAME_EXACT),
         boosted(exact.box_clone(), weight::NAME_EXACT_BM25),
     ]))];
+    best(
+        exact.as_ref(),
+        Credit::ConstantPlusBm25(weight::NAME_EXACT, weight::NAME_EXACT_BM25),
+    );
     matches.push((MatchedField::Name, exact));
     let distance = typo_allowance(word);
     if distance > 0 {
         let query: Box<dyn Query> =
             Box::new(FirstLetterFuzzyQuery::new(fields.names, word, distance));
         alternatives.push(constant(query.box_clone(), weight::NAME_FUZZY));
+        best(query.as_ref(), Credit::Constant(weight::NAME_FUZZY));
         matches.push((MatchedField::NameFuzzy, query));
     }
     for key in sound_keys(word) {
         let query = term_query(fields.names_phonetic, &key);
         alternatives.push(boosted(query.box_clone(), weight::NAME_PHONETIC_BM25));
+        best(query.as_ref(), Credit::Bm25(weight::NAME_PHONETIC_BM25));
         matches.push((MatchedField::NamePhonetic, query));
     }
-    scoring.push(Box::new(DisjunctionMaxQuery::new(alternatives)));
+    let nested: Box<dyn Query> = Box::new(DisjunctionMaxQuery::new(alternatives));
 
     let parent = term_query(fields.parents, word);
-    scoring.push(boosted(parent.box_clone(), weight::PARENT_EXACT_BM25));
-    matches.push((MatchedField::ParentName, parent));
     let place = term_query(fields.location, word);
-    scoring.push(boosted(place.box_clone(), weight::LOCATION_BM25));
+    for (query, credit) in [
+        (&parent, weight::PARENT_EXACT_BM25),
+        (&place, weight::LOCATION_BM25),
+    ] {
+        flat.push(FlatClause {
+            query: query.box_clone(),
+            word: None,
+            credit: Credit::Bm25(credit),
+        });
+    }
+    let nested: Box<dyn Query> = Box::new(BooleanQuery::union(vec![
+        nested,
+        boosted(parent.box_clone(), weight::PARENT_EXACT_BM25),
+        boosted(place.box_clone(), weight::LOCATION_BM25),
+    ]));
+    matches.push((MatchedField::ParentName, parent));
     matches.push((MatchedField::Location, place));
+    NameWordClauses { nested, flat }
 }
 
 impl QueryPlan {
     /// The query that finds the children, scored but for the birth credit: at least one
     /// scoring clause must match (when there is text), every filter must match.
     pub fn finding_query(&self) -> Box<dyn Query> {
+        self.finding_query_with(self.flat.is_some())
+    }
+
+    /// [`QueryPlan::finding_query`] with the scoring clauses nested or flat (when there is a
+    /// flat form).
+    pub(crate) fn finding_query_with(&self, flat: bool) -> Box<dyn Query> {
         let union = |queries: &[Box<dyn Query>]| -> Box<dyn Query> {
             Box::new(BooleanQuery::union(
                 queries.iter().map(|query| query.box_clone()).collect(),
@@ -627,7 +698,11 @@ impl QueryPlan {
                 clauses.push((Occur::Must, union(&self.births)));
             }
         } else {
-            clauses.push((Occur::Must, union(&self.scoring)));
+            let scoring: Box<dyn Query> = match &self.flat {
+                Some(flat_query) if flat => Box::new(flat_query.clone()),
+                _ => union(&self.scoring),
+            };
+            clauses.push((Occur::Must, scoring));
         }
         for filter in &self.filters {
             clauses.push((Occur::Must, constant(filter.box_clone(), 0.0)));
