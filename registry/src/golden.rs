@@ -5,7 +5,28 @@
 
 use std::collections::HashMap;
 
-use crate::model::{GoldenRecord, Identifier, SourceRecordView};
+use chrono::{DateTime, Utc};
+
+use crate::ids::ChildId;
+use crate::model::{ChildStatus, ChildView, GoldenRecord, Identifier, SourceRecordView};
+
+/// An active child as its current records make it, the summary drawn from them.
+pub fn active_child(
+    child_id: ChildId,
+    records: Vec<SourceRecordView>,
+    created_at: DateTime<Utc>,
+    updated_at: DateTime<Utc>,
+) -> ChildView {
+    ChildView {
+        child_id,
+        status: ChildStatus::Active,
+        merged_into: None,
+        created_at,
+        updated_at,
+        summary: summarise(&records),
+        records,
+    }
+}
 
 /// Picks the consensus value of one field; `records` are ordered oldest first.
 fn consensus<T: Clone>(

@@ -23,7 +23,7 @@ use std::time::Instant;
 use chrono::{Datelike, NaiveDate};
 use chrono::{TimeZone, Utc};
 use matching::normalize::{is_khmer, name_phonetic_key, normalized_tokens};
-use registry::model::{ChildData, ChildStatus, ChildView, RecordSubmission, SourceRecordView};
+use registry::model::{ChildData, ChildView, RecordSubmission, SourceRecordView};
 use registry::{ChildId, ReadScope};
 use search::{SearchIndex, SearchRequest};
 use synthetic::{GeneratedRecord, GeneratorConfig};
@@ -47,15 +47,7 @@ fn child_view(cluster: u64, records: &[&GeneratedRecord]) -> ChildView {
             child: child_data(record),
         })
         .collect();
-    ChildView {
-        child_id: ChildId::from_value(cluster).unwrap(),
-        status: ChildStatus::Active,
-        merged_into: None,
-        created_at: at,
-        updated_at: at,
-        summary: registry::golden::summarise(&records),
-        records,
-    }
+    registry::golden::active_child(ChildId::from_value(cluster).unwrap(), records, at, at)
 }
 
 fn query_text(record: &GeneratedRecord, with_birth: bool) -> String {

@@ -495,7 +495,7 @@ fn clear_dir(dir: &Path) -> Result<()> {
 mod tests {
     use super::*;
     use chrono::{TimeZone, Utc};
-    use registry::model::{ChildStatus, RecordSubmission, SourceRecordView};
+    use registry::model::{RecordSubmission, SourceRecordView};
     use std::collections::BTreeMap;
     use synthetic::GeneratorConfig;
     use tantivy::query::Query;
@@ -529,15 +529,7 @@ mod tests {
             .into_iter()
             .map(|(cluster, records)| {
                 let child_id = ChildId::from_value(cluster).unwrap();
-                let view = ChildView {
-                    child_id,
-                    status: ChildStatus::Active,
-                    merged_into: None,
-                    created_at: at,
-                    updated_at: at,
-                    summary: registry::golden::summarise(&records),
-                    records,
-                };
+                let view = registry::golden::active_child(child_id, records, at, at);
                 (child_id, Some(view))
             })
             .collect();

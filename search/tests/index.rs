@@ -44,15 +44,7 @@ fn child(id: u64, records: &[(&str, ChildData)]) -> ChildView {
             child: data.clone(),
         })
         .collect();
-    ChildView {
-        child_id: ChildId::from_value(id).unwrap(),
-        status: ChildStatus::Active,
-        merged_into: None,
-        created_at: at,
-        updated_at: at,
-        summary: registry::golden::summarise(&records),
-        records,
-    }
+    registry::golden::active_child(ChildId::from_value(id).unwrap(), records, at, at)
 }
 
 fn children() -> Vec<ChildView> {

@@ -649,15 +649,12 @@ impl Backend {
             .map(|row| {
                 let id: String = row.try_get("child_id")?;
                 let records = records.remove(&id).unwrap_or_default();
-                Ok(ChildView {
-                    child_id: parse_child_id(&id)?,
-                    status: ChildStatus::Active,
-                    merged_into: None,
-                    created_at: row.try_get("created_at")?,
-                    updated_at: row.try_get("updated_at")?,
-                    summary: golden::summarise(&records),
+                Ok(golden::active_child(
+                    parse_child_id(&id)?,
                     records,
-                })
+                    row.try_get("created_at")?,
+                    row.try_get("updated_at")?,
+                ))
             })
             .collect()
     }
