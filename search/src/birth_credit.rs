@@ -15,9 +15,9 @@ use std::sync::{Arc, OnceLock};
 use chrono::{Datelike, NaiveDate};
 use tantivy::columnar::Column;
 use tantivy::fieldnorm::FieldNormReader;
-use tantivy::query::{Bm25Weight, EnableScoring, Explanation, Query, Scorer, Weight};
+use tantivy::query::{Bm25Weight, EnableScoring};
 use tantivy::schema::Field;
-use tantivy::{DocId, DocSet, Score, SegmentReader, Term, TERMINATED};
+use tantivy::{DocId, Score, SegmentReader, Term};
 
 use crate::document::{day_term, month_term, year_term};
 use crate::schema::BIRTH_DATES;
@@ -97,15 +97,7 @@ impl BirthCredit {
     pub fn new(typed: Vec<Vec<(BirthTerm, f32)>>, terms: Field) -> Self {
         BirthCredit { typed, terms }
     }
-}
 
-impl Query for BirthCredit {
-    fn weight(&self, scoring: EnableScoring<'_>) -> tantivy::Result<Box<dyn Weight>> {
-        Ok(Box::new(self.scored(scoring)?))
-    }
-}
-
-impl BirthCredit {
     /// Each alternative's credit with the BM25 weight of its term in the searcher's index.
     pub fn scored(&self, scoring: EnableScoring<'_>) -> tantivy::Result<BirthCreditWeight> {
         let statistics = match scoring {
@@ -225,68 +217,6 @@ impl SegmentBirthCredit {
                     .fold(0.0, Score::max)
             })
             .sum()
-    }
-}
-
-impl Weight for BirthCreditWeight {
-    fn scorer(&self, reader: &SegmentReader, boost: Score) -> tantivy::Result<Box<dyn Scorer>> {
-        let max_doc = reader.max_doc();
-        Ok(Box::new(BirthCreditScorer {
-            credit: self.segment(reader)?,
-            boost,
-            doc: if max_doc == 0 { TERMINATED } else { 0 },
-            max_doc,
-        }))
-    }
-
-    fn explain(&self, reader: &SegmentReader, doc: DocId) -> tantivy::Result<Explanation> {
-        let mut scorer = self.scorer(reader, 1.0)?;
-        scorer.seek(doc);
-        Ok(Explanation::new(
-            "best credit of each typed birth date",
-            scorer.score(),
-        ))
-    }
-}
-
-/// Every document of the segment, scored by its recorded dates: it only ever adds to a
-/// child another clause found (a search's optional clause is sought, never walked).
-struct BirthCreditScorer {
-    credit: SegmentBirthCredit,
-    boost: Score,
-    doc: DocId,
-    max_doc: DocId,
-}
-
-impl DocSet for BirthCreditScorer {
-    fn advance(&mut self) -> DocId {
-        self.seek(self.doc.saturating_add(1))
-    }
-
-    fn seek(&mut self, target: DocId) -> DocId {
-        self.doc = if target < self.max_doc {
-            target
-        } else {
-            TERMINATED
-        };
-        self.doc
-    }
-
-    fn doc(&self) -> DocId {
-        self.doc
-    }
-
-    fn size_hint(&self) -> u32 {
-        self.max_doc
-    }
-}
-
-impl Scorer for BirthCreditScorer {
-    fn score(&mut self) -> Score {
-        if self.doc == TERMINATED {
-            return 0.0;
-        }
-        self.credit.of(self.doc) * self.boost
     }
 }
 
