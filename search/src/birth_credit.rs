@@ -9,6 +9,12 @@
 //! earns, for each typed date, the best credit among the terms its recorded dates hold, times
 //! the BM25 score the term would have (so a full date counts more than a common year): the
 //! score the terms' clause gave.
+//!
+//! A full date is worth far more than a year, so a bound from the best term alone let almost
+//! every found child through to have its dates read (a fifth of the CPU of 32 officials'
+//! searches at a million children). The rare terms (a day, a month) hold few children: their
+//! posting lists are read first, and a child in none of them is bounded by the common terms
+//! (its year and the years either side) alone.
 
 use std::sync::{Arc, OnceLock};
 
@@ -16,7 +22,7 @@ use chrono::{Datelike, NaiveDate};
 use tantivy::columnar::Column;
 use tantivy::fieldnorm::FieldNormReader;
 use tantivy::query::{Bm25Weight, EnableScoring};
-use tantivy::schema::Field;
+use tantivy::schema::{Field, IndexRecordOption};
 use tantivy::{DocId, Score, SegmentReader, Term};
 
 use crate::document::{day_term, month_term, year_term};
@@ -65,6 +71,11 @@ struct RecordedBirth {
     day: u32,
     estimate: bool,
 }
+
+/// A term held by at most one child in this many is rare: its children are read from its
+/// posting list (at a million children a day holds some 150 and a month some 4,600; a year
+/// holds 55,000, a twentieth, and is left to the bound).
+const RARE_SHARE: u64 = 32;
 
 /// The `birth_dates` value of a recorded date: `yyyymmdd`, doubled, plus one for an estimate
 /// ([`crate::document::is_estimate`]), so it reads back without calendar arithmetic.
@@ -162,6 +173,32 @@ impl BirthCreditWeight {
             .fieldnorms_readers()
             .get_field(self.terms)?
             .unwrap_or_else(|| FieldNormReader::constant(reader.max_doc(), 1));
+        let postings = reader.inverted_index(self.terms)?;
+        let mut rare_docs: Vec<DocId> = Vec::new();
+        let mut common: Vec<Vec<Bm25Weight>> = Vec::with_capacity(self.typed.len());
+        for alternatives in self.typed.iter() {
+            let mut common_alternatives = Vec::new();
+            for (term, bm25) in alternatives {
+                let Some(bm25) = bm25 else { continue };
+                let text = Term::from_field_text(self.terms, &term.text());
+                let Some(info) = postings.get_term_info(&text)? else {
+                    continue;
+                };
+                if u64::from(info.doc_freq) * RARE_SHARE > u64::from(reader.max_doc()) {
+                    common_alternatives.push(bm25.clone());
+                    continue;
+                }
+                let mut block =
+                    postings.read_block_postings_from_terminfo(&info, IndexRecordOption::Basic)?;
+                while !block.docs().is_empty() {
+                    rare_docs.extend_from_slice(block.docs());
+                    block.advance();
+                }
+            }
+            common.push(common_alternatives);
+        }
+        rare_docs.sort_unstable();
+        rare_docs.dedup();
         Ok(SegmentBirthCredit {
             dates: reader.fast_fields().column_opt::<i64>(BIRTH_DATES)?,
             lengths,
@@ -172,6 +209,10 @@ impl BirthCreditWeight {
                         .collect(),
                 )
             })),
+            common,
+            most_common: vec![Score::NAN; usize::from(u8::MAX) + 1],
+            rare_docs,
+            next_rare: 0,
             typed: Arc::clone(&self.typed),
             recorded: Vec::new(),
         })
@@ -185,18 +226,52 @@ pub(crate) struct SegmentBirthCredit {
     /// recorded dates less, as the term clause did.
     lengths: FieldNormReader,
     most: Arc<Vec<Score>>,
+    /// Each typed date's common alternatives (their BM25 weight times their credit).
+    common: Vec<Vec<Bm25Weight>>,
+    /// The most a child holding none of the rare terms can earn, by field-length code (`NaN`
+    /// until a child of that length asks).
+    most_common: Vec<Score>,
+    /// The children holding a rare term, in order.
+    rare_docs: Vec<DocId>,
+    /// The first of `rare_docs` not below the last child asked about.
+    next_rare: usize,
     typed: Alternatives,
     recorded: Vec<RecordedBirth>,
 }
 
 impl SegmentBirthCredit {
-    /// The most this child can earn, from its number of birth terms alone: cheaper to read
-    /// than its dates, and enough to pass over most children the names found.
-    pub fn most(&self, doc: DocId) -> Score {
-        self.most
-            .get(usize::from(self.lengths.fieldnorm_id(doc)))
-            .copied()
-            .unwrap_or(Score::MAX)
+    /// The most this child can earn, without reading its dates: from its number of birth
+    /// terms, and whether it holds a rare term at all. Ask in increasing document order.
+    pub fn most(&mut self, doc: DocId) -> Score {
+        while self
+            .rare_docs
+            .get(self.next_rare)
+            .is_some_and(|rare| *rare < doc)
+        {
+            self.next_rare += 1;
+        }
+        let length = self.lengths.fieldnorm_id(doc);
+        if self.rare_docs.get(self.next_rare) == Some(&doc) {
+            return self
+                .most
+                .get(usize::from(length))
+                .copied()
+                .unwrap_or(Score::MAX);
+        }
+        let most = &mut self.most_common[usize::from(length)];
+        if most.is_nan() {
+            *most = self
+                .common
+                .iter()
+                .map(|alternatives| {
+                    alternatives
+                        .iter()
+                        .map(|bm25| bm25.score(length, 1))
+                        .fold(0.0, Score::max)
+                })
+                .sum();
+        }
+        *most
     }
 
     pub fn of(&mut self, doc: DocId) -> Score {

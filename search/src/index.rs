@@ -428,7 +428,7 @@ fn top_hits(
                 let mut score = scorer.score();
                 let worst = best.peek().map_or(Score::MIN, |worst| worst.score);
                 let most_credit = segment_credit
-                    .as_ref()
+                    .as_mut()
                     .map_or(0.0, |credit| credit.most(doc));
                 if !full || score + most_credit >= worst {
                     if let Some(segment_credit) = segment_credit.as_mut() {
@@ -494,6 +494,7 @@ fn clear_dir(dir: &Path) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::birth_credit::SegmentBirthCredit;
     use chrono::{TimeZone, Utc};
     use registry::model::{RecordSubmission, SourceRecordView};
     use std::collections::BTreeMap;
@@ -596,5 +597,63 @@ mod tests {
             }
         }
         assert!(compared > 10_000, "only {compared} hits compared");
+    }
+
+    #[test]
+    fn children_passed_over_for_the_birth_credit_could_not_have_ranked() {
+        let (index, records) = generated_index();
+        let searcher = index.reader.searcher();
+        let scoring = EnableScoring::enabled_from_searcher(&searcher);
+        let mut compared = 0;
+        for record in records.iter().step_by(10) {
+            let Some(born) = record.date_of_birth else {
+                continue;
+            };
+            let given = record.given_name.clone().unwrap_or_default();
+            let family = record.family_name.clone().unwrap_or_default();
+            let texts = [
+                format!("{given} {family} {born}"),
+                format!("{family} {given} {}", born.format("%m/%d/%Y")),
+                format!("{given} {}", born.format("%Y")),
+                format!("{family} {}", born.format("%Y-%m")),
+                format!("{given}x {born}"),
+            ];
+            for text in texts {
+                let plan = plan(
+                    &index.fields,
+                    &SearchRequest::text(&text, 20),
+                    &ReadScope::All,
+                );
+                let Some(credit) = &plan.birth_credit else {
+                    continue;
+                };
+                let credit = credit.scored(scoring).unwrap();
+                // Every found child's credit read, best first.
+                let mut everyone: Vec<Ranked> = Vec::new();
+                let mut segment: Option<(u32, SegmentBirthCredit)> = None;
+                for (address, score) in found(&searcher, plan.finding_query().as_ref()) {
+                    if segment.as_ref().map(|(ord, _)| *ord) != Some(address.segment_ord) {
+                        let reader = searcher.segment_reader(address.segment_ord);
+                        segment = Some((address.segment_ord, credit.segment(reader).unwrap()));
+                    }
+                    let (_, credit) = segment.as_mut().unwrap();
+                    everyone.push(Ranked {
+                        score: score + credit.of(address.doc_id),
+                        address,
+                    });
+                }
+                everyone.sort();
+                let (top, total) = top_hits(&searcher, &plan, 0, 20).unwrap();
+                assert_eq!(total, everyone.len(), "{text}");
+                let expected: Vec<(Score, DocAddress)> = everyone
+                    .iter()
+                    .take(20)
+                    .map(|hit| (hit.score, hit.address))
+                    .collect();
+                assert_eq!(top, expected, "{text}");
+                compared += top.len();
+            }
+        }
+        assert!(compared > 5_000, "only {compared} hits compared");
     }
 }
