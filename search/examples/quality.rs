@@ -219,7 +219,6 @@ fn main() {
                 .collect();
             index.apply(changes, position as i64 + 1).unwrap();
         }
-        index.finish_writing().unwrap();
     } else {
         assert_eq!(
             index.num_children(),
@@ -227,6 +226,24 @@ fn main() {
             "INDEX_DIR holds another data set"
         );
     }
+    // One segment, as a rebuild leaves the index (`search::follower::rebuild`).
+    index.merge_segments().unwrap();
+    // `FOLLOWER_ROUNDS=n`: then n rounds of the change feed's follower, 100 changed children
+    // each, every one a commit and a small segment, as registrations leave them.
+    let rounds = std::env::var("FOLLOWER_ROUNDS")
+        .ok()
+        .and_then(|n| n.parse::<usize>().ok())
+        .unwrap_or(0);
+    for round in 0..rounds {
+        let changes = views
+            .iter()
+            .skip(round * 7919 % views.len())
+            .take(100)
+            .map(|view| (view.child_id, Some(view.clone())))
+            .collect();
+        index.apply(changes, round as i64 + 1).unwrap();
+    }
+    index.finish_writing().unwrap();
     let indexed = started.elapsed();
     println!(
         "{records} records (seed {seed}): {children} children indexed in {:.1} s ({} segments; generated in {:.1} s), {} queries",

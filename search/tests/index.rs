@@ -395,6 +395,37 @@ fn the_position_survives_reopening() {
 }
 
 #[test]
+fn merging_into_one_segment_keeps_the_children_and_the_position() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let index = SearchIndex::open(dir.path()).unwrap();
+        for (position, view) in (1..).zip(children()) {
+            index
+                .apply(vec![(view.child_id, Some(view))], position)
+                .unwrap();
+        }
+        assert!(index.num_segments() > 1);
+        let before: Vec<Vec<ChildId>> = ["Okello", "Sophea", "Brenda Achieng"]
+            .iter()
+            .map(|text| ids(&index, text))
+            .collect();
+        index.merge_segments().unwrap();
+        assert_eq!(index.num_segments(), 1);
+        assert_eq!((index.num_children(), index.position()), (7, 7));
+        let after: Vec<Vec<ChildId>> = ["Okello", "Sophea", "Brenda Achieng"]
+            .iter()
+            .map(|text| ids(&index, text))
+            .collect();
+        assert_eq!(before, after);
+        // The writer takes changes after the merge.
+        index.apply(vec![(id(4), None)], 8).unwrap();
+        assert_eq!(index.num_children(), 6);
+    }
+    let index = SearchIndex::open(dir.path()).unwrap();
+    assert_eq!((index.num_children(), index.position()), (6, 8));
+}
+
+#[test]
 fn an_outdated_index_is_emptied_but_lock_files_stay() {
     let dir = tempfile::tempdir().unwrap();
     // Created and never committed: no position in it, so the next open starts it again.
