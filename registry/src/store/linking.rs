@@ -131,15 +131,21 @@ const REKEY_PAGE: i64 = 2000;
 /// Gives every record the blocking keys of the active model (records registered before
 /// matching existed, under another model version, or before the key table changed). Returns
 /// how many records it keyed.
-pub(super) async fn refresh_blocking_keys(pool: &sqlx::Pool<Db>, matcher: &Matcher) -> Result<u64> {
-    // Every store open asks; nearly always nothing is stale, which the index on the version
-    // answers at once instead of a walk over every record (seconds at a million).
+pub(super) async fn refresh_blocking_keys(
+    probe: &sqlx::Pool<Db>,
+    pool: &sqlx::Pool<Db>,
+    matcher: &Matcher,
+) -> Result<u64> {
+    // Every store open asks, and every gateway every few seconds; nearly always nothing is
+    // stale, which the index on the version answers at once instead of a walk over every
+    // record (seconds at a million). The question goes to `probe`, a read connection where
+    // there is one, so that it never waits for (or holds up) SQLite's one writer.
     let stale: Option<i64> = sqlx::query_scalar(
         "SELECT record_key FROM source_records WHERE blocking_model_version IS NULL \
          OR blocking_model_version < $1 OR blocking_model_version > $1 LIMIT 1",
     )
     .bind(matcher.version())
-    .fetch_optional(pool)
+    .fetch_optional(probe)
     .await?;
     if stale.is_none() {
         return Ok(0);
@@ -874,7 +880,7 @@ impl Backend {
             .await?;
         if stored == current_matcher(&self.matcher).version() {
             // Nearly always nothing to do: one look-up in the version index.
-            refresh_blocking_keys(&self.write, &current_matcher(&self.matcher)).await?;
+            refresh_blocking_keys(&self.read, &self.write, &current_matcher(&self.matcher)).await?;
             return Ok(None);
         }
         let matcher = self.stored_matcher(stored).await?;
@@ -891,7 +897,7 @@ impl Backend {
     /// the swap is keyed for the new one, and the re-keying finds every one before it.
     async fn take_up(&self, matcher: Matcher) -> Result<()> {
         replace_matcher(&self.matcher, matcher);
-        refresh_blocking_keys(&self.write, &current_matcher(&self.matcher)).await?;
+        refresh_blocking_keys(&self.read, &self.write, &current_matcher(&self.matcher)).await?;
         Ok(())
     }
 

@@ -259,7 +259,7 @@ impl PostgresStore {
             .await?;
         MIGRATOR.run(&pool).await?;
         let matcher = linking::load_active_matcher(&pool).await?;
-        linking::refresh_blocking_keys(&pool, &matcher).await?;
+        linking::refresh_blocking_keys(&pool, &pool, &matcher).await?;
         let matcher = std::sync::Arc::new(std::sync::RwLock::new(std::sync::Arc::new(matcher)));
         let prepared = std::sync::Arc::new(super::prepared::PreparedCache::new(
             store_options.prepared_records,

@@ -300,7 +300,7 @@ impl SqliteStore {
             )
             .await?;
         let matcher = linking::load_active_matcher(&write).await?;
-        linking::refresh_blocking_keys(&write, &matcher).await?;
+        linking::refresh_blocking_keys(&read, &write, &matcher).await?;
         let matcher = std::sync::Arc::new(std::sync::RwLock::new(std::sync::Arc::new(matcher)));
         let prepared = std::sync::Arc::new(super::prepared::PreparedCache::new(
             store_options.prepared_records,
