@@ -156,15 +156,12 @@ impl BirthCreditWeight {
     /// The most a child holding this many birth terms (as a field-length code) can earn:
     /// the best alternative of every typed date.
     fn most_for_length(&self, length: u8) -> Score {
-        self.typed
-            .iter()
-            .map(|alternatives| {
-                alternatives
-                    .iter()
-                    .filter_map(|(_, bm25)| bm25.as_ref().map(|bm25| bm25.score(length, 1)))
-                    .fold(0.0, Score::max)
-            })
-            .sum()
+        best_of_each_date(
+            self.typed
+                .iter()
+                .map(|alternatives| alternatives.iter().filter_map(|(_, bm25)| bm25.as_ref())),
+            length,
+        )
     }
 
     /// The credit of one segment's children.
@@ -260,16 +257,7 @@ impl SegmentBirthCredit {
         }
         let most = &mut self.most_common[usize::from(length)];
         if most.is_nan() {
-            *most = self
-                .common
-                .iter()
-                .map(|alternatives| {
-                    alternatives
-                        .iter()
-                        .map(|bm25| bm25.score(length, 1))
-                        .fold(0.0, Score::max)
-                })
-                .sum();
+            *most = best_of_each_date(&self.common, length);
         }
         *most
     }
@@ -282,17 +270,35 @@ impl SegmentBirthCredit {
         self.recorded
             .extend(dates.values_for_doc(doc).map(recorded_birth));
         let length = self.lengths.fieldnorm_id(doc);
-        self.typed
-            .iter()
-            .map(|alternatives| {
+        let recorded = &self.recorded;
+        best_of_each_date(
+            self.typed.iter().map(|alternatives| {
                 alternatives
                     .iter()
-                    .filter(|(term, _)| self.recorded.iter().any(|date| term.held_by(*date)))
-                    .filter_map(|(_, bm25)| bm25.as_ref().map(|bm25| bm25.score(length, 1)))
-                    .fold(0.0, Score::max)
-            })
-            .sum()
+                    .filter(|(term, _)| recorded.iter().any(|date| term.held_by(*date)))
+                    .filter_map(|(_, bm25)| bm25.as_ref())
+            }),
+            length,
+        )
     }
+}
+
+/// The credit of a child holding `length` birth terms (as a field-length code): for each
+/// typed date the best of the alternatives given, summed over the dates.
+fn best_of_each_date<'a, Dates, Weights>(dates: Dates, length: u8) -> Score
+where
+    Dates: IntoIterator<Item = Weights>,
+    Weights: IntoIterator<Item = &'a Bm25Weight>,
+{
+    dates
+        .into_iter()
+        .map(|weights| {
+            weights
+                .into_iter()
+                .map(|bm25| bm25.score(length, 1))
+                .fold(0.0, Score::max)
+        })
+        .sum()
 }
 
 #[cfg(test)]
