@@ -8,8 +8,9 @@
 //! posting list goes into one union that keeps, per child, the best match of each name word
 //! and the sum of the rest: the same children with the same scores, in one pass.
 
-use tantivy::query::{EmptyScorer, EnableScoring, Explanation, Query, Scorer, Weight};
-use tantivy::{DocId, DocSet, Score, SegmentReader, TERMINATED};
+use tantivy::fieldnorm::FieldNormReader;
+use tantivy::query::{Bm25Weight, EmptyScorer, EnableScoring, Explanation, Query, Scorer, Weight};
+use tantivy::{DocId, DocSet, Score, SegmentReader, Term, TERMINATED};
 
 /// Most name words a flat union keeps apart; a longer text uses the nested query.
 pub const MAX_WORDS: usize = 8;
@@ -67,18 +68,63 @@ impl Query for FlatQuery {
             .clauses
             .iter()
             .map(|clause| {
+                let credit = same_for_every_child(clause, scoring)?.unwrap_or(clause.credit);
                 // A constant needs neither the term's statistics nor its frequencies.
-                let weight = match clause.credit {
+                let weight = match credit {
                     Credit::Constant(_) => clause.query.weight(unscored)?,
                     Credit::Bm25(_) | Credit::ConstantPlusBm25(..) => {
                         clause.query.weight(scoring)?
                     }
                 };
-                Ok((weight, clause.word, clause.credit))
+                Ok((weight, clause.word, credit))
             })
             .collect::<tantivy::Result<Vec<_>>>()?;
         Ok(Box::new(FlatWeight { clauses }))
     }
+}
+
+/// A scored clause's credit as a constant, when its term scores the same for every child
+/// holding it: in a field without term frequencies or length norms (name words and their
+/// sounds) a term's BM25 is the term's alone. It is computed here once, as the term's scorer
+/// would for each child: that was an eighth of a search's time at a million children
+/// (BENCHMARKS.md, "Search"). `None` for any other clause.
+fn same_for_every_child(
+    clause: &FlatClause,
+    scoring: EnableScoring<'_>,
+) -> tantivy::Result<Option<Credit>> {
+    let (constant, factor) = match clause.credit {
+        Credit::Constant(_) => return Ok(None),
+        Credit::Bm25(factor) => (0.0, factor),
+        Credit::ConstantPlusBm25(constant, factor) => (constant, factor),
+    };
+    let EnableScoring::Enabled {
+        statistics_provider,
+        ..
+    } = scoring
+    else {
+        return Ok(None);
+    };
+    let mut terms: Vec<Term> = Vec::new();
+    clause
+        .query
+        .query_terms(&mut |term, _| terms.push(term.clone()));
+    let [term] = terms.as_slice() else {
+        return Ok(None);
+    };
+    let field = scoring.schema().get_field_entry(term.field());
+    let counts_occurrences = field
+        .field_type()
+        .get_index_record_option()
+        .is_some_and(|option| option.has_freq());
+    if counts_occurrences || field.has_fieldnorms() {
+        return Ok(None);
+    }
+    // The same arithmetic as the term's scorer: its weight boosted by the factor, at the norm
+    // tantivy gives every child of a field without norms (one word), for one occurrence.
+    let bm25 =
+        Bm25Weight::for_terms(statistics_provider, std::slice::from_ref(term))?.boost_by(factor);
+    let one_word = FieldNormReader::constant(1, 1).fieldnorm_id(0);
+    Ok(Some(Credit::Constant(constant + bm25.score(one_word, 1))))
 }
 
 struct FlatWeight {

@@ -9,8 +9,9 @@ use tantivy::Index;
 /// Bumped whenever the schema or what goes into a document changes: an index written with
 /// another version is rebuilt from the registry at start. That includes the normaliser the
 /// words pass through (4: Khmer spelling read as pronounced, `matching::normalize`; 5: the
-/// recorded birth dates as a fast field, [`crate::birth_credit`]).
-pub const SCHEMA_VERSION: u32 = 5;
+/// recorded birth dates as a fast field, [`crate::birth_credit`]; 6: name words without term
+/// frequencies, so their BM25 is the term's alone, [`crate::flat`]).
+pub const SCHEMA_VERSION: u32 = 6;
 
 /// Name of the fast field of recorded birth dates ([`Fields::birth_dates`]).
 pub const BIRTH_DATES: &str = "birth_dates";
@@ -66,11 +67,13 @@ impl Fields {
         );
         // A child's name words are counted without regard to how many there are: a child known
         // to several agencies has more spellings, and must not rank below a namesake known
-        // to one (BM25's length normalisation would do that). So no field norms here.
+        // to one (BM25's length normalisation would do that). So no field norms here, and no
+        // term frequencies (a document writes each word once): every child holding a word
+        // scores it the same, computed once per search ([`crate::flat`]).
         let name_words = TextOptions::default().set_indexing_options(
             TextFieldIndexing::default()
                 .set_tokenizer(NAME_TOKENIZER)
-                .set_index_option(IndexRecordOption::WithFreqs)
+                .set_index_option(IndexRecordOption::Basic)
                 .set_fieldnorms(false),
         );
         let exact_terms = TextOptions::default().set_indexing_options(
