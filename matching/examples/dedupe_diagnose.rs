@@ -15,6 +15,13 @@
 //! - false, a direct edge (the model scored two children as one);
 //! - false, no direct edge (clustering joined them through others).
 //!
+//! Then it asks how far the model's comparisons can go at all
+//! ([`print_pair_ceilings`]): the best pairwise F1 of single pairs by the
+//! model's probability, by an oracle that reads the ground truth of every
+//! group of pairs with the same comparison levels (in-sample, and each half of
+//! the pairs judged by the other half), and of clusterings that join every
+//! true edge, or every true candidate pair, and nothing else.
+//!
 //! With `SAMPLES.txt` it writes a sample of each kind, both records side by
 //! side with the pair's explanation, to read what the engine got wrong.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -172,7 +179,9 @@ fn main() {
         );
     }
 
-    print_m_against_truth(&model, &data, &result.blocks.candidate_pairs(), &child);
+    let candidates = result.blocks.candidate_pairs();
+    print_m_against_truth(&model, &data, &candidates, &child);
+    print_pair_ceilings(&model, &data, &candidates, &child, true_pairs);
     for kind in [
         "false: a direct edge",
         "missed: scored below the edge threshold",
@@ -273,6 +282,222 @@ fn print_m_against_truth(
                 (truth / params.u).log2()
             );
         }
+    }
+}
+
+/// How well single pairs can be told apart at all, before clustering: the
+/// best pairwise F1 of the model's own probability at any threshold, against
+/// the best any classifier could reach that sees only what the model sees.
+///
+/// The "oracle" groups candidate pairs by their comparison levels (and the
+/// cannot-link rule), or by those levels and the model's weight rounded to a
+/// whole bit (which carries the term-frequency adjustment), and links a group
+/// when the ground truth says most of its pairs match. No model built on the
+/// same levels can do better on these pairs, whatever weights or dependence
+/// between fields it learns; the gap between it and the model is what better
+/// weighting could still win, and the gap between it and 1 is what the
+/// comparisons cannot see (or blocking never offered). True pairs that
+/// blocking missed count as missed in every row.
+fn print_pair_ceilings(
+    model: &Model,
+    data: &Dataset,
+    candidates: &[matching::train::CandidatePair],
+    child: &[&str],
+    true_pairs: u64,
+) {
+    let mut by_levels: HashMap<Vec<u8>, (u64, u64)> = HashMap::new();
+    let mut by_levels_and_weight: HashMap<(Vec<u8>, i32), (u64, u64)> = HashMap::new();
+    // The same tallies in two halves of the pairs, to score each half by
+    // what the other half says: the oracle above also learns groups of a
+    // handful of pairs by heart, which no model could.
+    // The third field: the model's probability summed over both halves.
+    type Halves = ([(u64, u64); 2], f64);
+    let mut halves_by_levels: HashMap<Vec<u8>, Halves> = HashMap::new();
+    let mut halves_by_levels_and_weight: HashMap<(Vec<u8>, i32), Halves> = HashMap::new();
+    let mut by_probability: Vec<(f64, bool)> = Vec::with_capacity(candidates.len());
+    // The model's true edges only: what a clustering that never joined two
+    // children could at best put together.
+    let edge = model.spec().thresholds.cluster_edge();
+    let mut true_edges = matching::cluster::UnionFind::new(data.len());
+    let mut true_candidates = matching::cluster::UnionFind::new(data.len());
+    for p in candidates {
+        let (a, b) = (&data.prepared[p.a as usize], &data.prepared[p.b as usize]);
+        let g = model.gamma(a, b);
+        let (w, cannot) = model.score_prepared(a, b).expect("trained");
+        let matched = child[p.a as usize] == child[p.b as usize];
+        let mut key = g.as_slice().to_vec();
+        key.push(cannot.map_or(u8::MAX, |c| c as u8));
+        key.push(u8::from(g.swapped));
+        let tally = |t: &mut (u64, u64)| {
+            if matched {
+                t.0 += 1;
+            } else {
+                t.1 += 1;
+            }
+        };
+        let half = (u64::from(p.a).wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ u64::from(p.b))
+            .wrapping_mul(0xBF58_476D_1CE4_E5B9)
+            >> 63;
+        let half = half as usize;
+        let p_model = if cannot.is_some() {
+            0.0
+        } else {
+            probability(w)
+        };
+        for h in [
+            halves_by_levels_and_weight
+                .entry((key.clone(), w.round() as i32))
+                .or_default(),
+            halves_by_levels.entry(key.clone()).or_default(),
+        ] {
+            tally(&mut h.0[half]);
+            h.1 += p_model;
+        }
+        tally(
+            by_levels_and_weight
+                .entry((key.clone(), w.round() as i32))
+                .or_default(),
+        );
+        tally(by_levels.entry(key).or_default());
+        if matched {
+            true_candidates.union(p.a, p.b);
+            if p_model >= edge {
+                true_edges.union(p.a, p.b);
+            }
+        }
+        by_probability.push((p_model, matched));
+    }
+    let best = |mut groups: Vec<(f64, u64, u64)>| {
+        groups.sort_by(|x, y| y.0.total_cmp(&x.0));
+        let (mut tp, mut fp, mut best) = (0u64, 0u64, (0.0f64, 0.0f64, 0.0f64, 0.0f64));
+        let mut i = 0;
+        while i < groups.len() {
+            // Groups of one score are taken whole: a threshold cannot split them.
+            let score = groups[i].0;
+            while i < groups.len() && groups[i].0 == score {
+                tp += groups[i].1;
+                fp += groups[i].2;
+                i += 1;
+            }
+            let f1 = 2.0 * tp as f64 / (2 * tp + fp + (true_pairs - tp)) as f64;
+            if f1 > best.0 {
+                let precision = tp as f64 / (tp + fp).max(1) as f64;
+                best = (f1, precision, tp as f64 / true_pairs.max(1) as f64, score);
+            }
+        }
+        best
+    };
+    let share = |(t, f): (u64, u64)| (t as f64 / (t + f) as f64, t, f);
+    // Each half's groups scored by the other half's share of true pairs; a
+    // group the other half never saw keeps the model's mean probability
+    // (which reads no ground truth).
+    let held_out = |with_weight: bool| {
+        let score = |h: &Halves, half: usize| {
+            let (t, f) = h.0[1 - half];
+            if t + f > 0 {
+                t as f64 / (t + f) as f64
+            } else {
+                let [(t0, f0), (t1, f1)] = h.0;
+                h.1 / (t0 + f0 + t1 + f1) as f64
+            }
+        };
+        let halves: Vec<&Halves> = if with_weight {
+            halves_by_levels_and_weight.values().collect()
+        } else {
+            halves_by_levels.values().collect()
+        };
+        let mut groups = Vec::new();
+        for h in halves {
+            for half in 0..2 {
+                groups.push((score(h, half), h.0[half].0, h.0[half].1));
+            }
+        }
+        best(groups)
+    };
+    let rows = [
+        (
+            "the model's probability, best threshold",
+            best(
+                by_probability
+                    .iter()
+                    .map(|&(p, m)| (p, u64::from(m), u64::from(!m)))
+                    .collect(),
+            ),
+        ),
+        (
+            "oracle on the comparison levels",
+            best(by_levels.values().map(|&t| share(t)).collect()),
+        ),
+        (
+            "oracle on the levels and the weight (1 bit)",
+            best(by_levels_and_weight.values().map(|&t| share(t)).collect()),
+        ),
+        (
+            "the same, each half scored by the other half",
+            held_out(false),
+        ),
+        (
+            "the same with the weight, scored by the other half",
+            held_out(true),
+        ),
+    ];
+    println!(
+        "single pairs, before clustering ({} candidate pairs, {} level patterns):",
+        candidates.len(),
+        by_levels.len()
+    );
+    for (name, (f1, precision, recall, at)) in rows {
+        println!("  {name:<46} F1 {f1:.4}  P {precision:.4}  R {recall:.4}  (at {at:.4})");
+    }
+    for (name, joined) in [
+        ("every true edge", &mut true_edges),
+        ("every true candidate pair", &mut true_candidates),
+    ] {
+        let mut component_sizes: HashMap<u32, u64> = HashMap::new();
+        for i in 0..data.len() as u32 {
+            *component_sizes.entry(joined.find(i)).or_default() += 1;
+        }
+        let joinable: u64 = component_sizes.values().map(|n| n * (n - 1) / 2).sum();
+        let recall = joinable as f64 / true_pairs.max(1) as f64;
+        println!(
+            "  a clustering that joins {name} and nothing else: R {recall:.4}, F1 {:.4}",
+            2.0 * recall / (1.0 + recall)
+        );
+    }
+    // Where even the oracle errs: the level patterns that hold both true and
+    // false pairs in number, by the pairs the oracle gets wrong in them.
+    let mut mixed: Vec<(&Vec<u8>, u64, u64)> = by_levels
+        .iter()
+        .map(|(k, &(t, f))| (k, t, f))
+        .filter(|(_, t, f)| t.min(f) > &0)
+        .collect();
+    mixed.sort_by_key(|(_, t, f)| std::cmp::Reverse(*t.min(f)));
+    println!("  level patterns the oracle gets most wrong (true / false pairs):");
+    let comps = model.comparators();
+    for (key, t, f) in mixed.into_iter().take(15) {
+        let levels: Vec<String> = comps
+            .iter()
+            .zip(key.iter())
+            .map(|(c, &l)| {
+                let label = c.labels.get(l as usize).map_or("null", String::as_str);
+                format!("{}={label}", c.name)
+            })
+            .collect();
+        let cannot = key[comps.len()];
+        println!(
+            "    {t:>6} / {f:<6} {}{}{}",
+            levels.join(" "),
+            if cannot == u8::MAX {
+                ""
+            } else {
+                " cannot-link"
+            },
+            if key[comps.len() + 1] == 1 {
+                " swapped"
+            } else {
+                ""
+            }
+        );
     }
 }
 
