@@ -19,7 +19,8 @@
 //! ([`print_pair_ceilings`]): the best pairwise F1 of single pairs by the
 //! model's probability, by an oracle that reads the ground truth of every
 //! group of pairs with the same comparison levels (in-sample, and each half of
-//! the pairs judged by the other half), and of clusterings that join every
+//! the pairs judged by the other half, drawn towards the model where that
+//! half saw few), and of clusterings that join every
 //! true edge, or every true candidate pair, and nothing else.
 //!
 //! With `SAMPLES.txt` it writes a sample of each kind, both records side by
@@ -35,6 +36,9 @@ use matching::model::probability;
 use matching::{dedupe, Dataset, Model, NoProgress, Record};
 
 const SAMPLES_PER_KIND: usize = 40;
+/// Issue 5's precision for links made without a steward: how many true pairs
+/// single pairs can find at that precision says what online linking can.
+const AUTOMATIC_LINK_PRECISION: f64 = 0.995;
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
@@ -369,7 +373,7 @@ fn print_pair_ceilings(
     }
     let best = |mut groups: Vec<(f64, u64, u64)>| {
         groups.sort_by(|x, y| y.0.total_cmp(&x.0));
-        let (mut tp, mut fp, mut best) = (0u64, 0u64, (0.0f64, 0.0f64, 0.0f64, 0.0f64));
+        let (mut tp, mut fp, mut best) = (0u64, 0u64, (0.0f64, 0.0f64, 0.0f64, 0.0f64, 0.0f64));
         let mut i = 0;
         while i < groups.len() {
             // Groups of one score are taken whole: a threshold cannot split them.
@@ -380,26 +384,29 @@ fn print_pair_ceilings(
                 i += 1;
             }
             let f1 = 2.0 * tp as f64 / (2 * tp + fp + (true_pairs - tp)) as f64;
+            let precision = tp as f64 / (tp + fp).max(1) as f64;
+            let recall = tp as f64 / true_pairs.max(1) as f64;
             if f1 > best.0 {
-                let precision = tp as f64 / (tp + fp).max(1) as f64;
-                best = (f1, precision, tp as f64 / true_pairs.max(1) as f64, score);
+                (best.0, best.1, best.2, best.3) = (f1, precision, recall, score);
+            }
+            if precision >= AUTOMATIC_LINK_PRECISION {
+                best.4 = best.4.max(recall);
             }
         }
         best
     };
     let share = |(t, f): (u64, u64)| (t as f64 / (t + f) as f64, t, f);
-    // Each half's groups scored by the other half's share of true pairs; a
-    // group the other half never saw keeps the model's mean probability
-    // (which reads no ground truth).
+    // Each half's groups scored by the other half's share of true pairs,
+    // drawn towards the model's mean probability over the group (which reads
+    // no ground truth) as if that were a few pairs more: a group the other
+    // half saw twice is not trusted as if it were certain.
+    const PRIOR_PAIRS: f64 = 4.0;
     let held_out = |with_weight: bool| {
         let score = |h: &Halves, half: usize| {
             let (t, f) = h.0[1 - half];
-            if t + f > 0 {
-                t as f64 / (t + f) as f64
-            } else {
-                let [(t0, f0), (t1, f1)] = h.0;
-                h.1 / (t0 + f0 + t1 + f1) as f64
-            }
+            let [(t0, f0), (t1, f1)] = h.0;
+            let model_mean = h.1 / (t0 + f0 + t1 + f1) as f64;
+            (t as f64 + PRIOR_PAIRS * model_mean) / ((t + f) as f64 + PRIOR_PAIRS)
         };
         let halves: Vec<&Halves> = if with_weight {
             halves_by_levels_and_weight.values().collect()
@@ -446,8 +453,11 @@ fn print_pair_ceilings(
         candidates.len(),
         by_levels.len()
     );
-    for (name, (f1, precision, recall, at)) in rows {
-        println!("  {name:<46} F1 {f1:.4}  P {precision:.4}  R {recall:.4}  (at {at:.4})");
+    for (name, (f1, precision, recall, at, recall_precise)) in rows {
+        println!(
+            "  {name:<50} F1 {f1:.4}  P {precision:.4}  R {recall:.4}  (at {at:.4});  \
+             R {recall_precise:.4} at P ≥ {AUTOMATIC_LINK_PRECISION}"
+        );
     }
     for (name, joined) in [
         ("every true edge", &mut true_edges),
@@ -472,6 +482,47 @@ fn print_pair_ceilings(
         .filter(|(_, t, f)| t.min(f) > &0)
         .collect();
     mixed.sort_by_key(|(_, t, f)| std::cmp::Reverse(*t.min(f)));
+    // Where the model is surest and wrong: the groups it scores at 0.999 on
+    // average that hold the most false pairs (what an automatic link at a
+    // high threshold gets wrong).
+    let mut trusted: Vec<(&Vec<u8>, u64, u64, f64)> = halves_by_levels
+        .iter()
+        .map(|(k, h)| {
+            let [(t0, f0), (t1, f1)] = h.0;
+            (k, t0 + t1, f0 + f1, h.1 / (t0 + f0 + t1 + f1) as f64)
+        })
+        .filter(|(_, _, f, mean)| *f > 0 && *mean >= 0.999)
+        .collect();
+    trusted.sort_by_key(|(_, _, f, _)| std::cmp::Reverse(*f));
+    let describe = |key: &[u8]| {
+        let comps = model.comparators();
+        let levels: Vec<String> = comps
+            .iter()
+            .zip(key.iter())
+            .map(|(c, &l)| {
+                let label = c.labels.get(l as usize).map_or("null", String::as_str);
+                format!("{}={label}", c.name)
+            })
+            .collect();
+        format!(
+            "{}{}{}",
+            levels.join(" "),
+            if key[comps.len()] == u8::MAX {
+                ""
+            } else {
+                " cannot-link"
+            },
+            if key[comps.len() + 1] == 1 {
+                " swapped"
+            } else {
+                ""
+            }
+        )
+    };
+    println!("  level patterns the model scores ≥ 0.999 on average, by false pairs (true / false, mean p):");
+    for (key, t, f, mean) in trusted.into_iter().take(12) {
+        println!("    {t:>6} / {f:<6} {mean:.5} {}", describe(key));
+    }
     println!("  level patterns the oracle gets most wrong (true / false pairs):");
     let comps = model.comparators();
     for (key, t, f) in mixed.into_iter().take(15) {
