@@ -77,6 +77,8 @@ pub struct Model {
     /// How many comparisons of `rest` are made before every comparison a
     /// cannot-link rule reads is made (see [`Model::score_floor`]).
     cannot_link_known_after: usize,
+    /// The comparisons a household shares (see [`crate::spec::HouseholdSpec`]).
+    household: Vec<usize>,
     weights: Option<Weights>,
     encoder: rphonetic::DoubleMetaphone,
 }
@@ -121,7 +123,10 @@ struct Weights {
     /// `bound_after[k]`: the most that the comparisons `rest[k..]` can add
     /// to a pair's weight (each one's best level, with the largest
     /// term-frequency adjustment its floor allows; a missing value adds 0).
+    /// The household's ceiling only lowers a weight, so these stay bounds.
     bound_after: Vec<f64>,
+    /// The most the household's comparisons add together, in bits.
+    household_ceiling: Option<f64>,
 }
 
 /// One comparison's part of an explanation.
@@ -135,8 +140,16 @@ pub struct ComparisonExplanation {
     pub weight: f64,
     /// The part of `weight` due to the term-frequency adjustment.
     pub tf_adjustment: f64,
+    /// The part of `weight` the household's ceiling took (≤ 0): the household's
+    /// comparisons together weigh at most so much, shared among them by weight.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub household_adjustment: f64,
     pub m: Option<f64>,
     pub u: Option<f64>,
+}
+
+fn is_zero(value: &f64) -> bool {
+    *value == 0.0
 }
 
 /// Why two records are (not) the same child: the data of a match-weight waterfall.
@@ -268,6 +281,14 @@ impl Model {
             .map(|k| k + 1)
             .max()
             .unwrap_or(0);
+        let household = spec.household.as_ref().map_or_else(Vec::new, |h| {
+            comparators
+                .iter()
+                .enumerate()
+                .filter(|(_, c)| h.comparisons.contains(&c.name))
+                .map(|(i, _)| i)
+                .collect()
+        });
         let mut model = Self {
             spec,
             comparators,
@@ -277,6 +298,7 @@ impl Model {
             rest,
             cannot,
             cannot_link_known_after,
+            household,
             weights: None,
             encoder: rphonetic::DoubleMetaphone::default(),
         };
@@ -412,7 +434,13 @@ impl Model {
         for k in (0..self.rest.len()).rev() {
             bound_after[k] = bound_after[k + 1] + bound(self.rest[k]);
         }
+        let household_ceiling = self
+            .spec
+            .household
+            .as_ref()
+            .map(|h| h.max_odds_bits - weight_of(prior));
         self.weights = Some(Weights {
+            household_ceiling,
             prior_weight: weight_of(prior),
             level,
             m: ms,
@@ -701,12 +729,48 @@ impl Model {
         g: &Gamma,
     ) -> Result<(f64, Option<usize>)> {
         let w = self.weights.as_ref().ok_or_else(untrained)?;
+        let (total, together) = self.weight_and_household(w, a, b, g);
+        let excess = w
+            .household_ceiling
+            .map_or(0.0, |ceiling| (together - ceiling).max(0.0));
+        Ok((total - excess, self.cannot_link_rule(g)))
+    }
+
+    /// The pair's weight before the household's ceiling, and the household's
+    /// comparisons' positive weights together.
+    fn weight_and_household(
+        &self,
+        w: &Weights,
+        a: &PreparedRecord,
+        b: &PreparedRecord,
+        g: &Gamma,
+    ) -> (f64, f64) {
         let mut total = w.prior_weight;
+        let mut together = 0.0;
         for (i, &l) in g.as_slice().iter().enumerate() {
-            total += self.level_weight(w, i, l, a, b, g).0;
+            let weight = self.level_weight(w, i, l, a, b, g).0;
+            total += weight;
+            if self.household.contains(&i) {
+                together += weight.max(0.0);
+            }
         }
         total += self.joint_name_adjustment(w, g, a, b);
-        Ok((total, self.cannot_link_rule(g)))
+        (total, together)
+    }
+
+    /// For training's prior, which the household's ceiling depends on: the
+    /// pair's weight with the prior left out and before the ceiling, the
+    /// household's comparisons' positive weights together, and the
+    /// cannot-link rule that holds.
+    pub(crate) fn score_before_household(
+        &self,
+        a: &PreparedRecord,
+        b: &PreparedRecord,
+    ) -> Result<(f64, f64, Option<usize>)> {
+        let w = self.weights.as_ref().ok_or_else(untrained)?;
+        let g = self.gamma(a, b);
+        let (total, together) = self.weight_and_household(w, a, b, &g);
+        Ok((total - w.prior_weight, together, self.cannot_link_rule(&g)))
     }
 
     /// A pair whose given names agree at no level (the twins' and the
@@ -861,6 +925,7 @@ impl Model {
             total += weight;
         }
         total += self.joint_name_adjustment(w, &g, a, b);
+        total -= self.household_excess(w, &weights);
         Ok(if total >= floor {
             Bounded::Kept {
                 weight: total,
@@ -923,6 +988,17 @@ impl Model {
         };
         let together = tf_frequency(joint, &crate::train::joint_name_key(gv, fv), *floor);
         (independent / together).log2().min(0.0)
+    }
+
+    /// How far the household's comparisons together (their positive level
+    /// weights, `weights` per comparison) exceed the household's ceiling:
+    /// what the pair's weight loses to it (see [`crate::spec::HouseholdSpec`]).
+    fn household_excess(&self, w: &Weights, weights: &[f64; MAX_COMPARISONS]) -> f64 {
+        let Some(ceiling) = w.household_ceiling else {
+            return 0.0;
+        };
+        let together: f64 = self.household.iter().map(|&i| weights[i].max(0.0)).sum();
+        (together - ceiling).max(0.0)
     }
 
     /// (weight, tf adjustment) of comparison `i` at level `l`.
@@ -1012,14 +1088,33 @@ impl Model {
         let mut total = w.prior_weight;
         let mut comparisons = Vec::with_capacity(g.len);
         let joint = self.joint_name_adjustment(w, &g, a, b);
+        let mut level_weights = [0.0_f64; MAX_COMPARISONS];
+        let mut tf_adjustments = [0.0_f64; MAX_COMPARISONS];
         for (i, &l) in g.as_slice().iter().enumerate() {
-            let (mut weight, mut adj) = self.level_weight(w, i, l, a, b, &g);
+            (level_weights[i], tf_adjustments[i]) = self.level_weight(w, i, l, a, b, &g);
+        }
+        // The household's excess is shown on its comparisons, each losing its
+        // share of their positive weights.
+        let excess = self.household_excess(w, &level_weights);
+        let positive: f64 = self
+            .household
+            .iter()
+            .map(|&i| level_weights[i].max(0.0))
+            .sum();
+        for (i, &l) in g.as_slice().iter().enumerate() {
+            let (mut weight, mut adj) = (level_weights[i], tf_adjustments[i]);
             // The joint correction is shown on the family name: it says how
             // much less the family name adds once the given name agreed.
             if self.swap.is_some_and(|(_, fi)| fi == i) {
                 weight += joint;
                 adj += joint;
             }
+            let household_adjustment = if excess > 0.0 && self.household.contains(&i) {
+                -excess * level_weights[i].max(0.0) / positive
+            } else {
+                0.0
+            };
+            weight += household_adjustment;
             total += weight;
             let c = &self.comparators[i];
             let (label, idx, m, u) = if l == NULL_LEVEL {
@@ -1038,6 +1133,7 @@ impl Model {
                 level_index: idx,
                 weight,
                 tf_adjustment: adj,
+                household_adjustment,
                 m,
                 u,
             });

@@ -38,6 +38,9 @@ pub struct ModelSpec {
     /// Pairs that must never be linked, whatever their weight.
     #[serde(default)]
     pub cannot_link: Vec<CannotLinkSpec>,
+    /// Comparisons a household shares, and how much they may say together.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub household: Option<HouseholdSpec>,
     /// Thresholds and clustering settings.
     #[serde(default)]
     pub thresholds: Thresholds,
@@ -220,6 +223,23 @@ impl ComparisonKind {
 pub struct BlockingRuleSpec {
     pub name: String,
     pub keys: Vec<String>,
+}
+
+/// Comparisons on which siblings agree as often as one child's own records do
+/// (family name, place, parents). Weighed as independent, their agreements
+/// multiply far beyond what sharing a household says: most pairs of different
+/// children that agree on all of them are siblings, not strangers. So their
+/// positive weights count together up to a ceiling, `max_odds_bits` above the
+/// prior's weight: agreeing on the household and on nothing else makes a pair
+/// at most 2^`max_odds_bits` to 1 one child, and the rest of the evidence must
+/// come from the child's own fields (given name, birth date, sex). The
+/// ceiling follows the prior, so it rises as a registry grows and a random
+/// pair of its children is less likely to be siblings.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct HouseholdSpec {
+    pub comparisons: Vec<String>,
+    pub max_odds_bits: f64,
 }
 
 /// A cannot-link rule: when every condition holds for a pair, the pair is
@@ -458,6 +478,20 @@ impl ModelSpec {
         for rule in self.blocking.iter().chain(&self.training.em_blocking) {
             for key in &rule.keys {
                 crate::blocking::KeyExpr::parse(key, &known)?;
+            }
+        }
+        if let Some(household) = &self.household {
+            if !household.max_odds_bits.is_finite() {
+                return Err(MatchError::InvalidModel(
+                    "household.max_odds_bits must be a finite number".into(),
+                ));
+            }
+            for name in &household.comparisons {
+                if !self.comparisons.iter().any(|c| &c.name == name) {
+                    return Err(MatchError::InvalidModel(format!(
+                        "household names unknown comparison `{name}`"
+                    )));
+                }
             }
         }
         for rule in &self.cannot_link {

@@ -470,21 +470,30 @@ pub fn train(
     let mut with_weights = model.clone();
     with_weights.set_trained(trained.clone())?;
     let step = (pairs.len() / training.em_max_pairs.max(1)).max(1);
-    let prior_weight = crate::model::weight_of(0.5);
-    let bayes: Vec<f64> = pairs
+    // (log₂ Bayes factor before the household's ceiling, the household's
+    // weights together) per pair; a pair under a cannot-link rule is no match.
+    let bayes: Vec<Option<(f64, f64)>> = pairs
         .par_iter()
         .step_by(step)
         .map(|p| {
             with_weights
-                .score_prepared(&records[p.a as usize], &records[p.b as usize])
-                .map(|(w, cannot)| match cannot {
-                    // Pairs under a cannot-link rule are not matches.
-                    Some(_) => 0.0,
-                    None => (w - prior_weight).clamp(-200.0, 200.0).exp2(),
-                })
-                .unwrap_or(1.0)
+                .score_before_household(&records[p.a as usize], &records[p.b as usize])
+                .map(|(w, together, cannot)| cannot.is_none().then_some((w, together)))
+                .unwrap_or(Some((0.0, 0.0)))
         })
         .collect();
+    // The household's ceiling stands on the prior, so each round of the fixed
+    // point below applies the ceiling of the prior it has reached.
+    let household = model.spec().household.as_ref().map(|h| h.max_odds_bits);
+    let bayes_factor = |lambda: f64, pair: &Option<(f64, f64)>| {
+        let Some((weight, together)) = *pair else {
+            return 0.0;
+        };
+        let excess = household.map_or(0.0, |bits| {
+            (together - (bits - crate::model::weight_of(lambda))).max(0.0)
+        });
+        (weight - excess).clamp(-200.0, 200.0).exp2()
+    };
     // The prior is the probability that two *random* records match (as in
     // Splink): the weights use u from random pairs, so the agreement that put
     // a pair among the candidates is already counted as evidence. Found by a
@@ -504,7 +513,8 @@ pub fn train(
     for _ in 0..200 {
         let s: f64 = bayes
             .iter()
-            .map(|&k| lambda * k / (lambda * k + 1.0 - lambda))
+            .map(|pair| bayes_factor(lambda, pair))
+            .map(|k| lambda * k / (lambda * k + 1.0 - lambda))
             .sum();
         lambda = (s * scale / total_pairs).clamp(1e-15, 1.0 - 1e-9);
     }

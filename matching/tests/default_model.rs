@@ -86,6 +86,66 @@ fn links_obvious_duplicates_and_keeps_twins_apart() {
     assert_ne!(decide(&m, &a, &namesake), Decision::Link);
 }
 
+/// Two sisters: same family name, place and parents, given names one letter
+/// apart, birth dates from papers two years apart. Weighed as independent the
+/// household's agreements alone would make them one child; under the
+/// household's ceiling the child's own fields decide, and the explanation
+/// shows what the ceiling took.
+#[test]
+fn sisters_are_not_one_child_on_their_household_alone() {
+    let m = model();
+    let household = m
+        .spec()
+        .household
+        .as_ref()
+        .expect("the shipped model has a household");
+    let older = child("a", "Nakato", "Mukasa", "2012-03-04", false);
+    let younger = child("b", "Nakatto", "Mukasa", "2014-08-19", false);
+    let e = m
+        .compare(&Record::child(&older), &Record::child(&younger))
+        .expect("trained");
+    assert_eq!(
+        e.cannot_link, None,
+        "no rule keeps them apart: the weights must"
+    );
+    assert_ne!(m.decide(&e), Decision::Link, "{e:#?}");
+    let taken: f64 = e.comparisons.iter().map(|c| c.household_adjustment).sum();
+    assert!(taken < 0.0, "the ceiling applies: {e:#?}");
+    let together: f64 = e
+        .comparisons
+        .iter()
+        .filter(|c| household.comparisons.contains(&c.comparison))
+        .map(|c| c.weight.max(0.0))
+        .sum();
+    let ceiling = household.max_odds_bits - e.prior_weight;
+    assert!(together <= ceiling + 1e-9, "{together} > {ceiling}");
+    // The waterfall still adds up, and scoring agrees with it.
+    let sum = e.prior_weight + e.comparisons.iter().map(|c| c.weight).sum::<f64>();
+    assert!(
+        (sum - e.match_weight).abs() < 1e-9,
+        "{sum} / {}",
+        e.match_weight
+    );
+    let (a, b) = (
+        m.prepare(&Record::child(&older)),
+        m.prepare(&Record::child(&younger)),
+    );
+    let (weight, _) = m.score_prepared(&a, &b).expect("trained");
+    assert!((weight - e.match_weight).abs() < 1e-9);
+    // The same child written twice still links: its own fields agree.
+    let again = child("c", "NAKATO", "Mukasa", "2012-03-04", false);
+    assert_eq!(decide(&m, &older, &again), Decision::Link);
+}
+
+#[test]
+fn a_household_must_name_known_comparisons() {
+    let mut spec: serde_json::Value =
+        serde_json::from_str(&model().to_json().expect("json")).expect("json");
+    spec["household"]["comparisons"] = serde_json::json!(["family_name", "grandmother_name"]);
+    let error = Model::from_text(&spec.to_string()).expect_err("an unknown comparison");
+    assert!(error.to_string().contains("grandmother_name"), "{error}");
+}
+
 #[test]
 fn a_whole_name_in_the_given_name_field_is_read_as_both_names() {
     let m = model();
