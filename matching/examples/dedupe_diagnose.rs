@@ -524,31 +524,8 @@ fn print_pair_ceilings(
         println!("    {t:>6} / {f:<6} {mean:.5} {}", describe(key));
     }
     println!("  level patterns the oracle gets most wrong (true / false pairs):");
-    let comps = model.comparators();
     for (key, t, f) in mixed.into_iter().take(15) {
-        let levels: Vec<String> = comps
-            .iter()
-            .zip(key.iter())
-            .map(|(c, &l)| {
-                let label = c.labels.get(l as usize).map_or("null", String::as_str);
-                format!("{}={label}", c.name)
-            })
-            .collect();
-        let cannot = key[comps.len()];
-        println!(
-            "    {t:>6} / {f:<6} {}{}{}",
-            levels.join(" "),
-            if cannot == u8::MAX {
-                ""
-            } else {
-                " cannot-link"
-            },
-            if key[comps.len() + 1] == 1 {
-                " swapped"
-            } else {
-                ""
-            }
-        );
+        println!("    {t:>6} / {f:<6} {}", describe(key));
     }
 }
 
