@@ -125,8 +125,8 @@ struct Weights {
     /// term-frequency adjustment its floor allows; a missing value adds 0).
     /// The household's ceiling only lowers a weight, so these stay bounds.
     bound_after: Vec<f64>,
-    /// The most the household's comparisons add together, in bits.
-    household_ceiling: Option<f64>,
+    /// The household's `max_odds_bits` (see [`household_excess`]).
+    household_bits: Option<f64>,
 }
 
 /// One comparison's part of an explanation.
@@ -146,6 +146,14 @@ pub struct ComparisonExplanation {
     pub household_adjustment: f64,
     pub m: Option<f64>,
     pub u: Option<f64>,
+}
+
+/// How far the household's comparisons together (`together`, their positive
+/// weights) exceed the household's ceiling, `max_odds_bits` above the prior's
+/// weight: what the pair's weight loses to it (see
+/// [`crate::spec::HouseholdSpec`]).
+pub(crate) fn household_excess(together: f64, max_odds_bits: f64, prior_weight: f64) -> f64 {
+    (together - (max_odds_bits - prior_weight)).max(0.0)
 }
 
 fn is_zero(value: &f64) -> bool {
@@ -434,13 +442,8 @@ impl Model {
         for k in (0..self.rest.len()).rev() {
             bound_after[k] = bound_after[k + 1] + bound(self.rest[k]);
         }
-        let household_ceiling = self
-            .spec
-            .household
-            .as_ref()
-            .map(|h| h.max_odds_bits - weight_of(prior));
         self.weights = Some(Weights {
-            household_ceiling,
+            household_bits: self.spec.household.as_ref().map(|h| h.max_odds_bits),
             prior_weight: weight_of(prior),
             level,
             m: ms,
@@ -731,8 +734,8 @@ impl Model {
         let w = self.weights.as_ref().ok_or_else(untrained)?;
         let (total, together) = self.weight_and_household(w, a, b, g);
         let excess = w
-            .household_ceiling
-            .map_or(0.0, |ceiling| (together - ceiling).max(0.0));
+            .household_bits
+            .map_or(0.0, |bits| household_excess(together, bits, w.prior_weight));
         Ok((total - excess, self.cannot_link_rule(g)))
     }
 
@@ -746,16 +749,13 @@ impl Model {
         g: &Gamma,
     ) -> (f64, f64) {
         let mut total = w.prior_weight;
-        let mut together = 0.0;
+        let mut weights = [0.0_f64; MAX_COMPARISONS];
         for (i, &l) in g.as_slice().iter().enumerate() {
-            let weight = self.level_weight(w, i, l, a, b, g).0;
-            total += weight;
-            if self.household.contains(&i) {
-                together += weight.max(0.0);
-            }
+            weights[i] = self.level_weight(w, i, l, a, b, g).0;
+            total += weights[i];
         }
         total += self.joint_name_adjustment(w, g, a, b);
-        (total, together)
+        (total, self.household_together(&weights))
     }
 
     /// For training's prior, which the household's ceiling depends on: the
@@ -925,7 +925,7 @@ impl Model {
             total += weight;
         }
         total += self.joint_name_adjustment(w, &g, a, b);
-        total -= self.household_excess(w, &weights);
+        total -= self.household_loss(w, &weights);
         Ok(if total >= floor {
             Bounded::Kept {
                 weight: total,
@@ -990,15 +990,17 @@ impl Model {
         (independent / together).log2().min(0.0)
     }
 
-    /// How far the household's comparisons together (their positive level
-    /// weights, `weights` per comparison) exceed the household's ceiling:
-    /// what the pair's weight loses to it (see [`crate::spec::HouseholdSpec`]).
-    fn household_excess(&self, w: &Weights, weights: &[f64; MAX_COMPARISONS]) -> f64 {
-        let Some(ceiling) = w.household_ceiling else {
-            return 0.0;
-        };
-        let together: f64 = self.household.iter().map(|&i| weights[i].max(0.0)).sum();
-        (together - ceiling).max(0.0)
+    /// The household's comparisons' positive level weights together
+    /// (`weights` per comparison).
+    fn household_together(&self, weights: &[f64; MAX_COMPARISONS]) -> f64 {
+        self.household.iter().map(|&i| weights[i].max(0.0)).sum()
+    }
+
+    /// What a pair with these level weights loses to the household's ceiling.
+    fn household_loss(&self, w: &Weights, weights: &[f64; MAX_COMPARISONS]) -> f64 {
+        w.household_bits.map_or(0.0, |bits| {
+            household_excess(self.household_together(weights), bits, w.prior_weight)
+        })
     }
 
     /// (weight, tf adjustment) of comparison `i` at level `l`.
@@ -1095,12 +1097,8 @@ impl Model {
         }
         // The household's excess is shown on its comparisons, each losing its
         // share of their positive weights.
-        let excess = self.household_excess(w, &level_weights);
-        let positive: f64 = self
-            .household
-            .iter()
-            .map(|&i| level_weights[i].max(0.0))
-            .sum();
+        let excess = self.household_loss(w, &level_weights);
+        let positive = self.household_together(&level_weights);
         for (i, &l) in g.as_slice().iter().enumerate() {
             let (mut weight, mut adj) = (level_weights[i], tf_adjustments[i]);
             // The joint correction is shown on the family name: it says how

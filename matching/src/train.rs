@@ -490,7 +490,7 @@ pub fn train(
             return 0.0;
         };
         let excess = household.map_or(0.0, |bits| {
-            (together - (bits - crate::model::weight_of(lambda))).max(0.0)
+            crate::model::household_excess(together, bits, crate::model::weight_of(lambda))
         });
         (weight - excess).clamp(-200.0, 200.0).exp2()
     };
