@@ -89,8 +89,10 @@ def keyboard_neighbours(letter):
 
 
 class Generator:
-    def __init__(self, seed):
+    def __init__(self, seed, family_size_weights=(30, 30, 20, 12, 8), sibling_syllable_share=0.0):
         self.rng = random.Random(seed)
+        self.family_size_weights = list(family_size_weights)
+        self.sibling_syllable_share = sibling_syllable_share
         rng = self.rng
         self.roots = self._zipf_pool([self._bantu_root() for _ in range(700)])
         self.places = {"UG": self._places(30, "UG"), "KH": self._places(20, "KH")}
@@ -164,19 +166,28 @@ class Generator:
             mother_family = self.pick(self.khmer_family)
             mother = (mother_family, self.pick(self.khmer_given))
             father = (father_family, self.pick(self.khmer_given))
-        size = rng.choices([1, 2, 3, 4, 5], [30, 30, 20, 12, 8])[0]
+        # Some Cambodian parents give every child a name that begins alike (Sok-ha,
+        # Sok-hom): siblings whose given names are close. Drawn only when asked, so the
+        # default population stays the same for a seed.
+        shared = None
+        if country == "KH" and self.sibling_syllable_share > 0:
+            if rng.random() < self.sibling_syllable_share:
+                shared = rng.choice(KHMER_SYLLABLES)
+        sizes = range(1, len(self.family_size_weights) + 1)
+        size = rng.choices(sizes, self.family_size_weights)[0]
         children = []
         born = self.today - datetime.timedelta(days=rng.randint(0, 17 * 365))
         for _ in range(size):
             twins = rng.random() < 0.04
             for _ in range(2 if twins else 1):
-                children.append(self.child(country, home, father_family, mother, father, born))
+                children.append(
+                    self.child(country, home, father_family, mother, father, born, shared))
             born -= datetime.timedelta(days=rng.randint(300, 4 * 365))
             if born < self.today - datetime.timedelta(days=18 * 365):
                 break
         return children
 
-    def child(self, country, home, father_family, mother, father, born):
+    def child(self, country, home, father_family, mother, father, born, shared=None):
         rng = self.rng
         sex = rng.choice("MF")
         if country == "UG":
@@ -186,7 +197,10 @@ class Generator:
             family = father_family if rng.random() < 0.45 else self.ugandan_local_name(sex)
             names = {"given": given, "family": family}
         else:
-            names = {"given": self.pick(self.khmer_given), "family": father_family}
+            given = self.pick(self.khmer_given)
+            if shared is not None:
+                given = (shared, rng.choice([s for s in KHMER_SYLLABLES if s != shared]))
+            names = {"given": given, "family": father_family}
         moved = self.place(country) if rng.random() < 0.12 else None
         return {"country": country, "sex": sex, "born": born, "home": home, "moved": moved,
                 "names": names, "mother": mother, "father": father}
@@ -364,8 +378,29 @@ def main():
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--output", required=True)
     ap.add_argument("--truth", required=True)
+    ap.add_argument(
+        "--family-size-weights",
+        default="30,30,20,12,8",
+        help="relative weights of households with 1, 2, 3, ... children (a population "
+        "of larger families has more siblings for every child)",
+    )
+    ap.add_argument(
+        "--sibling-syllable-share",
+        type=float,
+        default=0.0,
+        help="share of Cambodian households whose children's given names begin with "
+        "the same syllable",
+    )
     args = ap.parse_args()
-    gen = Generator(args.seed)
+    if not 0.0 <= args.sibling_syllable_share <= 1.0:
+        ap.error("--sibling-syllable-share: a share between 0 and 1")
+    try:
+        weights = [float(w) for w in args.family_size_weights.split(",")]
+    except ValueError:
+        ap.error("--family-size-weights: comma-separated numbers")
+    if not weights or min(weights) < 0 or sum(weights) <= 0:
+        ap.error("--family-size-weights: at least one positive weight, none negative")
+    gen = Generator(args.seed, weights, args.sibling_syllable_share)
     rows = []
     child_number = 0
     while len(rows) < args.records:
