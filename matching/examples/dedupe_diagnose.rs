@@ -185,6 +185,7 @@ fn main() {
 
     let candidates = result.blocks.candidate_pairs();
     print_m_against_truth(&model, &data, &candidates, &child);
+    print_household_odds(&model, &data, &candidates, &child);
     print_pair_ceilings(&model, &data, &candidates, &child, true_pairs);
     for kind in [
         "false: a direct edge",
@@ -287,6 +288,52 @@ fn print_m_against_truth(
             );
         }
     }
+}
+
+/// The household's ceiling against the ground truth: among the candidate
+/// pairs it caps, the log₂ odds that a pair is one child, which is what
+/// `max_odds_bits` stands for; split by whether a cannot-link rule holds.
+fn print_household_odds(
+    model: &Model,
+    data: &Dataset,
+    candidates: &[matching::train::CandidatePair],
+    child: &[&str],
+) {
+    let (Some(bits), Some(trained)) = (model.household_odds_bits(), &model.spec().trained) else {
+        return;
+    };
+    let prior_weight = matching::model::weight_of(trained.prior);
+    // [cannot-link][true pair]
+    let mut counts = [[0u64; 2]; 2];
+    let mut expected = 0.0;
+    for p in candidates {
+        let (a, b) = (&data.prepared[p.a as usize], &data.prepared[p.b as usize]);
+        let Ok((weight, together, cannot)) = model.score_before_household(a, b) else {
+            continue;
+        };
+        let excess = matching::model::household_excess(together, bits, prior_weight);
+        if excess <= 0.0 {
+            continue;
+        }
+        if cannot.is_none() {
+            expected += probability(prior_weight + weight - excess);
+        }
+        let same = child[p.a as usize] == child[p.b as usize];
+        counts[usize::from(cannot.is_some())][usize::from(same)] += 1;
+    }
+    let odds = |yes: u64, no: u64| (yes.max(1) as f64 / no.max(1) as f64).log2();
+    let [[open_no, open_yes], [cannot_no, cannot_yes]] = counts;
+    let capped = open_no + open_yes + cannot_no + cannot_yes;
+    println!(
+        "household ceiling {bits:+.2} bits: {capped} candidate pairs capped, true log2 odds {:+.2} \
+         (model expects {:+.2}); without a cannot-link rule {} pairs, {:+.2}; under one {} pairs, {:+.2}",
+        odds(open_yes + cannot_yes, open_no + cannot_no),
+        odds(expected.round() as u64, capped - expected.round() as u64),
+        open_no + open_yes,
+        odds(open_yes, open_no),
+        cannot_no + cannot_yes,
+        odds(cannot_yes, cannot_no),
+    );
 }
 
 /// How well single pairs can be told apart at all, before clustering: the

@@ -7,6 +7,10 @@
 //!     MODEL.toml|json RECORDS.csv TRUTH.csv
 //! ```
 //!
+//! An untrained model is first trained on the file, as a registry trains its
+//! own on the records it holds (`child-registry train`). `LINK` and `REVIEW`
+//! set one pair of thresholds instead of the grid.
+//!
 //! Records arrive in file order. Each is compared with the earlier records
 //! that share a blocking key (the registry's candidates) and, per child those
 //! records belong to, the registry's plan applies (`registry::linkage::plan`):
@@ -76,9 +80,8 @@ fn main() {
         eprintln!("usage: online_children MODEL RECORDS.csv TRUTH.csv");
         std::process::exit(2);
     }
-    let model = Model::from_text(&std::fs::read_to_string(&args[1]).expect("model file"))
+    let mut model = Model::from_text(&std::fs::read_to_string(&args[1]).expect("model file"))
         .expect("valid model");
-    assert!(model.is_trained(), "the model must be trained");
     let mut records = Vec::new();
     read_records(
         &model,
@@ -93,15 +96,21 @@ fn main() {
     let truth = read_clusters(File::open(&args[3]).expect("truth file")).expect("truth rows");
     let child: Vec<&str> = data.ids.iter().map(|id| truth[id].as_str()).collect();
     let (blocks, _) = data.block(&model, model.spec().thresholds.max_block_size);
+    if !model.is_trained() {
+        // As a registry trains its own model on the records it holds.
+        data.train_model(&mut model, &blocks).expect("trainable");
+    }
+    if let Some(bits) = model.household_odds_bits() {
+        println!("household ceiling {bits:+.2} bits");
+    }
     // Each arriving record's candidates, scored once for every threshold.
     let mut earlier: HashMap<u32, Vec<(u32, f64, bool)>> = HashMap::new();
     let scored: Vec<(u32, u32, f64, bool)> = blocks
         .candidate_pairs()
         .par_iter()
         .map(|p| {
-            let (w, cannot) = model
-                .score_prepared(&data.prepared[p.a as usize], &data.prepared[p.b as usize])
-                .expect("trained");
+            let (a, b) = (&data.prepared[p.a as usize], &data.prepared[p.b as usize]);
+            let (w, cannot) = model.score_prepared(a, b).expect("trained");
             (p.a, p.b, probability(w), cannot.is_some())
         })
         .collect();
@@ -126,9 +135,18 @@ fn main() {
     } else {
         vec![Rule::BestRecord, Rule::NoWeakRecord, Rule::WholeChild]
     };
-    // With FINE set, link thresholds every half bit of weight from 0 to 30.
-    let links: Vec<f64> = if std::env::var("FINE").is_ok() {
-        (0..=60).map(|k| probability(f64::from(k) / 2.0)).collect()
+    // With FINE set, link thresholds every half bit of weight from 0 to 30,
+    // and the model's own.
+    let fixed_link = std::env::var("LINK")
+        .ok()
+        .and_then(|v| v.parse::<f64>().ok());
+    let links: Vec<f64> = if let Some(link) = fixed_link {
+        vec![link]
+    } else if std::env::var("FINE").is_ok() {
+        let mut links: Vec<f64> = (0..=60).map(|k| probability(f64::from(k) / 2.0)).collect();
+        links.push(thresholds.link);
+        links.sort_by(f64::total_cmp);
+        links
     } else {
         vec![
             0.5,
@@ -143,11 +161,14 @@ fn main() {
             thresholds.link,
         ]
     };
+    let fixed_review = std::env::var("REVIEW")
+        .ok()
+        .and_then(|v| v.parse::<f64>().ok());
     for link in links {
-        let review = if link > thresholds.review {
-            thresholds.review
-        } else {
-            0.5
+        let review = match fixed_review {
+            Some(review) => review,
+            None if link > thresholds.review => thresholds.review,
+            None => 0.5,
         };
         for &rule in &rules {
             let o = run(&model, &data, &child, &earlier, rule, link, review);

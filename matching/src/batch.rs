@@ -207,6 +207,18 @@ impl Dataset {
         }
     }
 
+    /// Trains `model` on these records: u from random pairs, m by EM in the
+    /// training sessions, the prior over a sample of `blocks`' candidates.
+    /// Returns how many candidate pairs `blocks` holds.
+    pub fn train_model(&mut self, model: &mut Model, blocks: &Blocks) -> Result<u64> {
+        let sample = blocks.sample(model.spec().training.em_max_pairs);
+        let sessions = self.training_sessions(model, blocks);
+        let sides = self.is_link().then_some(&self.sides[..]);
+        let params = train(model, &self.prepared, sides, &sessions, &sample)?;
+        model.set_trained(params)?;
+        Ok(sample.total)
+    }
+
     /// The EM sessions: one per training blocking rule of the model, or, when
     /// it has none, one per prediction rule (from `blocks`).
     pub fn training_sessions(&mut self, model: &Model, blocks: &Blocks) -> Vec<TrainingSession> {
@@ -556,15 +568,7 @@ pub fn dedupe_with(
     let mut trained_here = false;
     if !model.is_trained() {
         progress.phase("training (u sampling, EM)", 0);
-        let sample = blocks.sample(model.spec().training.em_max_pairs);
-        let sessions = data.training_sessions(model, &blocks);
-        let sides = if data.is_link() {
-            Some(&data.sides[..])
-        } else {
-            None
-        };
-        let params = train(model, &data.prepared, sides, &sessions, &sample)?;
-        model.set_trained(params)?;
+        data.train_model(model, &blocks)?;
         trained_here = true;
         progress.finish();
     }

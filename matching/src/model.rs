@@ -152,7 +152,7 @@ pub struct ComparisonExplanation {
 /// weights) exceed the household's ceiling, `max_odds_bits` above the prior's
 /// weight: what the pair's weight loses to it (see
 /// [`crate::spec::HouseholdSpec`]).
-pub(crate) fn household_excess(together: f64, max_odds_bits: f64, prior_weight: f64) -> f64 {
+pub fn household_excess(together: f64, max_odds_bits: f64, prior_weight: f64) -> f64 {
     (together - (max_odds_bits - prior_weight)).max(0.0)
 }
 
@@ -353,6 +353,18 @@ impl Model {
         self.weights.is_some()
     }
 
+    /// The household's ceiling the trained model applies, in log₂ odds
+    /// (fixed by the model file or estimated in training); `None` when it
+    /// has none or is untrained.
+    pub fn household_odds_bits(&self) -> Option<f64> {
+        self.weights.as_ref().and_then(|w| w.household_bits)
+    }
+
+    /// The comparisons a household shares, by index.
+    pub(crate) fn household_comparisons(&self) -> &[usize] {
+        &self.household
+    }
+
     /// The compiled comparators.
     pub fn comparators(&self) -> &[Comparator] {
         &self.comparators
@@ -443,7 +455,11 @@ impl Model {
             bound_after[k] = bound_after[k + 1] + bound(self.rest[k]);
         }
         self.weights = Some(Weights {
-            household_bits: self.spec.household.as_ref().map(|h| h.max_odds_bits),
+            household_bits: self
+                .spec
+                .household
+                .as_ref()
+                .and_then(|h| h.max_odds_bits.or(trained.household_odds_bits)),
             prior_weight: weight_of(prior),
             level,
             m: ms,
@@ -762,7 +778,7 @@ impl Model {
     /// pair's weight with the prior left out and before the ceiling, the
     /// household's comparisons' positive weights together, and the
     /// cannot-link rule that holds.
-    pub(crate) fn score_before_household(
+    pub fn score_before_household(
         &self,
         a: &PreparedRecord,
         b: &PreparedRecord,

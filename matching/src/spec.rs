@@ -235,11 +235,20 @@ pub struct BlockingRuleSpec {
 /// come from the child's own fields (given name, birth date, sex). The
 /// ceiling follows the prior, so it rises as a registry grows and a random
 /// pair of its children is less likely to be siblings.
+///
+/// The ceiling is the log₂ odds that two records agreeing on their
+/// household, and kept apart by no cannot-link rule, are one child: how many
+/// such pairs are one child's records rather than siblings. It depends on
+/// family sizes and naming customs (siblings whose given names begin alike
+/// pass the different-given-name rule), so training estimates it (see
+/// [`TrainedParams::household_odds_bits`]) unless `max_odds_bits` fixes it.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct HouseholdSpec {
     pub comparisons: Vec<String>,
-    pub max_odds_bits: f64,
+    /// Fixes the ceiling instead of estimating it in training.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_odds_bits: Option<f64>,
 }
 
 /// A cannot-link rule: when every condition holds for a pair, the pair is
@@ -360,6 +369,16 @@ pub struct TrainedParams {
     pub term_frequencies: BTreeMap<String, TfTable>,
     /// Records the model was trained on.
     pub trained_on_records: u64,
+    /// The household's ceiling training estimated, when the model's
+    /// `[household]` does not fix `max_odds_bits`: among the sampled
+    /// candidate pairs whose household comparisons reach the ceiling, the
+    /// log₂ odds that one no cannot-link rule keeps apart is one child, by
+    /// an EM over their own comparisons (given name, birth date, sex) that
+    /// learns how siblings differ. Absent when too few training pairs agreed
+    /// on a household to estimate it; the household's comparisons then count
+    /// in full.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub household_odds_bits: Option<f64>,
 }
 
 /// m and u of one level.
@@ -481,7 +500,10 @@ impl ModelSpec {
             }
         }
         if let Some(household) = &self.household {
-            if !household.max_odds_bits.is_finite() {
+            if household
+                .max_odds_bits
+                .is_some_and(|bits| !bits.is_finite())
+            {
                 return Err(MatchError::InvalidModel(
                     "household.max_odds_bits must be a finite number".into(),
                 ));

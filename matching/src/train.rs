@@ -15,7 +15,7 @@ use rayon::prelude::*;
 
 use crate::compare::{NameValue, Value, NULL_LEVEL};
 use crate::error::{MatchError, Result};
-use crate::model::{Model, PreparedRecord};
+use crate::model::{probability, weight_of, Model, PreparedRecord};
 use crate::spec::{LevelParams, TfTable, TrainedParams};
 
 /// A candidate pair: record indices (`a < b`) and the bit set of the blocking
@@ -465,34 +465,60 @@ pub fn train(
         comparisons,
         term_frequencies: tf,
         trained_on_records: records.len() as u64,
+        household_odds_bits: None,
     };
     // The prior: EM over candidate pairs with every weight fixed.
     let mut with_weights = model.clone();
     with_weights.set_trained(trained.clone())?;
     let step = (pairs.len() / training.em_max_pairs.max(1)).max(1);
-    // (log₂ Bayes factor before the household's ceiling, the household's
-    // weights together) per pair; a pair under a cannot-link rule is no match.
-    let bayes: Vec<Option<(f64, f64)>> = pairs
+    // The child's own comparisons (those a household does not share), whose
+    // levels tell one child's records from siblings among the pairs the
+    // household's ceiling caps.
+    let household = model.spec().household.as_ref();
+    let fixed_household_bits = household.and_then(|h| h.max_odds_bits);
+    let estimate_household = household.is_some() && fixed_household_bits.is_none();
+    let own: Vec<usize> = (0..comps.len())
+        .filter(|i| estimate_household && !model.household_comparisons().contains(i))
+        .collect();
+    let scored: Vec<(PriorPair, Vec<u8>)> = pairs
         .par_iter()
         .step_by(step)
         .map(|p| {
-            with_weights
-                .score_before_household(&records[p.a as usize], &records[p.b as usize])
-                .map(|(w, together, cannot)| cannot.is_none().then_some((w, together)))
-                .unwrap_or(Some((0.0, 0.0)))
+            let (a, b) = (&records[p.a as usize], &records[p.b as usize]);
+            let pair = with_weights.score_before_household(a, b).map_or(
+                PriorPair::UNSCORABLE,
+                |(weight, household, cannot)| PriorPair {
+                    weight,
+                    household,
+                    cannot_link: cannot.is_some(),
+                    own_levels: 0,
+                },
+            );
+            let levels = if own.is_empty() {
+                Vec::new()
+            } else {
+                let g = model.gamma(a, b);
+                own.iter().map(|&i| g.as_slice()[i]).collect()
+            };
+            (pair, levels)
         })
         .collect();
-    // The household's ceiling stands on the prior, so each round of the fixed
-    // point below applies the ceiling of the prior it has reached.
-    let household = model.spec().household.as_ref().map(|h| h.max_odds_bits);
-    let bayes_factor = |lambda: f64, pair: &Option<(f64, f64)>| {
-        let Some((weight, together)) = *pair else {
-            return 0.0;
-        };
-        let excess = household.map_or(0.0, |bits| {
-            crate::model::household_excess(together, bits, crate::model::weight_of(lambda))
-        });
-        (weight - excess).clamp(-200.0, 200.0).exp2()
+    let mut own_patterns: Vec<Vec<u8>> = Vec::new();
+    let mut pattern_index: HashMap<Vec<u8>, u32> = HashMap::new();
+    let scored: Vec<PriorPair> = scored
+        .into_iter()
+        .map(|(mut pair, levels)| {
+            pair.own_levels = *pattern_index.entry(levels).or_insert_with_key(|levels| {
+                own_patterns.push(levels.clone());
+                own_patterns.len() as u32 - 1
+            });
+            pair
+        })
+        .collect();
+    let siblings = OwnLevels {
+        patterns: own_patterns,
+        m: own.iter().map(|&i| m[i].clone()).collect(),
+        u: own.iter().map(|&i| u[i].clone()).collect(),
     };
     // The prior is the probability that two *random* records match (as in
     // Splink): the weights use u from random pairs, so the agreement that put
@@ -509,15 +535,175 @@ pub fn train(
     }
     .max(1.0);
     let scale = step as f64 * candidates.scale();
+    let mut estimated_household_bits = None;
     let mut lambda = (candidates.total as f64 / total_pairs * 0.1).clamp(1e-12, 0.5);
     for _ in 0..200 {
-        let s: f64 = bayes
+        let prior_weight = weight_of(lambda);
+        let household_bits = fixed_household_bits.or(estimated_household_bits);
+        let expected: f64 = scored
             .iter()
-            .map(|pair| bayes_factor(lambda, pair))
-            .map(|k| lambda * k / (lambda * k + 1.0 - lambda))
+            .map(|pair| pair.posterior(prior_weight, household_bits))
             .sum();
-        lambda = (s * scale / total_pairs).clamp(1e-15, 1.0 - 1e-9);
+        // The household's ceiling stands on the prior, so it is estimated
+        // again in each round, over the pairs it caps then (at first, those
+        // it would cap at even odds); a round whose ceiling caps too few
+        // pairs to tell keeps the estimate it had.
+        if estimate_household {
+            let trial = estimated_household_bits.unwrap_or(0.0);
+            if let Some(bits) = household_odds_bits(&scored, &siblings, prior_weight, trial) {
+                estimated_household_bits = Some(bits);
+            }
+        }
+        lambda = (expected * scale / total_pairs).clamp(1e-15, 1.0 - 1e-9);
     }
     trained.prior = lambda;
+    trained.household_odds_bits = estimated_household_bits;
     Ok(trained)
+}
+
+/// Fewer capped pairs than this leave the household's ceiling unestimated:
+/// the share of them that are one child would be noise.
+const MIN_HOUSEHOLD_PAIRS: usize = 100;
+
+/// Rounds of the household's EM in each round of the prior's fixed point.
+const HOUSEHOLD_EM_ITERATIONS: usize = 50;
+
+/// The levels of the child's own comparisons seen among the sampled pairs,
+/// with what training learned of them: m (one child's records) and u
+/// (random pairs), u being where siblings' EM starts.
+struct OwnLevels {
+    patterns: Vec<Vec<u8>>,
+    m: Vec<Vec<f64>>,
+    u: Vec<Vec<f64>>,
+}
+
+/// The household's ceiling from the pairs it caps, nearly all of them one
+/// child's records or siblings. A sibling's given name, birth date and sex
+/// differ from a brother's or sister's otherwise than a stranger's do (the
+/// same family's names are alike more often; twins share a birth date), so
+/// u from random pairs would misjudge them. An EM over the capped pairs'
+/// own levels learns how siblings differ, with m as training learned it,
+/// and the share of them that are one child. The ceiling is the log₂ odds
+/// of one child among the capped pairs no cannot-link rule keeps apart:
+/// what the household says of a pair whose own fields must decide. `None`
+/// when too few pairs reach `household_bits` to tell.
+fn household_odds_bits(
+    pairs: &[PriorPair],
+    own: &OwnLevels,
+    prior_weight: f64,
+    household_bits: f64,
+) -> Option<f64> {
+    // Capped pairs per pattern of own levels: [no rule holds, a rule holds].
+    let mut counts = vec![[0.0_f64; 2]; own.patterns.len()];
+    let mut capped = 0;
+    for pair in pairs
+        .iter()
+        .filter(|pair| pair.capped(prior_weight, Some(household_bits)))
+    {
+        counts[pair.own_levels as usize][usize::from(pair.cannot_link)] += 1.0;
+        capped += 1;
+    }
+    if capped < MIN_HOUSEHOLD_PAIRS {
+        return None;
+    }
+    // Where the rules have spoken, the pair's class is known: a pair under a
+    // cannot-link rule is two children, and one whose own comparisons all
+    // agree at their first level (the same given name, birth date and sex)
+    // is one child. Without the second, a population whose siblings often
+    // share one of those fields lets the siblings' class take in one child's
+    // records too.
+    let certain = |levels: &[u8]| levels.iter().all(|&l| l == 0);
+    let mut same_child = 0.5;
+    let mut siblings = own.u.clone();
+    let mut posterior = vec![0.0; own.patterns.len()];
+    for _ in 0..HOUSEHOLD_EM_ITERATIONS {
+        let mut sibling_levels: Vec<Vec<f64>> =
+            siblings.iter().map(|l| vec![0.0; l.len()]).collect();
+        let mut expected_same = 0.0;
+        for ((levels, &[open, ruled_apart]), post) in
+            own.patterns.iter().zip(&counts).zip(&mut posterior)
+        {
+            if open + ruled_apart == 0.0 {
+                continue;
+            }
+            *post = if certain(levels) {
+                1.0
+            } else {
+                let (mut pm, mut pu) = (same_child, 1.0 - same_child);
+                for (i, &l) in levels.iter().enumerate() {
+                    if l != NULL_LEVEL {
+                        pm *= own.m[i][l as usize];
+                        pu *= siblings[i][l as usize];
+                    }
+                }
+                if pm + pu > 0.0 {
+                    pm / (pm + pu)
+                } else {
+                    0.0
+                }
+            };
+            expected_same += *post * open;
+            let apart = (1.0 - *post) * open + ruled_apart;
+            for (i, &l) in levels.iter().enumerate() {
+                if l != NULL_LEVEL {
+                    sibling_levels[i][l as usize] += apart;
+                }
+            }
+        }
+        same_child = (expected_same / capped as f64).clamp(1e-6, 1.0 - 1e-6);
+        for (levels, counted) in siblings.iter_mut().zip(sibling_levels) {
+            let total: f64 = counted.iter().sum();
+            let k = counted.len() as f64;
+            for (level, c) in levels.iter_mut().zip(counted) {
+                *level = (c + 0.5) / (total + 0.5 * k);
+            }
+        }
+    }
+    let (mut one_child, mut others) = (0.0, 0.0);
+    for (count, post) in counts.iter().zip(&posterior) {
+        one_child += count[0] * post;
+        others += count[0] * (1.0 - post);
+    }
+    Some((one_child.max(1.0) / others.max(1.0)).log2())
+}
+
+/// A sampled candidate pair, as training's prior and household ceiling need it.
+struct PriorPair {
+    /// log₂ Bayes factor before the household's ceiling.
+    weight: f64,
+    /// The household's comparisons' positive weights together.
+    household: f64,
+    /// Under a cannot-link rule: no match, whatever its weight.
+    cannot_link: bool,
+    /// The levels of the child's own comparisons: an index into
+    /// [`OwnLevels::patterns`].
+    own_levels: u32,
+}
+
+impl PriorPair {
+    /// A pair the model could not compare counts as no evidence either way.
+    const UNSCORABLE: Self = Self {
+        weight: 0.0,
+        household: 0.0,
+        cannot_link: false,
+        own_levels: 0,
+    };
+
+    fn excess(&self, prior_weight: f64, household_bits: Option<f64>) -> f64 {
+        household_bits.map_or(0.0, |bits| {
+            crate::model::household_excess(self.household, bits, prior_weight)
+        })
+    }
+
+    fn capped(&self, prior_weight: f64, household_bits: Option<f64>) -> bool {
+        self.excess(prior_weight, household_bits) > 0.0
+    }
+
+    fn posterior(&self, prior_weight: f64, household_bits: Option<f64>) -> f64 {
+        if self.cannot_link {
+            return 0.0;
+        }
+        let weight = (self.weight - self.excess(prior_weight, household_bits)).clamp(-200.0, 200.0);
+        probability(prior_weight + weight)
+    }
 }

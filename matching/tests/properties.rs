@@ -39,6 +39,7 @@ fn trained_child_model() -> Model {
         comparisons,
         term_frequencies: Default::default(),
         trained_on_records: 0,
+        household_odds_bits: None,
     });
     Model::new(spec).unwrap_or_else(|e| panic!("{e}"))
 }

@@ -47,8 +47,9 @@ fn untrained(model: Model) -> anyhow::Result<Model> {
     Ok(Model::new(spec)?)
 }
 
-/// Trains `model` on `data`; returns the number of candidate pairs and the prior.
-fn fit(model: &mut Model, data: &mut Dataset) -> anyhow::Result<(u64, f64)> {
+/// Trains `model` on `data`; returns the number of candidate pairs and what
+/// it learned in a few words (the prior, the household's ceiling).
+fn fit(model: &mut Model, data: &mut Dataset) -> anyhow::Result<(u64, String)> {
     if data.len() < 2 {
         bail!("need at least two records to train");
     }
@@ -65,13 +66,26 @@ fn fit(model: &mut Model, data: &mut Dataset) -> anyhow::Result<(u64, f64)> {
     let (blocks, _) = data.block(model, max_block);
     bars.finish();
     bars.phase("training (u sampling, EM)", 0);
-    let sample = blocks.sample(model.spec().training.em_max_pairs);
-    let sessions = data.training_sessions(model, &blocks);
-    let params = matching::train::train(model, &data.prepared, None, &sessions, &sample)?;
+    let pairs = data.train_model(model, &blocks)?;
     bars.finish();
-    model.set_trained(params)?;
     let prior = model.spec().trained.as_ref().map_or(0.0, |t| t.prior);
-    Ok((sample.total, prior))
+    let mut learned = format!("prior {prior:.3e}");
+    if let Some(household) = &model.spec().household {
+        match model.household_odds_bits() {
+            Some(bits) => {
+                let how = if household.max_odds_bits.is_some() {
+                    "as the model file fixes it"
+                } else {
+                    "estimated"
+                };
+                learned.push_str(&format!(", household ceiling {bits:+.2} bits, {how}"));
+            }
+            None => learned.push_str(
+                ", no household ceiling: too few pairs agree on a household to estimate it",
+            ),
+        }
+    }
+    Ok((pairs, learned))
 }
 
 pub fn run(args: TrainArgs) -> anyhow::Result<()> {
@@ -96,11 +110,11 @@ fn train_file(args: &TrainArgs, input: &std::path::Path) -> anyhow::Result<()> {
         args.skip_bad_rows,
         &mut HashSet::new(),
     )?;
-    let (pairs, prior) = fit(&mut model, &mut data)?;
+    let (pairs, learned) = fit(&mut model, &mut data)?;
     std::fs::write(output, model.to_json()?)
         .with_context(|| format!("writing {}", output.display()))?;
     eprintln!(
-        "trained on {} records, {pairs} candidate pairs (prior {prior:.4}) in {:.2} s; wrote {}",
+        "trained on {} records, {pairs} candidate pairs ({learned}) in {:.2} s; wrote {}",
         data.len(),
         started.elapsed().as_secs_f64(),
         output.display()
@@ -117,7 +131,7 @@ fn train_registry(args: TrainArgs) -> anyhow::Result<()> {
             None => store.matcher(None).await?.model().clone(),
         };
         let records = store.match_records().await?;
-        let (model, count, pairs, prior) = tokio::task::spawn_blocking(move || {
+        let (model, count, pairs, learned) = tokio::task::spawn_blocking(move || {
             let mut model = untrained(base)?;
             let mut data = Dataset::new(&model);
             let rows: Vec<matching::Record> = records
@@ -131,8 +145,8 @@ fn train_registry(args: TrainArgs) -> anyhow::Result<()> {
                 .collect();
             let count = rows.len();
             data.extend(&model, rows, 0);
-            let (pairs, prior) = fit(&mut model, &mut data)?;
-            anyhow::Ok((model, count, pairs, prior))
+            let (pairs, learned) = fit(&mut model, &mut data)?;
+            anyhow::Ok((model, count, pairs, learned))
         })
         .await??;
         let spec = model.to_json()?;
@@ -145,7 +159,7 @@ fn train_registry(args: TrainArgs) -> anyhow::Result<()> {
         });
         let version = store.add_model_version(&spec, "trained", &note).await?;
         eprintln!(
-            "trained on {count} records, {pairs} candidate pairs (prior {prior:.4}) in {:.2} s; stored as model version {version}",
+            "trained on {count} records, {pairs} candidate pairs ({learned}) in {:.2} s; stored as model version {version}",
             started.elapsed().as_secs_f64()
         );
         println!("{version}");
