@@ -3,32 +3,12 @@
 //! definition the registry applies one registration at a time.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::collections::{BTreeSet, HashSet};
+mod common;
 
-use matching::csvio::{read_records, ReadOptions};
+use std::collections::BTreeSet;
+
+use common::generated;
 use matching::{Dataset, Model, Record};
-
-fn generated(seed: u64, records: usize) -> Vec<Record> {
-    let config = synthetic::GeneratorConfig {
-        seed,
-        records,
-        events: false,
-        ..Default::default()
-    };
-    let mut csv = Vec::new();
-    synthetic::write_canonical_csv(&synthetic::generate(&config).records, &mut csv).expect("csv");
-    let model = Model::default_child().expect("model");
-    let mut out = Vec::new();
-    read_records(
-        &model,
-        &csv[..],
-        ReadOptions::default(),
-        &mut HashSet::new(),
-        |c| out.extend(c),
-    )
-    .expect("reads");
-    out
-}
 
 /// Pairs (i < j, across sides when `sides` is given) that share a key.
 fn sharing_a_key(model: &Model, records: &[Record], sides: Option<&[u8]>) -> BTreeSet<(u32, u32)> {

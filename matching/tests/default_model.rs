@@ -4,9 +4,8 @@
 //! it was not trained on.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::collections::HashSet;
+mod common;
 
-use matching::csvio::{read_clusters, read_records, ReadOptions};
 use matching::{ChildFields, Dataset, Decision, Model, Record};
 
 fn model() -> Model {
@@ -281,28 +280,8 @@ fn a_child_known_by_two_given_names_is_one_child_when_a_record_writes_both() {
 /// and most true pairs among the candidates are linked.
 #[test]
 fn on_a_generated_set_links_are_right() {
-    let config = synthetic::GeneratorConfig {
-        seed: 7,
-        records: 3_000,
-        events: false,
-        ..Default::default()
-    };
-    let generated = synthetic::generate(&config);
-    let mut csv = Vec::new();
-    synthetic::write_canonical_csv(&generated.records, &mut csv).expect("csv");
-    let mut truth_csv = Vec::new();
-    synthetic::write_truth_csv(&generated.records, &mut truth_csv).expect("truth");
-    let truth = read_clusters(&truth_csv[..]).expect("truth rows");
+    let (records, truth) = common::generated_with_truth(7, 3_000);
     let m = model();
-    let mut records = Vec::new();
-    read_records(
-        &m,
-        &csv[..],
-        ReadOptions::default(),
-        &mut HashSet::new(),
-        |c| records.extend(c),
-    )
-    .expect("reads");
     let mut data = Dataset::new(&m);
     data.extend(&m, records.clone(), 0);
     let (blocks, _) = data.block(&m, m.spec().thresholds.max_block_size);

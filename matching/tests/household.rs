@@ -1,37 +1,11 @@
 //! The household's ceiling: how much family name, place and parents may say
 //! together, learned in training from the records themselves.
 
-use std::collections::{HashMap, HashSet};
+mod common;
 
-use matching::csvio::{read_clusters, read_records, ReadOptions};
+use common::{generated, generated_with_truth};
 use matching::model::{household_excess, weight_of};
 use matching::{Dataset, Model, ModelSpec, Record};
-
-/// Generated records and, per record, its true child.
-fn generated(seed: u64, records: usize) -> (Vec<Record>, HashMap<String, String>) {
-    let config = synthetic::GeneratorConfig {
-        seed,
-        records,
-        events: false,
-        ..Default::default()
-    };
-    let generated = synthetic::generate(&config);
-    let mut csv = Vec::new();
-    synthetic::write_canonical_csv(&generated.records, &mut csv).expect("csv");
-    let mut truth_csv = Vec::new();
-    synthetic::write_truth_csv(&generated.records, &mut truth_csv).expect("truth");
-    let model = Model::new(ModelSpec::canonical_child()).expect("valid");
-    let mut rows = Vec::new();
-    read_records(
-        &model,
-        &csv[..],
-        ReadOptions::default(),
-        &mut HashSet::new(),
-        |c| rows.extend(c),
-    )
-    .expect("reads");
-    (rows, read_clusters(&truth_csv[..]).expect("truth rows"))
-}
 
 /// Trains `spec` on `records`; returns the model and the data set it was
 /// trained on, with its candidate pairs.
@@ -56,7 +30,7 @@ fn trained(spec: ModelSpec, records: Vec<Record>) -> (Model, Dataset, Vec<(u32, 
 /// nearly all siblings, which is what the estimate stands on.
 #[test]
 fn the_household_ceiling_learned_in_training_is_what_the_truth_says() {
-    let (records, truth) = generated(11, 20_000);
+    let (records, truth) = generated_with_truth(11, 20_000);
     let spec = ModelSpec::canonical_child();
     let household = spec.household.as_ref().expect("the child model has one");
     assert_eq!(
@@ -100,7 +74,7 @@ fn the_household_ceiling_learned_in_training_is_what_the_truth_says() {
 /// it, and scoring applies the fixed one.
 #[test]
 fn a_ceiling_the_model_file_fixes_is_kept() {
-    let (records, _) = generated(12, 3_000);
+    let records = generated(12, 3_000);
     let mut spec = ModelSpec::canonical_child();
     if let Some(household) = spec.household.as_mut() {
         household.max_odds_bits = Some(3.5);
@@ -119,7 +93,7 @@ fn a_ceiling_the_model_file_fixes_is_kept() {
 /// count in full rather than under a guessed ceiling.
 #[test]
 fn too_few_households_leave_the_ceiling_unestimated() {
-    let (records, _) = generated(13, 40);
+    let records = generated(13, 40);
     let (model, _, _) = trained(ModelSpec::canonical_child(), records);
     assert!(model.is_trained());
     assert_eq!(model.household_odds_bits(), None);
