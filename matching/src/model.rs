@@ -129,6 +129,16 @@ struct Weights {
     household_bits: Option<f64>,
 }
 
+impl Weights {
+    /// What the household's ceiling takes from a pair whose household
+    /// comparisons' positive weights come `together` to so much.
+    fn household_loss(&self, together: f64) -> f64 {
+        self.household_bits.map_or(0.0, |bits| {
+            household_excess(together, bits, self.prior_weight)
+        })
+    }
+}
+
 /// One comparison's part of an explanation.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ComparisonExplanation {
@@ -749,10 +759,7 @@ impl Model {
     ) -> Result<(f64, Option<usize>)> {
         let w = self.weights.as_ref().ok_or_else(untrained)?;
         let (total, together) = self.weight_and_household(w, a, b, g);
-        let excess = w
-            .household_bits
-            .map_or(0.0, |bits| household_excess(together, bits, w.prior_weight));
-        Ok((total - excess, self.cannot_link_rule(g)))
+        Ok((total - w.household_loss(together), self.cannot_link_rule(g)))
     }
 
     /// The pair's weight before the household's ceiling, and the household's
@@ -783,10 +790,19 @@ impl Model {
         a: &PreparedRecord,
         b: &PreparedRecord,
     ) -> Result<(f64, f64, Option<usize>)> {
+        self.score_gamma_before_household(a, b, &self.gamma(a, b))
+    }
+
+    /// [`Self::score_before_household`] on levels already compared.
+    pub(crate) fn score_gamma_before_household(
+        &self,
+        a: &PreparedRecord,
+        b: &PreparedRecord,
+        g: &Gamma,
+    ) -> Result<(f64, f64, Option<usize>)> {
         let w = self.weights.as_ref().ok_or_else(untrained)?;
-        let g = self.gamma(a, b);
-        let (total, together) = self.weight_and_household(w, a, b, &g);
-        Ok((total - w.prior_weight, together, self.cannot_link_rule(&g)))
+        let (total, together) = self.weight_and_household(w, a, b, g);
+        Ok((total - w.prior_weight, together, self.cannot_link_rule(g)))
     }
 
     /// A pair whose given names agree at no level (the twins' and the
@@ -1014,9 +1030,7 @@ impl Model {
 
     /// What a pair with these level weights loses to the household's ceiling.
     fn household_loss(&self, w: &Weights, weights: &[f64; MAX_COMPARISONS]) -> f64 {
-        w.household_bits.map_or(0.0, |bits| {
-            household_excess(self.household_together(weights), bits, w.prior_weight)
-        })
+        w.household_loss(self.household_together(weights))
     }
 
     /// (weight, tf adjustment) of comparison `i` at level `l`.

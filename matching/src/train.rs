@@ -485,7 +485,8 @@ pub fn train(
         .step_by(step)
         .map(|p| {
             let (a, b) = (&records[p.a as usize], &records[p.b as usize]);
-            let pair = with_weights.score_before_household(a, b).map_or(
+            let g = with_weights.gamma(a, b);
+            let pair = with_weights.score_gamma_before_household(a, b, &g).map_or(
                 PriorPair::UNSCORABLE,
                 |(weight, household, cannot)| PriorPair {
                     weight,
@@ -494,12 +495,7 @@ pub fn train(
                     own_levels: 0,
                 },
             );
-            let levels = if own.is_empty() {
-                Vec::new()
-            } else {
-                let g = model.gamma(a, b);
-                own.iter().map(|&i| g.as_slice()[i]).collect()
-            };
+            let levels = own.iter().map(|&i| g.as_slice()[i]).collect();
             (pair, levels)
         })
         .collect();
