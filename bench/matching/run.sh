@@ -4,11 +4,12 @@
 #
 #   bash bench/matching/run.sh                       # FEBRL3, FEBRL4, children 10k/200k/1M
 #   SIZES="10000" SPLINK_MAX=10000 bash bench/matching/run.sh
-#   INDEPENDENT_SIZES="" bash bench/matching/run.sh  # without the independent generator's sets
+#   INDEPENDENT_SIZES="" THIRD_SIZES="" bash bench/matching/run.sh  # own generator only
 #
 # "children N" is the project's own generator (`child-registry generate`); "independent N"
 # is `independent_children.py`, written apart from it, so that a figure does not rest on the
-# habits of the generator the model was developed with.
+# habits of the generator the model was developed with; "third N" is `third_children.py`,
+# written apart from both (and from the engine) after the engine had been tuned on them.
 #
 # Needs: cargo, python3 with `pip install splink` (Splink 5, DuckDB), GNU time.
 set -euo pipefail
@@ -20,6 +21,7 @@ SPLINK_MAX=${SPLINK_MAX:-200000}
 SEED=${SEED:-20261123}
 INDEPENDENT_SIZES=${INDEPENDENT_SIZES-"10000 200000"}
 INDEPENDENT_SEED=${INDEPENDENT_SEED:-1}
+THIRD_SIZES=${THIRD_SIZES-"10000 200000"}
 OUT=${OUT:-$ROOT/target/bench-matching}
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$ROOT/target}
 mkdir -p "$OUT"
@@ -85,6 +87,17 @@ for n in $INDEPENDENT_SIZES; do
   if [ "$n" -le "$SPLINK_MAX" ]; then
     splink_blocking child "$t" "$f"
     run "independent $n" splink "$t" "$OUT/i${n}s.csv" python3 bench/matching/splink_dedupe.py --kind child --input "$f" --output "$OUT/i${n}s.csv"
+  fi
+done
+
+for n in $THIRD_SIZES; do
+  f=$OUT/third_$n.csv t=$OUT/third_${n}_truth.csv
+  [ -f "$f" ] || python3 bench/matching/third_children.py --records "$n" --seed "$INDEPENDENT_SEED" \
+    --output "$f" --truth "$t" >&2
+  run "third $n" ours "$t" "$OUT/t$n.csv" "$BIN" dedupe --report "$OUT/report.json" --input "$f" --output "$OUT/t$n.csv" --truth "$t"
+  if [ "$n" -le "$SPLINK_MAX" ]; then
+    splink_blocking child "$t" "$f"
+    run "third $n" splink "$t" "$OUT/t${n}s.csv" python3 bench/matching/splink_dedupe.py --kind child --input "$f" --output "$OUT/t${n}s.csv"
   fi
 done
 
