@@ -79,27 +79,25 @@ for n in $SIZES; do
   fi
 done
 
-for n in $INDEPENDENT_SIZES; do
-  f=$OUT/independent_$n.csv t=$OUT/independent_${n}_truth.csv
-  [ -f "$f" ] || python3 bench/matching/independent_children.py --records "$n" --seed "$INDEPENDENT_SEED" \
-    --output "$f" --truth "$t" >&2
-  run "independent $n" ours "$t" "$OUT/i$n.csv" "$BIN" dedupe --report "$OUT/report.json" --input "$f" --output "$OUT/i$n.csv" --truth "$t"
-  if [ "$n" -le "$SPLINK_MAX" ]; then
-    splink_blocking child "$t" "$f"
-    run "independent $n" splink "$t" "$OUT/i${n}s.csv" python3 bench/matching/splink_dedupe.py --kind child --input "$f" --output "$OUT/i${n}s.csv"
-  fi
-done
-
-for n in $THIRD_SIZES; do
-  f=$OUT/third_$n.csv t=$OUT/third_${n}_truth.csv
-  [ -f "$f" ] || python3 bench/matching/third_children.py --records "$n" --seed "$INDEPENDENT_SEED" \
-    --output "$f" --truth "$t" >&2
-  run "third $n" ours "$t" "$OUT/t$n.csv" "$BIN" dedupe --report "$OUT/report.json" --input "$f" --output "$OUT/t$n.csv" --truth "$t"
-  if [ "$n" -le "$SPLINK_MAX" ]; then
-    splink_blocking child "$t" "$f"
-    run "third $n" splink "$t" "$OUT/t${n}s.csv" python3 bench/matching/splink_dedupe.py --kind child --input "$f" --output "$OUT/t${n}s.csv"
-  fi
-done
+# python_sets NAME SCRIPT SIZES: the sets a Python generator writes (seed INDEPENDENT_SEED),
+# ours and Splink on each.
+python_sets() {
+  local name=$1 script=$2 sizes=$3 n f t
+  for n in $sizes; do
+    f=$OUT/${name}_$n.csv t=$OUT/${name}_${n}_truth.csv
+    [ -f "$f" ] || python3 "bench/matching/$script" --records "$n" --seed "$INDEPENDENT_SEED" \
+      --output "$f" --truth "$t" >&2
+    run "$name $n" ours "$t" "$OUT/${name}_${n}_ours.csv" "$BIN" dedupe --report "$OUT/report.json" \
+      --input "$f" --output "$OUT/${name}_${n}_ours.csv" --truth "$t"
+    if [ "$n" -le "$SPLINK_MAX" ]; then
+      splink_blocking child "$t" "$f"
+      run "$name $n" splink "$t" "$OUT/${name}_${n}_splink.csv" python3 bench/matching/splink_dedupe.py \
+        --kind child --input "$f" --output "$OUT/${name}_${n}_splink.csv"
+    fi
+  done
+}
+python_sets independent independent_children.py "$INDEPENDENT_SIZES"
+python_sets third third_children.py "$THIRD_SIZES"
 
 python3 - "$RESULTS" <<'PY'
 import json, sys
