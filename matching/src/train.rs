@@ -239,25 +239,25 @@ fn initial_m(levels: usize) -> Vec<f64> {
 }
 
 /// How much the pairs of an EM session that are not one child look like random pairs, in
-/// pairs: the Dirichlet prior that session EM puts on their distribution (see [`em_session`]).
+/// pairs: the Dirichlet prior that session EM puts on their distribution (see [`em`]).
 /// Small sessions (a few hundred pairs, as at 10,000 records) keep about the random pairs'
 /// u; sessions of thousands learn their own. 0, 30, 100 and 300 were measured on four
 /// generated populations at 10,000 and 200,000 records (BENCHMARKS.md, "Session 36").
 const SESSION_NON_MATCH_PRIOR_PAIRS: f64 = 30.0;
 
-/// Which distribution session EM gives the pairs that are not one child.
+/// Which distribution EM gives the pairs that are not one child.
 #[derive(Debug, Clone, Copy)]
 enum NonMatches {
-    /// Random pairs' u, fixed: over all candidate pairs, where nothing was chosen alike.
+    /// Random pairs' u, fixed.
     Random,
-    /// Learned from the session's own pairs, drawn towards random pairs' u by a prior
-    /// worth this many pairs.
+    /// Learned from the pairs themselves, starting from random pairs' u and drawn back to
+    /// it by a prior worth this many pairs (none: u is free).
     Learned { prior_pairs: f64 },
 }
 
-/// EM over the comparisons in `included`: returns m and λ.
+/// Two-class EM over the comparisons in `included`, from `start_lambda`: returns m, u and λ.
 ///
-/// The pairs a session's anchor gathers that are not one child are not random pairs: two
+/// In a session, the pairs the anchor gathers that are not one child are not random pairs: two
 /// children with the same common name and a father written by one common part, or cousins
 /// named alike in one village, agree on place and birth year far more often than two
 /// children drawn at random. With random pairs' u fixed, EM takes such pairs for matches
@@ -265,24 +265,17 @@ enum NonMatches {
 /// date (measured on a population of common names: m of "another place" 0.83 in the
 /// session anchored on names and father, against 0.08 in truth). Learning their
 /// distribution too lets EM set them apart.
-fn em_session(
+fn em(
     pats: &[(Vec<u8>, f64)],
     u_random: &[Vec<f64>],
     included: &[bool],
     iterations: usize,
+    start_lambda: f64,
     non_matches: NonMatches,
-) -> (Vec<Vec<f64>>, f64) {
+) -> (Vec<Vec<f64>>, Vec<Vec<f64>>, f64) {
     let mut m: Vec<Vec<f64>> = u_random.iter().map(|l| initial_m(l.len())).collect();
     let mut u: Vec<Vec<f64>> = u_random.to_vec();
-    let mut lambda = match non_matches {
-        NonMatches::Random => 0.3f64,
-        NonMatches::Learned { .. } => 0.5f64,
-    };
-    // Two free distributions converge more slowly than one (as in `em_full`).
-    let iterations = match non_matches {
-        NonMatches::Random => iterations,
-        NonMatches::Learned { .. } => iterations * 3,
-    };
+    let mut lambda = start_lambda;
     for _ in 0..iterations {
         let mut num_m: Vec<Vec<f64>> = u.iter().map(|l| vec![0.0; l.len()]).collect();
         let mut num_u = num_m.clone();
@@ -325,56 +318,6 @@ fn em_session(
                         .map(|(x, random)| ((x + prior_pairs * random) / s).max(1e-6))
                         .collect();
                 }
-            }
-        }
-        if total > 0.0 {
-            lambda = (total_match / total).clamp(1e-9, 1.0 - 1e-9);
-        }
-    }
-    (m, lambda)
-}
-
-/// Two-class EM with m, u and λ all free (u starts from the random-pair
-/// estimate): the classic Fellegi–Sunter EM over the candidate population.
-fn em_full(
-    pats: &[(Vec<u8>, f64)],
-    u_random: &[Vec<f64>],
-    iterations: usize,
-) -> (Vec<Vec<f64>>, Vec<Vec<f64>>, f64) {
-    let mut m: Vec<Vec<f64>> = u_random.iter().map(|l| initial_m(l.len())).collect();
-    let mut u: Vec<Vec<f64>> = u_random.to_vec();
-    let mut lambda = 0.05f64;
-    for _ in 0..iterations {
-        let mut num_m: Vec<Vec<f64>> = u.iter().map(|l| vec![0.0; l.len()]).collect();
-        let mut num_u = num_m.clone();
-        let (mut total_match, mut total) = (0.0, 0.0);
-        for (gamma, count) in pats {
-            let mut pm = lambda;
-            let mut pu = 1.0 - lambda;
-            for (i, &l) in gamma.iter().enumerate() {
-                if l != NULL_LEVEL {
-                    pm *= m[i][l as usize];
-                    pu *= u[i][l as usize];
-                }
-            }
-            let post = if pm + pu > 0.0 { pm / (pm + pu) } else { 0.0 };
-            total_match += post * count;
-            total += count;
-            for (i, &l) in gamma.iter().enumerate() {
-                if l != NULL_LEVEL {
-                    num_m[i][l as usize] += post * count;
-                    num_u[i][l as usize] += (1.0 - post) * count;
-                }
-            }
-        }
-        for i in 0..m.len() {
-            let sm: f64 = num_m[i].iter().sum();
-            if sm > 0.0 {
-                m[i] = num_m[i].iter().map(|x| (x / sm).max(1e-6)).collect();
-            }
-            let su: f64 = num_u[i].iter().sum();
-            if su > 0.0 {
-                u[i] = num_u[i].iter().map(|x| (x / su).max(1e-6)).collect();
             }
         }
         if total > 0.0 {
@@ -467,7 +410,9 @@ pub fn train(
         let non_matches = NonMatches::Learned {
             prior_pairs: SESSION_NON_MATCH_PRIOR_PAIRS,
         };
-        let (m, _) = em_session(&pats, &u, &included, training.em_iterations, non_matches);
+        // Two free distributions converge more slowly than one: three times the iterations.
+        let iterations = training.em_iterations * 3;
+        let (m, _, _) = em(&pats, &u, &included, iterations, 0.5, non_matches);
         for (i, m) in m.into_iter().enumerate() {
             if included[i] {
                 estimates[i].push(m);
@@ -478,7 +423,14 @@ pub fn train(
     if estimates.iter().any(Vec::is_empty) {
         let all = vec![true; comps.len()];
         let pats = patterns(model, records, pairs, training.em_max_pairs);
-        let (m, _) = em_session(&pats, &u, &all, training.em_iterations, NonMatches::Random);
+        let (m, _, _) = em(
+            &pats,
+            &u,
+            &all,
+            training.em_iterations,
+            0.3,
+            NonMatches::Random,
+        );
         for (i, m) in m.into_iter().enumerate() {
             if estimates[i].is_empty() {
                 estimates[i].push(m);
@@ -490,7 +442,10 @@ pub fn train(
         // u of the candidate population (siblings, namesakes), not of random
         // pairs: see `TrainingSpec::estimate_u_in_em`.
         let pats = patterns(model, records, pairs, training.em_max_pairs);
-        let (m_full, u_full, _) = em_full(&pats, &u, training.em_iterations * 3);
+        let all = vec![true; comps.len()];
+        let free = NonMatches::Learned { prior_pairs: 0.0 };
+        let iterations = training.em_iterations * 3;
+        let (m_full, u_full, _) = em(&pats, &u, &all, iterations, 0.05, free);
         (m_full, u_full)
     } else {
         (m, u)
@@ -796,7 +751,7 @@ mod tests {
         let learned = NonMatches::Learned {
             prior_pairs: SESSION_NON_MATCH_PRIOR_PAIRS,
         };
-        let (m, lambda) = em_session(&patterns, &random_pairs, &all, 100, learned);
+        let (m, _, lambda) = em(&patterns, &random_pairs, &all, 300, 0.5, learned);
         assert!((lambda - 0.1).abs() < 0.03, "one child's share {lambda}");
         // The prior draws the namesakes a little towards random pairs, and so some of them
         // into the one child's class.
@@ -810,7 +765,7 @@ mod tests {
 
         // With the random pairs' u the namesakes pass for one child, and the child's
         // records seem to disagree on place most of the time.
-        let (m, lambda) = em_session(&patterns, &random_pairs, &all, 100, NonMatches::Random);
+        let (m, _, lambda) = em(&patterns, &random_pairs, &all, 100, 0.3, NonMatches::Random);
         assert!(lambda > 0.5, "{lambda}");
         assert!(m[0][1] > 0.4, "{:?}", m[0]);
     }
@@ -827,8 +782,8 @@ mod tests {
         let learned = NonMatches::Learned {
             prior_pairs: SESSION_NON_MATCH_PRIOR_PAIRS,
         };
-        let (m_learned, _) = em_session(&patterns, &random_pairs, &all, 100, learned);
-        let (m_fixed, _) = em_session(&patterns, &random_pairs, &all, 100, NonMatches::Random);
+        let (m_learned, _, _) = em(&patterns, &random_pairs, &all, 300, 0.5, learned);
+        let (m_fixed, _, _) = em(&patterns, &random_pairs, &all, 100, 0.3, NonMatches::Random);
         for (learned, fixed) in m_learned.iter().zip(&m_fixed) {
             for (a, b) in learned.iter().zip(fixed) {
                 assert!((a - b).abs() < 0.1, "{m_learned:?} against {m_fixed:?}");
