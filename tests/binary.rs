@@ -197,6 +197,29 @@ mod cases {
         assert!(versions[0].active && versions[0].origin == "bundled");
         drop(store);
 
+        let models = |database: &TestDatabase| {
+            let output = run(&args(&["models", "--json"], database));
+            assert!(
+                output.status.success(),
+                "{}",
+                String::from_utf8_lossy(&output.stderr)
+            );
+            serde_json::from_slice::<Value>(&output.stdout).unwrap()
+        };
+        let listing = models(&database);
+        assert_eq!(listing["records"], 600);
+        assert_eq!(listing["versions"][0]["origin"], "bundled");
+        assert_eq!(listing["versions"][0]["active"], true);
+        assert_eq!(
+            listing["versions"][0]["trained_on_records"], 200_000,
+            "the bundled model learned from 200,000 generated records"
+        );
+        assert_eq!(
+            listing["retrain_advice"],
+            Value::Null,
+            "600 records are too few to learn from: {listing}"
+        );
+
         let output = run(&args(&["train", "--note", "first retraining"], &database));
         assert!(
             output.status.success(),
@@ -258,6 +281,19 @@ mod cases {
             .any(|v| v.version == 2 && v.active && v.note == "first retraining"));
         assert!(store.invariant_violations().await.unwrap().is_empty());
         drop(store);
+        let listing = models(&database);
+        assert_eq!(listing["versions"][1]["version"], 2);
+        assert_eq!(listing["versions"][1]["active"], true);
+        assert_eq!(listing["versions"][1]["origin"], "trained");
+        assert_eq!(listing["versions"][1]["trained_on_records"], 600);
+        assert_eq!(listing["versions"][0]["active"], false);
+        let output = run(&args(&["models"], &database));
+        let text = String::from_utf8_lossy(&output.stdout);
+        assert!(
+            output.status.success() && text.contains("first retraining"),
+            "{text}"
+        );
+        assert!(text.contains("the registry holds 600 records"), "{text}");
 
         let output = run(&args(
             &["rescore", "--model-version", "9", "--dry-run"],
@@ -272,6 +308,61 @@ mod cases {
 
     /// Debug logs of a whole working session (register, read, search, bad input, failed
     /// login) hold none of the child's personal data.
+    /// A registry holding enough records of its own is told to train its own model: by
+    /// `models`, and in the server's log at start.
+    pub async fn a_registry_that_outgrew_its_model_is_told_to_retrain(backend: Backend) {
+        let database = TestDatabase::new(backend).await;
+        let store = database.open().await;
+        let today = chrono::Utc::now().date_naive();
+        let generated = synthetic::generate(&synthetic::GeneratorConfig {
+            records: registry::review::OWN_TRAINING_RECORDS as usize,
+            seed: 12,
+            events: false,
+            ..Default::default()
+        });
+        let records = generated
+            .records
+            .iter()
+            .map(|record| {
+                gateway::commands::demo::submission_from_generated(record)
+                    .unwrap()
+                    .validate(today)
+                    .unwrap()
+            })
+            .collect();
+        store.bulk_load(records, "test").await.unwrap();
+        drop(store);
+
+        let listing: Value =
+            serde_json::from_str(&run_ok(&args(&["models", "--json"], &database))).unwrap();
+        assert_eq!(listing["records"], 10_000);
+        let advice = listing["retrain_advice"].as_str().unwrap_or_default();
+        assert!(
+            advice.contains("bundled") && advice.contains("child-registry train"),
+            "{listing}"
+        );
+        let text = run_ok(&args(&["models"], &database));
+        assert!(text.contains(&format!("advice: {advice}")), "{text}");
+
+        let log = database.dir.path().join("server.log");
+        let server = Server::start_logging(&database, &log);
+        let started = Instant::now();
+        let logged = loop {
+            let lines = std::fs::read_to_string(&log).unwrap_or_default();
+            if lines.contains("the matching model should be retrained") {
+                break lines;
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(60),
+                "no retraining advice in the server's log: {lines}"
+            );
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        };
+        assert!(logged.contains("10000 records of its own"), "{logged}");
+        server.terminate();
+        database.drop_database().await;
+    }
+
     pub async fn logs_hold_no_personal_data(backend: Backend) {
         let database = TestDatabase::new(backend).await;
         let agency = create_client(&database, "agency", Some("police-kh"));
@@ -697,6 +788,7 @@ on_both_backends!(
     cli_manages_clients,
     acknowledged_writes_survive_kill_9,
     the_model_is_retrained_and_rescored,
+    a_registry_that_outgrew_its_model_is_told_to_retrain,
     logs_hold_no_personal_data,
     one_server_per_directory,
     a_server_takes_up_a_version_activated_beside_it,

@@ -6,8 +6,33 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use crate::error::Result;
 use crate::ids::ChildId;
 use crate::linkage::{self, CandidateRecord, ChildScore, Matcher, Plan, StoredMatchRecord};
-use crate::review::{RescoreChange, RescoreReport};
+use crate::review::{retrain_advice, ModelVersion, RescoreChange, RescoreReport};
 use crate::store::{Decision, Store};
+
+/// The stored model versions and whether the registry has outgrown the active one.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct ModelStatus {
+    pub versions: Vec<ModelVersion>,
+    /// Source records the registry holds now.
+    pub records: u64,
+    /// Why the active model should be trained again, when it should ([`retrain_advice`]).
+    pub retrain_advice: Option<String>,
+}
+
+/// Reads [`ModelStatus`]; counting the records takes a moment at a million.
+pub async fn model_status(store: &dyn Store) -> Result<ModelStatus> {
+    let versions = store.model_versions().await?;
+    let records = store.source_record_count().await?;
+    let retrain_advice = versions
+        .iter()
+        .find(|version| version.active)
+        .and_then(|active| retrain_advice(active, records));
+    Ok(ModelStatus {
+        versions,
+        records,
+        retrain_advice,
+    })
+}
 
 /// The report and the work `apply` would do.
 #[derive(Debug)]

@@ -10,6 +10,7 @@ pub mod import;
 pub mod indicators;
 pub mod instance_lock;
 pub mod migrate;
+pub mod models;
 pub mod reindex;
 pub mod rescore;
 pub mod security_args;
@@ -55,6 +56,9 @@ pub enum Command {
     /// Report what a stored model version would change in the automatic links; `--apply`
     /// activates it.
     Rescore(rescore::RescoreArgs),
+    /// List the stored model versions, what each learned from, and whether the registry has
+    /// outgrown the active one.
+    Models(models::ModelsArgs),
     /// Manage people who log in (officials, stewards, admins, auditors).
     Users(users::UsersArgs),
     /// Check the audit log's chain.
@@ -118,6 +122,7 @@ pub fn main() -> ExitCode {
         Command::Train(args) => train::run(args),
         Command::Dedupe(args) => dedupe::run(args),
         Command::Rescore(args) => rescore::run(args),
+        Command::Models(args) => models::run(args),
         Command::Users(args) => users::run(args),
         Command::Audit(args) => audit::run(args),
         Command::Backup(args) => backup::run_backup(args),

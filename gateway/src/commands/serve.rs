@@ -152,6 +152,7 @@ impl BackgroundTasks {
         let totals_folder = tokio::spawn(registry::counts::follow_forever(store.clone()));
         let match_cache_warmer = tokio::spawn(warm_match_cache(store.clone()));
         let model_follower = tokio::spawn(registry::rescore::follow_active_model(store.clone()));
+        tokio::spawn(advise_retraining(store.clone()));
         Ok(BackgroundTasks {
             tasks: vec![
                 webhook_worker,
@@ -182,6 +183,20 @@ async fn warm_match_cache(store: Arc<dyn registry::Store>) {
             "stored records prepared for matching"
         ),
         Err(error) => tracing::warn!(%error, "preparing stored records for matching stopped"),
+    }
+}
+
+/// Tells the operator, once at start, when the registry has outgrown its active model (see
+/// `child-registry models`). Counting the records takes a moment at a million, so it runs
+/// beside the start.
+async fn advise_retraining(store: Arc<dyn registry::Store>) {
+    match registry::rescore::model_status(store.as_ref()).await {
+        Ok(status) => {
+            if let Some(advice) = status.retrain_advice {
+                tracing::warn!(%advice, "the matching model should be retrained");
+            }
+        }
+        Err(error) => tracing::warn!(%error, "cannot tell whether the matching model is current"),
     }
 }
 

@@ -1856,6 +1856,10 @@ impl Store for Backend {
         self.list_model_versions().await
     }
 
+    async fn source_record_count(&self) -> Result<u64> {
+        self.count_source_records().await
+    }
+
     async fn add_model_version(&self, spec: &str, origin: &str, note: &str) -> Result<i64> {
         self.insert_model_version(spec, origin, note).await
     }

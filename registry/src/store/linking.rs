@@ -125,6 +125,23 @@ pub(super) async fn load_active_matcher(pool: &sqlx::Pool<Db>) -> Result<Matcher
     Matcher::from_stored(version, &spec)
 }
 
+/// How many records a stored model's weights were learned from, read without compiling the
+/// model (a stored spec carries its term-frequency tables: megabytes).
+fn trained_on_records(spec: &str) -> Option<u64> {
+    #[derive(serde::Deserialize)]
+    struct Spec {
+        trained: Option<Trained>,
+    }
+    #[derive(serde::Deserialize)]
+    struct Trained {
+        trained_on_records: u64,
+    }
+    serde_json::from_str::<Spec>(spec)
+        .ok()?
+        .trained
+        .map(|trained| trained.trained_on_records)
+}
+
 /// Records keyed again per transaction by [`refresh_blocking_keys`].
 const REKEY_PAGE: i64 = 2000;
 
@@ -439,7 +456,14 @@ pub(super) async fn supersede_settled_candidates(
 }
 
 /// version, origin, note, created_at, activated_at
-type ModelVersionRow = (i64, String, String, DateTime<Utc>, Option<DateTime<Utc>>);
+type ModelVersionRow = (
+    i64,
+    String,
+    String,
+    String,
+    DateTime<Utc>,
+    Option<DateTime<Utc>>,
+);
 /// record_key, source_system, source_record_id, child_id, link_method, match_child
 type MatchRecordRow = (i64, String, String, String, String, Option<Json<ChildData>>);
 
@@ -797,23 +821,31 @@ impl Backend {
     pub(super) async fn list_model_versions(&self) -> Result<Vec<ModelVersion>> {
         let active = current_matcher(&self.matcher).version();
         let rows: Vec<ModelVersionRow> = sqlx::query_as(
-                "SELECT version, origin, note, created_at, activated_at FROM match_models ORDER BY version",
+                "SELECT version, origin, note, spec, created_at, activated_at FROM match_models ORDER BY version",
             )
             .fetch_all(&self.read)
             .await?;
         Ok(rows
             .into_iter()
             .map(
-                |(version, origin, note, created_at, activated_at)| ModelVersion {
+                |(version, origin, note, spec, created_at, activated_at)| ModelVersion {
                     version,
                     origin,
                     note,
                     created_at,
                     activated_at,
                     active: version == active,
+                    trained_on_records: trained_on_records(&spec),
                 },
             )
             .collect())
+    }
+
+    pub(super) async fn count_source_records(&self) -> Result<u64> {
+        let count: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM source_records")
+            .fetch_one(&self.read)
+            .await?;
+        Ok(u64::try_from(count).unwrap_or_default())
     }
 
     pub(super) async fn insert_model_version(

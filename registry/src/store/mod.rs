@@ -281,6 +281,9 @@ pub trait Store:
     /// Every stored model version, the active one marked.
     async fn model_versions(&self) -> Result<Vec<ModelVersion>>;
 
+    /// How many source records the registry holds (what `child-registry train` learns from).
+    async fn source_record_count(&self) -> Result<u64>;
+
     /// Stores a model file (JSON) as the next version, not yet active.
     async fn add_model_version(&self, spec: &str, origin: &str, note: &str) -> Result<i64>;
 
