@@ -24,7 +24,8 @@
 //! true edge, or every true candidate pair, and nothing else.
 //!
 //! With `SAMPLES.txt` it writes a sample of each kind, both records side by
-//! side with the pair's explanation, to read what the engine got wrong.
+//! side with the pair's explanation, to read what the engine got wrong
+//! (`SAMPLES_PER_KIND=N` or `=all` for more than 40 of each).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::collections::{HashMap, HashSet};
@@ -213,12 +214,18 @@ fn main() {
             .collect::<Vec<_>>()
             .join(" | ")
     };
+    // `SAMPLES_PER_KIND=all` (or a number) to read more of a kind than the default.
+    let per_kind = match std::env::var("SAMPLES_PER_KIND").as_deref() {
+        Ok("all") => usize::MAX,
+        Ok(n) => n.parse().expect("SAMPLES_PER_KIND: a number or `all`"),
+        Err(_) => SAMPLES_PER_KIND,
+    };
     let mut text = String::new();
     for k in names {
         let list = &kinds[*k];
-        let stride = (list.len() / SAMPLES_PER_KIND).max(1);
+        let stride = (list.len() / per_kind).max(1);
         writeln!(text, "===== {k} ({})", list.len()).unwrap();
-        for &(a, b) in list.iter().step_by(stride).take(SAMPLES_PER_KIND) {
+        for &(a, b) in list.iter().step_by(stride).take(per_kind) {
             let e = model
                 .explain_prepared(&data.prepared[a as usize], &data.prepared[b as usize])
                 .expect("trained");

@@ -326,6 +326,7 @@ pub enum ComparatorKind {
     /// household name is [`NAME_HOUSEHOLD_LEVEL`].
     Name {
         household_names: bool,
+        near_misses: bool,
     },
     Text(Vec<TextPredicate>),
     /// With `estimates`, levels from [`date_level_estimates`], else from
@@ -397,17 +398,22 @@ impl Comparator {
             ComparisonKind::Name {
                 tf,
                 household_names,
+                near_misses,
                 ..
             } => {
                 let mut labels = owned(&NAME_LABELS);
                 if *household_names {
                     labels.push("household_name".into());
                 }
+                if *near_misses {
+                    labels.push("near_miss".into());
+                }
                 (
                     labels,
                     *tf,
                     ComparatorKind::Name {
                         household_names: *household_names,
+                        near_misses: *near_misses,
                     },
                 )
             }
@@ -472,17 +478,23 @@ impl Comparator {
             (Value::Missing, _) | (_, Value::Missing) => NULL_LEVEL,
             (Value::Name(a), Value::Name(b)) => {
                 let level = name_level(a, b);
-                let household_names = matches!(
-                    self.kind,
-                    ComparatorKind::Name {
-                        household_names: true
-                    }
-                );
+                let ComparatorKind::Name {
+                    household_names,
+                    near_misses,
+                } = self.kind
+                else {
+                    return level;
+                };
+                if level != NAME_ELSE_LEVEL {
+                    return level;
+                }
                 // Two different household names ("Thom" / "Toch", big and
                 // little) are how a household tells two of its children
                 // apart: that stays `else`.
-                if level == NAME_ELSE_LEVEL && household_names && (a.household != b.household) {
+                if household_names && (a.household != b.household) {
                     NAME_HOUSEHOLD_LEVEL
+                } else if near_misses && near_miss(a, b) {
+                    NAME_HOUSEHOLD_LEVEL + u8::from(household_names)
                 } else {
                     level
                 }
@@ -709,6 +721,43 @@ fn one_edit(a: &str, b: &str) -> bool {
     let (la, lb) = (a.chars().count(), b.chars().count());
     la.min(lb) >= ONE_EDIT_MIN_LETTERS && la.abs_diff(lb) <= 1 && levenshtein(a, b) == 1
 }
+
+/// Two names a few slips apart that the levels above call different: at most two
+/// letters typed wrong, added, left out or swapped with a neighbour in names of at least
+/// [`NEAR_MISS_MIN_LETTERS`] letters, or one in shorter names of three or more (the
+/// levels above take one slip only from five letters: "Mony" / "Rony" are often two
+/// names, and this level lets training weigh them apart from names that share nothing).
+/// Digits are read as the letters OCR and hurried typing take them for ("B0pga").
+/// The words are read run together, as agencies join and split them at will.
+pub fn near_miss(a: &NameValue, b: &NameValue) -> bool {
+    let letters = |n: &NameValue| -> Vec<char> {
+        n.norm
+            .chars()
+            .filter(|c| *c != ' ')
+            .map(|c| match c {
+                '0' => 'o',
+                '1' => 'l',
+                '5' => 's',
+                '8' => 'b',
+                c => c,
+            })
+            .collect()
+    };
+    let (x, y) = (letters(a), letters(b));
+    let shorter = x.len().min(y.len());
+    if shorter < 3 {
+        return false;
+    }
+    let allowed = if shorter >= NEAR_MISS_MIN_LETTERS {
+        2
+    } else {
+        1
+    };
+    x.len().abs_diff(y.len()) <= allowed && strsim::generic_damerau_levenshtein(&x, &y) <= allowed
+}
+
+/// Shortest name in which [`near_miss`] allows two slips.
+const NEAR_MISS_MIN_LETTERS: usize = 5;
 
 /// Shortest name for [`one_edit`]: in shorter ones a letter is too much of
 /// the name ("Mony" / "Rony" are two names).
@@ -1094,6 +1143,7 @@ mod tests {
             column: "given_name".into(),
             tf: false,
             household_names,
+            near_misses: false,
         };
         let given = Comparator::new("given_name", &kind(true)).unwrap();
         let plain = Comparator::new("mother_name", &kind(false)).unwrap();
@@ -1116,6 +1166,49 @@ mod tests {
         assert_eq!(level(&given, "Pov", "ពៅ"), 3);
         assert_eq!(level(&given, "Toch", "TOCH"), 0);
         assert_eq!(level(&given, "Dara", "Sokha"), NAME_ELSE_LEVEL);
+    }
+
+    #[test]
+    fn near_misses_are_a_level_only_where_asked() {
+        let kind = |household_names, near_misses| ComparisonKind::Name {
+            column: "given_name".into(),
+            tf: false,
+            household_names,
+            near_misses,
+        };
+        let given = Comparator::new("given_name", &kind(true, true)).unwrap();
+        let family = Comparator::new("family_name", &kind(false, true)).unwrap();
+        let plain = Comparator::new("mother_name", &kind(false, false)).unwrap();
+        assert_eq!(given.labels.last().map(String::as_str), Some("near_miss"));
+        let near_miss_level = |c: &Comparator| c.num_levels() as u8 - 1;
+        let level = |c: &Comparator, a: &str, b: &str| {
+            c.level(&Value::Name(name(a)), &Value::Name(name(b)))
+        };
+        for (a, b) in [
+            // Two slips in names of five letters or more.
+            ("Minsjima", "Ninsiima"),
+            ("Rihty", "Rithi"),
+            // Digits read as letters, then one slip.
+            ("M0zses", "Moses"),
+            ("B0pga", "Bopha"),
+            // One slip in a short name.
+            ("Lohn", "John"),
+        ] {
+            assert_eq!(level(&plain, a, b), NAME_ELSE_LEVEL, "{a} / {b}");
+            assert_eq!(level(&given, a, b), near_miss_level(&given), "{a} / {b}");
+            assert_eq!(level(&family, a, b), near_miss_level(&family), "{a} / {b}");
+        }
+        for (a, b) in [
+            ("Dara", "Sokha"),
+            ("Grace", "Gloria"),
+            // Two slips are too many in a short name, one in a name of two letters.
+            ("Koev", "Keo"),
+            ("Ny", "Ly"),
+        ] {
+            assert_eq!(level(&given, a, b), NAME_ELSE_LEVEL, "{a} / {b}");
+        }
+        // A household name is read first: "Pov" / "Pon" is a household name and another.
+        assert_eq!(level(&given, "Pov", "Pon"), NAME_HOUSEHOLD_LEVEL);
     }
 
     #[test]

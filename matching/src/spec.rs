@@ -107,12 +107,18 @@ pub enum ComparisonKind {
     /// "Baby"), which one agency writes where another writes the child's
     /// given name. Such a pair is not `else`, so rules on `else` (a different
     /// given name is another child) do not hold for it.
+    ///
+    /// With `near_misses`, a level `near_miss` follows those: the names agree
+    /// at no level but are a few slips of a clerk's pen apart ([`crate::compare::near_miss`]:
+    /// "Minsjima" / "Ninsiima", "B0pga" / "Bopha"). Rules on `else` do not hold for it either.
     Name {
         column: String,
         #[serde(default)]
         tf: bool,
         #[serde(default, skip_serializing_if = "std::ops::Not::not")]
         household_names: bool,
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        near_misses: bool,
     },
     /// Free text with levels given as predicates, tried in order:
     /// `exact`, `levenshtein<=N`, `jaro_winkler>=X`, `jaro>=X`, `prefix=N`.
