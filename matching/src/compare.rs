@@ -730,9 +730,23 @@ fn one_edit(a: &str, b: &str) -> bool {
 /// Digits are read as the letters OCR and hurried typing take them for ("B0pga").
 /// The words are read run together, as agencies join and split them at will.
 pub fn near_miss(a: &NameValue, b: &NameValue) -> bool {
-    let letters = |n: &NameValue| -> Vec<char> {
-        n.norm
-            .chars()
+    if a.id != 0 && b.id != 0 {
+        // Most candidate pairs' names agree at no level: memoised like the levels.
+        return memo::NEAR_MISSES.with(|m| {
+            m.borrow_mut()
+                .get_or_insert(a.id, b.id, || u8::from(compute_near_miss(a, b)))
+                == 1
+        });
+    }
+    compute_near_miss(a, b)
+}
+
+fn compute_near_miss(a: &NameValue, b: &NameValue) -> bool {
+    fn letters(name: &str) -> std::borrow::Cow<'_, str> {
+        if !name.contains(|c: char| c == ' ' || c.is_ascii_digit()) {
+            return std::borrow::Cow::Borrowed(name);
+        }
+        name.chars()
             .filter(|c| *c != ' ')
             .map(|c| match c {
                 '0' => 'o',
@@ -742,9 +756,10 @@ pub fn near_miss(a: &NameValue, b: &NameValue) -> bool {
                 c => c,
             })
             .collect()
-    };
-    let (x, y) = (letters(a), letters(b));
-    let shorter = x.len().min(y.len());
+    }
+    let (x, y) = (letters(&a.norm), letters(&b.norm));
+    let (lx, ly) = (x.chars().count(), y.chars().count());
+    let shorter = lx.min(ly);
     if shorter < 3 {
         return false;
     }
@@ -753,7 +768,7 @@ pub fn near_miss(a: &NameValue, b: &NameValue) -> bool {
     } else {
         1
     };
-    x.len().abs_diff(y.len()) <= allowed && strsim::generic_damerau_levenshtein(&x, &y) <= allowed
+    lx.abs_diff(ly) <= allowed && strsim::osa_distance(&x, &y) <= allowed
 }
 
 /// Shortest name in which [`near_miss`] allows two slips.
@@ -1044,6 +1059,7 @@ mod memo {
     thread_local! {
         pub(super) static NAMES: RefCell<Memo> = RefCell::new(Memo::new());
         pub(super) static PLACES: RefCell<Memo> = RefCell::new(Memo::new());
+        pub(super) static NEAR_MISSES: RefCell<Memo> = RefCell::new(Memo::new());
     }
 }
 
