@@ -123,6 +123,9 @@ pub struct NameValue {
     pub parts: usize,
     /// The whole name is a household name ([`crate::normalize::is_household_name`]).
     pub household: bool,
+    /// Which of the letters a–z the name holds, digits read as [`near_miss`] reads them: two
+    /// names a slip apart differ in at most two of them, which rules out most pairs at once.
+    pub letter_set: u32,
 }
 
 impl NameValue {
@@ -164,6 +167,7 @@ impl NameValue {
         Some(Self {
             khmer: raw.chars().any(crate::normalize::is_khmer),
             household: crate::normalize::is_household_name(&norm),
+            letter_set: letter_set(&norm),
             parts,
             id: 0,
             canon: canon.into(),
@@ -742,34 +746,51 @@ pub fn near_miss(a: &NameValue, b: &NameValue) -> bool {
 }
 
 fn compute_near_miss(a: &NameValue, b: &NameValue) -> bool {
-    fn letters(name: &str) -> std::borrow::Cow<'_, str> {
-        if !name.contains(|c: char| c == ' ' || c.is_ascii_digit()) {
-            return std::borrow::Cow::Borrowed(name);
-        }
-        name.chars()
-            .filter(|c| *c != ' ')
-            .map(|c| match c {
-                '0' => 'o',
-                '1' => 'l',
-                '5' => 's',
-                '8' => 'b',
-                c => c,
-            })
-            .collect()
+    // Each slip adds, removes or replaces at most two of the letters a name holds.
+    if (a.letter_set ^ b.letter_set).count_ones() > 2 * NEAR_MISS_MAX_SLIPS {
+        return false;
     }
-    let (x, y) = (letters(&a.norm), letters(&b.norm));
+    let (x, y) = (near_miss_reading(&a.norm), near_miss_reading(&b.norm));
     let (lx, ly) = (x.chars().count(), y.chars().count());
     let shorter = lx.min(ly);
     if shorter < 3 {
         return false;
     }
     let allowed = if shorter >= NEAR_MISS_MIN_LETTERS {
-        2
+        NEAR_MISS_MAX_SLIPS as usize
     } else {
         1
     };
     lx.abs_diff(ly) <= allowed && strsim::osa_distance(&x, &y) <= allowed
 }
+
+/// A name as [`near_miss`] reads it: words run together, digits as the letters they were.
+fn near_miss_reading(name: &str) -> std::borrow::Cow<'_, str> {
+    if !name.contains(|c: char| c == ' ' || c.is_ascii_digit()) {
+        return std::borrow::Cow::Borrowed(name);
+    }
+    name.chars()
+        .filter(|c| *c != ' ')
+        .map(|c| match c {
+            '0' => 'o',
+            '1' => 'l',
+            '5' => 's',
+            '8' => 'b',
+            c => c,
+        })
+        .collect()
+}
+
+/// The letters a–z of `name` as [`near_miss`] reads it, one bit each.
+fn letter_set(name: &str) -> u32 {
+    near_miss_reading(name)
+        .bytes()
+        .filter(u8::is_ascii_lowercase)
+        .fold(0, |set, letter| set | 1 << (letter - b'a'))
+}
+
+/// Most slips [`near_miss`] allows.
+const NEAR_MISS_MAX_SLIPS: u32 = 2;
 
 /// Shortest name in which [`near_miss`] allows two slips.
 const NEAR_MISS_MIN_LETTERS: usize = 5;
