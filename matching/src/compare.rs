@@ -771,13 +771,7 @@ fn near_miss_reading(name: &str) -> std::borrow::Cow<'_, str> {
     }
     name.chars()
         .filter(|c| *c != ' ')
-        .map(|c| match c {
-            '0' => 'o',
-            '1' => 'l',
-            '5' => 's',
-            '8' => 'b',
-            c => c,
-        })
+        .map(|c| crate::normalize::letter_for_digit(c).unwrap_or(c))
         .collect()
 }
 

@@ -594,19 +594,26 @@ struct Reading {
     v_after_vowel_is_vowel: bool,
 }
 
+/// The letter an OCR'd or hastily typed digit in a name stands for ("5im", "B0pha"), if any.
+pub fn letter_for_digit(c: char) -> Option<char> {
+    match c {
+        '0' => Some('o'),
+        '1' => Some('l'),
+        '5' => Some('s'),
+        '8' => Some('b'),
+        _ => None,
+    }
+}
+
 fn skeleton(token: &str, reading: Reading) -> String {
     if !token.chars().any(|c| c.is_ascii_alphabetic()) {
         return String::new();
     }
     let letters: Vec<char> = token
         .chars()
-        .filter_map(|c| match c {
-            '0' => Some('o'),
-            '1' => Some('l'),
-            '5' => Some('s'),
-            '8' => Some('b'),
-            c if c.is_ascii_alphabetic() => Some(c),
-            _ => None,
+        .filter_map(|c| match letter_for_digit(c) {
+            Some(letter) => Some(letter),
+            None => c.is_ascii_alphabetic().then_some(c),
         })
         .collect();
     // Each letter or digraph as one sound; vowels (and h, y, and w read as a vowel) as '.'.
