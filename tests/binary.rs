@@ -315,7 +315,7 @@ mod cases {
         let store = database.open().await;
         let today = chrono::Utc::now().date_naive();
         let generated = synthetic::generate(&synthetic::GeneratorConfig {
-            records: registry::review::OWN_TRAINING_RECORDS as usize,
+            records: registry::rescore::OWN_TRAINING_RECORDS as usize,
             seed: 12,
             events: false,
             ..Default::default()

@@ -255,51 +255,6 @@ pub struct ModelVersion {
     pub trained_on_records: Option<u64>,
 }
 
-/// From this many records a registry's own records teach a model more than the bundled one
-/// knows: measured on generated sets, EM on 5,000 records matches about as well as the
-/// bundled model, on 10,000 and more better (it learns the registry's own agencies and
-/// names); on a population nobody tuned it to (BENCHMARKS.md, session 36), the bundled model's
-/// automatic links fell to precision 0.989 where the same model trained on that population's
-/// own records kept 0.998.
-pub const OWN_TRAINING_RECORDS: u64 = 10_000;
-
-/// A registry that has grown to this many times the records its active model learned from
-/// has other names, agencies and duplicates than the model's weights and name frequencies
-/// describe.
-pub const GROWTH_BEFORE_RETRAINING: u64 = 2;
-
-/// Why the active model should be trained again on the registry's `records`, if it should:
-/// a bundled model once the registry holds [`OWN_TRAINING_RECORDS`] of its own, a trained one
-/// once the registry has grown [`GROWTH_BEFORE_RETRAINING`] times past what it learned from.
-/// Training only stores a new version; `child-registry rescore --dry-run` shows what it would
-/// change before anything is activated.
-pub fn retrain_advice(active: &ModelVersion, records: u64) -> Option<String> {
-    if records < OWN_TRAINING_RECORDS {
-        return None;
-    }
-    let why = if active.origin == "bundled" {
-        format!(
-            "the active model (version {}) is the one bundled with the release, trained on \
-             generated children; the registry now holds {records} records of its own",
-            active.version
-        )
-    } else {
-        let learned_from = active.trained_on_records?;
-        if records < learned_from.saturating_mul(GROWTH_BEFORE_RETRAINING) {
-            return None;
-        }
-        format!(
-            "the active model (version {}) learned from {learned_from} records; the registry \
-             now holds {records}",
-            active.version
-        )
-    };
-    Some(format!(
-        "{why}: train a new version on them (`child-registry train`) and compare it \
-         (`child-registry rescore --model-version N --dry-run`) before activating it"
-    ))
-}
-
 /// One record whose automatic placement a model version would change.
 #[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
 pub struct RescoreChange {
@@ -348,45 +303,5 @@ mod tests {
         assert_eq!(percentile(&values, 0.99), Some(99.0));
         assert_eq!(percentile(&[7.0], 0.99), Some(7.0));
         assert_eq!(percentile(&[], 0.5), None);
-    }
-
-    fn version(origin: &str, trained_on_records: Option<u64>) -> ModelVersion {
-        ModelVersion {
-            version: 3,
-            origin: origin.into(),
-            note: String::new(),
-            created_at: Utc::now(),
-            activated_at: Some(Utc::now()),
-            active: true,
-            trained_on_records,
-        }
-    }
-
-    #[test]
-    fn retraining_is_advised_once_the_registry_has_records_of_its_own() {
-        let bundled = version("bundled", Some(200_000));
-        assert_eq!(retrain_advice(&bundled, OWN_TRAINING_RECORDS - 1), None);
-        let advice = retrain_advice(&bundled, OWN_TRAINING_RECORDS).unwrap();
-        assert!(advice.contains("bundled"), "{advice}");
-        assert!(advice.contains("child-registry train"), "{advice}");
-        // Fewer records than the bundled model's training set still say more about this
-        // registry's own agencies than generated children do.
-        assert!(retrain_advice(&bundled, 50_000).is_some());
-    }
-
-    #[test]
-    fn retraining_is_advised_when_the_registry_has_outgrown_its_model() {
-        let trained = version("trained", Some(40_000));
-        assert_eq!(retrain_advice(&trained, 79_999), None);
-        let advice = retrain_advice(&trained, 80_000).unwrap();
-        assert!(advice.contains("learned from 40000 records"), "{advice}");
-        // A model trained on a small registry is still not worth replacing below the size
-        // where training pays.
-        assert_eq!(
-            retrain_advice(&version("trained", Some(2_000)), OWN_TRAINING_RECORDS - 1),
-            None
-        );
-        // An untrained model (weights fixed by hand) is left to whoever wrote it.
-        assert_eq!(retrain_advice(&version("test", None), 1_000_000), None);
     }
 }

@@ -455,7 +455,7 @@ pub(super) async fn supersede_settled_candidates(
     Ok(())
 }
 
-/// version, origin, note, created_at, activated_at
+/// version, origin, note, spec, created_at, activated_at
 type ModelVersionRow = (
     i64,
     String,
