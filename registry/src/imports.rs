@@ -270,7 +270,7 @@ pub(crate) fn prepare_row(
             .map(|identifier| (identifier.kind.clone(), identifier_key(&identifier.value)))
             .filter(|(_, key)| !key.is_empty())
             .collect(),
-        prepared: matcher.prepare(&record.child),
+        prepared: matcher.prepare(&record.source_system, &record.child),
         body,
         hash,
         events,

@@ -73,14 +73,17 @@ impl Matcher {
 
     /// The record's blocking keys under this model: records sharing a key are compared.
     pub fn blocking_keys(&self, child: &ChildData) -> Vec<String> {
-        let mut keys = self.model.blocking_keys(&to_match_record(child));
+        // No blocking rule reads the source system: the keys are the child's alone.
+        let mut keys = self.model.blocking_keys(&to_match_record("", child));
         keys.sort();
         keys.dedup();
         keys
     }
 
-    pub fn prepare(&self, child: &ChildData) -> PreparedRecord {
-        self.model.prepare(&to_match_record(child))
+    /// A record of `source_system` prepared for comparison (the model weighs two records
+    /// from one system as less likely one child).
+    pub fn prepare(&self, source_system: &str, child: &ChildData) -> PreparedRecord {
+        self.model.prepare(&to_match_record(source_system, child))
     }
 
     /// The probability that two prepared records are the same child, and whether a
@@ -126,13 +129,13 @@ impl Matcher {
     }
 }
 
-/// The matching engine's view of a child record: the canonical child columns.
-pub fn to_match_record(child: &ChildData) -> Record {
-    to_match_record_with_id("", child)
+/// The matching engine's view of a record of `source_system`: the canonical child columns.
+pub fn to_match_record(source_system: &str, child: &ChildData) -> Record {
+    to_match_record_with_id("", source_system, child)
 }
 
 /// As [`to_match_record`], with a record ID (training needs records told apart).
-pub fn to_match_record_with_id(record_id: &str, child: &ChildData) -> Record {
+pub fn to_match_record_with_id(record_id: &str, source_system: &str, child: &ChildData) -> Record {
     let date_of_birth = child
         .date_of_birth
         .map(|date| date.format("%Y-%m-%d").to_string())
@@ -145,7 +148,7 @@ pub fn to_match_record_with_id(record_id: &str, child: &ChildData) -> Record {
     };
     Record::child(&ChildFields {
         record_id,
-        source_system: "",
+        source_system,
         source_record_id: "",
         given_name: child.given_name.as_deref().unwrap_or_default(),
         family_name: child.family_name.as_deref().unwrap_or_default(),
@@ -186,6 +189,7 @@ pub fn key_hashes(keys: &[String]) -> Vec<i64> {
 pub struct CandidateRecord {
     pub record_key: i64,
     pub child_id: ChildId,
+    pub source_system: String,
     pub child: ChildData,
 }
 
@@ -291,14 +295,15 @@ pub fn reconciled_vetoes(
 /// steward reads, and building one for every namesake in a block is most of the cost).
 pub fn score_children(
     matcher: &Matcher,
+    source_system: &str,
     arriving: &ChildData,
     candidates: &[CandidateRecord],
 ) -> Result<Vec<ChildScore>> {
-    let arriving = matcher.prepare(arriving);
+    let arriving = matcher.prepare(source_system, arriving);
     let mut pairs = candidates
         .iter()
         .map(|candidate| {
-            let prepared = matcher.prepare(&candidate.child);
+            let prepared = matcher.prepare(&candidate.source_system, &candidate.child);
             let (probability, vetoed) = matcher.score(&arriving, &prepared)?;
             Ok(PairScore {
                 child_id: candidate.child_id,

@@ -105,6 +105,7 @@ pub fn plan(matcher: &Matcher, records: &[StoredMatchRecord]) -> Result<RescoreP
     let as_candidate = |index: usize| CandidateRecord {
         record_key: records[index].record_key,
         child_id: records[index].child_id,
+        source_system: records[index].source_system.clone(),
         child: records[index].child.clone(),
     };
     let mut report = RescoreReport {
@@ -140,7 +141,8 @@ pub fn plan(matcher: &Matcher, records: &[StoredMatchRecord]) -> Result<RescoreP
             probability,
         };
         if record.link_method == "automatic" && !siblings.is_empty() {
-            let own = linkage::score_children(matcher, &record.child, &siblings)?;
+            let own =
+                linkage::score_children(matcher, &record.source_system, &record.child, &siblings)?;
             let best = own.first();
             if best.is_some_and(|score| {
                 score.probability >= matcher.review_threshold() && !score.vetoed
@@ -173,7 +175,8 @@ pub fn plan(matcher: &Matcher, records: &[StoredMatchRecord]) -> Result<RescoreP
         }
         let candidates: Vec<CandidateRecord> =
             members.keys().map(|&other| as_candidate(other)).collect();
-        let scores = linkage::score_children(matcher, &record.child, &candidates)?;
+        let scores =
+            linkage::score_children(matcher, &record.source_system, &record.child, &candidates)?;
         match linkage::plan(scores, matcher.link_threshold(), matcher.review_threshold()) {
             Plan::New => report.unchanged += 1,
             Plan::Link(score) => {

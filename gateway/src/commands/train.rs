@@ -139,6 +139,7 @@ fn train_registry(args: TrainArgs) -> anyhow::Result<()> {
                 .map(|record| {
                     registry::linkage::to_match_record_with_id(
                         &record.record_key.to_string(),
+                        &record.source_system,
                         &record.child,
                     )
                 })

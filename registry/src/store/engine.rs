@@ -106,11 +106,12 @@ enum Verdict {
 async fn judge(
     tx: &mut Transaction<'_>,
     matcher: &Matcher,
-    child: &ChildData,
+    record: &ValidRecord,
     keys: &[String],
     own: Option<(i64, ChildId)>,
     excluded: &HashSet<ChildId>,
 ) -> Result<Verdict> {
+    let (system, child) = (record.source_system.as_str(), &record.child);
     let own_child = own.map(|(_, child_id)| child_id);
     let sharing: Vec<ChildId> = children_sharing_identifiers(tx, child)
         .await?
@@ -123,7 +124,7 @@ async fn judge(
     if sharing.len() > 1 {
         // Several children claim the same identifier: only a person can sort that out.
         let records = linking::records_of_children(tx, &sharing).await?;
-        let scores = linkage::score_children(matcher, child, &records)?;
+        let scores = linkage::score_children(matcher, system, child, &records)?;
         return Ok(Verdict::Scored(Plan::Review(scores)));
     }
     let candidates: Vec<_> = linking::candidate_records(tx, matcher, keys, own.map(|(key, _)| key))
@@ -131,7 +132,7 @@ async fn judge(
         .into_iter()
         .filter(|record| Some(record.child_id) != own_child && !excluded.contains(&record.child_id))
         .collect();
-    let scores = linkage::score_children(matcher, child, &candidates)?;
+    let scores = linkage::score_children(matcher, system, child, &candidates)?;
     Ok(Verdict::Scored(linkage::plan(
         scores,
         matcher.link_threshold(),
@@ -143,14 +144,14 @@ async fn judge(
 async fn place_new(
     tx: &mut Transaction<'_>,
     matcher: &Matcher,
-    child: &ChildData,
+    record: &ValidRecord,
     keys: &[String],
     mode: MatchMode,
     now: DateTime<Utc>,
     changes: &mut Vec<PendingChange>,
 ) -> Result<Placement> {
     let verdict = match mode {
-        MatchMode::Match => judge(tx, matcher, child, keys, None, &HashSet::new()).await?,
+        MatchMode::Match => judge(tx, matcher, record, keys, None, &HashSet::new()).await?,
         MatchMode::TrustedNew => Verdict::Scored(Plan::New),
     };
     let placement = match verdict {
@@ -217,11 +218,12 @@ async fn replace_updated(
     tx: &mut Transaction<'_>,
     matcher: &Matcher,
     existing: &ExistingRecord,
-    child: &ChildData,
+    record: &ValidRecord,
     keys: &[String],
     now: DateTime<Utc>,
     changes: &mut Vec<PendingChange>,
 ) -> Result<Placement> {
+    let (system, child) = (record.source_system.as_str(), &record.child);
     let stay = |outcome, review: Vec<ChildScore>| Placement {
         child_id: existing.child_id,
         outcome,
@@ -243,7 +245,7 @@ async fn replace_updated(
     let verdict = judge(
         tx,
         matcher,
-        child,
+        record,
         keys,
         Some((existing.record_key, existing.child_id)),
         &excluded,
@@ -251,7 +253,7 @@ async fn replace_updated(
     .await?;
     let movable = existing.link_method != "new" && !siblings.is_empty();
     if movable {
-        let own = linkage::score_children(matcher, child, &siblings)?;
+        let own = linkage::score_children(matcher, system, child, &siblings)?;
         let still_belongs = existing.link_method == "identifier"
             && children_sharing_identifiers(tx, child)
                 .await?
@@ -350,7 +352,7 @@ async fn replace_updated(
         Verdict::Identifier(child_id) => {
             // Another child holds this record's identifier now: a steward decides.
             let records = linking::records_of_children(tx, &[child_id]).await?;
-            let scores = linkage::score_children(matcher, child, &records)?;
+            let scores = linkage::score_children(matcher, system, child, &records)?;
             Ok(stay(MatchOutcome::Review, scores))
         }
         Verdict::Scored(Plan::New) => Ok(stay(existing.match_outcome, Vec::new())),
@@ -445,16 +447,8 @@ pub(super) async fn register_in(
         }
         Some(existing) => {
             let version = existing.version + 1;
-            let placement = replace_updated(
-                tx,
-                matcher,
-                &existing,
-                &record.child,
-                keys,
-                now,
-                &mut changes,
-            )
-            .await?;
+            let placement =
+                replace_updated(tx, matcher, &existing, record, keys, now, &mut changes).await?;
             sqlx::query(
                 "UPDATE source_records SET current_version = $1, updated_at = $2, district_key = LOWER($4) \
                  WHERE record_key = $3",
@@ -473,8 +467,7 @@ pub(super) async fn register_in(
             (existing.record_key, version, placement, false)
         }
         None => {
-            let placement =
-                place_new(tx, matcher, &record.child, keys, mode, now, &mut changes).await?;
+            let placement = place_new(tx, matcher, record, keys, mode, now, &mut changes).await?;
             let record_key: i64 = sqlx::query_scalar(
                 "INSERT INTO source_records (source_system, source_record_id, child_id, origin_child_id, \
                  current_version, created_at, updated_at, district_key) \
@@ -1923,15 +1916,15 @@ impl Store for Backend {
             if room == 0 || linking::current_matcher(&self.matcher).version() != matcher.version() {
                 return Ok(added);
             }
-            let page: Vec<(i64, i64, Option<Json<ChildData>>)> = sqlx::query_as(
-                "SELECT record_key, current_version, match_child FROM source_records \
+            let page: Vec<(i64, i64, String, Option<Json<ChildData>>)> = sqlx::query_as(
+                "SELECT record_key, current_version, source_system, match_child FROM source_records \
                  WHERE record_key > $1 ORDER BY record_key LIMIT $2",
             )
             .bind(after)
             .bind(i64::try_from(room.min(WARM_PAGE)).unwrap_or(1))
             .fetch_all(&self.read)
             .await?;
-            let Some((last, _, _)) = page.last() else {
+            let Some((last, ..)) = page.last() else {
                 return Ok(added);
             };
             after = *last;
@@ -1940,9 +1933,9 @@ impl Store for Backend {
             let prepared = tokio::task::spawn_blocking(move || {
                 use rayon::prelude::*;
                 page.into_par_iter()
-                    .map(|(record_key, version, child)| {
+                    .map(|(record_key, version, system, child)| {
                         let child = child.map(|json| json.0).unwrap_or_default();
-                        let stored = PreparedStored::of(&preparing, child);
+                        let stored = PreparedStored::of(&preparing, &system, child);
                         ((record_key, version), Arc::new(stored))
                     })
                     .collect::<Vec<_>>()

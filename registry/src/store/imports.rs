@@ -168,7 +168,7 @@ pub(super) struct Neighbourhood {
     records: HashMap<i64, (ChildId, Arc<PreparedStored>)>,
     /// Stored records the cache did not hold, as read: prepared off the async runtime
     /// ([`prepare_unprepared`]) before the comparisons.
-    unprepared: Vec<(RecordVersion, ChildId, ChildData)>,
+    unprepared: Vec<(RecordVersion, ChildId, String, ChildData)>,
     /// Stored blocks by blocking-key hash.
     blocks: HashMap<i64, StoredBlock>,
     identifiers: HashMap<(String, String), BTreeSet<ChildId>>,
@@ -439,18 +439,19 @@ async fn neighbourhood(
     steps.count("not_cached", missing.len());
     for part in missing.chunks(KEYS_PER_LOOKUP) {
         let sql = format!(
-            "SELECT record_key, match_child FROM source_records WHERE record_key IN ({})",
+            "SELECT record_key, source_system, match_child FROM source_records WHERE record_key IN ({})",
             placeholders(1, part.len())
         );
-        let mut query = sqlx::query_as::<_, (i64, Option<Json<ChildData>>)>(&sql);
+        let mut query = sqlx::query_as::<_, (i64, String, Option<Json<ChildData>>)>(&sql);
         for record_key in part {
             query = query.bind(*record_key);
         }
-        for (record_key, child) in query.fetch_all(&mut **tx).await? {
+        for (record_key, system, child) in query.fetch_all(&mut **tx).await? {
             if let Some((child_id, version)) = current.get(&record_key) {
                 found.unprepared.push((
                     (record_key, *version),
                     *child_id,
+                    system,
                     child.map(|json| json.0).unwrap_or_default(),
                 ));
             }
@@ -539,8 +540,9 @@ fn prepare_unprepared(
     let prepared: Vec<(RecordVersion, ChildId, Arc<PreparedStored>)> =
         std::mem::take(&mut around.unprepared)
             .into_par_iter()
-            .map(|(key, child_id, child)| {
-                (key, child_id, Arc::new(PreparedStored::of(matcher, child)))
+            .map(|(key, child_id, system, child)| {
+                let stored = PreparedStored::of(matcher, &system, child);
+                (key, child_id, Arc::new(stored))
             })
             .collect();
     prepared
@@ -744,11 +746,13 @@ async fn place_all(
                     .map(|other| CandidateRecord {
                         record_key: 0,
                         child_id: placed[other].child_id,
+                        source_system: fresh[other].record.source_system.clone(),
                         child: fresh[other].record.child.clone(),
                     }),
             );
             Some(Plan::Review(linkage::score_children(
                 matcher,
+                &row.record.source_system,
                 &row.record.child,
                 &records,
             )?))

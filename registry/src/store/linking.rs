@@ -293,6 +293,10 @@ pub(super) fn lock_keys_of<'a>(
     keys
 }
 
+/// A candidate as read: its block's position among the keys, record key, child ID, source
+/// system and match fields.
+type CandidateRow = (i64, i64, String, String, Option<Json<ChildData>>);
+
 /// Records sharing one of the arriving record's blocking `keys`, except `exclude_record` (the
 /// record itself on an update), in record order.
 pub(super) async fn candidate_records(
@@ -309,7 +313,7 @@ pub(super) async fn candidate_records(
     // statements handed to SQLite's worker thread): each key's block is read up to one row
     // past the limit, so an oversized block is recognised without reading it whole.
     let mut query = sqlx::QueryBuilder::<Db>::new(
-        "SELECT k.key_index, sr.record_key, sr.child_id, sr.match_child FROM (",
+        "SELECT k.key_index, sr.record_key, sr.child_id, sr.source_system, sr.match_child FROM (",
     );
     for (index, key) in keys.iter().enumerate() {
         if index > 0 {
@@ -325,8 +329,7 @@ pub(super) async fn candidate_records(
             .push(format!(") AS block_{index}"));
     }
     query.push(") k JOIN source_records sr ON sr.record_key = k.record_key");
-    let rows: Vec<(i64, i64, String, Option<Json<ChildData>>)> =
-        query.build_query_as().fetch_all(&mut **tx).await?;
+    let rows: Vec<CandidateRow> = query.build_query_as().fetch_all(&mut **tx).await?;
     // Each row names its block by position in `keys`, which the query itself numbered.
     let block_of = |key_index: i64| usize::try_from(key_index).ok().filter(|&i| i < keys.len());
     let mut block_sizes = vec![0i64; keys.len()];
@@ -348,7 +351,7 @@ pub(super) async fn candidate_records(
         .collect();
     let mut seen = HashSet::new();
     let mut candidates = Vec::new();
-    for (key_index, record_key, child_id, stored) in rows {
+    for (key_index, record_key, child_id, source_system, stored) in rows {
         let in_oversized_block = block_of(key_index).is_none_or(|index| oversized[index]);
         if in_oversized_block || Some(record_key) == exclude_record || !seen.insert(record_key) {
             continue;
@@ -356,6 +359,7 @@ pub(super) async fn candidate_records(
         candidates.push(CandidateRecord {
             record_key,
             child_id: parse_child_id(&child_id)?,
+            source_system,
             child: stored.map(|json| json.0).unwrap_or_default(),
         });
     }
@@ -370,20 +374,21 @@ pub(super) async fn records_of_children(
 ) -> Result<Vec<CandidateRecord>> {
     let mut records = Vec::new();
     for child_id in children {
-        let rows: Vec<(i64, Option<Json<ChildData>>)> = sqlx::query_as(
-            "SELECT record_key, match_child FROM source_records WHERE child_id = $1 ORDER BY record_key",
+        let rows: Vec<(i64, String, Option<Json<ChildData>>)> = sqlx::query_as(
+            "SELECT record_key, source_system, match_child FROM source_records \
+             WHERE child_id = $1 ORDER BY record_key",
         )
         .bind(child_id.to_string())
         .fetch_all(&mut **tx)
         .await?;
-        records.extend(
-            rows.into_iter()
-                .map(|(record_key, stored)| CandidateRecord {
-                    record_key,
-                    child_id: *child_id,
-                    child: stored.map(|json| json.0).unwrap_or_default(),
-                }),
-        );
+        records.extend(rows.into_iter().map(|(record_key, source_system, stored)| {
+            CandidateRecord {
+                record_key,
+                child_id: *child_id,
+                source_system,
+                child: stored.map(|json| json.0).unwrap_or_default(),
+            }
+        }));
     }
     Ok(records)
 }

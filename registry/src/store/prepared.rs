@@ -27,10 +27,14 @@ pub(super) struct PreparedStored {
 }
 
 impl PreparedStored {
-    /// A stored record's match fields, prepared by `matcher`'s model.
-    pub fn of(matcher: &crate::linkage::Matcher, child: crate::model::ChildData) -> Self {
+    /// A stored record's match fields and source system, prepared by `matcher`'s model.
+    pub fn of(
+        matcher: &crate::linkage::Matcher,
+        source_system: &str,
+        child: crate::model::ChildData,
+    ) -> Self {
         PreparedStored {
-            prepared: matcher.prepare(&child),
+            prepared: matcher.prepare(source_system, &child),
             district: child.district,
         }
     }
