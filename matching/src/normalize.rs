@@ -680,8 +680,8 @@ fn skeleton(token: &str, reading: Reading) -> String {
 
 /// Common nicknames and short forms mapped to one canonical given name.
 ///
-/// English-language forms (used in Uganda's registers) and a few Luganda and
-/// Khmer short forms. Returns the canonical form for a normalised single
+/// English-language forms (used in Uganda's registers), Luganda, Swahili and
+/// Luo forms of Christian names, and a few Khmer short forms. Returns the canonical form for a normalised single
 /// token, or `None` when the token is not a known nickname.
 pub fn nickname_canonical(token: &str) -> Option<&'static str> {
     Some(match token {
@@ -766,6 +766,38 @@ pub fn nickname_canonical(token: &str) -> Option<&'static str> {
         "jake" => "jacob",
         "nate" | "nathaniel" => "nathan",
         "hank" | "harry" => "henry",
+        // Christian names as Luganda, Swahili and Luo speakers write them (church and school
+        // registers in Uganda and East Africa): one child is "Yokana" to one agency and "John"
+        // to another. Forms one edit from the English name are left to the spelling levels.
+        "yokana" | "yokaana" | "yowana" | "yohana" | "yohane" => "john",
+        "petero" | "petro" | "petelo" => "peter",
+        "paulo" | "pawulo" | "paulu" => "paul",
+        "yakobo" | "yakobbo" => "james",
+        "andereya" | "andereeya" => "andrew",
+        "matayo" | "mathayo" => "matthew",
+        "makko" | "marko" => "mark",
+        "lukka" | "luka" => "luke",
+        "tomasi" | "tomaso" => "thomas",
+        "filipo" | "firipo" => "philip",
+        "yozefu" | "yosefu" | "yusufu" => "joseph",
+        "yozefina" | "yosefina" => "josephine",
+        "daudi" | "dawudi" => "david",
+        "samweli" | "samwiri" | "samwili" => "samuel",
+        "danieri" | "danyeri" | "danyeli" => "daniel",
+        "ibrahimu" | "ibulayimu" => "abraham",
+        "isaka" | "isaaka" => "isaac",
+        "eriya" | "eliya" => "elijah",
+        "nuwa" | "nuhu" => "noah",
+        "stefano" | "sitefano" => "stephen",
+        "simoni" => "simon",
+        "mikayiri" | "mikaeri" => "michael",
+        "mariya" | "maliya" | "mariamu" => "mary",
+        "elizabeesi" | "erizabeti" | "elizabeti" => "elizabeth",
+        "katalina" | "katarina" => "catherine",
+        "eseza" | "esiteri" => "esther",
+        "yudesi" | "yudita" => "judith",
+        "lusiya" | "lusia" => "lucy",
+        "agnesi" | "anyesi" => "agnes",
         _ => return None,
     })
 }
@@ -1004,5 +1036,10 @@ mod tests {
         assert_eq!(nickname_canonical("bob"), Some("robert"));
         assert_eq!(nickname_canonical("maggie"), Some("margaret"));
         assert_eq!(nickname_canonical("okello"), None);
+        // The same Christian name as an East African register writes it.
+        assert_eq!(nickname_canonical("yokana"), Some("john"));
+        assert_eq!(nickname_canonical("petero"), Some("peter"));
+        assert_eq!(nickname_canonical("mariya"), Some("mary"));
+        assert_eq!(nickname_canonical("samweli"), nickname_canonical("sam"));
     }
 }
