@@ -508,6 +508,14 @@ mod cases {
         assert!(waterfall
             .iter()
             .all(|step| step["comparison"].is_string() && step["weight"].is_number()));
+        // The agency systems are compared too: welfare's record against the child's police
+        // and school records.
+        assert!(
+            waterfall
+                .iter()
+                .any(|step| step["comparison"] == "source_system" && step["level"] == "else"),
+            "{candidate}"
+        );
         let id = candidate["id"].as_i64().unwrap();
         let other_district: Value = app
             .get("/v1/match-candidates?district=Battambang", &steward)

@@ -221,6 +221,7 @@ comparison-given_name = Given name
 comparison-family_name = Family name
 comparison-date_of_birth = Date of birth
 comparison-sex = Sex
+comparison-source_system = Agency system
 comparison-location = Place
 comparison-mother_name = Mother
 comparison-father_name = Father

@@ -203,6 +203,7 @@ comparison-given_name = នាមខ្លួន
 comparison-family_name = នាមត្រកូល
 comparison-date_of_birth = ថ្ងៃខែឆ្នាំកំណើត
 comparison-sex = ភេទ
+comparison-source_system = ប្រព័ន្ធភ្នាក់ងារ
 comparison-location = ទីកន្លែង
 comparison-mother_name = ម្តាយ
 comparison-father_name = ឪពុក

@@ -412,6 +412,42 @@ mod tests {
     }
 
     #[test]
+    fn two_records_of_one_agency_system_weigh_less_than_records_of_two() {
+        let matcher = Matcher::new(1, Model::default_child().unwrap()).unwrap();
+        let child = ChildData {
+            given_name: Some("Bopha".into()),
+            family_name: Some("Chenda".into()),
+            sex: Some(Sex::F),
+            date_of_birth: chrono::NaiveDate::from_ymd_opt(2014, 3, 9),
+            district: Some("Kandal".into()),
+            ..ChildData::default()
+        };
+        let stored = [CandidateRecord {
+            record_key: 1,
+            child_id: ChildId::random(),
+            source_system: "school-kh".into(),
+            child: child.clone(),
+        }];
+        let scored = |system: &str| {
+            let scores = score_children(&matcher, system, &child, &stored).unwrap();
+            let explanation = scores[0].explanation.clone();
+            let level = explanation
+                .comparisons
+                .iter()
+                .find(|step| step.comparison == "source_system")
+                .map(|step| step.level.clone());
+            (explanation.match_weight, level)
+        };
+        let (same_weight, same_level) = scored("school-kh");
+        let (other_weight, other_level) = scored("police-kh");
+        let (unknown_weight, unknown_level) = scored("");
+        assert_eq!(same_level.as_deref(), Some("exact"));
+        assert_eq!(other_level.as_deref(), Some("else"));
+        assert_eq!(unknown_level.as_deref(), Some("null"));
+        assert!(same_weight < unknown_weight && unknown_weight < other_weight);
+    }
+
+    #[test]
     fn one_certain_child_is_linked() {
         let a = ChildId::random();
         match plan(vec![score(a, 0.9995, false)], 0.999, 0.5) {
