@@ -74,7 +74,9 @@ impl Matcher {
     /// The record's blocking keys under this model: records sharing a key are compared.
     pub fn blocking_keys(&self, child: &ChildData) -> Vec<String> {
         // No blocking rule reads the source system: the keys are the child's alone.
-        let mut keys = self.model.blocking_keys(&to_match_record("", child));
+        let mut keys = self
+            .model
+            .blocking_keys(&to_match_record(NO_SOURCE_SYSTEM, child));
         keys.sort();
         keys.dedup();
         keys
@@ -128,6 +130,10 @@ impl Matcher {
             .map_err(|error| RegistryError::Corrupt(format!("scoring failed: {error}")))
     }
 }
+
+/// The source system of a record no agency sent (a search, a `$match` look-up): the model's
+/// source-system comparison is left out (level `null`, weight 0).
+pub const NO_SOURCE_SYSTEM: &str = "";
 
 /// The matching engine's view of a record of `source_system`: the canonical child columns.
 pub fn to_match_record(source_system: &str, child: &ChildData) -> Record {

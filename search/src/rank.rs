@@ -10,7 +10,7 @@
 //! `examples/quality.rs`); the weights were tuned on seed 11 and reported on seed 7.
 
 use matching::PreparedRecord;
-use registry::linkage::Matcher;
+use registry::linkage::{Matcher, NO_SOURCE_SYSTEM};
 use registry::model::ChildData;
 use tantivy::DocAddress;
 
@@ -41,16 +41,12 @@ fn best_weight(matcher: &Matcher, query: &PreparedRecord, child: &StoredChild) -
             // second name, and counting the rules lost true children (BENCHMARKS.md).
             matcher
                 .model()
-                .score_prepared(query, &matcher.prepare(NO_SYSTEM, &record))
+                .score_prepared(query, &matcher.prepare(NO_SOURCE_SYSTEM, &record))
                 .ok()
                 .map(|(weight, _)| weight)
         })
         .reduce(f64::max)
 }
-
-/// A search is no agency's record, and a child's spellings are stored without the system
-/// that wrote them: the model's source-system comparison is left out of the ranking.
-const NO_SYSTEM: &str = "";
 
 /// A hit as read from the index: its score, where its document is, what it stores.
 pub(crate) struct FoundHit {
@@ -63,7 +59,9 @@ pub(crate) struct FoundHit {
 /// score, and gives each its combined score. Hits the model cannot score keep their place
 /// after those it can (none is dropped); ties keep the index's order (a stable sort).
 pub(crate) fn rank(matcher: &Matcher, query: &ChildData, hits: Vec<FoundHit>) -> Vec<FoundHit> {
-    let query = matcher.prepare(NO_SYSTEM, query);
+    // A search is no agency's record, and a child's spellings are stored without the system
+    // that wrote them.
+    let query = matcher.prepare(NO_SOURCE_SYSTEM, query);
     let mut keyed: Vec<(Option<f64>, FoundHit)> = hits
         .into_iter()
         .map(|hit| {

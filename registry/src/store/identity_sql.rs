@@ -49,8 +49,6 @@ impl IdentityStore for Backend {
         scope: &ReadScope,
     ) -> Result<Vec<GradedMatch>> {
         let matcher = current_matcher(&self.matcher);
-        // A look-up comes from no agency system: the source-system comparison is left out.
-        const NO_SYSTEM: &str = "";
         let mut graded: BTreeMap<ChildId, GradedMatch> = BTreeMap::new();
         // Read-only: the transaction only gives the candidate look-up one consistent snapshot.
         let mut tx = self.read.begin().await?;
@@ -67,7 +65,9 @@ impl IdentityStore for Backend {
         } else if !sharing.is_empty() {
             // Several children claim one identifier: registration sends them all to review.
             let records = records_of_children(&mut tx, &sharing).await?;
-            for score in linkage::score_children(&matcher, NO_SYSTEM, child, &records)? {
+            for score in
+                linkage::score_children(&matcher, linkage::NO_SOURCE_SYSTEM, child, &records)?
+            {
                 graded.insert(
                     score.child_id,
                     GradedMatch {
@@ -80,7 +80,9 @@ impl IdentityStore for Backend {
         }
         let candidates =
             candidate_records(&mut tx, &matcher, &matcher.blocking_keys(child), None).await?;
-        for score in linkage::score_children(&matcher, NO_SYSTEM, child, &candidates)? {
+        for score in
+            linkage::score_children(&matcher, linkage::NO_SOURCE_SYSTEM, child, &candidates)?
+        {
             if graded.contains_key(&score.child_id) {
                 continue;
             }
