@@ -681,8 +681,9 @@ fn skeleton(token: &str, reading: Reading) -> String {
 /// Common nicknames and short forms mapped to one canonical given name.
 ///
 /// English-language forms (used in Uganda's registers), Luganda, Swahili and
-/// Luo forms of Christian names, and a few Khmer short forms. Returns the canonical form for a normalised single
-/// token, or `None` when the token is not a known nickname.
+/// Luo forms of Christian names, and a few Khmer short forms. Returns the
+/// canonical form for a normalised single token, or `None` when the token is
+/// not a known nickname.
 pub fn nickname_canonical(token: &str) -> Option<&'static str> {
     Some(match token {
         "bob" | "bobby" | "rob" | "robbie" | "bert" => "robert",
