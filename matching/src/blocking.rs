@@ -11,6 +11,7 @@ use std::collections::BTreeSet;
 
 use crate::compare::DateValue;
 use crate::error::{MatchError, Result};
+use crate::model::parse_flag;
 use crate::normalize::{
     is_placeholder_name, name_phonetic_key, normalize, normalize_place, phonetic_key, tokens,
 };
@@ -40,7 +41,10 @@ pub enum KeyExpr {
     PlacePhonetic(String),
     PlaceSkeleton(String),
     SkeletonPair(String, String),
-    YearBand(String),
+    /// The birth year and the nearer neighbouring one; both neighbours when the
+    /// second column flags the date as estimated or it is written as a guess
+    /// (1 January, 30 June).
+    YearBand(String, Option<String>),
     PhoneticAll(String),
 }
 
@@ -101,7 +105,10 @@ impl KeyExpr {
                 let c = cols(2)?;
                 KeyExpr::SkeletonPair(c[0].clone(), c[1].clone())
             }
-            "year_band" => KeyExpr::YearBand(cols(1)?[0].clone()),
+            "year_band" => {
+                let c = cols(1)?;
+                KeyExpr::YearBand(c[0].clone(), c.get(1).cloned())
+            }
             other => return Err(bad(&format!("unknown function `{other}`"))),
         };
         for c in expr.columns() {
@@ -124,7 +131,8 @@ impl KeyExpr {
             | KeyExpr::PhoneticAll(c)
             | KeyExpr::PlacePhonetic(c)
             | KeyExpr::PlaceSkeleton(c)
-            | KeyExpr::YearBand(c) => vec![c.as_str()],
+            | KeyExpr::YearBand(c, None) => vec![c.as_str()],
+            KeyExpr::YearBand(c, Some(flag)) => vec![c.as_str(), flag.as_str()],
             KeyExpr::Phonetic(cs) | KeyExpr::SortedTokens(cs) => {
                 cs.iter().map(String::as_str).collect()
             }
@@ -221,9 +229,21 @@ impl KeyExpr {
                 .filter(|s| !s.is_empty())
                 .into_iter()
                 .collect(),
-            KeyExpr::YearBand(c) => date(c)
+            KeyExpr::YearBand(c, flag) => date(c)
                 .map(|d| {
                     let year = i32::from(d.year);
+                    // A guessed year is as often one too many as one too few (an age
+                    // counted from a registration date), so it reaches both ways.
+                    let estimated = flag.as_ref().is_some_and(|flag| {
+                        d.is_guess_date() || record.get(flag).and_then(parse_flag) == Some(true)
+                    });
+                    if estimated {
+                        return vec![
+                            (year - 1).to_string(),
+                            year.to_string(),
+                            (year + 1).to_string(),
+                        ];
+                    }
                     let neighbour = if d.month <= 6 { year - 1 } else { year + 1 };
                     vec![year.to_string(), neighbour.to_string()]
                 })
@@ -466,7 +486,7 @@ mod tests {
     #[test]
     fn year_bands_join_dates_months_apart_across_a_new_year() {
         let dm = rphonetic::DoubleMetaphone::default();
-        let band = KeyExpr::YearBand("d".into());
+        let band = KeyExpr::YearBand("d".into(), None);
         let keys = |d: &str| band.eval(&Record::new("a").with("d", d), &dm);
         assert_eq!(keys("2013-07-01"), ["2013", "2014"]);
         assert_eq!(keys("2014-01-01"), ["2014", "2013"]);
@@ -476,6 +496,23 @@ mod tests {
         let (a, b) = (keys("2016-01-20"), keys("2017-12-02"));
         assert!(!a.iter().any(|k| b.contains(k)));
         assert!(keys("unknown").is_empty());
+    }
+
+    #[test]
+    fn estimated_years_reach_both_neighbours() {
+        let dm = rphonetic::DoubleMetaphone::default();
+        let band = KeyExpr::YearBand("d".into(), Some("e".into()));
+        let keys = |d: &str, e: &str| band.eval(&Record::new("a").with("d", d).with("e", e), &dm);
+        // Two guesses of one child's year, one each way of the truth.
+        let (a, b) = (keys("2021-07-01", "1"), keys("2020-03-29", "true"));
+        assert_eq!(a, ["2020", "2021", "2022"]);
+        assert!(a.iter().any(|k| b.contains(k)));
+        // Written as a guess, flagged or not.
+        assert_eq!(keys("2020-01-01", ""), ["2019", "2020", "2021"]);
+        assert_eq!(keys("2020-06-30", "0"), ["2019", "2020", "2021"]);
+        // A date known to the day keeps the nearer neighbour only.
+        assert_eq!(keys("2020-03-29", "0"), ["2020", "2019"]);
+        assert_eq!(keys("2020-03-29", ""), ["2020", "2019"]);
     }
 
     #[test]

@@ -216,7 +216,10 @@ impl ComparisonKind {
 /// so "Kireka" / "Kyreka" / "Kirkea" and "Tnaot" / "Tnaoth" share a key),
 /// `year_band(col)` (the year and the nearer neighbouring year, so birth
 /// dates within about six months of each other, across a new year too,
-/// share a key; estimated dates move that much).
+/// share a key; estimated dates move that much), `year_band(col, flag)`
+/// (as `year_band(col)`, and both neighbouring years for a date the `flag`
+/// column marks as estimated or written as a guess, 1 January or 30 June:
+/// two guesses of one child's age are often a year apart).
 ///
 /// `skeleton_pair(a, b)` (as `phonetic_pair`, with the coarser consonant
 /// skeleton of each word: "Gerald" / "Girald", "Sarah" / "Salah", "Lubega" /
