@@ -741,24 +741,29 @@ mod tests {
     /// date or a mother: three comparisons, level 0 agreeing and 1 not, independent within
     /// each class.
     fn namesake_heavy_session() -> Vec<(Vec<u8>, f64)> {
-        let classes = [(200.0, [0.9, 0.8, 0.7]), (1_800.0, [0.3, 0.1, 0.2])];
-        let mut patterns = Vec::new();
-        for gamma in 0..8u8 {
-            let levels: Vec<u8> = (0..3).map(|i| (gamma >> i) & 1).collect();
-            let count: f64 = classes
-                .iter()
-                .map(|(pairs, agree)| {
-                    let product: f64 = levels
-                        .iter()
-                        .zip(agree)
-                        .map(|(level, p)| if *level == 0 { *p } else { 1.0 - p })
-                        .product();
-                    pairs * product
-                })
-                .sum();
-            patterns.push((levels, count));
-        }
-        patterns
+        two_class_session(&[(200.0, [0.9, 0.8, 0.7]), (1_800.0, [0.3, 0.1, 0.2])])
+    }
+
+    /// The level patterns of a session of two classes, each `(pairs, chance that each of the
+    /// three comparisons agrees)`, the comparisons independent within a class.
+    fn two_class_session(classes: &[(f64, [f64; 3])]) -> Vec<(Vec<u8>, f64)> {
+        (0..8u8)
+            .map(|gamma| {
+                let levels: Vec<u8> = (0..3).map(|i| (gamma >> i) & 1).collect();
+                let count = classes
+                    .iter()
+                    .map(|(pairs, agree)| {
+                        let product: f64 = levels
+                            .iter()
+                            .zip(agree)
+                            .map(|(level, p)| if *level == 0 { *p } else { 1.0 - p })
+                            .product();
+                        pairs * product
+                    })
+                    .sum();
+                (levels, count)
+            })
+            .collect()
     }
 
     fn random_pairs() -> Vec<Vec<f64>> {
@@ -804,24 +809,8 @@ mod tests {
     fn a_level_no_match_was_seen_at_weighs_what_the_session_can_tell() {
         // 300 pairs of one child, every one agreeing on the second comparison, among 3,000
         // random pairs: EM sees no match at "disagrees" there.
-        let classes = [(300.0, [0.9, 1.0, 0.8]), (3_000.0, [0.01, 0.01, 0.01])];
-        let patterns: Vec<(Vec<u8>, f64)> = (0..8u8)
-            .map(|gamma| {
-                let levels: Vec<u8> = (0..3).map(|i| (gamma >> i) & 1).collect();
-                let count = classes
-                    .iter()
-                    .map(|(pairs, agree)| {
-                        let product: f64 = levels
-                            .iter()
-                            .zip(agree)
-                            .map(|(level, p)| if *level == 0 { *p } else { 1.0 - p })
-                            .product();
-                        pairs * product
-                    })
-                    .sum();
-                (levels, count)
-            })
-            .collect();
+        let patterns =
+            two_class_session(&[(300.0, [0.9, 1.0, 0.8]), (3_000.0, [0.01, 0.01, 0.01])]);
         let random_pairs = random_pairs();
         let (m, _, _) = em(
             &patterns,
