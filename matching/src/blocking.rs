@@ -11,7 +11,7 @@ use std::collections::BTreeSet;
 
 use crate::compare::DateValue;
 use crate::error::{MatchError, Result};
-use crate::model::parse_flag;
+use crate::model::parse_date;
 use crate::normalize::{
     is_placeholder_name, name_phonetic_key, normalize, normalize_place, phonetic_key, tokens,
 };
@@ -229,15 +229,12 @@ impl KeyExpr {
                 .filter(|s| !s.is_empty())
                 .into_iter()
                 .collect(),
-            KeyExpr::YearBand(c, flag) => date(c)
+            KeyExpr::YearBand(c, flag) => parse_date(record, c, flag.as_deref())
                 .map(|d| {
                     let year = i32::from(d.year);
                     // A guessed year is as often one too many as one too few (an age
                     // counted from a registration date), so it reaches both ways.
-                    let estimated = flag.as_ref().is_some_and(|flag| {
-                        d.is_guess_date() || record.get(flag).and_then(parse_flag) == Some(true)
-                    });
-                    if estimated {
+                    if flag.is_some() && d.counts_as_estimated() {
                         return vec![
                             (year - 1).to_string(),
                             year.to_string(),

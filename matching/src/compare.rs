@@ -238,6 +238,12 @@ impl DateValue {
     pub fn is_guess_date(&self) -> bool {
         (self.month == 1 && self.day == 1) || (self.month == 6 && self.day == 30)
     }
+
+    /// Flagged estimated, or written as a guess: most 1 January and 30 June dates are guesses
+    /// even when the source does not say so.
+    pub fn counts_as_estimated(&self) -> bool {
+        self.estimated || self.is_guess_date()
+    }
 }
 
 /// Two years one keying slip apart: one digit differs, or two adjacent
@@ -962,7 +968,7 @@ pub fn date_level(a: &DateValue, b: &DateValue) -> u8 {
 /// dates are guesses.
 pub fn date_level_estimates(a: &DateValue, b: &DateValue) -> u8 {
     let guessed = |d: &DateValue| DateValue {
-        estimated: d.estimated || d.is_guess_date(),
+        estimated: d.counts_as_estimated(),
         ..*d
     };
     let (a, b) = (guessed(a), guessed(b));

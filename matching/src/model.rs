@@ -549,17 +549,8 @@ impl Model {
                 column,
                 estimated_column,
                 ..
-            } => {
-                let est = estimated_column
-                    .as_deref()
-                    .and_then(|c| record.get(c))
-                    .and_then(parse_flag)
-                    .unwrap_or(false);
-                record
-                    .get(column)
-                    .and_then(|v| DateValue::parse(v, est))
-                    .map_or(Value::Missing, Value::Date)
-            }
+            } => parse_date(record, column, estimated_column.as_deref())
+                .map_or(Value::Missing, Value::Date),
             ComparisonKind::Location { columns, .. } => {
                 let v: Vec<Option<Place>> = columns
                     .iter()
@@ -1288,6 +1279,21 @@ fn canonical_sex(raw: &str) -> Option<&'static str> {
         SexCode::Female => "f",
         SexCode::Other | SexCode::Unknown => "u",
     })
+}
+
+/// The date in `column`, estimated when `estimated_column` flags it so.
+pub(crate) fn parse_date(
+    record: &Record,
+    column: &str,
+    estimated_column: Option<&str>,
+) -> Option<DateValue> {
+    let estimated = estimated_column
+        .and_then(|c| record.get(c))
+        .and_then(parse_flag)
+        .unwrap_or(false);
+    record
+        .get(column)
+        .and_then(|v| DateValue::parse(v, estimated))
 }
 
 /// Parse an estimated-date flag.
