@@ -120,11 +120,15 @@ struct Weights {
     /// Frequencies of given and family names together (see
     /// [`Model::joint_name_adjustment`]), and their floor.
     joint_tf: Option<(HashMap<String, f64>, f64)>,
-    /// `bound_after[k]`: the most that the comparisons `rest[k..]` can add
-    /// to a pair's weight (each one's best level, with the largest
-    /// term-frequency adjustment its floor allows; a missing value adds 0).
-    /// The household's ceiling only lowers a weight, so these stay bounds.
+    /// `bound_after[k]`: the most that the comparisons of `rest[k..]`
+    /// outside the household can add to a pair's weight (each one's best
+    /// level, with the largest term-frequency adjustment its floor allows; a
+    /// missing value adds 0).
     bound_after: Vec<f64>,
+    /// `household_bound_after[k]`: the same for the household's comparisons
+    /// of `rest[k..]`, before the household's ceiling, which caps what they
+    /// add together (see [`WeightSoFar::best_final`]).
+    household_bound_after: Vec<f64>,
     /// The household's `max_odds_bits` (see [`household_excess`]).
     household_bits: Option<f64>,
 }
@@ -156,6 +160,45 @@ pub struct ComparisonExplanation {
     pub household_adjustment: f64,
     pub m: Option<f64>,
     pub u: Option<f64>,
+}
+
+/// A pair's weight while [`Model::score_until`] makes its comparisons one by
+/// one: the prior and every weight made so far, and the household's part of
+/// it that its ceiling caps.
+struct WeightSoFar {
+    sum: f64,
+    household_positive: f64,
+}
+
+impl WeightSoFar {
+    fn new(w: &Weights) -> Self {
+        Self {
+            sum: w.prior_weight,
+            household_positive: 0.0,
+        }
+    }
+
+    fn add(&mut self, weight: f64, in_household: bool) {
+        self.sum += weight;
+        if in_household {
+            self.household_positive += weight.max(0.0);
+        }
+    }
+
+    /// The most the pair can weigh once the comparisons from `rest[k]` on
+    /// are made too. The household's ceiling caps what its comparisons add
+    /// together, those made and those to come: without it, a pair that
+    /// shares a family name could still be lifted by a village and two
+    /// parents' names to far more than a household may weigh, and most
+    /// siblings' and namesakes' pairs would be compared in full.
+    fn best_final(&self, w: &Weights, k: usize) -> f64 {
+        let household_best = self.household_positive + w.household_bound_after[k];
+        let household_capped = match w.household_bits {
+            Some(bits) => household_best - household_excess(household_best, bits, w.prior_weight),
+            None => household_best,
+        };
+        self.sum - self.household_positive + household_capped + w.bound_after[k]
+    }
 }
 
 /// How far the household's comparisons together (`together`, their positive
@@ -461,8 +504,13 @@ impl Model {
             best.max(level[i][0] + (u0 / tf_floor[i]).log2().max(0.0))
         };
         let mut bound_after = vec![0.0; self.rest.len() + 1];
+        let mut household_bound_after = vec![0.0; self.rest.len() + 1];
         for k in (0..self.rest.len()).rev() {
-            bound_after[k] = bound_after[k + 1] + bound(self.rest[k]);
+            let i = self.rest[k];
+            let in_household = self.household.contains(&i);
+            bound_after[k] = bound_after[k + 1] + if in_household { 0.0 } else { bound(i) };
+            household_bound_after[k] =
+                household_bound_after[k + 1] + if in_household { bound(i) } else { 0.0 };
         }
         self.weights = Some(Weights {
             household_bits: self
@@ -478,6 +526,7 @@ impl Model {
             tf_floor,
             joint_tf,
             bound_after,
+            household_bound_after,
         });
         self.spec.trained = Some(trained);
         Ok(())
@@ -901,12 +950,12 @@ impl Model {
         let w = self.weights.as_ref().ok_or_else(untrained)?;
         let mut g = self.empty_gamma();
         let mut weights = [0.0_f64; MAX_COMPARISONS];
-        let mut sum = w.prior_weight;
+        let mut so_far = WeightSoFar::new(w);
         if let Some((gi, fi)) = self.swap {
             self.name_pair_levels(&mut g, a, b);
             for i in [gi, fi] {
                 weights[i] = self.level_weight(w, i, g.levels[i], a, b, &g).0;
-                sum += weights[i];
+                so_far.add(weights[i], self.household.contains(&i));
             }
         }
         for (k, &i) in self.rest.iter().enumerate() {
@@ -920,14 +969,14 @@ impl Model {
                             cannot_link: Some(rule),
                         });
                     }
-                    if sum + w.bound_after[k] < floor - SLACK {
+                    if so_far.best_final(w, k) < floor - SLACK {
                         return Ok(Bounded::Below { cannot_link: None });
                     }
                 }
                 // Every comparison a cannot-link rule reads is made before
                 // `from`: the rule that holds now is the one that holds.
                 Stop::BelowFloor { from } => {
-                    if k >= from && sum + w.bound_after[k] < floor - SLACK {
+                    if k >= from && so_far.best_final(w, k) < floor - SLACK {
                         return Ok(Bounded::Below {
                             cannot_link: self.cannot_link_rule(&g),
                         });
@@ -936,7 +985,7 @@ impl Model {
             }
             g.levels[i] = self.comparators[i].level(&a.values[i], &b.values[i]);
             weights[i] = self.level_weight(w, i, g.levels[i], a, b, &g).0;
-            sum += weights[i];
+            so_far.add(weights[i], self.household.contains(&i));
         }
         let cannot_link = self.cannot_link_rule(&g);
         if matches!(stop, Stop::AtCannotLink) && cannot_link.is_some() {
