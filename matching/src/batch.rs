@@ -577,7 +577,9 @@ pub fn dedupe_with(
     let model_ref = &*model;
     let prepared = &data.prepared;
     let rules = blocking.pairs_per_rule.len();
+    let records = data.len();
     let chunks = blocks.map_candidates(|pairs| {
+        crate::compare::size_memos_for(records);
         let mut per_rule = vec![0u64; rules];
         let scored: Vec<ScoredPair> = pairs
             .iter()
