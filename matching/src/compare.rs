@@ -1042,12 +1042,6 @@ fn location_labels(places: usize, conflicts: bool) -> usize {
     }
 }
 
-/// Memoised comparisons of interned values. A batch compares the same few
-/// names and places over and over (a block is records that share a name or a
-/// place), so most comparisons of a run were already made. The memo is per
-/// thread (no locking in the scoring loop), direct-mapped (bounded memory, no
-/// eviction policy to run) and keyed by both ids in full, which carry their
-/// batch's number: a stale entry can only miss, never answer.
 /// Make this thread's memos of name and place comparisons large enough for
 /// a batch of `records` records: their candidate pairs share names with many
 /// others, and a memo too small for those forgets a pair before it comes
@@ -1055,7 +1049,7 @@ fn location_labels(places: usize, conflicts: bool) -> usize {
 /// online size, 11 % with a batch's, and scoring took 16 % less; see
 /// BENCHMARKS.md, "Session 40"). Online matching compares a few hundred
 /// pairs a registration and keeps the small memos.
-pub fn size_memos_for(records: usize) {
+pub(crate) fn size_memos_for(records: usize) {
     let slots = (records.saturating_mul(memo::SLOTS_PER_RECORD))
         .next_power_of_two()
         .clamp(memo::FIRST_SLOTS, memo::MOST_SLOTS);
@@ -1064,8 +1058,12 @@ pub fn size_memos_for(records: usize) {
     }
 }
 
-/// Memoised comparisons of interned values, keyed by the two ids: a direct-
-/// mapped table per thread, where a pair replaces whatever shared its slot.
+/// Memoised comparisons of interned values. A batch compares the same few
+/// names and places over and over (a block is records that share a name or a
+/// place), so most comparisons of a run were already made. The memo is per
+/// thread (no locking in the scoring loop), direct-mapped (bounded memory, no
+/// eviction policy to run) and keyed by both ids in full, which carry their
+/// batch's number: a stale entry can only miss, never answer.
 mod memo {
     use std::cell::RefCell;
 
