@@ -36,8 +36,9 @@ pub enum Value {
 }
 
 /// One place of a hierarchy, prepared: its name without generic words, and
-/// the consonant skeleton of each of its words when that has at least
-/// [`PLACE_SKELETON_MIN`] letters (a shorter one joins too many places).
+/// its consonant skeleton ([`crate::normalize::place_skeleton`]) when that
+/// has at least [`PLACE_SKELETON_MIN`] letters (a shorter one joins too many
+/// places).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Place {
     pub name: Box<str>,
@@ -55,13 +56,9 @@ impl Place {
         if name.is_empty() {
             return None;
         }
-        let skeleton: Vec<String> = tokens(&name)
-            .map(crate::normalize::name_phonetic_key)
-            .filter(|k| !k.is_empty())
-            .collect();
-        let letters: usize = skeleton.iter().map(|k| k.chars().count()).sum();
+        let skeleton = crate::normalize::place_skeleton(&name);
         Some(Self {
-            skeleton: (letters >= PLACE_SKELETON_MIN).then(|| skeleton.join(" ").into()),
+            skeleton: (skeleton.len() >= PLACE_SKELETON_MIN).then(|| skeleton.into()),
             name: name.into(),
             id: 0,
         })
@@ -1422,6 +1419,18 @@ mod tests {
             2
         );
         assert_eq!(location_level(&arua, &loc(&["Arua", "", ""]), 3, false), 3);
+        // Khmer places as romanisations write them: abbreviated, a silent final "r"
+        // written or not, a name's words split differently.
+        let khmer = loc(&["Kg. Svay", "Taa Meanchey", "Boeng Rokar"]);
+        assert_eq!(
+            location_level(
+                &khmer,
+                &loc(&["Kampong Svay", "Ta Mean Chey", "Boeng Roka"]),
+                3,
+                false
+            ),
+            0
+        );
     }
 
     #[test]

@@ -70,9 +70,10 @@ fn push_folded(out: &mut String, pending_space: &mut bool, c: char) {
 
 /// Generic words of place names in Uganda and Cambodia ("district",
 /// "sub-county", "village"; Khmer "phum" = village, "khum"/"sangkat" =
-/// commune, "srok"/"khan" = district, "khet" = province) that one agency
-/// writes and another leaves out.
-const PLACE_WORDS: [&str; 16] = [
+/// commune, "srok"/"khan" = district, "khet" = province, "khang" = the side
+/// of a village split in two, and "kh.", which abbreviates both "khan" and
+/// "khang") that one agency writes and another leaves out.
+const PLACE_WORDS: [&str; 18] = [
     "district",
     "subcounty",
     "sub",
@@ -89,18 +90,69 @@ const PLACE_WORDS: [&str; 16] = [
     "srok",
     "khan",
     "khet",
+    "khang",
+    "kh",
 ];
 
-/// Normalise a place name: [`normalize`], then drop generic words such as
-/// "district" or "phum" (kept when nothing else is left).
+/// Abbreviations Cambodian forms write for a word of a place's own name
+/// ("Kg. Cham" for "Kampong Cham"), with the word. Only the unambiguous ones:
+/// "Ph." is "Phum" or "Phnom", "St." "Stueng" or a street.
+const PLACE_ABBREVIATIONS: [(&str, &str); 1] = [("kg", "kampong")];
+
+/// Normalise a place name: [`normalize`], abbreviations written out, then
+/// generic words such as "district" or "phum" dropped (kept when nothing else
+/// is left).
 pub fn normalize_place(input: &str) -> String {
     let n = normalize(input);
-    let kept: Vec<&str> = tokens(&n).filter(|t| !PLACE_WORDS.contains(t)).collect();
+    let words: Vec<&str> = tokens(&n)
+        .map(|word| {
+            PLACE_ABBREVIATIONS
+                .iter()
+                .find(|(short, _)| *short == word)
+                .map_or(word, |(_, long)| long)
+        })
+        .collect();
+    let kept: Vec<&str> = words
+        .iter()
+        .copied()
+        .filter(|word| !PLACE_WORDS.contains(word))
+        .collect();
     if kept.is_empty() {
-        n
+        words.join(" ")
     } else {
         kept.join(" ")
     }
+}
+
+/// Marks of a place's administrative level that some agencies append
+/// ("Kasubi LC1", "Kalerwe Cell"), left out of a place's skeleton.
+const ADMINISTRATIVE_MARKS: [&str; 4] = ["lc1", "lci", "cell", "ward"];
+
+/// A word of a place name as spoken: a word-final "r" after a vowel is left
+/// out, as Khmer leaves a final រ unspoken and only some romanisations write
+/// it ("Thmar" / "Thma", "Rokar" / "Roka", "Chamkar" / "Chamka").
+fn spoken_place_word(word: &str) -> &str {
+    match word.strip_suffix('r') {
+        Some(stem) if stem.len() > 1 && stem.ends_with(['a', 'e', 'i', 'o', 'u']) => stem,
+        _ => word,
+    }
+}
+
+/// A normalised place name ([`normalize_place`]) as spoken, its words run
+/// together: agencies split a place's name differently ("Mean Chey" /
+/// "Meanchey").
+pub fn spoken_place(place: &str) -> String {
+    tokens(place).map(spoken_place_word).collect()
+}
+
+/// The consonant skeleton ([`name_phonetic_key`]) of a normalised place name
+/// ([`normalize_place`]): each spoken word's skeleton, run together, without
+/// administrative marks. Empty when no word has letters.
+pub fn place_skeleton(place: &str) -> String {
+    tokens(place)
+        .filter(|word| !ADMINISTRATIVE_MARKS.contains(word))
+        .map(|word| name_phonetic_key(spoken_place_word(word)))
+        .collect()
 }
 
 /// What clerks write in a name field when they have no name: a value that
@@ -1030,6 +1082,34 @@ mod tests {
         assert_eq!(normalize_place("Bushenyi District"), "bushenyi");
         assert_eq!(normalize_place("PHUM KBAL SPEAN"), "kbal spean");
         assert_eq!(normalize_place("Village"), "village");
+        assert_eq!(
+            normalize_place("Boeng Choung Kh. Lech"),
+            "boeng choung lech"
+        );
+        assert_eq!(
+            normalize_place("Boeng Choung Khang Lech"),
+            "boeng choung lech"
+        );
+    }
+
+    #[test]
+    fn place_abbreviations_are_written_out() {
+        assert_eq!(normalize_place("Kg. Roka"), "kampong roka");
+        assert_eq!(normalize_place("KG ROKA"), "kampong roka");
+        assert_eq!(normalize_place("Kampong Roka"), "kampong roka");
+    }
+
+    #[test]
+    fn place_skeletons_read_places_as_spoken() {
+        let skeleton = |place: &str| place_skeleton(&normalize_place(place));
+        assert_eq!(skeleton("Phnum Rokar"), skeleton("Phnom Roka"));
+        assert_eq!(skeleton("Thmar Kol"), skeleton("Thma Koul"));
+        assert_eq!(skeleton("Kg. Chamkar"), skeleton("Kampong Chamka"));
+        assert_eq!(skeleton("Ta Mean Chey"), skeleton("Taa Meanchey"));
+        assert_eq!(skeleton("Kasubi LC1"), skeleton("Kasubi"));
+        assert_ne!(skeleton("Kampong Cham"), skeleton("Cham"));
+        assert_eq!(spoken_place("ta rokar"), spoken_place("taroka"));
+        assert_eq!(place_skeleton("r"), "r");
     }
 
     #[test]

@@ -211,9 +211,12 @@ impl ComparisonKind {
 /// `month_day(col)` (month and day, order-free, so transposed dates block
 /// together), `sorted_tokens(col, ...)` (all tokens of the columns, sorted),
 /// `place(col)` (a place name without generic words such as "district" or
-/// "phum"), `place_phonetic(col)` (its Double Metaphone key),
-/// `place_skeleton(col)` (the consonant skeleton of each word of the place,
-/// so "Kireka" / "Kyreka" / "Kirkea" and "Tnaot" / "Tnaoth" share a key),
+/// "phum", abbreviations such as "Kg." written out), `place_phonetic(col)`
+/// (the Double Metaphone key of its words run together as spoken, a final
+/// "r" Khmer leaves unspoken left out), `place_skeleton(col)` (the consonant
+/// skeletons of the place's spoken words run together, so "Kireka" /
+/// "Kyreka" / "Kirkea", "Tnaot" / "Tnaoth", "Rokar" / "Roka" and
+/// "Mean Chey" / "Meanchey" share a key),
 /// `year_band(col)` (the year and the nearer neighbouring year, so birth
 /// dates within about six months of each other, across a new year too,
 /// share a key; estimated dates move that much), `year_band(col, flag)`
