@@ -1928,19 +1928,37 @@ async fn sqlite_a_version_activated_beside_registrations_rekeys_everything() {
 
 /// What a store finds on opening a registry whose records have no blocking keys of the active
 /// model (an upgrade that changed the key table, records written before matching): it keys
-/// them all again, so a later duplicate still finds its child.
-async fn unkeyed_records_are_keyed_on_opening(
+/// them all again, page by page, to exactly the keys registration gave them, so a later
+/// duplicate still finds its child.
+async fn unkeyed_records_are_keyed_on_opening<Keys, KeysRead, Unkey, Reopen>(
     store: Arc<dyn Store>,
-    unkey: impl std::future::Future<Output = ()>,
-    reopen: impl std::future::Future<Output = Arc<dyn Store>>,
-) {
+    stored_keys: Keys,
+    unkey: Unkey,
+    reopen: Reopen,
+) where
+    Keys: Fn() -> KeysRead,
+    KeysRead: std::future::Future<Output = Vec<(i64, i64)>>,
+    Unkey: std::future::Future<Output = ()>,
+    Reopen: std::future::Future<Output = Arc<dyn Store>>,
+{
     let first = store.register(police_sreyneang(), "a").await.unwrap();
-    let others = (0..5)
-        .map(|number| lone("school-ug", &format!("S{number}"), "Halima"))
+    // More records than one re-keying page holds, so that pages follow each other.
+    let others = (0..2_500)
+        .map(|number| {
+            lone(
+                "school-ug",
+                &format!("S{number}"),
+                &format!("Halima{number}"),
+            )
+        })
         .collect();
     store.bulk_load(others, "a").await.unwrap();
+    let keyed_by_registration = stored_keys().await;
+    assert!(keyed_by_registration.len() > 2_500);
     unkey.await;
+    assert!(stored_keys().await.is_empty());
     let reopened = reopen.await;
+    assert_eq!(stored_keys().await, keyed_by_registration);
     let second = reopened.register(school_sreyneang(), "a").await.unwrap();
     assert_eq!(second.match_result.outcome, MatchOutcome::Linked);
     assert_eq!(second.child_id, first.child_id);
@@ -1951,12 +1969,21 @@ const UNKEY: [&str; 2] = [
     "DELETE FROM blocking_keys",
 ];
 
+const STORED_KEYS: &str =
+    "SELECT key_hash, record_key FROM blocking_keys ORDER BY key_hash, record_key";
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sqlite_keys_unkeyed_records_on_opening() {
     let backend = Backend::sqlite().await;
     let dir = backend._dir.as_ref().unwrap().path().to_owned();
+    let url = format!("sqlite://{}", dir.join("registry.db").display());
+    let stored_keys = || async {
+        let pool = sqlx::SqlitePool::connect(&url).await.unwrap();
+        let keys = sqlx::query_as(STORED_KEYS).fetch_all(&pool).await.unwrap();
+        pool.close().await;
+        keys
+    };
     let unkey = async {
-        let url = format!("sqlite://{}", dir.join("registry.db").display());
         let pool = sqlx::SqlitePool::connect(&url).await.unwrap();
         for statement in UNKEY {
             sqlx::query(statement).execute(&pool).await.unwrap();
@@ -1964,7 +1991,7 @@ async fn sqlite_keys_unkeyed_records_on_opening() {
         pool.close().await;
     };
     let reopen = async { store::open_data_dir(&dir).await.unwrap() };
-    unkeyed_records_are_keyed_on_opening(backend.store.clone(), unkey, reopen).await;
+    unkeyed_records_are_keyed_on_opening(backend.store.clone(), stored_keys, unkey, reopen).await;
     backend.finish().await;
 }
 
@@ -1972,6 +1999,12 @@ async fn sqlite_keys_unkeyed_records_on_opening() {
 async fn postgres_keys_unkeyed_records_on_opening() {
     let backend = Backend::postgres().await;
     let url = backend.scratch.as_ref().unwrap().url.clone();
+    let stored_keys = || async {
+        let pool = sqlx::PgPool::connect(&url).await.unwrap();
+        let keys = sqlx::query_as(STORED_KEYS).fetch_all(&pool).await.unwrap();
+        pool.close().await;
+        keys
+    };
     let unkey = async {
         let pool = sqlx::PgPool::connect(&url).await.unwrap();
         for statement in UNKEY {
@@ -1980,7 +2013,7 @@ async fn postgres_keys_unkeyed_records_on_opening() {
         pool.close().await;
     };
     let reopen = async { store::open(&url).await.unwrap() };
-    unkeyed_records_are_keyed_on_opening(backend.store.clone(), unkey, reopen).await;
+    unkeyed_records_are_keyed_on_opening(backend.store.clone(), stored_keys, unkey, reopen).await;
     backend.finish().await;
 }
 

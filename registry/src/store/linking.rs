@@ -151,7 +151,7 @@ const REKEY_PAGE: i64 = 2000;
 pub(super) async fn refresh_blocking_keys(
     probe: &sqlx::Pool<Db>,
     pool: &sqlx::Pool<Db>,
-    matcher: &Matcher,
+    matcher: &Arc<Matcher>,
 ) -> Result<u64> {
     // Every store open asks, and every gateway every few seconds; nearly always nothing is
     // stale, which the index on the version answers at once instead of a walk over every
@@ -196,32 +196,56 @@ pub(super) async fn refresh_blocking_keys(
             return Ok(keyed);
         };
         after = last;
-        for (record_key, child) in rows {
-            let child = child.map(|json| json.0).unwrap_or_default();
-            write_blocking_keys(&mut tx, record_key, &child, matcher).await?;
-            keyed += 1;
+        let record_keys: Vec<i64> = rows.iter().map(|(record_key, _)| *record_key).collect();
+        let keyed_now: HashSet<(i64, i64)> = page_key_rows(matcher, rows).await?;
+        let keyed_before: HashSet<(i64, i64)> = super::stored_blocking_keys(&mut tx, &record_keys)
+            .await?
+            .into_iter()
+            .collect();
+        // Only the keys that changed are written. Most keys outlive a new model version (a
+        // retrained model keeps its blocking rules, a new key function changes a few rules),
+        // and every row deleted and inserted again is a descent into a large B-tree: deleting
+        // and inserting them all, a million records took minutes to re-key even when no key
+        // changed. A page is at most four statements whatever its size; keyed one record at
+        // a time (a delete, an insert and an update each), a million took about ten minutes.
+        // In the key table's order, so that neighbouring rows land on the same pages.
+        let mut gone: Vec<(i64, i64)> = keyed_before.difference(&keyed_now).copied().collect();
+        let mut added: Vec<(i64, i64)> = keyed_now.difference(&keyed_before).copied().collect();
+        gone.sort_unstable();
+        added.sort_unstable();
+        if !gone.is_empty() {
+            super::delete_blocking_keys(&mut tx, &gone).await?;
         }
+        if !added.is_empty() {
+            super::insert_blocking_keys(&mut tx, &added).await?;
+        }
+        super::mark_keyed(&mut tx, &record_keys, matcher.version()).await?;
+        keyed += record_keys.len() as u64;
         tx.commit().await?;
     }
 }
 
-/// Replaces a record's blocking keys and stored match fields with those of `child`.
-pub(super) async fn write_blocking_keys(
-    tx: &mut Transaction<'_>,
-    record_key: i64,
-    child: &ChildData,
-    matcher: &Matcher,
-) -> Result<()> {
-    replace_blocking_keys(tx, record_key, &matcher.blocking_keys(child), false).await?;
-    sqlx::query(
-        "UPDATE source_records SET match_child = $1, blocking_model_version = $2 WHERE record_key = $3",
-    )
-    .bind(Json(child))
-    .bind(matcher.version())
-    .bind(record_key)
-    .execute(&mut **tx)
-    .await?;
-    Ok(())
+/// The blocking-key rows (key hash, record key) of a page of stored records, computed on all
+/// cores off the async runtime. A record stored without match fields is keyed as an empty
+/// child.
+async fn page_key_rows(
+    matcher: &Arc<Matcher>,
+    rows: Vec<(i64, Option<Json<ChildData>>)>,
+) -> Result<HashSet<(i64, i64)>> {
+    let matcher = Arc::clone(matcher);
+    tokio::task::spawn_blocking(move || {
+        use rayon::prelude::*;
+        rows.into_par_iter()
+            .flat_map_iter(|(record_key, child)| {
+                let child = child.map(|json| json.0).unwrap_or_default();
+                key_hashes(&matcher.blocking_keys(&child))
+                    .into_iter()
+                    .map(move |hash| (hash, record_key))
+            })
+            .collect()
+    })
+    .await
+    .map_err(|error| RegistryError::Corrupt(format!("computing blocking keys stopped: {error}")))
 }
 
 /// Replaces a record's blocking keys; a `fresh` record (inserted in this transaction) has none

@@ -220,6 +220,55 @@ async fn current_records(
     .fetch_all(&mut **tx)
     .await?)
 }
+/// The stored blocking keys (key hash, record key) of a page of records that
+/// [`linking::refresh_blocking_keys`] keys again.
+async fn stored_blocking_keys(
+    tx: &mut sqlx::Transaction<'_, Db>,
+    record_keys: &[i64],
+) -> Result<Vec<(i64, i64)>> {
+    Ok(
+        sqlx::query_as("SELECT key_hash, record_key FROM blocking_keys WHERE record_key = ANY($1)")
+            .bind(record_keys)
+            .fetch_all(&mut **tx)
+            .await?,
+    )
+}
+
+/// Deletes blocking-key rows (key hash, record key).
+async fn delete_blocking_keys(
+    tx: &mut sqlx::Transaction<'_, Db>,
+    rows: &[(i64, i64)],
+) -> Result<()> {
+    let (hashes, record_keys): (Vec<i64>, Vec<i64>) = rows.iter().copied().unzip();
+    sqlx::query(
+        "DELETE FROM blocking_keys b USING UNNEST($1::BIGINT[], $2::BIGINT[]) AS d (key_hash, record_key) \
+         WHERE b.key_hash = d.key_hash AND b.record_key = d.record_key",
+    )
+    .bind(hashes)
+    .bind(record_keys)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+/// Marks a page of re-keyed records as keyed for model `version`; a record stored without
+/// match fields gets those of an empty child, which its keys were computed from.
+async fn mark_keyed(
+    tx: &mut sqlx::Transaction<'_, Db>,
+    record_keys: &[i64],
+    version: i64,
+) -> Result<()> {
+    sqlx::query(
+        "UPDATE source_records SET blocking_model_version = $2, \
+         match_child = COALESCE(match_child, $3) WHERE record_key = ANY($1)",
+    )
+    .bind(record_keys)
+    .bind(version)
+    .bind(sqlx::types::Json(crate::model::ChildData::default()))
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../migrations/postgres");
 
 const CONNECTIONS: u32 = 32;
@@ -258,9 +307,9 @@ impl PostgresStore {
             .connect_with(options)
             .await?;
         MIGRATOR.run(&pool).await?;
-        let matcher = linking::load_active_matcher(&pool).await?;
+        let matcher = std::sync::Arc::new(linking::load_active_matcher(&pool).await?);
         linking::refresh_blocking_keys(&pool, &pool, &matcher).await?;
-        let matcher = std::sync::Arc::new(std::sync::RwLock::new(std::sync::Arc::new(matcher)));
+        let matcher = std::sync::Arc::new(std::sync::RwLock::new(matcher));
         let prepared = std::sync::Arc::new(super::prepared::PreparedCache::new(
             store_options.prepared_records,
         ));

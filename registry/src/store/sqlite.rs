@@ -183,6 +183,56 @@ async fn stored_sources(
     .await?;
     Ok(found.0)
 }
+/// The stored blocking keys (key hash, record key) of a page of records that
+/// [`linking::refresh_blocking_keys`] keys again, as one JSON document (see [`stored_blocks`]).
+async fn stored_blocking_keys(
+    tx: &mut sqlx::Transaction<'_, Db>,
+    record_keys: &[i64],
+) -> Result<Vec<(i64, i64)>> {
+    let rows: Json<Vec<(i64, i64)>> = sqlx::query_scalar(
+        "SELECT json_group_array(json_array(key_hash, record_key)) FROM blocking_keys \
+         WHERE record_key IN (SELECT value FROM json_each($1))",
+    )
+    .bind(Json(record_keys))
+    .fetch_one(&mut **tx)
+    .await?;
+    Ok(rows.0)
+}
+
+/// Deletes blocking-key rows (key hash, record key).
+async fn delete_blocking_keys(
+    tx: &mut sqlx::Transaction<'_, Db>,
+    rows: &[(i64, i64)],
+) -> Result<()> {
+    sqlx::query(
+        "DELETE FROM blocking_keys WHERE (key_hash, record_key) IN \
+         (SELECT value ->> 0, value ->> 1 FROM json_each($1))",
+    )
+    .bind(Json(rows))
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+/// Marks a page of re-keyed records as keyed for model `version`; a record stored without
+/// match fields gets those of an empty child, which its keys were computed from.
+async fn mark_keyed(
+    tx: &mut sqlx::Transaction<'_, Db>,
+    record_keys: &[i64],
+    version: i64,
+) -> Result<()> {
+    sqlx::query(
+        "UPDATE source_records SET blocking_model_version = $2, \
+         match_child = COALESCE(match_child, $3) \
+         WHERE record_key IN (SELECT value FROM json_each($1))",
+    )
+    .bind(Json(record_keys))
+    .bind(version)
+    .bind(Json(crate::model::ChildData::default()))
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../migrations/sqlite");
 
 const READERS: u32 = 8;
@@ -299,9 +349,9 @@ impl SqliteStore {
                     .pragma("mmap_size", READ_MMAP_BYTES.to_string()),
             )
             .await?;
-        let matcher = linking::load_active_matcher(&write).await?;
+        let matcher = std::sync::Arc::new(linking::load_active_matcher(&write).await?);
         linking::refresh_blocking_keys(&read, &write, &matcher).await?;
-        let matcher = std::sync::Arc::new(std::sync::RwLock::new(std::sync::Arc::new(matcher)));
+        let matcher = std::sync::Arc::new(std::sync::RwLock::new(matcher));
         let prepared = std::sync::Arc::new(super::prepared::PreparedCache::new(
             store_options.prepared_records,
         ));
