@@ -78,6 +78,26 @@ fn links_obvious_duplicates_and_keeps_twins_apart() {
     // A twin: same family, parents, village and birth date, another given name.
     let twin = child("t", "Babirye", "Mary", "2016-03-12", false);
     assert_eq!(decide(&m, &a, &twin), Decision::NoMatch);
+    // Twins named alike: one part shared, the other different.
+    let named_alike = [
+        ("Nakato Grace", "Nakato Sarah"),
+        ("Srey Mom", "Srey Kimthy"),
+        ("Mary Nakato", "Mary Babirye"),
+    ];
+    for (first, second) in named_alike {
+        let first = child("t1", first, "Mukasa", "2016-03-12", false);
+        let second = child("t2", second, "Mukasa", "2016-03-12", false);
+        let e = m
+            .compare(&Record::child(&first), &Record::child(&second))
+            .expect("trained");
+        assert_ne!(
+            m.decide(&e),
+            Decision::Link,
+            "{} / {}: {e:#?}",
+            first.given_name,
+            second.given_name
+        );
+    }
     // A namesake born in another year, other parents.
     let mut namesake = child("n", "Nakato", "Mary", "2012-07-30", false);
     namesake.mother_name = "Nabirye Florence";
