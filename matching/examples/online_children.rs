@@ -31,14 +31,20 @@
 //! joined a child holding a record of its own true child), and the share of
 //! records sent to review (`review` at the model's review threshold, or at a
 //! fixed 0.5 below a link threshold under it).
+//!
+//! `WRONG_LINKS=FILE` writes every wrong automatic link (the record joined a
+//! child holding no record of its true child) of the `best record` rule: the
+//! arriving record, the child's record it scored best against, and the
+//! comparison levels and weights of that pair.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::collections::{BTreeMap, HashMap, HashSet};
+use std::fmt::Write as _;
 use std::fs::File;
 
 use matching::csvio::{read_clusters, read_records, ReadOptions};
 use matching::model::probability;
-use matching::{Dataset, Model};
+use matching::{Dataset, Model, Record};
 use rayon::prelude::*;
 
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -91,6 +97,7 @@ fn main() {
         |c| records.extend(c),
     )
     .expect("readable records");
+    let raw = records.clone();
     let mut data = Dataset::new(&model);
     data.extend(&model, records, 0);
     let truth = read_clusters(File::open(&args[3]).expect("truth file")).expect("truth rows");
@@ -164,6 +171,7 @@ fn main() {
     let fixed_review = std::env::var("REVIEW")
         .ok()
         .and_then(|v| v.parse::<f64>().ok());
+    let wrong_links_file = std::env::var("WRONG_LINKS").ok();
     for link in links {
         let review = match fixed_review {
             Some(review) => review,
@@ -171,7 +179,13 @@ fn main() {
             None => 0.5,
         };
         for &rule in &rules {
-            let o = run(&model, &data, &child, &earlier, rule, link, review);
+            let mut wrong = Vec::new();
+            let o = run(
+                &model, &data, &child, &earlier, rule, link, review, &mut wrong,
+            );
+            if let (Some(file), Rule::BestRecord) = (&wrong_links_file, rule) {
+                write_wrong_links(&model, &data, &raw, &wrong, file);
+            }
             println!(
                 "{:<16} {link:>9} {:>8.4} {:>10.4} {:>8} {:>7.2}%",
                 rule.name(),
@@ -184,6 +198,8 @@ fn main() {
     }
 }
 
+/// Each wrong link as (arriving record, the linked child's best record).
+#[allow(clippy::too_many_arguments)]
 fn run(
     model: &Model,
     data: &Dataset,
@@ -192,6 +208,7 @@ fn run(
     rule: Rule,
     link: f64,
     review: f64,
+    wrong: &mut Vec<(u32, u32)>,
 ) -> Outcome {
     let thresholds = &model.spec().thresholds;
     let score = |a: u32, b: u32| {
@@ -241,6 +258,12 @@ fn run(
                 .any(|&a| truth[a as usize] == truth[r as usize])
             {
                 right_links += 1;
+            } else if let Some(&(best, _, _)) = earlier[&r]
+                .iter()
+                .filter(|(a, _, _)| label[*a as usize] == only)
+                .max_by(|x, y| x.1.total_cmp(&y.1))
+            {
+                wrong.push((r, best));
             }
             only
         } else {
@@ -260,4 +283,51 @@ fn run(
         links,
         review_share: reviews as f64 / data.len() as f64,
     }
+}
+
+fn write_wrong_links(
+    model: &Model,
+    data: &Dataset,
+    raw: &[Record],
+    wrong: &[(u32, u32)],
+    file: &str,
+) {
+    let columns: Vec<&str> = model
+        .spec()
+        .columns
+        .iter()
+        .map(|c| c.name.as_str())
+        .collect();
+    let line = |r: &Record| {
+        columns
+            .iter()
+            .map(|c| r.get(c).unwrap_or(""))
+            .collect::<Vec<_>>()
+            .join(" | ")
+    };
+    let mut text = format!("===== wrong automatic links ({})\n", wrong.len());
+    for &(arriving, best) in wrong {
+        let e = model
+            .explain_prepared(
+                &data.prepared[arriving as usize],
+                &data.prepared[best as usize],
+            )
+            .expect("trained");
+        writeln!(
+            text,
+            "--- p={:.7} w={:.2} swapped={}",
+            e.match_probability, e.match_weight, e.names_swapped
+        )
+        .unwrap();
+        for r in [&raw[arriving as usize], &raw[best as usize]] {
+            writeln!(text, "    {}", line(r)).unwrap();
+        }
+        let parts: Vec<String> = e
+            .comparisons
+            .iter()
+            .map(|c| format!("{}={}:{:.1}", c.comparison, c.level, c.weight))
+            .collect();
+        writeln!(text, "    {}", parts.join(" ")).unwrap();
+    }
+    std::fs::write(file, text).expect("wrong links file");
 }
