@@ -1,5 +1,5 @@
-//! Bulk import jobs (issue 9) against the real binary on both backends: CSV and NDJSON, the
-//! Primero and OSCaR mappings, bad rows rejected with line and field while the others land,
+//! Bulk import jobs (issue 9) against the real binary on both backends: CSV (also as
+//! spreadsheets save it) and NDJSON, the Primero and OSCaR mappings, bad rows rejected with line and field while the others land,
 //! the results CSV, an agency kept to its own source system, a job resumed after `kill -9`
 //! with exactly the right counts, and `child-registry import` on the command line.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -232,6 +232,34 @@ mod cases {
         )
         .await;
         assert_eq!(timeline["events"][0]["type"], "welfare.case_opened");
+
+        // As a spreadsheet saves it where the comma is the decimal separator: a byte order
+        // mark, semicolons, Windows line endings, day-first dates. Lines are the file's.
+        let spreadsheet = "\u{feff}source_system;source_record_id;given_name;family_name;sex;date_of_birth;district\r\n\
+welfare-ug;S-1;Grace;Atim;F;14.03.2019;Gulu\r\n\
+welfare-ug;S-2;Moses;\"Okello; Jr\";M;1 July 2016;Lira\r\n\
+welfare-ug;S-3;Ruth;Nambi;Q;05/05/2017;Jinja\r\n";
+        let job = submit(&url, &key, "", "text/csv", spreadsheet.to_owned()).await;
+        let job = wait_done(&url, &key, &job).await;
+        assert_counts(&job, 3, 0, 2, 0, 1);
+        let rows = results(&url, &key, &job).await;
+        assert_eq!(
+            (rows[2]["line"].as_str(), rows[2]["error_field"].as_str()),
+            ("4", "sex")
+        );
+        let grace = get_json(&url, "/v1/records/welfare-ug/S-1", &key).await;
+        assert_eq!(
+            grace["versions"][0]["child"]["date_of_birth"],
+            json!("2019-03-14")
+        );
+        let moses = get_json(&url, "/v1/records/welfare-ug/S-2", &key).await;
+        assert_eq!(
+            (
+                &moses["versions"][0]["child"]["family_name"],
+                &moses["versions"][0]["child"]["date_of_birth"]
+            ),
+            (&json!("Okello; Jr"), &json!("2016-07-01"))
+        );
 
         // A body that cannot be read as a whole is refused at once, naming the column.
         let response = post_import(

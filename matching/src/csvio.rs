@@ -4,7 +4,7 @@
 //! describes) is parsed; bulk import reuses it. Rows are streamed in chunks.
 
 use std::collections::{HashMap, HashSet};
-use std::io::{Read, Write};
+use std::io::{BufRead, Read, Write};
 use std::sync::Arc;
 
 use crate::error::{MatchError, Result};
@@ -32,6 +32,67 @@ pub struct ReadReport {
 
 const KEPT_PROBLEMS: usize = 20;
 
+/// A reader that hands on each `\r\n` as `\n` (a `\r` on its own is left as it is). The
+/// CSV reader counts a line at each `\n`, but takes a record's position before the `\n`
+/// that ends the line above it when that line ends in `\r\n`: every record of a file
+/// saved on Windows would otherwise be reported a line early.
+pub struct UnixLineEndings<R> {
+    inner: R,
+}
+
+impl<R: BufRead> UnixLineEndings<R> {
+    pub fn new(inner: R) -> Self {
+        Self { inner }
+    }
+}
+
+impl<R: BufRead> Read for UnixLineEndings<R> {
+    fn read(&mut self, out: &mut [u8]) -> std::io::Result<usize> {
+        let mut written = 0;
+        while written < out.len() {
+            let available = self.inner.fill_buf()?;
+            if available.is_empty() {
+                break;
+            }
+            let mut used = 0;
+            // Whether the last byte available is a `\r`, which the next byte decides.
+            let mut undecided = false;
+            while used < available.len() && written < out.len() {
+                let byte = available[used];
+                if byte == b'\r' {
+                    match available.get(used + 1) {
+                        Some(b'\n') => {
+                            used += 1;
+                            continue;
+                        }
+                        None => {
+                            undecided = true;
+                            break;
+                        }
+                        Some(_) => {}
+                    }
+                }
+                out[written] = byte;
+                written += 1;
+                used += 1;
+            }
+            self.inner.consume(used);
+            if undecided {
+                if written > 0 {
+                    // The `\r` comes first next time.
+                    break;
+                }
+                self.inner.consume(1);
+                if self.inner.fill_buf()?.first() != Some(&b'\n') {
+                    out[0] = b'\r';
+                    written = 1;
+                }
+            }
+        }
+        Ok(written)
+    }
+}
+
 /// Read records with the model's columns from CSV with a header row. Calls
 /// `sink` with chunks of records. Stops at the first malformed row (a
 /// [`MatchError::BadRow`] with its line and field) unless `skip_bad_rows`.
@@ -52,7 +113,7 @@ pub fn read_records<R: Read>(
     let mut reader = csv::ReaderBuilder::new()
         .has_headers(true)
         .flexible(true)
-        .from_reader(input);
+        .from_reader(UnixLineEndings::new(std::io::BufReader::new(input)));
     let header = reader.headers()?.clone();
     let names: Vec<Arc<str>> = header
         .iter()
@@ -220,22 +281,49 @@ mod tests {
         assert_eq!(got[1].id, "r2");
     }
 
+    proptest::proptest! {
+        #[test]
+        fn windows_line_endings_are_read_as_unix_ones(
+            text in "[a\\r\\n]{0,40}",
+            buffered in 1usize..6,
+            asked in 1usize..6,
+        ) {
+            let mut reader = UnixLineEndings::new(std::io::BufReader::with_capacity(
+                buffered,
+                text.as_bytes(),
+            ));
+            let mut read = Vec::new();
+            let mut piece = vec![0u8; asked];
+            loop {
+                let n = reader.read(&mut piece).unwrap();
+                if n == 0 {
+                    break;
+                }
+                read.extend_from_slice(&piece[..n]);
+            }
+            proptest::prop_assert_eq!(read, text.replace("\r\n", "\n").into_bytes());
+        }
+    }
+
     #[test]
     fn bad_date_is_reported_with_line_and_field() {
         let csv = format!("{HEADER}r1,edu,1,Dara,Sok,F,2016-03-02,0,,,,,\nr2,edu,2,Dara,Sok,F,2016-31-02,0,,,,,\n");
-        let err = read_records(
-            &model(),
-            csv.as_bytes(),
-            ReadOptions::default(),
-            &mut HashSet::new(),
-            |_| {},
-        )
-        .err()
-        .map(|e| e.to_string());
-        assert_eq!(
-            err.as_deref(),
-            Some("line 3: field `date_of_birth`: `2016-31-02` is not a date YYYY-MM-DD")
-        );
+        // The same line whether the file's lines end as on Unix or as on Windows.
+        for csv in [csv.clone(), csv.replace('\n', "\r\n")] {
+            let err = read_records(
+                &model(),
+                csv.as_bytes(),
+                ReadOptions::default(),
+                &mut HashSet::new(),
+                |_| {},
+            )
+            .err()
+            .map(|e| e.to_string());
+            assert_eq!(
+                err.as_deref(),
+                Some("line 3: field `date_of_birth`: `2016-31-02` is not a date YYYY-MM-DD")
+            );
+        }
     }
 
     #[test]

@@ -11,6 +11,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use chrono::{DateTime, NaiveDate, Utc};
+use matching::csvio::UnixLineEndings;
 use matching::normalize::SexCode;
 use serde::Serialize;
 use utoipa::ToSchema;
@@ -408,6 +409,32 @@ fn normalise_column(name: &str) -> String {
     out.trim_end_matches('_').to_owned()
 }
 
+/// The field separator the header row uses: a comma, or, in a header without one, a
+/// semicolon or a tab. Spreadsheets save "CSV" with semicolons where the comma is the
+/// decimal separator (French and other locales), and "text" with tabs; none of the columns
+/// this reads has one of those characters in its name.
+fn header_delimiter(body: &[u8]) -> u8 {
+    let header = body.split(|byte| *byte == b'\n').next().unwrap_or_default();
+    let mut quoted = false;
+    let (mut semicolons, mut tabs) = (0usize, 0usize);
+    for &byte in header {
+        match byte {
+            b'"' => quoted = !quoted,
+            b',' if !quoted => return b',',
+            b';' if !quoted => semicolons += 1,
+            b'\t' if !quoted => tabs += 1,
+            _ => {}
+        }
+    }
+    if semicolons >= tabs && semicolons > 0 {
+        b';'
+    } else if tabs > 0 {
+        b'\t'
+    } else {
+        b','
+    }
+}
+
 fn parse_csv(
     body: &[u8],
     mapping: ImportMapping,
@@ -416,7 +443,8 @@ fn parse_csv(
     let mut reader = csv::ReaderBuilder::new()
         .has_headers(true)
         .flexible(true)
-        .from_reader(body);
+        .delimiter(header_delimiter(body))
+        .from_reader(UnixLineEndings::new(body));
     let header: Vec<String> = reader
         .headers()
         .map_err(|error| InvalidField::new("body", "malformed_csv", error.to_string()))?
@@ -614,19 +642,25 @@ fn parse_sex(column: &str, value: Option<&str>) -> std::result::Result<Option<Se
     }
 }
 
-/// ISO dates, and the day-first forms exports use (`01-Jan-2015`, `01/01/2015`).
+/// ISO dates, and the day-first forms exports and spreadsheets write (`01-Jan-2015`,
+/// `01/01/2015`, `1.1.2015`, `1 January 2015`).
 fn parse_date(
     column: &str,
     value: Option<&str>,
 ) -> std::result::Result<Option<NaiveDate>, RowError> {
     let Some(value) = value else { return Ok(None) };
-    for format in ["%Y-%m-%d", "%d-%b-%Y", "%d/%m/%Y", "%d-%m-%Y", "%Y/%m/%d"] {
+    let formats = [
+        "%Y-%m-%d", "%d-%b-%Y", "%d/%m/%Y", "%d-%m-%Y", "%Y/%m/%d", "%d.%m.%Y", "%d %b %Y",
+        "%d-%B-%Y", "%d %B %Y",
+    ];
+    for format in formats {
         if let Ok(date) = NaiveDate::parse_from_str(value, format) {
             return Ok(Some(date));
         }
     }
-    // Some exports write timestamps: take the date part.
-    if let Some((date, _)) = value.split_once('T') {
+    // Some exports write timestamps (`2015-01-01T00:00:00Z`, `2015-01-01 00:00:00`): take
+    // the date part.
+    if let Some((date, _)) = value.split_once(['T', ' ']) {
         if let Ok(date) = NaiveDate::parse_from_str(date, "%Y-%m-%d") {
             return Ok(Some(date));
         }
@@ -1203,6 +1237,43 @@ mod tests {
     use super::*;
 
     #[test]
+    fn dates_are_read_in_the_forms_spreadsheets_and_exports_write() {
+        let third_of_february = NaiveDate::from_ymd_opt(2019, 2, 3);
+        for written in [
+            "2019-02-03",
+            "2019-2-3",
+            "03/02/2019",
+            "3/2/2019",
+            "2019/02/03",
+            "03-02-2019",
+            "03.02.2019",
+            "03-Feb-2019",
+            "3-feb-2019",
+            "03 Feb 2019",
+            "3 February 2019",
+            "03-February-2019",
+            "2019-02-03T00:00:00Z",
+            "2019-02-03 00:00:00",
+        ] {
+            assert_eq!(
+                parse_date("date_of_birth", Some(written)).ok().flatten(),
+                third_of_february,
+                "{written}"
+            );
+        }
+        for not_a_date in [
+            "2019-02-30",
+            "02/30/2019",
+            "Feb 2019",
+            "2019",
+            "03 Fbr 2019",
+        ] {
+            let error = parse_date("date_of_birth", Some(not_a_date)).unwrap_err();
+            assert_eq!(error.code, "invalid_date", "{not_a_date}");
+        }
+    }
+
+    #[test]
     fn sexes_are_read_as_matching_reads_them() {
         assert_eq!(parse_sex("sex", Some("ស្រី")).unwrap(), Some(Sex::F));
         assert_eq!(parse_sex("sex", Some("BOY")).unwrap(), Some(Sex::M));
@@ -1272,6 +1343,73 @@ police-ug,A2,Okello,,Q,2019-02-03,\n";
         assert_eq!(first.child.sex, Some(Sex::F));
         let second = rows[1].submission.as_ref().unwrap_err();
         assert_eq!((rows[1].line, second.field.as_str()), (3, "sex"));
+    }
+
+    #[test]
+    fn semicolon_and_tab_separated_files_read_as_comma_separated_ones() {
+        let comma =
+            "source_system,source_record_id,given_name,family_name,sex,date_of_birth,identifiers\n\
+police-ug,A1,Halima,Aguti,F,03/02/2019,\"birth_registration:UG-1;nin:X9\"\n\
+police-ug,A2,\"Okot, Peter\",,M,2018-11-30,\n";
+        let semicolon = "\u{feff}source_system;source_record_id;given_name;family_name;sex;date_of_birth;identifiers\r\n\
+police-ug;A1;Halima;Aguti;F;03/02/2019;\"birth_registration:UG-1;nin:X9\"\r\n\
+police-ug;A2;Okot, Peter;;M;2018-11-30;\r\n";
+        let tab = "source_system\tsource_record_id\tgiven_name\tfamily_name\tsex\tdate_of_birth\tidentifiers\n\
+police-ug\tA1\tHalima\tAguti\tF\t03/02/2019\tbirth_registration:UG-1;nin:X9\n\
+police-ug\tA2\tOkot, Peter\t\tM\t2018-11-30\t\n";
+        let read = |body: &str| {
+            check_body(
+                body.as_bytes(),
+                ImportFormat::Csv,
+                ImportMapping::Canonical,
+                None,
+            )
+            .unwrap()
+            .into_iter()
+            .map(|row| format!("{row:?}"))
+            .collect::<Vec<_>>()
+        };
+        let expected = read(comma);
+        assert_eq!(expected.len(), 2);
+        assert!(
+            expected[0].starts_with("ParsedRow { line: 2,"),
+            "{}",
+            expected[0]
+        );
+        assert!(
+            expected[1].starts_with("ParsedRow { line: 3,"),
+            "{}",
+            expected[1]
+        );
+        assert!(expected[1].contains("Okot, Peter"), "{}", expected[1]);
+        assert_eq!(read(semicolon), expected);
+        assert_eq!(read(tab), expected);
+        // Windows line endings, a byte order mark: the same rows on the same lines.
+        assert_eq!(read(&comma.replace('\n', "\r\n")), expected);
+        assert_eq!(read(&format!("\u{feff}{comma}")), expected);
+    }
+
+    #[test]
+    fn rows_are_counted_on_the_lines_they_start_on_whatever_the_line_endings() {
+        // A quoted field over two lines.
+        let body = "source_system,source_record_id,given_name,village\n\
+police-ug,A1,Halima,\"Upper\nVillage\"\n\
+police-ug,A2,Peter,Gulu\n\
+police-ug,A3,Sarah,Lira\n";
+        let lines = |body: &str| {
+            check_body(
+                body.as_bytes(),
+                ImportFormat::Csv,
+                ImportMapping::Canonical,
+                None,
+            )
+            .unwrap()
+            .iter()
+            .map(|row| row.line)
+            .collect::<Vec<_>>()
+        };
+        assert_eq!(lines(body), [2, 4, 5]);
+        assert_eq!(lines(&body.replace('\n', "\r\n")), [2, 4, 5]);
     }
 
     #[test]
