@@ -544,6 +544,8 @@ fn parse_ndjson(
 ) -> std::result::Result<Vec<ParsedRow>, InvalidField> {
     let text = std::str::from_utf8(body)
         .map_err(|error| InvalidField::new("body", "invalid_utf8", error.to_string()))?;
+    // Editors on Windows save UTF-8 with a byte order mark, which is no JSON.
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     let mut rows = Vec::new();
     for (index, line_text) in text.lines().enumerate() {
         if line_text.trim().is_empty() {
@@ -1410,6 +1412,33 @@ police-ug,A3,Sarah,Lira\n";
         };
         assert_eq!(lines(body), [2, 4, 5]);
         assert_eq!(lines(&body.replace('\n', "\r\n")), [2, 4, 5]);
+    }
+
+    #[test]
+    fn ndjson_saved_on_windows_reads_as_saved_on_unix() {
+        let unix = "{\"source_system\":\"police-ug\",\"source_record_id\":\"A1\",\"child\":{\"given_name\":\"Halima\"}}\n\
+\n\
+{\"source_system\":\"police-ug\",\"source_record_id\":\"A2\",\"child\":{\"given_name\":\"Peter\"}}\n";
+        let windows = format!("\u{feff}{}", unix.replace('\n', "\r\n"));
+        let read = |body: &str| {
+            check_body(
+                body.as_bytes(),
+                ImportFormat::Ndjson,
+                ImportMapping::Canonical,
+                None,
+            )
+            .unwrap()
+            .into_iter()
+            .map(|row| format!("{row:?}"))
+            .collect::<Vec<_>>()
+        };
+        let expected = read(unix);
+        assert_eq!(expected.len(), 2);
+        assert!(
+            expected.iter().all(|row| row.contains("Ok(")),
+            "{expected:?}"
+        );
+        assert_eq!(read(&windows), expected);
     }
 
     #[test]
