@@ -1347,6 +1347,15 @@ police-ug,A2,Okello,,Q,2019-02-03,\n";
         assert_eq!((rows[1].line, second.field.as_str()), (3, "sex"));
     }
 
+    /// A canonical body's rows as they would be compared: everything read, line included.
+    fn rows_read(body: &str, format: ImportFormat) -> Vec<String> {
+        check_body(body.as_bytes(), format, ImportMapping::Canonical, None)
+            .unwrap()
+            .into_iter()
+            .map(|row| format!("{row:?}"))
+            .collect()
+    }
+
     #[test]
     fn semicolon_and_tab_separated_files_read_as_comma_separated_ones() {
         let comma =
@@ -1359,18 +1368,7 @@ police-ug;A2;Okot, Peter;;M;2018-11-30;\r\n";
         let tab = "source_system\tsource_record_id\tgiven_name\tfamily_name\tsex\tdate_of_birth\tidentifiers\n\
 police-ug\tA1\tHalima\tAguti\tF\t03/02/2019\tbirth_registration:UG-1;nin:X9\n\
 police-ug\tA2\tOkot, Peter\t\tM\t2018-11-30\t\n";
-        let read = |body: &str| {
-            check_body(
-                body.as_bytes(),
-                ImportFormat::Csv,
-                ImportMapping::Canonical,
-                None,
-            )
-            .unwrap()
-            .into_iter()
-            .map(|row| format!("{row:?}"))
-            .collect::<Vec<_>>()
-        };
+        let read = |body: &str| rows_read(body, ImportFormat::Csv);
         let expected = read(comma);
         assert_eq!(expected.len(), 2);
         assert!(
@@ -1420,18 +1418,7 @@ police-ug,A3,Sarah,Lira\n";
 \n\
 {\"source_system\":\"police-ug\",\"source_record_id\":\"A2\",\"child\":{\"given_name\":\"Peter\"}}\n";
         let windows = format!("\u{feff}{}", unix.replace('\n', "\r\n"));
-        let read = |body: &str| {
-            check_body(
-                body.as_bytes(),
-                ImportFormat::Ndjson,
-                ImportMapping::Canonical,
-                None,
-            )
-            .unwrap()
-            .into_iter()
-            .map(|row| format!("{row:?}"))
-            .collect::<Vec<_>>()
-        };
+        let read = |body: &str| rows_read(body, ImportFormat::Ndjson);
         let expected = read(unix);
         assert_eq!(expected.len(), 2);
         assert!(
