@@ -516,9 +516,19 @@ fn parse_csv(
             Err(error) => {
                 // A broken row (an unclosed quote, invalid UTF-8) is rejected; the reader goes on.
                 let line = error.position().map_or(line, |p| p.line() as i64);
+                let problem = match error.kind() {
+                    // Spreadsheets on Windows save "CSV" in the local code page unless told
+                    // otherwise: say which column and what to do.
+                    csv::ErrorKind::Utf8 { err, .. } => RowError::new(
+                        header.get(err.field()).map_or("row", String::as_str),
+                        "invalid_utf8",
+                        "the text is not UTF-8: save the file as \"CSV UTF-8\"",
+                    ),
+                    _ => RowError::new("row", "malformed_csv", error.to_string()),
+                };
                 rows.push(ParsedRow {
                     line,
-                    submission: Err(RowError::new("row", "malformed_csv", error.to_string())),
+                    submission: Err(problem),
                 });
                 if matches!(error.kind(), csv::ErrorKind::Io(_)) {
                     break;
@@ -1426,6 +1436,22 @@ police-ug,A3,Sarah,Lira\n";
             "{expected:?}"
         );
         assert_eq!(read(&windows), expected);
+    }
+
+    #[test]
+    fn text_not_in_utf8_is_rejected_by_its_row_and_column() {
+        // "José" as Windows-1252 writes it.
+        let body = b"source_system,source_record_id,given_name,family_name\n\
+police-ug,A1,Jos\xe9,Okot\n\
+police-ug,A2,Peter,Okot\n";
+        let rows = check_body(body, ImportFormat::Csv, ImportMapping::Canonical, None).unwrap();
+        let error = rows[0].submission.as_ref().unwrap_err();
+        assert_eq!(
+            (rows[0].line, error.field.as_str(), error.code.as_str()),
+            (2, "given_name", "invalid_utf8")
+        );
+        assert!(error.message.contains("CSV UTF-8"), "{}", error.message);
+        assert!(rows[1].submission.is_ok());
     }
 
     #[test]
