@@ -149,13 +149,15 @@ mod cases {
         assert_eq!(body["total"], 1);
         assert_eq!(body["next_cursor"], Value::Null);
 
-        // Typo, swapped order, year, child ID with and without hyphens.
+        // Typo, swapped order, year, child ID with and without hyphens or with spaces.
         for query in [
             "q=Halema+Agutti".to_owned(),
             "q=aguti+halima".to_owned(),
             "q=Aguti+2012".to_owned(),
             format!("q={halima}"),
             format!("q={}", halima.replace('-', "").to_lowercase()),
+            // Read out from a card, spaces where the hyphens are.
+            format!("q={}", halima.replace('-', "+")),
         ] {
             let (body, _) = search_until(&app, &official, &query, |_| true).await;
             assert_eq!(hit_ids(&body).first(), Some(&halima), "{query}");

@@ -34,6 +34,8 @@ pub enum ChildIdError {
 impl ChildId {
     /// The largest ID, the last in child ID order.
     pub const MAX: ChildId = ChildId((1 << ID_BITS) - 1);
+    /// Characters of an ID without its hyphens, the check character included.
+    pub const SYMBOLS: usize = DATA_SYMBOLS + 1;
 
     /// A fresh random ID from the operating system's CSPRNG (never derived from personal data).
     pub fn random() -> Self {

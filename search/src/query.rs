@@ -45,8 +45,8 @@ pub const MAX_QUERY_CHARS: usize = 200;
 #[into_params(parameter_in = Query)]
 pub struct SearchParams {
     /// Free text: names in any order and spelling (Latin or Khmer script), a birth year
-    /// (`2015`), year-month (`2015-03`) or date, a child ID (hyphens optional) or another
-    /// identifier.
+    /// (`2015`), year-month (`2015-03`) or date, a child ID (hyphens optional, or spaces in
+    /// their place) or another identifier.
     pub q: Option<String>,
     /// Only children whose district is this (case and accents ignored).
     pub district: Option<String>,
@@ -487,7 +487,18 @@ pub(crate) fn plan(fields: &Fields, request: &SearchRequest, scope: &ReadScope) 
     let mut name_words: Vec<String> = Vec::new();
     let mut name_tokens: Vec<&str> = Vec::new();
     let mut birth_day: Option<NaiveDate> = None;
-    for token in request.text.split_whitespace() {
+    let tokens: Vec<&str> = request.text.split_whitespace().collect();
+    for child_id in child_ids_in_parts(&tokens) {
+        let query = term_query(fields.child_id, &child_id.to_string());
+        scoring.push(constant(query.box_clone(), weight::CHILD_ID));
+        flat.push(FlatClause {
+            query: query.box_clone(),
+            word: None,
+            credit: Credit::Constant(weight::CHILD_ID),
+        });
+        matches.push((MatchedField::ChildId, query));
+    }
+    for token in tokens {
         if let Ok(child_id) = token.parse::<ChildId>() {
             let query = term_query(fields.child_id, &child_id.to_string());
             scoring.push(constant(query.box_clone(), weight::CHILD_ID));
@@ -581,6 +592,31 @@ pub(crate) fn plan(fields: &Fields, request: &SearchRequest, scope: &ReadScope) 
         filters: filters(fields, request, scope),
         as_record: query_as_record(&name_tokens, birth_day),
     }
+}
+
+/// Child IDs typed in parts, with spaces where the printed ID has hyphens (`P8BS 80WV Z59F
+/// J`, read out from a card): runs of two or more consecutive words that together make a
+/// valid ID. The check character keeps names from passing for one but by chance (1 in 37 of
+/// the runs of the right length), so the words are still read as words too: an ID that is
+/// no child's finds nothing.
+fn child_ids_in_parts(tokens: &[&str]) -> Vec<ChildId> {
+    let mut found = Vec::new();
+    for start in 0..tokens.len() {
+        let mut joined = String::new();
+        for (count, token) in tokens[start..].iter().enumerate() {
+            joined.push_str(token);
+            if joined.chars().filter(|c| *c != '-').count() > ChildId::SYMBOLS {
+                break;
+            }
+            if count > 0 {
+                if let Ok(child_id) = joined.parse::<ChildId>() {
+                    found.push(child_id);
+                    break;
+                }
+            }
+        }
+    }
+    found
 }
 
 /// Names typed in a search read as a record: the last word the family name, the words before
@@ -740,6 +776,28 @@ mod tests {
     fn refused(pairs: &[(&str, &str)]) -> (&'static str, &'static str) {
         let error = params(pairs).parse().unwrap_err();
         (error.code, error.field)
+    }
+
+    #[test]
+    fn a_child_id_typed_with_spaces_is_read_as_one() {
+        let child_id = ChildId::from_value(0x0123_4567_89ab).unwrap();
+        let printed = child_id.to_string();
+        let spaced = printed.replace('-', " ");
+        let (first, rest) = printed.split_at(6);
+        let found = |text: &str| {
+            let tokens: Vec<&str> = text.split_whitespace().collect();
+            child_ids_in_parts(&tokens)
+        };
+        assert_eq!(found(&format!("Grace {spaced} 2012")), [child_id]);
+        assert_eq!(found(&spaced.to_lowercase()), [child_id]);
+        assert_eq!(found(&format!("{first} {rest}")), [child_id]);
+        // One word is the single-token path's; a wrong check character is no ID.
+        assert!(found(&printed).is_empty());
+        let (mistyped, _) = spaced.split_at(spaced.len() - 1);
+        let check = spaced.chars().last().unwrap();
+        let other = if check == 'A' { 'B' } else { 'A' };
+        assert!(found(&format!("{mistyped}{other}")).is_empty());
+        assert!(found("Sokha Chan 2019 Mony Dara").is_empty());
     }
 
     #[test]
