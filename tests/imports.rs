@@ -180,6 +180,14 @@ mod cases {
             ),
             ("rejected", "5", "sex")
         );
+        // A row that could not be read still names the agency's record.
+        assert_eq!(
+            (
+                bad_sex["source_system"].as_str(),
+                bad_sex["source_record_id"].as_str()
+            ),
+            ("welfare-ug", "W-4")
+        );
         assert_eq!(rows[4]["error_field"], "source_system");
         assert_eq!(rows[4]["error_code"], "forbidden_source_system");
         assert_eq!(
@@ -223,6 +231,7 @@ mod cases {
         assert_eq!(rows[0]["child_id"], history["child_id"].as_str().unwrap());
         assert_eq!(rows[2]["error_field"], "child.date_of_birth");
         assert_eq!(rows[2]["line"], "3");
+        assert_eq!(rows[2]["source_record_id"], "N-2");
         let updated = get_json(&url, "/v1/records/welfare-ug/W-3", &key).await;
         assert_eq!(updated["current_version"], 2);
         let timeline = get_json(

@@ -189,6 +189,45 @@ pub struct ParsedRow {
     /// Line of the body the row starts on (the CSV header is line 1).
     pub line: i64,
     pub submission: std::result::Result<RecordSubmission, RowError>,
+    /// The record's source system and ID as far as a row that could not be read gave them,
+    /// so that its result still says which of the agency's records it was.
+    pub key: RowKey,
+}
+
+/// A record's source system and ID, each if given.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RowKey {
+    pub source_system: Option<String>,
+    pub source_record_id: Option<String>,
+}
+
+impl RowKey {
+    fn of_fields(
+        fields: &HashMap<&str, &str>,
+        mapping: ImportMapping,
+        default_source_system: Option<&str>,
+    ) -> Self {
+        let source_system = match mapping {
+            ImportMapping::Canonical => text(fields, &["source_system"]),
+            // Exports do not name the system they come from: the job says.
+            ImportMapping::Primero | ImportMapping::Oscar => None,
+        };
+        Self {
+            source_system: source_system.or_else(|| default_source_system.map(str::to_owned)),
+            source_record_id: text(fields, required_id_column(mapping)),
+        }
+    }
+
+    /// From an NDJSON line that is a JSON object, whatever else is wrong with it.
+    fn of_json(line: &str, default_source_system: Option<&str>) -> Self {
+        let value: serde_json::Value = serde_json::from_str(line).unwrap_or_default();
+        let field = |name: &str| value.get(name).and_then(|v| v.as_str()).map(str::to_owned);
+        Self {
+            source_system: field("source_system")
+                .or_else(|| default_source_system.map(str::to_owned)),
+            source_record_id: field("source_record_id"),
+        }
+    }
 }
 
 /// One row handed to the store: checked, or rejected with its reason.
@@ -508,9 +547,15 @@ fn parse_csv(
                     .map(String::as_str)
                     .zip(record.iter())
                     .collect();
+                let submission = submission_from_fields(&fields, mapping, default_source_system);
+                let key = match submission {
+                    Ok(_) => RowKey::default(),
+                    Err(_) => RowKey::of_fields(&fields, mapping, default_source_system),
+                };
                 rows.push(ParsedRow {
                     line,
-                    submission: submission_from_fields(&fields, mapping, default_source_system),
+                    submission,
+                    key,
                 });
             }
             Err(error) => {
@@ -529,6 +574,7 @@ fn parse_csv(
                 rows.push(ParsedRow {
                     line,
                     submission: Err(problem),
+                    key: RowKey::default(),
                 });
                 if matches!(error.kind(), csv::ErrorKind::Io(_)) {
                     break;
@@ -562,17 +608,37 @@ fn parse_ndjson(
             continue;
         }
         let line = index as i64 + 1;
-        let submission = match mapping {
-            ImportMapping::Canonical => parse_submission_json(line_text, default_source_system),
-            _ => flat_json_fields(line_text).and_then(|owned| {
-                let fields: HashMap<&str, &str> = owned
-                    .iter()
-                    .map(|(key, value)| (key.as_str(), value.as_str()))
-                    .collect();
-                submission_from_fields(&fields, mapping, default_source_system)
-            }),
+        let (submission, key) = match mapping {
+            ImportMapping::Canonical => {
+                let submission = parse_submission_json(line_text, default_source_system);
+                let key = match submission {
+                    Ok(_) => RowKey::default(),
+                    Err(_) => RowKey::of_json(line_text, default_source_system),
+                };
+                (submission, key)
+            }
+            _ => match flat_json_fields(line_text) {
+                Ok(owned) => {
+                    let fields: HashMap<&str, &str> = owned
+                        .iter()
+                        .map(|(key, value)| (key.as_str(), value.as_str()))
+                        .collect();
+                    let submission =
+                        submission_from_fields(&fields, mapping, default_source_system);
+                    let key = match submission {
+                        Ok(_) => RowKey::default(),
+                        Err(_) => RowKey::of_fields(&fields, mapping, default_source_system),
+                    };
+                    (submission, key)
+                }
+                Err(error) => (Err(error), RowKey::default()),
+            },
         };
-        rows.push(ParsedRow { line, submission });
+        rows.push(ParsedRow {
+            line,
+            submission,
+            key,
+        });
     }
     Ok(rows)
 }
@@ -746,13 +812,7 @@ fn submission_from_fields(
     mapping: ImportMapping,
     default_source_system: Option<&str>,
 ) -> std::result::Result<RecordSubmission, RowError> {
-    let source_system = match mapping {
-        ImportMapping::Canonical => text(fields, &["source_system"]),
-        // Exports do not name the system they come from: the job says.
-        ImportMapping::Primero | ImportMapping::Oscar => None,
-    }
-    .or_else(|| default_source_system.map(str::to_owned))
-    .unwrap_or_default();
+    let key = RowKey::of_fields(fields, mapping, default_source_system);
     let child = match mapping {
         ImportMapping::Canonical => ChildData {
             given_name: text(fields, &["given_name"]),
@@ -835,8 +895,8 @@ fn submission_from_fields(
         _ => Vec::new(),
     };
     Ok(RecordSubmission {
-        source_system,
-        source_record_id: text(fields, required_id_column(mapping)).unwrap_or_default(),
+        source_system: key.source_system.unwrap_or_default(),
+        source_record_id: key.source_record_id.unwrap_or_default(),
         child,
         events,
     })
@@ -872,11 +932,15 @@ pub fn check_row(
 ) -> ImportRow {
     let (source_system, source_record_id) = match &parsed.submission {
         Ok(submission) => (
-            Some(submission.source_system.clone()).filter(|s| !s.is_empty()),
-            Some(submission.source_record_id.clone()).filter(|s| !s.is_empty()),
+            Some(submission.source_system.clone()),
+            Some(submission.source_record_id.clone()),
         ),
-        Err(_) => (None, None),
+        Err(_) => (parsed.key.source_system, parsed.key.source_record_id),
     };
+    let (source_system, source_record_id) = (
+        source_system.filter(|s| !s.is_empty()),
+        source_record_id.filter(|s| !s.is_empty()),
+    );
     let record = parsed.submission.and_then(|submission| {
         let record = submission.validate(today).map_err(|invalid| {
             RowError::new(
@@ -1355,6 +1419,14 @@ police-ug,A2,Okello,,Q,2019-02-03,\n";
         assert_eq!(first.child.sex, Some(Sex::F));
         let second = rows[1].submission.as_ref().unwrap_err();
         assert_eq!((rows[1].line, second.field.as_str()), (3, "sex"));
+        // A row that could not be read still says whose record it was.
+        assert_eq!(
+            (
+                rows[1].key.source_system.as_deref(),
+                rows[1].key.source_record_id.as_deref()
+            ),
+            (Some("police-ug"), Some("A2"))
+        );
     }
 
     /// A canonical body's rows as they would be compared: everything read, line included.
