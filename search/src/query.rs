@@ -488,7 +488,11 @@ pub(crate) fn plan(fields: &Fields, request: &SearchRequest, scope: &ReadScope) 
     let mut name_tokens: Vec<&str> = Vec::new();
     let mut birth_day: Option<NaiveDate> = None;
     let tokens: Vec<&str> = request.text.split_whitespace().collect();
-    for child_id in child_ids_in_parts(&tokens) {
+    let typed_ids = tokens
+        .iter()
+        .filter_map(|token| token.parse::<ChildId>().ok())
+        .chain(child_ids_in_parts(&tokens));
+    for child_id in typed_ids {
         let query = term_query(fields.child_id, &child_id.to_string());
         scoring.push(constant(query.box_clone(), weight::CHILD_ID));
         flat.push(FlatClause {
@@ -499,15 +503,7 @@ pub(crate) fn plan(fields: &Fields, request: &SearchRequest, scope: &ReadScope) 
         matches.push((MatchedField::ChildId, query));
     }
     for token in tokens {
-        if let Ok(child_id) = token.parse::<ChildId>() {
-            let query = term_query(fields.child_id, &child_id.to_string());
-            scoring.push(constant(query.box_clone(), weight::CHILD_ID));
-            flat.push(FlatClause {
-                query: query.box_clone(),
-                word: None,
-                credit: Credit::Constant(weight::CHILD_ID),
-            });
-            matches.push((MatchedField::ChildId, query));
+        if token.parse::<ChildId>().is_ok() {
             continue;
         }
         if let Some(birth) = typed_birth(token) {
