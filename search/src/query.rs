@@ -488,22 +488,19 @@ pub(crate) fn plan(fields: &Fields, request: &SearchRequest, scope: &ReadScope) 
     let mut name_tokens: Vec<&str> = Vec::new();
     let mut birth_day: Option<NaiveDate> = None;
     let tokens: Vec<&str> = request.text.split_whitespace().collect();
-    let typed_ids = tokens
+    let whole_ids: Vec<Option<ChildId>> = tokens.iter().map(|token| token.parse().ok()).collect();
+    let typed_ids = whole_ids
         .iter()
-        .filter_map(|token| token.parse::<ChildId>().ok())
+        .flatten()
+        .copied()
         .chain(child_ids_in_parts(&tokens));
     for child_id in typed_ids {
         let query = term_query(fields.child_id, &child_id.to_string());
-        scoring.push(constant(query.box_clone(), weight::CHILD_ID));
-        flat.push(FlatClause {
-            query: query.box_clone(),
-            word: None,
-            credit: Credit::Constant(weight::CHILD_ID),
-        });
-        matches.push((MatchedField::ChildId, query));
+        let clause = (MatchedField::ChildId, weight::CHILD_ID);
+        push_exact(query, clause, &mut scoring, &mut flat, &mut matches);
     }
-    for token in tokens {
-        if token.parse::<ChildId>().is_ok() {
+    for (token, whole_id) in tokens.iter().copied().zip(&whole_ids) {
+        if whole_id.is_some() {
             continue;
         }
         if let Some(birth) = typed_birth(token) {
@@ -524,13 +521,8 @@ pub(crate) fn plan(fields: &Fields, request: &SearchRequest, scope: &ReadScope) 
         let key = identifier_key(token);
         if key.chars().count() >= 4 && key.chars().any(|c| c.is_ascii_digit()) {
             let query = term_query(fields.ids, &key);
-            scoring.push(constant(query.box_clone(), weight::IDENTIFIER));
-            flat.push(FlatClause {
-                query: query.box_clone(),
-                word: None,
-                credit: Credit::Constant(weight::IDENTIFIER),
-            });
-            matches.push((MatchedField::Identifier, query));
+            let clause = (MatchedField::Identifier, weight::IDENTIFIER);
+            push_exact(query, clause, &mut scoring, &mut flat, &mut matches);
         }
         let words = normalized_tokens(token);
         if !words.is_empty() && !token.chars().any(|c| c.is_ascii_digit()) {
@@ -588,6 +580,24 @@ pub(crate) fn plan(fields: &Fields, request: &SearchRequest, scope: &ReadScope) 
         filters: filters(fields, request, scope),
         as_record: query_as_record(&name_tokens, birth_day),
     }
+}
+
+/// An exact clause worth the same to every child it finds (a child ID, an identifier): in the
+/// nested query, in the flat union, and as the field it shows matched.
+fn push_exact(
+    query: Box<dyn Query>,
+    (field, credit): (MatchedField, f32),
+    scoring: &mut Vec<Box<dyn Query>>,
+    flat: &mut Vec<FlatClause>,
+    matches: &mut Vec<(MatchedField, Box<dyn Query>)>,
+) {
+    scoring.push(constant(query.box_clone(), credit));
+    flat.push(FlatClause {
+        query: query.box_clone(),
+        word: None,
+        credit: Credit::Constant(credit),
+    });
+    matches.push((field, query));
 }
 
 /// Child IDs typed in parts, with spaces where the printed ID has hyphens (`P8BS 80WV Z59F
