@@ -547,16 +547,12 @@ fn parse_csv(
                     .map(String::as_str)
                     .zip(record.iter())
                     .collect();
-                let submission = submission_from_fields(&fields, mapping, default_source_system);
-                let key = match submission {
-                    Ok(_) => RowKey::default(),
-                    Err(_) => RowKey::of_fields(&fields, mapping, default_source_system),
-                };
-                rows.push(ParsedRow {
+                rows.push(parsed_from_fields(
                     line,
-                    submission,
-                    key,
-                });
+                    &fields,
+                    mapping,
+                    default_source_system,
+                ));
             }
             Err(error) => {
                 // A broken row (an unclosed quote, invalid UTF-8) is rejected; the reader goes on.
@@ -608,14 +604,18 @@ fn parse_ndjson(
             continue;
         }
         let line = index as i64 + 1;
-        let (submission, key) = match mapping {
+        let row = match mapping {
             ImportMapping::Canonical => {
                 let submission = parse_submission_json(line_text, default_source_system);
                 let key = match submission {
                     Ok(_) => RowKey::default(),
                     Err(_) => RowKey::of_json(line_text, default_source_system),
                 };
-                (submission, key)
+                ParsedRow {
+                    line,
+                    submission,
+                    key,
+                }
             }
             _ => match flat_json_fields(line_text) {
                 Ok(owned) => {
@@ -623,22 +623,16 @@ fn parse_ndjson(
                         .iter()
                         .map(|(key, value)| (key.as_str(), value.as_str()))
                         .collect();
-                    let submission =
-                        submission_from_fields(&fields, mapping, default_source_system);
-                    let key = match submission {
-                        Ok(_) => RowKey::default(),
-                        Err(_) => RowKey::of_fields(&fields, mapping, default_source_system),
-                    };
-                    (submission, key)
+                    parsed_from_fields(line, &fields, mapping, default_source_system)
                 }
-                Err(error) => (Err(error), RowKey::default()),
+                Err(error) => ParsedRow {
+                    line,
+                    submission: Err(error),
+                    key: RowKey::default(),
+                },
             },
         };
-        rows.push(ParsedRow {
-            line,
-            submission,
-            key,
-        });
+        rows.push(row);
     }
     Ok(rows)
 }
@@ -807,6 +801,26 @@ fn identifier(fields: &HashMap<&str, &str>, column: &str, kind: &str) -> Option<
 }
 
 /// A row's fields (normalised column names) as a `/v1/records` submission.
+/// A row of named fields (a CSV row, a mapped export's JSON line), with its key read only
+/// when the row could not be.
+fn parsed_from_fields(
+    line: i64,
+    fields: &HashMap<&str, &str>,
+    mapping: ImportMapping,
+    default_source_system: Option<&str>,
+) -> ParsedRow {
+    let submission = submission_from_fields(fields, mapping, default_source_system);
+    let key = match submission {
+        Ok(_) => RowKey::default(),
+        Err(_) => RowKey::of_fields(fields, mapping, default_source_system),
+    };
+    ParsedRow {
+        line,
+        submission,
+        key,
+    }
+}
+
 fn submission_from_fields(
     fields: &HashMap<&str, &str>,
     mapping: ImportMapping,
