@@ -28,6 +28,9 @@
 //! (`SAMPLES_PER_KIND=N` or `=all` for more than 40 of each).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+#[path = "support/pair_text.rs"]
+mod pair_text;
+
 use std::collections::{HashMap, HashSet};
 use std::fmt::Write as _;
 use std::fs::File;
@@ -201,19 +204,6 @@ fn main() {
     }
 
     let Some(out) = args.get(4) else { return };
-    let columns: Vec<String> = model
-        .spec()
-        .columns
-        .iter()
-        .map(|c| c.name.clone())
-        .collect();
-    let line = |r: &Record| {
-        columns
-            .iter()
-            .map(|c| r.get(c).unwrap_or(""))
-            .collect::<Vec<_>>()
-            .join(" | ")
-    };
     // `SAMPLES_PER_KIND=all` (or a number) to read more of a kind than the default.
     let per_kind = match std::env::var("SAMPLES_PER_KIND").as_deref() {
         Ok("all") => usize::MAX,
@@ -240,19 +230,14 @@ fn main() {
             )
             .unwrap();
             for r in [&raw[a as usize], &raw[b as usize]] {
-                writeln!(text, "    {}", line(r)).unwrap();
+                writeln!(text, "    {}", pair_text::record_line(&model, r)).unwrap();
             }
             if !result.blocks.contains_pair(a, b) {
                 for r in [&raw[a as usize], &raw[b as usize]] {
                     writeln!(text, "      keys: {}", model.blocking_keys(r).join(" ")).unwrap();
                 }
             }
-            let parts: Vec<String> = e
-                .comparisons
-                .iter()
-                .map(|c| format!("{}={}:{:.1}", c.comparison, c.level, c.weight))
-                .collect();
-            writeln!(text, "    {}", parts.join(" ")).unwrap();
+            writeln!(text, "    {}", pair_text::comparisons_line(&e)).unwrap();
         }
     }
     std::fs::write(out, text).expect("samples file");

@@ -38,6 +38,9 @@
 //! comparison levels and weights of that pair.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+#[path = "support/pair_text.rs"]
+mod pair_text;
+
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fmt::Write as _;
 use std::fs::File;
@@ -292,19 +295,6 @@ fn write_wrong_links(
     wrong: &[(u32, u32)],
     file: &str,
 ) {
-    let columns: Vec<&str> = model
-        .spec()
-        .columns
-        .iter()
-        .map(|c| c.name.as_str())
-        .collect();
-    let line = |r: &Record| {
-        columns
-            .iter()
-            .map(|c| r.get(c).unwrap_or(""))
-            .collect::<Vec<_>>()
-            .join(" | ")
-    };
     let mut text = format!("===== wrong automatic links ({})\n", wrong.len());
     for &(arriving, best) in wrong {
         let e = model
@@ -320,14 +310,9 @@ fn write_wrong_links(
         )
         .unwrap();
         for r in [&raw[arriving as usize], &raw[best as usize]] {
-            writeln!(text, "    {}", line(r)).unwrap();
+            writeln!(text, "    {}", pair_text::record_line(model, r)).unwrap();
         }
-        let parts: Vec<String> = e
-            .comparisons
-            .iter()
-            .map(|c| format!("{}={}:{:.1}", c.comparison, c.level, c.weight))
-            .collect();
-        writeln!(text, "    {}", parts.join(" ")).unwrap();
+        writeln!(text, "    {}", pair_text::comparisons_line(&e)).unwrap();
     }
     std::fs::write(file, text).expect("wrong links file");
 }
