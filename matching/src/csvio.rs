@@ -251,6 +251,17 @@ mod tests {
         Model::new(ModelSpec::canonical_child()).unwrap_or_else(|e| panic!("{e}"))
     }
 
+    /// Reads `csv` with the default options, keeping nothing but the report.
+    fn read_only(csv: &str) -> Result<ReadReport> {
+        read_records(
+            &model(),
+            csv.as_bytes(),
+            ReadOptions::default(),
+            &mut HashSet::new(),
+            |_| {},
+        )
+    }
+
     const HEADER: &str = "record_id,source_system,source_record_id,given_name,family_name,sex,date_of_birth,date_of_birth_estimated,district,subcounty,village,mother_name,father_name\n";
 
     #[test]
@@ -310,15 +321,7 @@ mod tests {
         let csv = format!("{HEADER}r1,edu,1,Dara,Sok,F,2016-03-02,0,,,,,\nr2,edu,2,Dara,Sok,F,2016-31-02,0,,,,,\n");
         // The same line whether the file's lines end as on Unix or as on Windows.
         for csv in [csv.clone(), csv.replace('\n', "\r\n")] {
-            let err = read_records(
-                &model(),
-                csv.as_bytes(),
-                ReadOptions::default(),
-                &mut HashSet::new(),
-                |_| {},
-            )
-            .err()
-            .map(|e| e.to_string());
+            let err = read_only(&csv).err().map(|e| e.to_string());
             assert_eq!(
                 err.as_deref(),
                 Some("line 3: field `date_of_birth`: `2016-31-02` is not a date YYYY-MM-DD")
@@ -349,15 +352,9 @@ mod tests {
     fn sexes_the_import_accepts_are_read_and_others_reported() {
         let row = |sex: &str| format!("{HEADER}r1,edu,1,Dara,Sok,{sex},2016-03-02,0,,,,,\n");
         let read = |sex: &str| {
-            read_records(
-                &model(),
-                row(sex).as_bytes(),
-                ReadOptions::default(),
-                &mut HashSet::new(),
-                |_| {},
-            )
-            .map(|report| report.records)
-            .map_err(|e| e.to_string())
+            read_only(&row(sex))
+                .map(|report| report.records)
+                .map_err(|e| e.to_string())
         };
         for sex in [
             "F",
@@ -381,13 +378,6 @@ mod tests {
     #[test]
     fn missing_column_is_an_error() {
         let csv = "record_id,given_name\nr1,Dara\n";
-        let err = read_records(
-            &model(),
-            csv.as_bytes(),
-            ReadOptions::default(),
-            &mut HashSet::new(),
-            |_| {},
-        );
-        assert!(matches!(err, Err(MatchError::MissingColumn(_))));
+        assert!(matches!(read_only(csv), Err(MatchError::MissingColumn(_))));
     }
 }
