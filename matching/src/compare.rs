@@ -125,7 +125,7 @@ pub struct NameValue {
     /// Which of the letters a–z the name holds, digits read as [`near_miss`] reads them: two
     /// names a slip apart differ in at most two of them, which rules out most pairs at once.
     pub letter_set: u32,
-    /// The name's [`cross_script_skeleton`], packed by [`pack_skeleton`] once here, so that
+    /// The name's [`cross_script_skeleton`], packed (four bits a sound) once here, so that
     /// comparing two names' skeletons costs no allocation.
     pub skeleton: u64,
 }

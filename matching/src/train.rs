@@ -2,10 +2,11 @@
 //! pairs, term-frequency tables, and the prior.
 //!
 //! As in Splink's documented workflow, m is estimated in one EM session per
-//! blocking rule, on the pairs that rule produced, with u fixed; the
-//! comparisons that read the rule's own columns are left out of that session
-//! (blocking made them agree, so their agreement says nothing there). Each
-//! comparison's m is the mean over the sessions that estimated it. The prior
+//! blocking rule, on the pairs that rule produced; the comparisons that read
+//! the rule's own columns are left out of that session (blocking made them
+//! agree, so their agreement says nothing there). Each comparison's m is the
+//! median over the sessions that estimated it, small sessions drawn towards
+//! what all of them saw ([`combine_sessions`]). The prior
 //! (probability that a candidate pair is a match) is then found by EM over
 //! all candidate pairs with m, u and the term frequencies fixed.
 
@@ -349,8 +350,24 @@ fn em(
     (m, u, lambda)
 }
 
-/// One m per level from several sessions' estimates: the median of each
-/// level, renormalised (the mean when there are fewer than three).
+/// One EM session's m of one comparison, and how many of its pairs it took for one child.
+struct SessionEstimate {
+    m: Vec<f64>,
+    matches: f64,
+}
+
+/// How many matches of its own a session needs before its estimate of a level counts as
+/// much as what all the sessions saw together: each session's m is first drawn towards
+/// the sessions' pooled m by this many matches (partial pooling). A session of a few dozen
+/// matches (as at 10,000 records of a population with many typing slips) has seen no pair
+/// at a level one child's records show 1 or 2 % of the time (day and month swapped); two
+/// such sessions out of three made the median 0, and a swapped date counted −4 bits where
+/// it is worth +9. Sessions of thousands of matches keep their own estimates.
+const SESSION_POOLING_MATCHES: f64 = 100.0;
+
+/// One m per level from several sessions' estimates: each session's m drawn towards the
+/// pooled m ([`SESSION_POOLING_MATCHES`]), then the median of each level, renormalised
+/// (the mean when there are fewer than three).
 ///
 /// A session whose anchor also gathers many non-matches (names and a village
 /// name that many places share gather namesakes) inflates m of the
@@ -358,14 +375,36 @@ fn em(
 /// little else tells them apart. Averaging lets one such session set the
 /// weight of, say, birth dates years apart (measured: m 0.16 in one session
 /// against 0.01–0.02 in the two anchored on a parent); the median does not.
-fn combine_sessions(estimates: &[Vec<f64>]) -> Vec<f64> {
+fn combine_sessions(estimates: &[SessionEstimate]) -> Vec<f64> {
     let Some(first) = estimates.first() else {
         return Vec::new();
     };
-    let levels = first.len();
+    let levels = first.m.len();
+    let total_matches: f64 = estimates.iter().map(|e| e.matches).sum();
+    let pooled: Vec<f64> = (0..levels)
+        .map(|l| {
+            let seen: f64 = estimates
+                .iter()
+                .map(|e| e.matches * e.m.get(l).copied().unwrap_or(0.0))
+                .sum();
+            seen / total_matches.max(f64::MIN_POSITIVE)
+        })
+        .collect();
     let per_level: Vec<f64> = (0..levels)
         .map(|l| {
-            let mut values: Vec<f64> = estimates.iter().filter_map(|m| m.get(l).copied()).collect();
+            let mut values: Vec<f64> = estimates
+                .iter()
+                .filter_map(|e| {
+                    let own = e.m.get(l).copied()?;
+                    if total_matches <= 0.0 {
+                        return Some(own);
+                    }
+                    Some(
+                        (e.matches * own + SESSION_POOLING_MATCHES * pooled[l])
+                            / (e.matches + SESSION_POOLING_MATCHES),
+                    )
+                })
+                .collect();
             if values.len() < 3 {
                 return values.iter().sum::<f64>() / values.len().max(1) as f64;
             }
@@ -409,7 +448,7 @@ pub fn train(
     let tf = term_frequencies(model, records);
 
     // Every session's m for the comparisons it could estimate.
-    let mut estimates: Vec<Vec<Vec<f64>>> = vec![Vec::new(); comps.len()];
+    let mut estimates: Vec<Vec<SessionEstimate>> = (0..comps.len()).map(|_| Vec::new()).collect();
     for session in sessions {
         if session.pairs.len() < 10 {
             continue;
@@ -434,10 +473,11 @@ pub fn train(
         };
         // Two free distributions converge more slowly than one: three times the iterations.
         let iterations = training.em_iterations * 3;
-        let (m, _, _) = em(&pats, &u, &included, iterations, 0.5, non_matches);
+        let (m, _, lambda) = em(&pats, &u, &included, iterations, 0.5, non_matches);
+        let matches = lambda * pats.iter().map(|(_, count)| count).sum::<f64>();
         for (i, m) in m.into_iter().enumerate() {
             if included[i] {
-                estimates[i].push(m);
+                estimates[i].push(SessionEstimate { m, matches });
             }
         }
     }
@@ -455,7 +495,7 @@ pub fn train(
         );
         for (i, m) in m.into_iter().enumerate() {
             if estimates[i].is_empty() {
-                estimates[i].push(m);
+                estimates[i].push(SessionEstimate { m, matches: 0.0 });
             }
         }
     }
@@ -853,5 +893,29 @@ mod tests {
                 assert!((a - b).abs() < 0.1, "{m_learned:?} against {m_fixed:?}");
             }
         }
+    }
+
+    #[test]
+    fn small_sessions_lean_on_what_all_the_sessions_saw() {
+        let session = |m: [f64; 2], matches: f64| SessionEstimate {
+            m: m.to_vec(),
+            matches,
+        };
+        // Two sessions of twenty matches saw no pair at a level the third, of a
+        // thousand, saw a tenth of the time: the plain median would be 0.
+        let m = combine_sessions(&[
+            session([1.0, 0.0], 20.0),
+            session([0.9, 0.1], 1000.0),
+            session([1.0, 0.0], 20.0),
+        ]);
+        assert!(m[1] > 0.05, "{m:?}");
+        // Sessions of thousands keep their own estimates, and one that gathered
+        // namesakes does not set the level's m (the mean would be 0.063).
+        let m = combine_sessions(&[
+            session([0.99, 0.01], 5000.0),
+            session([0.84, 0.16], 5000.0),
+            session([0.98, 0.02], 5000.0),
+        ]);
+        assert!((m[1] - 0.02).abs() < 0.005, "{m:?}");
     }
 }
