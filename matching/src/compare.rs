@@ -679,6 +679,9 @@ fn compute_name_level(a: &NameValue, b: &NameValue) -> u8 {
     if !a.khmer && !b.khmer && same_consonants_romanised(a, b) {
         return 3;
     }
+    if srey_left_out(a, b) || srey_left_out(b, a) {
+        return 3;
+    }
     if tokens_overlap(a, b) {
         return 4;
     }
@@ -772,6 +775,33 @@ fn same_consonants_romanised(a: &NameValue, b: &NameValue) -> bool {
         return false;
     }
     same_consonants_across_scripts(a, b)
+}
+
+/// A Khmer girl's name written as one word with "Srey" (ស្រី, woman) in
+/// front, and the same name without it ("Sreyneang" / "Neang", ស្រីមាស /
+/// "Meas"): families and agencies often leave the first syllable out.
+/// Written apart ("Srey Neang"), the name is one part more than the other
+/// and [`parts_contained`] finds it.
+fn srey_left_out(full: &NameValue, short: &NameValue) -> bool {
+    if full.parts != 1 || short.parts != 1 {
+        return false;
+    }
+    let Some(rest) = ["srey", "srei", "sri", "sray"]
+        .iter()
+        .find_map(|prefix| full.norm.strip_prefix(prefix))
+    else {
+        return false;
+    };
+    if rest.chars().count() < 2 {
+        return false;
+    }
+    if rest == &*short.norm {
+        return true;
+    }
+    let skeleton = cross_script_skeleton(rest);
+    pack_skeleton(&skeleton) == short.skeleton
+        && short.skeleton != NO_SKELETON
+        && (skeleton.len() >= 2 || rest.chars().next() == short.norm.chars().next())
 }
 
 /// One letter typed wrong, added or left out, in names (of children,
@@ -1408,6 +1438,24 @@ mod tests {
             &name("Nalubega Sharon Immaculate Namutebi Kyomuhendo"),
             &name("Nalubega Sharon Immaculate Nakato Kyomuhendo")
         ));
+    }
+
+    #[test]
+    fn a_khmer_girls_name_without_srey_is_the_same_name() {
+        for (full, short) in [
+            ("Sreyniang", "នាង"),
+            ("ស្រីមាស", "មាស"),
+            ("SREIMEAS", "Meas"),
+            ("Srimao", "Mao"),
+        ] {
+            assert!(srey_left_out(&name(full), &name(short)), "{full} / {short}");
+            assert_eq!(name_level(&name(full), &name(short)), 3, "{full} / {short}");
+            assert_eq!(name_level(&name(short), &name(full)), 3, "{short} / {full}");
+        }
+        // Another name after "Srey" is another girl.
+        assert_eq!(name_level(&name("Sreymom"), &name("Mao")), 5);
+        assert_eq!(name_level(&name("Sreymom"), &name("Sreyleak")), 5);
+        assert!(!srey_left_out(&name("Sreyleak"), &name("Mom")));
     }
 
     #[test]
