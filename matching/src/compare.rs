@@ -721,19 +721,26 @@ fn conflicting_parts(a: &NameValue, b: &NameValue) -> bool {
 /// The two names' [`cross_script_skeleton`]s agree: at least two consonants,
 /// or one when both names start with the same letter (ពៅ "pau" / "Pov").
 fn same_consonants_across_scripts(a: &NameValue, b: &NameValue) -> bool {
-    let at_least_two = match (a.skeleton, b.skeleton) {
+    skeletons_agree((a.skeleton, &a.norm), (b.skeleton, &b.norm))
+}
+
+/// Two normalised names' skeletons, each given packed ([`pack_skeleton`])
+/// beside the name, are the same: at least two sounds, or one when both
+/// names start with the same letter.
+fn skeletons_agree((x, x_norm): (u64, &str), (y, y_norm): (u64, &str)) -> bool {
+    let at_least_two = match (x, y) {
         (NO_SKELETON, _) | (_, NO_SKELETON) => return false,
         (LONG_SKELETON, _) | (_, LONG_SKELETON) => {
-            let x = cross_script_skeleton(&a.norm);
-            if x != cross_script_skeleton(&b.norm) {
+            let skeleton = cross_script_skeleton(x_norm);
+            if skeleton != cross_script_skeleton(y_norm) {
                 return false;
             }
-            x.len() >= 2
+            skeleton.len() >= 2
         }
         (x, y) if x != y => return false,
         (x, _) => x >= 1 << SKELETON_SOUND_BITS,
     };
-    at_least_two || a.norm.chars().next() == b.norm.chars().next()
+    at_least_two || x_norm.chars().next() == y_norm.chars().next()
 }
 
 /// The sounds a [`cross_script_skeleton`] is written in; a packed skeleton
@@ -795,13 +802,11 @@ fn srey_left_out(full: &NameValue, short: &NameValue) -> bool {
     if rest.chars().count() < 2 {
         return false;
     }
-    if rest == &*short.norm {
-        return true;
-    }
-    let skeleton = cross_script_skeleton(rest);
-    pack_skeleton(&skeleton) == short.skeleton
-        && short.skeleton != NO_SKELETON
-        && (skeleton.len() >= 2 || rest.chars().next() == short.norm.chars().next())
+    rest == &*short.norm
+        || skeletons_agree(
+            (pack_skeleton(&cross_script_skeleton(rest)), rest),
+            (short.skeleton, &short.norm),
+        )
 }
 
 /// One letter typed wrong, added or left out, in names (of children,
