@@ -1058,7 +1058,10 @@ impl Model {
             tf_frequency(given, &gv.norm, w.tf_floor[gi])
                 * tf_frequency(family, &fv.norm, w.tf_floor[fi])
         };
-        let together = tf_frequency(joint, &crate::train::joint_name_key(gv, fv), *floor);
+        let Some(together) = known_frequency(joint, &crate::train::joint_name_key(gv, fv), *floor)
+        else {
+            return 0.0;
+        };
         (independent / together).log2().min(0.0)
     }
 
@@ -1105,7 +1108,9 @@ impl Model {
             }
         };
         if let Value::Date(d) = &a.values[i] {
-            let freq = tf_frequency(table, &d.key(), w.tf_floor[i]);
+            let Some(freq) = known_frequency(table, &d.key(), w.tf_floor[i]) else {
+                return (base, 0.0);
+            };
             if freq <= 0.0 {
                 return (base, 0.0);
             }
@@ -1135,7 +1140,9 @@ impl Model {
         let Some(key) = key else {
             return (base, 0.0);
         };
-        let freq = tf_frequency(table, key, w.tf_floor[i]);
+        let Some(freq) = known_frequency(table, key, w.tf_floor[i]) else {
+            return (base, 0.0);
+        };
         if freq <= 0.0 {
             return (base, 0.0);
         }
@@ -1301,6 +1308,17 @@ fn rank(level: u8) -> u32 {
 /// table's floor (the frequency of a value seen once).
 fn tf_frequency(table: &HashMap<String, f64>, value: &str, floor: f64) -> f64 {
     table.get(value).copied().unwrap_or(floor).max(floor)
+}
+
+/// A value's relative frequency when the model's records held it at least
+/// twice. Two records that agree on a value were both counted when the model
+/// was trained on them, so a value the table lacks is one the model never saw
+/// twice: a record registered after training, or a name spelt in a way the
+/// training records never spelt it. How common such a name is, the model does
+/// not know; giving it the floor's frequency would make it the rarest of all
+/// names (+10 bits and more).
+fn known_frequency(table: &HashMap<String, f64>, value: &str, floor: f64) -> Option<f64> {
+    table.get(value).map(|f| f.max(floor))
 }
 
 fn tf_map(table: &TfTable) -> HashMap<String, f64> {

@@ -177,3 +177,45 @@ fn invalid_utf8_is_a_bad_row_not_a_panic() {
     let msg = err.err().map(|e| e.to_string()).unwrap_or_default();
     assert!(msg.starts_with("line 2"), "{msg}");
 }
+
+/// A record registered after training can carry a name the training records
+/// never held twice (a new spelling, another region's names). The model does
+/// not know how common it is, so two records agreeing on it are weighed as
+/// agreeing on an average name, not on the rarest name there is; a name it
+/// counted keeps its term-frequency adjustment.
+#[test]
+fn a_name_the_model_never_counted_is_weighed_as_an_average_name() {
+    let mut model = Model::new(ModelSpec::canonical_child()).unwrap_or_else(|e| panic!("{e}"));
+    let mut data = Dataset::new(&model);
+    data.extend(&model, population(), 0);
+    dedupe(&mut model, &mut data, &NoProgress).unwrap_or_else(|e| panic!("{e}"));
+    let names = |a: &Record, b: &Record| {
+        let e = model.compare(a, b).unwrap_or_else(|e| panic!("{e}"));
+        let of = |name: &str| {
+            e.comparisons
+                .iter()
+                .find(|c| c.comparison == name)
+                .unwrap_or_else(|| panic!("no {name} in {e:?}"))
+                .clone()
+        };
+        (of("given_name"), of("family_name"))
+    };
+
+    let new_a = child("n1", "Kelvoranti", "Tarimbeko", "2015-03-04", "Kiswa", "");
+    let new_b = child("n2", "Kelvoranti", "Tarimbeko", "2015-03-04", "Kiswa", "");
+    let (given, family) = names(&new_a, &new_b);
+    for c in [&given, &family] {
+        assert_eq!(c.level, "exact", "{c:?}");
+        assert_eq!(c.tf_adjustment, 0.0, "{c:?}");
+        let (Some(m), Some(u)) = (c.m, c.u) else {
+            panic!("{c:?}")
+        };
+        assert!((c.weight - (m / u).log2()).abs() < 1e-9, "{c:?}");
+    }
+
+    let known_a = child("k1", "Grace", "Kelvoranti", "2015-03-04", "Kiswa", "");
+    let known_b = child("k2", "Grace", "Kelvoranti", "2015-03-04", "Kiswa", "");
+    let (given, _) = names(&known_a, &known_b);
+    assert_eq!(given.level, "exact");
+    assert!(given.tf_adjustment != 0.0, "{given:?}");
+}
