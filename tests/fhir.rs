@@ -543,11 +543,11 @@ mod cases {
             &record("police-ug", "P-1", halima(), json!([])),
         )
         .await;
-        // A namesake: same names and sex, same subcounty, born half a year later, no
-        // parents or village. Too unlike Halima to be linked, alike enough to be named by
-        // $match.
+        // A namesake: same names and sex, same subcounty, born half a year later (another
+        // day and month), no parents or village. Too unlike Halima to be linked, alike enough
+        // to be named by $match.
         let namesake = json!({"given_name": "Halima", "family_name": "Aguti", "sex": "F",
-                              "date_of_birth": "2016-09-09", "district": "Wakiso",
+                              "date_of_birth": "2016-09-21", "district": "Wakiso",
                               "subcounty": "Nansana"});
         let school = app.key(Role::Agency, Some("school-ug")).await;
         let namesake_id = register(

@@ -1316,6 +1316,7 @@ mod tests {
             tf: false,
             household_names,
             near_misses: false,
+            titles: false,
         };
         let given = Comparator::new("given_name", &kind(true)).unwrap();
         let plain = Comparator::new("mother_name", &kind(false)).unwrap();
@@ -1347,6 +1348,7 @@ mod tests {
             tf: false,
             household_names,
             near_misses,
+            titles: false,
         };
         let given = Comparator::new("given_name", &kind(true, true)).unwrap();
         let family = Comparator::new("family_name", &kind(false, true)).unwrap();

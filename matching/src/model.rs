@@ -576,8 +576,15 @@ impl Model {
 
     fn prepare_value(&self, kind: &ComparisonKind, record: &Record) -> Value {
         match kind {
-            ComparisonKind::Name { column, .. } => record
+            ComparisonKind::Name { column, titles, .. } => record
                 .get(column)
+                .map(|v| {
+                    if *titles {
+                        crate::normalize::without_titles(v)
+                    } else {
+                        v
+                    }
+                })
                 .and_then(|v| NameValue::new(&self.encoder, v))
                 .map_or(Value::Missing, Value::Name),
             ComparisonKind::Text { column, .. } | ComparisonKind::Exact { column } => {

@@ -186,6 +186,46 @@ pub fn is_placeholder_name(normalized: &str) -> bool {
     PLACEHOLDERS.contains(&normalized)
 }
 
+/// Words a clerk writes before a parent's name that say who the parent is to
+/// the clerk, not what the parent is called: "Mrs", "Mr", "Maama" and "Taata"
+/// (mother and father in Luganda), "Mzee" (elder), "Hajji" and "Hajjat"
+/// (pilgrims), "Hon", "Rev", "Dr", Khmer "Lok" (លោក, Mr) and "Neak" (អ្នក), and
+/// "Late" (and "the late") for a parent who has died.
+const TITLES: [&str; 29] = [
+    "mr", "mrs", "ms", "miss", "mister", "madam", "madame", "dr", "rev", "pastor", "hon", "sr",
+    "sister", "maama", "mama", "mamma", "taata", "tata", "mzee", "jajja", "hajji", "haji",
+    "hajjat", "hajat", "sheikh", "lok", "neak", "late", "the",
+];
+
+/// Khmer titles, written joined to the name that follows (no space in Khmer
+/// script): អ្នកស្រី and លោកស្រី (Madam) before លោក (Mr) and អ្នក, so that the
+/// longer one is taken when both fit. Dropped before romanisation, which
+/// would run them into the name ("nakasreisokha").
+const KHMER_TITLES: [&str; 4] = ["អ្នកស្រី", "លោកស្រី", "លោក", "អ្នក"];
+
+/// A parent's name without the titles written before it ([`TITLES`],
+/// [`KHMER_TITLES`]): "Mrs Sophia" and "Sophia", "Maama-Florence" and
+/// "Florence", អ្នកស្រីសុខា and សុខា are one name. Empty when the field
+/// holds nothing but titles ("Mrs", "Maama"): no name.
+pub fn without_titles(raw: &str) -> &str {
+    let separator = |c: char| !c.is_alphanumeric() || c == '\u{200b}';
+    let mut rest = raw.trim_start_matches(separator);
+    loop {
+        if let Some(after) = KHMER_TITLES.iter().find_map(|t| rest.strip_prefix(t)) {
+            rest = after.trim_start_matches(separator);
+            continue;
+        }
+        let word_end = rest
+            .find(|c: char| !c.is_alphabetic())
+            .unwrap_or(rest.len());
+        let word = &rest[..word_end];
+        if word.is_empty() || !TITLES.iter().any(|t| word.eq_ignore_ascii_case(t)) {
+            return rest;
+        }
+        rest = rest[word_end..].trim_start_matches(separator);
+    }
+}
+
 /// Names a household calls a child by that describe the child rather than
 /// name it: Khmer ឈ្មោះហៅក្រៅ such as ពៅ "Pov" (the youngest), តូច "Toch"
 /// (little), ធំ "Thom" (big), អូន "Oun" (the younger one), ម៉ាប់ "Mab"
@@ -918,6 +958,35 @@ mod tests {
         }
         for raw in ["Nuon Narty", "Na", "Ngo", "Noun", "X."] {
             assert!(!is_placeholder_name(&normalize(raw)), "{raw}");
+        }
+    }
+
+    #[test]
+    fn parents_titles_are_not_their_names() {
+        for (raw, name) in [
+            ("Mrs Sophia", "Sophia"),
+            ("MR. MUKASA", "MUKASA"),
+            ("Maama-Florence", "Florence"),
+            ("Maama Gloriah", "Gloriah"),
+            ("MZEE MOSSES", "MOSSES"),
+            ("LATE JOSEPH", "JOSEPH"),
+            ("the late Mr Okello", "Okello"),
+            ("Hajji Musa Kato", "Musa Kato"),
+            ("Lok Sokha", "Sokha"),
+            ("Neak Srei Mao", "Srei Mao"),
+            ("អ្នកស្រីសុខា", "សុខា"),
+            ("លោកវិចិត្រ", "វិចិត្រ"),
+            ("លោក សុខ ដារ៉ា", "សុខ ដារ៉ា"),
+            ("Mrs", ""),
+            ("Maama", ""),
+            // Names that only begin like a title keep every letter.
+            ("Mamatha Auma", "Mamatha Auma"),
+            ("Lokia Nabirye", "Lokia Nabirye"),
+            ("Drake Opio", "Drake Opio"),
+            ("Sok Dara", "Sok Dara"),
+            ("ស្រីមុំ", "ស្រីមុំ"),
+        ] {
+            assert_eq!(without_titles(raw), name, "{raw}");
         }
     }
 

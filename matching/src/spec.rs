@@ -111,6 +111,10 @@ pub enum ComparisonKind {
     /// With `near_misses`, a level `near_miss` follows those: the names agree
     /// at no level but are a few slips of a clerk's pen apart ([`crate::compare::near_miss`]:
     /// "Minsjima" / "Ninsiima", "B0pga" / "Bopha"). Rules on `else` do not hold for it either.
+    ///
+    /// With `titles`, the titles a clerk writes before a name ("Mrs", "Maama", "Mzee", "the
+    /// late", លោក, អ្នកស្រី) are dropped before comparing ([`crate::normalize::without_titles`]):
+    /// for parents' names, which agencies write as the parent was introduced to them.
     Name {
         column: String,
         #[serde(default)]
@@ -119,6 +123,8 @@ pub enum ComparisonKind {
         household_names: bool,
         #[serde(default, skip_serializing_if = "std::ops::Not::not")]
         near_misses: bool,
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        titles: bool,
     },
     /// Free text with levels given as predicates, tried in order:
     /// `exact`, `levenshtein<=N`, `jaro_winkler>=X`, `jaro>=X`, `prefix=N`.

@@ -328,3 +328,35 @@ fn on_a_generated_set_links_are_right() {
         "share of true candidate pairs linked {recall:.4}"
     );
 }
+
+#[test]
+fn a_parents_title_is_not_part_of_the_parents_name() {
+    let m = model();
+    let school = child("a", "Grace", "Nakato", "2016-03-12", false);
+    let mut police = child("b", "Grace", "Nakato", "2016-03-12", false);
+    police.mother_name = "Maama Harriet Namusoke";
+    police.father_name = "the late Mr. Ssemakula John";
+    let e = m
+        .compare(&Record::child(&school), &Record::child(&police))
+        .expect("trained");
+    assert_eq!(level(&e, "mother_name").as_deref(), Some("alias"), "{e:?}");
+    assert_eq!(level(&e, "father_name").as_deref(), Some("exact"), "{e:?}");
+
+    // Khmer script writes the title joined to the name.
+    let mut welfare = child("c", "Sokha", "Chan", "2016-03-12", false);
+    welfare.mother_name = "អ្នកស្រីសុខា";
+    let mut ngo = welfare;
+    ngo.record_id = "d";
+    ngo.mother_name = "សុខា";
+    let e = m
+        .compare(&Record::child(&welfare), &Record::child(&ngo))
+        .expect("trained");
+    assert_eq!(level(&e, "mother_name").as_deref(), Some("exact"), "{e:?}");
+
+    // A title alone names no one.
+    ngo.mother_name = "Mrs";
+    let e = m
+        .compare(&Record::child(&welfare), &Record::child(&ngo))
+        .expect("trained");
+    assert_eq!(level(&e, "mother_name").as_deref(), Some("null"), "{e:?}");
+}
