@@ -164,8 +164,13 @@ pub fn child_document(fields: &Fields, child: &ChildView) -> Option<TantivyDocum
         for other in &data.other_names {
             add_names(&mut names, Some(other));
         }
-        add_names(&mut parents, data.mother_name.as_ref());
-        add_names(&mut parents, data.father_name.as_ref());
+        // "Maama Sarah", "the late Mr Opio": a title is not the parent's name, and as a word of
+        // its own it would find every child whose parent an agency wrote so.
+        for parent in [&data.mother_name, &data.father_name].into_iter().flatten() {
+            parents.extend(normalized_tokens(matching::normalize::without_titles(
+                parent,
+            )));
+        }
         for place in [&data.district, &data.subcounty, &data.village] {
             add_names(&mut places, place.as_ref());
         }

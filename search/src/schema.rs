@@ -10,8 +10,9 @@ use tantivy::Index;
 /// another version is rebuilt from the registry at start. That includes the normaliser the
 /// words pass through (4: Khmer spelling read as pronounced, `matching::normalize`; 5: the
 /// recorded birth dates as a fast field, [`crate::birth_credit`]; 6: name words without term
-/// frequencies, so their BM25 is the term's alone, [`crate::flat`]).
-pub const SCHEMA_VERSION: u32 = 6;
+/// frequencies, so their BM25 is the term's alone, [`crate::flat`]; 7: parents' names without
+/// the titles written before them, [`matching::normalize::without_titles`]).
+pub const SCHEMA_VERSION: u32 = 7;
 
 /// Name of the fast field of recorded birth dates ([`Fields::birth_dates`]).
 pub const BIRTH_DATES: &str = "birth_dates";

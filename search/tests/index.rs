@@ -55,6 +55,9 @@ fn children() -> Vec<ChildView> {
         value: "UG-BR-2012-123".to_owned(),
     }];
     let school_halima = person("Halimah", "Aguti", Sex::F, "2012-03-04", "Wakiso");
+    let mut okello = person("Okello", "Opio", Sex::M, "2012-09-30", "Gulu");
+    okello.mother_name = Some("Maama Grace".to_owned());
+    okello.father_name = Some("the late Mr. Opio".to_owned());
     vec![
         child(1, &[("police-ug", halima), ("school-ug", school_halima)]),
         child(
@@ -64,13 +67,7 @@ fn children() -> Vec<ChildView> {
                 person("Halima", "Akello", Sex::F, "2014-06-01", "Gulu"),
             )],
         ),
-        child(
-            3,
-            &[(
-                "welfare-ug",
-                person("Okello", "Opio", Sex::M, "2012-09-30", "Gulu"),
-            )],
-        ),
+        child(3, &[("welfare-ug", okello)]),
         child(
             4,
             &[(
@@ -512,4 +509,24 @@ fn pages_past_the_ranked_hits_continue_in_order() {
     distinct.sort();
     distinct.dedup();
     assert_eq!(distinct.len(), 45);
+}
+
+#[test]
+fn a_parents_title_is_not_indexed_as_the_parents_name() {
+    let index = index();
+    let hits = |text: &str| {
+        index
+            .search_blocking(&SearchRequest::text(text, 10), &ReadScope::All, None)
+            .unwrap()
+            .hits
+    };
+    let grace = hits("Grace");
+    assert_eq!(grace.first().map(|hit| hit.child_id), Some(id(3)));
+    assert!(grace[0].matched_fields.contains(&MatchedField::ParentName));
+    for title in ["Maama", "late", "Mr"] {
+        assert!(
+            hits(title).iter().all(|hit| hit.child_id != id(3)),
+            "{title} found Okello's parents"
+        );
+    }
 }
