@@ -1118,9 +1118,6 @@ impl Model {
             let Some(freq) = known_frequency(table, &d.key(), w.tf_floor[i]) else {
                 return (base, 0.0);
             };
-            if freq <= 0.0 {
-                return (base, 0.0);
-            }
             let adj = (w.u[i][0] / freq).log2();
             return (base + adj, adj);
         }
@@ -1150,9 +1147,6 @@ impl Model {
         let Some(freq) = known_frequency(table, key, w.tf_floor[i]) else {
             return (base, 0.0);
         };
-        if freq <= 0.0 {
-            return (base, 0.0);
-        }
         let u = w.u[i][0];
         let adj = (u / freq).log2();
         (base + adj, adj)
@@ -1314,11 +1308,12 @@ fn rank(level: u8) -> u32 {
 /// A value's relative frequency in a term-frequency table, never below the
 /// table's floor (the frequency of a value seen once).
 fn tf_frequency(table: &HashMap<String, f64>, value: &str, floor: f64) -> f64 {
-    table.get(value).copied().unwrap_or(floor).max(floor)
+    known_frequency(table, value, floor).unwrap_or(floor)
 }
 
 /// A value's relative frequency when the model's records held it at least
-/// twice. Two records that agree on a value were both counted when the model
+/// twice, never below the table's floor (so never 0: the floor of a table is
+/// one over its total). Two records that agree on a value were both counted when the model
 /// was trained on them, so a value the table lacks is one the model never saw
 /// twice: a record registered after training, or a name spelt in a way the
 /// training records never spelt it. How common such a name is, the model does

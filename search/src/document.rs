@@ -123,7 +123,7 @@ pub fn child_document(fields: &Fields, child: &ChildView) -> Option<TantivyDocum
     let mut births = BTreeSet::new();
     let mut districts = BTreeSet::new();
     let mut agencies = BTreeSet::new();
-    let add_names = |set: &mut BTreeSet<String>, text: Option<&String>| {
+    let add_names = |set: &mut BTreeSet<String>, text: Option<&str>| {
         if let Some(text) = text {
             set.extend(normalized_tokens(text));
         }
@@ -159,20 +159,19 @@ pub fn child_document(fields: &Fields, child: &ChildView) -> Option<TantivyDocum
             run_together.insert(name_phonetic_key(&format!("{given}{family}")));
             run_together.insert(name_phonetic_key(&format!("{family}{given}")));
         }
-        add_names(&mut names, data.given_name.as_ref());
-        add_names(&mut names, data.family_name.as_ref());
+        add_names(&mut names, data.given_name.as_deref());
+        add_names(&mut names, data.family_name.as_deref());
         for other in &data.other_names {
-            add_names(&mut names, Some(other));
+            add_names(&mut names, Some(other.as_str()));
         }
         // "Maama Sarah", "the late Mr Opio": a title is not the parent's name, and as a word of
         // its own it would find every child whose parent an agency wrote so.
-        for parent in [&data.mother_name, &data.father_name].into_iter().flatten() {
-            parents.extend(normalized_tokens(matching::normalize::without_titles(
-                parent,
-            )));
+        for parent in [&data.mother_name, &data.father_name] {
+            let name = parent.as_deref().map(matching::normalize::without_titles);
+            add_names(&mut parents, name);
         }
         for place in [&data.district, &data.subcounty, &data.village] {
-            add_names(&mut places, place.as_ref());
+            add_names(&mut places, place.as_deref());
         }
         ids.extend(
             data.identifiers
@@ -187,8 +186,8 @@ pub fn child_document(fields: &Fields, child: &ChildView) -> Option<TantivyDocum
         agencies.insert(record.source_system.as_str());
     }
     // The summary is drawn from the records, but index it too in case a child has none.
-    add_names(&mut names, summary.given_name.as_ref());
-    add_names(&mut names, summary.family_name.as_ref());
+    add_names(&mut names, summary.given_name.as_deref());
+    add_names(&mut names, summary.family_name.as_deref());
     births.extend(
         summary
             .date_of_birth
