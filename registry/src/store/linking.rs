@@ -1,7 +1,7 @@
 //! The SQL side of online matching, shared by both backends like `engine.rs`: the stored model
 //! versions, blocking keys, candidate look-up, the review queue and steward decisions.
 
-use std::collections::{BTreeSet, HashSet};
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::sync::{Arc, RwLock};
 
 use chrono::{DateTime, Utc};
@@ -145,6 +145,31 @@ fn trained_on_records(spec: &str) -> Option<u64> {
 /// Records keyed again per transaction by [`refresh_blocking_keys`].
 const REKEY_PAGE: i64 = 2000;
 
+/// How many turns work no request waits on (a page of re-keying, a model activation) takes at
+/// the write lock before it gives up.
+const MAINTENANCE_TURNS: u32 = 6;
+
+/// [`super::begin_write`] for work no request waits on. On SQLite, a server registering
+/// without pause can keep the one write lock through a whole busy timeout of another
+/// process's wait (SQLite's waiter polls; it is not queued), most often on a loaded machine:
+/// `rescore --apply` beside a busy gateway then failed with "database is locked" after its
+/// version was already active. Such work waits its turn again, a moment apart, instead.
+async fn begin_maintenance_write(pool: &sqlx::Pool<Db>) -> Result<Transaction<'static>> {
+    let mut turn = 1;
+    loop {
+        match super::begin_write(pool).await {
+            Err(error) if error.is_transient() && turn < MAINTENANCE_TURNS => {
+                tracing::warn!(%error, turn, "the write lock stayed taken; waiting another turn");
+                // Apart, so that two processes waiting do not come back at the same moment.
+                let pause = 50 + rand::random::<u64>() % 200;
+                tokio::time::sleep(std::time::Duration::from_millis(pause)).await;
+                turn += 1;
+            }
+            other => return other,
+        }
+    }
+}
+
 /// Gives every record the blocking keys of the active model (records registered before
 /// matching existed, under another model version, or before the key table changed). Returns
 /// how many records it keyed.
@@ -172,32 +197,63 @@ pub(super) async fn refresh_blocking_keys(
     // walk past every record already keyed, quadratic in a full re-keying. The page asks for
     // stale keys with `<>`, not the probe's `< OR >`, so the planner walks the records in key
     // order instead of gathering every stale one from the version index and sorting them.
-    // The page's rows are locked: gateways sharing a database re-key at the same time when a
-    // version is activated, and the one that waits finds the rows keyed already (PostgreSQL
-    // checks a locked row against the condition again) instead of keying them twice.
-    let page = format!(
-        "SELECT record_key, match_child FROM source_records \
+    let stale_page = "SELECT record_key, match_child FROM source_records \
          WHERE (blocking_model_version IS NULL OR blocking_model_version <> $1) \
          AND record_key > $2 \
-         ORDER BY record_key LIMIT $3{}",
+         ORDER BY record_key LIMIT $3";
+    // The same records again inside the write transaction, locked: gateways sharing a
+    // database re-key at the same time when a version is activated, and the one that waits
+    // finds the rows keyed already (PostgreSQL checks a locked row against the condition
+    // again) instead of keying them twice.
+    let locked_page = format!(
+        "SELECT record_key, match_child FROM source_records \
+         WHERE (blocking_model_version IS NULL OR blocking_model_version <> $1) \
+         AND record_key > $2 AND record_key <= $3 \
+         ORDER BY record_key{}",
         super::LOCK_ROWS
     );
     let mut after = i64::MIN;
     loop {
-        let mut tx = super::begin_write(pool).await?;
-        let rows: Vec<(i64, Option<Json<ChildData>>)> = sqlx::query_as(&page)
+        // A page's keys are computed before the write lock is taken, not under it: on
+        // SQLite, a writer that held the one lock while it keyed 2,000 records, committed and
+        // took it again at once could starve another process's writer past its busy timeout
+        // ("database is locked").
+        let read: Vec<(i64, Option<Json<ChildData>>)> = sqlx::query_as(stale_page)
             .bind(matcher.version())
             .bind(after)
             .bind(REKEY_PAGE)
-            .fetch_all(&mut *tx)
+            .fetch_all(probe)
             .await?;
-        let Some(&(last, _)) = rows.last() else {
-            tx.commit().await?;
+        let Some(&(last, _)) = read.last() else {
             return Ok(keyed);
         };
+        let page_start = after;
         after = last;
+        let mut computed = page_key_rows(matcher, read).await?;
+
+        let mut tx = begin_maintenance_write(pool).await?;
+        let rows: Vec<(i64, Option<Json<ChildData>>)> = sqlx::query_as(&locked_page)
+            .bind(matcher.version())
+            .bind(page_start)
+            .bind(last)
+            .fetch_all(&mut *tx)
+            .await?;
+        if rows.is_empty() {
+            // Another gateway keyed the page meanwhile.
+            tx.commit().await?;
+            continue;
+        }
         let record_keys: Vec<i64> = rows.iter().map(|(record_key, _)| *record_key).collect();
-        let keyed_now: HashSet<(i64, i64)> = page_key_rows(matcher, rows).await?;
+        let mut keyed_now: HashSet<(i64, i64)> = HashSet::new();
+        for (record_key, child) in rows {
+            let child = child.map(|json| json.0).unwrap_or_default();
+            // A record changed between the read and the lock is keyed again as it is now.
+            let hashes = match computed.remove(&record_key) {
+                Some((read_as, hashes)) if read_as == child => hashes,
+                _ => key_hashes(&matcher.blocking_keys(&child)),
+            };
+            keyed_now.extend(hashes.into_iter().map(|hash| (hash, record_key)));
+        }
         let keyed_before: HashSet<(i64, i64)> = super::stored_blocking_keys(&mut tx, &record_keys)
             .await?
             .into_iter()
@@ -225,22 +281,21 @@ pub(super) async fn refresh_blocking_keys(
     }
 }
 
-/// The blocking-key rows (key hash, record key) of a page of stored records, computed on all
-/// cores off the async runtime. A record stored without match fields is keyed as an empty
-/// child.
+/// The blocking-key hashes of a page of stored records, by record key with the match fields
+/// they were computed from, computed on all cores off the async runtime. A record stored
+/// without match fields is keyed as an empty child.
 async fn page_key_rows(
     matcher: &Arc<Matcher>,
     rows: Vec<(i64, Option<Json<ChildData>>)>,
-) -> Result<HashSet<(i64, i64)>> {
+) -> Result<HashMap<i64, (ChildData, Vec<i64>)>> {
     let matcher = Arc::clone(matcher);
     tokio::task::spawn_blocking(move || {
         use rayon::prelude::*;
         rows.into_par_iter()
-            .flat_map_iter(|(record_key, child)| {
+            .map(|(record_key, child)| {
                 let child = child.map(|json| json.0).unwrap_or_default();
-                key_hashes(&matcher.blocking_keys(&child))
-                    .into_iter()
-                    .map(move |hash| (hash, record_key))
+                let hashes = key_hashes(&matcher.blocking_keys(&child));
+                (record_key, (child, hashes))
             })
             .collect()
     })
@@ -918,7 +973,7 @@ impl Backend {
     /// Makes `version` the active model and re-keys every record for it.
     pub(super) async fn activate_version(&self, version: i64) -> Result<()> {
         let matcher = self.stored_matcher(version).await?;
-        let mut tx = super::begin_write(&self.write).await?;
+        let mut tx = begin_maintenance_write(&self.write).await?;
         sqlx::query("UPDATE match_model_active SET version = $1 WHERE id = 1")
             .bind(version)
             .execute(&mut *tx)
