@@ -342,6 +342,10 @@ e4f5g6h,Daniel,,Ouma,male,31-Feb-2016,false,Tororo,,,new
                    "commune": "Ou Mal", "village": "Kampong Seima", "birth_cert_number": "BB-77",
                    "status": "Active"}),
             json!({"slug": "kh-0043", "given_name": "Dara", "gender": "robot"}),
+            // A Khmer-language form writes the date in Khmer: "day 12, month January, year
+            // 2016".
+            json!({"slug": "kh-0044", "given_name": "Vuthy", "family_name": "Kim",
+                   "gender": "ប្រុស", "date_of_birth": "ថ្ងៃទី១២ ខែមករា ឆ្នាំ២០១៦"}),
         ]
         .map(|line| line.to_string())
         .join("\n");
@@ -354,7 +358,7 @@ e4f5g6h,Daniel,,Ouma,male,31-Feb-2016,false,Tororo,,,new
         )
         .await;
         let job = wait_done(&url, &oscar_key, &job).await;
-        assert_counts(&job, 2, 0, 1, 0, 1);
+        assert_counts(&job, 3, 0, 2, 0, 1);
         let rows = results(&url, &oscar_key, &job).await;
         assert_eq!(rows[1]["error_field"], "gender");
         let record = get_json(&url, "/v1/records/oscar-kh/kh-0042", &oscar_key).await;
@@ -369,6 +373,10 @@ e4f5g6h,Daniel,,Ouma,male,31-Feb-2016,false,Tororo,,,new
             child["identifiers"],
             json!([{"type": "birth_registration", "value": "BB-77"}])
         );
+        let record = get_json(&url, "/v1/records/oscar-kh/kh-0044", &oscar_key).await;
+        let child = &record["versions"][0]["child"];
+        assert_eq!(child["date_of_birth"], "2016-01-12");
+        assert_eq!(child["sex"], "M");
         server.kill_hard();
         database.drop_database().await;
     }

@@ -8,7 +8,8 @@ use strsim::{jaro, levenshtein};
 
 use crate::error::{MatchError, Result};
 use crate::normalize::{
-    cross_script_skeleton, fold_romanisation, nickname_canonical, normalize, phonetic_key, tokens,
+    cross_script_skeleton, fold_romanisation, khmer_date_as_latin, nickname_canonical, normalize,
+    phonetic_key, tokens,
 };
 use crate::spec::ComparisonKind;
 
@@ -191,10 +192,11 @@ pub struct DateValue {
 }
 
 impl DateValue {
-    /// Parse `YYYY-MM-DD` or `YYYYMMDD`; `None` for anything else or an
-    /// impossible date.
+    /// Parse `YYYY-MM-DD` or `YYYYMMDD`, in Latin or Khmer digits; `None` for
+    /// anything else or an impossible date.
     pub fn parse(raw: &str, estimated: bool) -> Option<Self> {
-        let raw = raw.trim();
+        let latin = khmer_date_as_latin(raw);
+        let raw = latin.trim();
         let digits: String = raw.chars().filter(|c| c.is_ascii_digit()).collect();
         let well_formed = match raw.len() {
             8 => raw.chars().all(|c| c.is_ascii_digit()),
@@ -1556,6 +1558,12 @@ mod tests {
         assert!(DateValue::parse("2016/02/29", false).is_none());
         assert!(DateValue::parse("2016-13-01", false).is_none());
         assert_eq!(date("1970-01-02", false).days(), 1);
+        // Cambodian forms write dates in Khmer digits.
+        assert_eq!(
+            DateValue::parse("២០១៦-០២-២៩", true),
+            DateValue::parse("2016-02-29", true)
+        );
+        assert!(DateValue::parse("២០១៥-០២-២៩", false).is_none());
     }
 
     #[test]

@@ -6,6 +6,8 @@
 //! becomes one space; leading/trailing spaces trimmed. The result is
 //! idempotent: `normalize(normalize(s)) == normalize(s)`.
 
+use std::borrow::Cow;
+
 use unicode_normalization::char::is_combining_mark;
 use unicode_normalization::UnicodeNormalization;
 
@@ -305,6 +307,68 @@ impl SexCode {
             _ => return None,
         })
     }
+}
+
+/// Khmer month names (the solar calendar's, as Cambodian forms write them) and the English
+/// abbreviations the Latin date formats read. កុម្ភៈ is also typed with ះ for ៈ.
+const KHMER_MONTHS: [(&str, &str); 13] = [
+    ("មករា", "Jan"),
+    ("កុម្ភៈ", "Feb"),
+    ("កុម្ភះ", "Feb"),
+    ("មីនា", "Mar"),
+    ("មេសា", "Apr"),
+    ("ឧសភា", "May"),
+    ("មិថុនា", "Jun"),
+    ("កក្កដា", "Jul"),
+    ("សីហា", "Aug"),
+    ("កញ្ញា", "Sep"),
+    ("តុលា", "Oct"),
+    ("វិច្ឆិកា", "Nov"),
+    ("ធ្នូ", "Dec"),
+];
+
+/// The words of the formal Khmer date (ថ្ងៃទី ១២ ខែ មករា ឆ្នាំ ២០១៥: "day 12, month
+/// January, year 2015"), which say what the number after them is; longest first.
+const KHMER_DATE_WORDS: [&str; 5] = ["ថ្ងៃទី", "ថ្ងៃ", "ទី", "ខែ", "ឆ្នាំ"];
+
+/// A date as a Khmer-language form writes it, in the digits and month names the Latin date
+/// formats read: Khmer digits become ASCII ones (២០១៥-០៣-១២ → 2015-03-12), a Khmer month
+/// name its English abbreviation, and the words of the formal form go
+/// (ថ្ងៃទី១២ ខែមករា ឆ្នាំ២០១៥ → 12 Jan 2015). Anything else is left as it was, so a date the
+/// formats still cannot read is reported as typed. One reading for the registry's imports,
+/// batch matching and search.
+pub fn khmer_date_as_latin(raw: &str) -> Cow<'_, str> {
+    if !raw.chars().any(is_khmer) {
+        return Cow::Borrowed(raw);
+    }
+    let mut text: String = raw
+        .chars()
+        .map(|c| match c {
+            '០'..='៩' => char::from(b'0' + (c as u32 - '០' as u32) as u8),
+            // Khmer text is often broken into words with zero-width spaces.
+            '\u{200B}' => ' ',
+            _ => c,
+        })
+        .collect();
+    for (month, latin) in KHMER_MONTHS {
+        text = text.replace(month, &format!(" {latin} "));
+    }
+    for word in KHMER_DATE_WORDS {
+        text = text.replace(word, " ");
+    }
+    // The names and words went out with spaces around them: "១២-មករា-២០១៥" is "12-Jan-2015".
+    let words: Vec<&str> = text.split_whitespace().collect();
+    let mut joined = String::with_capacity(text.len());
+    for (index, word) in words.iter().enumerate() {
+        let separator = |c: char| matches!(c, '-' | '/' | '.');
+        let glued =
+            index > 0 && (word.starts_with(separator) || words[index - 1].ends_with(separator));
+        if index > 0 && !glued {
+            joined.push(' ');
+        }
+        joined.push_str(word);
+    }
+    Cow::Owned(joined)
 }
 
 /// The tokens of a normalised string (split on spaces).
@@ -898,6 +962,29 @@ pub fn nickname_canonical(token: &str) -> Option<&'static str> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn khmer_dates_are_read_in_latin_digits_and_months() {
+        for (written, read) in [
+            ("២០១៥-០៣-១២", "2015-03-12"),
+            ("១២/០៣/២០១៥", "12/03/2015"),
+            ("ថ្ងៃទី១២ ខែមីនា ឆ្នាំ២០១៥", "12 Mar 2015"),
+            ("ថ្ងៃទី ១២ ខែ មីនា ឆ្នាំ ២០១៥", "12 Mar 2015"),
+            ("១២-មីនា-២០១៥", "12-Mar-2015"),
+            ("12 កុម្ភះ 2015", "12 Feb 2015"),
+            ("១\u{200B}ធ្នូ\u{200B}២០០៩", "1 Dec 2009"),
+            ("ឆ្នាំ២០១៥", "2015"),
+        ] {
+            assert_eq!(khmer_date_as_latin(written), read, "{written}");
+        }
+        // Nothing Khmer in it: the same text, not a copy.
+        assert!(matches!(
+            khmer_date_as_latin("12 Mar 2015"),
+            Cow::Borrowed("12 Mar 2015")
+        ));
+        // Khmer that is not a date stays for the date formats to refuse.
+        assert_eq!(khmer_date_as_latin("សុខា"), "សុខា");
+    }
 
     #[test]
     fn sexes_are_read_in_both_scripts_and_any_spelling() {

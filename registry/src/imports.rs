@@ -12,7 +12,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use chrono::{DateTime, NaiveDate, Utc};
 use matching::csvio::UnixLineEndings;
-use matching::normalize::SexCode;
+use matching::normalize::{khmer_date_as_latin, SexCode};
 use serde::Serialize;
 use utoipa::ToSchema;
 
@@ -715,12 +715,17 @@ fn parse_sex(column: &str, value: Option<&str>) -> std::result::Result<Option<Se
 }
 
 /// ISO dates, and the day-first forms exports and spreadsheets write (`01-Jan-2015`,
-/// `01/01/2015`, `1.1.2015`, `1 January 2015`).
+/// `01/01/2015`, `1.1.2015`, `1 January 2015`), in Latin or Khmer digits and months
+/// (`១២/០១/២០១៥`, `ថ្ងៃទី១២ ខែមករា ឆ្នាំ២០១៥`).
 fn parse_date(
     column: &str,
     value: Option<&str>,
 ) -> std::result::Result<Option<NaiveDate>, RowError> {
-    let Some(value) = value else { return Ok(None) };
+    let Some(written) = value else {
+        return Ok(None);
+    };
+    let latin = khmer_date_as_latin(written);
+    let value = latin.as_ref();
     let formats = [
         "%Y-%m-%d", "%d-%b-%Y", "%d/%m/%Y", "%d-%m-%Y", "%Y/%m/%d", "%d.%m.%Y", "%d %b %Y",
         "%d-%B-%Y", "%d %B %Y",
@@ -740,7 +745,7 @@ fn parse_date(
     Err(RowError::new(
         column,
         "invalid_date",
-        format!("'{value}' is not a date (YYYY-MM-DD)"),
+        format!("'{written}' is not a date (YYYY-MM-DD)"),
     ))
 }
 
@@ -1344,6 +1349,10 @@ mod tests {
             "03-February-2019",
             "2019-02-03T00:00:00Z",
             "2019-02-03 00:00:00",
+            "២០១៩-០២-០៣",
+            "០៣/០២/២០១៩",
+            "ថ្ងៃទី៣ ខែកុម្ភៈ ឆ្នាំ២០១៩",
+            "03-កុម្ភៈ-2019",
         ] {
             assert_eq!(
                 parse_date("date_of_birth", Some(written)).ok().flatten(),
@@ -1357,6 +1366,8 @@ mod tests {
             "Feb 2019",
             "2019",
             "03 Fbr 2019",
+            "ថ្ងៃទី៣០ ខែកុម្ភៈ ឆ្នាំ២០១៩",
+            "ខែកុម្ភៈ ឆ្នាំ២០១៩",
         ] {
             let error = parse_date("date_of_birth", Some(not_a_date)).unwrap_err();
             assert_eq!(error.code, "invalid_date", "{not_a_date}");

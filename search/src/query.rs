@@ -30,7 +30,7 @@ use crate::document::{day_number, is_estimate, scope_district, sex_term, sound_k
 use crate::flat::{Credit, FlatClause, FlatQuery};
 use crate::fuzzy::FirstLetterFuzzyQuery;
 use crate::schema::Fields;
-use matching::normalize::{name_phonetic_key, normalize, normalized_tokens};
+use matching::normalize::{khmer_date_as_latin, name_phonetic_key, normalize, normalized_tokens};
 
 /// Most hits one page may hold.
 pub const MAX_LIMIT: usize = 100;
@@ -105,9 +105,11 @@ fn invalid(code: &'static str, field: &'static str, detail: impl Into<String>) -
     }
 }
 
-/// Reads `YYYY-MM-DD`, `YYYY-MM` or `YYYY` as the first (`end == false`) or last day it names.
+/// Reads `YYYY-MM-DD`, `YYYY-MM` or `YYYY` (in Latin or Khmer digits) as the first
+/// (`end == false`) or last day it names.
 fn parse_date_bound(text: &str, end: bool) -> Option<NaiveDate> {
-    let parts: Vec<&str> = text.trim().split('-').collect();
+    let latin = khmer_date_as_latin(text);
+    let parts: Vec<&str> = latin.trim().split('-').collect();
     let number = |part: &str, digits: usize| -> Option<u32> {
         (part.len() == digits && part.bytes().all(|b| b.is_ascii_digit()))
             .then(|| part.parse().ok())
@@ -344,8 +346,11 @@ enum TypedBirth {
     Day(NaiveDate),
 }
 
-/// A date typed in free text: `2015`, `2015-03`, `2015-03-07`, `07/03/2015` or `07.03.2015`.
+/// A date typed in free text: `2015`, `2015-03`, `2015-03-07`, `07/03/2015` or `07.03.2015`,
+/// in Latin or Khmer digits (`២០១៥`, `ឆ្នាំ២០១៥`: "year 2015").
 fn typed_birth(token: &str) -> Option<TypedBirth> {
+    let latin = khmer_date_as_latin(token);
+    let token = latin.as_ref();
     let digits_only = |text: &str| !text.is_empty() && text.bytes().all(|b| b.is_ascii_digit());
     let plausible_year = |year: i32| (1900..=2100).contains(&year);
     let dashed: Vec<&str> = token.split('-').collect();
@@ -874,6 +879,15 @@ mod tests {
         assert_eq!(typed_birth("1234"), None);
         assert_eq!(typed_birth("2015-02-30"), None);
         assert_eq!(typed_birth("halima"), None);
+        // Khmer digits, and the year as a Khmer form writes it ("ឆ្នាំ២០១៥": year 2015).
+        assert_eq!(typed_birth("២០១៥"), Some(TypedBirth::Year(2015)));
+        assert_eq!(typed_birth("ឆ្នាំ២០១៥"), Some(TypedBirth::Year(2015)));
+        assert_eq!(typed_birth("០៧/០៣/២០១៥"), Some(day("2015-03-07")));
+        assert_eq!(typed_birth("សុខា"), None);
+        assert_eq!(
+            parse_date_bound("២០១៥-០៣", true),
+            NaiveDate::from_ymd_opt(2015, 3, 31)
+        );
     }
 
     #[test]

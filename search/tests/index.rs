@@ -175,6 +175,16 @@ fn birth_year_and_month_narrow_the_ranking() {
 }
 
 #[test]
+fn a_birth_date_in_khmer_digits_narrows_the_ranking_too() {
+    let index = index();
+    // "ដារ៉ា" is Dara; ២០១០ is 2010, and ឆ្នាំ២០១០ "year 2010" as Khmer forms write it.
+    assert_eq!(top(&index, "ដារ៉ា ២០១០"), Some(id(6)));
+    assert_eq!(top(&index, "ដារ៉ា ឆ្នាំ២០១០"), Some(id(6)));
+    assert_eq!(top(&index, "Dara ២០១៦-០១"), Some(id(4)));
+    assert_eq!(top(&index, "Dara ០៥/០៥/២០១០"), Some(id(6)));
+}
+
+#[test]
 fn child_ids_and_identifiers_hit_first() {
     let index = index();
     let wanted = id(3);
