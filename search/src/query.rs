@@ -45,8 +45,8 @@ pub const MAX_QUERY_CHARS: usize = 200;
 #[into_params(parameter_in = Query)]
 pub struct SearchParams {
     /// Free text: names in any order and spelling (Latin or Khmer script), a birth year
-    /// (`2015`), year-month (`2015-03`) or date, a child ID (hyphens optional, or spaces in
-    /// their place) or another identifier.
+    /// (`2015`), year-month (`2015-03`) or date, in Latin or Khmer digits (`២០១៥`), a child
+    /// ID (hyphens optional, or spaces in their place) or another identifier.
     pub q: Option<String>,
     /// Only children whose district is this (case and accents ignored).
     pub district: Option<String>,
