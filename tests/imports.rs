@@ -297,9 +297,10 @@ welfare-ug;S-3;Ruth;Nambi;Q;05/05/2017;Jinja\r\n";
         let url = server.url.clone();
 
         let primero = "\
-Case ID Display,Name First,Name Middle,Name Last,Sex,Date of Birth,Estimated,Location Current,Mothers Name,National ID No,Workflow
-a1b2c3d,Sarah,Joy,Nakato,female,03-Feb-2018,true,Wakiso,Agnes Nakato,CM0123,case_plan
-e4f5g6h,Daniel,,Ouma,male,31-Feb-2016,false,Tororo,,,new
+Case ID Display,Name First,Name Middle,Name Last,Sex,Date of Birth,Estimated,Location Current,Mothers Name,National ID No,Workflow,Age,Registration Date
+a1b2c3d,Sarah,Joy,Nakato,female,03-Feb-2018,true,Wakiso,Agnes Nakato,CM0123,case_plan,6,10-Mar-2024
+e4f5g6h,Daniel,,Ouma,male,31-Feb-2016,false,Tororo,,,new,,
+i7j8k9l,Peter,,Ocen,male,,,Gulu,,,new,7,10-Mar-2024
 ";
         let job = submit(
             &url,
@@ -311,7 +312,7 @@ e4f5g6h,Daniel,,Ouma,male,31-Feb-2016,false,Tororo,,,new
         .await;
         assert_eq!(job["mapping"], "primero");
         let job = wait_done(&url, &primero_key, &job).await;
-        assert_counts(&job, 2, 0, 1, 0, 1);
+        assert_counts(&job, 3, 0, 2, 0, 1);
         let rows = results(&url, &primero_key, &job).await;
         assert_eq!(
             (
@@ -334,6 +335,11 @@ e4f5g6h,Daniel,,Ouma,male,31-Feb-2016,false,Tororo,,,new
             child["identifiers"],
             json!([{"type": "national_id", "value": "CM0123"}])
         );
+        // Only an age: seven when registered in March 2024, so born about September 2016.
+        let record = get_json(&url, "/v1/records/primero-ug/i7j8k9l", &primero_key).await;
+        let child = &record["versions"][0]["child"];
+        assert_eq!(child["date_of_birth"], "2016-09-10");
+        assert_eq!(child["date_of_birth_estimated"], true);
 
         let oscar = [
             json!({"slug": "kh-0042", "given_name": "Sokha", "family_name": "Chan",

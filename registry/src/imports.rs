@@ -749,6 +749,39 @@ fn parse_date(
     ))
 }
 
+/// The oldest age, in whole years, a case record of a child can hold: care leavers are
+/// followed into their twenties.
+const OLDEST_AGE: u32 = 30;
+
+/// The birth date a Primero case's `age` stands for when it has no `date_of_birth` (case
+/// workers write the age they were told or guessed): half a year before the child's last
+/// birthday as of the case's `registration_date` (else the day of the import), so either
+/// true birthday is at most half a year off. It is flagged estimated, which matching reads
+/// as a guess that may be a year or two out.
+fn birth_from_age(
+    fields: &HashMap<&str, &str>,
+) -> std::result::Result<Option<NaiveDate>, RowError> {
+    let Some(written) = first(fields, &["age"]) else {
+        return Ok(None);
+    };
+    let not_an_age = || {
+        RowError::new(
+            "age",
+            "invalid_age",
+            format!("'{written}' is not an age in whole years from 0 to {OLDEST_AGE}"),
+        )
+    };
+    // JSON exports write numbers, some as `7.0`.
+    let years = written.trim().strip_suffix(".0").unwrap_or(written.trim());
+    let years: u32 = years.parse().map_err(|_| not_an_age())?;
+    if years > OLDEST_AGE {
+        return Err(not_an_age());
+    }
+    let registered = parse_date("registration_date", first(fields, &["registration_date"]))?
+        .unwrap_or_else(|| Utc::now().date_naive());
+    Ok(registered.checked_sub_months(chrono::Months::new(years * 12 + 6)))
+}
+
 fn parse_flag(column: &str, value: Option<&str>) -> std::result::Result<bool, RowError> {
     let Some(value) = value else { return Ok(false) };
     match value.to_ascii_lowercase().as_str() {
@@ -855,8 +888,13 @@ fn submission_from_fields(
             family_name: text(fields, &["name_last"]),
             other_names: other_names(fields, &["name_middle", "name_nickname", "name_other"]),
             sex: parse_sex("sex", first(fields, &["sex"]))?,
-            date_of_birth: parse_date("date_of_birth", first(fields, &["date_of_birth"]))?,
-            date_of_birth_estimated: parse_flag("estimated", first(fields, &["estimated"]))?,
+            date_of_birth: match parse_date("date_of_birth", first(fields, &["date_of_birth"]))? {
+                Some(date) => Some(date),
+                None => birth_from_age(fields)?,
+            },
+            date_of_birth_estimated: parse_flag("estimated", first(fields, &["estimated"]))?
+                || (first(fields, &["date_of_birth"]).is_none()
+                    && first(fields, &["age"]).is_some()),
             district: text(fields, &["location_current", "district"]),
             subcounty: text(fields, &["subcounty"]),
             village: text(fields, &["village"]),
@@ -1580,5 +1618,42 @@ a1b2c3,Sarah,Nakato,female,03-Feb-2018,true,Gulu,CM123\n";
         );
         assert!(submission.child.date_of_birth_estimated);
         assert_eq!(submission.child.identifiers[0].kind, "national_id");
+    }
+
+    #[test]
+    fn a_primero_age_without_a_birth_date_is_an_estimated_birth_date() {
+        let body = b"Case ID Display,Name First,Name Last,Age,Date of Birth,Registration Date
+a1,Sarah,Nakato,7,,10-Mar-2024
+a2,Opio,Okello,7.0,,2024-03-10
+a3,Grace,Auma,9,2015-01-20,2024-03-10
+a4,Peter,Ocen,seven,,2024-03-10
+a5,Ruth,Nambi,45,,2024-03-10
+";
+        let rows = check_body(
+            body,
+            ImportFormat::Csv,
+            ImportMapping::Primero,
+            Some("primero-ug"),
+        )
+        .unwrap();
+        let child = |index: usize| &rows[index].submission.as_ref().unwrap().child;
+        // Seven at registration on 10 March 2024: born between March 2016 and March 2017.
+        for index in [0, 1] {
+            assert_eq!(
+                child(index).date_of_birth,
+                NaiveDate::from_ymd_opt(2016, 9, 10)
+            );
+            assert!(child(index).date_of_birth_estimated);
+        }
+        // A birth date written beside the age is the birth date.
+        assert_eq!(child(2).date_of_birth, NaiveDate::from_ymd_opt(2015, 1, 20));
+        assert!(!child(2).date_of_birth_estimated);
+        for index in [3, 4] {
+            let error = rows[index].submission.as_ref().unwrap_err();
+            assert_eq!(
+                (error.field.as_str(), error.code.as_str()),
+                ("age", "invalid_age")
+            );
+        }
     }
 }
