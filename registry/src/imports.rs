@@ -10,7 +10,7 @@ use std::collections::{BTreeSet, HashMap, HashSet};
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use chrono::{DateTime, NaiveDate, Utc};
+use chrono::{DateTime, Datelike, NaiveDate, Utc};
 use matching::csvio::UnixLineEndings;
 use matching::normalize::{khmer_date_as_latin, SexCode};
 use serde::Serialize;
@@ -715,8 +715,9 @@ fn parse_sex(column: &str, value: Option<&str>) -> std::result::Result<Option<Se
 }
 
 /// ISO dates, and the day-first forms exports and spreadsheets write (`01-Jan-2015`,
-/// `01/01/2015`, `1.1.2015`, `1 January 2015`), in Latin or Khmer digits and months
-/// (`១២/០១/២០១៥`, `ថ្ងៃទី១២ ខែមករា ឆ្នាំ២០១៥`).
+/// `01/01/2015`, `1.1.2015`, `1 January 2015`, `1st January 2015`), a month written out before
+/// the day (`January 1, 2015`: only where the month is a name, so never ambiguous), in Latin or
+/// Khmer digits and months (`១២/០១/២០១៥`, `ថ្ងៃទី១២ ខែមករា ឆ្នាំ២០១៥`).
 fn parse_date(
     column: &str,
     value: Option<&str>,
@@ -725,14 +726,30 @@ fn parse_date(
         return Ok(None);
     };
     let latin = khmer_date_as_latin(written);
-    let value = latin.as_ref();
+    let value = without_ordinal_suffixes(&latin);
+    let value = value.as_str();
     let formats = [
-        "%Y-%m-%d", "%d-%b-%Y", "%d/%m/%Y", "%d-%m-%Y", "%Y/%m/%d", "%d.%m.%Y", "%d %b %Y",
-        "%d-%B-%Y", "%d %B %Y",
+        "%Y-%m-%d",
+        "%d-%b-%Y",
+        "%d/%m/%Y",
+        "%d-%m-%Y",
+        "%Y/%m/%d",
+        "%d.%m.%Y",
+        "%d %b %Y",
+        "%d-%B-%Y",
+        "%d %B %Y",
+        "%B %d, %Y",
+        "%b %d, %Y",
+        "%B %d %Y",
+        "%b %d %Y",
     ];
     for format in formats {
+        // chrono reads a format's space as any run of spaces, even none: "Feb 2019" would be
+        // the 20th of February in the year 19 by `%b %d %Y`.
         if let Ok(date) = NaiveDate::parse_from_str(value, format) {
-            return Ok(Some(date));
+            if date.year() >= 1000 {
+                return Ok(Some(date));
+            }
         }
     }
     // Some exports write timestamps (`2015-01-01T00:00:00Z`, `2015-01-01 00:00:00`): take
@@ -747,6 +764,30 @@ fn parse_date(
         "invalid_date",
         format!("'{written}' is not a date (YYYY-MM-DD)"),
     ))
+}
+
+/// A date with its day written as an English ordinal (`1st`, `22nd`, `3rd`, `12th`, as registers
+/// typed from letters write it) with the day's number alone.
+fn without_ordinal_suffixes(date: &str) -> String {
+    let mut plain = String::with_capacity(date.len());
+    let mut rest = date;
+    while let Some(start) = rest.find(|c: char| c.is_ascii_digit()) {
+        plain.push_str(&rest[..start]);
+        rest = &rest[start..];
+        let digits = rest
+            .find(|c: char| !c.is_ascii_digit())
+            .unwrap_or(rest.len());
+        plain.push_str(&rest[..digits]);
+        rest = &rest[digits..];
+        let suffix = rest.get(..2).map(str::to_ascii_lowercase);
+        let ends_there = !rest[2.min(rest.len())..].starts_with(|c: char| c.is_alphabetic());
+        if digits <= 2 && matches!(suffix.as_deref(), Some("st" | "nd" | "rd" | "th")) && ends_there
+        {
+            rest = &rest[2..];
+        }
+    }
+    plain.push_str(rest);
+    plain
 }
 
 /// The oldest age, in whole years, a case record of a child can hold: care leavers are
@@ -1391,6 +1432,10 @@ mod tests {
             "០៣/០២/២០១៩",
             "ថ្ងៃទី៣ ខែកុម្ភៈ ឆ្នាំ២០១៩",
             "03-កុម្ភៈ-2019",
+            "3rd February 2019",
+            "3RD Feb 2019",
+            "February 3, 2019",
+            "Feb 3 2019",
         ] {
             assert_eq!(
                 parse_date("date_of_birth", Some(written)).ok().flatten(),
@@ -1406,6 +1451,8 @@ mod tests {
             "03 Fbr 2019",
             "ថ្ងៃទី៣០ ខែកុម្ភៈ ឆ្នាំ២០១៩",
             "ខែកុម្ភៈ ឆ្នាំ២០១៩",
+            "3rdd February 2019",
+            "February 2019",
         ] {
             let error = parse_date("date_of_birth", Some(not_a_date)).unwrap_err();
             assert_eq!(error.code, "invalid_date", "{not_a_date}");
