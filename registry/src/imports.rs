@@ -1644,17 +1644,22 @@ police-ug,A2,Peter,Okot\n";
         assert_eq!(error.field, "given_nme");
     }
 
-    #[test]
-    fn primero_rows_map_to_canonical_fields() {
-        let body = b"Case ID Display,Name First,Name Last,Sex,Date of Birth,Estimated,Location Current,National ID No\n\
-a1b2c3,Sarah,Nakato,female,03-Feb-2018,true,Gulu,CM123\n";
-        let rows = check_body(
+    /// A Primero CSV export's rows as the `primero-ug` agency imports them.
+    fn primero_rows(body: &[u8]) -> Vec<ParsedRow> {
+        check_body(
             body,
             ImportFormat::Csv,
             ImportMapping::Primero,
             Some("primero-ug"),
         )
-        .unwrap();
+        .unwrap()
+    }
+
+    #[test]
+    fn primero_rows_map_to_canonical_fields() {
+        let body = b"Case ID Display,Name First,Name Last,Sex,Date of Birth,Estimated,Location Current,National ID No\n\
+a1b2c3,Sarah,Nakato,female,03-Feb-2018,true,Gulu,CM123\n";
+        let rows = primero_rows(body);
         let submission = rows[0].submission.as_ref().unwrap();
         assert_eq!(submission.source_system, "primero-ug");
         assert_eq!(submission.source_record_id, "a1b2c3");
@@ -1676,13 +1681,7 @@ a3,Grace,Auma,9,2015-01-20,2024-03-10
 a4,Peter,Ocen,seven,,2024-03-10
 a5,Ruth,Nambi,45,,2024-03-10
 ";
-        let rows = check_body(
-            body,
-            ImportFormat::Csv,
-            ImportMapping::Primero,
-            Some("primero-ug"),
-        )
-        .unwrap();
+        let rows = primero_rows(body);
         let child = |index: usize| &rows[index].submission.as_ref().unwrap().child;
         // Seven at registration on 10 March 2024: born between March 2016 and March 2017.
         for index in [0, 1] {
