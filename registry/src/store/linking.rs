@@ -214,10 +214,9 @@ pub(super) async fn refresh_blocking_keys(
     );
     let mut after = i64::MIN;
     loop {
-        // A page's keys are computed before the write lock is taken, not under it: on
-        // SQLite, a writer that held the one lock while it keyed 2,000 records, committed and
-        // took it again at once could starve another process's writer past its busy timeout
-        // ("database is locked").
+        // A page's keys are computed before the write lock is taken, not under it, so that
+        // registrations beside a re-keying wait for its writes only, not for 2,000 records
+        // being keyed (on SQLite, the one writer).
         let read: Vec<(i64, Option<Json<ChildData>>)> = sqlx::query_as(stale_page)
             .bind(matcher.version())
             .bind(after)
