@@ -924,33 +924,39 @@ fn submission_from_fields(
             father_name: text(fields, &["father_name"]),
             identifiers: parse_identifiers(first(fields, &["identifiers"]))?,
         },
-        ImportMapping::Primero => ChildData {
-            given_name: text(fields, &["name_first"]),
-            family_name: text(fields, &["name_last"]),
-            other_names: other_names(fields, &["name_middle", "name_nickname", "name_other"]),
-            sex: parse_sex("sex", first(fields, &["sex"]))?,
-            date_of_birth: match parse_date("date_of_birth", first(fields, &["date_of_birth"]))? {
-                Some(date) => Some(date),
+        ImportMapping::Primero => {
+            // Read in the order the fields are reported: the first bad one names the row's error.
+            let sex = parse_sex("sex", first(fields, &["sex"]))?;
+            let written_birth = parse_date("date_of_birth", first(fields, &["date_of_birth"]))?;
+            // An age stands for a birth date only where none is written.
+            let from_age = match written_birth {
+                Some(_) => None,
                 None => birth_from_age(fields)?,
-            },
-            date_of_birth_estimated: parse_flag("estimated", first(fields, &["estimated"]))?
-                || (first(fields, &["date_of_birth"]).is_none()
-                    && first(fields, &["age"]).is_some()),
-            district: text(fields, &["location_current", "district"]),
-            subcounty: text(fields, &["subcounty"]),
-            village: text(fields, &["village"]),
-            mother_name: text(fields, &["mothers_name", "mother_name"]),
-            father_name: text(fields, &["fathers_name", "father_name"]),
-            identifiers: [
-                identifier(fields, "national_id_no", "national_id"),
-                identifier(fields, "unhcr_id_no", "unhcr"),
-                identifier(fields, "birth_registration_number", "birth_registration"),
-                identifier(fields, "other_id_no", "other"),
-            ]
-            .into_iter()
-            .flatten()
-            .collect(),
-        },
+            };
+            ChildData {
+                given_name: text(fields, &["name_first"]),
+                family_name: text(fields, &["name_last"]),
+                other_names: other_names(fields, &["name_middle", "name_nickname", "name_other"]),
+                sex,
+                date_of_birth: written_birth.or(from_age),
+                date_of_birth_estimated: parse_flag("estimated", first(fields, &["estimated"]))?
+                    || from_age.is_some(),
+                district: text(fields, &["location_current", "district"]),
+                subcounty: text(fields, &["subcounty"]),
+                village: text(fields, &["village"]),
+                mother_name: text(fields, &["mothers_name", "mother_name"]),
+                father_name: text(fields, &["fathers_name", "father_name"]),
+                identifiers: [
+                    identifier(fields, "national_id_no", "national_id"),
+                    identifier(fields, "unhcr_id_no", "unhcr"),
+                    identifier(fields, "birth_registration_number", "birth_registration"),
+                    identifier(fields, "other_id_no", "other"),
+                ]
+                .into_iter()
+                .flatten()
+                .collect(),
+            }
+        }
         ImportMapping::Oscar => {
             let local_name = [
                 first(fields, &["local_given_name"]),
