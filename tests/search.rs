@@ -713,6 +713,16 @@ mod cases {
             .map(|hit| hit["score"].as_f64().unwrap())
             .collect();
         assert!(scores[0] > scores[1], "scores follow the order: {scores:?}");
+        // The date as a form or a Khmer-speaking official writes it is the same date.
+        for written in [
+            "q=Dara+Chhim+12+November+2016",
+            "q=Dara+Chhim+November+12,+2016",
+            "q=Dara+Chhim+ថ្ងៃទី១២+ខែវិច្ឆិកា+ឆ្នាំ២០១៦",
+        ] {
+            let (same, _) =
+                search_until(&app, &official, written, |body| hit_ids(body).len() == 2).await;
+            assert_eq!(same["hits"], body["hits"], "{written}");
+        }
         app.finish().await;
     }
 }

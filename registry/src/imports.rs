@@ -10,13 +10,14 @@ use std::collections::{BTreeSet, HashMap, HashSet};
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use chrono::{DateTime, Datelike, NaiveDate, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
 use matching::csvio::UnixLineEndings;
-use matching::normalize::{khmer_date_as_latin, SexCode};
+use matching::normalize::SexCode;
 use serde::Serialize;
 use utoipa::ToSchema;
 
 use crate::audit::{Actor, AuditAction, AuditDraft, AuditKey};
+use crate::dates::read_written_date;
 use crate::error::{RegistryError, Result};
 use crate::ids::ChildId;
 use crate::linkage::{self, Matcher};
@@ -714,10 +715,7 @@ fn parse_sex(column: &str, value: Option<&str>) -> std::result::Result<Option<Se
     }
 }
 
-/// ISO dates, and the day-first forms exports and spreadsheets write (`01-Jan-2015`,
-/// `01/01/2015`, `1.1.2015`, `1 January 2015`, `1st January 2015`), a month written out before
-/// the day (`January 1, 2015`: only where the month is a name, so never ambiguous), in Latin or
-/// Khmer digits and months (`១២/០១/២០១៥`, `ថ្ងៃទី១២ ខែមករា ឆ្នាំ២០១៥`).
+/// A date column read by [`crate::dates::read_written_date`]; the row's error names the column.
 fn parse_date(
     column: &str,
     value: Option<&str>,
@@ -725,69 +723,13 @@ fn parse_date(
     let Some(written) = value else {
         return Ok(None);
     };
-    let latin = khmer_date_as_latin(written);
-    let value = without_ordinal_suffixes(&latin);
-    let value = value.as_str();
-    let formats = [
-        "%Y-%m-%d",
-        "%d-%b-%Y",
-        "%d/%m/%Y",
-        "%d-%m-%Y",
-        "%Y/%m/%d",
-        "%d.%m.%Y",
-        "%d %b %Y",
-        "%d-%B-%Y",
-        "%d %B %Y",
-        "%B %d, %Y",
-        "%b %d, %Y",
-        "%B %d %Y",
-        "%b %d %Y",
-    ];
-    for format in formats {
-        // chrono reads a format's space as any run of spaces, even none: "Feb 2019" would be
-        // the 20th of February in the year 19 by `%b %d %Y`.
-        if let Ok(date) = NaiveDate::parse_from_str(value, format) {
-            if date.year() >= 1000 {
-                return Ok(Some(date));
-            }
-        }
-    }
-    // Some exports write timestamps (`2015-01-01T00:00:00Z`, `2015-01-01 00:00:00`): take
-    // the date part.
-    if let Some((date, _)) = value.split_once(['T', ' ']) {
-        if let Ok(date) = NaiveDate::parse_from_str(date, "%Y-%m-%d") {
-            return Ok(Some(date));
-        }
-    }
-    Err(RowError::new(
-        column,
-        "invalid_date",
-        format!("'{written}' is not a date (YYYY-MM-DD)"),
-    ))
-}
-
-/// A date with its day written as an English ordinal (`1st`, `22nd`, `3rd`, `12th`, as registers
-/// typed from letters write it) with the day's number alone.
-fn without_ordinal_suffixes(date: &str) -> String {
-    let mut plain = String::with_capacity(date.len());
-    let mut rest = date;
-    while let Some(start) = rest.find(|c: char| c.is_ascii_digit()) {
-        plain.push_str(&rest[..start]);
-        rest = &rest[start..];
-        let digits = rest
-            .find(|c: char| !c.is_ascii_digit())
-            .unwrap_or(rest.len());
-        plain.push_str(&rest[..digits]);
-        rest = &rest[digits..];
-        let suffix = rest.get(..2).map(str::to_ascii_lowercase);
-        let ends_there = !rest[2.min(rest.len())..].starts_with(|c: char| c.is_alphabetic());
-        if digits <= 2 && matches!(suffix.as_deref(), Some("st" | "nd" | "rd" | "th")) && ends_there
-        {
-            rest = &rest[2..];
-        }
-    }
-    plain.push_str(rest);
-    plain
+    read_written_date(written).map(Some).ok_or_else(|| {
+        RowError::new(
+            column,
+            "invalid_date",
+            format!("'{written}' is not a date (YYYY-MM-DD)"),
+        )
+    })
 }
 
 /// The oldest age, in whole years, a case record of a child can hold: care leavers are

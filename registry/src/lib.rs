@@ -5,6 +5,7 @@ pub mod audit;
 pub mod backup;
 pub mod clients;
 pub mod counts;
+pub mod dates;
 pub mod error;
 pub mod golden;
 pub mod ids;

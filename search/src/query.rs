@@ -30,7 +30,10 @@ use crate::document::{day_number, is_estimate, scope_district, sex_term, sound_k
 use crate::flat::{Credit, FlatClause, FlatQuery};
 use crate::fuzzy::FirstLetterFuzzyQuery;
 use crate::schema::Fields;
-use matching::normalize::{khmer_date_as_latin, name_phonetic_key, normalize, normalized_tokens};
+use matching::normalize::{
+    is_khmer, khmer_date_as_latin, name_phonetic_key, normalize, normalized_tokens,
+};
+use registry::dates::{is_khmer_month, month_named, read_written_date, read_written_month};
 
 /// Most hits one page may hold.
 pub const MAX_LIMIT: usize = 100;
@@ -45,8 +48,11 @@ pub const MAX_QUERY_CHARS: usize = 200;
 #[into_params(parameter_in = Query)]
 pub struct SearchParams {
     /// Free text: names in any order and spelling (Latin or Khmer script), a birth year
-    /// (`2015`), year-month (`2015-03`) or date, in Latin or Khmer digits (`២០១៥`), a child
-    /// ID (hyphens optional, or spaces in their place) or another identifier.
+    /// (`2015`), year-month (`2015-03`, `March 2015`) or date (`2015-03-12`, `12/03/2015`,
+    /// `12 March 2015`, `March 12, 2015`), in Latin or Khmer digits and months (`២០១៥`,
+    /// `ថ្ងៃទី១២ ខែមីនា ឆ្នាំ២០១៥`), a child ID (hyphens optional, or spaces in their place) or
+    /// another identifier. `April`, `May`, `June` and `August` beside a year alone are read
+    /// as names.
     pub q: Option<String>,
     /// Only children whose district is this (case and accents ignored).
     pub district: Option<String>,
@@ -346,8 +352,9 @@ enum TypedBirth {
     Day(NaiveDate),
 }
 
-/// A date typed in free text: `2015`, `2015-03`, `2015-03-07`, `07/03/2015` or `07.03.2015`,
-/// in Latin or Khmer digits (`២០១៥`, `ឆ្នាំ២០១៥`: "year 2015").
+/// A date typed in free text as one word: `2015`, `2015-03`, `2015-03-07`, `07/03/2015`,
+/// `07.03.2015`, `07-Mar-2015`, `Mar-2015`, in Latin or Khmer digits (`២០១៥`, `ឆ្នាំ២០១៥`:
+/// "year 2015"). Dates over several words are [`dates_in_words`].
 fn typed_birth(token: &str) -> Option<TypedBirth> {
     let latin = khmer_date_as_latin(token);
     let token = latin.as_ref();
@@ -367,18 +374,108 @@ fn typed_birth(token: &str) -> Option<TypedBirth> {
         [year, month, day] if year.len() == 4 => {
             NaiveDate::from_ymd_opt(year.parse().ok()?, month.parse().ok()?, day.parse().ok()?)?
         }
+        // `07/03/2015`, `7.3.2015`, `07-Mar-2015`, `Mar-2015`, `03/2015`: as forms write them.
         _ => {
-            let parts: Vec<&str> = token.split(['/', '.']).collect();
-            let [day, month, year] = parts.as_slice() else {
-                return None;
-            };
-            if year.len() != 4 || ![day, month, year].iter().all(|part| digits_only(part)) {
-                return None;
+            if let Some(date) = read_written_date(token) {
+                date
+            } else {
+                let (year, month) = read_written_month(token)?;
+                return plausible_year(year).then_some(TypedBirth::Month(year, month));
             }
-            NaiveDate::from_ymd_opt(year.parse().ok()?, month.parse().ok()?, day.parse().ok()?)?
         }
     };
-    Some(TypedBirth::Day(date))
+    plausible_year(date.year()).then_some(TypedBirth::Day(date))
+}
+
+/// Dates written in words across two or three of the query's words (`12 March 2015`,
+/// `March 12, 2015`, `12th Mar 2015`, `March 2015`, `ថ្ងៃទី១២ ខែមីនា ឆ្នាំ២០១៥`): where each
+/// starts, how many words it takes, and the date. Every word of one must be a number or a
+/// month's name, so a name beside a date is never taken into it. A month and year alone is read
+/// as a month only when the month's English name is not also a child's name (`April`, `May`,
+/// `June`, `August`): in `June 2015` the word stays a name and the year is read alone, as a
+/// typed date it could be either. A Khmer month (`ខែឧសភា`) is always a month.
+fn dates_in_words(tokens: &[&str]) -> Vec<(usize, usize, TypedBirth)> {
+    let month_word = |token: &str| month_named(token.trim_end_matches(',')).is_some();
+    let date_word = |token: &str| {
+        let latin = khmer_date_as_latin(token);
+        let word = latin.trim_end_matches(',');
+        let digits = word.trim_end_matches(|c: char| c.is_ascii_alphabetic());
+        let ordinal = matches!(
+            word[digits.len()..].to_ascii_lowercase().as_str(),
+            "" | "st" | "nd" | "rd" | "th"
+        );
+        month_word(token)
+            || (!digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit()) && ordinal)
+    };
+    let also_a_name = |token: &str| {
+        !is_khmer_month(token)
+            && matches!(
+                month_named(token.trim_end_matches(',')),
+                Some(4 | 5 | 6 | 8)
+            )
+    };
+    let plausible_year = |year: i32| (1900..=2100).contains(&year);
+    let mut found = Vec::new();
+    let mut start = 0;
+    while start < tokens.len() {
+        let mut taken = None;
+        for words in [3, 2] {
+            let Some(span) = date_span(tokens, start, words) else {
+                continue;
+            };
+            if !span
+                .iter()
+                .all(|token| date_word(token) || khmer_date_filler(token))
+                || !span.iter().any(|token| month_word(token))
+            {
+                continue;
+            }
+            let written = span.join(" ");
+            let birth = if words == 3 {
+                read_written_date(&written)
+                    .filter(|date| plausible_year(date.year()))
+                    .map(TypedBirth::Day)
+            } else if span.iter().any(|token| also_a_name(token)) {
+                None
+            } else {
+                read_written_month(&written)
+                    .filter(|(year, _)| plausible_year(*year))
+                    .map(|(year, month)| TypedBirth::Month(year, month))
+            };
+            if let Some(birth) = birth {
+                taken = Some((start, span.len(), birth));
+                break;
+            }
+        }
+        match taken {
+            Some(date) => {
+                start += date.1;
+                found.push(date);
+            }
+            None => start += 1,
+        }
+    }
+    found
+}
+
+/// The query's words from `start` that hold `words` of a date's parts, with the Khmer date
+/// words written apart from them (`ថ្ងៃទី ១២ ខែ មីនា ឆ្នាំ ២០១៥`) taken in without counting.
+fn date_span<'a>(tokens: &'a [&'a str], start: usize, words: usize) -> Option<&'a [&'a str]> {
+    let mut counted = 0;
+    for (end, token) in tokens.iter().enumerate().skip(start) {
+        if !khmer_date_filler(token) {
+            counted += 1;
+        }
+        if counted == words {
+            return Some(&tokens[start..=end]);
+        }
+    }
+    None
+}
+
+/// A word of the formal Khmer date written apart (ថ្ងៃទី "day", ខែ "month", ឆ្នាំ "year").
+fn khmer_date_filler(token: &str) -> bool {
+    token.chars().any(is_khmer) && khmer_date_as_latin(token).trim().is_empty()
 }
 
 /// The birth terms a typed date earns credit for, with the credit: the best one a child has
@@ -504,11 +601,24 @@ pub(crate) fn plan(fields: &Fields, request: &SearchRequest, scope: &ReadScope) 
         let clause = (MatchedField::ChildId, weight::CHILD_ID);
         push_exact(query, clause, &mut scoring, &mut flat, &mut matches);
     }
-    for (token, whole_id) in tokens.iter().copied().zip(&whole_ids) {
-        if whole_id.is_some() {
-            continue;
-        }
-        if let Some(birth) = typed_birth(token) {
+    let typed_dates = dates_in_words(&tokens);
+    let mut index = 0;
+    while index < tokens.len() {
+        let (token, whole_id) = (tokens[index], whole_ids[index]);
+        let birth = match typed_dates.iter().find(|(start, _, _)| *start == index) {
+            Some((_, words, birth)) => {
+                index += words;
+                Some(*birth)
+            }
+            None => {
+                index += 1;
+                if whole_id.is_some() {
+                    continue;
+                }
+                typed_birth(token)
+            }
+        };
+        if let Some(birth) = birth {
             if let TypedBirth::Day(date) = birth {
                 birth_day = Some(date);
             }
@@ -884,10 +994,64 @@ mod tests {
         assert_eq!(typed_birth("ឆ្នាំ២០១៥"), Some(TypedBirth::Year(2015)));
         assert_eq!(typed_birth("០៧/០៣/២០១៥"), Some(day("2015-03-07")));
         assert_eq!(typed_birth("សុខា"), None);
+        assert_eq!(typed_birth("07-Mar-2015"), Some(day("2015-03-07")));
+        assert_eq!(typed_birth("Mar-2015"), Some(TypedBirth::Month(2015, 3)));
+        assert_eq!(typed_birth("07/03/1850"), None);
         assert_eq!(
             parse_date_bound("២០១៥-០៣", true),
             NaiveDate::from_ymd_opt(2015, 3, 31)
         );
+    }
+
+    #[test]
+    fn dates_written_in_words() {
+        let day = |text: &str| TypedBirth::Day(text.parse().unwrap());
+        let read = |text: &str| {
+            let tokens: Vec<&str> = text.split_whitespace().collect();
+            dates_in_words(&tokens)
+        };
+        assert_eq!(
+            read("Akello 12 March 2015"),
+            vec![(1, 3, day("2015-03-12"))]
+        );
+        assert_eq!(
+            read("March 12, 2015 Akello"),
+            vec![(0, 3, day("2015-03-12"))]
+        );
+        assert_eq!(
+            read("Halima 3rd feb 2019 Akello"),
+            vec![(1, 3, day("2019-02-03"))]
+        );
+        assert_eq!(read("12 June 2015"), vec![(0, 3, day("2015-06-12"))]);
+        assert_eq!(
+            read("Sokha March 2015"),
+            vec![(1, 2, TypedBirth::Month(2015, 3))]
+        );
+        assert_eq!(
+            read("សុខា ថ្ងៃទី១២ ខែមីនា ឆ្នាំ២០១៥"),
+            vec![(1, 3, day("2015-03-12"))]
+        );
+        assert_eq!(
+            read("ខែឧសភា ឆ្នាំ២០១៥"),
+            vec![(0, 2, TypedBirth::Month(2015, 5))]
+        );
+        // The formal date's words written apart from the numbers and the month.
+        assert_eq!(
+            read("សុខា ថ្ងៃទី ១២ ខែ មីនា ឆ្នាំ ២០១៥ ចាន់"),
+            vec![(1, 6, day("2015-03-12"))]
+        );
+        assert_eq!(
+            read("ខែ ឧសភា ឆ្នាំ ២០១៥"),
+            vec![(0, 4, TypedBirth::Month(2015, 5))]
+        );
+        // June, May, April, August are children's names too: with a year alone they stay names.
+        assert_eq!(read("June 2015"), vec![]);
+        assert_eq!(read("Akello May 2015"), vec![]);
+        // A name beside a date is never read into it, nor a number without a month.
+        assert_eq!(read("Akello 2015"), vec![]);
+        assert_eq!(read("12 03 2015"), vec![]);
+        assert_eq!(read("Marsh 12 2015"), vec![]);
+        assert_eq!(read("12 March 1850"), vec![]);
     }
 
     #[test]

@@ -185,6 +185,40 @@ fn a_birth_date_in_khmer_digits_narrows_the_ranking_too() {
 }
 
 #[test]
+fn a_birth_date_written_in_words_searches_as_the_same_date_in_digits() {
+    let index = index();
+    let hits = |text: &str| {
+        index
+            .search_blocking(
+                &SearchRequest::text(text, 10),
+                &ReadScope::All,
+                Some(ranking()),
+            )
+            .unwrap()
+            .hits
+            .into_iter()
+            .map(|hit| (hit.child_id, hit.score, hit.matched_fields))
+            .collect::<Vec<_>>()
+    };
+    for (in_words, in_digits) in [
+        ("Dara 5 May 2010", "Dara 2010-05-05"),
+        ("Dara May 5, 2010", "Dara 2010-05-05"),
+        ("Dara 5th May 2010", "Dara 2010-05-05"),
+        ("Dara 05-May-2010", "Dara 2010-05-05"),
+        // "day 5, month May, year 2010" as a Khmer form writes it.
+        ("Dara ថ្ងៃទី៥ ខែឧសភា ឆ្នាំ២០១០", "Dara 2010-05-05"),
+        ("Dara January 2016", "Dara 2016-01"),
+        ("Dara ខែមករា ឆ្នាំ២០១៦", "Dara 2016-01"),
+    ] {
+        let found = hits(in_words);
+        assert!(!found.is_empty(), "{in_words}");
+        assert_eq!(found, hits(in_digits), "{in_words}");
+    }
+    assert_eq!(top(&index, "Dara 5 May 2010"), Some(id(6)));
+    assert_eq!(top(&index, "Dara January 2016"), Some(id(4)));
+}
+
+#[test]
 fn child_ids_and_identifiers_hit_first() {
     let index = index();
     let wanted = id(3);
