@@ -700,8 +700,9 @@ fn compute_name_level(a: &NameValue, b: &NameValue) -> u8 {
 
 /// Both names have two or more parts, they share a part exactly, and each
 /// has a part that resembles no part of the other (Jaro–Winkler below
-/// [`NAME_JW_LOW`] and more than one edit away: short parts such as "Mom" /
-/// "Mon" have a low Jaro–Winkler for a single typo).
+/// [`NAME_JW_LOW`], more than one edit away, and not [`part_romanised_alike`]:
+/// short parts such as "Mom" / "Mon" have a low Jaro–Winkler for a single typo,
+/// "Pov" / "Pau" for another romanisation).
 fn conflicting_parts(a: &NameValue, b: &NameValue) -> bool {
     if a.parts < 2 || b.parts < 2 {
         return false;
@@ -717,10 +718,21 @@ fn conflicting_parts(a: &NameValue, b: &NameValue) -> bool {
                     y.chars().nth(1).is_some()
                         && jaro_winkler(x, y) < NAME_JW_LOW
                         && levenshtein(x, y) > 1
+                        && !part_romanised_alike(x, y)
                 })
         })
     };
     unmatched(&ta, &tb) && unmatched(&tb, &ta)
+}
+
+/// Two parts of names that are one Khmer syllable romanised with other vowels ("Pov" / "Pau",
+/// ពៅ): the same consonants in the same order, from the same first letter.
+fn part_romanised_alike(x: &str, y: &str) -> bool {
+    x.chars().next() == y.chars().next()
+        && skeletons_agree(
+            (pack_skeleton(&cross_script_skeleton(x)), x),
+            (pack_skeleton(&cross_script_skeleton(y)), y),
+        )
 }
 
 /// The two names' [`cross_script_skeleton`]s agree: at least two consonants,
@@ -1276,8 +1288,10 @@ mod tests {
         // Sisters: one shared part, one different part.
         assert_eq!(name_level(&name("Srey Mom"), &name("Srey Kimthy")), 4);
         assert_eq!(name_level(&name("Mary Nakato"), &name("Mary Auma")), 4);
-        // A misspelt part is not a conflict.
+        // A misspelt part is not a conflict, nor one romanised with other vowels (ពៅ).
         assert_eq!(name_level(&name("Srey Mom"), &name("Srey Mon")), 2);
+        assert!(name_level(&name("Srey Pov"), &name("Srey Pau")) <= 3);
+        assert_eq!(name_level(&name("Srey Pov"), &name("Srey Pich")), 4);
         // Sisters' names written as one word: "Srey" alike, the rest not.
         assert_eq!(name_level(&name("Sreisina"), &name("Sreipich")), 5);
         assert_eq!(name_level(&name("ស្រីមុំ"), &name("Sreyneang")), 5);
