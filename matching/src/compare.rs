@@ -392,6 +392,8 @@ pub const DATE_LABELS: [&str; 8] = [
     "years_apart",
 ];
 
+/// The `date` level `estimated_close`.
+pub const DATE_ESTIMATED_CLOSE_LEVEL: u8 = 2;
 /// The `date` level `one_part_differs`.
 pub const DATE_ONE_PART_LEVEL: u8 = 5;
 /// The `date` level `else`.
@@ -1066,7 +1068,7 @@ pub fn date_level(a: &DateValue, b: &DateValue) -> u8 {
     if a.estimated || b.estimated {
         let gap = (a.days() - b.days()).abs();
         return if gap <= 366 {
-            2
+            DATE_ESTIMATED_CLOSE_LEVEL
         } else if gap <= 731 {
             3
         } else {
@@ -1087,14 +1089,23 @@ pub fn date_level(a: &DateValue, b: &DateValue) -> u8 {
 /// [`crate::spec::ComparisonKind::Date`]): [`date_level`]'s levels, then
 /// `estimated_years_apart` and `over_a_year_apart`. A 1 January or 30 June
 /// counts as estimated even when the source does not flag it: most such
-/// dates are guesses.
+/// dates are guesses. Two equal dates one of which is flagged estimated are
+/// `estimated_close`.
 pub fn date_level_estimates(a: &DateValue, b: &DateValue) -> u8 {
     let guessed = |d: &DateValue| DateValue {
         estimated: d.counts_as_estimated(),
         ..*d
     };
+    let flagged = a.estimated || b.estimated;
     let (a, b) = (guessed(a), guessed(b));
     let mut level = date_level(&a, &b);
+    // A date its source flags as estimated that agrees to the day agrees on a guess, made by
+    // a convention (1 January, 1 July, 30 June, the day of registration) that one agency
+    // applies to many children and that the term frequencies of the training records may not
+    // know: an estimate close to the other date, not one birthday read from two papers.
+    if level == 0 && flagged {
+        level = DATE_ESTIMATED_CLOSE_LEVEL;
+    }
     let estimated = a.estimated || b.estimated;
     // Day and month agree but the years are neither one keying slip apart
     // nor one year apart (an age turned into a birth year): not one part
@@ -1545,6 +1556,10 @@ mod tests {
         assert_eq!(date_level_estimates(&d("2011-01-01"), &d("2015-07-09")), 8);
         assert_eq!(date_level_estimates(&d("2014-06-30"), &d("2015-02-09")), 2);
         assert_eq!(date_level_estimates(&d("2014-01-01"), &d("2014-01-01")), 0);
+        // Equal dates, one flagged estimated: they agree on a guess (1 July here).
+        assert_eq!(date_level_estimates(&e("2014-07-01"), &d("2014-07-01")), 2);
+        assert_eq!(date_level_estimates(&e("2014-07-01"), &e("2014-07-01")), 2);
+        assert_eq!(date_level_estimates(&d("2014-07-01"), &d("2014-07-01")), 0);
         // Two dates from papers more than a year apart, and within a year.
         assert_eq!(date_level_estimates(&d("2015-03-04"), &d("2013-07-09")), 9);
         assert_eq!(date_level_estimates(&d("2015-03-04"), &d("2014-07-09")), 6);

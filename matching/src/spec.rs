@@ -155,7 +155,9 @@ pub enum ComparisonKind {
     /// cannot) and `over_a_year_apart` (two dates from papers more than a
     /// year apart, which `else` would average with near misses). Day and
     /// month agreeing with years neither one digit nor one year apart is
-    /// not `one_part_differs`. `guess_date_same_year` is not used.
+    /// not `one_part_differs`. Two equal dates one of which is flagged
+    /// estimated are `estimated_close`: they agree on a guess.
+    /// `guess_date_same_year` is not used.
     Date {
         column: String,
         #[serde(default, skip_serializing_if = "Option::is_none")]
