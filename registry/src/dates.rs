@@ -11,7 +11,7 @@ use matching::normalize::{is_khmer, khmer_date_as_latin};
 /// part. `None` for anything else, a month and year alone included.
 pub fn read_written_date(written: &str) -> Option<NaiveDate> {
     let latin = khmer_date_as_latin(written.trim());
-    let value = without_ordinal_suffixes(&latin);
+    let value = with_sep_for_sept(&without_ordinal_suffixes(&latin));
     let value = value.as_str();
     let formats = [
         "%Y-%m-%d",
@@ -87,13 +87,33 @@ pub fn month_named(word: &str) -> Option<u32> {
     if word.is_empty() || !word.chars().all(|c| c.is_ascii_alphabetic()) {
         return None;
     }
-    if word.eq_ignore_ascii_case("sept") {
-        return Some(9);
-    }
+    let word = with_sep_for_sept(word);
     // chrono reads a month's full name or its three-letter abbreviation with either format.
     NaiveDate::parse_from_str(&format!("1 {word} 2000"), "%d %B %Y")
         .ok()
         .map(|date| date.month())
+}
+
+/// `Sept` (and `Sept.`), as many forms abbreviate September, written as chrono reads it
+/// (`Sep`); `September` is left whole.
+fn with_sep_for_sept(text: &str) -> String {
+    let mut written = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(start) = rest.to_ascii_lowercase().find("sept") {
+        let word_starts = !rest[..start].ends_with(|c: char| c.is_ascii_alphabetic());
+        let after = &rest[start + 4..];
+        let word_ends = !after.starts_with(|c: char| c.is_ascii_alphabetic());
+        written.push_str(&rest[..start]);
+        if word_starts && word_ends {
+            written.push_str(&rest[start..start + 3]);
+            rest = after.strip_prefix('.').unwrap_or(after);
+        } else {
+            written.push_str(&rest[start..start + 4]);
+            rest = after;
+        }
+    }
+    written.push_str(rest);
+    written
 }
 
 /// True when a written month is in Khmer script: `ខែឧសភា` is the month May, where the
@@ -144,6 +164,20 @@ mod tests {
             assert_eq!(read_written_month(written), Some((2015, 3)), "{written}");
         }
         assert_eq!(read_written_month("Sept 2015"), Some((2015, 9)));
+        for written in [
+            "12 Sept 2015",
+            "12 SEPT. 2015",
+            "12-sept-2015",
+            "Sept 12, 2015",
+            "12 September 2015",
+        ] {
+            assert_eq!(
+                read_written_date(written),
+                NaiveDate::from_ymd_opt(2015, 9, 12),
+                "{written}"
+            );
+        }
+        assert_eq!(read_written_date("12 Septt 2015"), None);
         for not_a_month in [
             "March",
             "2015",

@@ -395,7 +395,7 @@ fn typed_birth(token: &str) -> Option<TypedBirth> {
 /// `June`, `August`): in `June 2015` the word stays a name and the year is read alone, as a
 /// typed date it could be either. A Khmer month (`ខែឧសភា`) is always a month.
 fn dates_in_words(tokens: &[&str]) -> Vec<(usize, usize, TypedBirth)> {
-    let month_word = |token: &str| month_named(token.trim_end_matches(',')).is_some();
+    let month_word = |token: &str| month_named(token.trim_end_matches([',', '.'])).is_some();
     let date_word = |token: &str| {
         let latin = khmer_date_as_latin(token);
         let word = latin.trim_end_matches(',');
@@ -410,7 +410,7 @@ fn dates_in_words(tokens: &[&str]) -> Vec<(usize, usize, TypedBirth)> {
     let also_a_name = |token: &str| {
         !is_khmer_month(token)
             && matches!(
-                month_named(token.trim_end_matches(',')),
+                month_named(token.trim_end_matches([',', '.'])),
                 Some(4 | 5 | 6 | 8)
             )
     };
@@ -430,7 +430,12 @@ fn dates_in_words(tokens: &[&str]) -> Vec<(usize, usize, TypedBirth)> {
             {
                 continue;
             }
-            let written = span.join(" ");
+            // "March 12, 2015", "12 Mar. 2015": read without the punctuation.
+            let written = span
+                .iter()
+                .map(|token| token.trim_end_matches([',', '.']))
+                .collect::<Vec<_>>()
+                .join(" ");
             let birth = if words == 3 {
                 read_written_date(&written)
                     .filter(|date| plausible_year(date.year()))
@@ -1023,6 +1028,8 @@ mod tests {
             vec![(1, 3, day("2019-02-03"))]
         );
         assert_eq!(read("12 June 2015"), vec![(0, 3, day("2015-06-12"))]);
+        assert_eq!(read("12 Mar. 2015"), vec![(0, 3, day("2015-03-12"))]);
+        assert_eq!(read("Sept. 12, 2015"), vec![(0, 3, day("2015-09-12"))]);
         assert_eq!(
             read("Sokha March 2015"),
             vec![(1, 2, TypedBirth::Month(2015, 3))]
