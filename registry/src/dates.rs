@@ -94,6 +94,13 @@ pub fn month_named(word: &str) -> Option<u32> {
         .map(|date| date.month())
 }
 
+/// A day or a year written as a number in Latin or Khmer digits, a day perhaps as an English
+/// ordinal (`12`, `3rd`, `២០១៥`, `ថ្ងៃទី១២`): a part of a date written in words.
+pub fn is_date_number(word: &str) -> bool {
+    let plain = without_ordinal_suffixes(&khmer_date_as_latin(word));
+    !plain.is_empty() && plain.bytes().all(|b| b.is_ascii_digit())
+}
+
 /// `Sept` (and `Sept.`), as many forms abbreviate September, written as chrono reads it
 /// (`Sep`); `September` is left whole.
 fn with_sep_for_sept(text: &str) -> String {
@@ -197,6 +204,10 @@ mod tests {
         assert_eq!(month_named("ខែមិថុនា"), Some(6));
         assert_eq!(month_named("junior"), None);
         assert_eq!(month_named("12"), None);
+        assert!(is_date_number("3rd"));
+        assert!(is_date_number("២០១៥"));
+        assert!(!is_date_number("3rdd"));
+        assert!(!is_date_number("March"));
         assert!(is_khmer_month("ឧសភា"));
         assert!(!is_khmer_month("May"));
         assert!(!is_khmer_month("សុខា"));

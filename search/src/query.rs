@@ -33,7 +33,9 @@ use crate::schema::Fields;
 use matching::normalize::{
     is_khmer, khmer_date_as_latin, name_phonetic_key, normalize, normalized_tokens,
 };
-use registry::dates::{is_khmer_month, month_named, read_written_date, read_written_month};
+use registry::dates::{
+    is_date_number, is_khmer_month, month_named, read_written_date, read_written_month,
+};
 
 /// Most hits one page may hold.
 pub const MAX_LIMIT: usize = 100;
@@ -352,6 +354,11 @@ enum TypedBirth {
     Day(NaiveDate),
 }
 
+/// Birth years a typed number can stand for: other four-digit numbers are identifiers.
+fn plausible_birth_year(year: i32) -> bool {
+    (1900..=2100).contains(&year)
+}
+
 /// A date typed in free text as one word: `2015`, `2015-03`, `2015-03-07`, `07/03/2015`,
 /// `07.03.2015`, `07-Mar-2015`, `Mar-2015`, in Latin or Khmer digits (`២០១៥`, `ឆ្នាំ២០១៥`:
 /// "year 2015"). Dates over several words are [`dates_in_words`].
@@ -359,16 +366,15 @@ fn typed_birth(token: &str) -> Option<TypedBirth> {
     let latin = khmer_date_as_latin(token);
     let token = latin.as_ref();
     let digits_only = |text: &str| !text.is_empty() && text.bytes().all(|b| b.is_ascii_digit());
-    let plausible_year = |year: i32| (1900..=2100).contains(&year);
     let dashed: Vec<&str> = token.split('-').collect();
     let date = match dashed.as_slice() {
         [year] if year.len() == 4 && digits_only(year) => {
             let year: i32 = year.parse().ok()?;
-            return plausible_year(year).then_some(TypedBirth::Year(year));
+            return plausible_birth_year(year).then_some(TypedBirth::Year(year));
         }
         [year, month] if year.len() == 4 && digits_only(year) && digits_only(month) => {
             let date = NaiveDate::from_ymd_opt(year.parse().ok()?, month.parse().ok()?, 1)?;
-            return plausible_year(date.year())
+            return plausible_birth_year(date.year())
                 .then_some(TypedBirth::Month(date.year(), date.month()));
         }
         [year, month, day] if year.len() == 4 => {
@@ -380,11 +386,11 @@ fn typed_birth(token: &str) -> Option<TypedBirth> {
                 date
             } else {
                 let (year, month) = read_written_month(token)?;
-                return plausible_year(year).then_some(TypedBirth::Month(year, month));
+                return plausible_birth_year(year).then_some(TypedBirth::Month(year, month));
             }
         }
     };
-    plausible_year(date.year()).then_some(TypedBirth::Day(date))
+    plausible_birth_year(date.year()).then_some(TypedBirth::Day(date))
 }
 
 /// Dates written in words across two or three of the query's words (`12 March 2015`,
@@ -395,26 +401,11 @@ fn typed_birth(token: &str) -> Option<TypedBirth> {
 /// `June`, `August`): in `June 2015` the word stays a name and the year is read alone, as a
 /// typed date it could be either. A Khmer month (`ខែឧសភា`) is always a month.
 fn dates_in_words(tokens: &[&str]) -> Vec<(usize, usize, TypedBirth)> {
-    let month_word = |token: &str| month_named(token.trim_end_matches([',', '.'])).is_some();
-    let date_word = |token: &str| {
-        let latin = khmer_date_as_latin(token);
-        let word = latin.trim_end_matches(',');
-        let digits = word.trim_end_matches(|c: char| c.is_ascii_alphabetic());
-        let ordinal = matches!(
-            word[digits.len()..].to_ascii_lowercase().as_str(),
-            "" | "st" | "nd" | "rd" | "th"
-        );
-        month_word(token)
-            || (!digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit()) && ordinal)
-    };
-    let also_a_name = |token: &str| {
-        !is_khmer_month(token)
-            && matches!(
-                month_named(token.trim_end_matches([',', '.'])),
-                Some(4 | 5 | 6 | 8)
-            )
-    };
-    let plausible_year = |year: i32| (1900..=2100).contains(&year);
+    let month_of = |token: &str| month_named(token.trim_end_matches([',', '.']));
+    let month_word = |token: &str| month_of(token).is_some();
+    let date_word = |token: &str| month_word(token) || is_date_number(token.trim_end_matches(','));
+    let also_a_name =
+        |token: &str| !is_khmer_month(token) && matches!(month_of(token), Some(4 | 5 | 6 | 8));
     let mut found = Vec::new();
     let mut start = 0;
     while start < tokens.len() {
@@ -438,13 +429,13 @@ fn dates_in_words(tokens: &[&str]) -> Vec<(usize, usize, TypedBirth)> {
                 .join(" ");
             let birth = if words == 3 {
                 read_written_date(&written)
-                    .filter(|date| plausible_year(date.year()))
+                    .filter(|date| plausible_birth_year(date.year()))
                     .map(TypedBirth::Day)
             } else if span.iter().any(|token| also_a_name(token)) {
                 None
             } else {
                 read_written_month(&written)
-                    .filter(|(year, _)| plausible_year(*year))
+                    .filter(|(year, _)| plausible_birth_year(*year))
                     .map(|(year, month)| TypedBirth::Month(year, month))
             };
             if let Some(birth) = birth {
