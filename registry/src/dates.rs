@@ -11,7 +11,7 @@ use matching::normalize::{is_khmer, khmer_date_as_latin};
 /// part. `None` for anything else, a month and year alone included.
 pub fn read_written_date(written: &str) -> Option<NaiveDate> {
     let latin = khmer_date_as_latin(written.trim());
-    let value = with_sep_for_sept(&without_ordinal_suffixes(&latin));
+    let value = month_abbreviations_plain(&without_ordinal_suffixes(&latin));
     let value = value.as_str();
     let formats = [
         "%Y-%m-%d",
@@ -87,7 +87,7 @@ pub fn month_named(word: &str) -> Option<u32> {
     if word.is_empty() || !word.chars().all(|c| c.is_ascii_alphabetic()) {
         return None;
     }
-    let word = with_sep_for_sept(word);
+    let word = month_abbreviations_plain(word);
     // chrono reads a month's full name or its three-letter abbreviation with either format.
     NaiveDate::parse_from_str(&format!("1 {word} 2000"), "%d %B %Y")
         .ok()
@@ -101,26 +101,44 @@ pub fn is_date_number(word: &str) -> bool {
     !plain.is_empty() && plain.bytes().all(|b| b.is_ascii_digit())
 }
 
-/// `Sept` (and `Sept.`), as many forms abbreviate September, written as chrono reads it
-/// (`Sep`); `September` is left whole.
-fn with_sep_for_sept(text: &str) -> String {
+/// Month abbreviations written as chrono reads them: `Sept` (as many forms abbreviate
+/// September) as `Sep`, and the full stop after an abbreviation (`Mar.`, `Sept.`) left out;
+/// `September` and every other word are left whole.
+fn month_abbreviations_plain(text: &str) -> String {
     let mut written = String::with_capacity(text.len());
     let mut rest = text;
-    while let Some(start) = rest.to_ascii_lowercase().find("sept") {
-        let word_starts = !rest[..start].ends_with(|c: char| c.is_ascii_alphabetic());
-        let after = &rest[start + 4..];
-        let word_ends = !after.starts_with(|c: char| c.is_ascii_alphabetic());
+    while let Some(start) = rest.find(|c: char| c.is_alphabetic()) {
         written.push_str(&rest[..start]);
-        if word_starts && word_ends {
-            written.push_str(&rest[start..start + 3]);
-            rest = after.strip_prefix('.').unwrap_or(after);
+        rest = &rest[start..];
+        let end = rest
+            .find(|c: char| !c.is_alphabetic())
+            .unwrap_or(rest.len());
+        let (word, after) = rest.split_at(end);
+        let abbreviation = if word.eq_ignore_ascii_case("sept") {
+            Some(&word[..3])
         } else {
-            written.push_str(&rest[start..start + 4]);
-            rest = after;
+            Some(word).filter(|word| is_month_abbreviation(word))
+        };
+        match abbreviation {
+            Some(abbreviation) => {
+                written.push_str(abbreviation);
+                rest = after.strip_prefix('.').unwrap_or(after);
+            }
+            None => {
+                written.push_str(word);
+                rest = after;
+            }
         }
     }
     written.push_str(rest);
     written
+}
+
+/// `Jan` … `Dec` in any case.
+fn is_month_abbreviation(word: &str) -> bool {
+    word.len() == 3
+        && word.chars().all(|c| c.is_ascii_alphabetic())
+        && NaiveDate::parse_from_str(&format!("1 {word} 2000"), "%d %b %Y").is_ok()
 }
 
 /// True when a written month is in Khmer script: `ខែឧសភា` is the month May, where the
@@ -175,6 +193,8 @@ mod tests {
             "12 Sept 2015",
             "12 SEPT. 2015",
             "12-sept-2015",
+            "12 Sep. 2015",
+            "Sept. 12, 2015",
             "Sept 12, 2015",
             "12 September 2015",
         ] {
@@ -185,6 +205,14 @@ mod tests {
             );
         }
         assert_eq!(read_written_date("12 Septt 2015"), None);
+        assert_eq!(
+            read_written_date("12 Mar. 2015"),
+            NaiveDate::from_ymd_opt(2015, 3, 12)
+        );
+        assert_eq!(read_written_month("Mar. 2015"), Some((2015, 3)));
+        // Only a month's abbreviation loses its full stop: a word ending a sentence is kept.
+        assert_eq!(read_written_date("12 March. 2015"), None);
+        assert_eq!(read_written_date("12 Marc. 2015"), None);
         for not_a_month in [
             "March",
             "2015",
