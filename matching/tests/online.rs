@@ -116,7 +116,7 @@ fn train_save_load_and_score_one_pair() {
     assert!(e.names_swapped);
     assert!(e.match_probability > 0.99, "{e:?}");
     // Trained on 600 records only, it may fall short of the online
-    // automatic-link threshold (0.99992); it is well above the batch
+    // automatic-link threshold (0.99995); it is well above the batch
     // clustering edge.
     assert!(e.match_probability >= loaded.spec().thresholds.cluster_edge());
     let total: f64 = e.prior_weight + e.comparisons.iter().map(|c| c.weight).sum::<f64>();
