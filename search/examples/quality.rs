@@ -15,6 +15,9 @@
 //! `DEPTH=1`: also how deep the true child lies, up to 100 hits)
 //! (`QUERIES=n` measures n of the queries, spread evenly, for large indexes;
 //! `INDEX_DIR=dir` keeps the index on disk and reopens it on the next run)
+//! (`CSV=records.csv TRUTH=truth.csv`: the children of a file in the canonical child CSV with
+//! its ground truth, such as the other generators' in `bench/matching/`, instead of this
+//! project's generator; `records` and `seed` are then ignored)
 #![allow(clippy::unwrap_used)]
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -62,6 +65,77 @@ fn query_text(record: &GeneratedRecord, with_birth: bool) -> String {
         }
     }
     parts.join(" ")
+}
+
+/// The records of a canonical child CSV (`record_id,source_system,source_record_id,given_name,
+/// family_name,sex,date_of_birth,date_of_birth_estimated,district,subcounty,village,mother_name,
+/// father_name`), each with its child from the truth file (`record_id,cluster_id`).
+fn records_from_csv(records: &str, truth: &str) -> Vec<GeneratedRecord> {
+    let mut clusters: BTreeMap<String, u64> = BTreeMap::new();
+    let mut cluster_of: BTreeMap<String, u64> = BTreeMap::new();
+    for row in csv::Reader::from_path(truth).unwrap().records() {
+        let row = row.unwrap();
+        let next = clusters.len() as u64 + 1;
+        let cluster = *clusters.entry(row[1].to_owned()).or_insert(next);
+        cluster_of.insert(row[0].to_owned(), cluster);
+    }
+    let mut reader = csv::Reader::from_path(records).unwrap();
+    let headers = reader.headers().unwrap().clone();
+    let column = |name: &str| headers.iter().position(|header| header == name).unwrap();
+    let columns: Vec<usize> = [
+        "record_id",
+        "source_system",
+        "source_record_id",
+        "given_name",
+        "family_name",
+        "sex",
+        "date_of_birth",
+        "date_of_birth_estimated",
+        "district",
+        "subcounty",
+        "village",
+        "mother_name",
+        "father_name",
+    ]
+    .iter()
+    .map(|name| column(name))
+    .collect();
+    reader
+        .records()
+        .map(|row| {
+            let row = row.unwrap();
+            let field = |slot: usize| {
+                Some(row[columns[slot]].trim())
+                    .filter(|value| !value.is_empty())
+                    .map(str::to_owned)
+            };
+            let record_id = field(0).unwrap();
+            let sex = field(5).and_then(|sex| match sex.to_lowercase().as_str() {
+                "f" | "female" => Some("F".to_owned()),
+                "m" | "male" => Some("M".to_owned()),
+                _ => None,
+            });
+            GeneratedRecord {
+                cluster_id: cluster_of[&record_id],
+                record_id,
+                source_system: field(1).unwrap(),
+                source_record_id: field(2).unwrap(),
+                given_name: field(3),
+                family_name: field(4),
+                other_names: Vec::new(),
+                sex,
+                date_of_birth: field(6).and_then(|date| registry::dates::read_written_date(&date)),
+                date_of_birth_estimated: matches!(field(7).as_deref(), Some("true" | "1")),
+                district: field(8),
+                subcounty: field(9),
+                village: field(10),
+                mother_name: field(11),
+                father_name: field(12),
+                identifiers: Vec::new(),
+                events: Vec::new(),
+            }
+        })
+        .collect()
 }
 
 /// What sets a query apart from the records its child is indexed from.
@@ -169,13 +243,20 @@ fn main() {
     let records: usize = args.next().map_or(20_000, |n| n.parse().unwrap());
     let seed: u64 = args.next().map_or(7, |n| n.parse().unwrap());
     let started = Instant::now();
-    let dataset = synthetic::generate(&GeneratorConfig {
-        seed,
-        records,
-        ..GeneratorConfig::default()
-    });
+    let generated_records = match (std::env::var("CSV"), std::env::var("TRUTH")) {
+        (Ok(records), Ok(truth)) => records_from_csv(&records, &truth),
+        _ => {
+            synthetic::generate(&GeneratorConfig {
+                seed,
+                records,
+                ..GeneratorConfig::default()
+            })
+            .records
+        }
+    };
+    let records = generated_records.len();
     let mut clusters: BTreeMap<u64, Vec<&GeneratedRecord>> = BTreeMap::new();
-    for record in &dataset.records {
+    for record in &generated_records {
         clusters.entry(record.cluster_id).or_default().push(record);
     }
     let mut queries: Vec<(&GeneratedRecord, ChildId, usize)> = Vec::new();
