@@ -243,6 +243,10 @@ fn main() {
     let records: usize = args.next().map_or(20_000, |n| n.parse().unwrap());
     let seed: u64 = args.next().map_or(7, |n| n.parse().unwrap());
     let started = Instant::now();
+    let source = match std::env::var("CSV") {
+        Ok(file) => file,
+        Err(_) => format!("seed {seed}"),
+    };
     let generated_records = match (std::env::var("CSV"), std::env::var("TRUTH")) {
         (Ok(records), Ok(truth)) => records_from_csv(&records, &truth),
         _ => {
@@ -327,7 +331,7 @@ fn main() {
     index.finish_writing().unwrap();
     let indexed = started.elapsed();
     println!(
-        "{records} records (seed {seed}): {children} children indexed in {:.1} s ({} segments; generated in {:.1} s), {} queries",
+        "{records} records ({source}): {children} children indexed in {:.1} s ({} segments; generated in {:.1} s), {} queries",
         indexed.as_secs_f64(),
         index.num_segments(),
         generated.as_secs_f64(),
