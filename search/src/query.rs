@@ -54,7 +54,8 @@ pub struct SearchParams {
     /// `12 March 2015`, `March 12, 2015`), in Latin or Khmer digits and months (`២០១៥`,
     /// `ថ្ងៃទី១២ ខែមីនា ឆ្នាំ២០១៥`), a child ID (hyphens optional, or spaces in their place) or
     /// another identifier. `April`, `May`, `June` and `August` beside a year alone are read
-    /// as names.
+    /// as names. A date typed to the day (but 1 January and 30 June, read as guesses) also
+    /// finds the children born that day whose names match none of the words.
     pub q: Option<String>,
     /// Only children whose district is this (case and accents ignored).
     pub district: Option<String>,
@@ -585,6 +586,7 @@ pub(crate) fn plan(fields: &Fields, request: &SearchRequest, scope: &ReadScope) 
     let mut name_words: Vec<String> = Vec::new();
     let mut name_tokens: Vec<&str> = Vec::new();
     let mut birth_day: Option<NaiveDate> = None;
+    let mut day_finders: Vec<Box<dyn Query>> = Vec::new();
     let tokens: Vec<&str> = request.text.split_whitespace().collect();
     let whole_ids: Vec<Option<ChildId>> = tokens.iter().map(|token| token.parse().ok()).collect();
     let typed_ids = whole_ids
@@ -617,6 +619,9 @@ pub(crate) fn plan(fields: &Fields, request: &SearchRequest, scope: &ReadScope) 
         if let Some(birth) = birth {
             if let TypedBirth::Day(date) = birth {
                 birth_day = Some(date);
+                if !is_estimate(date, false) {
+                    day_finders.push(term_query(fields.birth, &BirthTerm::Day(date).text()));
+                }
             }
             let alternatives = birth_alternatives(birth);
             let queries: Vec<Box<dyn Query>> = alternatives
@@ -675,6 +680,19 @@ pub(crate) fn plan(fields: &Fields, request: &SearchRequest, scope: &ReadScope) 
         }
     }
     let text_finds = !scoring.is_empty();
+    // A typed day finds the children born on it even when no name word does (every word
+    // slipped: `aDra Kheu` for a child indexed as Dara Kheav): the date's credit is then all
+    // they score, which ranks them below any child the names found with the same credit.
+    if text_finds {
+        for day in day_finders {
+            scoring.push(constant(day.box_clone(), 0.0));
+            flat.push(FlatClause {
+                query: day,
+                word: None,
+                credit: Credit::Constant(0.0),
+            });
+        }
+    }
     QueryPlan {
         scoring,
         births,

@@ -219,6 +219,19 @@ fn a_birth_date_written_in_words_searches_as_the_same_date_in_digits() {
 }
 
 #[test]
+fn a_typed_day_finds_a_child_whose_every_name_slipped() {
+    let index = index();
+    // Neither word is within the typo allowance or sounds like Dara Meas (born 5 May 2010).
+    assert_eq!(ids(&index, "aDra Mqxs 2010-05-05"), vec![id(6)]);
+    assert!(ids(&index, "aDra Mqxs").is_empty());
+    // A day read as a guess (1 January, 30 June) is indexed and searched as its year only.
+    assert!(ids(&index, "Xqzz Vvkw 2011-01-01").is_empty());
+    // A child the names found ranks above one the day alone found: Sophea Chan (born 2015)
+    // first, then Dara Meas, born on the day typed.
+    assert_eq!(ids(&index, "Sophea Chan 2010-05-05"), vec![id(5), id(6)]);
+}
+
+#[test]
 fn child_ids_and_identifiers_hit_first() {
     let index = index();
     let wanted = id(3);
