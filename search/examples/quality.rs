@@ -67,9 +67,9 @@ fn query_text(record: &GeneratedRecord, with_birth: bool) -> String {
     parts.join(" ")
 }
 
-/// The records of a canonical child CSV (`record_id,source_system,source_record_id,given_name,
-/// family_name,sex,date_of_birth,date_of_birth_estimated,district,subcounty,village,mother_name,
-/// father_name`), each with its child from the truth file (`record_id,cluster_id`).
+/// The records of a canonical child CSV (the columns of [`matching::CHILD_COLUMNS`], which the
+/// slots below follow in order), each with its child from the truth file
+/// (`record_id,cluster_id`).
 fn records_from_csv(records: &str, truth: &str) -> Vec<GeneratedRecord> {
     let mut clusters: BTreeMap<String, u64> = BTreeMap::new();
     let mut cluster_of: BTreeMap<String, u64> = BTreeMap::new();
@@ -82,24 +82,10 @@ fn records_from_csv(records: &str, truth: &str) -> Vec<GeneratedRecord> {
     let mut reader = csv::Reader::from_path(records).unwrap();
     let headers = reader.headers().unwrap().clone();
     let column = |name: &str| headers.iter().position(|header| header == name).unwrap();
-    let columns: Vec<usize> = [
-        "record_id",
-        "source_system",
-        "source_record_id",
-        "given_name",
-        "family_name",
-        "sex",
-        "date_of_birth",
-        "date_of_birth_estimated",
-        "district",
-        "subcounty",
-        "village",
-        "mother_name",
-        "father_name",
-    ]
-    .iter()
-    .map(|name| column(name))
-    .collect();
+    let columns: Vec<usize> = matching::CHILD_COLUMNS
+        .iter()
+        .map(|name| column(name))
+        .collect();
     reader
         .records()
         .map(|row| {
