@@ -25,7 +25,8 @@ use std::time::Instant;
 
 use chrono::{Datelike, NaiveDate};
 use chrono::{TimeZone, Utc};
-use matching::normalize::{is_khmer, name_phonetic_key, normalized_tokens};
+use matching::model::parse_flag;
+use matching::normalize::{is_khmer, name_phonetic_key, normalized_tokens, SexCode};
 use registry::model::{ChildData, ChildView, RecordSubmission, SourceRecordView};
 use registry::{ChildId, ReadScope};
 use search::{SearchIndex, SearchRequest};
@@ -96,10 +97,15 @@ fn records_from_csv(records: &str, truth: &str) -> Vec<GeneratedRecord> {
                     .map(str::to_owned)
             };
             let record_id = field(0).unwrap();
-            let sex = field(5).and_then(|sex| match sex.to_lowercase().as_str() {
-                "f" | "female" => Some("F".to_owned()),
-                "m" | "male" => Some("M".to_owned()),
-                _ => None,
+            // As the registry stores a sex: `F`, `M`, `X` or `unknown`.
+            let sex = field(5).and_then(|sex| SexCode::parse(&sex)).map(|code| {
+                match code {
+                    SexCode::Female => "F",
+                    SexCode::Male => "M",
+                    SexCode::Other => "X",
+                    SexCode::Unknown => "unknown",
+                }
+                .to_owned()
             });
             GeneratedRecord {
                 cluster_id: cluster_of[&record_id],
@@ -111,7 +117,9 @@ fn records_from_csv(records: &str, truth: &str) -> Vec<GeneratedRecord> {
                 other_names: Vec::new(),
                 sex,
                 date_of_birth: field(6).and_then(|date| registry::dates::read_written_date(&date)),
-                date_of_birth_estimated: matches!(field(7).as_deref(), Some("true" | "1")),
+                date_of_birth_estimated: field(7)
+                    .and_then(|flag| parse_flag(&flag))
+                    .unwrap_or(false),
                 district: field(8),
                 subcounty: field(9),
                 village: field(10),
@@ -229,19 +237,18 @@ fn main() {
     let records: usize = args.next().map_or(20_000, |n| n.parse().unwrap());
     let seed: u64 = args.next().map_or(7, |n| n.parse().unwrap());
     let started = Instant::now();
-    let source = match std::env::var("CSV") {
-        Ok(file) => file,
-        Err(_) => format!("seed {seed}"),
-    };
-    let generated_records = match (std::env::var("CSV"), std::env::var("TRUTH")) {
-        (Ok(records), Ok(truth)) => records_from_csv(&records, &truth),
+    let (source, generated_records) = match (std::env::var("CSV"), std::env::var("TRUTH")) {
+        (Ok(records), Ok(truth)) => {
+            let read = records_from_csv(&records, &truth);
+            (records, read)
+        }
         _ => {
-            synthetic::generate(&GeneratorConfig {
+            let generated = synthetic::generate(&GeneratorConfig {
                 seed,
                 records,
                 ..GeneratorConfig::default()
-            })
-            .records
+            });
+            (format!("seed {seed}"), generated.records)
         }
     };
     let records = generated_records.len();
